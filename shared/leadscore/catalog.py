@@ -1,0 +1,8 @@
+"""Every deployable function: its name (the URL prefix too) and its signature type.
+
+`functions/main.py` exports each name; `leadscore serve` mounts each at `/<name>`.
+"""
+
+FUNCTIONS: dict[str, str] = {
+    "ingest": "http",
+}

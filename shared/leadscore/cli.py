@@ -1,0 +1,138 @@
+"""The `leadscore` command: run the local server, check rules, look at leads."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from leadscore.catalog import FUNCTIONS
+from leadscore.config import Settings
+from leadscore.container import Container, container, install
+from leadscore.domain.rules import default_rules_text, parse_rules
+from leadscore.domain.state import STAGES
+from leadscore.errors import LeadscoreError
+
+
+def _dump(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.option("--store", envvar=None, default=None,
+              help="Override LEADSCORE_STORE: sqlite:///PATH, firestore or memory.")
+def main(store: str | None) -> None:
+    """leadscore: explainable lead scoring on Firestore or an embedded SQLite store."""
+    if store:
+        install(Container(Settings(store=store)))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--store", "store_url", default=None, help="Store URL for this server.")
+@click.option("--source", type=click.Path(exists=True, path_type=Path), default=None,
+              help="functions/main.py to serve (default: this checkout's).")
+def serve(host: str, port: int, store_url: str | None, source: Path | None) -> None:
+    """Serve every function locally at /<function_name>, on the embedded store by default."""
+    from leadscore.server import serve as run
+
+    if store_url:
+        install(Container(Settings(store=store_url)))
+    app = container()
+    click.echo(f"leadscore serving on http://{host}:{port} (store: {app.settings.store}, "
+               f"rules: {app.rules.version})")
+    click.echo(f"  health      http://{host}:{port}/healthz")
+    for name in sorted(FUNCTIONS):
+        click.echo(f"  {name:<11} http://{host}:{port}/{name}")
+    if not app.settings.api_tokens():
+        click.echo("  note: LEADSCORE_API_TOKEN is not set, so /ingest refuses every request")
+    run(host, port, source)
+
+
+@main.group()
+def rules() -> None:
+    """Check and show scoring rules files."""
+
+
+@rules.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rules_check(file: Path) -> None:
+    """Validate FILE; every problem is listed with its rule and field."""
+    try:
+        parsed = parse_rules(file.read_text("utf-8"), str(file))
+    except LeadscoreError as exc:
+        click.echo(f"{file}: invalid", err=True)
+        for detail in exc.details or [{"field": "", "problem": exc.message}]:
+            click.echo(f"  {detail['field']}: {detail['problem']}".rstrip(), err=True)
+        sys.exit(1)
+    click.echo(f"{file}: ok (version {parsed.version}, {len(parsed.fit)} fit rules, "
+               f"{len(parsed.engagement)} event rules)")
+
+
+@rules.command("default")
+def rules_default() -> None:
+    """Print the built-in rules, a starting point for your own file."""
+    click.echo(default_rules_text(), nl=False)
+
+
+@main.group()
+def lead() -> None:
+    """One lead."""
+
+
+@lead.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def lead_show(email: str, as_json: bool) -> None:
+    """Show EMAIL's lead with its score breakdown and history (an id also works)."""
+    from leadscore.cli_views import print_lead
+    from leadscore.service.leads import describe, find_lead
+
+    app = container()
+    found = find_lead(app.store, email)
+    if found is None:
+        _fail("no lead with that email or id")
+        return
+    data = describe(found, app.store.history(found.lead_id), app.rules, app.now())
+    if as_json:
+        _dump(data)
+    else:
+        print_lead(data)
+
+
+@main.group()
+def leads() -> None:
+    """Many leads."""
+
+
+@leads.command("list")
+@click.option("--stage", type=click.Choice(STAGES), default=None)
+@click.option("--min-score", type=float, default=None)
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: bool) -> None:
+    """Leads ordered by score (as of their last scoring), highest first."""
+    from leadscore.cli_views import print_leads
+    from leadscore.service.leads import list_leads
+
+    found = list_leads(container().store, stage, min_score, limit)  # type: ignore[arg-type]
+    rows = [{"lead_id": x.lead_id, "email": x.email, "score": round(x.score, 2),
+             "stage": x.stage, "grade": x.grade, "email_status": x.email_status,
+             "scored_at": x.scored_at} for x in found]
+    if as_json:
+        _dump(rows)
+    else:
+        print_leads(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

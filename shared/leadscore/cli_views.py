@@ -1,0 +1,38 @@
+"""Tables for people (rich); `--json` is for machines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_lead(data: dict[str, Any]) -> None:
+    console = Console()
+    console.print(f"[bold]{data['email']}[/bold]  ({data['lead_id']})")
+    console.print(f"score {data['score']:.1f} = fit {data['fit_score']:.1f} + engagement "
+                  f"{data['engagement_score']:.1f}   stage [bold]{data['stage']}[/bold]   "
+                  f"grade {data['grade']}   email {data['email_status']}"
+                  + ("   [yellow]non-opener[/yellow]" if data["non_opener"] else ""))
+    purchases = data["purchases"]
+    if purchases["count"]:
+        console.print(f"purchases {purchases['count']}, total "
+                      f"{purchases['total_minor'] / 100:.2f} {purchases['currency']}")
+    table = Table(title="history", show_lines=False)
+    for column in ("at", "kind", "delta", "reason", "rules"):
+        table.add_column(column)
+    for line in data["history"]:
+        table.add_row(str(line["at"])[:19], line["kind"], f"{line['delta']:+g}",
+                      line["reason"], line["rules_version"])
+    console.print(table)
+
+
+def print_leads(rows: list[dict[str, Any]]) -> None:
+    table = Table()
+    for column in ("email", "score", "stage", "grade", "email status", "scored at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["email"], f"{row['score']:.1f}", row["stage"], row["grade"],
+                      row["email_status"], str(row["scored_at"] or "")[:19])
+    Console().print(table)

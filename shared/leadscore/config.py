@@ -1,0 +1,34 @@
+"""The one Settings object. Nothing else in leadscore reads os.environ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every setting, from `LEADSCORE_*` environment variables (and Google's own names)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
+
+    store: str = Field(
+        default="sqlite:///.leadscore/leads.db",
+        description="sqlite:///PATH (embedded, default), firestore, or memory (tests)",
+    )
+    rules: Path | None = Field(default=None, description="rules YAML; default: built-in")
+    api_token: SecretStr = Field(
+        default=SecretStr(""), description="bearer tokens for /ingest, comma-separated")
+    ingest_max_bytes: int = Field(default=MIB, ge=1024)
+    firestore_collection: str = "leads"
+    log_level: str = "INFO"
+    google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")
+    firestore_emulator_host: str | None = Field(
+        default=None, validation_alias="FIRESTORE_EMULATOR_HOST")
+
+    def api_tokens(self) -> list[str]:
+        """All active tokens; more than one lets operators rotate without downtime."""
+        return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]

@@ -1,0 +1,93 @@
+"""The one composition root: builds settings, rules and the store once, lazily.
+
+Importing this module builds nothing (cold starts matter); the first request does.
+Tests swap the whole container with `install(...)`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cached_property
+
+from leadscore import logs
+from leadscore.config import Settings
+from leadscore.domain.rules import Rules, default_rules, parse_rules
+from leadscore.errors import ConfigError
+from leadscore.store.port import LeadStore
+
+
+def build_store(url: str, settings: Settings) -> LeadStore:
+    if url.startswith("sqlite:///"):
+        from leadscore.store.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    if url == "memory":
+        from leadscore.store.memory import MemoryStore
+
+        return MemoryStore()
+    if url == "firestore":
+        from google.cloud import firestore
+
+        from leadscore.store.firestore import FirestoreStore
+
+        client = firestore.Client(project=settings.google_cloud_project)
+        return FirestoreStore(client, settings.firestore_collection)
+    raise ConfigError(f"LEADSCORE_STORE={url!r}: use sqlite:///PATH, firestore or memory")
+
+
+def load_rules(settings: Settings) -> Rules:
+    if settings.rules is None:
+        return default_rules()
+    try:
+        text = settings.rules.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"LEADSCORE_RULES: cannot read {settings.rules}: {exc}") from None
+    return parse_rules(text, str(settings.rules))
+
+
+class Container:
+    def __init__(self, settings: Settings | None = None, store: LeadStore | None = None,
+                 rules: Rules | None = None, clock: Callable[[], datetime] | None = None) -> None:
+        self.settings = settings or Settings()
+        self._store = store
+        self._rules = rules
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+        logs.configure(self.settings.log_level)
+
+    @cached_property
+    def rules(self) -> Rules:
+        return self._rules or load_rules(self.settings)
+
+    @property
+    def store(self) -> LeadStore:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = build_store(self.settings.store, self.settings)
+        return self._store
+
+    def now(self) -> datetime:
+        return self._clock()
+
+
+_current: Container | None = None
+_guard = threading.Lock()
+
+
+def container() -> Container:
+    global _current
+    if _current is None:
+        with _guard:
+            if _current is None:
+                _current = Container()
+    return _current
+
+
+def install(new: Container | None) -> None:
+    """Replace the process-wide container (tests, `leadscore serve --store`)."""
+    global _current
+    with _guard:
+        _current = new

@@ -1,0 +1,176 @@
+"""What one canonical event does to a lead: a delta of facts plus the explained points."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from leadscore.domain import decay
+from leadscore.domain.events import (
+    CustomActivity,
+    EmailBounced,
+    EmailClicked,
+    EmailComplained,
+    EmailDelivered,
+    EmailOpened,
+    EmailResubscribed,
+    EmailUnsubscribed,
+    Event,
+    FormSubmitted,
+    ProfileValue,
+    PurchaseMade,
+    PurchaseRefunded,
+)
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import EmailStatus, HistoryItem
+
+
+class OrderChange(BaseModel):
+    key: str
+    paid: bool  # True: a purchase report; False: a refund
+    amount_minor: int
+    currency: str
+    refund_id: str | None = None
+
+
+class LeadDelta(BaseModel):
+    """Changes that commute (sums, maxima, minima) plus, rarely, state-dependent ones."""
+
+    at: datetime
+    acc: dict[str, float] = Field(default_factory=dict)
+    caps: dict[str, int] = Field(default_factory=dict)
+    counters: dict[str, int] = Field(default_factory=dict)
+    latest: dict[str, datetime] = Field(default_factory=dict)
+    earliest: dict[str, datetime] = Field(default_factory=dict)
+    # state-dependent (last writer by event time wins): need the old value to apply
+    profile: dict[str, ProfileValue] = Field(default_factory=dict)
+    email_status: EmailStatus | None = None
+    order: OrderChange | None = None
+
+    @property
+    def blind(self) -> bool:
+        """True when the delta can be written without reading the lead first."""
+        return not self.profile and self.email_status is None and self.order is None
+
+
+def cap_key(rule_key: str, points: float, max_events: int, window: float, hl: float,
+            bucket: int) -> str:
+    """A self-describing cap bucket, so the score can be computed without the rules file."""
+    return f"{points:g}|{max_events}|{window:g}|{hl:g}|{bucket}|{rule_key}"
+
+
+def bucket_start(bucket: int, window_days: float) -> datetime:
+    return decay.T0 + timedelta(days=bucket * window_days)
+
+
+def event_key(event: Event) -> str:
+    if isinstance(event, FormSubmitted):
+        return f"form.{event.form_kind}"
+    if isinstance(event, CustomActivity):
+        return f"activity.{event.activity}"
+    if isinstance(event, EmailBounced):
+        return "email.bounced_hard" if event.hard else "email.bounced_soft"
+    simple = {
+        "email_delivered": "email.delivered",
+        "email_opened": "email.opened",
+        "email_clicked": "email.clicked",
+        "email_complained": "email.complained",
+        "email_unsubscribed": "email.unsubscribed",
+        "email_resubscribed": "email.resubscribed",
+    }
+    return simple.get(event.type, event.type)
+
+
+def _clean_profile(profile: dict[str, ProfileValue]) -> dict[str, ProfileValue]:
+    """Empty values never erase what we know."""
+    out: dict[str, ProfileValue] = {}
+    for name, value in profile.items():
+        key = name.strip().lower().replace(" ", "_").replace("-", "_")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        out[key] = value.strip() if isinstance(value, str) else value
+    return out
+
+
+def _score_rule(event: Event, delta: LeadDelta, rules: Rules) -> list[HistoryItem]:
+    key = event_key(event)
+    rule = rules.engagement.get(key)
+    if rule is None:
+        return [HistoryItem(rule=key, points=0, reason=f"no rule for {key}")]
+    if rule.points == 0:
+        return [HistoryItem(rule=key, points=0, reason=rule.reason or f"{key}: recorded")]
+    hl = rules.half_life_for(rule)
+    reason = rule.reason or f"{key}"
+    if rule.cap:
+        bucket = math.floor(decay.days_since_epoch(event.occurred_at) / rule.cap.window_days)
+        ck = cap_key(key, rule.points, rule.cap.max_events, rule.cap.window_days, hl, bucket)
+        delta.caps[ck] = delta.caps.get(ck, 0) + 1
+        reason += (f" (counts for at most {rule.cap.max_events} per "
+                   f"{rule.cap.window_days:g}-day window)")
+    else:
+        ak = decay.acc_key(hl)
+        delta.acc[ak] = delta.acc.get(ak, 0.0) + rule.points * decay.growth(event.occurred_at, hl)
+    return [HistoryItem(rule=key, points=rule.points, reason=reason)]
+
+
+def _purchase_items(event: PurchaseMade, rules: Rules) -> list[HistoryItem]:
+    amount = f"{event.amount_minor / 100:.2f} {event.currency}"
+    items = [HistoryItem(rule="purchase.per_purchase", points=rules.purchase.per_purchase,
+                         reason=f"purchase of {amount}")]
+    for band in rules.purchase.value_bands:
+        if event.amount_minor >= band.min_minor:
+            items.append(HistoryItem(rule=f"purchase.value>={band.min_minor}",
+                                     points=band.points, reason=f"order value {amount}"))
+    return items
+
+
+def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]:
+    t = event.occurred_at
+    delta = LeadDelta(at=t, counters={event.type: 1})
+    items: list[HistoryItem] = []
+    if isinstance(event, FormSubmitted | CustomActivity):
+        delta.profile = _clean_profile(event.profile)
+        delta.latest["last_activity_at"] = t
+        items = _score_rule(event, delta, rules)
+    elif isinstance(event, EmailDelivered):
+        delta.latest["last_sent_at"] = t
+        delta.earliest["first_sent_at"] = t
+        items = _score_rule(event, delta, rules)
+    elif isinstance(event, EmailOpened):
+        if event.machine_open:
+            delta.counters = {"email_opened_machine": 1}
+            items = [HistoryItem(rule="email.opened", points=0,
+                                 reason="machine open (privacy prefetch): recorded, no points")]
+        else:
+            delta.latest.update(last_open_at=t, last_activity_at=t)
+            items = _score_rule(event, delta, rules)
+    elif isinstance(event, EmailClicked):
+        delta.latest.update(last_open_at=t, last_click_at=t, last_activity_at=t)
+        items = _score_rule(event, delta, rules)
+    elif isinstance(event, EmailBounced):
+        if event.hard:
+            delta.email_status = "bounced"
+        items = _score_rule(event, delta, rules)
+    elif isinstance(event, EmailComplained | EmailUnsubscribed | EmailResubscribed):
+        delta.email_status = {
+            "email_complained": "complained",
+            "email_unsubscribed": "unsubscribed",
+            "email_resubscribed": "active",
+        }[event.type]  # type: ignore[assignment]
+        items = _score_rule(event, delta, rules)
+    elif isinstance(event, PurchaseMade):
+        delta.order = OrderChange(key=f"{event.source}:{event.order_id}", paid=True,
+                                  amount_minor=event.amount_minor, currency=event.currency)
+        delta.latest.update(last_purchase_at=t, last_activity_at=t)
+        delta.earliest["first_purchase_at"] = t
+        items = _purchase_items(event, rules)
+    elif isinstance(event, PurchaseRefunded):
+        delta.order = OrderChange(key=f"{event.source}:{event.order_id}", paid=False,
+                                  amount_minor=event.amount_minor, currency=event.currency,
+                                  refund_id=event.refund_id)
+        items = [HistoryItem(rule="purchase.refund", points=0,
+                             reason=f"refund of {event.amount_minor / 100:.2f} {event.currency}"
+                                    " takes back that share of the order's points")]
+    return delta, items

@@ -1,0 +1,130 @@
+"""Canonical events: what happened, whatever system reported it.
+
+Every event carries the address it concerns, the system that reported it (`source`), the
+moment it happened (`occurred_at`, timezone-aware) and an `idempotency_key` that is the same
+on every redelivery of that event. Scores depend on `occurred_at`, never on arrival time,
+so late, duplicated or reordered deliveries give the same lead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    TypeAdapter,
+    field_validator,
+)
+
+from leadscore.domain.identity import normalise_email
+
+ProfileValue = str | int | float | bool | None
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: EmailStr
+    source: str = Field(min_length=1, max_length=64)
+    idempotency_key: str = Field(min_length=1, max_length=256)
+    occurred_at: AwareDatetime
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _normalise(cls, value: object) -> object:
+        return normalise_email(value) if isinstance(value, str) else value
+
+
+def _slug(value: str) -> str:
+    if not SLUG.match(value):
+        raise ValueError("must be a lower-case slug: letters, digits, '_' or '-', at most 64")
+    return value
+
+
+class FormSubmitted(_Event):
+    type: Literal["form_submitted"] = "form_submitted"
+    form_kind: str
+    profile: dict[str, ProfileValue] = Field(default_factory=dict, max_length=100)
+
+    _kind = field_validator("form_kind")(_slug)
+
+
+class EmailDelivered(_Event):
+    type: Literal["email_delivered"] = "email_delivered"
+
+
+class EmailOpened(_Event):
+    type: Literal["email_opened"] = "email_opened"
+    machine_open: bool = False  # e.g. Apple Mail Privacy Protection prefetch
+
+
+class EmailClicked(_Event):
+    type: Literal["email_clicked"] = "email_clicked"
+    url: str | None = Field(default=None, max_length=2048)
+
+
+class EmailBounced(_Event):
+    type: Literal["email_bounced"] = "email_bounced"
+    hard: bool
+
+
+class EmailComplained(_Event):
+    type: Literal["email_complained"] = "email_complained"
+
+
+class EmailUnsubscribed(_Event):
+    type: Literal["email_unsubscribed"] = "email_unsubscribed"
+
+
+class EmailResubscribed(_Event):
+    type: Literal["email_resubscribed"] = "email_resubscribed"
+
+
+class PurchaseMade(_Event):
+    type: Literal["purchase_made"] = "purchase_made"
+    order_id: str = Field(min_length=1, max_length=128)
+    amount_minor: int = Field(ge=0, le=10**13)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class PurchaseRefunded(_Event):
+    type: Literal["purchase_refunded"] = "purchase_refunded"
+    order_id: str = Field(min_length=1, max_length=128)
+    refund_id: str = Field(min_length=1, max_length=128)
+    amount_minor: int = Field(ge=0, le=10**13)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class CustomActivity(_Event):
+    """Anything else: website visits, webinar attendance, CRM changes, sent by `/ingest`."""
+
+    type: Literal["activity"] = "activity"
+    activity: str
+    profile: dict[str, ProfileValue] = Field(default_factory=dict, max_length=100)
+
+    _kind = field_validator("activity")(_slug)
+
+
+Event = Annotated[
+    FormSubmitted
+    | EmailDelivered
+    | EmailOpened
+    | EmailClicked
+    | EmailBounced
+    | EmailComplained
+    | EmailUnsubscribed
+    | EmailResubscribed
+    | PurchaseMade
+    | PurchaseRefunded
+    | CustomActivity,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])

@@ -1,0 +1,225 @@
+"""Applying deltas to a lead and materialising its score, stage and grade at a moment."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from leadscore.domain import decay
+from leadscore.domain.effects import LeadDelta, OrderChange, bucket_start, effect_of
+from leadscore.domain.events import Event, ProfileValue
+from leadscore.domain.identity import ledger_key
+from leadscore.domain.rules import FitRule, Rules
+from leadscore.domain.state import EmailStatus, HistoryEntry, HistoryItem, LeadState, Order
+
+NON_OPENER_AFTER = timedelta(days=183)  # "six months"
+REVIEW_EVERY = timedelta(days=1)
+STATUS_PRIORITY: dict[EmailStatus, int] = {
+    "active": 0, "unsubscribed": 1, "bounced": 2, "complained": 3,
+}
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
+def _earlier(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b < a else a
+
+
+def _apply_order(orders: dict[str, Order], change: OrderChange, at: datetime) -> None:
+    order = orders.get(change.key, Order()).model_copy(deep=True)
+    if change.paid:
+        newer = order.reported_at is None or at > order.reported_at or (
+            at == order.reported_at and change.amount_minor > (order.amount_minor or 0))
+        if newer:  # the latest report of the order's amount wins
+            order.amount_minor, order.currency = change.amount_minor, change.currency
+            order.reported_at = at
+        order.paid_at = _earlier(order.paid_at, at)
+    else:
+        assert change.refund_id is not None
+        order.refunds[change.refund_id] = change.amount_minor
+        order.currency = order.currency or change.currency
+    orders[change.key] = order
+
+
+def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
+    """Pure: the lead after one delta. Commutes with every other delta."""
+    s = state.model_copy(deep=True)
+    for key, amount in delta.acc.items():
+        s.eng_acc[key] = s.eng_acc.get(key, 0.0) + amount
+    for key, count in delta.caps.items():
+        s.cap_counts[key] = s.cap_counts.get(key, 0) + count
+    for key, count in delta.counters.items():
+        s.counters[key] = s.counters.get(key, 0) + count
+    for name, t in delta.latest.items():
+        setattr(s, name, _later(getattr(s, name), t))
+    for name, t in delta.earliest.items():
+        setattr(s, name, _earlier(getattr(s, name), t))
+    for name, value in delta.profile.items():
+        seen = s.profile_at.get(name)
+        if seen is None or delta.at > seen or (delta.at == seen and
+                                                str(value) > str(s.profile.get(name))):
+            s.profile[name], s.profile_at[name] = value, delta.at
+    if delta.email_status is not None:
+        seen = s.email_status_at
+        if seen is None or delta.at > seen or (
+                delta.at == seen and
+                STATUS_PRIORITY[delta.email_status] > STATUS_PRIORITY[s.email_status]):
+            s.email_status, s.email_status_at = delta.email_status, delta.at
+    if delta.order is not None:
+        _apply_order(s.orders, delta.order, delta.at)
+    return s
+
+
+def _number(value: ProfileValue) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    found = NUMBER.search(value.replace(",", "").replace("_", ""))
+    return float(found.group()) if found else None
+
+
+def _matches(rule: FitRule, value: ProfileValue) -> bool:
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if rule.equals is not None:
+        return text == rule.equals.strip().lower()
+    if rule.one_of is not None:
+        return text in {v.strip().lower() for v in rule.one_of}
+    if rule.contains is not None:
+        return any(part.lower() in text for part in rule.contains)
+    if rule.range is not None:
+        number = _number(value)
+        return number is not None and (rule.range.min is None or number >= rule.range.min) and (
+            rule.range.max is None or number <= rule.range.max)
+    return False
+
+
+def fit_items(state: LeadState, rules: Rules) -> list[HistoryItem]:
+    fields: dict[str, ProfileValue] = dict(state.profile)
+    fields["email_domain"] = state.email.rsplit("@", 1)[-1]
+    return [
+        HistoryItem(rule=f"fit.{r.id}", points=r.points,
+                    reason=r.reason or f"{r.field} = {fields[r.field]!s}")
+        for r in rules.fit if _matches(r, fields.get(r.field))
+    ]
+
+
+class Breakdown(BaseModel):
+    fit: float
+    engagement_by_half_life: dict[str, float]
+    capped: float
+    purchases: float
+
+    @property
+    def engagement(self) -> float:
+        return sum(self.engagement_by_half_life.values()) + self.capped + self.purchases
+
+
+def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
+    acc = {k: a * decay.fade(now, decay.half_life_of(k)) for k, a in state.eng_acc.items()}
+    capped = 0.0
+    for key, count in state.cap_counts.items():
+        p, max_events, window, hl, bucket, _ = key.split("|", 5)
+        start = bucket_start(int(bucket), float(window))
+        capped += decay.faded(float(p) * min(count, int(max_events)), start, now, float(hl))
+    purchase = 0.0
+    hl_p = rules.purchase_half_life()
+    for order in state.orders.values():
+        if not order.counts or order.amount_minor is None or order.paid_at is None:
+            continue
+        points = rules.purchase.per_purchase + sum(
+            b.points for b in rules.purchase.value_bands if order.amount_minor >= b.min_minor)
+        share = order.net_minor / order.amount_minor
+        purchase += decay.faded(points * share, order.paid_at, now, hl_p)
+    fit = sum(i.points for i in fit_items(state, rules))
+    return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase)
+
+
+def _band(value: float, bands: dict[str, float], worst: str) -> str:
+    for label, floor in sorted(bands.items(), key=lambda kv: -kv[1]):
+        if value >= floor:
+            return label
+    return worst
+
+
+def non_opener_since(state: LeadState) -> datetime | None:
+    """When the lead became (or will become) a non-opener; None if it never was sent mail."""
+    if state.first_sent_at is None:
+        return None
+    start = state.first_sent_at
+    if state.last_open_at is not None and state.last_open_at > start:
+        start = state.last_open_at
+    return start + NON_OPENER_AFTER
+
+
+def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
+    """Pure: the lead with its view fields computed exactly at `now`."""
+    parts = breakdown(state, rules, now)
+    s = state.model_copy()
+    s.fit_score = round(parts.fit, 4)
+    s.engagement_score = round(parts.engagement, 4)
+    s.score = round(parts.fit + parts.engagement, 4)
+    if any(o.counts for o in state.orders.values()):
+        s.stage = "customer"
+    elif s.score >= rules.stages.sql:
+        s.stage = "sql"
+    elif s.score >= rules.stages.mql:
+        s.stage = "mql"
+    else:
+        s.stage = "lead"
+    s.grade = _band(parts.fit, rules.grades.fit, "D") + _band(
+        parts.engagement, rules.grades.engagement, "4")
+    since = non_opener_since(state)
+    s.non_opener = since is not None and since <= now
+    s.non_opener_since = since if s.non_opener else None
+    s.rules_version = rules.version
+    s.scored_at = now
+    reviews = []
+    if abs(parts.engagement) >= 0.5:
+        reviews.append(now + REVIEW_EVERY)
+    if since is not None and since > now:
+        reviews.append(since)
+    s.next_review_at = min(reviews) if reviews else None
+    return s
+
+
+def new_lead(lead_id: str, email: str, now: datetime) -> LeadState:
+    return LeadState(lead_id=lead_id, email=email, created_at=now)
+
+
+def history_entry(event: Event, items: list[HistoryItem], rules: Rules,
+                  now: datetime) -> HistoryEntry:
+    delta = sum(i.points for i in items)
+    return HistoryEntry(
+        entry_id=ledger_key(event.source, event.idempotency_key),
+        kind=event.type,
+        at=event.occurred_at,
+        recorded_at=now,
+        delta=delta,
+        reason="; ".join(f"{i.reason} ({i.points:+g})" for i in items),
+        rules_version=rules.version,
+        event_id=event.idempotency_key,
+        source=event.source,
+        items=items,
+        event=event.model_dump(mode="json"),
+    )
+
+
+def apply_events(state: LeadState | None, lead_id: str, email: str, events: list[Event],
+                 rules: Rules, now: datetime) -> tuple[LeadState, list[HistoryEntry]]:
+    """Pure: the lead after new (already de-duplicated) events, and their history entries."""
+    lead = state or new_lead(lead_id, email, now)
+    entries = []
+    for event in events:
+        delta, items = effect_of(event, rules)
+        lead = apply_delta(lead, delta)
+        entries.append(history_entry(event, items, rules, now))
+    lead.updated_at = now
+    return materialise(lead, rules, now), entries

@@ -1,0 +1,123 @@
+"""The lead document and its history entries, as stored by every adapter.
+
+A lead holds two kinds of fields:
+- *facts*, changed only by events: profile, email status, decay accumulators, cap buckets,
+  counters, timestamps and orders. They are written so that the order of events never
+  matters (sums, maxima, minima, and last-writer-wins by the event's own time).
+- a *view* (score, stage, grade, non-opener flag...) materialised from the facts at
+  `scored_at`. The view can always be recomputed exactly from the facts and a moment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadscore.domain.events import ProfileValue
+
+Stage = Literal["lead", "mql", "sql", "customer"]
+EmailStatus = Literal["active", "unsubscribed", "bounced", "complained"]
+STAGES: tuple[Stage, ...] = ("lead", "mql", "sql", "customer")
+
+
+class Order(BaseModel):
+    """One order, however many events report it; keyed by platform and order id."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    amount_minor: int | None = None
+    currency: str | None = None
+    paid_at: datetime | None = None  # earliest paid report
+    reported_at: datetime | None = None  # time of the report whose amount we keep
+    refunds: dict[str, int] = Field(default_factory=dict)  # refund id -> minor units
+
+    @property
+    def refunded_minor(self) -> int:
+        return sum(self.refunds.values())
+
+    @property
+    def net_minor(self) -> int:
+        return max(0, (self.amount_minor or 0) - self.refunded_minor)
+
+    @property
+    def counts(self) -> bool:
+        """A purchase counts while it is paid and not fully refunded."""
+        return self.amount_minor is not None and self.paid_at is not None and self.net_minor > 0
+
+
+class LeadState(BaseModel):
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+    lead_id: str
+    email: str
+    # facts
+    profile: dict[str, ProfileValue] = Field(default_factory=dict)
+    profile_at: dict[str, datetime] = Field(default_factory=dict)
+    email_status: EmailStatus = "active"
+    email_status_at: datetime | None = None
+    eng_acc: dict[str, float] = Field(default_factory=dict)
+    cap_counts: dict[str, int] = Field(default_factory=dict)
+    counters: dict[str, int] = Field(default_factory=dict)
+    orders: dict[str, Order] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    last_open_at: datetime | None = None  # human opens and clicks only
+    last_click_at: datetime | None = None
+    first_sent_at: datetime | None = None
+    last_sent_at: datetime | None = None
+    first_purchase_at: datetime | None = None
+    last_purchase_at: datetime | None = None
+    # view, materialised at scored_at
+    fit_score: float = 0.0
+    engagement_score: float = 0.0
+    score: float = 0.0
+    stage: Stage = "lead"
+    grade: str = "D4"
+    non_opener: bool = False
+    non_opener_since: datetime | None = None
+    rules_version: str = ""
+    scored_at: datetime | None = None
+    updated_at: datetime | None = None
+    next_review_at: datetime | None = None
+
+    def view(self) -> dict[str, Any]:
+        """The materialised fields, as compared to decide whether a refresh is needed."""
+        return self.model_dump(include=VIEW_FIELDS)
+
+
+VIEW_FIELDS = {
+    "fit_score",
+    "engagement_score",
+    "score",
+    "stage",
+    "grade",
+    "non_opener",
+    "non_opener_since",
+    "rules_version",
+    "scored_at",
+    "next_review_at",
+}
+
+
+class HistoryItem(BaseModel):
+    rule: str
+    points: float
+    reason: str
+
+
+class HistoryEntry(BaseModel):
+    """One line of a lead's append-only history; for events it is also the ledger entry."""
+
+    entry_id: str
+    kind: str  # the event type, or "decay"/"rescore" for materialisations
+    at: datetime  # when it happened
+    recorded_at: datetime
+    delta: float
+    reason: str
+    rules_version: str
+    event_id: str | None = None
+    source: str | None = None
+    items: list[HistoryItem] = Field(default_factory=list)
+    event: dict[str, Any] | None = None  # the canonical event, for rescoring

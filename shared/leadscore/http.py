@@ -1,0 +1,77 @@
+"""HTTP plumbing shared by every entry point: body limits, JSON answers, error mapping.
+
+This is the one place where errors become status codes. Our own errors map to their
+status with a JSON body naming the problem; anything unexpected is logged with its trace
+and answered 500 without one, so the sender retries and the caller learns nothing inside.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Collection
+from typing import Any, TypeAlias
+
+from flask import Request, Response
+
+from leadscore import logs
+from leadscore.errors import (
+    LeadscoreError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+
+Handler: TypeAlias = Callable[[Request], Response]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, default=str), status=status,
+                    mimetype="application/json", headers=headers)
+
+
+def error_response(error: LeadscoreError) -> Response:
+    return json_response(error.status, error.to_json())
+
+
+def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 before reading when it is declared or found too big."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+    return raw
+
+
+def require_json(request: Request) -> None:
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(
+            f"expected Content-Type application/json, got {request.mimetype or 'none'}")
+
+
+def endpoint(name: str, methods: Collection[str]) -> Callable[[Handler], Handler]:
+    """Wrap an entry point: method check, error mapping, one structured log line."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(request: Request) -> Response:
+            try:
+                if request.method not in methods:
+                    raise MethodNotAllowed(f"{request.method} is not allowed here; use "
+                                           + " or ".join(sorted(methods)))
+                return handler(request)
+            except LeadscoreError as exc:
+                level = logs.warning if exc.status < 500 else logs.error
+                level("request refused", function=name, status=exc.status, error=exc.code,
+                      problem=exc.message)
+                return error_response(exc)
+            except Exception:  # noqa: BLE001 - the one catch-all: answer 500, log the trace
+                logs.exception("unexpected failure", function=name)
+                return json_response(500, {"error": "internal_error",
+                                           "message": "unexpected failure; retry later"})
+
+        return run
+
+    return wrap

@@ -1,0 +1,77 @@
+"""Structured JSON logs that Cloud Logging understands, with addresses never in clear.
+
+Each line is one JSON object with `severity`, `message` and our fields; Cloud Logging reads
+`severity` and `message` and keeps the rest as `jsonPayload`. Any email address that slips
+into a message or field is replaced by its lead id before the line is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from leadscore.domain.identity import redact_email
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+LOGGER_NAME = "leadscore"
+
+
+def scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return EMAIL.sub(lambda m: redact_email(m.group()), value)
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "logger": record.name,
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(scrub(line), default=str)
+
+
+def configure(level: str = "INFO") -> None:
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = True  # so test log capture sees our lines too
+
+
+def log(level: int, message: str, **fields: Any) -> None:
+    logging.getLogger(LOGGER_NAME).log(level, message, extra={"fields": fields})
+
+
+def info(message: str, **fields: Any) -> None:
+    log(logging.INFO, message, **fields)
+
+
+def warning(message: str, **fields: Any) -> None:
+    log(logging.WARNING, message, **fields)
+
+
+def error(message: str, **fields: Any) -> None:
+    log(logging.ERROR, message, **fields)
+
+
+def exception(message: str, **fields: Any) -> None:
+    """An error line with the current exception's trace (for logs, never for callers)."""
+    logging.getLogger(LOGGER_NAME).exception(message, extra={"fields": fields})

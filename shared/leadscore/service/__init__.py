@@ -1,0 +1,1 @@
+"""Use cases: they take a store, the rules and a `now`, and do one job each."""

@@ -1,0 +1,73 @@
+"""The ingest use case: apply canonical events, grouped by lead, one atomic write per lead."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from leadscore import logs
+from leadscore.domain.events import Event
+from leadscore.domain.identity import lead_id_for
+from leadscore.domain.rules import Rules
+from leadscore.errors import ValidationFailed
+from leadscore.store.port import ApplyOutcome, LeadStore
+
+MAX_CLOCK_SKEW = timedelta(hours=1)
+
+
+class IngestResult(BaseModel):
+    received: int
+    applied: int
+    duplicates: int
+    leads: int
+    commits: int
+    stage_changes: list[ApplyOutcome]
+
+    def summary(self) -> dict[str, int]:
+        return self.model_dump(include={"received", "applied", "duplicates", "leads"})
+
+
+def group_by_lead(events: Sequence[Event]) -> dict[str, list[Event]]:
+    groups: dict[str, list[Event]] = {}
+    for event in events:
+        groups.setdefault(lead_id_for(event.email), []).append(event)
+    return groups
+
+
+def check_times(events: Sequence[Event], now: datetime) -> None:
+    """Events from the future would score more than they are worth: refuse the request."""
+    late = [{"field": f"{i}.occurred_at", "problem": "is more than an hour in the future"}
+            for i, e in enumerate(events) if e.occurred_at > now + MAX_CLOCK_SKEW]
+    if late:
+        raise ValidationFailed("events dated in the future", details=late)
+
+
+def ingest(store: LeadStore, rules: Rules, events: Sequence[Event],
+           now: datetime) -> IngestResult:
+    """Validate everything first, then write lead by lead.
+
+    If a write fails part-way the leads already written stay written; the error reaches
+    the sender as a 5xx and its retry is de-duplicated by the ledger, so each event still
+    counts exactly once.
+    """
+    check_times(events, now)
+    outcomes = []
+    for lead_id, group in group_by_lead(events).items():
+        outcome = store.apply_events(lead_id, group[0].email, group, rules, now)
+        outcomes.append(outcome)
+        if outcome.stage_before != outcome.stage_after and outcome.applied:
+            logs.info("stage changed", lead_id=lead_id, stage_before=outcome.stage_before,
+                      stage_after=outcome.stage_after)
+    result = IngestResult(
+        received=len(events),
+        applied=sum(o.applied for o in outcomes),
+        duplicates=sum(o.duplicates for o in outcomes),
+        leads=len(outcomes),
+        commits=sum(o.commits for o in outcomes),
+        stage_changes=[o for o in outcomes if o.stage_before != o.stage_after and o.applied],
+    )
+    logs.info("events ingested", received=result.received, applied=result.applied,
+              duplicates=result.duplicates, leads=result.leads)
+    return result

@@ -1,0 +1,72 @@
+"""Read use cases: one lead explained, and lists of leads, with scores exact at `now`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from leadscore.domain.identity import lead_id_for
+from leadscore.domain.rules import Rules
+from leadscore.domain.scoring import breakdown, fit_items, materialise
+from leadscore.domain.state import HistoryEntry, LeadState, Stage
+from leadscore.store.port import LeadStore
+
+
+def find_lead(store: LeadStore, email_or_id: str) -> LeadState | None:
+    key = email_or_id if email_or_id.startswith("l_") and "@" not in email_or_id else (
+        lead_id_for(email_or_id))
+    return store.get_lead(key)
+
+
+def purchases(lead: LeadState) -> dict[str, Any]:
+    totals: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    for order in lead.orders.values():
+        if order.counts and order.currency:
+            totals[order.currency] += order.net_minor
+            counts[order.currency] += 1
+    main = counts.most_common(1)[0][0] if counts else None
+    by_currency = {c: {"count": counts[c], "total_minor": totals[c],
+                       "average_minor": totals[c] // counts[c]} for c in counts}
+    return {"count": sum(counts.values()), "total_minor": totals[main] if main else 0,
+            "currency": main, "by_currency": by_currency,
+            "first_at": lead.first_purchase_at, "last_at": lead.last_purchase_at}
+
+
+def history_line(entry: HistoryEntry) -> dict[str, Any]:
+    return {"at": entry.at, "event_id": entry.event_id, "kind": entry.kind,
+            "delta": entry.delta, "reason": entry.reason, "rules_version": entry.rules_version,
+            "source": entry.source}
+
+
+def describe(lead: LeadState, history: list[HistoryEntry], rules: Rules,
+             now: datetime) -> dict[str, Any]:
+    """Everything about one lead, scored at `now`, in JSON-ready form."""
+    fresh = materialise(lead, rules, now)
+    parts = breakdown(lead, rules, now)
+    return {
+        "lead_id": fresh.lead_id, "email": fresh.email,
+        "score": round(fresh.score, 2), "fit_score": round(fresh.fit_score, 2),
+        "engagement_score": round(fresh.engagement_score, 2),
+        "stage": fresh.stage, "grade": fresh.grade, "email_status": fresh.email_status,
+        "non_opener": fresh.non_opener, "non_opener_since": fresh.non_opener_since,
+        "last_open_at": fresh.last_open_at, "last_click_at": fresh.last_click_at,
+        "last_activity_at": fresh.last_activity_at, "last_sent_at": fresh.last_sent_at,
+        "created_at": fresh.created_at, "updated_at": fresh.updated_at,
+        "scored_at": now, "rules_version": rules.version,
+        "profile": fresh.profile, "counters": fresh.counters,
+        "purchases": purchases(fresh),
+        "breakdown": {
+            "fit": [i.model_dump() for i in fit_items(lead, rules)],
+            "engagement": round(sum(parts.engagement_by_half_life.values()), 4),
+            "capped_engagement": round(parts.capped, 4),
+            "purchases": round(parts.purchases, 4),
+        },
+        "history": [history_line(e) for e in history],
+    }
+
+
+def list_leads(store: LeadStore, stage: Stage | None, min_score: float | None,
+               limit: int) -> list[LeadState]:
+    return store.list_leads(stage=stage, min_score=min_score, limit=limit)

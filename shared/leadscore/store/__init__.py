@@ -1,0 +1,1 @@
+"""The LeadStore port and its adapters (memory, SQLite, Firestore)."""

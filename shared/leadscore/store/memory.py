@@ -1,0 +1,82 @@
+"""In-memory adapter for unit tests: same contract, a lock instead of transactions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from leadscore.domain.events import Event
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import HistoryEntry, LeadState, Stage
+from leadscore.store.port import ApplyOutcome, plan, unique_by_key
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._leads: dict[str, LeadState] = {}
+        self._history: dict[str, dict[str, HistoryEntry]] = {}
+
+    def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
+                     now: datetime) -> ApplyOutcome:
+        keyed = unique_by_key(events)
+        with self._lock:
+            current = self._leads.get(lead_id)
+            known = set(self._history.get(lead_id, {}))
+            lead, entries = plan(current, known, lead_id, email, keyed, rules, now)
+            before = current.stage if current else None
+            if lead is None:
+                return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=len(events),
+                                    created=False, stage_before=before, stage_after=before,
+                                    commits=0)
+            history = dict(self._history.get(lead_id, {}))
+            for entry in entries:
+                history[entry.entry_id] = entry
+            self._stage_lead_write(lead)
+            self._history[lead_id] = history  # commit: both maps change together
+            self._leads[lead_id] = lead
+        return ApplyOutcome(lead_id=lead_id, applied=len(entries),
+                            duplicates=len(events) - len(entries), created=current is None,
+                            stage_before=before, stage_after=lead.stage)
+
+    def _stage_lead_write(self, lead: LeadState) -> None:
+        """Seam for fault-injection tests: raising here must leave nothing written."""
+
+    def get_lead(self, lead_id: str) -> LeadState | None:
+        with self._lock:
+            lead = self._leads.get(lead_id)
+            return lead.model_copy(deep=True) if lead else None
+
+    def history(self, lead_id: str) -> list[HistoryEntry]:
+        with self._lock:
+            entries = list(self._history.get(lead_id, {}).values())
+        return sorted(entries, key=lambda e: (e.at, e.entry_id))
+
+    def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
+                   limit: int = 100) -> list[LeadState]:
+        with self._lock:
+            leads = [lead for lead in self._leads.values()
+                     if (stage is None or lead.stage == stage)
+                     and (min_score is None or lead.score >= min_score)]
+        return sorted(leads, key=lambda lead: (-lead.score, lead.lead_id))[:limit]
+
+    def due_for_review(self, now: datetime, limit: int = 500) -> list[LeadState]:
+        with self._lock:
+            due = [lead for lead in self._leads.values()
+                   if lead.next_review_at is not None and lead.next_review_at <= now]
+        return sorted(due, key=lambda lead: (lead.next_review_at or now, lead.lead_id))[:limit]
+
+    def put_lead(self, lead: LeadState) -> None:
+        with self._lock:
+            self._leads[lead.lead_id] = lead.model_copy(deep=True)
+
+    def erase(self, lead_id: str) -> bool:
+        with self._lock:
+            found = lead_id in self._leads or lead_id in self._history
+            self._leads.pop(lead_id, None)
+            self._history.pop(lead_id, None)
+        return found
+
+    def close(self) -> None:
+        """Nothing to release."""

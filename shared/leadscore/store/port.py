@@ -1,0 +1,74 @@
+"""The one persistence port. Every adapter passes tests/integration/test_store_contract.py.
+
+Guarantees every adapter gives for `apply_events`:
+- atomic per lead: the ledger entries of a group and the lead's facts commit together or
+  not at all (an exception means nothing was written: the caller answers 5xx, the sender
+  retries);
+- exactly once: an event whose ledger key exists already (a retry, a duplicate in the same
+  request, a concurrent delivery) changes nothing;
+- every concurrent event for one lead counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from leadscore.domain.events import Event
+from leadscore.domain.identity import ledger_key
+from leadscore.domain.rules import Rules
+from leadscore.domain.scoring import apply_events
+from leadscore.domain.state import HistoryEntry, LeadState, Stage
+
+
+class ApplyOutcome(BaseModel):
+    lead_id: str
+    applied: int
+    duplicates: int
+    created: bool
+    stage_before: Stage | None
+    stage_after: Stage | None
+    commits: int = 1
+
+
+class LeadStore(Protocol):
+    def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
+                     now: datetime) -> ApplyOutcome: ...
+
+    def get_lead(self, lead_id: str) -> LeadState | None: ...
+
+    def history(self, lead_id: str) -> list[HistoryEntry]: ...
+
+    def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
+                   limit: int = 100) -> list[LeadState]: ...
+
+    def due_for_review(self, now: datetime, limit: int = 500) -> list[LeadState]: ...
+
+    def put_lead(self, lead: LeadState) -> None:
+        """Overwrite one lead document (seeding, benchmarks' raw write rate)."""
+        ...
+
+    def erase(self, lead_id: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def unique_by_key(events: Sequence[Event]) -> list[tuple[str, Event]]:
+    """Drop duplicates inside one group, keeping the first delivery of each event."""
+    seen: dict[str, Event] = {}
+    for event in events:
+        seen.setdefault(ledger_key(event.source, event.idempotency_key), event)
+    return list(seen.items())
+
+
+def plan(current: LeadState | None, known: set[str], lead_id: str, email: str,
+         keyed: list[tuple[str, Event]], rules: Rules,
+         now: datetime) -> tuple[LeadState | None, list[HistoryEntry]]:
+    """For read-modify-write adapters: the new lead and entries, or (None, []) if all known."""
+    fresh = [event for key, event in keyed if key not in known]
+    if not fresh:
+        return None, []
+    return apply_events(current, lead_id, email, fresh, rules, now)

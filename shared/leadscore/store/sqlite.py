@@ -1,0 +1,157 @@
+"""Embedded SQLite adapter: the local default. One file, WAL mode, one connection per thread.
+
+`BEGIN IMMEDIATE` takes the write lock up front, so read-modify-write per lead is exact
+under concurrency; SQLite serialises writers and each group commits in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from leadscore.domain.events import Event
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import HistoryEntry, LeadState, Stage
+from leadscore.errors import TransientError
+from leadscore.store.port import ApplyOutcome, plan, unique_by_key
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS leads (
+    lead_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    score REAL NOT NULL,
+    next_review_at REAL
+);
+CREATE INDEX IF NOT EXISTS leads_by_stage_score ON leads (stage, score DESC);
+CREATE INDEX IF NOT EXISTS leads_by_score ON leads (score DESC);
+CREATE INDEX IF NOT EXISTS leads_by_review ON leads (next_review_at)
+    WHERE next_review_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS history (
+    lead_id TEXT NOT NULL,
+    entry_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (lead_id, entry_id)
+);
+"""
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value else None
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._guard:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # locked for longer than the timeout
+            raise TransientError(f"store busy: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
+                     now: datetime) -> ApplyOutcome:
+        keyed = unique_by_key(events)
+        with self._tx() as conn:
+            row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            current = LeadState.model_validate_json(row[0]) if row else None
+            marks = ",".join("?" * len(keyed))
+            known = {r[0] for r in conn.execute(
+                f"SELECT entry_id FROM history WHERE lead_id = ? AND entry_id IN ({marks})",  # noqa: S608
+                (lead_id, *(k for k, _ in keyed)))}
+            lead, entries = plan(current, known, lead_id, email, keyed, rules, now)
+            before = current.stage if current else None
+            if lead is None:
+                return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=len(events),
+                                    created=False, stage_before=before, stage_after=before,
+                                    commits=0)
+            conn.executemany(
+                "INSERT INTO history (lead_id, entry_id, at, doc) VALUES (?, ?, ?, ?)",
+                [(lead_id, e.entry_id, e.at.isoformat(), e.model_dump_json()) for e in entries])
+            self._stage_lead_write(conn, lead)
+        return ApplyOutcome(lead_id=lead_id, applied=len(entries),
+                            duplicates=len(events) - len(entries), created=current is None,
+                            stage_before=before, stage_after=lead.stage)
+
+    def _stage_lead_write(self, conn: sqlite3.Connection, lead: LeadState) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO leads (lead_id, doc, stage, score, next_review_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
+             _ts(lead.next_review_at)))
+
+    def get_lead(self, lead_id: str) -> LeadState | None:
+        row = self._conn().execute("SELECT doc FROM leads WHERE lead_id = ?",
+                                   (lead_id,)).fetchone()
+        return LeadState.model_validate_json(row[0]) if row else None
+
+    def history(self, lead_id: str) -> list[HistoryEntry]:
+        rows = self._conn().execute(
+            "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id", (lead_id,))
+        return [HistoryEntry.model_validate_json(r[0]) for r in rows]
+
+    def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
+                   limit: int = 100) -> list[LeadState]:
+        sql, args = "SELECT doc FROM leads WHERE 1=1", list[object]()
+        if stage is not None:
+            sql, args = sql + " AND stage = ?", [*args, stage]
+        if min_score is not None:
+            sql, args = sql + " AND score >= ?", [*args, min_score]
+        rows = self._conn().execute(sql + " ORDER BY score DESC, lead_id LIMIT ?",
+                                    (*args, limit))
+        return [LeadState.model_validate_json(r[0]) for r in rows]
+
+    def due_for_review(self, now: datetime, limit: int = 500) -> list[LeadState]:
+        rows = self._conn().execute(
+            "SELECT doc FROM leads WHERE next_review_at IS NOT NULL AND next_review_at <= ? "
+            "ORDER BY next_review_at, lead_id LIMIT ?", (now.timestamp(), limit))
+        return [LeadState.model_validate_json(r[0]) for r in rows]
+
+    def put_lead(self, lead: LeadState) -> None:
+        with self._tx() as conn:
+            self._stage_lead_write(conn, lead)
+
+    def erase(self, lead_id: str) -> bool:
+        with self._tx() as conn:
+            found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
+            found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
+        return found > 0
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()

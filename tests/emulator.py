@@ -1,0 +1,87 @@
+"""Start and stop the real Firestore emulator (DESIGN.md §3), for tests and benchmarks.
+
+Started directly with java in its own process group so that stopping it stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class EmulatorUnavailable(RuntimeError):
+    pass
+
+
+def _sdk_root() -> Path:
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise EmulatorUnavailable("gcloud is not on PATH (install the Google Cloud CLI)")
+    out = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    root = Path(out.stdout.strip())
+    jar = root / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+    if not jar.exists():
+        raise EmulatorUnavailable(
+            f"no Firestore emulator at {jar}: run `gcloud components install "
+            "cloud-firestore-emulator` (or apt-get install google-cloud-cli-firestore-emulator)")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Emulator:
+    host: str
+    process: subprocess.Popen[bytes]
+
+    def wipe(self, project: str) -> None:
+        url = f"http://{self.host}/emulator/v1/projects/{project}/databases/(default)/documents"
+        urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=30).read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def start(timeout: float = 60.0) -> Emulator:
+    java = shutil.which("java")
+    if java is None:
+        raise EmulatorUnavailable("java is not on PATH (the emulator needs a JRE 11+)")
+    jar = _sdk_root() / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [java, "-Duser.language=en", "-cp", str(jar),
+         "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
+         "--host=127.0.0.1", f"--port={port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    emulator = Emulator(host=host, process=process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmulatorUnavailable(f"the emulator exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://{host}/", timeout=2) as answer:
+                if answer.read().strip() == b"Ok":
+                    return emulator
+        except OSError:
+            time.sleep(0.2)
+    emulator.stop()
+    raise EmulatorUnavailable(f"the emulator did not answer on {host} within {timeout:.0f} s")
