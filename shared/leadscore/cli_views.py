@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 
+def _console() -> Console:
+    """The terminal's width for people; a wide fixed width when piped, so lines stay whole."""
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
 def print_lead(data: dict[str, Any]) -> None:
-    console = Console()
+    console = _console()
     console.print(f"[bold]{data['email']}[/bold]  ({data['lead_id']})")
     console.print(f"score {data['score']:.1f} = fit {data['fit_score']:.1f} + engagement "
                   f"{data['engagement_score']:.1f}   stage [bold]{data['stage']}[/bold]   "
@@ -35,4 +41,4 @@ def print_leads(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(row["email"], f"{row['score']:.1f}", row["stage"], row["grade"],
                       row["email_status"], str(row["scored_at"] or "")[:19])
-    Console().print(table)
+    _console().print(table)

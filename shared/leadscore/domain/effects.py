@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +41,7 @@ class LeadDelta(BaseModel):
     at: datetime
     acc: dict[str, float] = Field(default_factory=dict)
     caps: dict[str, int] = Field(default_factory=dict)
+    cap_weights: dict[str, float] = Field(default_factory=dict)
     counters: dict[str, int] = Field(default_factory=dict)
     latest: dict[str, datetime] = Field(default_factory=dict)
     earliest: dict[str, datetime] = Field(default_factory=dict)
@@ -55,14 +56,9 @@ class LeadDelta(BaseModel):
         return not self.profile and self.email_status is None and self.order is None
 
 
-def cap_key(rule_key: str, points: float, max_events: int, window: float, hl: float,
-            bucket: int) -> str:
+def cap_key(rule_key: str, max_events: int, window: float, hl: float, bucket: int) -> str:
     """A self-describing cap bucket, so the score can be computed without the rules file."""
-    return f"{points:g}|{max_events}|{window:g}|{hl:g}|{bucket}|{rule_key}"
-
-
-def bucket_start(bucket: int, window_days: float) -> datetime:
-    return decay.T0 + timedelta(days=bucket * window_days)
+    return f"{max_events}|{window:g}|{hl:g}|{bucket}|{rule_key}"
 
 
 def event_key(event: Event) -> str:
@@ -105,8 +101,10 @@ def _score_rule(event: Event, delta: LeadDelta, rules: Rules) -> list[HistoryIte
     reason = rule.reason or f"{key}"
     if rule.cap:
         bucket = math.floor(decay.days_since_epoch(event.occurred_at) / rule.cap.window_days)
-        ck = cap_key(key, rule.points, rule.cap.max_events, rule.cap.window_days, hl, bucket)
+        ck = cap_key(key, rule.cap.max_events, rule.cap.window_days, hl, bucket)
         delta.caps[ck] = delta.caps.get(ck, 0) + 1
+        delta.cap_weights[ck] = delta.cap_weights.get(ck, 0.0) + rule.points * decay.growth(
+            event.occurred_at, hl)
         reason += (f" (counts for at most {rule.cap.max_events} per "
                    f"{rule.cap.window_days:g}-day window)")
     else:

@@ -61,7 +61,12 @@ class FitRule(_Strict):
 
 
 class Cap(_Strict):
-    """At most `max_events` of this kind score per fixed window of `window_days` (UTC)."""
+    """At most `max_events` of this kind score per fixed window of `window_days` (from T0).
+
+    Over the cap, the window's points are scaled down to `max_events` events' worth (dated
+    at the window's events' average weight), which keeps the score independent of the
+    order events arrive in and lets them be added without reading the lead.
+    """
 
     max_events: int = Field(ge=1)
     window_days: float = Field(ge=1, le=366)

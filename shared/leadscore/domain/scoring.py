@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from leadscore.domain import decay
-from leadscore.domain.effects import LeadDelta, OrderChange, bucket_start, effect_of
+from leadscore.domain.effects import LeadDelta, OrderChange, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.rules import FitRule, Rules
@@ -53,6 +53,8 @@ def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
         s.eng_acc[key] = s.eng_acc.get(key, 0.0) + amount
     for key, count in delta.caps.items():
         s.cap_counts[key] = s.cap_counts.get(key, 0) + count
+    for key, weight in delta.cap_weights.items():
+        s.cap_weights[key] = s.cap_weights.get(key, 0.0) + weight
     for key, count in delta.counters.items():
         s.counters[key] = s.counters.get(key, 0) + count
     for name, t in delta.latest.items():
@@ -125,10 +127,11 @@ class Breakdown(BaseModel):
 def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
     acc = {k: a * decay.fade(now, decay.half_life_of(k)) for k, a in state.eng_acc.items()}
     capped = 0.0
-    for key, count in state.cap_counts.items():
-        p, max_events, window, hl, bucket, _ = key.split("|", 5)
-        start = bucket_start(int(bucket), float(window))
-        capped += decay.faded(float(p) * min(count, int(max_events)), start, now, float(hl))
+    for key, weight in state.cap_weights.items():
+        # over the cap, the window's points are scaled down to max_events events' worth
+        max_events, _, hl, _ = key.split("|", 3)
+        count = max(1, state.cap_counts.get(key, 1))
+        capped += weight * decay.fade(now, float(hl)) * min(1.0, int(max_events) / count)
     purchase = 0.0
     hl_p = rules.purchase_half_life()
     for order in state.orders.values():

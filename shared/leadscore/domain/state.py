@@ -59,6 +59,7 @@ class LeadState(BaseModel):
     email_status_at: datetime | None = None
     eng_acc: dict[str, float] = Field(default_factory=dict)
     cap_counts: dict[str, int] = Field(default_factory=dict)
+    cap_weights: dict[str, float] = Field(default_factory=dict)
     counters: dict[str, int] = Field(default_factory=dict)
     orders: dict[str, Order] = Field(default_factory=dict)
     created_at: datetime | None = None

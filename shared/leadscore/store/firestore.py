@@ -149,9 +149,10 @@ class FirestoreStore:
 
     def erase(self, lead_id: str) -> bool:
         ref = self._leads.document(lead_id)
-        found = ref.get().exists
-        deleted = int(self._client.recursive_delete(ref))
-        return found or deleted > 0
+        # recursive_delete counts the lead document even when it does not exist
+        found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
+        self._client.recursive_delete(ref)
+        return found
 
     # -- reads ----------------------------------------------------------------------------
     def get_lead(self, lead_id: str) -> LeadState | None:
@@ -194,6 +195,7 @@ def _transforms(lead_id: str, email: str, deltas: list[LeadDelta],
 
     acc: dict[str, float] = {}
     caps: dict[str, int] = {}
+    cap_weights: dict[str, float] = {}
     counters: dict[str, int] = {}
     latest: dict[str, float] = {}
     earliest: dict[str, float] = {"created_at": to_seconds(now)}
@@ -202,6 +204,8 @@ def _transforms(lead_id: str, email: str, deltas: list[LeadDelta],
             acc[k] = acc.get(k, 0.0) + v
         for k, n in d.caps.items():
             caps[k] = caps.get(k, 0) + n
+        for k, w in d.cap_weights.items():
+            cap_weights[k] = cap_weights.get(k, 0.0) + w
         for k, n in d.counters.items():
             counters[k] = counters.get(k, 0) + n
         for k, t in d.latest.items():
@@ -212,6 +216,7 @@ def _transforms(lead_id: str, email: str, deltas: list[LeadDelta],
     fields: dict[str, Any] = {"lead_id": lead_id, "email": email}
     fields["eng_acc"] = {k: firestore.Increment(v) for k, v in acc.items()}
     fields["cap_counts"] = {k: firestore.Increment(n) for k, n in caps.items()}
+    fields["cap_weights"] = {k: firestore.Increment(w) for k, w in cap_weights.items()}
     fields["counters"] = {k: firestore.Increment(n) for k, n in counters.items()}
     fields.update({k: firestore.Maximum(v) for k, v in latest.items()})
     fields.update({k: firestore.Minimum(v) for k, v in earliest.items()})

@@ -14,7 +14,7 @@ from leadscore.domain.state import LeadState
 
 TIME_FIELDS = frozenset(
     name for name, info in LeadState.model_fields.items()
-    if datetime in get_args(info.annotation) or info.annotation is datetime
+    if info.annotation is datetime or set(get_args(info.annotation)) == {datetime, type(None)}
 )
 
 

@@ -1,0 +1,107 @@
+"""Shared fixtures: the real Firestore emulator for the session, and one store per adapter.
+
+The emulator is started once per test session on a free port and stopped at the end, even
+when tests fail. Without it the Firestore tests are skipped with the reason, unless
+LEADSCORE_REQUIRE_EMULATOR=1 (CI), where a missing emulator fails the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import emulator as emulator_process
+import pytest
+
+from leadscore.domain.events import EVENT_LIST_ADAPTER, Event
+from leadscore.domain.rules import Rules, default_rules
+
+EVENTS_DIR = Path(__file__).parent / "events"
+PROJECT = "leadscore-test"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def load_events(name: str) -> list[Event]:
+    """A realistic payload fixture from tests/events/, as canonical events."""
+    data = json.loads((EVENTS_DIR / name).read_text())
+    return EVENT_LIST_ADAPTER.validate_python(data if isinstance(data, list) else [data])
+
+
+def event_json(name: str) -> Any:
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def rules() -> Rules:
+    return default_rules()
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator() -> Iterator[str]:
+    required = os.environ.get("LEADSCORE_REQUIRE_EMULATOR") == "1"
+    external = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    if external:  # somebody runs one already (e.g. `gcloud emulators firestore start`)
+        yield external
+        return
+    try:
+        running = emulator_process.start()
+    except emulator_process.EmulatorUnavailable as exc:
+        if required:
+            pytest.fail(f"LEADSCORE_REQUIRE_EMULATOR=1 but the Firestore emulator is "
+                        f"unavailable: {exc}", pytrace=False)
+        pytest.skip(f"Firestore emulator unavailable: {exc}")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = running.host
+    try:
+        yield running.host
+    finally:
+        running.stop()
+        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+
+
+@pytest.fixture
+def firestore_client(firestore_emulator: str) -> Iterator[Any]:
+    from google.cloud import firestore
+
+    client = firestore.Client(project=PROJECT)
+    yield client
+    client.close()
+
+
+def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    if kind == "memory":
+        from leadscore.store.memory import MemoryStore
+
+        return MemoryStore()
+    if kind == "sqlite":
+        from leadscore.store.sqlite import SqliteStore
+
+        return SqliteStore(tmp_path / f"leads-{uuid.uuid4().hex[:6]}.db")
+    from leadscore.store.firestore import FirestoreStore
+
+    client = request.getfixturevalue("firestore_client")
+    return FirestoreStore(client, collection=f"leads_{uuid.uuid4().hex[:12]}")
+
+
+STORE_KINDS = ["memory", "sqlite", pytest.param("firestore", marks=pytest.mark.firestore)]
+DURABLE_KINDS = ["sqlite", pytest.param("firestore", marks=pytest.mark.firestore)]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    made = make_store(request.param, tmp_path, request)
+    yield made
+    if request.param == "sqlite":
+        made.close()
+
+
+@pytest.fixture(params=DURABLE_KINDS)
+def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    made = make_store(request.param, tmp_path, request)
+    yield made
+    if request.param == "sqlite":
+        made.close()

@@ -1,0 +1,189 @@
+"""The LeadStore contract: every adapter (memory, SQLite, Firestore emulator) passes it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from builders import activity, event, form, opened
+from conftest import NOW, load_events
+
+from leadscore.domain.identity import lead_id_for
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import LeadState
+
+ANA = "ana@example.com"
+ANA_ID = lead_id_for(ANA)
+
+
+def apply(store: Any, rules: Rules, events: list[Any], now: Any = NOW) -> Any:
+    return store.apply_events(lead_id_for(events[0].email), events[0].email, events, rules, now)
+
+
+def facts(lead: LeadState) -> dict[str, Any]:
+    """Everything but bookkeeping times, with floats rounded (sum order moves the last bit)."""
+    data = lead.model_dump(exclude={"updated_at", "scored_at", "created_at", "next_review_at"})
+    for name in ("eng_acc", "cap_weights"):
+        data[name] = {k: round(v, 6) for k, v in data[name].items()}
+    for name in ("score", "fit_score", "engagement_score"):
+        data[name] = round(data[name], 3)
+    return data
+
+
+def test_applied_events_are_stored_with_explained_history(store: Any, rules: Rules) -> None:
+    # GIVEN a demo request, a delivery, human and machine opens, a click and a visit
+    events = load_events("ingest_demo_request_and_opens.json")
+    # WHEN they are applied as one group
+    outcome = apply(store, rules, events)
+    # THEN every event counted once and the lead holds the facts and the view
+    assert (outcome.applied, outcome.duplicates) == (6, 0)
+    lead = store.get_lead(lead_id_for("maria.lopez@acme-analytics.io"))
+    assert lead is not None and lead.email == "maria.lopez@acme-analytics.io"
+    assert lead.profile["company"] == "Acme Analytics"
+    assert lead.counters["email_opened"] == 1 and lead.counters["email_opened_machine"] == 1
+    assert lead.last_open_at == events[4].occurred_at  # the click implies an open
+    assert lead.stage == "sql" and lead.score > rules.stages.sql
+    history = store.history(lead.lead_id)
+    assert [h.kind for h in history] == [  # in the order things happened
+        "form_submitted", "email_delivered", "email_opened", "email_opened", "email_clicked",
+        "activity"]
+    demo = history[0]
+    assert demo.delta == rules.engagement["form.demo_request"].points
+    assert demo.rules_version == rules.version and "form.demo_request" in demo.reason
+    assert demo.event_id == "form-7f3c2a91"
+    by_id = {h.event_id: h for h in history}
+    assert by_id["sg-open-mpp-Zx81ks"].delta == 0  # the machine open adds nothing
+    assert by_id["sg-open-Zx81kr"].delta == rules.engagement["email.opened"].points
+
+
+@pytest.mark.parametrize("fixture", ["ingest_demo_request_and_opens.json",
+                                     "ingest_single_activity.json"])
+def test_the_same_events_applied_twice_change_nothing(store: Any, rules: Rules,
+                                                      fixture: str) -> None:
+    # GIVEN events already applied
+    events = load_events(fixture)
+    apply(store, rules, events)
+    before = store.get_lead(lead_id_for(events[0].email))
+    # WHEN the sender retries them, later
+    again = apply(store, rules, events, now=NOW + timedelta(hours=3))
+    # THEN nothing is applied and the lead and its history are unchanged
+    assert (again.applied, again.duplicates) == (0, len(events))
+    assert store.get_lead(before.lead_id) == before
+    assert len(store.history(before.lead_id)) == len(events)
+
+
+def test_duplicates_inside_one_group_count_once(store: Any, rules: Rules) -> None:
+    # GIVEN a batch where the provider repeated an event
+    first = opened(ANA, "open-1", NOW - timedelta(hours=1))
+    batch = [first, first, activity(ANA, "visit-1", NOW - timedelta(minutes=5)), first]
+    # WHEN it is applied
+    outcome = apply(store, rules, batch)
+    # THEN the repeated event counts once
+    assert (outcome.applied, outcome.duplicates) == (2, 2)
+    assert store.get_lead(ANA_ID).counters["email_opened"] == 1
+
+
+def test_a_group_mixing_new_and_known_events_applies_only_the_new(store: Any,
+                                                                  rules: Rules) -> None:
+    # GIVEN one open already applied
+    apply(store, rules, [opened(ANA, "open-1", NOW - timedelta(days=1))])
+    # WHEN a batch repeats it alongside two new events
+    outcome = apply(store, rules, [opened(ANA, "open-1", NOW - timedelta(days=1)),
+                                   opened(ANA, "open-2", NOW - timedelta(hours=2)),
+                                   form(ANA, "form-1", NOW - timedelta(hours=1), job_title="CTO")])
+    # THEN only the two new ones count
+    assert (outcome.applied, outcome.duplicates) == (2, 1)
+    lead = store.get_lead(ANA_ID)
+    assert lead.counters == {"email_opened": 2, "form_submitted": 1}
+    assert len(store.history(ANA_ID)) == 3
+
+
+def break_lead_write(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the lead's write fail after the ledger entries were staged in the same commit."""
+    kind = type(store).__name__
+    if kind == "FirestoreStore":
+        def staged(target: Any, lead_id: str, fields: Any) -> None:
+            # a write the server rejects (update of a missing document) inside the commit
+            target.update(store._leads.document("missing-" + lead_id), {"x": 1})
+        monkeypatch.setattr(store, "_stage_lead_write", staged)
+    else:
+        def fail(*_: Any) -> None:
+            raise RuntimeError("disk full")
+        monkeypatch.setattr(store, "_stage_lead_write", fail)
+
+
+@pytest.mark.parametrize("blind", [True, False], ids=["opens", "form"])
+def test_a_failure_part_way_leaves_nothing(store: Any, rules: Rules,
+                                           monkeypatch: pytest.MonkeyPatch, blind: bool) -> None:
+    # GIVEN a store whose lead write fails after the ledger entries are staged
+    events = ([opened(ANA, "o1", NOW), opened(ANA, "o2", NOW)] if blind
+              else [form(ANA, "f1", NOW, kind="demo_request", company="Acme")])
+    break_lead_write(store, monkeypatch)
+    # WHEN the events are applied
+    with pytest.raises(Exception):  # noqa: B017 - each adapter fails in its own words
+        apply(store, rules, events)
+    # THEN neither the lead nor any ledger entry exists
+    assert store.get_lead(ANA_ID) is None
+    assert store.history(ANA_ID) == []
+    # AND the sender's retry, once the store works again, applies them exactly once
+    monkeypatch.undo()
+    assert apply(store, rules, events).applied == len(events)
+    assert len(store.history(ANA_ID)) == len(events)
+
+
+def test_list_by_stage_and_score(store: Any, rules: Rules) -> None:
+    # GIVEN a hot lead, a warm lead and a cold lead
+    apply(store, rules, [form("hot@a.com", "h", NOW, kind="demo_request", job_title="CTO",
+                              industry="SaaS", seniority="director")])
+    apply(store, rules, [form("warm@b.com", "w", NOW, kind="demo_request")])
+    apply(store, rules, [form("cold@c.com", "c", NOW)])
+    # WHEN listing
+    everyone = store.list_leads()
+    mqls = store.list_leads(stage="mql")
+    above = store.list_leads(min_score=10)
+    # THEN leads come highest score first and filters apply
+    assert [x.email for x in everyone] == ["hot@a.com", "warm@b.com", "cold@c.com"]
+    assert [x.email for x in mqls] == ["warm@b.com"]
+    assert [x.email for x in above] == ["hot@a.com", "warm@b.com"]
+    assert [x.email for x in store.list_leads(limit=1)] == ["hot@a.com"]
+
+
+def test_due_for_review_returns_only_due_leads(store: Any, rules: Rules) -> None:
+    # GIVEN a lead with engagement points (reviewed daily) and one sent mail (review at 6 months)
+    apply(store, rules, [opened(ANA, "o1", NOW)])
+    apply(store, rules, [event("email_delivered", "bo@b.com", "d1", NOW, source="esp")])
+    # WHEN asking which are due now, tomorrow and in seven months
+    # THEN only those whose review time has come are returned
+    assert store.due_for_review(NOW) == []
+    assert [x.email for x in store.due_for_review(NOW + timedelta(days=1))] == [ANA]
+    later = store.due_for_review(NOW + timedelta(days=200))
+    assert sorted(x.email for x in later) == [ANA, "bo@b.com"]
+
+
+def test_erase_removes_the_lead_and_its_history(store: Any, rules: Rules) -> None:
+    # GIVEN a lead with history
+    apply(store, rules, load_events("ingest_demo_request_and_opens.json"))
+    lead_id = lead_id_for("maria.lopez@acme-analytics.io")
+    # WHEN it is erased
+    assert store.erase(lead_id) is True
+    # THEN nothing of it remains, and a later event starts a new lead
+    assert store.get_lead(lead_id) is None and store.history(lead_id) == []
+    assert store.erase(lead_id) is False
+    again = load_events("ingest_demo_request_and_opens.json")[:1]
+    assert apply(store, rules, again).applied == 1
+    assert store.get_lead(lead_id).counters == {"form_submitted": 1}
+
+
+def test_facts_do_not_depend_on_delivery_order(store: Any, rules: Rules) -> None:
+    # GIVEN two profile reports and two status changes, delivered newest first
+    old = form(ANA, "f-old", NOW - timedelta(days=3), company="Old Co", job_title="CTO")
+    new = form(ANA, "f-new", NOW - timedelta(days=1), company="New Co", job_title="")
+    unsub = event("email_unsubscribed", ANA, "u", NOW - timedelta(days=2), source="esp")
+    resub = event("email_resubscribed", ANA, "r", NOW - timedelta(hours=5), source="esp")
+    for e in (new, resub, old, unsub):
+        apply(store, rules, [e])
+    # THEN newer values win, empty values never erase, and the latest status holds
+    lead = store.get_lead(ANA_ID)
+    assert lead.profile["company"] == "New Co" and lead.profile["job_title"] == "CTO"
+    assert lead.email_status == "active"

@@ -1,0 +1,28 @@
+"""`leadscore rules check FILE`: ok for a good file, every problem listed for a bad one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from leadscore.cli import main
+from leadscore.domain.rules import default_rules_text
+
+
+def test_rules_check_accepts_the_default_rules(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(default_rules_text())
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 0 and "ok (version default-2026.11" in result.output
+
+
+def test_rules_check_lists_each_problem_with_its_rule(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(default_rules_text().replace(
+        "{id: student, field: job_title, contains: [student, estudiante, intern, becario], "
+        "points: -25",
+        "{id: student, field: job_title, contains: [], points: -25"))
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 1
+    assert "fit.10 (id=student).contains" in result.output
