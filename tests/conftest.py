@@ -91,17 +91,18 @@ STORE_KINDS = ["memory", "sqlite", pytest.param("firestore", marks=pytest.mark.f
 DURABLE_KINDS = ["sqlite", pytest.param("firestore", marks=pytest.mark.firestore)]
 
 
-@pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+def _store_for(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     made = make_store(request.param, tmp_path, request)
     yield made
     if request.param == "sqlite":
         made.close()
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    yield from _store_for(request, tmp_path)
 
 
 @pytest.fixture(params=DURABLE_KINDS)
 def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    made = make_store(request.param, tmp_path, request)
-    yield made
-    if request.param == "sqlite":
-        made.close()
+    yield from _store_for(request, tmp_path)

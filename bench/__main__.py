@@ -1,0 +1,21 @@
+"""`make bench`: every benchmark, printed as ratios measured side by side in one run."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from bench import ingest_throughput
+from bench.harness import firestore_available
+
+
+def main() -> int:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    with firestore_available() as has_firestore:
+        kinds = ["sqlite", "firestore"] if has_firestore else ["sqlite"]
+        ingest_throughput.run(kinds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Shared pieces for benchmarks: stores to measure, a local HTTP server, timed thread pools.
+
+Every benchmark reports ratios of rates measured side by side in the same run, because the
+machines are shared and noisy: absolute numbers are printed for context only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from werkzeug.serving import make_server
+
+from tests import emulator
+
+T = TypeVar("T")
+
+
+@contextmanager
+def firestore_available() -> Iterator[bool]:
+    """Start the emulator for the run; yield False (and say why) when it is unavailable."""
+    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        yield True
+        return
+    try:
+        running = emulator.start()
+    except emulator.EmulatorUnavailable as exc:
+        print(f"(Firestore emulator unavailable, Firestore figures skipped: {exc})")
+        yield False
+        return
+    os.environ["FIRESTORE_EMULATOR_HOST"] = running.host
+    try:
+        yield True
+    finally:
+        running.stop()
+        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+
+
+def new_store(kind: str, folder: Path) -> Any:
+    if kind == "sqlite":
+        from leadscore.store.sqlite import SqliteStore
+
+        return SqliteStore(folder / f"bench-{uuid.uuid4().hex[:6]}.db")
+    from google.cloud import firestore
+
+    from leadscore.store.firestore import FirestoreStore
+
+    return FirestoreStore(firestore.Client(project="leadscore-bench"),
+                          collection=f"bench_{uuid.uuid4().hex[:8]}")
+
+
+def timed_parallel(items: Sequence[T], work: Callable[[T], Any], threads: int) -> float:
+    """Run work(item) for every item on `threads` threads; return items per second."""
+    chunks = [list(items[i::threads]) for i in range(threads)]
+    errors: list[BaseException] = []
+
+    def run(chunk: list[T]) -> None:
+        try:
+            for item in chunk:
+                work(item)
+        except BaseException as exc:
+            errors.append(exc)
+
+    pool = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"{len(errors)} failures, first: {errors[0]!r}")
+    return len(items) / elapsed
+
+
+@contextmanager
+def local_server(app: Any) -> Iterator[str]:
+    """Serve a WSGI app on a free loopback port in this process."""
+    server = make_server("127.0.0.1", emulator.free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

@@ -1,0 +1,23 @@
+"""The README is the front door: what it shows must be true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leadscore.catalog import FUNCTIONS
+from leadscore.config import Settings
+from leadscore.domain.rules import default_rules_text
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_the_readme_shows_the_built_in_rules_verbatim() -> None:
+    assert "```yaml\n" + default_rules_text() + "```" in README
+
+
+def test_the_readme_documents_every_setting_and_function() -> None:
+    for name, field in Settings.model_fields.items():
+        variable = field.validation_alias or f"LEADSCORE_{name.upper()}"
+        assert f"`{variable}`" in README, variable
+    for name in FUNCTIONS:
+        assert f"/{name}" in README
