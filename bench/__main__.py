@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import ingest_throughput
+from bench import ingest_throughput, purchase_throughput
 from bench.harness import firestore_available
 
 
@@ -14,6 +14,7 @@ def main() -> int:
     with firestore_available() as has_firestore:
         kinds = ["sqlite", "firestore"] if has_firestore else ["sqlite"]
         ingest_throughput.run(kinds)
+        purchase_throughput.run(kinds)
     return 0
 
 

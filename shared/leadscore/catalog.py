@@ -5,4 +5,5 @@
 
 FUNCTIONS: dict[str, str] = {
     "ingest": "http",
+    "purchase_webhook": "http",
 }

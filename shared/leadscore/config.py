@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     api_token: SecretStr = Field(
         default=SecretStr(""), description="bearer tokens for /ingest, comma-separated")
     ingest_max_bytes: int = Field(default=MIB, ge=1024)
+    purchase_max_bytes: int = Field(default=MIB, ge=1024)
+    stripe_secret: SecretStr = Field(default=SecretStr(""), description="whsec_..., comma-sep")
+    shopify_secret: SecretStr = SecretStr("")
+    woocommerce_secret: SecretStr = SecretStr("")
+    purchase_secret: SecretStr = Field(
+        default=SecretStr(""), description="secret of the generic purchase format")
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

@@ -45,6 +45,11 @@ def read_body(request: Request, limit: int) -> bytes:
     return raw
 
 
+def lower_headers(request: Request) -> dict[str, str]:
+    """Headers with lower-case names, for provider modules (HTTP names are case-blind)."""
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
 def require_json(request: Request) -> None:
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(

@@ -14,11 +14,19 @@ from leadscore.container import Container, install
 
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 TOKENS = "current-token-123,previous-token-456"
+SECRETS = {"stripe": "whsec_test_5f2b9c", "shopify": "shpss_test_0c1d",
+           "woocommerce": "wc-secret", "generic": "generic-secret"}
 
 
 @pytest.fixture
 def app_container(durable_store: Any) -> Iterator[Container]:
-    built = Container(Settings(api_token=TOKENS, ingest_max_bytes=64 * 1024),
+    settings = Settings(  # each secret behind an older one still active: rotation works
+        api_token=TOKENS, ingest_max_bytes=64 * 1024,
+        stripe_secret=f"whsec_old,{SECRETS['stripe']}",
+        shopify_secret=f"old,{SECRETS['shopify']}",
+        woocommerce_secret=f"old,{SECRETS['woocommerce']}",
+        purchase_secret=f"old,{SECRETS['generic']}")
+    built = Container(settings,
                       store=durable_store, clock=lambda: NOW)
     install(built)
     yield built

@@ -175,6 +175,18 @@ def test_erase_removes_the_lead_and_its_history(store: Any, rules: Rules) -> Non
     assert store.get_lead(lead_id).counters == {"form_submitted": 1}
 
 
+def test_orders_are_indexed_to_their_lead_until_erased(store: Any, rules: Rules) -> None:
+    # GIVEN a paid order
+    apply(store, rules, [event("purchase_made", ANA, "p", NOW, source="shop", order_id="A-9",
+                               amount_minor=500, currency="EUR")])
+    # THEN the order finds its lead, and nothing else does
+    assert store.order_owner("shop:A-9") == ANA_ID
+    assert store.order_owner("shop:A-10") is None and store.order_owner("other:A-9") is None
+    # AND erasing the lead forgets the order too
+    store.erase(ANA_ID)
+    assert store.order_owner("shop:A-9") is None
+
+
 def test_facts_do_not_depend_on_delivery_order(store: Any, rules: Rules) -> None:
     # GIVEN two profile reports and two status changes, delivered newest first
     old = form(ANA, "f-old", NOW - timedelta(days=3), company="Old Co", job_title="CTO")

@@ -41,7 +41,9 @@ def _apply_order(orders: dict[str, Order], change: OrderChange, at: datetime) ->
         order.paid_at = _earlier(order.paid_at, at)
     else:
         assert change.refund_id is not None
-        order.refunds[change.refund_id] = change.amount_minor
+        # a refund id's amount only grows (Stripe reports a charge's cumulative refund)
+        order.refunds[change.refund_id] = max(order.refunds.get(change.refund_id, 0),
+                                              change.amount_minor)
         order.currency = order.currency or change.currency
     orders[change.key] = order
 

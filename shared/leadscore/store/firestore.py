@@ -15,6 +15,7 @@ Two write paths, chosen per group of events for one lead (DESIGN.md §3):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from leadscore.domain.scoring import history_entry, materialise
 from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
-from leadscore.store.port import ApplyOutcome, plan, unique_by_key
+from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, WriteBatch
@@ -38,6 +39,7 @@ class FirestoreStore:
     def __init__(self, client: Client, collection: str = "leads") -> None:
         self._client = client
         self._leads = client.collection(collection)
+        self._orders = client.collection(f"{collection}_orders")
 
     # -- writes ---------------------------------------------------------------------------
     def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
@@ -137,6 +139,9 @@ class FirestoreStore:
             for entry in entries:
                 transaction.create(refs[entry.entry_id], entry.model_dump(mode="python"))
             self._stage_lead_write(transaction, lead_id, to_doc(lead))
+            for key in order_keys([event for _, event in keyed]):
+                transaction.set(self._orders.document(_order_doc_id(key)),
+                                {"lead_id": lead_id})
             return ApplyOutcome(lead_id=lead_id, applied=len(entries),
                                 duplicates=received - len(entries), created=current is None,
                                 stage_before=before, stage_after=lead.stage)
@@ -147,7 +152,16 @@ class FirestoreStore:
     def put_lead(self, lead: LeadState) -> None:
         self._leads.document(lead.lead_id).set(to_doc(lead))
 
+    def order_owner(self, order_key: str) -> str | None:
+        snap = self._orders.document(_order_doc_id(order_key)).get()
+        owner = (snap.to_dict() or {}).get("lead_id") if snap.exists else None
+        return str(owner) if owner else None
+
     def erase(self, lead_id: str) -> bool:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        for snap in self._orders.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
+            snap.reference.delete()
         ref = self._leads.document(lead_id)
         # recursive_delete counts the lead document even when it does not exist
         found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
@@ -186,6 +200,10 @@ class FirestoreStore:
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
+
+
+def _order_doc_id(order_key: str) -> str:
+    return "o_" + hashlib.sha256(order_key.encode()).hexdigest()[:40]
 
 
 def _transforms(lead_id: str, email: str, deltas: list[LeadDelta],

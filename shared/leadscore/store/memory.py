@@ -9,7 +9,7 @@ from datetime import datetime
 from leadscore.domain.events import Event
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
-from leadscore.store.port import ApplyOutcome, plan, unique_by_key
+from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
 
 
 class MemoryStore:
@@ -17,6 +17,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._leads: dict[str, LeadState] = {}
         self._history: dict[str, dict[str, HistoryEntry]] = {}
+        self._orders: dict[str, str] = {}
 
     def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
                      now: datetime) -> ApplyOutcome:
@@ -34,8 +35,9 @@ class MemoryStore:
             for entry in entries:
                 history[entry.entry_id] = entry
             self._stage_lead_write(lead)
-            self._history[lead_id] = history  # commit: both maps change together
+            self._history[lead_id] = history  # commit: all maps change together
             self._leads[lead_id] = lead
+            self._orders.update(dict.fromkeys(order_keys(events), lead_id))
         return ApplyOutcome(lead_id=lead_id, applied=len(entries),
                             duplicates=len(events) - len(entries), created=current is None,
                             stage_before=before, stage_after=lead.stage)
@@ -71,8 +73,13 @@ class MemoryStore:
         with self._lock:
             self._leads[lead.lead_id] = lead.model_copy(deep=True)
 
+    def order_owner(self, order_key: str) -> str | None:
+        with self._lock:
+            return self._orders.get(order_key)
+
     def erase(self, lead_id: str) -> bool:
         with self._lock:
+            self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
             found = lead_id in self._leads or lead_id in self._history
             self._leads.pop(lead_id, None)
             self._history.pop(lead_id, None)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from leadscore.domain.events import Event
+from leadscore.domain.events import Event, PurchaseMade
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import apply_events
@@ -51,9 +51,18 @@ class LeadStore(Protocol):
         """Overwrite one lead document (seeding, benchmarks' raw write rate)."""
         ...
 
+    def order_owner(self, order_key: str) -> str | None:
+        """The lead id that paid `platform:order_id`, for refunds that name no buyer."""
+        ...
+
     def erase(self, lead_id: str) -> bool: ...
 
     def close(self) -> None: ...
+
+
+def order_keys(events: Sequence[Event]) -> set[str]:
+    """Orders these events pay or refund: written to the order index with the lead."""
+    return {f"{e.source}:{e.order_id}" for e in events if isinstance(e, PurchaseMade)}
 
 
 def unique_by_key(events: Sequence[Event]) -> list[tuple[str, Event]]:

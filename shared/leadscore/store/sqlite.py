@@ -17,7 +17,7 @@ from leadscore.domain.events import Event
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
-from leadscore.store.port import ApplyOutcome, plan, unique_by_key
+from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leads (
@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS history (
     doc TEXT NOT NULL,
     PRIMARY KEY (lead_id, entry_id)
 );
+CREATE TABLE IF NOT EXISTS order_index (
+    order_key TEXT PRIMARY KEY,
+    lead_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_index_by_lead ON order_index (lead_id);
 """
 
 
@@ -101,6 +106,8 @@ class SqliteStore:
                 "INSERT INTO history (lead_id, entry_id, at, doc) VALUES (?, ?, ?, ?)",
                 [(lead_id, e.entry_id, e.at.isoformat(), e.model_dump_json()) for e in entries])
             self._stage_lead_write(conn, lead)
+            conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
+                             "VALUES (?, ?)", [(k, lead_id) for k in order_keys(events)])
         return ApplyOutcome(lead_id=lead_id, applied=len(entries),
                             duplicates=len(events) - len(entries), created=current is None,
                             stage_before=before, stage_after=lead.stage)
@@ -143,8 +150,14 @@ class SqliteStore:
         with self._tx() as conn:
             self._stage_lead_write(conn, lead)
 
+    def order_owner(self, order_key: str) -> str | None:
+        row = self._conn().execute("SELECT lead_id FROM order_index WHERE order_key = ?",
+                                   (order_key,)).fetchone()
+        return str(row[0]) if row else None
+
     def erase(self, lead_id: str) -> bool:
         with self._tx() as conn:
+            conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
             found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
         return found > 0

@@ -1,0 +1,55 @@
+"""Shared pieces for outside wire formats: lenient marshmallow schemas, JSON loading, and
+marshmallow's nested messages flattened into our named-field errors."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from leadscore.errors import BadRequest, ValidationFailed
+
+
+class WireSchema(Schema):
+    """Providers add fields over time: keep what we know, drop the rest (never fail on it)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def schema_errors(exc: ValidationError, prefix: str = "") -> ValidationFailed:
+    details: list[dict[str, Any]] = []
+
+    def walk(messages: Any, path: str) -> None:
+        if isinstance(messages, dict):
+            for key, value in messages.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+            details.append({"field": path or "(body)", "problem": " ".join(messages)})
+        elif isinstance(messages, list):
+            for i, value in enumerate(messages):
+                walk(value, f"{path}.{i}")
+        else:
+            details.append({"field": path or "(body)", "problem": str(messages)})
+
+    walk(exc.messages, prefix)
+    return ValidationFailed(f"{len(details)} invalid field(s) in the payload", details=details)
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON with exact decimals (never floats for money), or a 400 naming the problem."""
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+
+
+def load_json(schema: Schema, raw: bytes, many: bool = False) -> Any:
+    """Parse and validate a JSON body against a wire schema: 400 or 422 on failure."""
+    data = parse_json(raw)
+    try:
+        return schema.load(data, many=many)
+    except ValidationError as exc:
+        raise schema_errors(exc) from None

@@ -1,0 +1,80 @@
+"""WooCommerce: orders created or updated with a paid status, and their refunds.
+
+Signature: `X-WC-Webhook-Signature`, base64 HMAC-SHA256 of the raw body. Bodies are PHP's
+JSON (`\\/`, `\\u00e9`): we verify the bytes as received, never a re-encoding. When a webhook
+is created WooCommerce sends an unsigned form-encoded ping (`webhook_id=N`), answered 200.
+Dates ending in `_gmt` have no offset and are UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import fields
+
+from leadscore.providers import signing
+from leadscore.providers.purchase_report import PurchaseReport, money
+from leadscore.providers.wire import WireSchema, load_json
+
+PAID_STATUSES = {"processing", "completed"}
+PING = re.compile(rb"^webhook_id=\d+$")
+
+
+class _Billing(WireSchema):
+    email = fields.String(load_default=None, allow_none=True)
+
+
+class _Refund(WireSchema):
+    id = fields.Integer(required=True)
+    total = fields.String(required=True)
+
+
+class OrderSchema(WireSchema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    currency = fields.String(required=True)
+    total = fields.String(required=True)
+    date_paid_gmt = fields.NaiveDateTime(load_default=None, allow_none=True)
+    date_created_gmt = fields.NaiveDateTime(required=True)
+    date_modified_gmt = fields.NaiveDateTime(load_default=None, allow_none=True)
+    billing = fields.Nested(_Billing, load_default=None, allow_none=True)
+    refunds = fields.List(fields.Nested(_Refund), load_default=list)
+
+
+def is_ping(raw: bytes, headers: dict[str, str]) -> bool:
+    return "x-wc-webhook-signature" not in headers and bool(PING.match(raw.strip()))
+
+
+def verify(raw: bytes, headers: dict[str, str], active: list[str], now: datetime) -> None:
+    signing.verify_base64_hmac(raw, headers.get("x-wc-webhook-signature"), active,
+                               "LEADSCORE_WOOCOMMERCE_SECRET", "X-WC-Webhook-Signature")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def parse(raw: bytes, headers: dict[str, str]) -> list[PurchaseReport]:
+    if headers.get("x-wc-webhook-topic", "") not in {"order.created", "order.updated"}:
+        return []
+    order: Any = load_json(OrderSchema(), raw)
+    email = (order["billing"] or {}).get("email") or None
+    paid_at = _utc(order["date_paid_gmt"])
+    reports: list[PurchaseReport] = []
+    if paid_at is not None and (order["status"] in PAID_STATUSES or order["refunds"]
+                                or order["status"] == "refunded"):
+        amount, code = money(order["total"], order["currency"], "total")
+        reports.append(PurchaseReport("woocommerce", "paid", str(order["id"]), amount, code,
+                                      paid_at, email))
+        for refund in order["refunds"]:
+            # refunds are listed as negative totals; the order total excludes nothing
+            value, code = money(abs(Decimal(refund["total"])), order["currency"],
+                                "refunds.total")
+            reports.append(PurchaseReport(
+                "woocommerce", "refund", str(order["id"]), value, code,
+                _utc(order["date_modified_gmt"]) or paid_at, email,
+                refund_id=str(refund["id"])))
+    return reports
