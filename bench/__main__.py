@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import ingest_throughput, purchase_throughput
+from bench import email_batch, ingest_throughput, purchase_throughput
 from bench.harness import firestore_available
 
 
@@ -15,6 +15,7 @@ def main() -> int:
         kinds = ["sqlite", "firestore"] if has_firestore else ["sqlite"]
         ingest_throughput.run(kinds)
         purchase_throughput.run(kinds)
+        email_batch.run(kinds)
     return 0
 
 

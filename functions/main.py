@@ -1,6 +1,7 @@
 """Cloud Functions loads this file: it re-exports every entry point by its deployed name."""
 
+from email_webhook import email_webhook
 from ingest import ingest
 from purchase_webhook import purchase_webhook
 
-__all__ = ["ingest", "purchase_webhook"]
+__all__ = ["email_webhook", "ingest", "purchase_webhook"]

@@ -6,4 +6,5 @@
 FUNCTIONS: dict[str, str] = {
     "ingest": "http",
     "purchase_webhook": "http",
+    "email_webhook": "http",
 }

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     woocommerce_secret: SecretStr = SecretStr("")
     purchase_secret: SecretStr = Field(
         default=SecretStr(""), description="secret of the generic purchase format")
+    email_max_bytes: int = Field(default=10 * MIB, ge=1024)
+    sendgrid_public_key: SecretStr = SecretStr("")
+    mailgun_signing_key: SecretStr = SecretStr("")
+    mailchimp_secret: SecretStr = SecretStr("")
+    postmark_basic_auth: SecretStr = SecretStr("")
+    ses_topic_arns: str = ""
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

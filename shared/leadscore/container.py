@@ -72,6 +72,18 @@ class Container:
     def now(self) -> datetime:
         return self._clock()
 
+    # Outside edges, replaceable in tests: the network fetch of SNS signing certificates and
+    # the SNS subscription confirmation call.
+    def fetch_sns_certificate(self, url: str) -> bytes:
+        from leadscore.providers.ses import fetch_certificate
+
+        return fetch_certificate(url)
+
+    def confirm_sns_subscription(self, topic_arn: str, token: str) -> str:
+        from leadscore.providers.ses import confirm_subscription
+
+        return confirm_subscription(topic_arn, token)
+
 
 _current: Container | None = None
 _guard = threading.Lock()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import NOW
+from signatures import SendGridSigner, SnsSigner
 
 from leadscore.config import Settings
 from leadscore.container import Container, install
@@ -15,7 +16,20 @@ from leadscore.container import Container, install
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 TOKENS = "current-token-123,previous-token-456"
 SECRETS = {"stripe": "whsec_test_5f2b9c", "shopify": "shpss_test_0c1d",
-           "woocommerce": "wc-secret", "generic": "generic-secret"}
+           "woocommerce": "wc-secret", "generic": "generic-secret",
+           "mailgun": "key-3ax6xnjp29jd6fds4gc373sgvjxteol0", "mailchimp": "mc-url-secret-81f2",
+           "postmark": "postmark:hook-pass-77"}
+SES_TOPIC = "arn:aws:sns:eu-west-1:123456789012:leadscore-ses-events"
+SENDGRID = SendGridSigner()
+SNS = SnsSigner()
+
+
+class EdgeContainer(Container):
+    """The real container, with the one network fetch (SNS certificates) answered locally."""
+
+    def fetch_sns_certificate(self, url: str) -> bytes:
+        assert url == SNS.CERT_URL, url
+        return SNS.certificate
 
 
 @pytest.fixture
@@ -25,8 +39,13 @@ def app_container(durable_store: Any) -> Iterator[Container]:
         stripe_secret=f"whsec_old,{SECRETS['stripe']}",
         shopify_secret=f"old,{SECRETS['shopify']}",
         woocommerce_secret=f"old,{SECRETS['woocommerce']}",
-        purchase_secret=f"old,{SECRETS['generic']}")
-    built = Container(settings,
+        purchase_secret=f"old,{SECRETS['generic']}",
+        sendgrid_public_key=f"{SendGridSigner().public_key},{SENDGRID.public_key}",
+        mailgun_signing_key=f"old,{SECRETS['mailgun']}",
+        mailchimp_secret=f"old,{SECRETS['mailchimp']}",
+        postmark_basic_auth=f"old:old,{SECRETS['postmark']}",
+        ses_topic_arns=f"arn:aws:sns:us-east-1:123456789012:other,{SES_TOPIC}")
+    built = EdgeContainer(settings,
                       store=durable_store, clock=lambda: NOW)
     install(built)
     yield built

@@ -187,6 +187,15 @@ def test_orders_are_indexed_to_their_lead_until_erased(store: Any, rules: Rules)
     assert store.order_owner("shop:A-9") is None
 
 
+def test_a_signing_token_is_claimed_once(store: Any) -> None:
+    # GIVEN a token used by one delivery
+    assert store.claim_token("tok-1", "event-a") is True
+    # THEN the same delivery may come again, another request with that token may not
+    assert store.claim_token("tok-1", "event-a") is True
+    assert store.claim_token("tok-1", "event-b") is False
+    assert store.claim_token("tok-2", "event-b") is True
+
+
 def test_facts_do_not_depend_on_delivery_order(store: Any, rules: Rules) -> None:
     # GIVEN two profile reports and two status changes, delivered newest first
     old = form(ANA, "f-old", NOW - timedelta(days=3), company="Old Co", job_title="CTO")

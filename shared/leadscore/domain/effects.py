@@ -26,6 +26,8 @@ from leadscore.domain.events import (
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import EmailStatus, HistoryItem
 
+NEWSLETTER = "newsletter"
+
 
 class OrderChange(BaseModel):
     key: str
@@ -130,6 +132,8 @@ def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]
     items: list[HistoryItem] = []
     if isinstance(event, FormSubmitted | CustomActivity):
         delta.profile = _clean_profile(event.profile)
+        if isinstance(event, FormSubmitted) and event.form_kind == NEWSLETTER:
+            delta.email_status = "active"  # signing up again is an explicit opt-in
         delta.latest["last_activity_at"] = t
         items = _score_rule(event, delta, rules)
     elif isinstance(event, EmailDelivered):

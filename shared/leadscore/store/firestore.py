@@ -40,6 +40,7 @@ class FirestoreStore:
         self._client = client
         self._leads = client.collection(collection)
         self._orders = client.collection(f"{collection}_orders")
+        self._tokens = client.collection(f"{collection}_tokens")
 
     # -- writes ---------------------------------------------------------------------------
     def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
@@ -152,6 +153,16 @@ class FirestoreStore:
     def put_lead(self, lead: LeadState) -> None:
         self._leads.document(lead.lead_id).set(to_doc(lead))
 
+    def claim_token(self, token: str, owner: str) -> bool:
+        from google.api_core import exceptions as gexc
+
+        ref = self._tokens.document(_hashed("t_", token))
+        try:
+            ref.create({"owner": owner})
+            return True
+        except gexc.Conflict:
+            return (ref.get().to_dict() or {}).get("owner") == owner
+
     def order_owner(self, order_key: str) -> str | None:
         snap = self._orders.document(_order_doc_id(order_key)).get()
         owner = (snap.to_dict() or {}).get("lead_id") if snap.exists else None
@@ -202,8 +213,12 @@ class FirestoreStore:
         self._client.close()  # type: ignore[no-untyped-call]
 
 
+def _hashed(prefix: str, key: str) -> str:
+    return prefix + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
 def _order_doc_id(order_key: str) -> str:
-    return "o_" + hashlib.sha256(order_key.encode()).hexdigest()[:40]
+    return _hashed("o_", order_key)
 
 
 def _transforms(lead_id: str, email: str, deltas: list[LeadDelta],

@@ -18,6 +18,7 @@ class MemoryStore:
         self._leads: dict[str, LeadState] = {}
         self._history: dict[str, dict[str, HistoryEntry]] = {}
         self._orders: dict[str, str] = {}
+        self._tokens: dict[str, str] = {}
 
     def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
                      now: datetime) -> ApplyOutcome:
@@ -72,6 +73,10 @@ class MemoryStore:
     def put_lead(self, lead: LeadState) -> None:
         with self._lock:
             self._leads[lead.lead_id] = lead.model_copy(deep=True)
+
+    def claim_token(self, token: str, owner: str) -> bool:
+        with self._lock:
+            return self._tokens.setdefault(token, owner) == owner
 
     def order_owner(self, order_key: str) -> str | None:
         with self._lock:

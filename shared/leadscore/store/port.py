@@ -51,6 +51,11 @@ class LeadStore(Protocol):
         """Overwrite one lead document (seeding, benchmarks' raw write rate)."""
         ...
 
+    def claim_token(self, token: str, owner: str) -> bool:
+        """Remember a one-use signing token; True if it is new or was claimed by `owner`
+        before (a retry of the same delivery), False if another request used it (a replay)."""
+        ...
+
     def order_owner(self, order_key: str) -> str | None:
         """The lead id that paid `platform:order_id`, for refunds that name no buyer."""
         ...

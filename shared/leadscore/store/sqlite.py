@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS order_index (
     lead_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS order_index_by_lead ON order_index (lead_id);
+CREATE TABLE IF NOT EXISTS used_tokens (
+    token TEXT PRIMARY KEY,
+    owner TEXT NOT NULL
+);
 """
 
 
@@ -149,6 +153,14 @@ class SqliteStore:
     def put_lead(self, lead: LeadState) -> None:
         with self._tx() as conn:
             self._stage_lead_write(conn, lead)
+
+    def claim_token(self, token: str, owner: str) -> bool:
+        with self._tx() as conn:
+            conn.execute("INSERT OR IGNORE INTO used_tokens (token, owner) VALUES (?, ?)",
+                         (token, owner))
+            row = conn.execute("SELECT owner FROM used_tokens WHERE token = ?",
+                               (token,)).fetchone()
+        return bool(row and row[0] == owner)
 
     def order_owner(self, order_key: str) -> str | None:
         row = self._conn().execute("SELECT lead_id FROM order_index WHERE order_key = ?",
