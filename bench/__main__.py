@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import email_batch, ingest_throughput, purchase_throughput
+from bench import email_batch, form_throughput, ingest_throughput, purchase_throughput
 from bench.harness import firestore_available
 
 
@@ -16,6 +16,7 @@ def main() -> int:
         ingest_throughput.run(kinds)
         purchase_throughput.run(kinds)
         email_batch.run(kinds)
+        form_throughput.run(kinds)
     return 0
 
 

@@ -90,3 +90,18 @@ def local_server(app: Any) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+class ThreadSessions:
+    """One keep-alive HTTP session per benchmark thread (as real senders keep connections)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def get(self) -> Any:
+        import requests
+
+        made = getattr(self._local, "session", None)
+        if made is None:
+            made = self._local.session = requests.Session()
+        return made

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from bench.harness import local_server, new_store, timed_parallel
+from bench.harness import ThreadSessions, local_server, new_store, timed_parallel
 from leadscore.config import Settings
 from leadscore.container import Container, install
 from leadscore.domain.identity import lead_id_for
@@ -50,12 +47,7 @@ def measure(kind: str, events: int) -> dict[str, float]:
 
         install(Container(Settings(api_token=TOKEN, log_level="WARNING"), store=store,
                           rules=rules))
-        sessions = threading.local()
-
-        def session() -> requests.Session:
-            made = getattr(sessions, "s", None) or requests.Session()
-            sessions.s = made
-            return made
+        session = ThreadSessions().get
 
         def get_health() -> None:
             session().get(f"{base}/healthz", timeout=60).raise_for_status()

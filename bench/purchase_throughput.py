@@ -7,14 +7,11 @@ import hashlib
 import hmac
 import json
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from bench.harness import local_server, new_store, timed_parallel
+from bench.harness import ThreadSessions, local_server, new_store, timed_parallel
 from leadscore.config import Settings
 from leadscore.container import Container, install
 from leadscore.server import build_app
@@ -33,12 +30,7 @@ def measure(kind: str, count: int) -> tuple[float, float]:
         store = new_store(kind, Path(folder))
         install(Container(Settings(api_token=TOKEN, purchase_secret=SECRET,
                                    log_level="WARNING"), store=store))
-        sessions = threading.local()
-
-        def session() -> requests.Session:
-            made = getattr(sessions, "s", None) or requests.Session()
-            sessions.s = made
-            return made
+        session = ThreadSessions().get
 
         def webhook(event: dict[str, Any]) -> None:
             body = json.dumps(event).encode()

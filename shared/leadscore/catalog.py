@@ -7,4 +7,5 @@ FUNCTIONS: dict[str, str] = {
     "ingest": "http",
     "purchase_webhook": "http",
     "email_webhook": "http",
+    "form_submission": "http",
 }

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     mailchimp_secret: SecretStr = SecretStr("")
     postmark_basic_auth: SecretStr = SecretStr("")
     ses_topic_arns: str = ""
+    form_max_bytes: int = Field(default=MIB, ge=1024)
+    form_field_map: dict[str, str] = Field(
+        default_factory=dict, description='JSON {"alias": "profile_field"} over the defaults')
+    form_honeypots: str = "_gotcha,bot-field,website"
+    form_allowed_origins: str = ""
+    form_redirect_urls: str = ""
+    form_duplicate_window_s: int = Field(default=600, ge=1)
+    captcha_secret: SecretStr = SecretStr("")
+    captcha_verify_url: str = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+    typeform_secret: SecretStr = SecretStr("")
+    typeform_forms: dict[str, str] = Field(
+        default_factory=dict, description='JSON {"form_id": "form_kind"}')
+    typeform_default_kind: str = "contact"
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

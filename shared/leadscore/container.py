@@ -79,6 +79,12 @@ class Container:
 
         return fetch_certificate(url)
 
+    def verify_captcha(self, token: str, remote_ip: str | None) -> bool:
+        from leadscore.providers.captcha import verify_token
+
+        secret = self.settings.captcha_secret.get_secret_value()
+        return verify_token(self.settings.captcha_verify_url, secret, token, remote_ip)
+
     def confirm_sns_subscription(self, topic_arn: str, token: str) -> str:
         from leadscore.providers.ses import confirm_subscription
 

@@ -44,6 +44,11 @@ class Unauthorized(LeadscoreError):
     code = "unauthorized"
 
 
+class Forbidden(LeadscoreError):
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(LeadscoreError):
     status = 404
     code = "not_found"

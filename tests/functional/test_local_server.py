@@ -94,3 +94,16 @@ def test_an_unknown_email_exits_non_zero_with_one_line(server: dict[str, Any]) -
 def test_unknown_paths_get_a_json_404(server: dict[str, Any]) -> None:
     answer = requests.post(f"{server['base']}/nope", timeout=5)
     assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+
+
+def test_a_plain_form_post_over_http_creates_the_lead(server: dict[str, Any]) -> None:
+    # GIVEN the HTML form of the README, posted by a real HTTP client
+    answer = requests.post(f"{server['base']}/form_submission", timeout=10, data={
+        "form": "newsletter", "email": "reader@example.org", "nombre": "Lee",
+        "_gotcha": ""}, headers={"Accept": "application/json"})
+    # THEN it is acknowledged and the lead exists with the mapped profile
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+    shown = json.loads(run_cli("lead", "show", "reader@example.org", "--json",
+                               store=server["store"]).stdout)
+    assert shown["profile"] == {"first_name": "Lee"}
+    assert shown["history"][0]["kind"] == "form_submitted"

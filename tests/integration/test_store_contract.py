@@ -49,7 +49,10 @@ def test_applied_events_are_stored_with_explained_history(store: Any, rules: Rul
         "form_submitted", "email_delivered", "email_opened", "email_opened", "email_clicked",
         "activity"]
     demo = history[0]
-    assert demo.delta == rules.engagement["form.demo_request"].points
+    # the demo request's points, plus every fit rule its profile started to match
+    assert demo.delta == rules.engagement["form.demo_request"].points + lead.fit_score
+    assert {i.rule for i in demo.items} >= {"form.demo_request", "fit.industry-core",
+                                            "fit.seniority-decision-maker"}
     assert demo.rules_version == rules.version and "form.demo_request" in demo.reason
     assert demo.event_id == "form-7f3c2a91"
     by_id = {h.event_id: h for h in history}

@@ -115,6 +115,16 @@ def fit_items(state: LeadState, rules: Rules) -> list[HistoryItem]:
     ]
 
 
+def fit_changes(before: dict[str, HistoryItem],
+                after: dict[str, HistoryItem]) -> list[HistoryItem]:
+    """Fit rules a profile change started or stopped matching, as explained points."""
+    started = [HistoryItem(rule=k, points=i.points, reason=f"fit: {i.reason}")
+               for k, i in after.items() if k not in before]
+    stopped = [HistoryItem(rule=k, points=-i.points, reason=f"fit no longer: {i.reason}")
+               for k, i in before.items() if k not in after]
+    return started + stopped
+
+
 class Breakdown(BaseModel):
     fit: float
     engagement_by_half_life: dict[str, float]
@@ -224,7 +234,10 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
     entries = []
     for event in events:
         delta, items = effect_of(event, rules)
+        before = {i.rule: i for i in fit_items(lead, rules)} if delta.profile else {}
         lead = apply_delta(lead, delta)
+        if delta.profile:
+            items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
         entries.append(history_entry(event, items, rules, now))
     lead.updated_at = now
     return materialise(lead, rules, now), entries

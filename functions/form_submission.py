@@ -1,0 +1,125 @@
+"""`form_submission`: plain forms and scripts at `/`, Typeform at `/typeform`.
+
+Browsers get CORS for the configured origins and, for classic form posts, a 303 to an
+allow-listed thank-you page; scripts get a small JSON acknowledgement. No answer ever says
+anything about the lead.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Request, Response
+
+from leadscore import logs
+from leadscore.container import Container, container
+from leadscore.domain import field_map
+from leadscore.errors import BadRequest, Forbidden, NotFound
+from leadscore.http import endpoint, json_response, lower_headers, read_body, require_json
+from leadscore.providers import typeform, web_form
+from leadscore.providers.signing import secrets
+from leadscore.service.forms import build_event, submission_key, submit
+
+ACK = {"status": "ok", "message": "thank you"}
+
+
+def _listed(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _redirect_to(app: Container, requested: str | None) -> str | None:
+    allowed = _listed(app.settings.form_redirect_urls)
+    if requested:
+        if requested not in allowed:
+            raise BadRequest("redirect URL is not in LEADSCORE_FORM_REDIRECT_URLS")
+        return requested
+    return allowed[0] if allowed else None
+
+
+def _answer(request: Request, app: Container, requested_redirect: str | None) -> Response:
+    wants_json = request.mimetype == "application/json" or (
+        request.accept_mimetypes.best_match(["text/html", "application/json"])
+        == "application/json")
+    target = _redirect_to(app, requested_redirect)
+    if target and not wants_json:
+        return Response(status=303, headers={"Location": target})
+    return json_response(200, ACK)
+
+
+def _typeform(request: Request, app: Container) -> Response:
+    settings, now = app.settings, app.now()
+    raw = read_body(request, settings.form_max_bytes)
+    require_json(request)
+    typeform.verify(raw, lower_headers(request), secrets(settings.typeform_secret
+                                                          .get_secret_value()))
+    parsed = typeform.parse(raw, field_map.build(settings.form_field_map),
+                            settings.typeform_forms, settings.typeform_default_kind)
+    if parsed is None:
+        return json_response(200, {"status": "ignored", "message": "not a form response"})
+    email, kind, profile, at, token = parsed
+    event = build_event("typeform", token, email, kind, profile, at)
+    submit(app.store, app.rules, event, now)
+    return json_response(200, ACK)
+
+
+def _plain(request: Request, app: Container) -> Response:
+    settings, now = app.settings, app.now()
+    raw = read_body(request, settings.form_max_bytes)
+    fields = web_form.read_fields(raw, request.mimetype, request.content_type or "")
+    sub = web_form.interpret(fields, request.args.get("form"),
+                             field_map.build(settings.form_field_map),
+                             _listed(settings.form_honeypots))
+    requested = request.args.get("redirect") or sub.redirect
+    if sub.honeypot_hit:  # look like a success to the bot; keep nothing
+        logs.info("spam submission dropped", function="form_submission", reason="honeypot")
+        _redirect_to(app, requested)
+        return _answer(request, app, requested)
+    if settings.captcha_secret.get_secret_value():
+        if not sub.captcha_token:
+            raise Forbidden("captcha token missing (cf-turnstile-response or "
+                            "g-recaptcha-response)")
+        if not app.verify_captcha(sub.captcha_token, request.remote_addr):
+            logs.info("spam submission dropped", function="form_submission", reason="captcha")
+            raise Forbidden("captcha verification failed")
+    _redirect_to(app, requested)  # refuse a bad redirect before writing anything
+    window = timedelta(seconds=settings.form_duplicate_window_s)
+    header_key = request.headers.get("Idempotency-Key")
+    if header_key:
+        key, previous = f"idem:{header_key[:200]}", None
+    else:
+        key, previous = submission_key(sub.email, sub.form_kind, sub.profile, now, window)
+    event = build_event("web-form", key, sub.email, sub.form_kind, sub.profile, now)
+    submit(app.store, app.rules, event, now, also_seen_as=previous, window=window)
+    return _answer(request, app, requested)
+
+
+@endpoint("form_submission", methods={"POST"})
+def _handle(request: Request) -> Response:
+    app = container()
+    path = request.path.strip("/")
+    if path == "typeform":
+        return _typeform(request, app)
+    if path:
+        raise NotFound(f"no form endpoint at /{path}: use / or /typeform")
+    return _plain(request, app)
+
+
+def form_submission(request: Request) -> Response:
+    app = container()
+    origin = request.headers.get("Origin")
+    allowed = _listed(app.settings.form_allowed_origins)
+    cors = bool(origin) and (origin in allowed or "*" in allowed)
+    if request.method == "OPTIONS":
+        if not cors:
+            return json_response(403, {"error": "forbidden",
+                                       "message": "origin not in LEADSCORE_FORM_ALLOWED_ORIGINS"})
+        response = Response(status=204, headers={
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
+            "Access-Control-Max-Age": "600"})
+    else:
+        response = _handle(request)
+    if cors and origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
