@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 
-from bench import email_batch, form_throughput, ingest_throughput, purchase_throughput
+from bench import (
+    decay_run,
+    email_batch,
+    form_throughput,
+    ingest_throughput,
+    purchase_throughput,
+)
 from bench.harness import firestore_available
 
 
@@ -17,6 +23,7 @@ def main() -> int:
         purchase_throughput.run(kinds)
         email_batch.run(kinds)
         form_throughput.run(kinds)
+        decay_run.run(kinds)
     return 0
 
 

@@ -63,6 +63,28 @@ def firestore_emulator() -> Iterator[str]:
         os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
 
 
+@pytest.fixture(scope="session")
+def pubsub_emulator() -> Iterator[str]:
+    required = os.environ.get("LEADSCORE_REQUIRE_EMULATOR") == "1"
+    try:
+        running = emulator_process.start_pubsub()
+    except emulator_process.EmulatorUnavailable as exc:
+        if required:
+            pytest.fail(f"LEADSCORE_REQUIRE_EMULATOR=1 but the Pub/Sub emulator is "
+                        f"unavailable: {exc}", pytrace=False)
+        pytest.skip(f"Pub/Sub emulator unavailable: {exc}")
+    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = running.host
+    try:
+        yield running.host
+    finally:
+        running.stop()
+        if previous is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
 @pytest.fixture
 def firestore_client(firestore_emulator: str) -> Iterator[Any]:
     from google.cloud import firestore

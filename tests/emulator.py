@@ -85,3 +85,29 @@ def start(timeout: float = 60.0) -> Emulator:
             time.sleep(0.2)
     emulator.stop()
     raise EmulatorUnavailable(f"the emulator did not answer on {host} within {timeout:.0f} s")
+
+
+def start_pubsub(timeout: float = 60.0) -> Emulator:
+    """The Pub/Sub emulator from the same SDK (DESIGN.md §3), ready when it answers HTTP."""
+    script = _sdk_root() / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+    if not script.exists():
+        raise EmulatorUnavailable(
+            f"no Pub/Sub emulator at {script}: run `gcloud components install pubsub-emulator`")
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    process = subprocess.Popen([str(script), "--host=127.0.0.1", f"--port={port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    emulator = Emulator(host=host, process=process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmulatorUnavailable(f"the Pub/Sub emulator exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://{host}/", timeout=2) as answer:
+                answer.read()
+                return emulator
+        except OSError:
+            time.sleep(0.2)
+    emulator.stop()
+    raise EmulatorUnavailable(f"the Pub/Sub emulator did not answer on {host}")

@@ -8,4 +8,5 @@ FUNCTIONS: dict[str, str] = {
     "purchase_webhook": "http",
     "email_webhook": "http",
     "form_submission": "http",
+    "inactivity_decay": "cloudevent",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,61 @@ def lead_show(email: str, as_json: bool) -> None:
         _dump(data)
     else:
         print_lead(data)
+
+
+def _instant(_: click.Context, __: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-11-22T06:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give a timezone, e.g. 2026-11-22T06:00:00Z")
+    return parsed
+
+
+@main.command()
+@click.option("--now", callback=_instant, help="Run as of this moment (ISO 8601 with zone).")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def decay(now: datetime | None, dry_run: bool, as_json: bool) -> None:
+    """Apply inactivity decay and the non-opener rule to every lead that is due."""
+    from leadscore.cli_views import progress
+    from leadscore.service.decay import run_decay
+
+    app = container()
+    with progress("decaying", enabled=not as_json) as step:
+        summary = run_decay(app.store, app.rules, now or app.now(), dry_run=dry_run,
+                            on_progress=step)
+    if as_json:
+        _dump(summary.model_dump(mode="json"))
+        return
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"examined {summary.examined} due leads, {verb} {summary.decayed}: "
+               f"{summary.stages_up} stage ups, {summary.stages_down} stage downs, "
+               f"{summary.flagged_non_openers} new non-openers, "
+               f"{summary.cleared_non_openers} cleared, in {summary.elapsed_s:.1f} s")
+
+
+@main.group()
+def export() -> None:
+    """Export leads for other systems."""
+
+
+@export.command("non-openers")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+def export_non_openers(fmt: str) -> None:
+    """Leads flagged as non-openers (as of the last decay run), to suppress or remove."""
+    from leadscore.cli_views import write_rows
+
+    rows = [{"lead_id": x.lead_id, "email": x.email, "non_opener_since": x.non_opener_since,
+             "last_sent_at": x.last_sent_at, "last_open_at": x.last_open_at,
+             "email_status": x.email_status}
+            for x in container().store.list_leads(non_opener=True, limit=1_000_000)]
+    write_rows(rows, fmt, ["lead_id", "email", "non_opener_since", "last_sent_at",
+                           "last_open_at", "email_status"])
 
 
 @main.group()

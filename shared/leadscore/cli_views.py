@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 
@@ -42,3 +47,25 @@ def print_leads(rows: list[dict[str, Any]]) -> None:
         table.add_row(row["email"], f"{row['score']:.1f}", row["stage"], row["grade"],
                       row["email_status"], str(row["scored_at"] or "")[:19])
     _console().print(table)
+
+
+@contextmanager
+def progress(label: str, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar on an interactive terminal (stderr), nothing otherwise."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda _: None
+        return
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
+
+
+def write_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row, default=str) + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})

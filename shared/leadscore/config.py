@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     typeform_forms: dict[str, str] = Field(
         default_factory=dict, description='JSON {"form_id": "form_kind"}')
     typeform_default_kind: str = "contact"
+    decay_inline_limit: int = Field(default=2000, ge=1)
+    decay_deadline_s: float = Field(default=480, gt=0)
+    decay_shard_topic: str = ""
+    non_opener_topic: str = ""
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

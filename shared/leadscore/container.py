@@ -6,10 +6,12 @@ Tests swap the whole container with `install(...)`.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 from leadscore import logs
 from leadscore.config import Settings
@@ -55,6 +57,7 @@ class Container:
         self._rules = rules
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
+        self._publisher: Any = None
         logs.configure(self.settings.log_level)
 
     @cached_property
@@ -78,6 +81,19 @@ class Container:
         from leadscore.providers.ses import fetch_certificate
 
         return fetch_certificate(url)
+
+    def publish(self, topic: str, data: dict[str, Any]) -> None:
+        """Publish JSON to a Pub/Sub topic (a name in GOOGLE_CLOUD_PROJECT, or a full path).
+
+        Honours PUBSUB_EMULATOR_HOST, so tests and `leadscore serve` can use the emulator."""
+        from google.cloud.pubsub_v1 import PublisherClient
+
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = PublisherClient()
+        path = topic if topic.startswith("projects/") else (
+            f"projects/{self.settings.google_cloud_project}/topics/{topic}")
+        self._publisher.publish(path, json.dumps(data, default=str).encode()).result(timeout=60)
 
     def verify_captcha(self, token: str, remote_ip: str | None) -> bool:
         from leadscore.providers.captcha import verify_token

@@ -16,6 +16,13 @@ def lead_id_for(email: str) -> str:
     return f"l_{digest[:32]}"
 
 
+SHARDS = 64  # fixed buckets for fanning the scheduled job out; a shard is a set of buckets
+
+
+def shard_of(lead_id: str) -> int:
+    return int(hashlib.sha256(lead_id.encode()).hexdigest()[:8], 16) % SHARDS
+
+
 def ledger_key(source: str, idempotency_key: str) -> str:
     """Document id of an event's ledger entry; the same event from a retry gets the same key."""
     raw = f"{source}\x1f{idempotency_key}".encode()

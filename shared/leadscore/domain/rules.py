@@ -124,6 +124,7 @@ class Rules(_Strict):
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
+    non_opener_after_days: float = Field(default=183, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _keys(self) -> Self:

@@ -14,7 +14,6 @@ from leadscore.domain.identity import ledger_key
 from leadscore.domain.rules import FitRule, Rules
 from leadscore.domain.state import EmailStatus, HistoryEntry, HistoryItem, LeadState, Order
 
-NON_OPENER_AFTER = timedelta(days=183)  # "six months"
 REVIEW_EVERY = timedelta(days=1)
 STATUS_PRIORITY: dict[EmailStatus, int] = {
     "active": 0, "unsubscribed": 1, "bounced": 2, "complained": 3,
@@ -164,14 +163,15 @@ def _band(value: float, bands: dict[str, float], worst: str) -> str:
     return worst
 
 
-def non_opener_since(state: LeadState) -> datetime | None:
-    """When the lead became (or will become) a non-opener; None if it never was sent mail."""
+def non_opener_since(state: LeadState, after_days: float) -> datetime | None:
+    """When the lead became (or will become) a non-opener: `after_days` after its first
+    email or its last human open, whichever is later; None if it was never sent mail."""
     if state.first_sent_at is None:
         return None
     start = state.first_sent_at
     if state.last_open_at is not None and state.last_open_at > start:
         start = state.last_open_at
-    return start + NON_OPENER_AFTER
+    return start + timedelta(days=after_days)
 
 
 def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
@@ -191,7 +191,7 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
         s.stage = "lead"
     s.grade = _band(parts.fit, rules.grades.fit, "D") + _band(
         parts.engagement, rules.grades.engagement, "4")
-    since = non_opener_since(state)
+    since = non_opener_since(state, rules.non_opener_after_days)
     s.non_opener = since is not None and since <= now
     s.non_opener_since = since if s.non_opener else None
     s.rules_version = rules.version
@@ -203,6 +203,43 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
         reviews.append(since)
     s.next_review_at = min(reviews) if reviews else None
     return s
+
+
+class ViewChange(BaseModel):
+    """What re-materialising one lead at `now` changed (the decay job's unit of work)."""
+
+    lead_id: str
+    score_before: float
+    score_after: float
+    stage_before: str
+    stage_after: str
+    non_opener_before: bool
+    non_opener_after: bool
+
+
+def refreshed(lead: LeadState, rules: Rules,
+              now: datetime) -> tuple[LeadState, ViewChange, HistoryEntry] | None:
+    """The lead re-materialised at `now` with its history entry, or None if nothing changed."""
+    fresh = materialise(lead, rules, now)
+    if fresh.view() == lead.view():
+        return None
+    change = ViewChange(lead_id=lead.lead_id, score_before=lead.score, score_after=fresh.score,
+                        stage_before=lead.stage, stage_after=fresh.stage,
+                        non_opener_before=lead.non_opener, non_opener_after=fresh.non_opener)
+    faded = round(fresh.score - lead.score, 4)
+    notes = [f"engagement faded by {-faded:g} since {lead.scored_at or 'creation'}"
+             if faded < 0 else f"score {faded:+g} since {lead.scored_at or 'creation'}"]
+    if fresh.stage != lead.stage:
+        notes.append(f"stage {lead.stage} -> {fresh.stage}")
+    if fresh.non_opener != lead.non_opener:
+        notes.append("flagged non-opener" if fresh.non_opener else "non-opener flag cleared")
+    if fresh.rules_version != lead.rules_version:
+        notes.append(f"rules {lead.rules_version or '-'} -> {fresh.rules_version}")
+    entry = HistoryEntry(entry_id=f"decay-{now.isoformat()}", kind="decay", at=now,
+                         recorded_at=now, delta=faded, reason="; ".join(notes),
+                         rules_version=rules.version,
+                         items=[HistoryItem(rule="decay", points=faded, reason=notes[0])])
+    return fresh, change, entry
 
 
 def new_lead(lead_id: str, email: str, now: datetime) -> LeadState:

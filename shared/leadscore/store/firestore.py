@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event
+from leadscore.domain.identity import shard_of
 from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import history_entry, materialise
+from leadscore.domain.scoring import ViewChange, history_entry, materialise, refreshed
 from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, WriteBatch
 
 MAX_CONFLICT_ROUNDS = 5
+SAFETY_REVIEW = timedelta(minutes=10)
 
 
 class FirestoreStore:
@@ -190,11 +192,13 @@ class FirestoreStore:
         return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
-                   limit: int = 100) -> list[LeadState]:
+                   limit: int = 100, non_opener: bool | None = None) -> list[LeadState]:
         from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         query: Any = self._leads
+        if non_opener is not None:
+            query = query.where(filter=FieldFilter("non_opener", "==", non_opener))
         if stage is not None:
             query = query.where(filter=FieldFilter("stage", "==", stage))
         if min_score is not None:
@@ -202,12 +206,40 @@ class FirestoreStore:
         query = query.order_by("score", direction=firestore.Query.DESCENDING).limit(limit)
         return [from_doc(d.to_dict() or {}) for d in query.stream()]
 
-    def due_for_review(self, now: datetime, limit: int = 500) -> list[LeadState]:
+    def due_for_review(self, now: datetime, limit: int = 500,
+                       buckets: Sequence[int] | None = None) -> list[LeadState]:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = (self._leads.where(filter=FieldFilter("next_review_at", "<=", to_seconds(now)))
-                 .order_by("next_review_at").limit(limit))
-        return [from_doc(d.to_dict() or {}) for d in query.stream()]
+        due = FieldFilter("next_review_at", "<=", to_seconds(now))
+        if buckets is None:
+            queries = [self._leads.where(filter=due)]
+        else:  # "in" takes at most 30 values
+            chunks = [list(buckets[i:i + 30]) for i in range(0, len(buckets), 30)]
+            queries = [self._leads.where(filter=FieldFilter("shard", "in", chunk))
+                       .where(filter=due) for chunk in chunks]
+        found = [from_doc(d.to_dict() or {}) for q in queries
+                 for d in q.order_by("next_review_at").limit(limit).stream()]
+        return sorted(found, key=lambda x: (x.next_review_at or now, x.lead_id))[:limit]
+
+    def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        from google.cloud import firestore
+
+        ref = self._leads.document(lead_id)
+
+        @firestore.transactional
+        def run(transaction: Any) -> ViewChange | None:
+            snap = ref.get(transaction=transaction)
+            done = refreshed(from_doc(snap.to_dict() or {}), rules, now) if snap.exists else None
+            if done is None:
+                return None
+            fresh, change, entry = done
+            history = ref.collection("history").document(entry.entry_id)
+            transaction.set(history, entry.model_dump(mode="python"))
+            transaction.update(ref, to_doc(fresh, include=VIEW_FIELDS))
+            return change
+
+        result: ViewChange | None = run(self._client.transaction(max_attempts=10))
+        return result
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
@@ -231,7 +263,9 @@ def _transforms(lead_id: str, email: str, deltas: list[LeadDelta],
     cap_weights: dict[str, float] = {}
     counters: dict[str, int] = {}
     latest: dict[str, float] = {}
-    earliest: dict[str, float] = {"created_at": to_seconds(now)}
+    # due soon for the scheduled job, in case this writer dies before its refresh
+    earliest: dict[str, float] = {"created_at": to_seconds(now),
+                                  "next_review_at": to_seconds(now + SAFETY_REVIEW)}
     for d in deltas:
         for k, v in d.acc.items():
             acc[k] = acc.get(k, 0.0) + v
@@ -246,7 +280,7 @@ def _transforms(lead_id: str, email: str, deltas: list[LeadDelta],
         for k, t in d.earliest.items():
             earliest[k] = min(earliest.get(k, float("inf")), to_seconds(t))
     latest["updated_at"] = to_seconds(now)
-    fields: dict[str, Any] = {"lead_id": lead_id, "email": email}
+    fields: dict[str, Any] = {"lead_id": lead_id, "email": email, "shard": shard_of(lead_id)}
     fields["eng_acc"] = {k: firestore.Increment(v) for k, v in acc.items()}
     fields["cap_counts"] = {k: firestore.Increment(n) for k, n in caps.items()}
     fields["cap_weights"] = {k: firestore.Increment(w) for k, w in cap_weights.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, get_args
 
+from leadscore.domain.identity import shard_of
 from leadscore.domain.state import LeadState
 
 TIME_FIELDS = frozenset(
@@ -24,6 +25,8 @@ def to_seconds(value: datetime) -> float:
 
 def to_doc(lead: LeadState, include: set[str] | None = None) -> dict[str, Any]:
     doc = lead.model_dump(mode="python", include=include)
+    if include is None:
+        doc["shard"] = shard_of(lead.lead_id)  # for the decay job's fan-out query
     for name in TIME_FIELDS & doc.keys():
         if doc[name] is not None:
             doc[name] = to_seconds(doc[name])

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from leadscore.domain.events import Event
+from leadscore.domain.identity import shard_of
 from leadscore.domain.rules import Rules
+from leadscore.domain.scoring import ViewChange, refreshed
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
 
@@ -57,18 +59,33 @@ class MemoryStore:
         return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
-                   limit: int = 100) -> list[LeadState]:
+                   limit: int = 100, non_opener: bool | None = None) -> list[LeadState]:
         with self._lock:
             leads = [lead for lead in self._leads.values()
                      if (stage is None or lead.stage == stage)
-                     and (min_score is None or lead.score >= min_score)]
+                     and (min_score is None or lead.score >= min_score)
+                     and (non_opener is None or lead.non_opener == non_opener)]
         return sorted(leads, key=lambda lead: (-lead.score, lead.lead_id))[:limit]
 
-    def due_for_review(self, now: datetime, limit: int = 500) -> list[LeadState]:
+    def due_for_review(self, now: datetime, limit: int = 500,
+                       buckets: Sequence[int] | None = None) -> list[LeadState]:
         with self._lock:
             due = [lead for lead in self._leads.values()
-                   if lead.next_review_at is not None and lead.next_review_at <= now]
+                   if lead.next_review_at is not None and lead.next_review_at <= now
+                   and (buckets is None or shard_of(lead.lead_id) in buckets)]
         return sorted(due, key=lambda lead: (lead.next_review_at or now, lead.lead_id))[:limit]
+
+    def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        with self._lock:
+            lead = self._leads.get(lead_id)
+            done = refreshed(lead, rules, now) if lead else None
+            if done is None:
+                return None
+            fresh, change, entry = done
+            self._stage_lead_write(fresh)
+            self._history.setdefault(lead_id, {})[entry.entry_id] = entry
+            self._leads[lead_id] = fresh
+            return change
 
     def put_lead(self, lead: LeadState) -> None:
         with self._lock:

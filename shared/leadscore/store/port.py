@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from leadscore.domain.events import Event, PurchaseMade
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import apply_events
+from leadscore.domain.scoring import ViewChange, apply_events
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 
 
@@ -43,9 +43,18 @@ class LeadStore(Protocol):
     def history(self, lead_id: str) -> list[HistoryEntry]: ...
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
-                   limit: int = 100) -> list[LeadState]: ...
+                   limit: int = 100, non_opener: bool | None = None) -> list[LeadState]: ...
 
-    def due_for_review(self, now: datetime, limit: int = 500) -> list[LeadState]: ...
+    def due_for_review(self, now: datetime, limit: int = 500,
+                       buckets: Sequence[int] | None = None) -> list[LeadState]:
+        """Leads whose view is stale at `now`, oldest first, by an indexed query (never a
+        scan); `buckets` limits them to those shards (`identity.shard_of`)."""
+        ...
+
+    def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        """Re-materialise one lead at `now` and record the change in its history, atomically
+        and only if something changed (so two runs at the same `now` equal one)."""
+        ...
 
     def put_lead(self, lead: LeadState) -> None:
         """Overwrite one lead document (seeding, benchmarks' raw write rate)."""

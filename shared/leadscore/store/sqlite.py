@@ -14,7 +14,9 @@ from datetime import datetime
 from pathlib import Path
 
 from leadscore.domain.events import Event
+from leadscore.domain.identity import shard_of
 from leadscore.domain.rules import Rules
+from leadscore.domain.scoring import ViewChange, refreshed
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
@@ -27,10 +29,6 @@ CREATE TABLE IF NOT EXISTS leads (
     score REAL NOT NULL,
     next_review_at REAL
 );
-CREATE INDEX IF NOT EXISTS leads_by_stage_score ON leads (stage, score DESC);
-CREATE INDEX IF NOT EXISTS leads_by_score ON leads (score DESC);
-CREATE INDEX IF NOT EXISTS leads_by_review ON leads (next_review_at)
-    WHERE next_review_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS history (
     lead_id TEXT NOT NULL,
     entry_id TEXT NOT NULL,
@@ -50,6 +48,25 @@ CREATE TABLE IF NOT EXISTS used_tokens (
 """
 
 
+# Columns added after the first release; each is derived from the JSON document, so an
+# older database gets them filled in when it is opened.
+ADDED_COLUMNS = {
+    "shard": "INTEGER",
+    "grade": "TEXT",
+    "non_opener": "INTEGER",
+}
+INDEXES = """
+CREATE INDEX IF NOT EXISTS leads_by_stage_score ON leads (stage, score DESC);
+CREATE INDEX IF NOT EXISTS leads_by_score ON leads (score DESC);
+CREATE INDEX IF NOT EXISTS leads_by_review ON leads (next_review_at)
+    WHERE next_review_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leads_by_shard_review ON leads (shard, next_review_at)
+    WHERE next_review_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leads_by_non_opener ON leads (non_opener, score DESC);
+CREATE INDEX IF NOT EXISTS leads_by_grade ON leads (grade, score DESC);
+"""
+
+
 def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value else None
 
@@ -62,7 +79,20 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
-        self._conn().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(leads)")}
+        missing = [name for name in ADDED_COLUMNS if name not in have]
+        if missing:
+            with self._tx() as tx:
+                for name in missing:
+                    tx.execute(f"ALTER TABLE leads ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+                for (doc,) in tx.execute("SELECT doc FROM leads").fetchall():
+                    self._stage_lead_write(tx, LeadState.model_validate_json(doc))
+        conn.executescript(INDEXES)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -118,10 +148,11 @@ class SqliteStore:
 
     def _stage_lead_write(self, conn: sqlite3.Connection, lead: LeadState) -> None:
         conn.execute(
-            "INSERT OR REPLACE INTO leads (lead_id, doc, stage, score, next_review_at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO leads (lead_id, doc, stage, score, next_review_at, shard, "
+            "grade, non_opener) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
-             _ts(lead.next_review_at)))
+             _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade,
+             int(lead.non_opener)))
 
     def get_lead(self, lead_id: str) -> LeadState | None:
         row = self._conn().execute("SELECT doc FROM leads WHERE lead_id = ?",
@@ -134,8 +165,10 @@ class SqliteStore:
         return [HistoryEntry.model_validate_json(r[0]) for r in rows]
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
-                   limit: int = 100) -> list[LeadState]:
+                   limit: int = 100, non_opener: bool | None = None) -> list[LeadState]:
         sql, args = "SELECT doc FROM leads WHERE 1=1", list[object]()
+        if non_opener is not None:
+            sql, args = sql + " AND non_opener = ?", [*args, int(non_opener)]
         if stage is not None:
             sql, args = sql + " AND stage = ?", [*args, stage]
         if min_score is not None:
@@ -144,11 +177,29 @@ class SqliteStore:
                                     (*args, limit))
         return [LeadState.model_validate_json(r[0]) for r in rows]
 
-    def due_for_review(self, now: datetime, limit: int = 500) -> list[LeadState]:
+    def due_for_review(self, now: datetime, limit: int = 500,
+                       buckets: Sequence[int] | None = None) -> list[LeadState]:
+        where, args = "next_review_at IS NOT NULL AND next_review_at <= ?", [now.timestamp()]
+        if buckets is not None:
+            where += f" AND shard IN ({','.join('?' * len(buckets))})"
+            args += [float(b) for b in buckets]
         rows = self._conn().execute(
-            "SELECT doc FROM leads WHERE next_review_at IS NOT NULL AND next_review_at <= ? "
-            "ORDER BY next_review_at, lead_id LIMIT ?", (now.timestamp(), limit))
+            f"SELECT doc FROM leads WHERE {where} ORDER BY next_review_at, lead_id LIMIT ?",  # noqa: S608
+            (*args, limit))
         return [LeadState.model_validate_json(r[0]) for r in rows]
+
+    def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        with self._tx() as conn:
+            row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            done = refreshed(LeadState.model_validate_json(row[0]), rules, now) if row else None
+            if done is None:
+                return None
+            fresh, change, entry = done
+            conn.execute("INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) "
+                         "VALUES (?, ?, ?, ?)", (lead_id, entry.entry_id, entry.at.isoformat(),
+                                                 entry.model_dump_json()))
+            self._stage_lead_write(conn, fresh)
+        return change
 
     def put_lead(self, lead: LeadState) -> None:
         with self._tx() as conn:

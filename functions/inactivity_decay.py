@@ -1,0 +1,47 @@
+"""`inactivity_decay`: the scheduled decay and non-opener job, as a Pub/Sub CloudEvent.
+
+A message that can never succeed is logged and acknowledged (returning normally), so Pub/Sub
+does not retry it forever; a store failure raises, and Pub/Sub retries the message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from leadscore import logs
+from leadscore.container import container
+from leadscore.domain.state import LeadState
+from leadscore.errors import BadRequest
+from leadscore.service import scheduled
+
+
+def _event_time(cloud_event: Any, fallback: datetime) -> datetime:
+    try:
+        value = cloud_event["time"]
+        return datetime.fromisoformat(str(value)) if value else fallback
+    except (KeyError, ValueError, TypeError):
+        return fallback
+
+
+def inactivity_decay(cloud_event: Any) -> None:
+    app = container()
+    settings = app.settings
+    try:
+        now, buckets = scheduled.parse_message(cloud_event.data,
+                                               _event_time(cloud_event, app.now()))
+    except BadRequest as exc:
+        logs.error("decay message refused and acknowledged (it can never succeed)",
+                   function="inactivity_decay", problem=exc.message)
+        return
+
+    def flagged(lead: LeadState) -> None:
+        if settings.non_opener_topic:
+            app.publish(settings.non_opener_topic, {
+                "lead_id": lead.lead_id, "email": lead.email, "flagged_at": now.isoformat()})
+
+    summary = scheduled.handle(
+        app.store, app.rules, now, buckets, inline_limit=settings.decay_inline_limit,
+        deadline_s=settings.decay_deadline_s, shard_topic=settings.decay_shard_topic or None,
+        publish=app.publish, on_flagged=flagged)
+    logs.info("decay run", function="inactivity_decay", **summary.model_dump(mode="json"))

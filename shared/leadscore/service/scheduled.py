@@ -1,0 +1,71 @@
+"""The decay job as Pub/Sub delivers it: a daily tick from Cloud Scheduler, or one shard.
+
+A tick processes up to `LEADSCORE_DECAY_INLINE_LIMIT` due leads itself; if more are due it
+publishes one message per shard to `LEADSCORE_DECAY_SHARD_TOPIC` and the same function
+processes each shard (a fixed set of the 64 lead buckets), all with the tick's `now`. A shard
+that runs out of time publishes itself again for the rest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+
+from leadscore.domain.identity import SHARDS
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import LeadState
+from leadscore.errors import BadRequest
+from leadscore.service.decay import DecaySummary, run_decay
+from leadscore.store.port import LeadStore
+
+SHARD_MESSAGES = 8
+Publisher = Callable[[str, dict[str, Any]], None]
+
+
+class DecayMessage(BaseModel):
+    """What the decay topic carries; the scheduler's tick is `{}`."""
+
+    now: AwareDatetime | None = None
+    buckets: list[int] | None = Field(default=None, min_length=1, max_length=SHARDS)
+
+
+def parse_message(data: Any, fallback_time: datetime) -> tuple[datetime, list[int] | None]:
+    """Read a Pub/Sub push payload; BadRequest for anything that can never succeed."""
+    if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+        raise BadRequest("not a Pub/Sub message: no 'message' object")
+    encoded = data["message"].get("data") or ""
+    try:
+        text = base64.b64decode(encoded, validate=True).decode() if encoded else "{}"
+        message = DecayMessage.model_validate(json.loads(text or "{}"))
+    except (binascii.Error, ValueError, UnicodeDecodeError, ValidationError) as exc:
+        raise BadRequest(f"decay message is not valid: {exc}") from None
+    if message.buckets and any(not 0 <= b < SHARDS for b in message.buckets):
+        raise BadRequest(f"buckets must be between 0 and {SHARDS - 1}")
+    return message.now or fallback_time, message.buckets
+
+
+def handle(store: LeadStore, rules: Rules, now: datetime, buckets: list[int] | None, *,
+           inline_limit: int, deadline_s: float, shard_topic: str | None,
+           publish: Publisher | None,
+           on_flagged: Callable[[LeadState], None] | None) -> DecaySummary:
+    if buckets is None:  # the daily tick
+        summary = run_decay(store, rules, now, limit=inline_limit, deadline_s=deadline_s,
+                            on_flagged=on_flagged)
+        if summary.remaining and shard_topic and publish:
+            for i in range(SHARD_MESSAGES):
+                publish(shard_topic, {"now": now.isoformat(),
+                                      "buckets": list(range(i, SHARDS, SHARD_MESSAGES))})
+            summary.shards_published = SHARD_MESSAGES
+        return summary
+    summary = run_decay(store, rules, now, buckets=buckets, deadline_s=deadline_s,
+                        on_flagged=on_flagged)
+    if summary.remaining and shard_topic and publish:
+        publish(shard_topic, {"now": now.isoformat(), "buckets": buckets})
+        summary.shards_published = 1
+    return summary
