@@ -41,48 +41,34 @@ def rules() -> Rules:
     return default_rules()
 
 
-@pytest.fixture(scope="session")
-def firestore_emulator() -> Iterator[str]:
-    required = os.environ.get("LEADSCORE_REQUIRE_EMULATOR") == "1"
-    external = os.environ.get("FIRESTORE_EMULATOR_HOST")
-    if external:  # somebody runs one already (e.g. `gcloud emulators firestore start`)
-        yield external
+def _emulator(start: Any, name: str, variable: str) -> Iterator[str]:
+    """Run an emulator for the session; skip (or, in CI, fail) with the reason if missing."""
+    if os.environ.get(variable):  # somebody runs one already (e.g. `gcloud emulators ...`)
+        yield os.environ[variable]
         return
     try:
-        running = emulator_process.start()
+        running = start()
     except emulator_process.EmulatorUnavailable as exc:
-        if required:
-            pytest.fail(f"LEADSCORE_REQUIRE_EMULATOR=1 but the Firestore emulator is "
+        if os.environ.get("LEADSCORE_REQUIRE_EMULATOR") == "1":
+            pytest.fail(f"LEADSCORE_REQUIRE_EMULATOR=1 but the {name} emulator is "
                         f"unavailable: {exc}", pytrace=False)
-        pytest.skip(f"Firestore emulator unavailable: {exc}")
-    os.environ["FIRESTORE_EMULATOR_HOST"] = running.host
+        pytest.skip(f"{name} emulator unavailable: {exc}")
+    os.environ[variable] = running.host
     try:
         yield running.host
     finally:
         running.stop()
-        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        os.environ.pop(variable, None)
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator() -> Iterator[str]:
+    yield from _emulator(emulator_process.start, "Firestore", "FIRESTORE_EMULATOR_HOST")
 
 
 @pytest.fixture(scope="session")
 def pubsub_emulator() -> Iterator[str]:
-    required = os.environ.get("LEADSCORE_REQUIRE_EMULATOR") == "1"
-    try:
-        running = emulator_process.start_pubsub()
-    except emulator_process.EmulatorUnavailable as exc:
-        if required:
-            pytest.fail(f"LEADSCORE_REQUIRE_EMULATOR=1 but the Pub/Sub emulator is "
-                        f"unavailable: {exc}", pytrace=False)
-        pytest.skip(f"Pub/Sub emulator unavailable: {exc}")
-    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = running.host
-    try:
-        yield running.host
-    finally:
-        running.stop()
-        if previous is None:
-            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-        else:
-            os.environ["PUBSUB_EMULATOR_HOST"] = previous
+    yield from _emulator(emulator_process.start_pubsub, "Pub/Sub", "PUBSUB_EMULATOR_HOST")
 
 
 @pytest.fixture

@@ -60,54 +60,45 @@ class Emulator:
                 self.process.wait(timeout=10)
 
 
-def start(timeout: float = 60.0) -> Emulator:
-    java = shutil.which("java")
-    if java is None:
-        raise EmulatorUnavailable("java is not on PATH (the emulator needs a JRE 11+)")
-    jar = _sdk_root() / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
-    port = free_port()
+def _launch(command: list[str], port: int, name: str, ready: bytes | None,
+            timeout: float) -> Emulator:
+    """Start an emulator in its own process group; wait until `GET /` answers (`ready`)."""
     host = f"127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [java, "-Duser.language=en", "-cp", str(jar),
-         "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
-         "--host=127.0.0.1", f"--port={port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    emulator = Emulator(host=host, process=process)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise EmulatorUnavailable(f"the emulator exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://{host}/", timeout=2) as answer:
-                if answer.read().strip() == b"Ok":
-                    return emulator
-        except OSError:
-            time.sleep(0.2)
-    emulator.stop()
-    raise EmulatorUnavailable(f"the emulator did not answer on {host} within {timeout:.0f} s")
-
-
-def start_pubsub(timeout: float = 60.0) -> Emulator:
-    """The Pub/Sub emulator from the same SDK (DESIGN.md §3), ready when it answers HTTP."""
-    script = _sdk_root() / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
-    if not script.exists():
-        raise EmulatorUnavailable(
-            f"no Pub/Sub emulator at {script}: run `gcloud components install pubsub-emulator`")
-    port = free_port()
-    host = f"127.0.0.1:{port}"
-    process = subprocess.Popen([str(script), "--host=127.0.0.1", f"--port={port}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     emulator = Emulator(host=host, process=process)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise EmulatorUnavailable(f"the Pub/Sub emulator exited with {process.returncode}")
+            raise EmulatorUnavailable(f"the {name} emulator exited with {process.returncode}")
         try:
             with urllib.request.urlopen(f"http://{host}/", timeout=2) as answer:
-                answer.read()
-                return emulator
+                if ready is None or answer.read().strip() == ready:
+                    return emulator
         except OSError:
             time.sleep(0.2)
     emulator.stop()
-    raise EmulatorUnavailable(f"the Pub/Sub emulator did not answer on {host}")
+    raise EmulatorUnavailable(f"the {name} emulator did not answer on {host} in {timeout:.0f} s")
+
+
+def start(timeout: float = 60.0) -> Emulator:
+    """The Firestore emulator, started with java directly so that stopping it stops it."""
+    java = shutil.which("java")
+    if java is None:
+        raise EmulatorUnavailable("java is not on PATH (the emulator needs a JRE 11+)")
+    jar = _sdk_root() / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+    port = free_port()
+    return _launch([java, "-Duser.language=en", "-cp", str(jar),
+                    "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
+                    "--host=127.0.0.1", f"--port={port}"], port, "Firestore", b"Ok", timeout)
+
+
+def start_pubsub(timeout: float = 60.0) -> Emulator:
+    """The Pub/Sub emulator from the same SDK (DESIGN.md §3)."""
+    script = _sdk_root() / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+    if not script.exists():
+        raise EmulatorUnavailable(
+            f"no Pub/Sub emulator at {script}: run `gcloud components install pubsub-emulator`")
+    port = free_port()
+    return _launch([str(script), "--host=127.0.0.1", f"--port={port}"], port, "Pub/Sub", None,
+                   timeout)
