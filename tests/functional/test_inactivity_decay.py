@@ -98,6 +98,21 @@ def test_a_store_failure_is_retried_by_pubsub(app: Container,
     assert decay_client().post("/", headers=headers, data=body).status_code == 500
 
 
+def pull_all(subscriber: Any, subscription: str, expected: int) -> list[bytes]:
+    """Pull until `expected` messages arrived (a pull may return part of them) or 30 s pass."""
+    import time
+
+    messages: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(messages) < expected and time.monotonic() < deadline:
+        pulled = subscriber.pull(subscription=subscription, max_messages=50, timeout=10)
+        if pulled.received_messages:
+            subscriber.acknowledge(subscription=subscription,
+                                   ack_ids=[m.ack_id for m in pulled.received_messages])
+        messages += [m.message.data for m in pulled.received_messages]
+    return messages
+
+
 def test_fan_out_through_the_pubsub_emulator(durable_store: Any, pubsub_emulator: str) -> None:
     from google.cloud import pubsub_v1
 
@@ -120,8 +135,7 @@ def test_fan_out_through_the_pubsub_emulator(durable_store: Any, pubsub_emulator
         # THEN it did five leads itself and published one message per shard
         done = [x for x in durable_store.list_leads(limit=100) if x.scored_at == LATER]
         assert len(done) == 5
-        pulled = subscriber.pull(subscription=subscription, max_messages=50, timeout=30)
-        messages = [m.message.data for m in pulled.received_messages]
+        messages = pull_all(subscriber, subscription, expected=8)
         assert len(messages) == 8
         buckets = sorted(b for m in messages for b in json.loads(m)["buckets"])
         assert buckets == list(range(64))  # the shards cover every bucket exactly once
