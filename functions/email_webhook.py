@@ -76,4 +76,6 @@ def email_webhook(request: Request) -> Response:
     if not events:
         return json_response(200, {"status": "ignored", "message": "no event we score"})
     result = ingest(app.store, app.rules, events, now)
+    if result.stage_changes:
+        app.hand_over()
     return json_response(200, {"status": "ok", **result.summary()})

@@ -58,7 +58,8 @@ def _typeform(request: Request, app: Container) -> Response:
         return json_response(200, {"status": "ignored", "message": "not a form response"})
     email, kind, profile, at, token = parsed
     event = build_event("typeform", token, email, kind, profile, at)
-    submit(app.store, app.rules, event, now)
+    if submit(app.store, app.rules, event, now).stage_changes:
+        app.hand_over()
     return json_response(200, ACK)
 
 
@@ -89,7 +90,9 @@ def _plain(request: Request, app: Container) -> Response:
     else:
         key, previous = submission_key(sub.email, sub.form_kind, sub.profile, now, window)
     event = build_event("web-form", key, sub.email, sub.form_kind, sub.profile, now)
-    submit(app.store, app.rules, event, now, also_seen_as=previous, window=window)
+    result = submit(app.store, app.rules, event, now, also_seen_as=previous, window=window)
+    if result.stage_changes:
+        app.hand_over()
     return _answer(request, app, requested)
 
 

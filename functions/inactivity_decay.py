@@ -44,4 +44,5 @@ def inactivity_decay(cloud_event: Any) -> None:
         app.store, app.rules, now, buckets, inline_limit=settings.decay_inline_limit,
         deadline_s=settings.decay_deadline_s, shard_topic=settings.decay_shard_topic or None,
         publish=app.publish, on_flagged=flagged)
+    app.hand_over()  # stage changes of this run, and retries of earlier ones
     logs.info("decay run", function="inactivity_decay", **summary.model_dump(mode="json"))

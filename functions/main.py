@@ -4,6 +4,8 @@ from email_webhook import email_webhook
 from form_submission import form_submission
 from inactivity_decay import inactivity_decay
 from ingest import ingest
+from leads_api import leads_api
 from purchase_webhook import purchase_webhook
 
-__all__ = ["email_webhook", "form_submission", "inactivity_decay", "ingest", "purchase_webhook"]
+__all__ = ["email_webhook", "form_submission", "inactivity_decay", "ingest", "leads_api",
+           "purchase_webhook"]

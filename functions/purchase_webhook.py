@@ -43,4 +43,6 @@ def purchase_webhook(request: Request) -> Response:
         return json_response(200, {"status": "ignored",
                                    "message": "event type not handled; nothing recorded"})
     result = record_purchases(app.store, app.rules, reports, now)
-    return json_response(200, {"status": "ok", **result.model_dump()})
+    if result.stage_changes:
+        app.hand_over()
+    return json_response(200, {"status": "ok", **result.model_dump(exclude={"stage_changes"})})

@@ -9,4 +9,5 @@ FUNCTIONS: dict[str, str] = {
     "email_webhook": "http",
     "form_submission": "http",
     "inactivity_decay": "cloudevent",
+    "leads_api": "http",
 }

@@ -165,6 +165,88 @@ def export_non_openers(fmt: str) -> None:
                            "last_open_at", "email_status"])
 
 
+@lead.command("history")
+@click.argument("email")
+def lead_history(email: str) -> None:
+    """EMAIL's history as a readable timeline: every event, rule, version and point."""
+    from leadscore.cli_views import print_timeline
+    from leadscore.service.leads import find_lead, history_line
+
+    app = container()
+    found = find_lead(app.store, email)
+    if found is None:
+        _fail("no lead with that email or id")
+        return
+    print_timeline(found.email, [history_line(e) | {"items": [i.model_dump() for i in e.items]}
+                                 for e in app.store.history(found.lead_id)])
+
+
+@main.command()
+@click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False,
+                                                       path_type=Path),
+              help="The rules to rescore with (default: the configured rules).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def rescore(rules_file: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Recompute every lead from its stored events under the rules."""
+    from leadscore.cli_views import print_rescore, progress
+    from leadscore.service.rescore import rescore as run
+
+    app = container()
+    try:
+        rules = parse_rules(rules_file.read_text("utf-8"), str(rules_file)) if rules_file \
+            else app.rules
+    except LeadscoreError as exc:
+        _fail(exc.message)
+        return
+    with progress("rescoring", enabled=not as_json) as step:
+        report = run(app.store, rules, app.now(), dry_run=dry_run, baseline=app.rules,
+                     on_progress=step)
+    if as_json:
+        _dump(report.model_dump(mode="json"))
+    else:
+        print_rescore(report.model_dump(mode="json"))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def report(as_json: bool) -> None:
+    """Score distribution, stage funnel, grade matrix and the thresholds' track record."""
+    from leadscore.cli_views import print_report
+    from leadscore.service.reports import build_report
+
+    app = container()
+    built = build_report(app.store, app.rules, app.now()).model_dump(mode="json")
+    if as_json:
+        _dump(built)
+    else:
+        print_report(built)
+
+
+@export.command("leads")
+@click.option("--stage", type=click.Choice(STAGES), default=None)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+def export_leads(stage: str | None, fmt: str) -> None:
+    """Leads with their profile, score and status, for CRM imports."""
+    from leadscore.cli_views import write_rows
+
+    app = container()
+    rows: list[dict[str, Any]] = []
+    after: str | None = None
+    while page := app.store.iter_leads(after_id=after, limit=500):
+        after = page[-1].lead_id
+        rows += [{"lead_id": x.lead_id, "email": x.email, "score": round(x.score, 2),
+                  "stage": x.stage, "grade": x.grade, "email_status": x.email_status,
+                  "non_opener": x.non_opener, "last_activity_at": x.last_activity_at,
+                  **{f"profile.{k}": v for k, v in x.profile.items()}}
+                 for x in page if stage is None or x.stage == stage]
+    columns = ["lead_id", "email", "score", "stage", "grade", "email_status", "non_opener",
+               "last_activity_at"]
+    columns += sorted({k for row in rows for k in row if k.startswith("profile.")})
+    write_rows(rows, fmt, columns)
+
+
 @main.group()
 def leads() -> None:
     """Many leads."""
@@ -178,12 +260,10 @@ def leads() -> None:
 def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: bool) -> None:
     """Leads ordered by score (as of their last scoring), highest first."""
     from leadscore.cli_views import print_leads
-    from leadscore.service.leads import list_leads
+    from leadscore.service.leads import list_leads, summary
 
     found = list_leads(container().store, stage, min_score, limit)  # type: ignore[arg-type]
-    rows = [{"lead_id": x.lead_id, "email": x.email, "score": round(x.score, 2),
-             "stage": x.stage, "grade": x.grade, "email_status": x.email_status,
-             "scored_at": x.scored_at} for x in found]
+    rows = [summary(x) for x in found]
     if as_json:
         _dump(rows)
     else:

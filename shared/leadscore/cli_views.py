@@ -69,3 +69,55 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
+
+
+def print_timeline(email: str, lines: list[dict[str, Any]]) -> None:
+    console = _console()
+    console.print(f"[bold]{email}[/bold]: {len(lines)} history entries")
+    total = 0.0
+    for line in lines:
+        total += line["delta"]
+        console.print(f"[dim]{str(line['at'])[:19]}[/dim]  [bold]{line['kind']}[/bold]  "
+                      f"{line['delta']:+g} points (running {total:.1f})  "
+                      f"[dim]rules {line['rules_version']}, from {line['source'] or '-'}[/dim]")
+        for item in line.get("items", []):
+            console.print(f"    {item['points']:+g}  {item['rule']}: {item['reason']}")
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    return table
+
+
+def print_rescore(report: dict[str, Any]) -> None:
+    console = _console()
+    verb = "would change" if report["dry_run"] else "changed"
+    console.print(f"rules {report['rules_version']}: {report['examined']} leads, {verb} "
+                  f"{report['changed']}, skipped {report['skipped']} already rescored")
+    console.print(_table("stage moves", ["move", "leads"],
+                         [[k, v] for k, v in report["stage_moves"].items()]))
+    console.print(_table("biggest movers", ["email", "before", "after", "stage"], [
+        [m["email"], m["score_before"], m["score_after"],
+         f"{m['stage_before']} -> {m['stage_after']}"] for m in report["biggest_movers"]]))
+    console.print(_table("new distribution", ["score", "leads"],
+                         [[k, v] for k, v in report["distribution"].items()]))
+
+
+def print_report(report: dict[str, Any]) -> None:
+    console = _console()
+    console.print(f"{report['leads']} leads")
+    console.print(_table("score distribution", ["score", "leads"],
+                         [[k, v] for k, v in report["distribution"].items()]))
+    console.print(_table("stage funnel", ["stage", "leads"],
+                         [[k, v] for k, v in report["funnel"].items()]))
+    console.print(_table("grade matrix (fit x engagement)", ["fit", "1", "2", "3", "4"],
+                         [[f, *row.values()] for f, row in report["grades"].items()]))
+    console.print(_table("calibration: purchases by score band", [
+        "band", "leads", "purchased", "rate", "median days"], [
+        [r["band"], r["leads"], r["purchased"], f"{r['purchase_rate']:.1%}",
+         r["median_days_to_purchase"] if r["median_days_to_purchase"] is not None else "-"]
+        for r in report["calibration"]]))

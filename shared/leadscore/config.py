@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     decay_deadline_s: float = Field(default=480, gt=0)
     decay_shard_topic: str = ""
     non_opener_topic: str = ""
+    handover_topic: str = ""
+    handover_webhook_urls: str = ""
+    handover_secret: SecretStr = SecretStr("")
+    handover_attempts: int = Field(default=3, ge=1, le=10)
+    handover_backoff_s: float = Field(default=0.5, ge=0)
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

@@ -95,6 +95,34 @@ class Container:
             f"projects/{self.settings.google_cloud_project}/topics/{topic}")
         self._publisher.publish(path, json.dumps(data, default=str).encode()).result(timeout=60)
 
+    def handover_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
+        from leadscore.service.handover import webhook_sink
+
+        settings = self.settings
+        sinks: list[Callable[[dict[str, Any]], None]] = []
+        if settings.handover_topic:
+            topic = settings.handover_topic
+            sinks.append(lambda message: self.publish(topic, message))
+        secret = settings.handover_secret.get_secret_value()
+        for url in (u.strip() for u in settings.handover_webhook_urls.split(",")):
+            if url:
+                sinks.append(webhook_sink(url, secret))
+        return sinks
+
+    def hand_over(self) -> None:
+        """Deliver pending stage changes (after a write that changed stages, and daily)."""
+        from leadscore.service.handover import deliver_pending
+
+        sinks = self.handover_sinks()
+        if not sinks:
+            return
+        try:
+            deliver_pending(self.store, sinks, self.now(),
+                            attempts=self.settings.handover_attempts,
+                            base_s=self.settings.handover_backoff_s)
+        except Exception:  # noqa: BLE001 - the changes are stored; a later call delivers them
+            logs.exception("handover sweep failed; pending changes stay pending")
+
     def verify_captcha(self, token: str, remote_ip: str | None) -> bool:
         from leadscore.providers.captcha import verify_token
 

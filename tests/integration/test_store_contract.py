@@ -150,6 +150,40 @@ def test_list_by_stage_and_score(store: Any, rules: Rules) -> None:
     assert [x.email for x in mqls] == ["warm@b.com"]
     assert [x.email for x in above] == ["hot@a.com", "warm@b.com"]
     assert [x.email for x in store.list_leads(limit=1)] == ["hot@a.com"]
+    # AND pages continue after the last lead of the previous page
+    first = store.list_leads(limit=2)
+    rest = store.list_leads(limit=2, after=(first[-1].score, first[-1].lead_id))
+    assert [x.email for x in first + rest] == [x.email for x in everyone]
+    hot = store.list_leads()[0]
+    assert [x.email for x in store.list_leads(grade=hot.grade)] == ["hot@a.com"]
+
+
+def test_pages_are_exact_when_scores_tie(store: Any, rules: Rules) -> None:
+    # GIVEN seven leads with the same score
+    for i in range(7):
+        apply(store, rules, [form(f"tie{i}@t.com", f"t{i}", NOW)])
+    # WHEN reading them three at a time
+    pages, after = [], None
+    while True:
+        page = store.list_leads(limit=3, after=after)
+        if not page:
+            break
+        pages += page
+        after = (page[-1].score, page[-1].lead_id)
+    # THEN each lead comes exactly once, in one stable order
+    assert sorted(x.lead_id for x in pages) == sorted(lead_id_for(f"tie{i}@t.com")
+                                                      for i in range(7))
+    assert len(pages) == 7
+
+
+def test_iter_leads_visits_every_lead_once(store: Any, rules: Rules) -> None:
+    for i in range(5):
+        apply(store, rules, [form(f"it{i}@t.com", f"i{i}", NOW)])
+    seen, after = [], None
+    while page := store.iter_leads(after_id=after, limit=2):
+        seen += [x.lead_id for x in page]
+        after = page[-1].lead_id
+    assert seen == sorted(lead_id_for(f"it{i}@t.com") for i in range(5))
 
 
 def test_due_for_review_returns_only_due_leads(store: Any, rules: Rules) -> None:

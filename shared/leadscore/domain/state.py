@@ -79,6 +79,7 @@ class LeadState(BaseModel):
     non_opener: bool = False
     non_opener_since: datetime | None = None
     rules_version: str = ""
+    rescored_for: str = ""  # rules version of the last full rescore (resumes a rescore run)
     scored_at: datetime | None = None
     updated_at: datetime | None = None
     next_review_at: datetime | None = None

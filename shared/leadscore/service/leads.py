@@ -67,6 +67,13 @@ def describe(lead: LeadState, history: list[HistoryEntry], rules: Rules,
     }
 
 
+def summary(lead: LeadState) -> dict[str, Any]:
+    """A lead in lists: as of its last scoring (use the lead itself for an exact score)."""
+    return {"lead_id": lead.lead_id, "email": lead.email, "score": round(lead.score, 2),
+            "stage": lead.stage, "grade": lead.grade, "email_status": lead.email_status,
+            "non_opener": lead.non_opener, "scored_at": lead.scored_at}
+
+
 def list_leads(store: LeadStore, stage: Stage | None, min_score: float | None,
                limit: int) -> list[LeadState]:
     return store.list_leads(stage=stage, min_score=min_score, limit=limit)

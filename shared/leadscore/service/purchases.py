@@ -20,6 +20,7 @@ class PurchaseResult(BaseModel):
     applied: int
     duplicates: int
     unmatched_refunds: int
+    stage_changes: int = 0
 
 
 def _event(report: PurchaseReport, email: str) -> Event:
@@ -66,4 +67,4 @@ def record_purchases(store: LeadStore, rules: Rules, reports: Sequence[PurchaseR
         return PurchaseResult(applied=0, duplicates=0, unmatched_refunds=unmatched)
     result = ingest(store, rules, events, now)
     return PurchaseResult(applied=result.applied, duplicates=result.duplicates,
-                          unmatched_refunds=unmatched)
+                          unmatched_refunds=unmatched, stage_changes=len(result.stage_changes))

@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event
+from leadscore.domain.handover import StageChange, stage_change
 from leadscore.domain.identity import shard_of
 from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import ViewChange, history_entry, materialise, refreshed
+from leadscore.domain.scoring import (
+    ViewChange,
+    history_entry,
+    materialise,
+    rebuilt,
+    refreshed,
+)
 from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
@@ -43,6 +50,7 @@ class FirestoreStore:
         self._leads = client.collection(collection)
         self._orders = client.collection(f"{collection}_orders")
         self._tokens = client.collection(f"{collection}_tokens")
+        self._handovers = client.collection(f"{collection}_handovers")
 
     # -- writes ---------------------------------------------------------------------------
     def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
@@ -112,11 +120,15 @@ class FirestoreStore:
         lead = from_doc(snap.to_dict() or {})
         fresh = materialise(lead, rules, now)
         if fresh.view() != lead.view():
+            batch = self._client.batch()
+            batch.update(snap.reference, to_doc(fresh, include=VIEW_FIELDS),
+                         option=self._client.write_option(last_update_time=snap.update_time))
+            change = stage_change(lead if lead.scored_at else None, fresh, now)
+            if change is not None:  # recorded with the stage it reports, or not at all
+                batch.create(self._handovers.document(change.id), _handover_doc(change))
             try:
-                snap.reference.update(to_doc(fresh, include=VIEW_FIELDS),
-                                      option=self._client.write_option(
-                                          last_update_time=snap.update_time))
-            except gexc.FailedPrecondition:
+                batch.commit()
+            except (gexc.FailedPrecondition, gexc.Conflict):
                 pass  # a later writer committed after our read; its refresh sees our events
         return lead.stage, fresh.stage
 
@@ -139,6 +151,7 @@ class FirestoreStore:
                 return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=received,
                                     created=False, stage_before=before, stage_after=before,
                                     commits=0)
+            self._outbox(transaction, current, lead, now)  # reads before any write
             for entry in entries:
                 transaction.create(refs[entry.entry_id], entry.model_dump(mode="python"))
             self._stage_lead_write(transaction, lead_id, to_doc(lead))
@@ -151,6 +164,52 @@ class FirestoreStore:
 
         result: ApplyOutcome = run(self._client.transaction(max_attempts=10))
         return result
+
+    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        from google.cloud import firestore
+
+        ref = self._leads.document(lead_id)
+
+        @firestore.transactional
+        def run(transaction: Any) -> ViewChange | None:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return None
+            history = [HistoryEntry.model_validate(d.to_dict()) for d in
+                       ref.collection("history").stream(transaction=transaction)]
+            done = rebuilt(from_doc(snap.to_dict() or {}),
+                           sorted(history, key=lambda e: (e.at, e.entry_id)), rules, now)
+            if done is None:
+                return None
+            fresh, change, entry = done
+            self._outbox(transaction, from_doc(snap.to_dict() or {}), fresh, now)
+            transaction.set(ref.collection("history").document(entry.entry_id),
+                            entry.model_dump(mode="python"))
+            transaction.set(ref, to_doc(fresh))  # whole document: old rules' keys go
+            return change
+
+        result: ViewChange | None = run(self._client.transaction(max_attempts=10))
+        return result
+
+    def _outbox(self, transaction: Any, before: LeadState | None, after: LeadState,
+                now: datetime) -> None:
+        """Inside a transaction (reads first): record the stage change if it is new."""
+        change = stage_change(before, after, now)
+        if change is not None:
+            ref = self._handovers.document(change.id)
+            if not ref.get(transaction=transaction).exists:
+                transaction.create(ref, _handover_doc(change))
+
+    def pending_handovers(self, now: datetime, limit: int = 100) -> list[StageChange]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (self._handovers.where(filter=FieldFilter("delivered", "==", False))
+                 .where(filter=FieldFilter("next_attempt_at", "<=", to_seconds(now)))
+                 .order_by("next_attempt_at").limit(limit))
+        return [_handover_from(d.to_dict() or {}) for d in query.stream()]
+
+    def record_handover(self, change: StageChange) -> None:
+        self._handovers.document(change.id).set(_handover_doc(change))
 
     def put_lead(self, lead: LeadState) -> None:
         self._leads.document(lead.lead_id).set(to_doc(lead))
@@ -173,8 +232,9 @@ class FirestoreStore:
     def erase(self, lead_id: str) -> bool:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        for snap in self._orders.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
-            snap.reference.delete()
+        for collection in (self._orders, self._handovers):
+            for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
+                snap.reference.delete()
         ref = self._leads.document(lead_id)
         # recursive_delete counts the lead document even when it does not exist
         found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
@@ -192,19 +252,32 @@ class FirestoreStore:
         return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
-                   limit: int = 100, non_opener: bool | None = None) -> list[LeadState]:
+                   limit: int = 100, non_opener: bool | None = None, grade: str | None = None,
+                   after: tuple[float, str] | None = None) -> list[LeadState]:
         from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         query: Any = self._leads
+        if grade is not None:
+            query = query.where(filter=FieldFilter("grade", "==", grade))
         if non_opener is not None:
             query = query.where(filter=FieldFilter("non_opener", "==", non_opener))
         if stage is not None:
             query = query.where(filter=FieldFilter("stage", "==", stage))
         if min_score is not None:
             query = query.where(filter=FieldFilter("score", ">=", min_score))
-        query = query.order_by("score", direction=firestore.Query.DESCENDING).limit(limit)
-        return [from_doc(d.to_dict() or {}) for d in query.stream()]
+        down = firestore.Query.DESCENDING
+        query = query.order_by("score", direction=down).order_by("__name__", direction=down)
+        if after is not None:
+            query = query.start_after({"score": after[0],
+                                       "__name__": self._leads.document(after[1])})
+        return [from_doc(d.to_dict() or {}) for d in query.limit(limit).stream()]
+
+    def iter_leads(self, after_id: str | None = None, limit: int = 500) -> list[LeadState]:
+        query = self._leads.order_by("__name__")
+        if after_id is not None:
+            query = query.start_after({"__name__": self._leads.document(after_id)})
+        return [from_doc(d.to_dict() or {}) for d in query.limit(limit).stream()]
 
     def due_for_review(self, now: datetime, limit: int = 500,
                        buckets: Sequence[int] | None = None) -> list[LeadState]:
@@ -234,6 +307,7 @@ class FirestoreStore:
                 return None
             fresh, change, entry = done
             history = ref.collection("history").document(entry.entry_id)
+            self._outbox(transaction, from_doc(snap.to_dict() or {}), fresh, now)
             transaction.set(history, entry.model_dump(mode="python"))
             transaction.update(ref, to_doc(fresh, include=VIEW_FIELDS))
             return change
@@ -243,6 +317,18 @@ class FirestoreStore:
 
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
+
+
+def _handover_doc(change: StageChange) -> dict[str, Any]:
+    doc = change.model_dump(mode="python")
+    doc["next_attempt_at"] = to_seconds(change.next_attempt_at)
+    return doc
+
+
+def _handover_from(doc: dict[str, Any]) -> StageChange:
+    data = dict(doc)
+    data["next_attempt_at"] = datetime.fromtimestamp(float(data["next_attempt_at"]), UTC)
+    return StageChange.model_validate(data)
 
 
 def _hashed(prefix: str, key: str) -> str:

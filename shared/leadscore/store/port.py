@@ -18,6 +18,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from leadscore.domain.events import Event, PurchaseMade
+from leadscore.domain.handover import StageChange
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import ViewChange, apply_events
@@ -43,7 +44,28 @@ class LeadStore(Protocol):
     def history(self, lead_id: str) -> list[HistoryEntry]: ...
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
-                   limit: int = 100, non_opener: bool | None = None) -> list[LeadState]: ...
+                   limit: int = 100, non_opener: bool | None = None, grade: str | None = None,
+                   after: tuple[float, str] | None = None) -> list[LeadState]:
+        """Leads by stored score, highest first (ties by lead id, descending); `after` is the
+        (score, lead_id) of the last lead of the previous page."""
+        ...
+
+    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        """Recompute one lead from its events under `rules` and store it with a history
+        entry, atomically; None if nothing changed."""
+        ...
+
+    def pending_handovers(self, now: datetime, limit: int = 100) -> list[StageChange]:
+        """Stage changes not yet delivered whose next attempt is due."""
+        ...
+
+    def record_handover(self, change: StageChange) -> None:
+        """Store a handover's delivery state (attempts, next attempt, delivered)."""
+        ...
+
+    def iter_leads(self, after_id: str | None = None, limit: int = 500) -> list[LeadState]:
+        """Every lead, a page at a time in lead id order (rescoring, reports, exports)."""
+        ...
 
     def due_for_review(self, now: datetime, limit: int = 500,
                        buckets: Sequence[int] | None = None) -> list[LeadState]:

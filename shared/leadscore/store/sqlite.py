@@ -14,9 +14,10 @@ from datetime import datetime
 from pathlib import Path
 
 from leadscore.domain.events import Event
+from leadscore.domain.handover import StageChange, stage_change
 from leadscore.domain.identity import shard_of
 from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import ViewChange, refreshed
+from leadscore.domain.scoring import ViewChange, rebuilt, refreshed
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
@@ -41,6 +42,14 @@ CREATE TABLE IF NOT EXISTS order_index (
     lead_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS order_index_by_lead ON order_index (lead_id);
+CREATE TABLE IF NOT EXISTS handovers (
+    id TEXT PRIMARY KEY,
+    lead_id TEXT NOT NULL,
+    delivered INTEGER NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handovers_pending ON handovers (delivered, next_attempt_at);
 CREATE TABLE IF NOT EXISTS used_tokens (
     token TEXT PRIMARY KEY,
     owner TEXT NOT NULL
@@ -140,6 +149,7 @@ class SqliteStore:
                 "INSERT INTO history (lead_id, entry_id, at, doc) VALUES (?, ?, ?, ?)",
                 [(lead_id, e.entry_id, e.at.isoformat(), e.model_dump_json()) for e in entries])
             self._stage_lead_write(conn, lead)
+            self._outbox(conn, current, lead, now)
             conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
                              "VALUES (?, ?)", [(k, lead_id) for k in order_keys(events)])
         return ApplyOutcome(lead_id=lead_id, applied=len(entries),
@@ -165,16 +175,28 @@ class SqliteStore:
         return [HistoryEntry.model_validate_json(r[0]) for r in rows]
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
-                   limit: int = 100, non_opener: bool | None = None) -> list[LeadState]:
+                   limit: int = 100, non_opener: bool | None = None, grade: str | None = None,
+                   after: tuple[float, str] | None = None) -> list[LeadState]:
         sql, args = "SELECT doc FROM leads WHERE 1=1", list[object]()
+        if grade is not None:
+            sql, args = sql + " AND grade = ?", [*args, grade]
+        if after is not None:
+            sql += " AND (score < ? OR (score = ? AND lead_id < ?))"
+            args = [*args, after[0], after[0], after[1]]
         if non_opener is not None:
             sql, args = sql + " AND non_opener = ?", [*args, int(non_opener)]
         if stage is not None:
             sql, args = sql + " AND stage = ?", [*args, stage]
         if min_score is not None:
             sql, args = sql + " AND score >= ?", [*args, min_score]
-        rows = self._conn().execute(sql + " ORDER BY score DESC, lead_id LIMIT ?",
+        rows = self._conn().execute(sql + " ORDER BY score DESC, lead_id DESC LIMIT ?",
                                     (*args, limit))
+        return [LeadState.model_validate_json(r[0]) for r in rows]
+
+    def iter_leads(self, after_id: str | None = None, limit: int = 500) -> list[LeadState]:
+        rows = self._conn().execute(
+            "SELECT doc FROM leads WHERE lead_id > ? ORDER BY lead_id LIMIT ?",
+            (after_id or "", limit))
         return [LeadState.model_validate_json(r[0]) for r in rows]
 
     def due_for_review(self, now: datetime, limit: int = 500,
@@ -191,7 +213,8 @@ class SqliteStore:
     def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
         with self._tx() as conn:
             row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
-            done = refreshed(LeadState.model_validate_json(row[0]), rules, now) if row else None
+            before = LeadState.model_validate_json(row[0]) if row else None
+            done = refreshed(before, rules, now) if before else None
             if done is None:
                 return None
             fresh, change, entry = done
@@ -199,7 +222,48 @@ class SqliteStore:
                          "VALUES (?, ?, ?, ?)", (lead_id, entry.entry_id, entry.at.isoformat(),
                                                  entry.model_dump_json()))
             self._stage_lead_write(conn, fresh)
+            self._outbox(conn, before, fresh, now)
         return change
+
+    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        with self._tx() as conn:
+            row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            if not row:
+                return None
+            history = [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
+                "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id", (lead_id,))]
+            done = rebuilt(LeadState.model_validate_json(row[0]), history, rules, now)
+            if done is None:
+                return None
+            fresh, change, entry = done
+            conn.execute("INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) "
+                         "VALUES (?, ?, ?, ?)", (lead_id, entry.entry_id, entry.at.isoformat(),
+                                                 entry.model_dump_json()))
+            self._stage_lead_write(conn, fresh)
+            self._outbox(conn, LeadState.model_validate_json(row[0]), fresh, now)
+        return change
+
+    def _outbox(self, conn: sqlite3.Connection, before: LeadState | None, after: LeadState,
+                now: datetime) -> None:
+        change = stage_change(before, after, now)
+        if change is not None:
+            conn.execute("INSERT OR IGNORE INTO handovers (id, lead_id, delivered, "
+                         "next_attempt_at, doc) VALUES (?, ?, 0, ?, ?)",
+                         (change.id, change.lead_id, change.next_attempt_at.timestamp(),
+                          change.model_dump_json()))
+
+    def pending_handovers(self, now: datetime, limit: int = 100) -> list[StageChange]:
+        rows = self._conn().execute(
+            "SELECT doc FROM handovers WHERE delivered = 0 AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, id LIMIT ?", (now.timestamp(), limit))
+        return [StageChange.model_validate_json(r[0]) for r in rows]
+
+    def record_handover(self, change: StageChange) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE handovers SET delivered = ?, next_attempt_at = ?, doc = ? "
+                         "WHERE id = ?", (int(change.delivered),
+                                          change.next_attempt_at.timestamp(),
+                                          change.model_dump_json(), change.id))
 
     def put_lead(self, lead: LeadState) -> None:
         with self._tx() as conn:
@@ -221,6 +285,7 @@ class SqliteStore:
     def erase(self, lead_id: str) -> bool:
         with self._tx() as conn:
             conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
+            conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
             found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
         return found > 0

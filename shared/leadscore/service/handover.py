@@ -1,0 +1,93 @@
+"""Delivering recorded stage changes to sales: a Pub/Sub topic and/or signed webhooks.
+
+Each pending change goes to every sink; a sink that fails is retried with exponential
+backoff (tenacity) within this call, and if it still fails the change stays pending with a
+later next attempt, for the next request or the scheduled job. Delivery is at least once:
+receivers drop repeats by the message's `id`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from leadscore import logs
+from leadscore.store.port import LeadStore
+
+Sink = Callable[[dict[str, Any]], None]
+SIGNATURE_HEADER = "Leadscore-Signature"
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+def webhook_sink(url: str, secret: str, timeout_s: float = 10) -> Sink:
+    """POST the change as JSON, signed like our generic format: t=<unix>,v1=<hex HMAC-SHA256
+    of "<t>.<body>"> in `Leadscore-Signature`; any 2xx is delivered."""
+
+    def send(message: dict[str, Any]) -> None:
+        body = json.dumps(message).encode()
+        stamp = str(int(time.time()))
+        mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+        request = urllib.request.Request(url, data=body, method="POST", headers={  # noqa: S310
+            "Content-Type": "application/json", "Leadscore-Delivery-Id": str(message["id"]),
+            SIGNATURE_HEADER: f"t={stamp},v1={mac.hexdigest()}"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
+                answer.read()
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise DeliveryFailed(f"{type(exc).__name__}") from None
+
+    return send
+
+
+class HandoverReport(BaseModel):
+    delivered: int = 0
+    failed: int = 0
+
+
+def _with_retries(sink: Sink, message: dict[str, Any], attempts: int, base_s: float) -> bool:
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+    try:
+        for attempt in Retrying(stop=stop_after_attempt(attempts), reraise=True,
+                                wait=wait_exponential(multiplier=base_s, max=30),
+                                retry=retry_if_exception_type(Exception)):
+            with attempt:
+                sink(message)
+    except Exception as exc:  # noqa: BLE001 - any sink failure leaves the change pending
+        logs.warning("handover delivery failed", handover_id=message["id"],
+                     error=type(exc).__name__)
+        return False
+    return True
+
+
+def deliver_pending(store: LeadStore, sinks: list[Sink], now: datetime, *,
+                    attempts: int = 3, base_s: float = 0.5, limit: int = 100) -> HandoverReport:
+    report = HandoverReport()
+    if not sinks:
+        return report
+    for change in store.pending_handovers(now, limit):
+        message = change.message()
+        ok = all([_with_retries(sink, message, attempts, base_s) for sink in sinks])
+        change.attempts += 1
+        if ok:
+            change.delivered = True
+            report.delivered += 1
+        else:
+            change.next_attempt_at = now + min(MAX_BACKOFF,
+                                               timedelta(minutes=2 ** change.attempts))
+            report.failed += 1
+        store.record_handover(change)
+    return report
