@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from leadscore.domain.events import Event
 from leadscore.domain.handover import StageChange, stage_change
@@ -211,10 +212,27 @@ class SqliteStore:
         return [LeadState.model_validate_json(r[0]) for r in rows]
 
     def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        return self._rewrite(lead_id, now, lambda lead, _: refreshed(lead, rules, now))
+
+    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
+        return self._rewrite(lead_id, now, lambda lead, history: rebuilt(lead, history(),
+                                                                            rules, now))
+
+    def _rewrite(self, lead_id: str, now: datetime, change_of: Any) -> ViewChange | None:
+        """Read a lead, compute its new state, store it with its history entry and any stage
+        change, all in one transaction (the decay job's and the rescore's unit of work)."""
         with self._tx() as conn:
             row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
-            before = LeadState.model_validate_json(row[0]) if row else None
-            done = refreshed(before, rules, now) if before else None
+            if not row:
+                return None
+            before = LeadState.model_validate_json(row[0])
+
+            def history() -> list[HistoryEntry]:
+                return [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
+                    "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id",
+                    (lead_id,))]
+
+            done = change_of(before, history)
             if done is None:
                 return None
             fresh, change, entry = done
@@ -223,25 +241,8 @@ class SqliteStore:
                                                  entry.model_dump_json()))
             self._stage_lead_write(conn, fresh)
             self._outbox(conn, before, fresh, now)
-        return change
-
-    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        with self._tx() as conn:
-            row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
-            if not row:
-                return None
-            history = [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
-                "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id", (lead_id,))]
-            done = rebuilt(LeadState.model_validate_json(row[0]), history, rules, now)
-            if done is None:
-                return None
-            fresh, change, entry = done
-            conn.execute("INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) "
-                         "VALUES (?, ?, ?, ?)", (lead_id, entry.entry_id, entry.at.isoformat(),
-                                                 entry.model_dump_json()))
-            self._stage_lead_write(conn, fresh)
-            self._outbox(conn, LeadState.model_validate_json(row[0]), fresh, now)
-        return change
+        result: ViewChange = change
+        return result
 
     def _outbox(self, conn: sqlite3.Connection, before: LeadState | None, after: LeadState,
                 now: datetime) -> None:
