@@ -21,7 +21,7 @@ run: $(STAMP)
 		$(BIN)/leadscore serve --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared functions tests bench
+	$(BIN)/ruff check shared functions tests bench infra
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
