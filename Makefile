@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint typecheck unit clean
+.PHONY: run test bench fuzz lint typecheck unit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ typecheck: $(STAMP)
 # so it stops even when tests fail; LEADSCORE_REQUIRE_EMULATOR=1 turns "missing" into a failure.
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+# The long fuzz profile: thousands of mutated requests per endpoint.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/hardening -k fuzz
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -17,11 +17,17 @@ from typing import Any
 
 import emulator as emulator_process
 import pytest
+from hypothesis import settings
 
 from leadscore.domain.events import EVENT_LIST_ADAPTER, Event
 from leadscore.domain.rules import Rules, default_rules
 
 EVENTS_DIR = Path(__file__).parent / "events"
+
+# Property tests: a fast profile for `make test`, a long one for `make fuzz`.
+settings.register_profile("ci", max_examples=150, deadline=None)
+settings.register_profile("long", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 PROJECT = "leadscore-test"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

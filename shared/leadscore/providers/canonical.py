@@ -7,13 +7,13 @@ time against every active token so tokens can be rotated.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from pydantic import ValidationError
 
 from leadscore.domain.events import EVENT_LIST_ADAPTER, Event
-from leadscore.errors import BadRequest, Unauthorized, ValidationFailed
+from leadscore.errors import Unauthorized, ValidationFailed
+from leadscore.providers.wire import parse_json
 
 MAX_EVENTS = 1000
 
@@ -38,10 +38,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
 
 
 def parse(raw: bytes) -> list[Event]:
-    try:
-        data: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    data: Any = parse_json(raw)
     items = data if isinstance(data, list) else [data]
     if not items:
         raise ValidationFailed("no events: send one event object or a non-empty list")

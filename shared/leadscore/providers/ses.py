@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from leadscore.domain.events import Event
 from leadscore.errors import BadRequest, Unauthorized, ValidationFailed
 from leadscore.providers.email_events import canonical
+from leadscore.providers.wire import parse_json
 
 SOURCE = "ses"
 TOLERANCE_S = 3600
@@ -71,10 +72,7 @@ def _public_key(url: str, fetch: CertificateFetcher) -> Any:
 
 
 def parse_envelope(raw: bytes) -> dict[str, Any]:
-    try:
-        message = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    message = parse_json(raw)
     if not isinstance(message, dict) or message.get("Type") not in TYPES:
         raise BadRequest("not an SNS message: Type must be one of " + ", ".join(TYPES))
     return message
@@ -122,8 +120,8 @@ def verify(message: dict[str, Any], topics: list[str], fetch: CertificateFetcher
 
 def _ses_event(message: dict[str, Any]) -> dict[str, Any]:
     try:
-        event = json.loads(message.get("Message") or "")
-    except json.JSONDecodeError:
+        event = json.loads(str(message.get("Message") or ""))
+    except (json.JSONDecodeError, RecursionError):
         raise ValidationFailed("Message is not an SES event (not JSON)", details=[
             {"field": "Message", "problem": "not JSON"}]) from None
     if not isinstance(event, dict) or not isinstance(event.get("mail"), dict):

@@ -7,14 +7,15 @@ captcha tokens and our own control fields never reach the profile.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import parse_form_data
 
 from leadscore.domain.field_map import fold, map_fields
 from leadscore.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from leadscore.providers.wire import parse_json
 
 CONTROL = {"form", "redirect", "_redirect", "cf_turnstile_response", "g_recaptcha_response",
            "h_captcha_response", "captcha"}
@@ -36,10 +37,7 @@ class Submission:
 def read_fields(raw: bytes, mimetype: str, content_type: str) -> dict[str, str]:
     """The submitted fields as strings, from any of the three encodings."""
     if mimetype == "application/json":
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequest(f"body is not valid JSON: {exc}") from None
+        data = parse_json(raw)
         if not isinstance(data, dict):
             raise BadRequest("a JSON form body must be an object of field names to values")
         return {str(k): "" if v is None else str(v) for k, v in data.items()
@@ -47,8 +45,12 @@ def read_fields(raw: bytes, mimetype: str, content_type: str) -> dict[str, str]:
     if mimetype in FORM_TYPES:
         environ = {"wsgi.input": io.BytesIO(raw), "CONTENT_LENGTH": str(len(raw)),
                    "CONTENT_TYPE": content_type, "REQUEST_METHOD": "POST"}
-        _, form, _ = parse_form_data(environ, silent=False)
-        return {k: form.get(k, "") for k in form}
+        try:
+            _, form, _ = parse_form_data(environ, silent=False)
+            return {k: form.get(k, "") for k in form}
+        except (ValueError, HTTPException) as exc:  # UnicodeDecodeError is a ValueError
+            raise BadRequest(f"body is not a valid {mimetype} form: "
+                             f"{type(exc).__name__}") from None
     raise UnsupportedMediaType(
         "send application/x-www-form-urlencoded, multipart/form-data or application/json, "
         f"not {mimetype or 'no content type'}")

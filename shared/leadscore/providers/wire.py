@@ -39,11 +39,15 @@ def schema_errors(exc: ValidationError, prefix: str = "") -> ValidationFailed:
 
 
 def parse_json(raw: bytes) -> Any:
-    """JSON with exact decimals (never floats for money), or a 400 naming the problem."""
+    """JSON with exact decimals (never floats for money), or a 400 naming the problem.
+
+    Nesting deep enough to exhaust the parser's recursion is refused like any bad JSON."""
     try:
         return json.loads(raw, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("body is not valid JSON: nested too deeply") from None
 
 
 def load_json(schema: Schema, raw: bytes, many: bool = False) -> Any:

@@ -25,7 +25,7 @@ def _cursor(value: str) -> tuple[float, str]:
         score, lead_id = json.loads(base64.urlsafe_b64decode(value.encode()))
         if isinstance(score, int | float) and isinstance(lead_id, str):
             return float(score), lead_id
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
         pass
     raise ValueError("not a cursor this API returned")
 

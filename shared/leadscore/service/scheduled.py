@@ -43,7 +43,8 @@ def parse_message(data: Any, fallback_time: datetime) -> tuple[datetime, list[in
     try:
         text = base64.b64decode(encoded, validate=True).decode() if encoded else "{}"
         message = DecayMessage.model_validate(json.loads(text or "{}"))
-    except (binascii.Error, ValueError, UnicodeDecodeError, ValidationError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, ValidationError,
+            RecursionError) as exc:
         raise BadRequest(f"decay message is not valid: {exc}") from None
     if message.buckets and any(not 0 <= b < SHARDS for b in message.buckets):
         raise BadRequest(f"buckets must be between 0 and {SHARDS - 1}")
