@@ -8,7 +8,9 @@ LEADSCORE_REQUIRE_EMULATOR=1 (CI), where a missing emulator fails the run.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -40,6 +42,42 @@ def load_events(name: str) -> list[Event]:
 
 def event_json(name: str) -> Any:
     return json.loads((EVENTS_DIR / name).read_text())
+
+
+# Names that appear in the payload fixtures: none may reach a log line.
+FIXTURE_NAMES = ("María", "López", "Carlos", "Méndez", "Elena", "García", "Sofia", "Rossi",
+                 "Renée", "Müller", "Lucía", "Fernández", "Priya", "Jonas", "Dana.Kim",
+                 "Tom.Harris", "Erin")
+EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from leadscore.logs import JsonFormatter
+
+        # the line as written (JSON, scrubbed) and decoded again (JSON escapes accents)
+        written = JsonFormatter().format(record) if record.name == "leadscore" else ""
+        decoded = json.dumps(json.loads(written), ensure_ascii=False) if written else ""
+        self.lines.append(written + decoded if written else record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs() -> Iterator[None]:
+    """Every test of the suite runs with its log lines checked: no address, no name."""
+    collect = _Collect()
+    root = logging.getLogger()
+    root.addHandler(collect)
+    try:
+        yield
+    finally:
+        root.removeHandler(collect)
+    leaks = [line for line in collect.lines
+             if EMAIL.search(line) or any(name in line for name in FIXTURE_NAMES)]
+    assert leaks == [], f"personal data in logs: {leaks[:3]}"
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,15 @@ def scrub(value: Any) -> Any:
     return value
 
 
+class ScrubFilter(logging.Filter):
+    """For other libraries' loggers (the local server's access log prints request paths,
+    and `/leads_api/leads/ana@example.com` is a path): addresses become lead ids."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), ()
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {

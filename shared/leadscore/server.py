@@ -63,6 +63,11 @@ def build_app(source: Path | None = None) -> DispatcherMiddleware:
 
 
 def serve(host: str, port: int, source: Path | None = None) -> None:
+    import logging
+
     from werkzeug.serving import run_simple
 
+    from leadscore.logs import ScrubFilter
+
+    logging.getLogger("werkzeug").addFilter(ScrubFilter())
     run_simple(host, port, build_app(source), threaded=True, use_reloader=False)

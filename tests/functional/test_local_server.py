@@ -44,7 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         else:
             pytest.fail("leadscore serve did not start")
         # the default store is a SQLite file under the working folder
-        yield {"base": base, "store": f"sqlite:///{folder}/.leadscore/leads.db"}
+        yield {"base": base, "store": f"sqlite:///{folder}/.leadscore/leads.db",
+               "process": process}
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -107,3 +108,13 @@ def test_a_plain_form_post_over_http_creates_the_lead(server: dict[str, Any]) ->
                                store=server["store"]).stdout)
     assert shown["profile"] == {"first_name": "Lee"}
     assert shown["history"][0]["kind"] == "form_submitted"
+
+
+def test_the_access_log_never_shows_an_address(server: dict[str, Any]) -> None:
+    requests.get(f"{server['base']}/leads_api/leads/secret.person@example.org", timeout=5)
+    time.sleep(0.3)
+    log = server["process"].stdout
+    assert log is not None
+    server["process"].terminate()
+    output = log.read()
+    assert "/leads_api/leads/" in output and "secret.person" not in output
