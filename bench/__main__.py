@@ -10,6 +10,7 @@ from bench import (
     email_batch,
     form_throughput,
     ingest_throughput,
+    load,
     purchase_throughput,
 )
 from bench.harness import firestore_available
@@ -24,6 +25,7 @@ def main() -> int:
         email_batch.run(kinds)
         form_throughput.run(kinds)
         decay_run.run(kinds)
+    load.run()
     return 0
 
 

@@ -89,6 +89,10 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        # Writers of this process queue on a lock instead of SQLite's busy-wait, which
+        # sleeps and retries and so gives long tails under concurrent writes; other
+        # processes still meet SQLite's own lock (and its timeout).
+        self._writer = threading.Lock()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -118,6 +122,10 @@ class SqliteStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._writer:
+            yield from self._locked_tx()
+
+    def _locked_tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,200 @@
+"""Bounded load test (issue 9): a mix of every provider against `leadscore serve`, then an
+exact reconciliation, and the bare functions-framework hello-world measured the same way.
+
+Loopback only, a fixed number of requests, stops by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.harness import ThreadSessions
+from leadscore.domain.events import EVENT_ADAPTER, Event
+from leadscore.domain.identity import lead_id_for
+from leadscore.domain.rules import default_rules
+from leadscore.domain.scoring import apply_events, materialise
+from leadscore.providers import sendgrid
+from leadscore.store.sqlite import SqliteStore
+from tests.emulator import free_port
+from tests.signatures import SendGridSigner, stripe_style
+
+WRITERS, REQUESTS, LEADS, HOT = 8, 1200, 300, 3
+TOKEN, STRIPE = "load-token", "whsec_load"
+BIN = Path(sys.executable).parent
+
+
+def _wait(url: str) -> None:
+    for _ in range(200):
+        try:
+            requests.get(url, timeout=1)
+            return
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not start")
+
+
+def _drive(calls: list[Callable[[Any], None]]) -> tuple[float, list[float]]:
+    sessions, latencies, lock = ThreadSessions(), [], threading.Lock()
+    chunks = [calls[i::WRITERS] for i in range(WRITERS)]
+
+    def run(chunk: list[Callable[[Any], None]]) -> None:
+        for call in chunk:
+            start = time.perf_counter()
+            call(sessions.get())
+            with lock:
+                latencies.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(calls) / (time.perf_counter() - start), sorted(latencies)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+def _workload(base: str, signer: SendGridSigner) -> tuple[list[Callable[[Any], None]],
+                                                         list[Event]]:
+    now = datetime.now(UTC)
+    calls: list[Callable[[Any], None]] = []
+    expected: list[Event] = []
+
+    def email(i: int) -> str:
+        return f"hot{i % HOT}@load.example" if i % 4 == 0 else f"lead{i % LEADS}@load.example"
+
+    for i in range(REQUESTS):
+        at = now - timedelta(minutes=i)
+        kind = i % 4
+        if kind == 0:  # canonical activity via /ingest (hot leads here)
+            body = {"type": "activity", "email": email(i), "source": "load",
+                    "idempotency_key": f"a{i}", "occurred_at": at.isoformat(),
+                    "activity": "website_visit"}
+            expected.append(EVENT_ADAPTER.validate_python(body))
+            calls.append(lambda s, b=body: s.post(f"{base}/ingest", json=b, timeout=60, headers={
+                "Authorization": f"Bearer {TOKEN}"}).raise_for_status())
+        elif kind == 1:  # a SendGrid batch of three events for three leads
+            batch = [{"email": email(i + k), "timestamp": int(at.timestamp()) - k,
+                      "event": "open", "sg_event_id": f"sg{i}-{k}"} for k in (1, 2, 5)]
+            raw = json.dumps(batch).encode()
+            expected += sendgrid.parse(raw)
+            calls.append(lambda s, r=raw: s.post(f"{base}/email_webhook/sendgrid", data=r,
+                                                 timeout=60, headers={
+                "Content-Type": "application/json",
+                **signer.headers(r, int(time.time()))}).raise_for_status())
+        elif kind == 2:  # a web form
+            fields = {"form": "webinar", "email": email(i), "company": f"Co {i % 7}"}
+            expected.append(EVENT_ADAPTER.validate_python({
+                "type": "form_submitted", "email": email(i), "source": "web-form",
+                "idempotency_key": f"f{i}", "occurred_at": now, "form_kind": "webinar",
+                "profile": {"company": f"Co {i % 7}"}}))
+            calls.append(lambda s, f=fields: s.post(f"{base}/form_submission", data=f,
+                                                    timeout=60, headers={
+                "Accept": "application/json", "Idempotency-Key": f"{f['email']}-{f['company']}"
+                }).raise_for_status())
+        else:  # a Stripe checkout
+            event = {"id": f"evt_{i}", "type": "checkout.session.completed",
+                     "created": int(at.timestamp()), "data": {"object": {
+                         "id": f"cs_{i}", "amount_total": 1000 + i, "currency": "eur",
+                         "payment_status": "paid", "payment_intent": f"pi_{i}",
+                         "customer_details": {"email": email(i)}}}}
+            raw = json.dumps(event).encode()
+            expected.append(EVENT_ADAPTER.validate_python({
+                "type": "purchase_made", "email": email(i), "source": "stripe",
+                "idempotency_key": f"order:pi_{i}:paid", "occurred_at": at,
+                "order_id": f"pi_{i}", "amount_minor": 1000 + i, "currency": "EUR"}))
+            calls.append(lambda s, r=raw: s.post(f"{base}/purchase_webhook/stripe", data=r,
+                                                 timeout=60, headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": stripe_style(r, STRIPE, int(time.time()))}
+            ).raise_for_status())
+    return calls, expected
+
+
+def _reconcile(db: Path, expected: list[Event]) -> tuple[int, float]:
+    """Every lead equals the pure domain applied to exactly its expected events."""
+    rules, store, at = default_rules(), SqliteStore(db), datetime.now(UTC)
+    by_lead: dict[str, list[Event]] = defaultdict(list)
+    for event in expected:
+        by_lead[lead_id_for(event.email)].append(event)
+    total = 0.0
+    for lead_id, events in by_lead.items():
+        stored = store.get_lead(lead_id)
+        assert stored is not None, f"lead {lead_id} lost"
+        ideal, _ = apply_events(None, lead_id, events[0].email, events, rules, at)
+        got, want = materialise(stored, rules, at), materialise(ideal, rules, at)
+        assert got.counters == want.counters, (lead_id, got.counters, want.counters)
+        # scores are stored to 4 decimals, and a form is dated by the server's clock
+        assert abs(got.score - want.score) < 1e-3, (lead_id, got.score, want.score)
+        assert len(store.history(lead_id)) == len(events)
+        total += got.score
+    assert len(store.list_leads(limit=10_000)) == len(by_lead), "unexpected leads"
+    store.close()
+    return len(expected), total
+
+
+def run(_: list[str] | None = None) -> None:
+    signer = SendGridSigner()
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "load.db"
+        port = free_port()
+        env = {**os.environ, "LEADSCORE_STORE": f"sqlite:///{db}", "LEADSCORE_API_TOKEN": TOKEN,
+               "LEADSCORE_STRIPE_SECRET": STRIPE,
+               "LEADSCORE_SENDGRID_PUBLIC_KEY": signer.public_key,
+               "LEADSCORE_LOG_LEVEL": "WARNING"}
+        server = subprocess.Popen([str(BIN / "leadscore"), "serve", "--port", str(port)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait(f"{base}/healthz")
+            calls, expected = _workload(base, signer)
+            rps, latencies = _drive(calls)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        events, total = _reconcile(db, expected)
+        hello = Path(folder) / "hello.py"
+        hello.write_text("def hello(request):\n    return 'hello'\n")
+        port = free_port()
+        # the same server stack `leadscore serve` uses (werkzeug, threaded), so the ratio
+        # measures leadscore's own work
+        script = ("import functions_framework, werkzeug.serving as s; s.run_simple("
+                  f"'127.0.0.1', {port}, functions_framework.create_app('hello', {str(hello)!r},"
+                  " 'http'), threaded=True)")
+        bare = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            _wait(f"http://127.0.0.1:{port}/")
+            hello_rps, hello_lat = _drive([
+                lambda s: s.get(f"http://127.0.0.1:{port}/", timeout=60).raise_for_status()
+            ] * REQUESTS)
+        finally:
+            bare.terminate()
+            bare.wait(timeout=10)
+    print(f"\n## Load: {REQUESTS} requests ({WRITERS} writers, ingest, SendGrid, forms, Stripe;"
+          f" {LEADS} leads + {HOT} hot) against `leadscore serve` on SQLite")
+    print(f"{'':<22}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'leadscore (mix)':<22}{rps:>8.0f}{_pct(latencies, .5):>9.1f}"
+          f"{_pct(latencies, .99):>9.1f}")
+    print(f"{'hello-world (ff)':<22}{hello_rps:>8.0f}{_pct(hello_lat, .5):>9.1f}"
+          f"{_pct(hello_lat, .99):>9.1f}")
+    print(f"ratio leadscore/hello-world: {rps / hello_rps:.2f} req/s, p99 "
+          f"{_pct(latencies, .99) / _pct(hello_lat, .99):.1f}x")
+    print(f"reconciliation: {events} events, every lead equal to its expected events, "
+          f"sum of scores {total:.2f}: OK")
