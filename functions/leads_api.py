@@ -11,8 +11,8 @@ from leadscore.container import container
 from leadscore.errors import MethodNotAllowed, NotFound
 from leadscore.http import endpoint, json_response
 from leadscore.providers import canonical
-from leadscore.service.api_params import encode_cursor, lead_filters
-from leadscore.service.leads import describe, find_lead, history_line, summary
+from leadscore.service.api_params import encode_cursor, history_limit, lead_filters
+from leadscore.service.leads import HISTORY_SHOWN, describe, find_lead, history_line, summary
 
 NON_OPENER_COLUMNS = ["lead_id", "email", "non_opener_since", "last_sent_at", "last_open_at",
                       "email_status"]
@@ -53,11 +53,12 @@ def leads_api(request: Request) -> Response:
         if lead is None:
             raise NotFound("no lead with that email or id")
         if len(parts) == 3 and parts[2] == "history" and request.method == "GET":
+            limit = history_limit(request.args)
             return json_response(200, {"lead_id": lead.lead_id, "history": [
-                history_line(e) for e in app.store.history(lead.lead_id)]})
+                history_line(e) for e in app.store.history(lead.lead_id, limit=limit)]})
         if len(parts) == 2 and request.method == "GET":
-            return json_response(200, describe(lead, app.store.history(lead.lead_id),
-                                               app.rules, app.now()))
+            history = app.store.history(lead.lead_id, limit=HISTORY_SHOWN)
+            return json_response(200, describe(lead, history, app.rules, app.now()))
         if len(parts) == 2 and request.method == "DELETE":
             app.store.erase(lead.lead_id)
             return json_response(200, {"status": "erased", "lead_id": lead.lead_id})

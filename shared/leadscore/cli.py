@@ -96,14 +96,15 @@ def lead() -> None:
 def lead_show(email: str, as_json: bool) -> None:
     """Show EMAIL's lead with its score breakdown and history (an id also works)."""
     from leadscore.cli_views import print_lead
-    from leadscore.service.leads import describe, find_lead
+    from leadscore.service.leads import HISTORY_SHOWN, describe, find_lead
 
     app = container()
     found = find_lead(app.store, email)
     if found is None:
         _fail("no lead with that email or id")
         return
-    data = describe(found, app.store.history(found.lead_id), app.rules, app.now())
+    data = describe(found, app.store.history(found.lead_id, limit=HISTORY_SHOWN), app.rules,
+                    app.now())
     if as_json:
         _dump(data)
     else:

@@ -356,3 +356,13 @@ def test_ses_subscription_is_confirmed_with_sns(client: Any, app_container: Cont
 
 def test_unknown_provider_is_a_404(client: Any) -> None:
     assert client.post("/hotmail", data=b"{}", content_type="application/json").status_code == 404
+
+
+def test_a_batch_over_the_event_limit_is_413_and_writes_nothing(
+        client: Any, app_container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadscore.providers import sendgrid
+
+    monkeypatch.setattr(sendgrid, "MAX_BATCH", 5)
+    answer = sendgrid_post(client, fixture("sendgrid_batch.json"))  # 11 events
+    assert answer.status_code == 413 and "limit is 5" in answer.get_json()["message"]
+    assert nothing_written(app_container)

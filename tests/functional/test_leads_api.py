@@ -145,3 +145,14 @@ def test_logs_carry_no_lead_data(client: Any, app_container: Container,
     client.delete("/leads/person0@acme0.com", headers=AUTH)
     logged = capsys.readouterr().out
     assert "acme" not in logged and "person" not in logged
+
+
+def test_history_pages_take_a_limit(client: Any, app_container: Container) -> None:
+    email = "long@acme.com"
+    app_container.store.apply_events(lead_id_for(email), email, [
+        form(email, f"f{i}", NOW - timedelta(hours=i), kind="webinar") for i in range(6)],
+        app_container.rules, NOW)
+    newest = client.get(f"/leads/{email}/history?limit=2", headers=AUTH).get_json()
+    assert len(newest["history"]) == 2
+    assert client.get(f"/leads/{email}/history?limit=0", headers=AUTH).status_code == 400
+    assert client.get(f"/leads/{email}/history?limit=x", headers=AUTH).status_code == 400

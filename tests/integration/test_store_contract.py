@@ -212,6 +212,14 @@ def test_erase_removes_the_lead_and_its_history(store: Any, rules: Rules) -> Non
     assert store.get_lead(lead_id).counters == {"form_submitted": 1}
 
 
+def test_history_can_be_read_newest_first_in_pages(store: Any, rules: Rules) -> None:
+    events = [opened(ANA, f"o{i}", NOW - timedelta(hours=10 - i)) for i in range(10)]
+    apply(store, rules, events)
+    newest = store.history(ANA_ID, limit=3)
+    assert [h.event_id for h in newest] == ["o7", "o8", "o9"]  # in time order
+    assert len(store.history(ANA_ID)) == 10
+
+
 def test_orders_are_indexed_to_their_lead_until_erased(store: Any, rules: Rules) -> None:
     # GIVEN a paid order
     apply(store, rules, [event("purchase_made", ANA, "p", NOW, source="shop", order_id="A-9",

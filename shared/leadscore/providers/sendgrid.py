@@ -18,7 +18,7 @@ from typing import Any
 from marshmallow import fields
 
 from leadscore.domain.events import Event
-from leadscore.errors import Unauthorized
+from leadscore.errors import PayloadTooLarge, Unauthorized
 from leadscore.providers import signing
 from leadscore.providers.email_events import canonical, from_unix
 from leadscore.providers.wire import WireSchema, load_json
@@ -27,6 +27,7 @@ SIGNATURE = "x-twilio-email-event-webhook-signature"
 TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
 TOLERANCE_S = 600
 SOURCE = "sendgrid"
+MAX_BATCH = 20_000  # SendGrid batches hold far fewer; this bounds one request's work
 
 
 class EventSchema(WireSchema):
@@ -81,6 +82,8 @@ def _key(item: dict[str, Any]) -> str:
 
 def parse(raw: bytes) -> list[Event]:
     items: list[dict[str, Any]] = load_json(EventSchema(), raw, many=True)
+    if len(items) > MAX_BATCH:
+        raise PayloadTooLarge(f"{len(items)} events in one batch; the limit is {MAX_BATCH}")
     events: list[Event] = []
     for i, item in enumerate(items):
         at, kind, extra = from_unix(item["timestamp"]), item["event"], {}

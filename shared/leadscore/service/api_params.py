@@ -30,6 +30,18 @@ def _cursor(value: str) -> tuple[float, str]:
     raise ValueError("not a cursor this API returned")
 
 
+MAX_HISTORY = 5000
+
+
+def history_limit(args: Mapping[str, str]) -> int:
+    """`?limit=` for a lead's history: its newest N entries (default 500, at most 5,000)."""
+    value = args.get("limit", "500")
+    if not value.isdigit() or not 1 <= int(value) <= MAX_HISTORY:
+        raise BadRequest("invalid query parameter", details=[
+            {"field": "limit", "problem": f"a whole number from 1 to {MAX_HISTORY}"}])
+    return int(value)
+
+
 def lead_filters(args: Mapping[str, str]) -> dict[str, Any]:
     """stage, min_score, grade, non_opener, limit, cursor -> keyword arguments for the store."""
     out: dict[str, Any] = {"limit": 50}

@@ -12,6 +12,8 @@ from leadscore.domain.scoring import breakdown, fit_items, materialise
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.store.port import LeadStore
 
+HISTORY_SHOWN = 500  # a lead's page shows its newest entries; the history endpoint pages
+
 
 def find_lead(store: LeadStore, email_or_id: str) -> LeadState | None:
     key = email_or_id if email_or_id.startswith("l_") and "@" not in email_or_id else (

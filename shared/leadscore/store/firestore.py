@@ -246,9 +246,13 @@ class FirestoreStore:
         snap = self._leads.document(lead_id).get()
         return from_doc(snap.to_dict() or {}) if snap.exists else None
 
-    def history(self, lead_id: str) -> list[HistoryEntry]:
-        docs = self._leads.document(lead_id).collection("history").order_by("at").stream()
-        entries = [HistoryEntry.model_validate(d.to_dict()) for d in docs]
+    def history(self, lead_id: str, limit: int | None = None) -> list[HistoryEntry]:
+        from google.cloud import firestore
+
+        query = self._leads.document(lead_id).collection("history")
+        if limit:
+            query = query.order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
+        entries = [HistoryEntry.model_validate(d.to_dict()) for d in query.stream()]
         return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,

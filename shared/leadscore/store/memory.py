@@ -56,10 +56,11 @@ class MemoryStore:
             lead = self._leads.get(lead_id)
             return lead.model_copy(deep=True) if lead else None
 
-    def history(self, lead_id: str) -> list[HistoryEntry]:
+    def history(self, lead_id: str, limit: int | None = None) -> list[HistoryEntry]:
         with self._lock:
             entries = list(self._history.get(lead_id, {}).values())
-        return sorted(entries, key=lambda e: (e.at, e.entry_id))
+        ordered = sorted(entries, key=lambda e: (e.at, e.entry_id))
+        return ordered[-limit:] if limit else ordered
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
                    limit: int = 100, non_opener: bool | None = None, grade: str | None = None,

@@ -41,7 +41,9 @@ class LeadStore(Protocol):
 
     def get_lead(self, lead_id: str) -> LeadState | None: ...
 
-    def history(self, lead_id: str) -> list[HistoryEntry]: ...
+    def history(self, lead_id: str, limit: int | None = None) -> list[HistoryEntry]:
+        """The lead's history in time order; with `limit`, only its newest entries."""
+        ...
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
                    limit: int = 100, non_opener: bool | None = None, grade: str | None = None,

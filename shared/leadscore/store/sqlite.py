@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,11 @@ CREATE INDEX IF NOT EXISTS leads_by_shard_review ON leads (shard, next_review_at
 CREATE INDEX IF NOT EXISTS leads_by_non_opener ON leads (non_opener, score DESC);
 CREATE INDEX IF NOT EXISTS leads_by_grade ON leads (grade, score DESC);
 """
+
+
+def _utc(value: datetime) -> str:
+    """Times as UTC ISO text, so that ordering the text orders the moments."""
+    return value.astimezone(UTC).isoformat()
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -156,7 +161,7 @@ class SqliteStore:
                                     commits=0)
             conn.executemany(
                 "INSERT INTO history (lead_id, entry_id, at, doc) VALUES (?, ?, ?, ?)",
-                [(lead_id, e.entry_id, e.at.isoformat(), e.model_dump_json()) for e in entries])
+                [(lead_id, e.entry_id, _utc(e.at), e.model_dump_json()) for e in entries])
             self._stage_lead_write(conn, lead)
             self._outbox(conn, current, lead, now)
             conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
@@ -178,10 +183,11 @@ class SqliteStore:
                                    (lead_id,)).fetchone()
         return LeadState.model_validate_json(row[0]) if row else None
 
-    def history(self, lead_id: str) -> list[HistoryEntry]:
+    def history(self, lead_id: str, limit: int | None = None) -> list[HistoryEntry]:
         rows = self._conn().execute(
-            "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id", (lead_id,))
-        return [HistoryEntry.model_validate_json(r[0]) for r in rows]
+            "SELECT doc FROM history WHERE lead_id = ? ORDER BY at DESC, entry_id DESC "
+            "LIMIT ?", (lead_id, limit or -1)).fetchall()
+        return [HistoryEntry.model_validate_json(r[0]) for r in reversed(rows)]
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
                    limit: int = 100, non_opener: bool | None = None, grade: str | None = None,
@@ -245,7 +251,7 @@ class SqliteStore:
                 return None
             fresh, change, entry = done
             conn.execute("INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) "
-                         "VALUES (?, ?, ?, ?)", (lead_id, entry.entry_id, entry.at.isoformat(),
+                         "VALUES (?, ?, ?, ?)", (lead_id, entry.entry_id, _utc(entry.at),
                                                  entry.model_dump_json()))
             self._stage_lead_write(conn, fresh)
             self._outbox(conn, before, fresh, now)
