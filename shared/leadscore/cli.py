@@ -166,6 +166,24 @@ def export_non_openers(fmt: str) -> None:
                            "last_open_at", "email_status"])
 
 
+@lead.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def lead_erase(email: str, yes: bool) -> None:
+    """Erase EMAIL's lead: the lead, its history, order index entries and handovers."""
+    from leadscore.service.leads import find_lead
+
+    app = container()
+    found = find_lead(app.store, email)
+    if found is None:
+        _fail("no lead with that email or id")
+        return
+    if not yes:
+        click.confirm(f"Erase {found.lead_id} and all its history?", abort=True)
+    app.store.erase(found.lead_id)
+    click.echo(f"erased {found.lead_id}")
+
+
 @lead.command("history")
 @click.argument("email")
 def lead_history(email: str) -> None:

@@ -69,6 +69,13 @@ def test_report_tables_and_json(store_url: str) -> None:
     assert "stage funnel" in out and "grade matrix" in out and "calibration" in out
 
 
+def test_lead_erase(store_url: str) -> None:
+    assert "erased l_" in run(store_url, "lead", "erase", "op1@acme.com", "--yes")
+    result = CliRunner().invoke(main, ["--store", store_url, "lead", "show", "op1@acme.com"])
+    install(None)
+    assert result.exit_code == 1
+
+
 def test_export_leads_for_a_crm(store_url: str) -> None:
     rows = list(csv.DictReader(io.StringIO(run(store_url, "export", "leads"))))
     assert sorted(r["email"] for r in rows) == ["op0@acme.com", "op1@acme.com", "op2@acme.com"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from leadscore.catalog import FUNCTIONS
@@ -21,3 +22,12 @@ def test_the_readme_documents_every_setting_and_function() -> None:
         assert f"`{variable}`" in README, variable
     for name in FUNCTIONS:
         assert f"/{name}" in README
+
+
+def test_every_test_the_guarantees_name_exists() -> None:
+    root = Path(__file__).resolve().parents[2]
+    named = re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", README)
+    assert len(named) >= 8
+    for path, test in named:
+        source = (root / path).read_text()
+        assert not test or f"def {test}(" in source, f"{path}::{test}"
