@@ -51,9 +51,9 @@ def serve(host: str, port: int, store_url: str | None, source: Path | None) -> N
     app = container()
     click.echo(f"leadscore serving on http://{host}:{port} (store: {app.settings.store}, "
                f"rules: {app.rules.version})")
-    click.echo(f"  health      http://{host}:{port}/healthz")
+    click.echo(f"  {'health':<18} http://{host}:{port}/healthz")
     for name in sorted(FUNCTIONS):
-        click.echo(f"  {name:<11} http://{host}:{port}/{name}")
+        click.echo(f"  {name:<18} http://{host}:{port}/{name}")
     if not app.settings.api_tokens():
         click.echo("  note: LEADSCORE_API_TOKEN is not set, so /ingest refuses every request")
     run(host, port, source)

@@ -147,3 +147,33 @@ def test_fan_out_through_the_pubsub_emulator(durable_store: Any, pubsub_emulator
         install(None)
     leads = durable_store.list_leads(limit=100)
     assert len(leads) == 40 and all(x.scored_at == LATER and x.stage == "lead" for x in leads)
+
+
+def test_newly_flagged_non_openers_are_published(durable_store: Any,
+                                                 pubsub_emulator: str) -> None:
+    from builders import event
+    from google.cloud import pubsub_v1
+
+    # GIVEN a lead last sent email seven months ago, and a non-opener topic
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = publisher.create_topic(
+        name=f"projects/{PROJECT}/topics/non-openers-{id(durable_store)}").name
+    subscription = subscriber.create_subscription(
+        name=topic.replace("/topics/", "/subscriptions/"), topic=topic).name
+    install(Container(Settings(non_opener_topic=topic, google_cloud_project=PROJECT),
+                      store=durable_store, clock=lambda: LATER))
+    try:
+        rules = Container().rules
+        email = "silent.reader@acme.com"
+        sent = LATER - timedelta(days=190)
+        durable_store.apply_events(lead_id_for(email), email, [
+            event("email_delivered", email, "d1", sent, source="esp")], rules, sent)
+        # WHEN the daily tick runs
+        headers, body = pubsub_event(b"{}")
+        assert decay_client().post("/", headers=headers, data=body).status_code == 200
+    finally:
+        install(None)
+    # THEN the lead is flagged and its flag was published once, for a sync job
+    assert durable_store.get_lead(lead_id_for(email)).non_opener is True
+    messages = [json.loads(m) for m in pull_all(subscriber, subscription, expected=1)]
+    assert [(m["lead_id"], m["email"]) for m in messages] == [(lead_id_for(email), email)]
