@@ -7,6 +7,7 @@ machines are shared and noisy: absolute numbers are printed for context only.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -55,15 +56,20 @@ def new_store(kind: str, folder: Path) -> Any:
                           collection=f"bench_{uuid.uuid4().hex[:8]}")
 
 
-def timed_parallel(items: Sequence[T], work: Callable[[T], Any], threads: int) -> float:
-    """Run work(item) for every item on `threads` threads; return items per second."""
+def timed_parallel(items: Sequence[T], work: Callable[[T], Any], threads: int,
+                   latencies: list[float] | None = None) -> float:
+    """Run work(item) for every item on `threads` threads; return items per second (and
+    append each item's duration to `latencies` when given)."""
     chunks = [list(items[i::threads]) for i in range(threads)]
     errors: list[BaseException] = []
 
     def run(chunk: list[T]) -> None:
         try:
             for item in chunk:
+                start = time.perf_counter()
                 work(item)
+                if latencies is not None:
+                    latencies.append(time.perf_counter() - start)  # list.append is atomic
         except BaseException as exc:
             errors.append(exc)
 
@@ -105,3 +111,28 @@ class ThreadSessions:
         if made is None:
             made = self._local.session = requests.Session()
         return made
+
+
+Call = Callable[[str, Any, int], None]  # (base URL, HTTP session, request number)
+
+
+def compare_over_http(kind: str, settings: Any, count: int, first: Call, second: Call,
+                      writers: int = 8) -> tuple[float, float]:
+    """Requests per second of two request kinds, one after the other, against the same
+    store and the same local server (`leadscore serve`'s app)."""
+    from leadscore.container import Container, install
+    from leadscore.server import build_app
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = new_store(kind, Path(folder))
+        install(Container(settings, store=store))
+        session = ThreadSessions().get
+        try:
+            with local_server(build_app()) as base:
+                rates = [timed_parallel(list(range(count)),
+                                        lambda i, call=call: call(base, session(), i), writers)
+                         for call in (first, second)]
+        finally:
+            install(None)
+            store.close()
+    return rates[0], rates[1]

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from typing import Any
 
 import requests
 
-from bench.harness import ThreadSessions
+from bench.harness import ThreadSessions, timed_parallel
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import default_rules
@@ -47,23 +46,9 @@ def _wait(url: str) -> None:
 
 
 def _drive(calls: list[Callable[[Any], None]]) -> tuple[float, list[float]]:
-    sessions, latencies, lock = ThreadSessions(), [], threading.Lock()
-    chunks = [calls[i::WRITERS] for i in range(WRITERS)]
-
-    def run(chunk: list[Callable[[Any], None]]) -> None:
-        for call in chunk:
-            start = time.perf_counter()
-            call(sessions.get())
-            with lock:
-                latencies.append(time.perf_counter() - start)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in chunks]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(calls) / (time.perf_counter() - start), sorted(latencies)
+    sessions, latencies = ThreadSessions(), list[float]()
+    rate = timed_parallel(calls, lambda call: call(sessions.get()), WRITERS, latencies)
+    return rate, sorted(latencies)
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -139,6 +139,27 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any
     return FirestoreStore(client, collection=f"leads_{uuid.uuid4().hex[:12]}")
 
 
+def another_store_like(store: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """A second, empty store of the same adapter (to compare two histories of events)."""
+    kind = {"MemoryStore": "memory", "SqliteStore": "sqlite"}.get(type(store).__name__,
+                                                                   "firestore")
+    return make_store(kind, tmp_path, request)
+
+
+def fail_on_call(monkeypatch: pytest.MonkeyPatch, target: Any, method: str, n: int,
+                 error: Exception) -> None:
+    """Make the n-th call of target.method raise `error` (a crash part-way through a job)."""
+    real, calls = getattr(target, method), []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == n:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, method, failing)
+
+
 STORE_KINDS = ["memory", "sqlite", pytest.param("firestore", marks=pytest.mark.firestore)]
 DURABLE_KINDS = ["sqlite", pytest.param("firestore", marks=pytest.mark.firestore)]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from builders import event, form, opened
-from conftest import NOW, make_store
+from conftest import NOW, another_store_like, fail_on_call
 
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
@@ -65,16 +65,10 @@ def test_two_runs_at_the_same_moment_equal_one(store: Any, rules: Rules) -> None
     assert views(store) == once and len(store.history(lead_id_for(HOT))) == history
 
 
-def _two_stores(store: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
-    kind = {"MemoryStore": "memory", "SqliteStore": "sqlite"}.get(type(store).__name__,
-                                                                   "firestore")
-    return make_store(kind, tmp_path, request)
-
-
 def test_a_missed_week_catches_up_exactly(store: Any, rules: Rules, tmp_path: Path,
                                           request: pytest.FixtureRequest) -> None:
     # GIVEN the same leads in two stores
-    other = _two_stores(store, tmp_path, request)
+    other = another_store_like(store, tmp_path, request)
     for target in (store, other):
         hot_lead(target, rules)
         target.apply_events(lead_id_for("b@b.com"), "b@b.com",
@@ -90,7 +84,7 @@ def test_a_missed_week_catches_up_exactly(store: Any, rules: Rules, tmp_path: Pa
 def test_a_crash_part_way_then_a_rerun_equals_a_clean_run(
         store: Any, rules: Rules, tmp_path: Path, request: pytest.FixtureRequest,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    clean = _two_stores(store, tmp_path, request)
+    clean = another_store_like(store, tmp_path, request)
     for target in (store, clean):
         for i in range(6):
             email = f"lead{i}@acme.com"
@@ -98,15 +92,7 @@ def test_a_crash_part_way_then_a_rerun_equals_a_clean_run(
                                 [form(email, f"f{i}", NOW, kind="webinar")], rules, NOW)
     run_decay(clean, rules, NOW + 40 * DAY)
     # GIVEN a store that fails on the fourth lead
-    real, calls = store.refresh_view, []
-
-    def failing(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 4:
-            raise OSError("connection reset")
-        return real(*args)
-
-    monkeypatch.setattr(store, "refresh_view", failing)
+    fail_on_call(monkeypatch, store, "refresh_view", 4, OSError("connection reset"))
     with pytest.raises(OSError):
         run_decay(store, rules, NOW + 40 * DAY)
     monkeypatch.undo()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from builders import event, form, opened
-from conftest import NOW
+from conftest import NOW, another_store_like, fail_on_call
 
 from integration.test_store_contract import facts
 from leadscore.domain.identity import lead_id_for
@@ -63,24 +63,12 @@ def test_an_interrupted_rescore_resumes_to_the_same_end(store: Any, rules: Rules
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Any,
                                                         request: pytest.FixtureRequest) -> None:
-    from conftest import make_store
-
-    kind = {"MemoryStore": "memory", "SqliteStore": "sqlite"}.get(type(store).__name__,
-                                                                   "firestore")
-    clean = make_store(kind, tmp_path, request)
+    clean = another_store_like(store, tmp_path, request)
     seed(store, rules)
     seed(clean, rules)
     new = generous_rules()
     rescore(clean, new, LATER, dry_run=False)
-    real, calls = store.rescore_lead, []
-
-    def crash(*args: Any) -> Any:
-        calls.append(1)
-        if len(calls) == 5:
-            raise OSError("instance stopped")
-        return real(*args)
-
-    monkeypatch.setattr(store, "rescore_lead", crash)
+    fail_on_call(monkeypatch, store, "rescore_lead", 5, OSError("instance stopped"))
     with pytest.raises(OSError):
         rescore(store, new, LATER, dry_run=False)
     monkeypatch.undo()
