@@ -37,7 +37,7 @@ def test_applied_events_are_stored_with_explained_history(store: Any, rules: Rul
     # WHEN they are applied as one group
     outcome = apply(store, rules, events)
     # THEN every event counted once and the lead holds the facts and the view
-    assert (outcome.applied, outcome.duplicates) == (6, 0)
+    assert (outcome.applied, outcome.duplicates, outcome.created) == (6, 0, True)
     lead = store.get_lead(lead_id_for("maria.lopez@acme-analytics.io"))
     assert lead is not None and lead.email == "maria.lopez@acme-analytics.io"
     assert lead.profile["company"] == "Acme Analytics"
@@ -76,6 +76,15 @@ def test_the_same_events_applied_twice_change_nothing(store: Any, rules: Rules,
     assert len(store.history(before.lead_id)) == len(events)
 
 
+def test_the_outcome_says_whether_the_lead_was_new(store: Any, rules: Rules) -> None:
+    # opens alone take Firestore's blind path, a form its transactional one
+    first = apply(store, rules, [opened(ANA, "o1", NOW - timedelta(hours=2))])
+    second = apply(store, rules, [opened(ANA, "o2", NOW - timedelta(hours=1))])
+    third = apply(store, rules, [form("new@b.com", "f1", NOW)])
+    assert (first.created, second.created, third.created) == (True, False, True)
+    assert (first.stage_before, first.stage_after) == (None, "lead")
+
+
 def test_duplicates_inside_one_group_count_once(store: Any, rules: Rules) -> None:
     # GIVEN a batch where the provider repeated an event
     first = opened(ANA, "open-1", NOW - timedelta(hours=1))
@@ -95,8 +104,8 @@ def test_a_group_mixing_new_and_known_events_applies_only_the_new(store: Any,
     outcome = apply(store, rules, [opened(ANA, "open-1", NOW - timedelta(days=1)),
                                    opened(ANA, "open-2", NOW - timedelta(hours=2)),
                                    form(ANA, "form-1", NOW - timedelta(hours=1), job_title="CTO")])
-    # THEN only the two new ones count
-    assert (outcome.applied, outcome.duplicates) == (2, 1)
+    # THEN only the two new ones count, on the lead that existed
+    assert (outcome.applied, outcome.duplicates, outcome.created) == (2, 1, False)
     lead = store.get_lead(ANA_ID)
     assert lead.counters == {"email_opened": 2, "form_submitted": 1}
     assert len(store.history(ANA_ID)) == 3

@@ -104,7 +104,8 @@ class FirestoreStore:
             raise TransientError("events kept conflicting; retry the delivery")
         stage_before, stage_after = self._refresh(lead_id, rules, now) if pending else (None, None)
         return ApplyOutcome(lead_id=lead_id, applied=len(pending),
-                            duplicates=received - len(pending), created=False,
+                            duplicates=received - len(pending),
+                            created=bool(pending) and stage_before is None,
                             stage_before=stage_before, stage_after=stage_after,
                             commits=commits)
 
@@ -112,8 +113,12 @@ class FirestoreStore:
         """Seam for fault-injection tests: stage the lead's update after the ledger entries."""
         batch.set(self._leads.document(lead_id), fields, merge=True)
 
-    def _refresh(self, lead_id: str, rules: Rules, now: datetime) -> tuple[Stage, Stage]:
-        """Write the view computed from the facts just committed, unless someone else did."""
+    def _refresh(self, lead_id: str, rules: Rules,
+                 now: datetime) -> tuple[Stage | None, Stage]:
+        """Write the view computed from the facts just committed, unless someone else did.
+
+        Returns the stored stage before (None for a lead never scored: just created) and
+        after."""
         from google.api_core import exceptions as gexc
 
         snap = self._leads.document(lead_id).get()
@@ -130,7 +135,7 @@ class FirestoreStore:
                 batch.commit()
             except (gexc.FailedPrecondition, gexc.Conflict):
                 pass  # a later writer committed after our read; its refresh sees our events
-        return lead.stage, fresh.stage
+        return (lead.stage if lead.scored_at else None), fresh.stage
 
     def _apply_in_transaction(self, lead_id: str, email: str, keyed: list[tuple[str, Event]],
                               rules: Rules, now: datetime, received: int) -> ApplyOutcome:
