@@ -27,7 +27,23 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Configuration mistakes end in one clear line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from pydantic import ValidationError
+
+        try:
+            return super().invoke(ctx)
+        except LeadscoreError as exc:
+            raise click.ClickException(exc.message) from None
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                 for e in exc.errors())
+            raise click.ClickException(f"invalid settings: {problems}") from None
+
+
+@click.group(cls=_Commands)
 @click.option("--store", envvar=None, default=None,
               help="Override LEADSCORE_STORE: sqlite:///PATH, firestore or memory.")
 def main(store: str | None) -> None:

@@ -83,3 +83,17 @@ def test_export_leads_for_a_crm(store_url: str) -> None:
     mqls = run(store_url, "export", "leads", "--stage", "mql", "--format", "jsonl")
     assert mqls.splitlines() and all(json.loads(line)["stage"] == "mql"
                                      for line in mqls.splitlines())
+
+
+def test_configuration_mistakes_end_in_one_clear_line(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: x\nstages: {mql: 9, sql: 1}\n")
+    monkeypatch.setenv("LEADSCORE_RULES", str(bad))
+    result = CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/x.db", "report"])
+    install(None)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "sql threshold" in result.output
+    result = CliRunner().invoke(main, ["--store", "postgres://nope", "leads", "list"])
+    install(None)
+    assert result.exit_code == 1 and "use sqlite:///PATH, firestore or memory" in result.output
