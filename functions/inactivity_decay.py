@@ -39,6 +39,8 @@ def inactivity_decay(cloud_event: Any) -> None:
         if settings.non_opener_topic:
             app.publish(settings.non_opener_topic, {
                 "lead_id": lead.lead_id, "email": lead.email, "flagged_at": now.isoformat()})
+        if settings.ses_suppression_region:
+            app.suppress_in_ses(lead.email)
 
     summary = scheduled.handle(
         app.store, app.rules, now, buckets, inline_limit=settings.decay_inline_limit,

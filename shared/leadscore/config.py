@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     decay_deadline_s: float = Field(default=480, gt=0)
     decay_shard_topic: str = ""
     non_opener_topic: str = ""
+    ses_suppression_region: str = Field(
+        default="", description="AWS region: add flagged non-openers to SES's suppression list")
     handover_topic: str = ""
     handover_webhook_urls: str = ""
     handover_secret: SecretStr = SecretStr("")

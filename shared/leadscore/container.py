@@ -58,6 +58,7 @@ class Container:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._publisher: Any = None
+        self._sesv2: Any = None
         logs.configure(self.settings.log_level)
 
     @cached_property
@@ -94,6 +95,18 @@ class Container:
         path = topic if topic.startswith("projects/") else (
             f"projects/{self.settings.google_cloud_project}/topics/{topic}")
         self._publisher.publish(path, json.dumps(data, default=str).encode()).result(timeout=60)
+
+    def suppress_in_ses(self, email: str) -> None:
+        """Add a non-opener to the SES account suppression list (SESv2), so SES stops
+        sending to it. SES knows two reasons; BOUNCE is the one that stops all mail. Uses
+        the standard AWS credential chain (e.g. AWS_ACCESS_KEY_ID from Secret Manager)."""
+        with self._lock:
+            if self._sesv2 is None:
+                import boto3
+
+                self._sesv2 = boto3.client("sesv2",
+                                           region_name=self.settings.ses_suppression_region)
+        self._sesv2.put_suppressed_destination(EmailAddress=email, Reason="BOUNCE")
 
     def handover_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
         from leadscore.service.handover import webhook_sink

@@ -177,3 +177,32 @@ def test_newly_flagged_non_openers_are_published(durable_store: Any,
     assert durable_store.get_lead(lead_id_for(email)).non_opener is True
     messages = [json.loads(m) for m in pull_all(subscriber, subscription, expected=1)]
     assert [(m["lead_id"], m["email"]) for m in messages] == [(lead_id_for(email), email)]
+
+
+def test_newly_flagged_non_openers_go_to_the_ses_suppression_list(durable_store: Any) -> None:
+    import boto3
+    from botocore.stub import Stubber
+    from builders import event
+
+    # GIVEN SES suppression turned on, with botocore's Stubber at the AWS edge (moto lacks it)
+    app = Container(Settings(ses_suppression_region="eu-west-1"), store=durable_store,
+                    clock=lambda: LATER)
+    client = boto3.client("sesv2", region_name="eu-west-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    stub = Stubber(client)
+    email = "ghost@acme.com"
+    stub.add_response("put_suppressed_destination", {},
+                      {"EmailAddress": email, "Reason": "BOUNCE"})
+    app._sesv2 = client
+    install(app)
+    sent = LATER - timedelta(days=200)
+    durable_store.apply_events(lead_id_for(email), email, [
+        event("email_delivered", email, "d1", sent, source="esp")], app.rules, sent)
+    try:
+        with stub:
+            headers, body = pubsub_event(b"{}")
+            assert decay_client().post("/", headers=headers, data=body).status_code == 200
+            # THEN exactly that address was suppressed, once
+            stub.assert_no_pending_responses()
+    finally:
+        install(None)
