@@ -8,12 +8,12 @@ from leadscore.container import Container, container
 from leadscore.domain.events import Event
 from leadscore.errors import NotFound, Unauthorized
 from leadscore.http import endpoint, json_response, lower_headers, read_body, require_json
-from leadscore.providers import mailchimp, mailgun, postmark, sendgrid, ses
+from leadscore.providers import brevo, mailchimp, mailgun, postmark, sendgrid, ses
 from leadscore.providers.signing import secrets
 from leadscore.service.ingest import ingest
 from leadscore.service.moves import move_lead
 
-PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses")
+PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo")
 
 
 def _secret(app: Container, name: str) -> list[str]:
@@ -63,6 +63,10 @@ def email_webhook(request: Request) -> Response:
         if move is not None:
             moved = move_lead(app.store, app.rules, move.old_email, move.new_email, now)
             return json_response(200, {"status": "ok", "moved_events": moved})
+    elif provider == "brevo":
+        require_json(request)
+        brevo.verify(request.headers.get("Authorization"), _secret(app, "brevo_token"))
+        events = brevo.parse(raw)
     elif provider == "postmark":
         require_json(request)
         postmark.verify(request.headers.get("Authorization"), _secret(app,

@@ -9,7 +9,7 @@ from typing import Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-EMAIL_PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses")
+EMAIL_PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo")
 PURCHASE_PLATFORMS = ("stripe", "shopify", "woocommerce", "generic")
 
 

@@ -67,7 +67,8 @@ class Function:
 def functions(config: DeployConfig) -> list[Function]:
     handover = ["handover_secret"] if config.handover_webhooks else []
     email = {"sendgrid": "sendgrid_public_key", "mailgun": "mailgun_signing_key",
-             "mailchimp": "mailchimp_secret", "postmark": "postmark_basic_auth"}
+             "mailchimp": "mailchimp_secret", "postmark": "postmark_basic_auth",
+             "brevo": "brevo_token"}
     purchase = {"stripe": "stripe_secret", "shopify": "shopify_secret",
                 "woocommerce": "woocommerce_secret", "generic": "purchase_secret"}
     forms = (["typeform_secret"] if config.typeform else []) + (

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     mailchimp_secret: SecretStr = SecretStr("")
     postmark_basic_auth: SecretStr = SecretStr("")
     ses_topic_arns: str = ""
+    brevo_token: SecretStr = SecretStr("")
     form_max_bytes: int = Field(default=MIB, ge=1024)
     form_field_map: dict[str, str] = Field(
         default_factory=dict, description='JSON {"alias": "profile_field"} over the defaults')

@@ -44,7 +44,8 @@ def app_container(durable_store: Any) -> Iterator[Container]:
         mailgun_signing_key=f"old,{SECRETS['mailgun']}",
         mailchimp_secret=f"old,{SECRETS['mailchimp']}",
         postmark_basic_auth=f"old:old,{SECRETS['postmark']}",
-        ses_topic_arns=f"arn:aws:sns:us-east-1:123456789012:other,{SES_TOPIC}")
+        ses_topic_arns=f"arn:aws:sns:us-east-1:123456789012:other,{SES_TOPIC}",
+        brevo_token="brevo-old,brevo-token-9f3")
     built = EdgeContainer(settings,
                       store=durable_store, clock=lambda: NOW)
     install(built)

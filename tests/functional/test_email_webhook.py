@@ -366,3 +366,32 @@ def test_a_batch_over_the_event_limit_is_413_and_writes_nothing(
     answer = sendgrid_post(client, fixture("sendgrid_batch.json"))  # 11 events
     assert answer.status_code == 413 and "limit is 5" in answer.get_json()["message"]
     assert nothing_written(app_container)
+
+
+# --- Brevo -------------------------------------------------------------------------------
+def brevo_post(client: Any, body: bytes, token: str | None = "brevo-token-9f3") -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/brevo", data=body, headers=headers, content_type="application/json")
+
+
+def test_brevo_batched_events(client: Any, app_container: Container) -> None:
+    body = fixture("brevo_batch.json")
+    answer = brevo_post(client, body)
+    # request and unique_opened are ignored: seven events count
+    assert answer.status_code == 200 and answer.get_json()["applied"] == 7
+    hugo = lead(app_container, "hugo.martin@fourth-coffee.fr")
+    assert hugo.counters == {"email_delivered": 1, "email_opened_machine": 1,
+                             "email_opened": 1, "email_clicked": 1}
+    assert lead(app_container, "left@fourth-coffee.fr").email_status == "bounced"
+    assert lead(app_container, "angry@fourth-coffee.fr").email_status == "complained"
+    assert lead(app_container, "bye@fourth-coffee.fr").email_status == "unsubscribed"
+    assert brevo_post(client, body).get_json()["duplicates"] == 7  # Brevo's retry
+    single = json.dumps(json.loads(body)[3]).encode()  # one event, not batched
+    assert brevo_post(client, single).get_json()["duplicates"] == 1
+
+
+@pytest.mark.parametrize("token", [None, "guess"])
+def test_brevo_without_the_token_writes_nothing(client: Any, app_container: Container,
+                                                token: str | None) -> None:
+    assert brevo_post(client, fixture("brevo_batch.json"), token).status_code == 401
+    assert nothing_written(app_container)

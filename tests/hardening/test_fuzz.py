@@ -34,6 +34,7 @@ SAMPLES = {
         EVENTS_DIR / "email" / "mailchimp_subscribe.txt",
     ("email_webhook", "/postmark"): EVENTS_DIR / "email" / "postmark_open.json",
     ("email_webhook", "/ses"): EVENTS_DIR / "email" / "ses_bounce.json",
+    ("email_webhook", "/brevo"): EVENTS_DIR / "email" / "brevo_batch.json",
     ("purchase_webhook", "/stripe"): EVENTS_DIR / "purchases" / "stripe_checkout_completed.json",
     ("purchase_webhook", "/shopify"): EVENTS_DIR / "purchases" / "shopify_order_paid.json",
     ("purchase_webhook", "/woocommerce"):
@@ -106,6 +107,7 @@ def world() -> Iterator[tuple[SqliteStore, dict[str, Any]]]:
         mailgun_signing_key=SECRETS["mailgun"], mailchimp_secret=SECRETS["mailchimp"],
         postmark_basic_auth=SECRETS["postmark"], typeform_secret="tf-secret",
         ses_topic_arns="arn:aws:sns:eu-west-1:123456789012:t", form_max_bytes=256 * 1024,
+        brevo_token="brevo-token-9f3",
         log_level="CRITICAL"), store=store, clock=lambda: NOW))
     clients = {name: functions_framework.create_app(name, str(MAIN), "http").test_client()
                for name in {n for n, _ in SAMPLES}}
