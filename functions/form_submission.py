@@ -16,7 +16,7 @@ from leadscore.container import Container, container
 from leadscore.domain import field_map
 from leadscore.errors import BadRequest, Forbidden, NotFound
 from leadscore.http import endpoint, json_response, lower_headers, read_body, require_json
-from leadscore.providers import typeform, web_form
+from leadscore.providers import tally, typeform, web_form
 from leadscore.providers.signing import secrets
 from leadscore.service.forms import build_event, submission_key, submit
 
@@ -46,18 +46,25 @@ def _answer(request: Request, app: Container, requested_redirect: str | None) ->
     return json_response(200, ACK)
 
 
-def _typeform(request: Request, app: Container) -> Response:
+def _form_service(request: Request, app: Container, service: str) -> Response:
+    """Typeform and Tally: a signed JSON response, keyed by the service's response id."""
     settings, now = app.settings, app.now()
     raw = read_body(request, settings.form_max_bytes)
     require_json(request)
-    typeform.verify(raw, lower_headers(request), secrets(settings.typeform_secret
-                                                          .get_secret_value()))
-    parsed = typeform.parse(raw, field_map.build(settings.form_field_map),
-                            settings.typeform_forms, settings.typeform_default_kind)
+    mapping = field_map.build(settings.form_field_map)
+    if service == "typeform":
+        typeform.verify(raw, lower_headers(request),
+                        secrets(settings.typeform_secret.get_secret_value()))
+        parsed = typeform.parse(raw, mapping, settings.typeform_forms,
+                                settings.typeform_default_kind)
+    else:
+        tally.verify(raw, lower_headers(request),
+                     secrets(settings.tally_secret.get_secret_value()))
+        parsed = tally.parse(raw, mapping, settings.tally_forms, settings.tally_default_kind)
     if parsed is None:
         return json_response(200, {"status": "ignored", "message": "not a form response"})
     email, kind, profile, at, token = parsed
-    event = build_event("typeform", token, email, kind, profile, at)
+    event = build_event(service, token, email, kind, profile, at)
     if submit(app.store, app.rules, event, now).stage_changes:
         app.hand_over()
     return json_response(200, ACK)
@@ -100,10 +107,10 @@ def _plain(request: Request, app: Container) -> Response:
 def _handle(request: Request) -> Response:
     app = container()
     path = request.path.strip("/")
-    if path == "typeform":
-        return _typeform(request, app)
+    if path in ("typeform", "tally"):
+        return _form_service(request, app, path)
     if path:
-        raise NotFound(f"no form endpoint at /{path}: use / or /typeform")
+        raise NotFound(f"no form endpoint at /{path}: use /, /typeform or /tally")
     return _plain(request, app)
 
 

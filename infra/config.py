@@ -57,6 +57,7 @@ class DeployConfig(BaseModel):
     purchase_platforms: list[Literal[PURCHASE_PLATFORMS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(PURCHASE_PLATFORMS))
     typeform: bool = True
+    tally: bool = False
     captcha: bool = False
     handover_webhooks: bool = False
     env: dict[str, str] = Field(default_factory=dict, description="non-secret LEADSCORE_*")

@@ -72,6 +72,7 @@ def functions(config: DeployConfig) -> list[Function]:
     purchase = {"stripe": "stripe_secret", "shopify": "shopify_secret",
                 "woocommerce": "woocommerce_secret", "generic": "purchase_secret"}
     forms = (["typeform_secret"] if config.typeform else []) + (
+        ["tally_secret"] if config.tally else []) + (
         ["captcha_secret"] if config.captcha else [])
     writes = ["stage_changes"]
     return [

@@ -47,7 +47,7 @@ def event_json(name: str) -> Any:
 # Names that appear in the payload fixtures: none may reach a log line.
 FIXTURE_NAMES = ("María", "López", "Carlos", "Méndez", "Elena", "García", "Sofia", "Rossi",
                  "Renée", "Müller", "Lucía", "Fernández", "Priya", "Jonas", "Dana.Kim",
-                 "Tom.Harris", "Erin")
+                 "Tom.Harris", "Erin", "Ines.Torres", "Hugo.Martin")
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     typeform_forms: dict[str, str] = Field(
         default_factory=dict, description='JSON {"form_id": "form_kind"}')
     typeform_default_kind: str = "contact"
+    tally_secret: SecretStr = SecretStr("")
+    tally_forms: dict[str, str] = Field(
+        default_factory=dict, description='JSON {"form_id": "form_kind"}')
+    tally_default_kind: str = "contact"
     decay_inline_limit: int = Field(default=2000, ge=1)
     decay_deadline_s: float = Field(default=480, gt=0)
     decay_shard_topic: str = ""

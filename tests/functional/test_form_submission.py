@@ -285,3 +285,40 @@ def test_captcha_is_checked_with_the_verifier(durable_store: Any, verifier: str,
     assert (stored is not None) is (status == 200)
     if stored:
         assert "cf_turnstile_response" not in stored.profile
+
+
+# --- Tally ---------------------------------------------------------------------------------
+def tally_post(client: Any, body: bytes, secret: str | None = "tally-secret-7") -> Any:
+    headers = {}
+    if secret is not None:  # Tally's documented scheme: base64(HMAC-SHA256(secret, body))
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+        headers["Tally-Signature"] = base64.b64encode(digest).decode()
+    return client.post("/tally", data=body, headers=headers, content_type="application/json")
+
+
+@pytest.fixture
+def tally_client(durable_store: Any) -> Iterator[Any]:
+    install(Container(Settings(tally_secret="tally-secret-7",
+                               tally_forms={"VwbNEw": "free_sample"}),
+                      store=durable_store, clock=lambda: NOW))
+    yield client_for("form_submission")
+    install(None)
+
+
+def test_tally_response_maps_labels_choices_and_hidden_fields(tally_client: Any,
+                                                              durable_store: Any) -> None:
+    body = fixture("tally_response.json")
+    for _ in range(2):  # Tally retries with the same response id
+        assert tally_post(tally_client, body).status_code == 200
+    ines = durable_store.get_lead(lead_id_for("ines.torres@contoso-labs.mx"))
+    assert ines.profile == {"company": "Contoso Labs", "job_title": "Directora",
+                            "company_size": "140", "utm_source": "partner-newsletter"}
+    history = durable_store.history(ines.lead_id)
+    assert len(history) == 1 and "form.free_sample" in history[0].reason
+
+
+@pytest.mark.parametrize("secret", ["wrong", None])
+def test_tally_forgeries_are_refused(tally_client: Any, durable_store: Any,
+                                     secret: str | None) -> None:
+    assert tally_post(tally_client, fixture("tally_response.json"), secret).status_code == 401
+    assert durable_store.list_leads() == []

@@ -28,6 +28,7 @@ SAMPLES = {
     ("ingest", "/"): EVENTS_DIR / "ingest_demo_request_and_opens.json",
     ("form_submission", "/"): EVENTS_DIR / "forms" / "demo_request_en.txt",
     ("form_submission", "/typeform"): EVENTS_DIR / "forms" / "typeform_response.json",
+    ("form_submission", "/tally"): EVENTS_DIR / "forms" / "tally_response.json",
     ("email_webhook", "/sendgrid"): EVENTS_DIR / "email" / "sendgrid_batch.json",
     ("email_webhook", "/mailgun"): EVENTS_DIR / "email" / "mailgun_opened.json",
     ("email_webhook", "/mailchimp?key=mc-url-secret-81f2"):
@@ -58,6 +59,7 @@ def other_body_signatures() -> dict[str, str]:
             "X-WC-Webhook-Signature": base64_hmac(OTHER, SECRETS["woocommerce"]),
             "X-WC-Webhook-Topic": "order.created",
             "Typeform-Signature": "sha256=" + base64_hmac(OTHER, "tf-secret"),
+            "Tally-Signature": base64_hmac(OTHER, "tally-secret"),
             "Authorization": "Bearer wrong-token"}
 
 
@@ -107,7 +109,7 @@ def world() -> Iterator[tuple[SqliteStore, dict[str, Any]]]:
         mailgun_signing_key=SECRETS["mailgun"], mailchimp_secret=SECRETS["mailchimp"],
         postmark_basic_auth=SECRETS["postmark"], typeform_secret="tf-secret",
         ses_topic_arns="arn:aws:sns:eu-west-1:123456789012:t", form_max_bytes=256 * 1024,
-        brevo_token="brevo-token-9f3",
+        brevo_token="brevo-token-9f3", tally_secret="tally-secret",
         log_level="CRITICAL"), store=store, clock=lambda: NOW))
     clients = {name: functions_framework.create_app(name, str(MAIN), "http").test_client()
                for name in {n for n, _ in SAMPLES}}
