@@ -54,8 +54,9 @@ def setting_text(settings: Settings, name: str) -> str:
     value: Any = getattr(settings, name)
     if hasattr(value, "get_secret_value"):
         return str(value.get_secret_value())
-    return "" if value is None else str(value) if not isinstance(value, dict) else (
-        "set" if value else "")
+    if isinstance(value, dict):
+        return "set" if value else ""
+    return "" if value is None else str(value)
 
 
 class Registry:
