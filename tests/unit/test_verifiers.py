@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from conftest import NOW
-from signatures import SendGridSigner, SnsSigner, base64_hmac, mailgun, stripe_style
+from functional.conftest import SNS  # one signer per process: SES caches certificates by URL
+from signatures import SendGridSigner, base64_hmac, mailgun, stripe_style
 
 from leadscore.errors import LeadscoreError, Unauthorized
 from leadscore.http import status_of
@@ -25,7 +26,6 @@ from leadscore.providers.registry import REGISTRY
 
 NOW_TS = int(NOW.timestamp())
 BODY = b'{"id": "evt_1", "email": "reader@example.org", "note": "caf\\u00e9 \\/ 10%"}'
-SNS = SnsSigner()
 
 
 class Edges:
