@@ -134,3 +134,17 @@ def test_cli_lists_providers_without_secrets(monkeypatch: pytest.MonkeyPatch) ->
     assert by_name["stripe"]["configured"] and not by_name["shopify"]["configured"]
     assert "whsec_do_not_print_me" not in result.output + table.output
     assert "LEADSCORE_SHOPIFY_SECRET" in table.output
+
+
+def test_importing_the_webhook_functions_imports_no_provider_module() -> None:
+    # GIVEN a fresh interpreter (cold start) that imports every HTTP entry point
+    import subprocess
+    import sys
+
+    code = ("import sys, email_webhook, purchase_webhook, form_submission, leads_api\n"
+            "print(sorted(m for m in sys.modules if m in ('cryptography', 'boto3') or "
+            "m.split('.')[-1] in ('sendgrid', 'ses', 'stripe', 'mailgun', 'shopify')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=FUNCTIONS, capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    # THEN no provider module and no heavy library was loaded: the first request loads one
+    assert out.strip() == "[]"
