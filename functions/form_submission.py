@@ -1,4 +1,5 @@
-"""`form_submission`: plain forms and scripts at `/`, Typeform at `/typeform`.
+"""`form_submission`: plain forms and scripts at `/`; form services (Typeform at `/typeform`,
+Tally at `/tally`) at the paths the provider registry gives them.
 
 Browsers get CORS for the configured origins and, for classic form posts, a 303 to an
 allow-listed thank-you page; scripts get a small JSON acknowledgement. No answer ever says
@@ -7,18 +8,20 @@ anything about the lead.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Request, Response
 
 from leadscore import logs
 from leadscore.container import Container, container
 from leadscore.domain import field_map
-from leadscore.errors import BadRequest, Forbidden, NotFound
-from leadscore.http import endpoint, json_response, lower_headers, read_body, require_json
-from leadscore.providers import tally, typeform, web_form
-from leadscore.providers.signing import secrets
+from leadscore.domain.events import FormSubmitted
+from leadscore.errors import BadRequest, Forbidden
+from leadscore.http import endpoint, json_response, read_body
+from leadscore.providers import web_form
+from leadscore.providers.base import ParseResult
 from leadscore.service.forms import build_event, submission_key, submit
+from leadscore.webhook import serve_provider
 
 ACK = {"status": "ok", "message": "thank you"}
 
@@ -46,26 +49,15 @@ def _answer(request: Request, app: Container, requested_redirect: str | None) ->
     return json_response(200, ACK)
 
 
-def _form_service(request: Request, app: Container, service: str) -> Response:
-    """Typeform and Tally: a signed JSON response, keyed by the service's response id."""
-    settings, now = app.settings, app.now()
-    raw = read_body(request, settings.form_max_bytes)
-    require_json(request)
-    mapping = field_map.build(settings.form_field_map)
-    if service == "typeform":
-        typeform.verify(raw, lower_headers(request),
-                        secrets(settings.typeform_secret.get_secret_value()))
-        parsed = typeform.parse(raw, mapping, settings.typeform_forms,
-                                settings.typeform_default_kind)
-    else:
-        tally.verify(raw, lower_headers(request),
-                     secrets(settings.tally_secret.get_secret_value()))
-        parsed = tally.parse(raw, mapping, settings.tally_forms, settings.tally_default_kind)
-    if parsed is None:
+def _form_service(app: Container, result: ParseResult, now: datetime) -> Response:
+    """Typeform, Tally and other form services: one signed response, one submission."""
+    if not result.events:
         return json_response(200, {"status": "ignored", "message": "not a form response"})
-    email, kind, profile, at, token = parsed
-    event = build_event(service, token, email, kind, profile, at)
-    if submit(app.store, app.rules, event, now).stage_changes:
+    changed = False
+    for event in result.events:
+        if isinstance(event, FormSubmitted):
+            changed |= bool(submit(app.store, app.rules, event, now).stage_changes)
+    if changed:
         app.hand_over()
     return json_response(200, ACK)
 
@@ -106,11 +98,9 @@ def _plain(request: Request, app: Container) -> Response:
 @endpoint("form_submission", methods={"POST"})
 def _handle(request: Request) -> Response:
     app = container()
-    path = request.path.strip("/")
-    if path in ("typeform", "tally"):
-        return _form_service(request, app, path)
-    if path:
-        raise NotFound(f"no form endpoint at /{path}: use /, /typeform or /tally")
+    if request.path.strip("/"):
+        return serve_provider(request, app, "form_submission", limit=app.settings.form_max_bytes,
+                              noun="form service", apply=_form_service)
     return _plain(request, app)
 
 

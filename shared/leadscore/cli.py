@@ -282,6 +282,23 @@ def export_leads(stage: str | None, fmt: str) -> None:
     write_rows(rows, fmt, columns)
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def providers(as_json: bool) -> None:
+    """Registered providers, where they are served, and whether each is configured."""
+    from leadscore.providers.registry import REGISTRY
+
+    rows = REGISTRY.describe(container().settings)
+    if as_json:
+        _dump(rows)
+        return
+    for row in rows:
+        state = "configured" if row["configured"] else "not configured: set " + ", ".join(
+            row["settings"])
+        route = f"/{row['function']}{row['path']}"
+        click.echo(f"{row['name']:<12} {route:<30} {state}")
+
+
 @main.group()
 def leads() -> None:
     """Many leads."""

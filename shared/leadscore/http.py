@@ -1,6 +1,6 @@
 """HTTP plumbing shared by every entry point: body limits, JSON answers, error mapping.
 
-This is the one place where errors become status codes. Our own errors map to their
+This is the one place where errors become status codes (`STATUS`). Our own errors map to their
 status with a JSON body naming the problem; anything unexpected is logged with its trace
 and answered 500 without one, so the sender retries and the caller learns nothing inside.
 """
@@ -16,13 +16,45 @@ from flask import Request, Response
 
 from leadscore import logs
 from leadscore.errors import (
+    BadRequest,
+    ConfigError,
+    Forbidden,
     LeadscoreError,
     MethodNotAllowed,
+    NotFound,
     PayloadTooLarge,
+    RulesError,
+    TransientError,
+    Unauthorized,
     UnsupportedMediaType,
+    ValidationFailed,
 )
 
 Handler: TypeAlias = Callable[[Request], Response]
+
+# The one table from error classes to HTTP statuses. A subclass not listed here takes its
+# nearest listed ancestor's status; 4xx tell a sender not to retry, 5xx that it should.
+STATUS: dict[type[LeadscoreError], int] = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    MethodNotAllowed: 405,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    ValidationFailed: 422,
+    RulesError: 500,
+    ConfigError: 500,
+    TransientError: 503,
+    LeadscoreError: 500,
+}
+
+
+def status_of(error: LeadscoreError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -31,7 +63,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def error_response(error: LeadscoreError) -> Response:
-    return json_response(error.status, error.to_json())
+    return json_response(status_of(error), error.to_json())
 
 
 def read_body(request: Request, limit: int) -> bytes:
@@ -68,8 +100,9 @@ def endpoint(name: str, methods: Collection[str]) -> Callable[[Handler], Handler
                                            + " or ".join(sorted(methods)))
                 return handler(request)
             except LeadscoreError as exc:
-                level = logs.warning if exc.status < 500 else logs.error
-                level("request refused", function=name, status=exc.status, error=exc.code,
+                status = status_of(exc)
+                level = logs.warning if status < 500 else logs.error
+                level("request refused", function=name, status=status, error=exc.code,
                       problem=exc.message)
                 return error_response(exc)
             except Exception:  # noqa: BLE001 - the one catch-all: answer 500, log the trace

@@ -1,7 +1,9 @@
 """`leadscore serve`: every function on one local port, at `/<function_name>/...`.
 
 Each function gets its own functions-framework app (exactly what Cloud Run runs), mounted
-under its name with werkzeug's DispatcherMiddleware; `/healthz` answers on the root.
+under its name with werkzeug's DispatcherMiddleware; `/healthz` answers on the root with the
+store, the rules version, the functions and every registered provider (configured or not;
+never a secret).
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ def _root(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     request = Request(environ)
     if request.path in ("/healthz", "/"):
         app = container()
+        from leadscore.providers.registry import REGISTRY
+
         body = {"status": "ok", "store": app.settings.store.split(":", 1)[0],
-                "rules_version": app.rules.version, "functions": sorted(FUNCTIONS)}
+                "rules_version": app.rules.version, "functions": sorted(FUNCTIONS),
+                "providers": REGISTRY.describe(app.settings)}
         response = Response(json.dumps(body), mimetype="application/json")
     else:
         body = {"error": "not_found", "message": f"no function at {request.path}; try one of "

@@ -9,16 +9,21 @@ first open would count it twice, so it is ignored); `proxy_open` is a machine op
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError, fields
 
 from leadscore.domain.events import Event
 from leadscore.errors import Unauthorized
 from leadscore.providers import canonical as bearer
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.email_events import canonical, from_unix
 from leadscore.providers.wire import WireSchema, parse_json, schema_errors
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 SOURCE = "brevo"
 KINDS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -77,3 +82,18 @@ def parse(raw: bytes) -> list[Event]:
         key = f"{kind}:{item['message_id']}:{at.timestamp()}:{item['link'] or ''}"
         events.append(canonical(str(i), mapped, item["email"], SOURCE, key, at, **extra))
     return events
+
+
+class Brevo(WebhookProvider):
+    name, function, path = SOURCE, "email_webhook", "/brevo"
+    settings = ("brevo_token",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.headers.get("authorization"), list(secrets))
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        return ParseResult(events=parse(request.raw))
+
+
+PROVIDER = Brevo()

@@ -10,14 +10,19 @@ using `LEADSCORE_PURCHASE_SECRET`; 300 s tolerance (Stripe's scheme, on purpose)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, money
 from leadscore.providers.wire import WireSchema, load_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 TOLERANCE_S = 300
 HEADER = "Leadscore-Signature"
@@ -50,3 +55,18 @@ def parse(raw: bytes) -> list[PurchaseReport]:
     kind: Literal["paid", "refund"] = "paid" if data["type"] == "purchase" else "refund"
     return [PurchaseReport("generic", kind, data["order_id"], amount, code, data["occurred_at"],
                            data["email"], refund_id=data["refund_id"])]
+
+
+class GenericPurchase(WebhookProvider):
+    name, function, path = "generic", "purchase_webhook", "/generic"
+    settings = ("purchase_secret",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.raw, dict(request.headers), list(secrets), now)
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        return ParseResult(purchases=parse(request.raw))
+
+
+PROVIDER = GenericPurchase()

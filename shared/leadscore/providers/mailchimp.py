@@ -12,26 +12,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from leadscore.domain.events import Event
 from leadscore.errors import BadRequest, Unauthorized, ValidationFailed
 from leadscore.providers import signing
+from leadscore.providers.base import (
+    Edges,
+    EmailMove,
+    Inbound,
+    ParseResult,
+    Reply,
+    WebhookProvider,
+)
 from leadscore.providers.email_events import canonical
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 SOURCE = "mailchimp"
 MERGE_FIELDS = {"FNAME": "first_name", "LNAME": "last_name", "COMPANY": "company",
                 "PHONE": "phone", "TITLE": "job_title", "COUNTRY": "country"}
-
-
-@dataclass(frozen=True)
-class EmailMove:
-    old_email: str
-    new_email: str
-    occurred_at: datetime
 
 
 def verify(query_key: str | None, keys: list[str]) -> None:
@@ -99,3 +103,23 @@ def parse(raw: bytes) -> tuple[list[Event], EmailMove | None]:
             return [canonical("data", "email_complained", email, SOURCE, key, at)], None
         return [canonical("data", "email_bounced", email, SOURCE, key, at, hard=True)], None
     return [], None  # campaign and new types: accepted, ignored
+
+
+class Mailchimp(WebhookProvider):
+    name, function, path = SOURCE, "email_webhook", "/mailchimp"
+    settings = ("mailchimp_secret",)
+    methods = frozenset({"POST", "GET"})  # GET: Mailchimp's check when the webhook is saved
+    json_body = False  # form-encoded
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.query.get("key"), list(secrets))
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        if request.method == "GET":
+            return ParseResult(reply=Reply(200, {"status": "ok"}))
+        events, move = parse(request.raw)
+        return ParseResult(events=events, move=move)
+
+
+PROVIDER = Mailchimp()

@@ -8,16 +8,21 @@ is a hard bounce.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
 from leadscore.domain.events import Event
 from leadscore.errors import Unauthorized
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, TokenClaim, WebhookProvider
 from leadscore.providers.email_events import canonical, from_unix
 from leadscore.providers.wire import WireSchema, load_json, parse_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 TOLERANCE_S = 900
 SOURCE = "mailgun"
@@ -88,3 +93,22 @@ def event_id(raw: bytes) -> str:
     body = parse_json(raw)
     data = body.get("event-data") if isinstance(body, dict) else None
     return str(data.get("id")) if isinstance(data, dict) else ""
+
+
+class Mailgun(WebhookProvider):
+    name, function, path = SOURCE, "email_webhook", "/mailgun"
+    settings = ("mailgun_signing_key",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.raw, list(secrets), now)
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        events = parse(request.raw)
+        # the token was checked by verify; a token seen with another event is a replay
+        token = str(parse_json(request.raw)["signature"]["token"])
+        return ParseResult(events=events,
+                           claims=[TokenClaim(f"mailgun:{token}", event_id(request.raw))])
+
+
+PROVIDER = Mailgun()

@@ -12,15 +12,21 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
 from leadscore.domain.events import Event
 from leadscore.errors import Unauthorized
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.email_events import canonical
 from leadscore.providers.wire import WireSchema, load_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 SOURCE = "postmark"
 HARD_BOUNCES = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "SpamNotification",
@@ -91,3 +97,18 @@ def parse(raw: bytes) -> list[Event]:
             mapped = "email_unsubscribed"
         return [canonical("Recipient", mapped, r["Recipient"], SOURCE, key, r["ChangedAt"])]
     return []  # other record types, or a record without its time: accepted, ignored
+
+
+class Postmark(WebhookProvider):
+    name, function, path = SOURCE, "email_webhook", "/postmark"
+    settings = ("postmark_basic_auth",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.headers.get("authorization"), list(secrets))
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        return ParseResult(events=parse(request.raw))
+
+
+PROVIDER = Postmark()

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
 from leadscore.domain.events import Event
 from leadscore.errors import PayloadTooLarge, Unauthorized
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.email_events import canonical, from_unix
 from leadscore.providers.wire import WireSchema, load_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 SIGNATURE = "x-twilio-email-event-webhook-signature"
 TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
@@ -105,3 +110,18 @@ def parse(raw: bytes) -> list[Event]:
             continue  # processed, deferred, dropped and new types: accepted, ignored
         events.append(canonical(str(i), mapped, item["email"], SOURCE, _key(item), at, **extra))
     return events
+
+
+class SendGrid(WebhookProvider):
+    name, function, path = SOURCE, "email_webhook", "/sendgrid"
+    settings = ("sendgrid_public_key",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.raw, dict(request.headers), list(secrets), now)
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        return ParseResult(events=parse(request.raw))
+
+
+PROVIDER = SendGrid()

@@ -15,15 +15,19 @@ import binascii
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from leadscore.domain.events import Event
 from leadscore.errors import BadRequest, Unauthorized, ValidationFailed
+from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
 from leadscore.providers.email_events import canonical
 from leadscore.providers.wire import parse_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 SOURCE = "ses"
 TOLERANCE_S = 3600
@@ -186,3 +190,31 @@ def confirm_subscription(topic_arn: str, token: str) -> str:
     client = boto3.client("sns", region_name=region, config=Config(signature_version=UNSIGNED))
     answer = client.confirm_subscription(TopicArn=topic_arn, Token=token)
     return str(answer.get("SubscriptionArn", ""))
+
+
+class Ses(WebhookProvider):
+    """SES through SNS; its `secrets` are the accepted topic ARNs."""
+
+    name, function, path = SOURCE, "email_webhook", "/ses"
+    settings = ("ses_topic_arns",)
+    json_body = False  # SNS posts JSON as text/plain
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(parse_envelope(request.raw), list(secrets), edges.fetch_sns_certificate, now)
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        message = parse_envelope(request.raw)
+        if message["Type"] == "SubscriptionConfirmation":
+            arn = edges.confirm_sns_subscription(message["TopicArn"],
+                                                 str(message.get("Token")))
+            return ParseResult(reply=Reply(200, {"status": "ok",
+                                                 "message": "subscription confirmed",
+                                                 "subscription_arn": arn}))
+        if message["Type"] == "UnsubscribeConfirmation":
+            return ParseResult(reply=Reply(200, {"status": "ignored",
+                                                 "message": "unsubscribed from topic"}))
+        return ParseResult(events=parse(message))
+
+
+PROVIDER = Ses()

@@ -7,14 +7,20 @@ payloads carry no email, only the order id: the purchases use case finds the lea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from marshmallow import fields
 
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, money
 from leadscore.providers.wire import WireSchema, load_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 PAID_TOPICS = {"orders/paid", "orders/create"}
 
@@ -76,3 +82,18 @@ def parse(raw: bytes, headers: dict[str, str]) -> list[PurchaseReport]:
         return [PurchaseReport("shopify", "refund", str(refund["order_id"]), amount, code,
                                refund["created_at"], None, refund_id=str(refund["id"]))]
     return []
+
+
+class Shopify(WebhookProvider):
+    name, function, path = "shopify", "purchase_webhook", "/shopify"
+    settings = ("shopify_secret",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.raw, dict(request.headers), list(secrets), now)
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        return ParseResult(purchases=parse(request.raw, dict(request.headers)))
+
+
+PROVIDER = Shopify()

@@ -8,14 +8,19 @@ a refund of a charge finds the checkout or invoice that paid it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, minor_units
 from leadscore.providers.wire import WireSchema, load_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 TOLERANCE_S = 300
 HANDLED = {"checkout.session.completed", "checkout.session.async_payment_succeeded",
@@ -77,3 +82,18 @@ def parse(raw: bytes) -> list[PurchaseReport]:
     email = _email(obj, ("billing_details", "email"), ("receipt_email",))
     return [PurchaseReport("stripe", "refund", str(order), amount, code, at, email,
                            refund_id=str(obj.get("id")))]
+
+
+class Stripe(WebhookProvider):
+    name, function, path = "stripe", "purchase_webhook", "/stripe"
+    settings = ("stripe_secret",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.raw, dict(request.headers), list(secrets), now)
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        return ParseResult(purchases=parse(request.raw))
+
+
+PROVIDER = Stripe()

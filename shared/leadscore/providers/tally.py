@@ -11,15 +11,21 @@ their text. The form kind is a hidden field `form_kind`, else the form id's entr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
-from leadscore.domain.field_map import fold, map_fields
+from leadscore.domain.field_map import build, fold, map_fields
 from leadscore.errors import ValidationFailed
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
+from leadscore.providers.form_events import form_event
 from leadscore.providers.wire import WireSchema, load_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 
 class _Field(WireSchema):
@@ -83,3 +89,23 @@ def parse(raw: bytes, mapping: dict[str, str], kinds: dict[str, str],
         raise ValidationFailed("the response has no email answer", details=[
             {"field": "data.fields", "problem": "no field of type INPUT_EMAIL"}])
     return email, kind, profile, data["createdAt"], data["responseId"]
+
+
+class Tally(WebhookProvider):
+    name, function, path = "tally", "form_submission", "/tally"
+    settings = ("tally_secret",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.raw, dict(request.headers), list(secrets))
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        parsed = parse(request.raw, build(settings.form_field_map), settings.tally_forms,
+                       settings.tally_default_kind)
+        if parsed is None:
+            return ParseResult()
+        email, kind, profile, at, token = parsed
+        return ParseResult(events=[form_event(self.name, token, email, kind, profile, at)])
+
+
+PROVIDER = Tally()

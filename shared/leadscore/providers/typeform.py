@@ -10,15 +10,21 @@ are kept. The form kind is the hidden field `form_kind`, else the form id's entr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
-from leadscore.domain.field_map import fold, map_fields
+from leadscore.domain.field_map import build, fold, map_fields
 from leadscore.errors import Unauthorized, ValidationFailed
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
+from leadscore.providers.form_events import form_event
 from leadscore.providers.wire import WireSchema, load_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 HEADER = "typeform-signature"
 
@@ -101,3 +107,23 @@ def parse(raw: bytes, mapping: dict[str, str], kinds: dict[str, str],
         raise ValidationFailed("the response has no email answer", details=[
             {"field": "form_response.answers", "problem": "no answer of type email"}])
     return email, kind, profile, response["submitted_at"], response["token"]
+
+
+class Typeform(WebhookProvider):
+    name, function, path = "typeform", "form_submission", "/typeform"
+    settings = ("typeform_secret",)
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.raw, dict(request.headers), list(secrets))
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        parsed = parse(request.raw, build(settings.form_field_map), settings.typeform_forms,
+                       settings.typeform_default_kind)
+        if parsed is None:
+            return ParseResult()
+        email, kind, profile, at, token = parsed
+        return ParseResult(events=[form_event(self.name, token, email, kind, profile, at)])
+
+
+PROVIDER = Typeform()

@@ -9,15 +9,20 @@ Dates ending in `_gmt` have no offset and are UTC.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
 from leadscore.providers import signing
+from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, money
 from leadscore.providers.wire import WireSchema, load_json
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 PAID_STATUSES = {"processing", "completed"}
 PING = re.compile(rb"^webhook_id=\d+$")
@@ -78,3 +83,23 @@ def parse(raw: bytes, headers: dict[str, str]) -> list[PurchaseReport]:
                 _utc(order["date_modified_gmt"]) or paid_at, email,
                 refund_id=str(refund["id"])))
     return reports
+
+
+class WooCommerce(WebhookProvider):
+    name, function, path = "woocommerce", "purchase_webhook", "/woocommerce"
+    settings = ("woocommerce_secret",)
+
+    def handshake(self, request: Inbound) -> Reply | None:
+        if is_ping(request.raw, dict(request.headers)):
+            return Reply(200, {"status": "ok", "message": "webhook registered"})
+        return None
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify(request.raw, dict(request.headers), list(secrets), now)
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        return ParseResult(purchases=parse(request.raw, dict(request.headers)))
+
+
+PROVIDER = WooCommerce()

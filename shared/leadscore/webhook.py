@@ -1,0 +1,81 @@
+"""The one way a provider's request is served: look up, read, verify, parse, write, answer.
+
+Entry points name a function, never a provider; the registry says which provider serves a
+path. Everything that differs between providers lives in their module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Request, Response
+
+from leadscore.container import Container
+from leadscore.errors import NotFound, Unauthorized
+from leadscore.http import json_response, lower_headers, read_body, require_json
+from leadscore.providers.base import Inbound, ParseResult, Provider
+from leadscore.providers.registry import REGISTRY
+from leadscore.service.ingest import ingest
+from leadscore.service.moves import move_lead
+from leadscore.service.purchases import record_purchases
+
+# What to do with a verified, parsed request that names events or purchases.
+Apply = Callable[[Container, ParseResult, datetime], Response]
+
+
+def find_provider(function: str, path: str, noun: str) -> Provider:
+    """The provider at this path, or a 404 naming the ones there are."""
+    provider = REGISTRY.lookup(function, path)
+    if provider is None:
+        known = ", ".join(p.strip("/") for p in REGISTRY.paths(function))
+        raise NotFound(f"unknown {noun} {path.strip('/')!r}: use {known}")
+    return provider
+
+
+def write_events(app: Container, result: ParseResult, now: datetime,
+                 ignored: str) -> Response:
+    """Email and purchase webhooks: ingest events, record purchases, or acknowledge."""
+    body: dict[str, Any]
+    if result.purchases:
+        purchased = record_purchases(app.store, app.rules, result.purchases, now)
+        changed = bool(purchased.stage_changes)
+        body = {"status": "ok", **purchased.model_dump(exclude={"stage_changes"})}
+    elif result.events:
+        ingested = ingest(app.store, app.rules, result.events, now)
+        changed = bool(ingested.stage_changes)
+        body = {"status": "ok", **ingested.summary()}
+    else:
+        return json_response(200, {"status": "ignored", "message": ignored})
+    if changed:
+        app.hand_over()
+    return json_response(200, body)
+
+
+def serve_provider(request: Request, app: Container, function: str, *, limit: int,
+                   noun: str, apply: Apply) -> Response:
+    provider = find_provider(function, request.path, noun)
+    if request.method not in provider.methods:
+        raise NotFound("this provider only " + " or ".join(
+            f"{m}s" for m in sorted(provider.methods)))
+    raw = read_body(request, limit)
+    inbound = Inbound(raw, lower_headers(request), dict(request.args.items()), request.method)
+    early = provider.handshake(inbound)  # unsigned pings, answered before any check
+    if early is not None:
+        return json_response(early.status, early.body)
+    if provider.json_body:
+        require_json(request)
+    now = app.now()
+    provider.verify(inbound, REGISTRY.secrets(provider, app.settings), now, app)
+    result = provider.parse(inbound, app.settings, app)
+    if result.reply is not None:
+        return json_response(result.reply.status, result.reply.body)
+    for claim in result.claims:
+        if not app.store.claim_token(claim.key, claim.owner):
+            raise Unauthorized("signature token already used by another request (replay)")
+    if result.move is not None:
+        moved = move_lead(app.store, app.rules, result.move.old_email, result.move.new_email,
+                          now)
+        return json_response(200, {"status": "ok", "moved_events": moved})
+    return apply(app, result, now)
