@@ -15,9 +15,10 @@ from leadscore.integrations.cards import lead_card, score_record, top_reasons
 from leadscore.store.memory import MemoryStore
 
 
-def change_for(lead_id: str, before: str = "lead", after: str = "mql") -> StageChange:
-    return StageChange(id="h_test", lead_id=lead_id, email="x@example.com",
-                       stage_before=before, stage_after=after, score=71.3, grade="C1",
+def change_for(lead_id: str, before: str = "lead", after: str = "mql", score: float = 71.3,
+               grade: str = "C1") -> StageChange:
+    return StageChange(id="h_5c0f2a9e", lead_id=lead_id, email="x@example.com",
+                       stage_before=before, stage_after=after, score=score, grade=grade,
                        at=NOW, next_attempt_at=NOW)
 
 

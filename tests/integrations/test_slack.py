@@ -30,7 +30,8 @@ SECRET = "slack-action-secret"
 
 def mql_card(rules: Rules) -> LeadCard:
     lead, history, _ = warm_lead(rules)
-    return lead_card(lead, history, change_for(lead.lead_id), "https://crm.example/leads",
+    change = change_for(lead.lead_id, score=lead.score, grade=lead.grade)
+    return lead_card(lead, history, change, "https://crm.example/leads",
                      show_email=False, rules=rules)
 
 
@@ -54,7 +55,7 @@ def test_an_mql_card_reaches_slack_with_its_reasons_and_a_link_by_id(
     assert message["blocks"][0] == {"type": "header", "text": {
         "type": "plain_text", "text": "MQL: Ana Pereira", "emoji": True}}
     for words in ("Requested a demo", "Visited the pricing page (x2)", "Industry: retail",
-                  "Ecommerce manager at Tiendas Sol", "Lead → MQL", "*Grade*\\nC1"):
+                  "Ecommerce manager at Tiendas Sol", "Lead → MQL", f"*Grade*\\n{card.grade}"):
         assert words in text
     button = message["blocks"][-2]["elements"][0]
     assert button["url"] == f"https://crm.example/leads/{card.lead_id}"
