@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from leadscore.catalog import FUNCTIONS
+from leadscore.cli_hubspot import hubspot
 from leadscore.config import Settings
 from leadscore.container import Container, container, install
 from leadscore.domain.rules import default_rules_text, parse_rules
@@ -320,6 +321,9 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
         _dump(rows)
     else:
         print_leads(rows)
+
+
+main.add_command(hubspot)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -64,6 +64,26 @@ class Settings(BaseSettings):
     handover_secret: SecretStr = SecretStr("")
     handover_attempts: int = Field(default=3, ge=1, le=10)
     handover_backoff_s: float = Field(default=0.5, ge=0)
+    slack_webhook_url: SecretStr = Field(
+        default=SecretStr(""), description="Slack incoming webhook for stage-change cards")
+    slack_stages: str = Field(default="mql,sql", description="moves up into these get a card")
+    slack_show_email: bool = False
+    slack_action_url: str = Field(
+        default="", description="base URL of the accept/reject endpoint for signed links")
+    slack_action_secret: SecretStr = Field(
+        default=SecretStr(""), description="HMAC secret(s) of accept/reject links, comma-sep")
+    slack_action_ttl_s: int = Field(default=7 * 86400, ge=60)
+    dashboard_url: str = Field(
+        default="", description="lead page URL; {lead_id} is replaced, else appended")
+    hubspot_token: SecretStr = Field(default=SecretStr(""), description="private-app token")
+    hubspot_api_url: str = "https://api.hubapi.com"
+    hubspot_score_step: float = Field(default=5, ge=0)
+    hubspot_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="app client secret(s) for webhook signature v3")
+    hubspot_webhook_url: str = Field(
+        default="", description="public URL HubSpot calls (the signed URI)")
+    hubspot_won_stages: str = "closedwon"
+    hubspot_lost_stages: str = "closedlost"
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

@@ -147,6 +147,35 @@ class Container:
 
         return confirm_subscription(topic_arn, token)
 
+    # Handover integrations (issue 18); None when not configured.
+    def slack_notifier(self) -> Any:
+        from leadscore.integrations.slack import SlackNotifier
+
+        s = self.settings
+        url = s.slack_webhook_url.get_secret_value()
+        return SlackNotifier(url, action_url=s.slack_action_url,
+                             action_secret=s.slack_action_secret.get_secret_value(),
+                             action_ttl_s=s.slack_action_ttl_s) if url else None
+
+    def hubspot_crm(self) -> Any:
+        from leadscore.integrations.hubspot import HubSpotCrm
+
+        token = self.settings.hubspot_token.get_secret_value()
+        return HubSpotCrm(token, self.settings.hubspot_api_url) if token else None
+
+    def integration_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
+        from leadscore.integrations.handover_sinks import crm_sink, notifier_sink
+
+        s, sinks = self.settings, []
+        notifier, crm = self.slack_notifier(), self.hubspot_crm()
+        if notifier is not None:
+            sinks.append(notifier_sink(notifier, self.store, stages=s.slack_stages,
+                                       dashboard_url=s.dashboard_url,
+                                       show_email=s.slack_show_email, rules=self.rules))
+        if crm is not None:
+            sinks.append(crm_sink(crm, self.store, self.rules))
+        return sinks
+
 
 _current: Container | None = None
 _guard = threading.Lock()

@@ -1,0 +1,75 @@
+"""Which score changes go to the CRM, and sending them in batches without loss or repeats.
+
+`sync_matters` is pure: a CRM is written only when what a rep sees there would change
+(stage, grade, or a score move of more than LEADSCORE_HUBSPOT_SCORE_STEP), which keeps
+well inside HubSpot's rate limits while decay nudges every score daily.
+
+`sync_records` sends pending records in batches of the CRM's size and reports, batch by
+batch through `mark`, which records are stored (synced) and which the CRM refused for good.
+A batch that fails retryably marks nothing: it and every later batch stay pending, with
+the wait the CRM asked for, and the next run sends exactly those records, so each record
+reaches the CRM once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pydantic import BaseModel, Field
+
+from leadscore.integrations.ports import (
+    CrmSync,
+    PermanentDelivery,
+    RetryableDelivery,
+    ScoreRecord,
+)
+
+Mark = Callable[[list[str], dict[str, str]], None]
+
+
+def sync_matters(last_sent: ScoreRecord | None, current: ScoreRecord, step: float) -> bool:
+    """True when the CRM should get `current`, given the record it got last (None: never)."""
+    if last_sent is None:
+        return True
+    return (last_sent.stage != current.stage or last_sent.grade != current.grade
+            or abs(current.score - last_sent.score) > step)
+
+
+class SyncReport(BaseModel):
+    synced: list[str] = Field(default_factory=list)  # lead ids the CRM stored
+    rejected: dict[str, str] = Field(default_factory=dict)  # lead id -> why, for good
+    pending: list[str] = Field(default_factory=list)  # lead ids to send again later
+    retry_after_s: float | None = None
+    error: str | None = None
+
+
+def sync_records(crm: CrmSync, records: Sequence[ScoreRecord],
+                 mark: Mark | None = None) -> SyncReport:
+    latest: dict[str, ScoreRecord] = {}
+    for record in records:  # one lead queued twice is sent once, with its latest score
+        latest.pop(record.lead_id, None)
+        latest[record.lead_id] = record
+    queue = list(latest.values())
+    size = max(1, crm.max_batch)
+    report = SyncReport()
+    for start in range(0, len(queue), size):
+        batch = queue[start:start + size]
+        try:
+            result = crm.upsert(batch)
+        except RetryableDelivery as exc:
+            report.pending = [r.lead_id for r in queue[start:]]
+            report.retry_after_s, report.error = exc.retry_after_s, exc.reason
+            return report
+        except PermanentDelivery as exc:
+            rejected = dict.fromkeys((r.lead_id for r in batch), exc.reason)
+            synced: list[str] = []
+            report.error = exc.reason
+        else:
+            rejected = {k: v for k, v in result.rejected.items()
+                        if k in {r.lead_id for r in batch}}
+            synced = [r.lead_id for r in batch if r.lead_id not in rejected]
+        report.synced += synced
+        report.rejected.update(rejected)
+        if mark is not None:
+            mark(synced, rejected)
+    return report

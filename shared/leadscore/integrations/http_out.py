@@ -1,0 +1,89 @@
+"""The one outbound HTTP call of the integrations, on the standard library (urllib).
+
+No new runtime dependency for two JSON POSTs: like service/handover.py. Every non-2xx
+answer comes back as an `Answer` (urllib raises them; we catch and read them), so each
+integration maps status codes in one place. Network failures and timeouts are retryable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+from leadscore.integrations.ports import RetryableDelivery
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            return None
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+
+def request_json(method: str, url: str, payload: Any | None, headers: Mapping[str, str],
+                 timeout_s: float = 10) -> Answer:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("only http(s) URLs")  # urllib would also open file:// URLs
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310
+        "Content-Type": "application/json; charset=utf-8", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
+            return Answer(answer.status, dict(answer.headers.items()), answer.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Answer(error.code, dict(error.headers.items()), error.read())
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise RetryableDelivery(f"network: {type(exc).__name__}") from None
+
+
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def with_retries(call: Callable[[], T], attempts: int = 3, base_s: float = 0.5,
+                 max_wait_s: float = 30, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Call, retrying RetryableDelivery: wait what the receiver asked (Retry-After), else
+    exponential backoff. A wait longer than `max_wait_s` is not slept here: the error goes
+    up so the outbox schedules the next attempt instead of holding a function instance."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except RetryableDelivery as exc:
+            wait = exc.retry_after_s if exc.retry_after_s is not None else (
+                base_s * 2 ** (attempt - 1))
+            if attempt == attempts or wait > max_wait_s:
+                raise
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,180 @@
+"""HubSpot: the `leadscore` property group and properties, and contact upserts by email.
+
+Calls HubSpot's CRM v3 API with a private-app token (`LEADSCORE_HUBSPOT_TOKEN`, sent as
+`Authorization: Bearer`; the app needs crm.schemas.contacts.write for setup and
+crm.objects.contacts.write for the sync).
+
+- `setup_properties` creates the group and the seven properties; HubSpot answers 409 for
+  one that exists, which counts as done, so running it again is harmless.
+- `HubSpotCrm.upsert` sends at most 100 contacts to
+  POST /crm/v3/objects/contacts/batch/upsert with `idProperty: email` (a contact that does
+  not exist yet is created). 429 is retryable after Retry-After, or after HubSpot's
+  X-HubSpot-RateLimit-Interval-Milliseconds window when only that is sent; 5xx and network
+  failures are retryable; 401/403/400 refuse the whole batch for good; a 207 names the
+  records it refused (errors[].context.ids), and those come back as per-record refusals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from leadscore.domain.state import STAGES
+from leadscore.integrations.http_out import Answer, request_json, retry_after_s
+from leadscore.integrations.ports import (
+    BatchResult,
+    PermanentDelivery,
+    RetryableDelivery,
+    ScoreRecord,
+)
+
+API_URL = "https://api.hubapi.com"
+GROUP = "leadscore"
+MAX_BATCH = 100  # HubSpot's documented limit for batch endpoints
+DEFAULT_RATE_WAIT_S = 10.0  # HubSpot's burst window is ten seconds
+DAILY_WAIT_S = 3600.0
+
+
+def _prop(name: str, label: str, kind: str, field: str, description: str,
+          **extra: Any) -> dict[str, Any]:
+    return {"name": name, "label": label, "type": kind, "fieldType": field,
+            "groupName": GROUP, "description": description, **extra}
+
+
+PROPERTIES: list[dict[str, Any]] = [
+    _prop("leadscore_score", "Lead score", "number", "number",
+          "leadscore total: fit + engagement, engagement fading with time"),
+    _prop("leadscore_fit", "Lead score: fit", "number", "number",
+          "Points for who the person is (role, company, industry...)"),
+    _prop("leadscore_engagement", "Lead score: engagement", "number", "number",
+          "Points for what the person did, faded by age"),
+    _prop("leadscore_grade", "Lead grade", "string", "text",
+          "Fit letter A-D and engagement digit 1-4 (A1 is best)"),
+    _prop("leadscore_stage", "Lead score stage", "enumeration", "select",
+          "lead, mql, sql or customer, from the score thresholds",
+          options=[{"label": s.upper() if s in ("mql", "sql") else s.capitalize(),
+                    "value": s, "displayOrder": n, "hidden": False}
+                   for n, s in enumerate(STAGES)]),
+    _prop("leadscore_top_reasons", "Lead score: top reasons", "string", "textarea",
+          "The three reasons worth most points now"),
+    _prop("leadscore_last_scored", "Lead score: last scored", "datetime", "date",
+          "When leadscore computed these values"),
+]
+
+
+class SetupReport(BaseModel):
+    created: list[str] = Field(default_factory=list)
+    existing: list[str] = Field(default_factory=list)
+
+
+def contact_properties(record: ScoreRecord) -> dict[str, str]:
+    """A score record as HubSpot property values (HubSpot takes every value as a string)."""
+    scored = record.scored_at.astimezone(UTC)
+    return {
+        "leadscore_score": f"{record.score:g}",
+        "leadscore_fit": f"{record.fit_score:g}",
+        "leadscore_engagement": f"{record.engagement_score:g}",
+        "leadscore_grade": record.grade,
+        "leadscore_stage": record.stage,
+        "leadscore_top_reasons": record.top_reasons[:65536],
+        "leadscore_last_scored": scored.strftime("%Y-%m-%dT%H:%M:%S.") +
+        f"{scored.microsecond // 1000:03d}Z",
+    }
+
+
+def _rate_wait(answer: Answer) -> float:
+    asked = retry_after_s(answer.header("Retry-After"))
+    if asked is not None:
+        return asked
+    body = answer.json()
+    if isinstance(body, dict) and str(body.get("policyName", "")).upper() == "DAILY":
+        return DAILY_WAIT_S
+    window = answer.header("X-HubSpot-RateLimit-Interval-Milliseconds")
+    try:
+        return float(window) / 1000 if window else DEFAULT_RATE_WAIT_S
+    except ValueError:
+        return DEFAULT_RATE_WAIT_S
+
+
+def _raise_for(answer: Answer, what: str) -> None:
+    if answer.status == 429:
+        raise RetryableDelivery(f"hubspot {what}: rate limited", _rate_wait(answer))
+    if answer.status >= 500 or answer.status == 408:
+        raise RetryableDelivery(f"hubspot {what}: {answer.status}")
+    body = answer.json()
+    message = body.get("message", "") if isinstance(body, dict) else ""
+    raise PermanentDelivery(f"hubspot {what}: {answer.status} {str(message)[:200]}")
+
+
+class HubSpotCrm:
+    """CrmSync for HubSpot contacts. Holds a token and a base URL; no connection is kept."""
+
+    max_batch = MAX_BATCH
+
+    def __init__(self, token: str, api_url: str = API_URL, timeout_s: float = 20) -> None:
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._api = api_url.rstrip("/")
+        self._timeout = timeout_s
+
+    def _post(self, path: str, payload: Any) -> Answer:
+        return request_json("POST", self._api + path, payload, self._headers, self._timeout)
+
+    def setup_properties(self) -> SetupReport:
+        report = SetupReport()
+        answer = self._post("/crm/v3/properties/contacts/groups",
+                            {"name": GROUP, "label": "leadscore", "displayOrder": -1})
+        self._created_or_existing(answer, f"group {GROUP}", report)
+        for definition in PROPERTIES:
+            answer = self._post("/crm/v3/properties/contacts", definition)
+            self._created_or_existing(answer, definition["name"], report)
+        return report
+
+    @staticmethod
+    def _created_or_existing(answer: Answer, name: str, report: SetupReport) -> None:
+        if answer.status in (200, 201):
+            report.created.append(name)
+        elif answer.status == 409:
+            report.existing.append(name)
+        else:
+            _raise_for(answer, f"setup of {name}")
+
+    def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
+        if len(records) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} records per batch")
+        if not records:
+            return BatchResult()
+        inputs = [{"id": r.email, "idProperty": "email", "properties": contact_properties(r)}
+                  for r in records]
+        answer = self._post("/crm/v3/objects/contacts/batch/upsert", {"inputs": inputs})
+        if answer.status in (200, 201):
+            return BatchResult()
+        if answer.status == 207:
+            return _partial(answer, records)
+        _raise_for(answer, "upsert")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _partial(answer: Answer, records: Sequence[ScoreRecord]) -> BatchResult:
+    """Per-record refusals of a 207. An error naming no record refuses every record the
+    answer does not confirm, so nothing is marked synced that HubSpot did not store."""
+    body = answer.json() if isinstance(answer.json(), dict) else {}
+    by_email = {r.email.lower(): r.lead_id for r in records}
+    rejected: dict[str, str] = {}
+    unattributed = ""
+    for error in body.get("errors") or []:
+        message = str(error.get("message", "refused"))[:200]
+        ids = (error.get("context") or {}).get("ids") or []
+        named = [by_email[str(i).lower()] for i in ids if str(i).lower() in by_email]
+        rejected.update(dict.fromkeys(named, message))
+        if not named:
+            unattributed = message
+    if unattributed:
+        stored = {str((r.get("properties") or {}).get("email", "")).lower()
+                  for r in body.get("results") or []}
+        for email, lead_id in by_email.items():
+            if email not in stored:
+                rejected.setdefault(lead_id, unattributed)
+    return BatchResult(rejected=rejected)

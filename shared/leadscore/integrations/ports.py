@@ -1,0 +1,103 @@
+"""The two ports of sales handover, and the plain records that cross them.
+
+`Notifier` tells people (Slack today); `CrmSync` writes the score into a CRM (HubSpot
+today). Salesforce or Pipedrive follow as one module each implementing the same protocol.
+Both raise the same two typed errors, so the outbox can decide without knowing the system:
+`RetryableDelivery` (try again, not before `retry_after_s`) or `PermanentDelivery` (the
+same request will never succeed: log it, mark it, move on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+
+class DeliveryError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RetryableDelivery(DeliveryError):
+    """A transient failure (429, 5xx, timeout): the same request may succeed later."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentDelivery(DeliveryError):
+    """The receiver refused this request for good (bad payload, revoked hook, no access)."""
+
+
+class Reason(BaseModel):
+    """One reason the lead is where it is, in plain words, with its points now."""
+
+    text: str
+    points: float
+    count: int = 1  # how many history items said it (six opens are one reason)
+
+
+class Activity(BaseModel):
+    at: datetime
+    text: str
+
+
+class LeadCard(BaseModel):
+    """What a person needs to act on a stage change. Built by `cards.lead_card`."""
+
+    lead_id: str
+    change_id: str
+    name: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    email: str | None = None  # only when the deployment allows emails in messages
+    score: float
+    fit_score: float
+    engagement_score: float
+    grade: str
+    stage_before: str
+    stage_after: str
+    changed_at: datetime
+    reasons: list[Reason] = Field(default_factory=list)
+    activities: list[Activity] = Field(default_factory=list)
+    dashboard_url: str | None = None
+
+
+class ScoreRecord(BaseModel):
+    """The score of one lead as a CRM stores it. Built by `cards.score_record`."""
+
+    lead_id: str
+    email: str
+    score: float
+    fit_score: float
+    engagement_score: float
+    grade: str
+    stage: str
+    top_reasons: str
+    scored_at: datetime
+
+
+class BatchResult(BaseModel):
+    """Records the CRM refused one by one (lead id -> why); every other record is stored."""
+
+    rejected: dict[str, str] = Field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    def notify(self, card: LeadCard) -> None:
+        """Send one stage-change card; raises RetryableDelivery or PermanentDelivery."""
+        ...
+
+
+class CrmSync(Protocol):
+    max_batch: int
+
+    def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
+        """Create or update at most `max_batch` records. A whole-batch failure raises
+        RetryableDelivery or PermanentDelivery; per-record refusals come back in the result."""
+        ...

@@ -1,0 +1,1 @@
+"""Local fakes of outside HTTP APIs, written from their documentation, served over real HTTP."""

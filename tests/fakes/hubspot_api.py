@@ -1,0 +1,146 @@
+"""A fake of HubSpot's CRM v3 properties and contacts batch upsert, from HubSpot's docs.
+
+Enforced: `Authorization: Bearer <token>` (401 otherwise); property groups and contact
+properties created once (409 CONFLICT on a second create); a property's type and fieldType
+must agree and an enumeration needs options; batch upsert takes at most 100 inputs, each
+with `idProperty: email` and an email `id`, and only existing properties with values of
+their type (number: numeric; enumeration: one of its options; datetime: ISO 8601 or epoch
+milliseconds), else the whole batch is refused (400 VALIDATION_ERROR, nothing stored).
+Emails in `refuse_emails` come back as per-record errors in a 207. Forced answers
+(`rate_limited()`, 500...) are queued with `fail_next`. It records every batch it received
+and how many times each email was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from fakes.server import FakeApi
+
+TYPES = {"string": {"text", "textarea", "phonenumber", "html", "file"},
+         "number": {"number"}, "enumeration": {"select", "radio", "checkbox", "booleancheckbox"},
+         "datetime": {"date"}, "date": {"date"}, "bool": {"booleancheckbox"}}
+ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})$")
+RATE_HEADERS = {"X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                "X-HubSpot-RateLimit-Max": "100", "X-HubSpot-RateLimit-Remaining": "0",
+                "X-HubSpot-RateLimit-Secondly": "10",
+                "X-HubSpot-RateLimit-Secondly-Remaining": "0"}
+
+
+def error(status: int, category: str, message: str, **extra: Any) -> tuple[int, Any]:
+    return status, {"status": "error", "category": category, "message": message,
+                    "correlationId": "00000000-fake", **extra}
+
+
+class HubSpotFake(FakeApi):
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.groups: set[str] = {"contactinformation"}
+        self.properties: dict[str, dict[str, Any]] = {
+            name: {"name": name, "type": "string", "fieldType": "text"}
+            for name in ("email", "firstname", "lastname", "company", "jobtitle")}
+        self.contacts: dict[str, dict[str, str]] = {}
+        self.batches: list[list[str]] = []  # emails of every upsert batch received
+        self.stored = Counter[str]()  # email -> times stored
+        self.refuse_emails: set[str] = set()
+
+    def rate_limited(self, retry_after: int | None = None, times: int = 1) -> None:
+        headers = dict(RATE_HEADERS)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        _, body = error(429, "RATE_LIMITS", "You have reached your secondly limit.",
+                        errorType="RATE_LIMIT", policyName="SECONDLY")
+        self.fail_next(429, body, headers, times)
+
+    def handle(self, request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return self.answer(*error(401, "INVALID_AUTHENTICATION",
+                                      "Authentication credentials not found."))
+        try:
+            body = json.loads(request.get_data())
+        except ValueError:
+            return self.answer(*error(400, "VALIDATION_ERROR", "Invalid input JSON"))
+        routes = {"/crm/v3/properties/contacts/groups": self._group,
+                  "/crm/v3/properties/contacts": self._property,
+                  "/crm/v3/objects/contacts/batch/upsert": self._upsert}
+        route = routes.get(request.path)
+        if request.method != "POST" or route is None:
+            return self.answer(*error(404, "OBJECT_NOT_FOUND", "not found"))
+        return self.answer(*route(body))
+
+    def _group(self, body: dict[str, Any]) -> tuple[int, Any]:
+        name = body.get("name")
+        if not name or not body.get("label"):
+            return error(400, "VALIDATION_ERROR", "name and label are required")
+        if name in self.groups:
+            return error(409, "CONFLICT", f"A property group named '{name}' already exists.")
+        self.groups.add(name)
+        return 201, body
+
+    def _property(self, body: dict[str, Any]) -> tuple[int, Any]:
+        name, kind, field = body.get("name"), body.get("type"), body.get("fieldType")
+        if not name or not body.get("label") or kind not in TYPES or field not in TYPES[kind]:
+            return error(400, "VALIDATION_ERROR", f"bad property definition {name}")
+        if body.get("groupName") not in self.groups:
+            return error(400, "VALIDATION_ERROR", "unknown groupName")
+        if kind == "enumeration" and not body.get("options"):
+            return error(400, "VALIDATION_ERROR", "enumeration needs options")
+        if name in self.properties:
+            return error(409, "CONFLICT", f"Property named '{name}' already exists.")
+        self.properties[name] = body
+        return 201, body
+
+    def _invalid(self, name: str, value: Any) -> str | None:
+        spec = self.properties.get(name)
+        if spec is None:
+            return f"Property \"{name}\" does not exist"
+        text = str(value)
+        if spec["type"] == "number":
+            try:
+                float(text)
+            except ValueError:
+                return f"{text!r} is not a valid number for {name}"
+        if spec["type"] == "enumeration" and text not in {
+                o["value"] for o in spec.get("options", [])}:
+            return f"{text!r} was not one of the allowed options for {name}"
+        if spec["type"] == "datetime" and not (ISO.match(text) or text.isdigit()):
+            return f"{text!r} is not a valid datetime for {name}"
+        return None
+
+    def _upsert(self, body: dict[str, Any]) -> tuple[int, Any]:
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            return error(400, "VALIDATION_ERROR", "inputs are required")
+        if len(inputs) > 100:
+            return error(400, "VALIDATION_ERROR", "Batch input limit of 100 exceeded")
+        problems = []
+        for item in inputs:
+            if item.get("idProperty") != "email" or "@" not in str(item.get("id", "")):
+                problems.append("each input needs idProperty email and an email id")
+            problems += [p for n, v in (item.get("properties") or {}).items()
+                         if (p := self._invalid(n, v))]
+        self.batches.append([str(i.get("id", "")).lower() for i in inputs])
+        if problems:
+            return error(400, "VALIDATION_ERROR", "Property values were not valid: "
+                         + "; ".join(problems[:5]))
+        results, errors = [], []
+        for item in inputs:
+            email = str(item["id"]).lower()
+            if email in self.refuse_emails:
+                errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                               "message": f"contact {email} cannot be updated",
+                               "context": {"ids": [email]}})
+                continue
+            self.contacts.setdefault(email, {"email": email}).update(item["properties"])
+            self.stored[email] += 1
+            results.append({"id": str(abs(hash(email)) % 10**9), "new": False,
+                            "properties": self.contacts[email]})
+        status = 207 if errors else 200
+        return status, {"status": "COMPLETE", "results": results, "errors": errors,
+                        "numErrors": len(errors)}
