@@ -57,8 +57,8 @@ def run_step(step: Step, values: dict[str, str] | None = None) -> None:
 
 
 def _verbs(step: Step) -> str:
-    words = [w for w in step.command[1:] if not w.startswith("-")]
-    return " ".join(words[:3])
+    """`pubsub topics create`: the command group and verb, without the resource names."""
+    return " ".join(w for w in check.shape(step.command) if not str(w).startswith("-"))
 
 
 def show(steps: list[Step], console: Console) -> None:

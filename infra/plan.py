@@ -137,7 +137,8 @@ def _database_steps(config: DeployConfig, p: str) -> list[Step]:
     for index in json.loads(INDEXES.read_text())["indexes"]:
         configs = [f"--field-config=field-path={f['fieldPath']},order={f['order'].lower()}"
                    for f in index["fields"]]
-        steps.append(Step(f"index on {index['collectionGroup']}", [
+        fields = ", ".join(f["fieldPath"] for f in index["fields"] if f["fieldPath"] != "__name__")
+        steps.append(Step(f"index on {index['collectionGroup']} ({fields})", [
             "gcloud", "firestore", "indexes", "composite", "create",
             f"--collection-group={index['collectionGroup']}", *configs, db, "--async", p],
             tolerate_exists=True))
