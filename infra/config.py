@@ -156,9 +156,11 @@ class ConfigError(Exception):
     pass
 
 
-def _describe(error: Any) -> str:
+def _describe(error: Any) -> list[str]:
+    """One line per problem: a validator that found several joined them with '; '."""
     where = ".".join(str(p) for p in error["loc"]) or "(file)"
-    return f"  {where}: {error['msg'].removeprefix('Value error, ')}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return [f"  {where}: {part}" for part in message.split("; ")]
 
 
 def load(path: Path | None, overrides: dict[str, str | None]) -> DeployConfig:
@@ -176,7 +178,7 @@ def load(path: Path | None, overrides: dict[str, str | None]) -> DeployConfig:
         return DeployConfig.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
-        lines = [_describe(e) for e in errors]
+        lines = [line for e in errors for line in _describe(e)]
         if all(e["loc"] for e in errors):  # field errors stop pydantic before the cross checks
             lines += [f"  (file): {p}" for p in cross_field_problems(data)]
         raise ConfigError(f"invalid deploy configuration ({len(lines)} problems):\n"

@@ -268,3 +268,18 @@ def test_destroy_keeps_the_data_unless_told_and_asks_first(
 
 def test_the_bundle_requirements_come_from_the_lock() -> None:
     assert "--hash=sha256:" in bundle.locked_requirements()
+
+
+def test_problems_across_fields_are_each_listed_on_their_own_line() -> None:
+    # GIVEN a file whose fields are each valid but do not go together, twice
+    with pytest.raises(config.ConfigError) as refused:
+        settings(email_providers=["ses"], firestore_location="mars1",
+                 env={"PATH": "/x", "LEADSCORE_X_SECRET": "s"})
+    lines = str(refused.value).splitlines()
+    # THEN every problem has its own line (the env ones are found before the cross checks)
+    assert any("LEADSCORE_SES_TOPIC_ARNS" in line for line in lines)
+    assert any("not a Firestore location" in line for line in lines)
+    assert any("LEADSCORE_* variables" in line for line in lines)
+    assert any("Secret Manager" in line and "LEADSCORE_" not in line.split(":")[0]
+               for line in lines)
+    assert "(4 problems)" in lines[0]
