@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench fuzz lint typecheck unit clean
+.PHONY: run test bench fuzz lint typecheck unit clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The runtime lock the bundle ships (hashed, one resolution for Python 3.11-3.13; no dev
+# tools). Run after changing pyproject.toml's dependencies; commit requirements.lock.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 \
+		--quiet -o requirements.lock
+
 # The Firestore emulator is started and stopped by tests/conftest.py (a session fixture),
 # so it stops even when tests fail; LEADSCORE_REQUIRE_EMULATOR=1 turns "missing" into a failure.
+# tests/infra/test_bundle.py installs the lock on Python 3.11, 3.12 and 3.13 (pyenv) into
+# .venv-bundle-3.X, cached until requirements.lock changes.
 test: lint typecheck
 	$(BIN)/python -m pytest
 
@@ -39,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .leadscore .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bundle-* .leadscore .pytest_cache .mypy_cache .ruff_cache

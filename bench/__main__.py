@@ -12,6 +12,7 @@ from bench import (
     ingest_throughput,
     load,
     purchase_throughput,
+    sizing,
 )
 from bench.harness import firestore_available
 
@@ -26,6 +27,7 @@ def main() -> int:
         form_throughput.run(kinds)
         decay_run.run(kinds)
     load.run()
+    sizing.run()  # on paper: the model behind the README's sizing section
     return 0
 
 

@@ -2,59 +2,48 @@
 
     main.py and every entry point module (from functions/)
     leadscore/             the package source (no caches)
-    requirements.txt       every runtime dependency pinned to the version installed here
+    requirements.txt       the runtime lock (requirements.lock): every dependency pinned,
+                           with its hashes, for every supported Python (a universal lock)
 
-No tests, no local databases, no secrets: the bundle is made from an allow-list.
+No tests, no local databases, no secrets: the bundle is made from an allow-list. The lock
+is made by `make lock` from pyproject.toml's runtime dependencies only (no dev tools), so
+the deployed functions run exactly what `make test` installed and tested.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
 import shutil
-from importlib import metadata
 from pathlib import Path
 
-from packaging.markers import default_environment
-from packaging.requirements import Requirement
-
 ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements.lock"
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.db", "*.sqlite*")
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+class LockMissing(Exception):
+    pass
 
 
-def pinned_requirements() -> list[str]:
-    """leadscore's runtime dependencies and theirs, each `name==installed version`."""
-    environment = default_environment()
-    pins: dict[str, str] = {}
-    visited: set[tuple[str, str]] = set()  # (package, extra): pydantic and pydantic[email]
-    pending = [Requirement(r) for r in metadata.requires("leadscore") or []]
-    pending = [r for r in pending if not r.marker or r.marker.evaluate({**environment,
-                                                                         "extra": ""})]
-    while pending:
-        requirement = pending.pop()
-        name = _canonical(requirement.name)
-        wanted = {(name, extra) for extra in [*requirement.extras, ""]}
-        if wanted <= visited:
-            continue
-        visited |= wanted
-        pins[name] = metadata.version(requirement.name)
-        for extra in [*requirement.extras, ""]:
-            for child in metadata.requires(requirement.name) or []:
-                parsed = Requirement(child)
-                if not parsed.marker or parsed.marker.evaluate({**environment, "extra": extra}):
-                    pending.append(parsed)
-    return [f"{name}=={version}" for name, version in sorted(pins.items())]
+def locked_requirements(lock: Path = LOCK) -> str:
+    """The lock, as a requirements.txt pip installs with --require-hashes implied."""
+    if not lock.exists():
+        raise LockMissing(f"{lock} is missing: run `make lock`")
+    header = "# generated from requirements.lock by infra/bundle.py: edit pyproject.toml\n"
+    return header + lock.read_text("utf-8")
+
+
+def lock_digest(lock: Path = LOCK) -> str:
+    return hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
 
 
 def build(out: Path) -> Path:
+    requirements = locked_requirements()
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     for module in sorted((ROOT / "functions").glob("*.py")):
         shutil.copy2(module, out / module.name)
     shutil.copytree(ROOT / "shared" / "leadscore", out / "leadscore", ignore=SKIP)
-    (out / "requirements.txt").write_text("\n".join(pinned_requirements()) + "\n")
+    (out / "requirements.txt").write_text(requirements)
     return out

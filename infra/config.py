@@ -1,16 +1,28 @@
-"""The deploy configuration file, validated before anything runs (pydantic)."""
+"""The deploy configuration file, validated before anything runs (pydantic).
+
+Every problem is reported at once: pydantic collects the field errors, and the checks that
+span several fields run on the raw data too, so one pass over a bad file names them all.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from infra import locations
 
 EMAIL_PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo")
 PURCHASE_PLATFORMS = ("stripe", "shopify", "woocommerce", "generic")
+# SES needs the account's topic ARNs, so it is off until the operator names them.
+DEFAULT_EMAIL_PROVIDERS = [p for p in EMAIL_PROVIDERS if p != "ses"]
+# Cloud Run regions are <area>-<direction><n>: europe-west12, me-central2, us-east5,
+# northamerica-south1. Unknown-but-well-formed regions are left for gcloud to judge.
+REGION = r"^[a-z]+-[a-z]+[1-9][0-9]?$"
+MEMBER = r"^(user|group|serviceAccount|domain):[^\s,]+$"
 
 
 class Size(BaseModel):
@@ -47,38 +59,108 @@ class DeployConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-    region: str = Field(pattern=r"^[a-z]+-[a-z]+\d$")
+    region: str = Field(pattern=REGION)
     runtime: Literal["python311", "python312", "python313"] = "python312"
-    firestore_location: str = "eur3"
+    firestore_location: str | None = Field(
+        default=None, description="override; default: the region (see infra/locations.py)")
+    firestore_multi_region: bool = False
+    backup_retention_days: int = Field(default=14, ge=1, le=98)
     schedule: str = "0 5 * * *"
     time_zone: str = "Etc/UTC"
     email_providers: list[Literal[EMAIL_PROVIDERS]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: list(EMAIL_PROVIDERS))
+        default_factory=lambda: list(DEFAULT_EMAIL_PROVIDERS))
     purchase_platforms: list[Literal[PURCHASE_PLATFORMS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(PURCHASE_PLATFORMS))
     typeform: bool = True
     tally: bool = False
     captcha: bool = False
     handover_webhooks: bool = False
+    invoker_members: list[str] = Field(
+        default_factory=list, description="who may call private functions (leads_api)")
+    build_service_account: str | None = Field(
+        default=None, pattern=r"^[^@\s]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$")
+    max_delivery_attempts: int = Field(default=10, ge=5, le=100)  # Pub/Sub's bounds
     env: dict[str, str] = Field(default_factory=dict, description="non-secret LEADSCORE_*")
     sizes: Sizes = Field(default_factory=Sizes)
 
-    @model_validator(mode="after")
-    def _checks(self) -> Self:
-        if len(self.schedule.split()) != 5:
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
             raise ValueError("schedule must be a five-field cron expression")
-        bad = [k for k in self.env if not re.match(r"^LEADSCORE_[A-Z0-9_]+$", k)]
+        return value
+
+    @field_validator("invoker_members")
+    @classmethod
+    def _members(cls, value: list[str]) -> list[str]:
+        bad = [m for m in value if not re.match(MEMBER, m)]
         if bad:
-            raise ValueError(f"env may only set LEADSCORE_* variables: {', '.join(bad)}")
-        secret_like = [k for k in self.env if k.endswith(("_SECRET", "_TOKEN", "_KEY", "_AUTH"))]
+            raise ValueError("members look like group:sales-ops@example.com, not: "
+                             + ", ".join(bad))
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = []
+        bad = [k for k in value if not re.match(r"^LEADSCORE_[A-Z0-9_]+$", k)]
+        if bad:
+            problems.append(f"env may only set LEADSCORE_* variables: {', '.join(bad)}")
+        secret_like = [k for k in value if k.endswith(("_SECRET", "_TOKEN", "_KEY", "_AUTH"))]
         if secret_like:
-            raise ValueError("secrets belong in Secret Manager, not env: " + ", ".join(
-                secret_like))
+            problems.append("secrets belong in Secret Manager (--secrets-file), not env: "
+                            + ", ".join(secret_like))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _together(self) -> Self:
+        problems = cross_field_problems(self.model_dump())
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def database_location(self) -> str:
+        return locations.firestore_location(self.region, self.firestore_multi_region,
+                                            self.firestore_location)
+
+    @property
+    def ses_suppression(self) -> bool:
+        """Non-openers go to SES's suppression list: the decay job needs AWS credentials."""
+        return bool(self.env.get("LEADSCORE_SES_SUPPRESSION_REGION"))
+
+
+def cross_field_problems(data: dict[str, Any]) -> list[str]:
+    """Checks that span fields; written for raw (possibly invalid) data as well."""
+    problems = []
+    env = data.get("env") if isinstance(data.get("env"), dict) else {}
+    providers = data.get("email_providers", DEFAULT_EMAIL_PROVIDERS)
+    if isinstance(providers, list) and "ses" in providers and not env.get(
+            "LEADSCORE_SES_TOPIC_ARNS"):
+        problems.append("email_providers has ses: set env.LEADSCORE_SES_TOPIC_ARNS to the "
+                        "SNS topic ARNs SES publishes to (else every SES webhook is 401)")
+    region = data.get("region")
+    if isinstance(region, str) and re.match(REGION, region):
+        override = data.get("firestore_location")
+        try:
+            locations.firestore_location(region, bool(data.get("firestore_multi_region")),
+                                         override if isinstance(override, str) else None)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 class ConfigError(Exception):
     pass
+
+
+def _describe(error: Any) -> list[str]:
+    """One line per problem: a validator that found several joined them with '; '."""
+    where = ".".join(str(p) for p in error["loc"]) or "(file)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return [f"  {where}: {part}" for part in message.split("; ")]
 
 
 def load(path: Path | None, overrides: dict[str, str | None]) -> DeployConfig:
@@ -95,6 +177,9 @@ def load(path: Path | None, overrides: dict[str, str | None]) -> DeployConfig:
     try:
         return DeployConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}"
-                 for e in exc.errors()]
-        raise ConfigError("invalid deploy configuration:\n" + "\n".join(lines)) from None
+        errors = exc.errors()
+        lines = [line for e in errors for line in _describe(e)]
+        if all(e["loc"] for e in errors):  # field errors stop pydantic before the cross checks
+            lines += [f"  (file): {p}" for p in cross_field_problems(data)]
+        raise ConfigError(f"invalid deploy configuration ({len(lines)} problems):\n"
+                          + "\n".join(lines)) from None

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
-from infra import config, deploy, plan
+from infra import bundle, check, config, deploy, plan
 
 IDEMPOTENT_VERBS = {("services", "enable"), ("functions", "deploy"),
                     ("projects", "add-iam-policy-binding"),
                     ("topics", "add-iam-policy-binding"), ("secrets", "add-iam-policy-binding"),
-                    ("functions", "add-invoker-policy-binding")}
-NO_CREDENTIALS = ("You do not currently have an active account selected",
-                  "Your current active account", "There was a problem refreshing your "
-                  "current auth tokens", "credentials")
+                    ("functions", "add-invoker-policy-binding"),
+                    ("subscriptions", "add-iam-policy-binding"),
+                    # updates that set a fixed state
+                    ("subscriptions", "update"), ("ttls", "update"), ("databases", "update")}
+EVERYTHING = {
+    "project": "leadscore-demo-42", "region": "europe-west1", "captcha": True, "tally": True,
+    "handover_webhooks": True, "email_providers": list(config.EMAIL_PROVIDERS),
+    "invoker_members": ["group:sales-ops@example.com", "user:ana@example.com"],
+    "build_service_account": "builder@leadscore-demo-42.iam.gserviceaccount.com",
+    "env": {"LEADSCORE_FORM_ALLOWED_ORIGINS": "https://a.b,https://c.d",
+            "LEADSCORE_SES_TOPIC_ARNS": "arn:aws:sns:eu-west-1:123456789012:ses-events",
+            "LEADSCORE_SES_SUPPRESSION_REGION": "eu-west-1"}}
 
 
 def settings(**change: object) -> config.DeployConfig:
@@ -28,36 +34,38 @@ def settings(**change: object) -> config.DeployConfig:
 
 
 @pytest.fixture(scope="module")
-def full_plan(tmp_path_factory: pytest.TempPathFactory) -> list[plan.Step]:
+def everything() -> config.DeployConfig:
+    return config.DeployConfig.model_validate(EVERYTHING)
+
+
+@pytest.fixture(scope="module")
+def full_plan(tmp_path_factory: pytest.TempPathFactory,
+              everything: config.DeployConfig) -> list[plan.Step]:
     source = tmp_path_factory.mktemp("bundle")
     (source / "main.py").write_text("")
-    everything = config.DeployConfig.model_validate({
-        "project": "leadscore-demo-42", "region": "europe-west1", "captcha": True,
-        "handover_webhooks": True, "env": {"LEADSCORE_FORM_ALLOWED_ORIGINS": "https://a.b,https://c.d"}})
     return plan.build_plan(everything, source) + plan.destroy_plan(everything, True)
 
 
-def _gcloud(command: list[str], home: str) -> tuple[list[str], int, str]:
-    env = {**os.environ, "CLOUDSDK_CONFIG": home, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
-    env.pop("CLOUDSDK_CORE_PROJECT", None)
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL)
-    return command, done.returncode, done.stderr
-
-
 @pytest.mark.skipif(shutil.which("gcloud") is None, reason="the gcloud CLI is not installed")
-def test_every_command_fails_only_for_lack_of_credentials(full_plan: list[plan.Step],
-                                                          tmp_path: Path) -> None:
+def test_every_command_fails_only_for_lack_of_credentials(
+        full_plan: list[plan.Step], everything: config.DeployConfig) -> None:
     # GIVEN gcloud with an empty configuration (no account, no credentials)
-    commands = [c for step in full_plan for c in step.commands()]
-    assert len(commands) > 60
-    # WHEN every command of the plan (deploy and destroy) runs
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda c: _gcloud(c, str(tmp_path)), commands))
+    assert len(check.commands(full_plan, everything, distinct=False)) > 150
+    shapes = check.commands(full_plan, everything)
+    assert len(shapes) > 40
+    # WHEN one command of each shape of the plan (deploy and destroy) runs
+    problems = check.validate(full_plan, everything)
     # THEN each one got as far as asking for credentials: no usage error anywhere
-    wrong = [(plan.shlex.join(c), rc, err.strip().splitlines()[:2]) for c, rc, err in results
-             if rc == 0 or not any(marker in err for marker in NO_CREDENTIALS)]
-    assert wrong == []
+    assert problems == []
+
+
+def test_a_usage_error_is_caught_by_the_check(everything: config.DeployConfig) -> None:
+    if shutil.which("gcloud") is None:
+        pytest.skip("the gcloud CLI is not installed")
+    wrong = plan.Step("a typo", ["gcloud", "pubsub", "topics", "create", "t",
+                                 "--retention-days=7"])
+    assert [p.command for p in check.validate([wrong], everything)] == [
+        plan.shlex.join(wrong.command)]
 
 
 def test_every_step_can_run_again(full_plan: list[plan.Step]) -> None:
@@ -68,7 +76,7 @@ def test_every_step_can_run_again(full_plan: list[plan.Step]) -> None:
         idempotent = any(pair in IDEMPOTENT_VERBS for pair in itertools.pairwise(words))
         assert idempotent or step.guard or step.tolerate_exists, step.shell()
         if step.guard:
-            assert "describe" in step.guard
+            assert "describe" in step.guard or (step.guard_needs_output and "list" in step.guard)
 
 
 def test_webhooks_are_public_and_the_api_and_decay_are_behind_iam(tmp_path: Path) -> None:
@@ -87,9 +95,103 @@ def test_webhooks_are_public_and_the_api_and_decay_are_behind_iam(tmp_path: Path
     assert "stripe" not in secrets and "api-token" not in secrets
 
 
-def test_secret_values_never_appear(tmp_path: Path) -> None:
-    shown = "\n".join(s.shell() for s in plan.build_plan(settings(), tmp_path))
-    assert "versions add" not in shown and "--data-file" not in shown
+def test_the_configured_group_may_call_the_private_api(tmp_path: Path) -> None:
+    steps = plan.build_plan(settings(invoker_members=["group:sales-ops@example.com"]),
+                            tmp_path)
+    grants = [s.command for s in steps if "add-invoker-policy-binding" in s.command
+              and "--member=group:sales-ops@example.com" in s.command]
+    assert [c[c.index("add-invoker-policy-binding") + 1] for c in grants] == ["leads_api"]
+
+
+def test_firestore_access_is_limited_to_the_one_database(tmp_path: Path) -> None:
+    grants = [s.command for s in plan.build_plan(settings(), tmp_path)
+              if "--role=roles/datastore.user" in s.command]
+    assert len(grants) == len(plan.functions(settings()))
+    for command in grants:
+        condition = next(w for w in command if w.startswith("--condition="))
+        assert 'resource.name=="projects/leadscore-demo-42/databases/(default)"' in condition
+
+
+def test_ses_suppression_gets_aws_credentials_from_secret_manager(tmp_path: Path) -> None:
+    chosen = settings(env={"LEADSCORE_SES_SUPPRESSION_REGION": "eu-west-1"})
+    steps = {s.what: s for s in plan.build_plan(chosen, tmp_path)}
+    decay = next(w for w in steps["deploy inactivity_decay"].command
+                 if w.startswith("--set-secrets="))
+    assert "AWS_ACCESS_KEY_ID=leadscore-aws-access-key-id:latest" in decay
+    assert "AWS_SECRET_ACCESS_KEY=leadscore-aws-secret-access-key:latest" in decay
+    ingest = " ".join(steps["deploy ingest"].command)
+    assert "AWS_" not in ingest
+
+
+def test_secret_values_never_appear(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a value for every secret of a deployment
+    names = [plan.secret_env(s) for s in plan.all_secrets(settings())]
+    values = {name: f"s3cr3t-{i}-value" for i, name in enumerate(names)}
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    monkeypatch.chdir(tmp_path)
+    # WHEN the plan is printed
+    code = deploy.main(["--project", "leadscore-demo-42", "--region", "europe-west1",
+                        "--dry-run", "--secrets-file", str(secrets_file),
+                        "--bundle", str(tmp_path / "bundle")])
+    shown = capsys.readouterr()
+    # THEN no value is in it: values reach gcloud only on stdin
+    assert code == 0
+    assert not any(v in shown.out + shown.err for v in values.values())
+    steps = plan.build_plan(settings(), tmp_path)
+    assert not any(v in " ".join(c) for s in steps for c in s.commands() for v in values.values())
+    adds = [s for s in steps if "versions" in s.command and "add" in s.command]
+    assert adds and all("--data-file=-" in s.command and s.stdin_secret for s in adds)
+
+
+def test_the_dry_run_names_the_missing_secrets_and_exits_3(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the Stripe secret in the environment and no other
+    for name in [plan.secret_env(s) for s in plan.all_secrets(settings())]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEADSCORE_STRIPE_SECRET", "whsec_from_env")
+    # WHEN the dry run prints the plan
+    code = deploy.main(["--project", "leadscore-demo-42", "--region", "europe-west1",
+                        "--dry-run", "--bundle", str(tmp_path / "bundle")])
+    out = capsys.readouterr().out
+    # THEN the whole plan is printed, as a table and as commands, and the bundle it names built
+    assert code == deploy.MISSING_SECRETS
+    assert "the plan:" in out and "deploy inactivity_decay_shards" in out
+    assert "gcloud scheduler jobs" in out
+    assert (tmp_path / "bundle" / "requirements.txt").exists()
+    missing = out.split("secrets without a value here")[1]
+    assert "LEADSCORE_API_TOKEN" in missing and "LEADSCORE_STRIPE_SECRET" not in missing
+
+
+def test_a_real_run_stops_before_any_step_when_a_secret_has_no_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ran: list[plan.Step] = []
+    monkeypatch.setattr(deploy, "run_step", lambda step, values=None: ran.append(step))
+    monkeypatch.setattr(deploy, "_has_version", lambda settings, setting: False)
+    for name in [plan.secret_env(s) for s in plan.all_secrets(settings())]:
+        monkeypatch.delenv(name, raising=False)
+    code = deploy.main(["--project", "leadscore-demo-42", "--region", "europe-west1",
+                        "--bundle", str(tmp_path / "bundle")])
+    assert code == deploy.MISSING_SECRETS and ran == []
+    assert "LEADSCORE_API_TOKEN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("region", ["europe-west1", "europe-west10", "europe-west12",
+                                    "me-central2", "us-east5", "northamerica-south1",
+                                    "asia-southeast2", "africa-south1"])
+def test_every_real_region_is_accepted_with_firestore_beside_it(region: str) -> None:
+    assert settings(region=region).database_location == region
+
+
+@pytest.mark.parametrize(("region", "multi"), [("europe-west3", "eur3"),
+                                               ("us-east4", "nam5"),
+                                               ("northamerica-northeast1", "nam5")])
+def test_a_multi_region_database_on_request(region: str, multi: str) -> None:
+    assert settings(region=region, firestore_multi_region=True).database_location == multi
+    assert settings(region=region, firestore_location="nam7").database_location == "nam7"
 
 
 @pytest.mark.parametrize(("change", "problem"), [
@@ -97,12 +199,14 @@ def test_secret_values_never_appear(tmp_path: Path) -> None:
     ({"schedule": "daily"}, "cron"), ({"email_providers": ["hotmail"]}, "email_providers"),
     ({"env": {"LEADSCORE_STRIPE_SECRET": "sk"}}, "Secret Manager"),
     ({"env": {"PATH": "/x"}}, "LEADSCORE_"),
+    ({"email_providers": ["ses"]}, "LEADSCORE_SES_TOPIC_ARNS"),
+    ({"region": "asia-northeast9"}, "firestore_location"),
+    ({"firestore_location": "mars1"}, "not a Firestore location"),
+    ({"invoker_members": ["sales-ops@example.com"]}, "group:"),
 ])
 def test_a_bad_configuration_is_refused_before_anything_runs(
         tmp_path: Path, change: dict[str, object], problem: str,
         capsys: pytest.CaptureFixture[str]) -> None:
-    import yaml
-
     path = tmp_path / "deploy.yaml"
     path.write_text(yaml.safe_dump({"project": "leadscore-demo-42", "region": "europe-west1",
                                     **change}))
@@ -110,9 +214,41 @@ def test_a_bad_configuration_is_refused_before_anything_runs(
     assert problem in capsys.readouterr().err
 
 
+def test_every_problem_of_a_configuration_is_listed_at_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a file with five unrelated mistakes, field-level and cross-field
+    path = tmp_path / "deploy.yaml"
+    path.write_text(yaml.safe_dump({
+        "project": "X", "region": "europe-west1", "schedule": "daily",
+        "env": {"PATH": "/x"}, "email_providers": ["ses"], "firestore_location": "mars1"}))
+    # WHEN it is loaded
+    assert deploy.main(["--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    # THEN each one is named
+    for problem in ("project", "cron", "LEADSCORE_", "LEADSCORE_SES_TOPIC_ARNS",
+                    "not a Firestore location"):
+        assert problem in err, problem
+
+
 def test_the_example_configuration_is_valid() -> None:
     example = Path(plan.__file__).with_name("deploy.example.yaml")
-    assert config.load(example, {}).project == "my-leadscore-project"
+    loaded = config.load(example, {})
+    assert loaded.project == "my-leadscore-project"
+    assert "ses" in loaded.email_providers
+
+
+def test_a_secrets_file_may_be_yaml_or_dotenv(tmp_path: Path) -> None:
+    from infra import secrets
+
+    dotenv = tmp_path / "a.env"
+    dotenv.write_text("# comment\nexport LEADSCORE_API_TOKEN='tok,en'\nAWS_ACCESS_KEY_ID=AK\n")
+    assert secrets.read_file(dotenv) == {"LEADSCORE_API_TOKEN": "tok,en",
+                                         "AWS_ACCESS_KEY_ID": "AK"}
+    as_yaml = tmp_path / "a.yaml"
+    as_yaml.write_text("LEADSCORE_API_TOKEN: tok\nLEADSCORE_SENDGRID_PUBLIC_KEY: |\n  MFkw\n")
+    assert secrets.read_file(as_yaml)["LEADSCORE_SENDGRID_PUBLIC_KEY"] == "MFkw\n"
+    assert secrets.gather(["A", "B", "C"], {"A": "file"}, {"A": "env", "B": "env"}) == {
+        "A": "file", "B": "env"}
 
 
 def test_destroy_keeps_the_data_unless_told_and_asks_first(
@@ -128,3 +264,22 @@ def test_destroy_keeps_the_data_unless_told_and_asks_first(
     assert "the Firestore database and its data are kept" in capsys.readouterr().out
     monkeypatch.setattr("builtins.input", lambda _: "leadscore-demo-42")
     assert deploy.main(args) == 0 and len(ran) == len(kept)
+
+
+def test_the_bundle_requirements_come_from_the_lock() -> None:
+    assert "--hash=sha256:" in bundle.locked_requirements()
+
+
+def test_problems_across_fields_are_each_listed_on_their_own_line() -> None:
+    # GIVEN a file whose fields are each valid but do not go together, twice
+    with pytest.raises(config.ConfigError) as refused:
+        settings(email_providers=["ses"], firestore_location="mars1",
+                 env={"PATH": "/x", "LEADSCORE_X_SECRET": "s"})
+    lines = str(refused.value).splitlines()
+    # THEN every problem has its own line (the env ones are found before the cross checks)
+    assert any("LEADSCORE_SES_TOPIC_ARNS" in line for line in lines)
+    assert any("not a Firestore location" in line for line in lines)
+    assert any("LEADSCORE_* variables" in line for line in lines)
+    assert any("Secret Manager" in line and "LEADSCORE_" not in line.split(":")[0]
+               for line in lines)
+    assert "(4 problems)" in lines[0]

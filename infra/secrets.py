@@ -1,0 +1,77 @@
+"""Secret values for the first deploy: from a file, the environment, or a prompt.
+
+Keys are the environment variable each function reads (`LEADSCORE_STRIPE_SECRET`,
+`AWS_ACCESS_KEY_ID`). The file is YAML (`KEY: value`) or dotenv (`KEY=value`, `#` comments,
+optional quotes). Values only ever travel to `gcloud secrets versions add` on stdin.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import yaml
+
+
+class SecretsFileError(Exception):
+    pass
+
+
+def read_file(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise SecretsFileError(f"{path}: {exc.strerror}") from None
+    if all("=" in line or not line.strip() or line.lstrip().startswith("#")
+           for line in text.splitlines()):
+        return _dotenv(text)
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise SecretsFileError(f"{path}: not YAML or KEY=value lines: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise SecretsFileError(f"{path}: expected KEY: value pairs")
+    return {str(k): str(v) for k, v in loaded.items() if v is not None and str(v) != ""}
+
+
+def _dotenv(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if value:
+            values[key.strip()] = value
+    return values
+
+
+def gather(names: Iterable[str], file_values: Mapping[str, str],
+           environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The values found for `names`: the file first, then the environment."""
+    environ = os.environ if environ is None else environ
+    found = {}
+    for name in names:
+        value = file_values.get(name) or environ.get(name)
+        if value:
+            found[name] = value
+    return found
+
+
+def prompt_for(names: Iterable[str],
+               ask: Callable[[str], str] = getpass.getpass) -> dict[str, str]:
+    """Ask for each value on the terminal (not echoed); an empty answer skips it."""
+    if not sys.stdin.isatty():
+        return {}
+    answers = {}
+    for name in names:
+        value = ask(f"{name} (empty: skip): ").strip()
+        if value:
+            answers[name] = value
+    return answers
