@@ -56,7 +56,7 @@ class MemoryStore:
         for entry in write.history:
             history.setdefault(entry.entry_id, entry)
         self._after_staging("history")
-        lead = write.lead.model_copy(deep=True)
+        lead = write.lead
         self._stage_lead_write(lead)
         self._after_staging("lead")
         handovers = dict(self._handovers)
