@@ -19,6 +19,7 @@ from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import default_rules
 from leadscore.domain.scoring import apply_events
 from leadscore.server import build_app
+from leadscore.service import writes as uow
 from tests.signatures import SendGridSigner
 
 EVENTS, LEADS = 1000, 100
@@ -42,14 +43,14 @@ def measure(kind: str) -> dict[str, float]:
             store.put_lead(doc)
         raw = LEADS / (time.perf_counter() - start)
         commits: list[int] = []
-        real = store.apply_events
+        real = uow.apply_events
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             outcome = real(*args, **kwargs)
             commits.append(outcome.commits)
             return outcome
 
-        store.apply_events = counted
+        uow.apply_events = counted  # type: ignore[assignment]
         install(Container(Settings(sendgrid_public_key=signer.public_key, log_level="WARNING"),
                           store=store, rules=rules))
         with local_server(build_app()) as base:
@@ -59,6 +60,7 @@ def measure(kind: str) -> dict[str, float]:
                                             **signer.headers(body, stamp)})
             elapsed = time.perf_counter() - start
         install(None)
+        uow.apply_events = real  # type: ignore[assignment]
         answer.raise_for_status()
         assert answer.json()["applied"] == EVENTS, answer.text
         store.close()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from leadscore import logs
 from leadscore.config import Settings
+from leadscore.domain.happenings import DomainEvent, NonOpenerFlagged, StageChanged
 from leadscore.domain.rules import Rules, default_rules, parse_rules
 from leadscore.errors import ConfigError
 from leadscore.store.port import LeadStore
@@ -135,6 +136,27 @@ class Container:
                             base_s=self.settings.handover_backoff_s)
         except Exception:  # noqa: BLE001 - the changes are stored; a later call delivers them
             logs.exception("handover sweep failed; pending changes stay pending")
+
+    def dispatch(self, events: Sequence[DomainEvent]) -> None:
+        """Deliver what a use case reports (`result.events`), the one place that does.
+
+        A flagged non-opener goes to `LEADSCORE_NON_OPENER_TOPIC` and, if configured, the SES
+        suppression list; any stage change starts one handover sweep (the changes wait in
+        the outbox, so the sweep also retries earlier ones)."""
+        for event in events:
+            if isinstance(event, NonOpenerFlagged):
+                self.announce_non_opener(event)
+        if any(isinstance(event, StageChanged) for event in events):
+            self.hand_over()
+
+    def announce_non_opener(self, event: NonOpenerFlagged) -> None:
+        settings = self.settings
+        if settings.non_opener_topic:
+            self.publish(settings.non_opener_topic, {
+                "lead_id": event.lead_id, "email": event.email,
+                "flagged_at": event.at.isoformat()})
+        if settings.ses_suppression_region:
+            self.suppress_in_ses(event.email)
 
     def verify_captcha(self, token: str, remote_ip: str | None) -> bool:
         from leadscore.providers.captcha import verify_token

@@ -16,6 +16,7 @@ from conftest import NOW
 
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import default_rules
+from leadscore.service.writes import apply_events
 from leadscore.store.sqlite import SqliteStore
 
 BIN = Path(sys.executable).parent / "leadscore"
@@ -27,7 +28,7 @@ def store_url(tmp_path: Path) -> str:
     store, rules = SqliteStore(path), default_rules()
     for email, days in (("hot@acme.com", 0), ("silent@acme.com", 220)):
         at = NOW - timedelta(days=days)
-        store.apply_events(lead_id_for(email), email, [
+        apply_events(store, lead_id_for(email), email, [
             form(email, "f", at, kind="demo_request"),
             event("email_delivered", email, "d", at, source="esp")], rules, at)
     store.close()

@@ -17,6 +17,7 @@ from leadscore.cli import main
 from leadscore.container import install
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import default_rules, default_rules_text
+from leadscore.service.writes import apply_events
 from leadscore.store.sqlite import SqliteStore
 
 
@@ -25,7 +26,7 @@ def store_url(tmp_path: Path) -> str:
     store, rules = SqliteStore(tmp_path / "leads.db"), default_rules()
     for i, kind in enumerate(["newsletter", "webinar", "demo_request"]):
         email = f"op{i}@acme.com"
-        store.apply_events(lead_id_for(email), email, [
+        apply_events(store, lead_id_for(email), email, [
             form(email, f"f{i}", NOW, kind=kind, job_title="Student" if i == 0 else "CTO"),
             event("email_delivered", email, f"d{i}", NOW, source="esp")], rules, NOW)
     store.close()

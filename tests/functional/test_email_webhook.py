@@ -15,6 +15,7 @@ from signatures import mailgun
 from functional.conftest import SECRETS, SENDGRID, SES_TOPIC, SNS, client_for
 from leadscore.container import Container
 from leadscore.domain.identity import lead_id_for
+from leadscore.service import writes as uow
 
 NOW_TS = int(NOW.timestamp())
 
@@ -129,14 +130,14 @@ def test_a_thousand_events_over_a_hundred_leads_take_one_commit_per_lead(
                "event": "open" if i % 3 else "click", "url": "https://example.org/x",
                "sg_event_id": f"ev-{i}", "sg_message_id": f"m-{i % 100}"} for i in range(1000)]
     writes: list[int] = []
-    real = app_container.store.apply_events
+    real = uow.apply_events
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         outcome = real(*args, **kwargs)
         writes.append(outcome.commits)
         return outcome
 
-    monkeypatch.setattr(app_container.store, "apply_events", counted)
+    monkeypatch.setattr(uow, "apply_events", counted)
     answer = sendgrid_post(client, json.dumps(events).encode())
     # THEN every event counts, in one atomic write per lead
     assert answer.get_json()["applied"] == 1000 and answer.get_json()["leads"] == 100

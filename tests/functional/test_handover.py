@@ -21,6 +21,7 @@ from leadscore.config import Settings
 from leadscore.container import Container, install
 from leadscore.domain.identity import lead_id_for
 from leadscore.service.handover import deliver_pending, webhook_sink
+from leadscore.service.writes import apply_events
 
 SECRET = "handover-secret"
 HOT = {"type": "form_submitted", "email": "buyer@bigco.com", "source": "website",
@@ -95,7 +96,7 @@ def test_a_stage_change_reaches_pubsub_and_a_webhook_that_failed_twice(
 def test_a_change_not_delivered_stays_pending_until_a_later_sweep(durable_store: Any,
                                                                   rules: Any) -> None:
     email = "later@bigco.com"
-    durable_store.apply_events(lead_id_for(email), email, [form(
+    apply_events(durable_store, lead_id_for(email), email, [form(
         email, "f", NOW, kind="demo_request", job_title="CTO", industry="SaaS",
         seniority="VP")], rules, NOW)
     sent: list[dict[str, Any]] = []
@@ -115,7 +116,7 @@ def test_a_change_not_delivered_stays_pending_until_a_later_sweep(durable_store:
 
 def test_a_decay_demotion_is_handed_over_too(durable_store: Any, rules: Any) -> None:
     email = "cooling@bigco.com"
-    durable_store.apply_events(lead_id_for(email), email, [form(
+    apply_events(durable_store, lead_id_for(email), email, [form(
         email, "f", NOW, kind="demo_request", job_title="CTO", industry="SaaS",
         seniority="VP")], rules, NOW)
     deliver_pending(durable_store, [lambda _: None], NOW)

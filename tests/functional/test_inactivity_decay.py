@@ -19,6 +19,8 @@ from functional.conftest import MAIN
 from leadscore.config import Settings
 from leadscore.container import Container, install
 from leadscore.domain.identity import lead_id_for
+from leadscore.service import writes as uow
+from leadscore.service.writes import apply_events
 
 LATER = NOW + timedelta(days=60)
 PUBSUB = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -47,7 +49,7 @@ def pubsub_event(payload: bytes | None, message_id: str = "11937923011474843") -
 def seed(store: Any, rules: Any, count: int) -> None:
     for i in range(count):
         email = f"lead{i}@acme.com"
-        store.apply_events(lead_id_for(email), email, [form(email, f"f{i}", NOW,
+        apply_events(store, lead_id_for(email), email, [form(email, f"f{i}", NOW,
                                                             kind="demo_request")], rules, NOW)
 
 
@@ -93,7 +95,7 @@ def test_a_store_failure_is_retried_by_pubsub(app: Container,
     def broken(*_: Any, **__: Any) -> Any:
         raise OSError("deadline exceeded")
 
-    monkeypatch.setattr(app.store, "refresh_view", broken)
+    monkeypatch.setattr(uow, "refresh_view", broken)
     headers, body = pubsub_event(b"{}")
     assert decay_client().post("/", headers=headers, data=body).status_code == 500
 
@@ -166,7 +168,7 @@ def test_newly_flagged_non_openers_are_published(durable_store: Any,
         rules = Container().rules
         email = "silent.reader@acme.com"
         sent = LATER - timedelta(days=190)
-        durable_store.apply_events(lead_id_for(email), email, [
+        apply_events(durable_store, lead_id_for(email), email, [
             event("email_delivered", email, "d1", sent, source="esp")], rules, sent)
         # WHEN the daily tick runs
         headers, body = pubsub_event(b"{}")
@@ -196,7 +198,7 @@ def test_newly_flagged_non_openers_go_to_the_ses_suppression_list(durable_store:
     app._sesv2 = client
     install(app)
     sent = LATER - timedelta(days=200)
-    durable_store.apply_events(lead_id_for(email), email, [
+    apply_events(durable_store, lead_id_for(email), email, [
         event("email_delivered", email, "d1", sent, source="esp")], app.rules, sent)
     try:
         with stub:

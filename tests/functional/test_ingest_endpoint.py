@@ -11,6 +11,7 @@ from conftest import event_json
 from functional.conftest import client_for
 from leadscore.container import Container
 from leadscore.domain.identity import lead_id_for
+from leadscore.service import writes as uow
 
 AUTH = {"Authorization": "Bearer current-token-123"}
 MARIA = lead_id_for("maria.lopez@acme-analytics.io")
@@ -121,7 +122,7 @@ def test_a_store_failure_is_a_retryable_5xx_without_details(
     def broken(*_: Any, **__: Any) -> Any:
         raise OSError("connection reset by peer")
 
-    monkeypatch.setattr(app_container.store, "apply_events", broken)
+    monkeypatch.setattr(uow, "apply_events", broken)
     answer = post(client, event_json("ingest_single_activity.json"))
     assert answer.status_code == 500
     assert answer.get_json() == {"error": "internal_error",

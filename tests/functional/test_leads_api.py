@@ -15,6 +15,7 @@ from conftest import NOW
 from functional.conftest import client_for
 from leadscore.container import Container
 from leadscore.domain.identity import lead_id_for
+from leadscore.service.writes import apply_events
 
 AUTH = {"Authorization": "Bearer current-token-123"}
 
@@ -29,7 +30,7 @@ def seed(app: Container, count: int = 7) -> list[str]:
     for i in range(count):
         email = f"person{i}@acme{i % 3}.com"
         kind = "demo_request" if i % 2 else "newsletter"
-        app.store.apply_events(lead_id_for(email), email, [
+        apply_events(app.store, lead_id_for(email), email, [
             form(email, f"f{i}", NOW - timedelta(days=i), kind=kind, job_title="CTO" * (i % 3)),
         ], app.rules, NOW)
         emails.append(email)
@@ -97,7 +98,7 @@ def test_malformed_parameters_are_400(client: Any, query: str) -> None:
 
 def test_non_openers_as_json_and_csv(client: Any, app_container: Container) -> None:
     email = "quiet@acme.com"
-    app_container.store.apply_events(lead_id_for(email), email, [event(
+    apply_events(app_container.store, lead_id_for(email), email, [event(
         "email_delivered", email, "d", NOW - timedelta(days=300), source="esp")],
         app_container.rules, NOW)
     seed(app_container, 2)
@@ -113,7 +114,7 @@ def test_erasure_removes_every_document_of_the_lead(client: Any,
     email = "erase.me@acme.com"
     lead_id = lead_id_for(email)
     store = app_container.store
-    store.apply_events(lead_id, email, [
+    apply_events(store, lead_id, email, [
         form(email, "f", NOW, kind="demo_request", first_name="Erin"),
         event("purchase_made", email, "p", NOW, source="shop", order_id="O-1",
               amount_minor=9900, currency="EUR")], app_container.rules, NOW)
@@ -128,7 +129,7 @@ def test_erasure_removes_every_document_of_the_lead(client: Any,
     assert not any(h.lead_id == lead_id for h in store.pending_handovers(NOW + timedelta(1)))
     assert client.get(f"/leads/{lead_id}", headers=AUTH).status_code == 404
     # AND a later event for the address starts a new lead
-    store.apply_events(lead_id, email, [form(email, "f2", NOW)], app_container.rules, NOW)
+    apply_events(store, lead_id, email, [form(email, "f2", NOW)], app_container.rules, NOW)
     assert store.get_lead(lead_id).counters == {"form_submitted": 1}
 
 
@@ -149,7 +150,7 @@ def test_logs_carry_no_lead_data(client: Any, app_container: Container,
 
 def test_history_pages_take_a_limit(client: Any, app_container: Container) -> None:
     email = "long@acme.com"
-    app_container.store.apply_events(lead_id_for(email), email, [
+    apply_events(app_container.store, lead_id_for(email), email, [
         form(email, f"f{i}", NOW - timedelta(hours=i), kind="webinar") for i in range(6)],
         app_container.rules, NOW)
     newest = client.get(f"/leads/{email}/history?limit=2", headers=AUTH).get_json()

@@ -12,6 +12,7 @@ from integration.test_store_contract import break_lead_write
 
 from leadscore.container import Container
 from leadscore.errors import TransientError
+from leadscore.service import writes as uow
 
 NOW_TS = int(NOW.timestamp())
 BATCH = (EVENTS_DIR / "email" / "sendgrid_batch.json").read_bytes()
@@ -46,7 +47,7 @@ def test_a_store_fault_then_the_senders_retry_applies_each_event_once(
         reference: list[Any]) -> None:
     store = app_container.store
     client = client_for("email_webhook")
-    real = store.apply_events
+    real = uow.apply_events
     calls: list[int] = []
 
     def faulty(*args: Any, **kwargs: Any) -> Any:
@@ -57,12 +58,12 @@ def test_a_store_fault_then_the_senders_retry_applies_each_event_once(
             if when == "after":
                 real(*args, **kwargs)
                 raise OSError("connection reset after the commit")
-            monkeypatch.setattr(store, "apply_events", real)
+            monkeypatch.setattr(uow, "apply_events", real)
             break_lead_write(store, monkeypatch)  # fails inside this lead's commit
-            return store.apply_events(*args, **kwargs)
+            return uow.apply_events(*args, **kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store, "apply_events", faulty)
+    monkeypatch.setattr(uow, "apply_events", faulty)
     # WHEN the delivery meets the fault
     failed = deliver(client)
     # THEN the sender is told to retry, and nothing is half-written: the third lead is

@@ -12,7 +12,9 @@ from conftest import NOW, another_store_like, fail_on_call
 
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
+from leadscore.service import writes as uow
 from leadscore.service.decay import run_decay
+from leadscore.service.writes import apply_events
 
 HOT = "hot@acme.com"
 DAY = timedelta(days=1)
@@ -23,7 +25,7 @@ def hot_lead(store: Any, rules: Rules, at: Any = NOW) -> Any:
     events = [form(HOT, "demo", at, kind="demo_request", job_title="CTO", industry="SaaS"),
               event("activity", HOT, "webinar", at, source="tracker",
                     activity="webinar_attended")]
-    store.apply_events(lead_id_for(HOT), HOT, events, rules, at)
+    apply_events(store, lead_id_for(HOT), HOT, events, rules, at)
     return store.get_lead(lead_id_for(HOT))
 
 
@@ -71,7 +73,7 @@ def test_a_missed_week_catches_up_exactly(store: Any, rules: Rules, tmp_path: Pa
     other = another_store_like(store, tmp_path, request)
     for target in (store, other):
         hot_lead(target, rules)
-        target.apply_events(lead_id_for("b@b.com"), "b@b.com",
+        apply_events(target, lead_id_for("b@b.com"), "b@b.com",
                             [opened("b@b.com", "o", NOW - 3 * DAY)], rules, NOW)
     # WHEN one runs daily for a week and the other only on the last day
     for day in range(1, 8):
@@ -88,11 +90,11 @@ def test_a_crash_part_way_then_a_rerun_equals_a_clean_run(
     for target in (store, clean):
         for i in range(6):
             email = f"lead{i}@acme.com"
-            target.apply_events(lead_id_for(email), email,
+            apply_events(target, lead_id_for(email), email,
                                 [form(email, f"f{i}", NOW, kind="webinar")], rules, NOW)
     run_decay(clean, rules, NOW + 40 * DAY)
     # GIVEN a store that fails on the fourth lead
-    fail_on_call(monkeypatch, store, "refresh_view", 4, OSError("connection reset"))
+    fail_on_call(monkeypatch, uow, "refresh_view", 4, OSError("connection reset"))
     with pytest.raises(OSError):
         run_decay(store, rules, NOW + 40 * DAY)
     monkeypatch.undo()
@@ -112,7 +114,7 @@ def test_a_dry_run_writes_nothing(store: Any, rules: Rules) -> None:
 
 
 def _sent(store: Any, rules: Rules, email: str, days_ago: int) -> None:
-    store.apply_events(lead_id_for(email), email, [event(
+    apply_events(store, lead_id_for(email), email, [event(
         "email_delivered", email, f"d-{email}", NOW - days_ago * DAY, source="esp")], rules,
         NOW - days_ago * DAY)
 
@@ -120,14 +122,14 @@ def _sent(store: Any, rules: Rules, email: str, days_ago: int) -> None:
 def test_non_openers(store: Any, rules: Rules) -> None:
     _sent(store, rules, "silent@a.com", 210)  # sent 7 months ago, never opened
     _sent(store, rules, "robot@a.com", 210)  # only machine opens
-    store.apply_events(lead_id_for("robot@a.com"), "robot@a.com",
+    apply_events(store, lead_id_for("robot@a.com"), "robot@a.com",
                        [opened("robot@a.com", "m", NOW - 100 * DAY, machine=True)], rules,
                        NOW - 100 * DAY)
     _sent(store, rules, "clicker@a.com", 210)  # a click 5 months ago
-    store.apply_events(lead_id_for("clicker@a.com"), "clicker@a.com", [event(
+    apply_events(store, lead_id_for("clicker@a.com"), "clicker@a.com", [event(
         "email_clicked", "clicker@a.com", "c", NOW - 150 * DAY, source="esp")], rules,
         NOW - 150 * DAY)
-    store.apply_events(lead_id_for("quiet@a.com"), "quiet@a.com",  # never sent anything
+    apply_events(store, lead_id_for("quiet@a.com"), "quiet@a.com",  # never sent anything
                        [form("quiet@a.com", "f", NOW - 300 * DAY)], rules, NOW - 300 * DAY)
     summary = run_decay(store, rules, NOW)
     flagged = {x.email for x in store.list_leads(non_opener=True)}
@@ -136,7 +138,7 @@ def test_non_openers(store: Any, rules: Rules) -> None:
     assert silent.non_opener_since == NOW - 210 * DAY + timedelta(
         days=rules.non_opener_after_days)
     # WHEN a flagged lead opens an email, the flag clears at once
-    store.apply_events(silent.lead_id, silent.email, [opened(silent.email, "o", NOW)], rules,
+    apply_events(store, silent.lead_id, silent.email, [opened(silent.email, "o", NOW)], rules,
                        NOW)
     assert store.get_lead(silent.lead_id).non_opener is False
     assert {x.email for x in store.list_leads(non_opener=True)} == {"robot@a.com"}

@@ -14,8 +14,10 @@ from conftest import NOW, another_store_like, fail_on_call
 from integration.test_store_contract import facts
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules, default_rules_text, parse_rules
+from leadscore.service import writes as uow
 from leadscore.service.reports import build_report
 from leadscore.service.rescore import rescore
+from leadscore.service.writes import apply_events
 
 LATER = NOW + timedelta(hours=1)
 
@@ -31,7 +33,7 @@ def seed(store: Any, rules: Rules) -> None:
     for i in range(8):
         email = f"p{i}@acme.com"
         kind = "newsletter" if i % 2 else "webinar"
-        store.apply_events(lead_id_for(email), email, [
+        apply_events(store, lead_id_for(email), email, [
             form(email, f"f{i}", NOW - timedelta(days=i), kind=kind, job_title="CTO"),
             opened(email, f"o{i}", NOW - timedelta(hours=i))], rules, NOW)
 
@@ -68,7 +70,7 @@ def test_an_interrupted_rescore_resumes_to_the_same_end(store: Any, rules: Rules
     seed(clean, rules)
     new = generous_rules()
     rescore(clean, new, LATER, dry_run=False)
-    fail_on_call(monkeypatch, store, "rescore_lead", 5, OSError("instance stopped"))
+    fail_on_call(monkeypatch, uow, "rescore_lead", 5, OSError("instance stopped"))
     with pytest.raises(OSError):
         rescore(store, new, LATER, dry_run=False)
     monkeypatch.undo()
@@ -89,7 +91,7 @@ def test_calibration_rates_rise_with_score(store: Any, rules: Rules) -> None:
             events.append(event("purchase_made", email, f"{email}-p", NOW - timedelta(days=10),
                                 source="shop", order_id=f"O-{i}", amount_minor=5000,
                                 currency="EUR"))
-        store.apply_events(lead_id_for(email), email, events, rules, NOW)
+        apply_events(store, lead_id_for(email), email, events, rules, NOW)
     report = build_report(store, rules, NOW)
     rates = [row.purchase_rate for row in report.calibration if row.leads >= 10]
     assert len(rates) >= 3 and rates == sorted(rates) and rates[-1] > rates[0] + 0.4

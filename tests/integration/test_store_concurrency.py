@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from integration.test_store_contract import facts
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
+from leadscore.service.writes import apply_events
 
 HOT = "hot.lead@example.com"
 THREADS, PER_THREAD = 8, 25
@@ -34,8 +35,8 @@ def test_eight_writers_on_one_lead_count_every_event_once(durable_store: Any,
         try:
             start.wait()
             for e in events:
-                durable_store.apply_events(lead_id, HOT, [e], rules, NOW)
-                durable_store.apply_events(lead_id, HOT, [e], rules, NOW)  # the retry
+                apply_events(durable_store, lead_id, HOT, [e], rules, NOW)
+                apply_events(durable_store, lead_id, HOT, [e], rules, NOW)  # the retry
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -81,7 +82,7 @@ def _apply_in_chunks(store: Any, rules: Rules, events: list[Any], seed: int) -> 
         chunks.append(rest[:size])
         rest = rest[size:]
     for chunk in chunks:
-        store.apply_events(lead_id_for(EMAIL), EMAIL, chunk, rules, NOW)
+        apply_events(store, lead_id_for(EMAIL), EMAIL, chunk, rules, NOW)
     return store.get_lead(lead_id_for(EMAIL))
 
 

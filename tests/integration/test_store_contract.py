@@ -12,13 +12,14 @@ from conftest import NOW, load_events
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState
+from leadscore.service.writes import apply_events
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)
 
 
 def apply(store: Any, rules: Rules, events: list[Any], now: Any = NOW) -> Any:
-    return store.apply_events(lead_id_for(events[0].email), events[0].email, events, rules, now)
+    return apply_events(store, lead_id_for(events[0].email), events[0].email, events, rules, now)
 
 
 def facts(lead: LeadState) -> dict[str, Any]:

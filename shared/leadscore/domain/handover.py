@@ -10,29 +10,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from pydantic import BaseModel
-
+from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import LeadState
 
-
-class StageChange(BaseModel):
-    id: str
-    lead_id: str
-    email: str
-    stage_before: str
-    stage_after: str
-    score: float
-    grade: str
-    at: datetime
-    attempts: int = 0
-    next_attempt_at: datetime
-    delivered: bool = False
-
-    def message(self) -> dict[str, object]:
-        """What receivers get; `id` lets them drop a redelivery."""
-        return {"id": self.id, "lead_id": self.lead_id, "email": self.email,
-                "stage_before": self.stage_before, "stage_after": self.stage_after,
-                "score": round(self.score, 2), "grade": self.grade, "at": self.at.isoformat()}
+__all__ = ["StageChange", "stage_change"]
 
 
 def stage_change(before: LeadState | None, after: LeadState, now: datetime) -> StageChange | None:

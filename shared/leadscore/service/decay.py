@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from leadscore.domain.happenings import DomainEvent, NonOpenerFlagged, StageChanged
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import ViewChange, refreshed
 from leadscore.domain.state import STAGES, LeadState
+from leadscore.service import writes
 from leadscore.store.port import LeadStore
 
 DRY_RUN_LIMIT = 100_000
@@ -36,6 +38,8 @@ class DecaySummary(BaseModel):
     remaining: bool = False  # stopped at its limit or deadline with due leads left
     shards_published: int = 0
     elapsed_s: float = 0.0
+    # what happened, for `Container.dispatch` (kept out of the logged summary)
+    events: list[DomainEvent] = Field(default_factory=list, exclude=True)
 
     def count(self, change: ViewChange | None) -> None:
         self.examined += 1
@@ -71,11 +75,17 @@ def run_decay(store: LeadStore, rules: Rules, now: datetime, *, dry_run: bool = 
                 break
             for lead in due:
                 seen.add(lead.lead_id)
-                change = store.refresh_view(lead.lead_id, rules, now)
+                change = writes.refresh_view(store, lead.lead_id, rules, now)
                 summary.count(change)
-                if change and change.non_opener_after and not change.non_opener_before and (
-                        on_flagged):
-                    on_flagged(lead)
+                if change and change.stage_after != change.stage_before:
+                    summary.events.append(StageChanged(
+                        lead_id=lead.lead_id, stage_before=change.stage_before,
+                        stage_after=change.stage_after))
+                if change and change.non_opener_after and not change.non_opener_before:
+                    summary.events.append(NonOpenerFlagged(lead_id=lead.lead_id,
+                                                           email=lead.email, at=now))
+                    if on_flagged:
+                        on_flagged(lead)
                 if on_progress:
                     on_progress(1)
                 over_limit = limit is not None and summary.examined >= limit

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from leadscore import logs
 from leadscore.domain.events import Event
+from leadscore.domain.happenings import DomainEvent, StageChanged
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.errors import ValidationFailed
-from leadscore.store.port import ApplyOutcome, LeadStore
+from leadscore.service import writes
+from leadscore.service.writes import ApplyOutcome
+from leadscore.store.port import LeadStore
 
 MAX_CLOCK_SKEW = timedelta(hours=1)
 
@@ -24,6 +27,8 @@ class IngestResult(BaseModel):
     leads: int
     commits: int
     stage_changes: list[ApplyOutcome]
+    # what happened, for `Container.dispatch` (kept out of response bodies and logs)
+    events: list[DomainEvent] = Field(default_factory=list, exclude=True)
 
     def summary(self) -> dict[str, int]:
         return self.model_dump(include={"received", "applied", "duplicates", "leads"})
@@ -55,18 +60,21 @@ def ingest(store: LeadStore, rules: Rules, events: Sequence[Event],
     check_times(events, now)
     outcomes = []
     for lead_id, group in group_by_lead(events).items():
-        outcome = store.apply_events(lead_id, group[0].email, group, rules, now)
+        outcome = writes.apply_events(store, lead_id, group[0].email, group, rules, now)
         outcomes.append(outcome)
         if outcome.stage_before != outcome.stage_after and outcome.applied:
             logs.info("stage changed", lead_id=lead_id, stage_before=outcome.stage_before,
                       stage_after=outcome.stage_after)
+    changed = [o for o in outcomes if o.stage_before != o.stage_after and o.applied]
     result = IngestResult(
         received=len(events),
         applied=sum(o.applied for o in outcomes),
         duplicates=sum(o.duplicates for o in outcomes),
         leads=len(outcomes),
         commits=sum(o.commits for o in outcomes),
-        stage_changes=[o for o in outcomes if o.stage_before != o.stage_after and o.applied],
+        stage_changes=changed,
+        events=[StageChanged(lead_id=o.lead_id, stage_before=o.stage_before,
+                             stage_after=o.stage_after or "lead") for o in changed],
     )
     logs.info("events ingested", received=result.received, applied=result.applied,
               duplicates=result.duplicates, leads=result.leads)

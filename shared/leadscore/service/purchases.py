@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from leadscore import logs
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
+from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.rules import Rules
 from leadscore.errors import ValidationFailed
 from leadscore.providers.purchase_report import PurchaseReport
@@ -21,6 +22,7 @@ class PurchaseResult(BaseModel):
     duplicates: int
     unmatched_refunds: int
     stage_changes: int = 0
+    events: list[DomainEvent] = Field(default_factory=list, exclude=True)  # for dispatch
 
 
 def _event(report: PurchaseReport, email: str) -> Event:
@@ -67,4 +69,5 @@ def record_purchases(store: LeadStore, rules: Rules, reports: Sequence[PurchaseR
         return PurchaseResult(applied=0, duplicates=0, unmatched_refunds=unmatched)
     result = ingest(store, rules, events, now)
     return PurchaseResult(applied=result.applied, duplicates=result.duplicates,
-                          unmatched_refunds=unmatched, stage_changes=len(result.stage_changes))
+                          unmatched_refunds=unmatched, stage_changes=len(result.stage_changes),
+                          events=result.events)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import materialise, rebuilt
+from leadscore.service import writes
 from leadscore.store.port import LeadStore
 
 PAGE = 200
@@ -69,7 +70,7 @@ def rescore(store: LeadStore, rules: Rules, now: datetime, *, dry_run: bool,
                 done = rebuilt(lead, store.history(lead.lead_id), rules, now)
                 change = done[1] if done else None
             else:
-                change = store.rescore_lead(lead.lead_id, rules, now)
+                change = writes.rescore_lead(store, lead.lead_id, rules, now)
             now_before = materialise(lead, base, now)
             score = change.score_after if change else now_before.score
             stage = change.stage_after if change else now_before.stage

@@ -1,47 +1,39 @@
-"""Firestore adapter (production).
+"""Firestore adapter (production): the primitives of `store/port.py`, nothing more.
 
-Two write paths, chosen per group of events for one lead (DESIGN.md §3):
-- *blind*, for the hot events (opens, clicks, deliveries, activities without profile):
-  one atomic batch of `create(history/<ledger key>)` for each event plus one merge-set of
-  field transforms (Increment, Maximum, Minimum) on the lead. No read, no lock: any number
-  of writers on one lead all count, and a retried event fails the create precondition. Then
-  the view (score, stage, grade) is refreshed with an update conditioned on the document's
-  update time; if another writer got there first its refresh saw our events too, and the
-  scheduled job refreshes anything a crashed writer left behind (`next_review_at`).
-- *transactional*, for the rare events that need the old state (profile, email status,
-  orders): read the lead and ledger entries, apply the pure domain, write in one
-  transaction.
+It offers both write paths (DESIGN.md §3); `leadscore.service.writes` chooses between them:
+- *blind* (`append_blind`, then `commit_view`): one atomic batch of
+  `create(history/<ledger key>)` per event plus one merge-set of field transforms
+  (Increment, Maximum, Minimum) on the lead. No read, no lock: any number of writers on one
+  lead all count, and a retried event fails the create precondition. The view is then
+  stored with an update conditioned on the document's update time.
+- *transactional* (`transact`): a read-modify-write transaction for the rare changes that
+  need the old state (profile, email status, orders), rescoring and the decay refresh.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from leadscore.domain.effects import LeadDelta, effect_of
-from leadscore.domain.events import Event
-from leadscore.domain.handover import StageChange, stage_change
 from leadscore.domain.identity import shard_of
-from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import (
-    ViewChange,
-    history_entry,
-    materialise,
-    rebuilt,
-    refreshed,
-)
+from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
-from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
+from leadscore.store.port import (
+    FieldTransforms,
+    LeadSnapshot,
+    LeadWrite,
+    LedgerConflict,
+    Plan,
+    R,
+)
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, WriteBatch
-
-MAX_CONFLICT_ROUNDS = 5
-SAFETY_REVIEW = timedelta(minutes=10)
 
 
 class FirestoreStore:
@@ -52,158 +44,127 @@ class FirestoreStore:
         self._tokens = client.collection(f"{collection}_tokens")
         self._handovers = client.collection(f"{collection}_handovers")
 
-    # -- writes ---------------------------------------------------------------------------
-    def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
-                     now: datetime) -> ApplyOutcome:
-        from google.api_core import exceptions as gexc
-
-        keyed = unique_by_key(events)
-        try:
-            deltas = {key: effect_of(event, rules) for key, event in keyed}
-            if all(delta.blind for delta, _ in deltas.values()):
-                return self._apply_blind(lead_id, email, keyed, deltas, rules, now, len(events))
-            return self._apply_in_transaction(lead_id, email, keyed, rules, now, len(events))
-        except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.Aborted,
-                gexc.InternalServerError, gexc.TooManyRequests) as exc:
-            raise TransientError(f"Firestore did not commit: {type(exc).__name__}") from exc
-
+    # -- the unit of work's primitives ----------------------------------------------------
     def _history_ref(self, lead_id: str, entry_id: str) -> DocumentReference:
         ref: DocumentReference = (
             self._leads.document(lead_id).collection("history").document(entry_id))
         return ref
 
-    def _existing(self, lead_id: str, keys: list[str]) -> set[str]:
-        refs = [self._history_ref(lead_id, key) for key in keys]
-        return {snap.id for snap in self._client.get_all(refs) if snap.exists}
+    def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
+             with_history: bool = False) -> LeadSnapshot:
+        lead_ref = self._leads.document(lead_id)
+        with _transient():
+            if ledger_keys:  # the lead and the ledger entries in one round trip
+                snaps = list(self._client.get_all(
+                    [lead_ref, *(self._history_ref(lead_id, k) for k in ledger_keys)]))
+                lead_snap = next(x for x in snaps if x.reference.path == lead_ref.path)
+                known = {x.id for x in snaps if x.exists and x is not lead_snap}
+            else:
+                lead_snap, known = lead_ref.get(), set()
+            history = self._all_history(lead_ref) if with_history else []
+        return LeadSnapshot(lead_id=lead_id, known=known, history=history,
+                            lead=from_doc(lead_snap.to_dict() or {}) if lead_snap.exists
+                            else None, version=lead_snap.update_time)
 
-    def _apply_blind(self, lead_id: str, email: str, keyed: list[tuple[str, Event]],
-                     deltas: dict[str, tuple[LeadDelta, Any]], rules: Rules, now: datetime,
-                     received: int) -> ApplyOutcome:
+    def _all_history(self, lead_ref: DocumentReference,
+                     transaction: Any = None) -> list[HistoryEntry]:
+        entries = [HistoryEntry.model_validate(d.to_dict()) for d in
+                   lead_ref.collection("history").stream(transaction=transaction)]
+        return sorted(entries, key=lambda e: (e.at, e.entry_id))
+
+    def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
+                 with_history: bool = False) -> R:
+        """A read-modify-write transaction; the client re-runs it (and `plan`) when it
+        contends with another writer."""
+        from google.cloud import firestore
+
+        lead_ref = self._leads.document(lead_id)
+        refs = [self._history_ref(lead_id, key) for key in ledger_keys]
+
+        @firestore.transactional
+        def run(transaction: Any) -> R:
+            snap = lead_ref.get(transaction=transaction)
+            known = {s.id for s in self._client.get_all(refs, transaction=transaction)
+                     if s.exists} if refs else set()
+            history = self._all_history(lead_ref, transaction) if with_history else []
+            write, result = plan(LeadSnapshot(
+                lead_id=lead_id, lead=from_doc(snap.to_dict() or {}) if snap.exists else None,
+                known=known, history=history, version=snap.update_time))
+            if write is not None:
+                self._stage_commit(transaction, lead_id, write, set(ledger_keys))
+            return result
+
+        with _transient():
+            result: R = run(self._client.transaction(max_attempts=10))
+        return result
+
+    def _stage_commit(self, transaction: Any, lead_id: str, write: LeadWrite,
+                      ledger_keys: set[str]) -> None:
+        # a transaction reads before it writes: which outbox records are new
+        outbox = [(ref, change) for change in write.outbox
+                  if not (ref := self._handovers.document(change.id)).get(
+                      transaction=transaction).exists]
+        for entry in write.history:
+            ref, doc = self._history_ref(lead_id, entry.entry_id), entry.model_dump(mode="python")
+            if entry.entry_id in ledger_keys:  # read absent above: must still be absent
+                transaction.create(ref, doc)
+            else:
+                transaction.set(ref, doc)
+        self._after_staging("history")
+        lead_ref = self._leads.document(lead_id)
+        if write.fields == "merge":
+            self._stage_lead_write(transaction, lead_id, to_doc(write.lead))
+        elif write.fields == "replace":
+            transaction.set(lead_ref, to_doc(write.lead))  # whole document: old keys go
+        else:
+            transaction.update(lead_ref, to_doc(write.lead, include=VIEW_FIELDS))
+        self._after_staging("lead")
+        for ref, change in outbox:
+            transaction.create(ref, _handover_doc(change))
+        self._after_staging("outbox")
+        for key in write.orders:
+            transaction.set(self._orders.document(_order_doc_id(key)), {"lead_id": lead_id})
+        self._after_staging("orders")
+
+    def append_blind(self, lead_id: str, entries: Sequence[HistoryEntry],
+                     transforms: FieldTransforms) -> None:
         from google.api_core import exceptions as gexc
 
-        pending = keyed
-        commits = 0
-        for _ in range(MAX_CONFLICT_ROUNDS):
-            batch = self._client.batch()
-            for key, event in pending:
-                entry = history_entry(event, deltas[key][1], rules, now)
-                batch.create(self._history_ref(lead_id, key), entry.model_dump(mode="python"))
-            self._stage_lead_write(batch, lead_id,
-                                   _transforms(lead_id, email, [deltas[k][0] for k, _ in pending],
-                                               now))
+        batch = self._client.batch()
+        for entry in entries:
+            batch.create(self._history_ref(lead_id, entry.entry_id),
+                         entry.model_dump(mode="python"))
+        self._after_staging("history")
+        self._stage_lead_write(batch, lead_id, _sentinels(lead_id, transforms))
+        self._after_staging("lead")
+        with _transient():
             try:
                 batch.commit()
-                commits += 1
-                break
-            except gexc.Conflict:  # some events were applied before: drop them, try again
-                known = self._existing(lead_id, [key for key, _ in pending])
-                pending = [(key, event) for key, event in pending if key not in known]
-                if not pending:
-                    break
-        else:
-            raise TransientError("events kept conflicting; retry the delivery")
-        stage_before, stage_after = self._refresh(lead_id, rules, now) if pending else (None, None)
-        return ApplyOutcome(lead_id=lead_id, applied=len(pending),
-                            duplicates=received - len(pending),
-                            created=bool(pending) and stage_before is None,
-                            stage_before=stage_before, stage_after=stage_after,
-                            commits=commits)
+            except gexc.Conflict:
+                raise LedgerConflict(lead_id) from None
+
+    def commit_view(self, snapshot: LeadSnapshot, lead: LeadState,
+                    outbox: Sequence[StageChange]) -> bool:
+        from google.api_core import exceptions as gexc
+
+        batch = self._client.batch()
+        batch.update(self._leads.document(snapshot.lead_id), to_doc(lead, include=VIEW_FIELDS),
+                     option=self._client.write_option(last_update_time=snapshot.version))
+        for change in outbox:  # recorded with the stage it reports, or not at all
+            batch.create(self._handovers.document(change.id), _handover_doc(change))
+        with _transient():
+            try:
+                batch.commit()
+            except (gexc.FailedPrecondition, gexc.Conflict):
+                return False
+        return True
 
     def _stage_lead_write(self, batch: WriteBatch, lead_id: str, fields: dict[str, Any]) -> None:
         """Seam for fault-injection tests: stage the lead's update after the ledger entries."""
         batch.set(self._leads.document(lead_id), fields, merge=True)
 
-    def _refresh(self, lead_id: str, rules: Rules,
-                 now: datetime) -> tuple[Stage | None, Stage]:
-        """Write the view computed from the facts just committed, unless someone else did.
-
-        Returns the stored stage before (None for a lead never scored: just created) and
-        after."""
-        from google.api_core import exceptions as gexc
-
-        snap = self._leads.document(lead_id).get()
-        lead = from_doc(snap.to_dict() or {})
-        fresh = materialise(lead, rules, now)
-        if fresh.view() != lead.view():
-            batch = self._client.batch()
-            batch.update(snap.reference, to_doc(fresh, include=VIEW_FIELDS),
-                         option=self._client.write_option(last_update_time=snap.update_time))
-            change = stage_change(lead if lead.scored_at else None, fresh, now)
-            if change is not None:  # recorded with the stage it reports, or not at all
-                batch.create(self._handovers.document(change.id), _handover_doc(change))
-            try:
-                batch.commit()
-            except (gexc.FailedPrecondition, gexc.Conflict):
-                pass  # a later writer committed after our read; its refresh sees our events
-        return (lead.stage if lead.scored_at else None), fresh.stage
-
-    def _apply_in_transaction(self, lead_id: str, email: str, keyed: list[tuple[str, Event]],
-                              rules: Rules, now: datetime, received: int) -> ApplyOutcome:
-        from google.cloud import firestore
-
-        lead_ref = self._leads.document(lead_id)
-        refs = {key: self._history_ref(lead_id, key) for key, _ in keyed}
-
-        @firestore.transactional
-        def run(transaction: Any) -> ApplyOutcome:
-            snap = lead_ref.get(transaction=transaction)
-            known = {s.id for s in self._client.get_all(list(refs.values()),
-                                                        transaction=transaction) if s.exists}
-            current = from_doc(snap.to_dict() or {}) if snap.exists else None
-            lead, entries = plan(current, known, lead_id, email, keyed, rules, now)
-            before = current.stage if current else None
-            if lead is None:
-                return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=received,
-                                    created=False, stage_before=before, stage_after=before,
-                                    commits=0)
-            self._outbox(transaction, current, lead, now)  # reads before any write
-            for entry in entries:
-                transaction.create(refs[entry.entry_id], entry.model_dump(mode="python"))
-            self._stage_lead_write(transaction, lead_id, to_doc(lead))
-            for key in order_keys([event for _, event in keyed]):
-                transaction.set(self._orders.document(_order_doc_id(key)),
-                                {"lead_id": lead_id})
-            return ApplyOutcome(lead_id=lead_id, applied=len(entries),
-                                duplicates=received - len(entries), created=current is None,
-                                stage_before=before, stage_after=lead.stage)
-
-        result: ApplyOutcome = run(self._client.transaction(max_attempts=10))
-        return result
-
-    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        from google.cloud import firestore
-
-        ref = self._leads.document(lead_id)
-
-        @firestore.transactional
-        def run(transaction: Any) -> ViewChange | None:
-            snap = ref.get(transaction=transaction)
-            if not snap.exists:
-                return None
-            history = [HistoryEntry.model_validate(d.to_dict()) for d in
-                       ref.collection("history").stream(transaction=transaction)]
-            done = rebuilt(from_doc(snap.to_dict() or {}),
-                           sorted(history, key=lambda e: (e.at, e.entry_id)), rules, now)
-            if done is None:
-                return None
-            fresh, change, entry = done
-            self._outbox(transaction, from_doc(snap.to_dict() or {}), fresh, now)
-            transaction.set(ref.collection("history").document(entry.entry_id),
-                            entry.model_dump(mode="python"))
-            transaction.set(ref, to_doc(fresh))  # whole document: old rules' keys go
-            return change
-
-        result: ViewChange | None = run(self._client.transaction(max_attempts=10))
-        return result
-
-    def _outbox(self, transaction: Any, before: LeadState | None, after: LeadState,
-                now: datetime) -> None:
-        """Inside a transaction (reads first): record the stage change if it is new."""
-        change = stage_change(before, after, now)
-        if change is not None:
-            ref = self._handovers.document(change.id)
-            if not ref.get(transaction=transaction).exists:
-                transaction.create(ref, _handover_doc(change))
+    def _after_staging(self, step: str) -> None:
+        """Seam for fault-injection tests, after each part of a commit is staged."""
 
     def pending_handovers(self, now: datetime, limit: int = 100) -> list[StageChange]:
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -255,8 +216,10 @@ class FirestoreStore:
         from google.cloud import firestore
 
         query = self._leads.document(lead_id).collection("history")
-        if limit:
-            query = query.order_by("at", direction=firestore.Query.DESCENDING).limit(limit)
+        if limit:  # the newest, by (at, entry_id) like every adapter
+            down = firestore.Query.DESCENDING
+            query = query.order_by("at", direction=down).order_by(
+                "__name__", direction=down).limit(limit)
         entries = [HistoryEntry.model_validate(d.to_dict()) for d in query.stream()]
         return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
@@ -303,27 +266,6 @@ class FirestoreStore:
                  for d in q.order_by("next_review_at").limit(limit).stream()]
         return sorted(found, key=lambda x: (x.next_review_at or now, x.lead_id))[:limit]
 
-    def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        from google.cloud import firestore
-
-        ref = self._leads.document(lead_id)
-
-        @firestore.transactional
-        def run(transaction: Any) -> ViewChange | None:
-            snap = ref.get(transaction=transaction)
-            done = refreshed(from_doc(snap.to_dict() or {}), rules, now) if snap.exists else None
-            if done is None:
-                return None
-            fresh, change, entry = done
-            history = ref.collection("history").document(entry.entry_id)
-            self._outbox(transaction, from_doc(snap.to_dict() or {}), fresh, now)
-            transaction.set(history, entry.model_dump(mode="python"))
-            transaction.update(ref, to_doc(fresh, include=VIEW_FIELDS))
-            return change
-
-        result: ViewChange | None = run(self._client.transaction(max_attempts=10))
-        return result
-
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
 
@@ -348,38 +290,25 @@ def _order_doc_id(order_key: str) -> str:
     return _hashed("o_", order_key)
 
 
-def _transforms(lead_id: str, email: str, deltas: list[LeadDelta],
-                now: datetime) -> dict[str, Any]:
-    """One merge-set that adds every delta with commutative field transforms."""
+@contextmanager
+def _transient() -> Iterator[None]:
+    """Firestore's retryable failures become TransientError (503: the sender retries)."""
+    from google.api_core import exceptions as gexc
+
+    try:
+        yield
+    except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.Aborted,
+            gexc.InternalServerError, gexc.TooManyRequests) as exc:
+        raise TransientError(f"Firestore did not commit: {type(exc).__name__}") from exc
+
+
+def _sentinels(lead_id: str, transforms: FieldTransforms) -> dict[str, Any]:
+    """The transforms as one merge-set of Firestore's Increment, Maximum and Minimum."""
     from google.cloud import firestore
 
-    acc: dict[str, float] = {}
-    caps: dict[str, int] = {}
-    cap_weights: dict[str, float] = {}
-    counters: dict[str, int] = {}
-    latest: dict[str, float] = {}
-    # due soon for the scheduled job, in case this writer dies before its refresh
-    earliest: dict[str, float] = {"created_at": to_seconds(now),
-                                  "next_review_at": to_seconds(now + SAFETY_REVIEW)}
-    for d in deltas:
-        for k, v in d.acc.items():
-            acc[k] = acc.get(k, 0.0) + v
-        for k, n in d.caps.items():
-            caps[k] = caps.get(k, 0) + n
-        for k, w in d.cap_weights.items():
-            cap_weights[k] = cap_weights.get(k, 0.0) + w
-        for k, n in d.counters.items():
-            counters[k] = counters.get(k, 0) + n
-        for k, t in d.latest.items():
-            latest[k] = max(latest.get(k, float("-inf")), to_seconds(t))
-        for k, t in d.earliest.items():
-            earliest[k] = min(earliest.get(k, float("inf")), to_seconds(t))
-    latest["updated_at"] = to_seconds(now)
-    fields: dict[str, Any] = {"lead_id": lead_id, "email": email, "shard": shard_of(lead_id)}
-    fields["eng_acc"] = {k: firestore.Increment(v) for k, v in acc.items()}
-    fields["cap_counts"] = {k: firestore.Increment(n) for k, n in caps.items()}
-    fields["cap_weights"] = {k: firestore.Increment(w) for k, w in cap_weights.items()}
-    fields["counters"] = {k: firestore.Increment(n) for k, n in counters.items()}
-    fields.update({k: firestore.Maximum(v) for k, v in latest.items()})
-    fields.update({k: firestore.Minimum(v) for k, v in earliest.items()})
-    return {k: v for k, v in fields.items() if v != {}}
+    fields: dict[str, Any] = {**transforms.set, "shard": shard_of(lead_id)}
+    for name, amounts in transforms.increment.items():
+        fields[name] = {k: firestore.Increment(v) for k, v in amounts.items()}
+    fields.update({k: firestore.Maximum(to_seconds(t)) for k, t in transforms.maximum.items()})
+    fields.update({k: firestore.Minimum(to_seconds(t)) for k, t in transforms.minimum.items()})
+    return fields

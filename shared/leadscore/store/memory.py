@@ -1,18 +1,21 @@
-"""In-memory adapter for unit tests: same contract, a lock instead of transactions."""
+"""In-memory adapter for unit tests: same contract, a lock instead of transactions.
+
+It offers `transact` only (no blind path): with one writer at a time there is nothing to gain."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from leadscore.domain.events import Event
-from leadscore.domain.handover import StageChange, stage_change
 from leadscore.domain.identity import shard_of
-from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import ViewChange, rebuilt, refreshed
+from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
-from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
+from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
+
+
+def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
+    return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
 
 class MemoryStore:
@@ -24,32 +27,52 @@ class MemoryStore:
         self._tokens: dict[str, str] = {}
         self._handovers: dict[str, StageChange] = {}
 
-    def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
-                     now: datetime) -> ApplyOutcome:
-        keyed = unique_by_key(events)
+    # -- the unit of work's primitives ----------------------------------------------------
+    def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
+             with_history: bool = False) -> LeadSnapshot:
         with self._lock:
-            current = self._leads.get(lead_id)
-            known = set(self._history.get(lead_id, {}))
-            lead, entries = plan(current, known, lead_id, email, keyed, rules, now)
-            before = current.stage if current else None
-            if lead is None:
-                return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=len(events),
-                                    created=False, stage_before=before, stage_after=before,
-                                    commits=0)
-            history = dict(self._history.get(lead_id, {}))
-            for entry in entries:
-                history[entry.entry_id] = entry
-            self._stage_lead_write(lead)
-            self._history[lead_id] = history  # commit: all maps change together
-            self._leads[lead_id] = lead
-            self._outbox(current, lead, now)
-            self._orders.update(dict.fromkeys(order_keys(events), lead_id))
-        return ApplyOutcome(lead_id=lead_id, applied=len(entries),
-                            duplicates=len(events) - len(entries), created=current is None,
-                            stage_before=before, stage_after=lead.stage)
+            return self._snapshot(lead_id, ledger_keys, with_history)
+
+    def _snapshot(self, lead_id: str, ledger_keys: Sequence[str],
+                  with_history: bool) -> LeadSnapshot:
+        lead = self._leads.get(lead_id)
+        entries = self._history.get(lead_id, {})
+        return LeadSnapshot(lead_id=lead_id, lead=lead.model_copy(deep=True) if lead else None,
+                            known={k for k in ledger_keys if k in entries},
+                            history=_ordered(entries.values()) if with_history else [])
+
+    def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
+                 with_history: bool = False) -> R:
+        with self._lock:  # one writer at a time: a snapshot is never stale
+            write, result = plan(self._snapshot(lead_id, ledger_keys, with_history))
+            if write is not None:
+                self._commit(lead_id, write)
+        return result
+
+    def _commit(self, lead_id: str, write: LeadWrite) -> None:
+        """Stage every part in copies, then swap them in together: a fault at any step
+        leaves nothing written."""
+        history = dict(self._history.get(lead_id, {}))
+        for entry in write.history:
+            history.setdefault(entry.entry_id, entry)
+        self._after_staging("history")
+        lead = write.lead
+        self._stage_lead_write(lead)
+        self._after_staging("lead")
+        handovers = dict(self._handovers)
+        for change in write.outbox:
+            handovers.setdefault(change.id, change)
+        self._after_staging("outbox")
+        orders = {**self._orders, **dict.fromkeys(write.orders, lead_id)}
+        self._after_staging("orders")
+        self._history[lead_id], self._leads[lead_id] = history, lead
+        self._handovers, self._orders = handovers, orders
 
     def _stage_lead_write(self, lead: LeadState) -> None:
         """Seam for fault-injection tests: raising here must leave nothing written."""
+
+    def _after_staging(self, step: str) -> None:
+        """Seam for fault-injection tests, after each part of a commit is staged."""
 
     def get_lead(self, lead_id: str) -> LeadState | None:
         with self._lock:
@@ -59,7 +82,7 @@ class MemoryStore:
     def history(self, lead_id: str, limit: int | None = None) -> list[HistoryEntry]:
         with self._lock:
             entries = list(self._history.get(lead_id, {}).values())
-        ordered = sorted(entries, key=lambda e: (e.at, e.entry_id))
+        ordered = _ordered(entries)
         return ordered[-limit:] if limit else ordered
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
@@ -86,37 +109,6 @@ class MemoryStore:
                    if lead.next_review_at is not None and lead.next_review_at <= now
                    and (buckets is None or shard_of(lead.lead_id) in buckets)]
         return sorted(due, key=lambda lead: (lead.next_review_at or now, lead.lead_id))[:limit]
-
-    def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        with self._lock:
-            lead = self._leads.get(lead_id)
-            done = refreshed(lead, rules, now) if lead else None
-            if done is None:
-                return None
-            fresh, change, entry = done
-            self._stage_lead_write(fresh)
-            self._history.setdefault(lead_id, {})[entry.entry_id] = entry
-            self._leads[lead_id] = fresh
-            self._outbox(lead, fresh, now)
-            return change
-
-    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        with self._lock:
-            lead = self._leads.get(lead_id)
-            history = sorted(self._history.get(lead_id, {}).values(), key=lambda e: e.at)
-            done = rebuilt(lead, history, rules, now) if lead else None
-            if done is None:
-                return None
-            fresh, change, entry = done
-            self._history[lead_id][entry.entry_id] = entry
-            self._leads[lead_id] = fresh
-            self._outbox(lead, fresh, now)
-            return change
-
-    def _outbox(self, before: LeadState | None, after: LeadState, now: datetime) -> None:
-        change = stage_change(before, after, now)
-        if change is not None:
-            self._handovers.setdefault(change.id, change)
 
     def pending_handovers(self, now: datetime, limit: int = 100) -> list[StageChange]:
         with self._lock:

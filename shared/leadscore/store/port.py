@@ -1,48 +1,107 @@
-"""The one persistence port. Every adapter passes tests/integration/test_store_contract.py.
+"""The one persistence port: primitives only. Every adapter passes
+tests/integration/test_store_contract.py.
 
-Guarantees every adapter gives for `apply_events`:
-- atomic per lead: the ledger entries of a group and the lead's facts commit together or
-  not at all (an exception means nothing was written: the caller answers 5xx, the sender
-  retries);
-- exactly once: an event whose ledger key exists already (a retry, a duplicate in the same
-  request, a concurrent delivery) changes nothing;
-- every concurrent event for one lead counts.
+An adapter reads, commits what it is told, and answers queries; it never decides what a
+write contains (no scoring, no de-duplication, no stage logic: `leadscore.service.writes`
+does all of that, once, for every adapter). The primitives:
+
+- `read(lead_id, ledger_keys, with_history)`: a lead, which of the given ledger keys exist,
+  and (for rebuilds) its whole history; outside any transaction, with a `version` token.
+- `transact(lead_id, ledger_keys, plan, with_history)`: the unit of work. Inside one
+  atomic transaction the adapter reads the same snapshot, calls the service's `plan`, and
+  commits the `LeadWrite` it returns: new history entries (create if absent), the lead's
+  document or view fields, outbox records (create if absent) and order index entries, all
+  or nothing. On contention the adapter re-reads and calls `plan` again (Firestore: the
+  transaction retries; SQLite: `BEGIN IMMEDIATE` makes it never stale; memory: a lock), so
+  `plan` must be a pure function of the snapshot. If it still cannot commit it raises
+  `TransientError` (HTTP 503: the sender retries).
+- `BlindAppends`, optional (Firestore): the blind write path. `append_blind` commits
+  ledger creates plus commutative field transforms in one batch with no read, raising
+  `LedgerConflict` if any ledger entry exists (nothing is written; the service drops the
+  known keys and tries again); `commit_view` then stores a view computed from a `read`,
+  only if the lead has not changed since (`version`). SQLite and memory serialise writers
+  anyway, so they offer only `transact` and the service uses it for every write.
+- queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
+  pending_handovers, record_handover, claim_token, order_owner, put_lead, erase, close.
+
+History order, the same on every adapter: (at, entry_id) ascending; with `limit`, the
+newest `limit` entries in that order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from leadscore.domain.events import Event, PurchaseMade
-from leadscore.domain.handover import StageChange
-from leadscore.domain.identity import ledger_key
-from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import ViewChange, apply_events
+from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 
+R = TypeVar("R")
 
-class ApplyOutcome(BaseModel):
+
+class LedgerConflict(Exception):
+    """A blind append met a ledger entry that exists already: nothing was written."""
+
+
+class LeadSnapshot(BaseModel):
+    """What a plan is computed from."""
+
     lead_id: str
-    applied: int
-    duplicates: int
-    created: bool
-    stage_before: Stage | None
-    stage_after: Stage | None
-    commits: int = 1
+    lead: LeadState | None
+    known: set[str] = Field(default_factory=set)  # the asked ledger keys that exist
+    history: list[HistoryEntry] = Field(default_factory=list)  # only when asked for
+    version: Any = None  # opaque: the adapter's token for "unchanged since this read"
+
+
+class LeadWrite(BaseModel):
+    """One planned change to one lead, committed atomically by `transact`.
+
+    `fields` says how the lead is written: "merge" the whole document over the stored one,
+    "replace" it (a rescore drops the old rules' keys), or only its "view" fields (a
+    refresh). History entries and outbox records are created if absent; `orders` are the
+    order keys this lead now owns."""
+
+    lead: LeadState
+    fields: Literal["merge", "replace", "view"] = "merge"
+    history: list[HistoryEntry] = Field(default_factory=list)
+    outbox: list[StageChange] = Field(default_factory=list)
+    orders: list[str] = Field(default_factory=list)
+
+
+class FieldTransforms(BaseModel):
+    """Commutative changes to a lead's fields, written blind (no read), from any writer.
+
+    `increment` adds to keys of map fields (`eng_acc`, `counters`...), `maximum` and
+    `minimum` keep the later or earlier of a top-level time, `set` writes plain values."""
+
+    set: dict[str, Any] = Field(default_factory=dict)
+    increment: dict[str, dict[str, float]] = Field(default_factory=dict)
+    maximum: dict[str, datetime] = Field(default_factory=dict)
+    minimum: dict[str, datetime] = Field(default_factory=dict)
+
+
+Plan = Callable[[LeadSnapshot], tuple[LeadWrite | None, R]]
 
 
 class LeadStore(Protocol):
-    def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
-                     now: datetime) -> ApplyOutcome: ...
+    # -- the unit of work's primitives ----------------------------------------------------
+    def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
+             with_history: bool = False) -> LeadSnapshot: ...
 
+    def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
+                 with_history: bool = False) -> R:
+        """Read a snapshot, call `plan`, commit its write (if any) atomically; `plan` may run
+        more than once. Returns what the last `plan` call returned beside its write."""
+        ...
+
+    # -- queries --------------------------------------------------------------------------
     def get_lead(self, lead_id: str) -> LeadState | None: ...
 
     def history(self, lead_id: str, limit: int | None = None) -> list[HistoryEntry]:
-        """The lead's history in time order; with `limit`, only its newest entries."""
+        """The lead's history in (at, entry_id) order; with `limit`, its newest entries."""
         ...
 
     def list_leads(self, stage: Stage | None = None, min_score: float | None = None,
@@ -50,11 +109,6 @@ class LeadStore(Protocol):
                    after: tuple[float, str] | None = None) -> list[LeadState]:
         """Leads by stored score, highest first (ties by lead id, descending); `after` is the
         (score, lead_id) of the last lead of the previous page."""
-        ...
-
-    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        """Recompute one lead from its events under `rules` and store it with a history
-        entry, atomically; None if nothing changed."""
         ...
 
     def pending_handovers(self, now: datetime, limit: int = 100) -> list[StageChange]:
@@ -75,11 +129,6 @@ class LeadStore(Protocol):
         scan); `buckets` limits them to those shards (`identity.shard_of`)."""
         ...
 
-    def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        """Re-materialise one lead at `now` and record the change in its history, atomically
-        and only if something changed (so two runs at the same `now` equal one)."""
-        ...
-
     def put_lead(self, lead: LeadState) -> None:
         """Overwrite one lead document (seeding, benchmarks' raw write rate)."""
         ...
@@ -93,29 +142,26 @@ class LeadStore(Protocol):
         """The lead id that paid `platform:order_id`, for refunds that name no buyer."""
         ...
 
-    def erase(self, lead_id: str) -> bool: ...
+    def erase(self, lead_id: str) -> bool:
+        """Delete the lead, its history, its order index entries and its handovers; True if
+        there was anything to delete."""
+        ...
 
     def close(self) -> None: ...
 
 
-def order_keys(events: Sequence[Event]) -> set[str]:
-    """Orders these events pay or refund: written to the order index with the lead."""
-    return {f"{e.source}:{e.order_id}" for e in events if isinstance(e, PurchaseMade)}
+@runtime_checkable
+class BlindAppends(Protocol):
+    """The optional blind write path (Firestore, DESIGN.md §3)."""
 
+    def append_blind(self, lead_id: str, entries: Sequence[HistoryEntry],
+                     transforms: FieldTransforms) -> None:
+        """Create every ledger entry and apply the transforms in one atomic batch; raise
+        `LedgerConflict` (nothing written) if an entry exists already."""
+        ...
 
-def unique_by_key(events: Sequence[Event]) -> list[tuple[str, Event]]:
-    """Drop duplicates inside one group, keeping the first delivery of each event."""
-    seen: dict[str, Event] = {}
-    for event in events:
-        seen.setdefault(ledger_key(event.source, event.idempotency_key), event)
-    return list(seen.items())
-
-
-def plan(current: LeadState | None, known: set[str], lead_id: str, email: str,
-         keyed: list[tuple[str, Event]], rules: Rules,
-         now: datetime) -> tuple[LeadState | None, list[HistoryEntry]]:
-    """For read-modify-write adapters: the new lead and entries, or (None, []) if all known."""
-    fresh = [event for key, event in keyed if key not in known]
-    if not fresh:
-        return None, []
-    return apply_events(current, lead_id, email, fresh, rules, now)
+    def commit_view(self, snapshot: LeadSnapshot, lead: LeadState,
+                    outbox: Sequence[StageChange]) -> bool:
+        """Store `lead`'s view fields and the outbox records, only if the lead is unchanged
+        since `snapshot` was read; False (nothing written) if another writer came first."""
+        ...

@@ -12,16 +12,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from leadscore.domain.events import Event
-from leadscore.domain.handover import StageChange, stage_change
 from leadscore.domain.identity import shard_of
-from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import ViewChange, rebuilt, refreshed
+from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
-from leadscore.store.port import ApplyOutcome, order_keys, plan, unique_by_key
+from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leads (
@@ -143,32 +139,54 @@ class SqliteStore:
             raise
         conn.execute("COMMIT")
 
-    def apply_events(self, lead_id: str, email: str, events: Sequence[Event], rules: Rules,
-                     now: datetime) -> ApplyOutcome:
-        keyed = unique_by_key(events)
-        with self._tx() as conn:
-            row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
-            current = LeadState.model_validate_json(row[0]) if row else None
-            marks = ",".join("?" * len(keyed))
+    # -- the unit of work's primitives ----------------------------------------------------
+    def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
+             with_history: bool = False) -> LeadSnapshot:
+        return self._snapshot(self._conn(), lead_id, ledger_keys, with_history)
+
+    def _snapshot(self, conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str],
+                  with_history: bool) -> LeadSnapshot:
+        row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+        known: set[str] = set()
+        if ledger_keys:
+            marks = ",".join("?" * len(ledger_keys))
             known = {r[0] for r in conn.execute(
                 f"SELECT entry_id FROM history WHERE lead_id = ? AND entry_id IN ({marks})",  # noqa: S608
-                (lead_id, *(k for k, _ in keyed)))}
-            lead, entries = plan(current, known, lead_id, email, keyed, rules, now)
-            before = current.stage if current else None
-            if lead is None:
-                return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=len(events),
-                                    created=False, stage_before=before, stage_after=before,
-                                    commits=0)
-            conn.executemany(
-                "INSERT INTO history (lead_id, entry_id, at, doc) VALUES (?, ?, ?, ?)",
-                [(lead_id, e.entry_id, _utc(e.at), e.model_dump_json()) for e in entries])
-            self._stage_lead_write(conn, lead)
-            self._outbox(conn, current, lead, now)
-            conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
-                             "VALUES (?, ?)", [(k, lead_id) for k in order_keys(events)])
-        return ApplyOutcome(lead_id=lead_id, applied=len(entries),
-                            duplicates=len(events) - len(entries), created=current is None,
-                            stage_before=before, stage_after=lead.stage)
+                (lead_id, *ledger_keys))}
+        history = [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
+            "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id",
+            (lead_id,))] if with_history else []
+        return LeadSnapshot(lead_id=lead_id,
+                            lead=LeadState.model_validate_json(row[0]) if row else None,
+                            known=known, history=history)
+
+    def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
+                 with_history: bool = False) -> R:
+        """`BEGIN IMMEDIATE` holds the write lock from the read on: never stale."""
+        with self._tx() as conn:
+            write, result = plan(self._snapshot(conn, lead_id, ledger_keys, with_history))
+            if write is not None:
+                self._commit(conn, lead_id, write)
+        return result
+
+    def _commit(self, conn: sqlite3.Connection, lead_id: str, write: LeadWrite) -> None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) VALUES (?, ?, ?, ?)",
+            [(lead_id, e.entry_id, _utc(e.at), e.model_dump_json()) for e in write.history])
+        self._after_staging("history")
+        self._stage_lead_write(conn, write.lead)
+        self._after_staging("lead")
+        conn.executemany("INSERT OR IGNORE INTO handovers (id, lead_id, delivered, "
+                         "next_attempt_at, doc) VALUES (?, ?, 0, ?, ?)",
+                         [(c.id, c.lead_id, c.next_attempt_at.timestamp(), c.model_dump_json())
+                          for c in write.outbox])
+        self._after_staging("outbox")
+        conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
+                         "VALUES (?, ?)", [(k, lead_id) for k in write.orders])
+        self._after_staging("orders")
+
+    def _after_staging(self, step: str) -> None:
+        """Seam for fault-injection tests, after each part of a commit is staged."""
 
     def _stage_lead_write(self, conn: sqlite3.Connection, lead: LeadState) -> None:
         conn.execute(
@@ -224,48 +242,6 @@ class SqliteStore:
             f"SELECT doc FROM leads WHERE {where} ORDER BY next_review_at, lead_id LIMIT ?",  # noqa: S608
             (*args, limit))
         return [LeadState.model_validate_json(r[0]) for r in rows]
-
-    def refresh_view(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        return self._rewrite(lead_id, now, lambda lead, _: refreshed(lead, rules, now))
-
-    def rescore_lead(self, lead_id: str, rules: Rules, now: datetime) -> ViewChange | None:
-        return self._rewrite(lead_id, now, lambda lead, history: rebuilt(lead, history(),
-                                                                            rules, now))
-
-    def _rewrite(self, lead_id: str, now: datetime, change_of: Any) -> ViewChange | None:
-        """Read a lead, compute its new state, store it with its history entry and any stage
-        change, all in one transaction (the decay job's and the rescore's unit of work)."""
-        with self._tx() as conn:
-            row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
-            if not row:
-                return None
-            before = LeadState.model_validate_json(row[0])
-
-            def history() -> list[HistoryEntry]:
-                return [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
-                    "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id",
-                    (lead_id,))]
-
-            done = change_of(before, history)
-            if done is None:
-                return None
-            fresh, change, entry = done
-            conn.execute("INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) "
-                         "VALUES (?, ?, ?, ?)", (lead_id, entry.entry_id, _utc(entry.at),
-                                                 entry.model_dump_json()))
-            self._stage_lead_write(conn, fresh)
-            self._outbox(conn, before, fresh, now)
-        result: ViewChange = change
-        return result
-
-    def _outbox(self, conn: sqlite3.Connection, before: LeadState | None, after: LeadState,
-                now: datetime) -> None:
-        change = stage_change(before, after, now)
-        if change is not None:
-            conn.execute("INSERT OR IGNORE INTO handovers (id, lead_id, delivered, "
-                         "next_attempt_at, doc) VALUES (?, ?, 0, ?, ?)",
-                         (change.id, change.lead_id, change.next_attempt_at.timestamp(),
-                          change.model_dump_json()))
 
     def pending_handovers(self, now: datetime, limit: int = 100) -> list[StageChange]:
         rows = self._conn().execute(

@@ -1,0 +1,34 @@
+"""Domain events: what a use case reports as having happened, for the composition root to
+deliver (`Container.dispatch`) instead of each entry point handing things over itself.
+
+They are facts about the past, not requests: a stage change is already recorded in the
+outbox with the lead's write, a flagged non-opener is already stored as flagged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class StageChanged(BaseModel):
+    """A lead's stored stage moved; its handover waits in the outbox."""
+
+    kind: Literal["stage_changed"] = "stage_changed"
+    lead_id: str
+    stage_before: str | None  # None: the lead was just created
+    stage_after: str
+
+
+class NonOpenerFlagged(BaseModel):
+    """The decay job flagged a lead as a non-opener (to suppress or remove from ESP lists)."""
+
+    kind: Literal["non_opener_flagged"] = "non_opener_flagged"
+    lead_id: str
+    email: str
+    at: datetime
+
+
+DomainEvent = StageChanged | NonOpenerFlagged

@@ -1,0 +1,214 @@
+"""The unit of work: how every change to a lead is written, once, for every store.
+
+Ingest, rescore, the decay refresh and moves all come here; the store adapters only read
+and commit what this module plans (see `store/port.py` for the primitives). One write:
+
+1. de-duplicate the group by ledger key (`unique_by_key`);
+2. choose the path. If the store offers blind appends (Firestore) and every event's delta
+   is blind (sums, maxima, minima: opens, clicks, deliveries, plain activities), take the
+   *blind* path: ledger creates plus field transforms in one batch, no read and no lock,
+   so any number of writers on one lead all count (DESIGN.md §3). A `LedgerConflict` means
+   some events were applied before: drop them (one read of their keys) and try again.
+   Then read the lead, materialise its view at `now` and store it only if nobody changed
+   the lead since (if somebody did, their refresh saw our events; and the safety
+   `next_review_at` makes the scheduled job refresh anything a crashed writer left).
+3. otherwise the *transactional* path: `store.transact` reads the lead and which ledger
+   keys exist, `plan` applies the pure domain to the new events only, and the adapter
+   commits the history entries, the lead, the outbox record of a stage change and the
+   order index together, re-planning on contention.
+
+Rescore and refresh are transactional plans too (the whole history, or the view at `now`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from leadscore.domain.effects import LeadDelta, effect_of
+from leadscore.domain.events import Event, PurchaseMade
+from leadscore.domain.handover import stage_change
+from leadscore.domain.identity import ledger_key
+from leadscore.domain.rules import Rules
+from leadscore.domain.scoring import (
+    ViewChange,
+    history_entry,
+    materialise,
+    rebuilt,
+    refreshed,
+)
+from leadscore.domain.scoring import (
+    apply_events as apply_to_lead,
+)
+from leadscore.domain.state import HistoryItem, Stage
+from leadscore.errors import TransientError
+from leadscore.store.port import (
+    BlindAppends,
+    FieldTransforms,
+    LeadSnapshot,
+    LeadStore,
+    LeadWrite,
+    LedgerConflict,
+)
+
+MAX_CONFLICT_ROUNDS = 5
+SAFETY_REVIEW = timedelta(minutes=10)  # due for the scheduled job if a writer dies mid-way
+
+
+class ApplyOutcome(BaseModel):
+    lead_id: str
+    applied: int
+    duplicates: int
+    created: bool
+    stage_before: Stage | None
+    stage_after: Stage | None
+    commits: int = 1
+
+
+def order_keys(events: Sequence[Event]) -> list[str]:
+    """Orders these events pay or refund: written to the order index with the lead."""
+    return sorted({f"{e.source}:{e.order_id}" for e in events if isinstance(e, PurchaseMade)})
+
+
+def unique_by_key(events: Sequence[Event]) -> list[tuple[str, Event]]:
+    """Drop duplicates inside one group, keeping the first delivery of each event."""
+    seen: dict[str, Event] = {}
+    for event in events:
+        seen.setdefault(ledger_key(event.source, event.idempotency_key), event)
+    return list(seen.items())
+
+
+def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Event],
+                 rules: Rules, now: datetime) -> ApplyOutcome:
+    """Apply one lead's events exactly once, atomically (see the module's docstring)."""
+    keyed = unique_by_key(events)
+    if isinstance(store, BlindAppends):
+        effects = {key: effect_of(event, rules) for key, event in keyed}
+        if all(delta.blind for delta, _ in effects.values()):
+            return _apply_blind(store, store, lead_id, email, keyed, effects, rules, now,
+                                len(events))
+    return _apply_in_transaction(store, lead_id, email, keyed, rules, now, len(events))
+
+
+def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
+                          keyed: list[tuple[str, Event]], rules: Rules, now: datetime,
+                          received: int) -> ApplyOutcome:
+    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ApplyOutcome]:
+        current = snap.lead
+        before = current.stage if current else None
+        fresh = [event for key, event in keyed if key not in snap.known]
+        if not fresh:
+            return None, ApplyOutcome(lead_id=lead_id, applied=0, duplicates=received,
+                                      created=False, stage_before=before, stage_after=before,
+                                      commits=0)
+        lead, entries = apply_to_lead(current, lead_id, email, fresh, rules, now)
+        change = stage_change(current, lead, now)
+        write = LeadWrite(lead=lead, history=entries, outbox=[change] if change else [],
+                          orders=order_keys([event for _, event in keyed]))
+        return write, ApplyOutcome(lead_id=lead_id, applied=len(entries),
+                                   duplicates=received - len(entries), created=current is None,
+                                   stage_before=before, stage_after=lead.stage)
+
+    return store.transact(lead_id, [key for key, _ in keyed], plan)
+
+
+def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str,
+                 keyed: list[tuple[str, Event]],
+                 effects: dict[str, tuple[LeadDelta, list[HistoryItem]]], rules: Rules,
+                 now: datetime, received: int) -> ApplyOutcome:
+    pending = keyed
+    commits = 0
+    for _ in range(MAX_CONFLICT_ROUNDS):
+        entries = [history_entry(event, effects[key][1], rules, now) for key, event in pending]
+        deltas = [effects[key][0] for key, _ in pending]
+        try:
+            blind.append_blind(lead_id, entries, blind_transforms(lead_id, email, deltas, now))
+            commits += 1
+            break
+        except LedgerConflict:  # some events were applied before: drop them, try again
+            known = store.read(lead_id, [key for key, _ in pending]).known
+            pending = [(key, event) for key, event in pending if key not in known]
+            if not pending:
+                break
+    else:
+        raise TransientError("events kept conflicting; retry the delivery")
+    stage_before, stage_after = (_refresh_view_blind(store, blind, lead_id, rules, now)
+                                 if pending else (None, None))
+    return ApplyOutcome(lead_id=lead_id, applied=len(pending),
+                        duplicates=received - len(pending),
+                        created=bool(pending) and stage_before is None,
+                        stage_before=stage_before, stage_after=stage_after, commits=commits)
+
+
+def _refresh_view_blind(store: LeadStore, blind: BlindAppends, lead_id: str, rules: Rules,
+                        now: datetime) -> tuple[Stage | None, Stage | None]:
+    """Store the view computed from the facts just committed, unless someone else did.
+
+    Returns the stored stage before (None for a lead never scored: just created) and after."""
+    snap = store.read(lead_id)
+    lead = snap.lead
+    if lead is None:  # erased in between: nothing to show
+        return None, None
+    fresh = materialise(lead, rules, now)
+    if fresh.view() != lead.view():
+        change = stage_change(lead if lead.scored_at else None, fresh, now)
+        # False: a later writer committed after our read; its refresh sees our events
+        blind.commit_view(snap, fresh, [change] if change else [])
+    return (lead.stage if lead.scored_at else None), fresh.stage
+
+
+def blind_transforms(lead_id: str, email: str, deltas: Sequence[LeadDelta],
+                     now: datetime) -> FieldTransforms:
+    """One set of commutative transforms that adds every delta."""
+    increment: dict[str, dict[str, int | float]] = {
+        "eng_acc": {}, "cap_counts": {}, "cap_weights": {}, "counters": {}}
+    latest: dict[str, datetime] = {}
+    earliest: dict[str, datetime] = {"created_at": now, "next_review_at": now + SAFETY_REVIEW}
+    for d in deltas:
+        for field, values in (("eng_acc", d.acc), ("cap_counts", d.caps),
+                              ("cap_weights", d.cap_weights), ("counters", d.counters)):
+            sums = increment[field]
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0) + v
+        for k, t in d.latest.items():
+            latest[k] = max(latest[k], t) if k in latest else t
+        for k, t in d.earliest.items():
+            earliest[k] = min(earliest[k], t) if k in earliest else t
+    latest["updated_at"] = now
+    return FieldTransforms(set={"lead_id": lead_id, "email": email},
+                           increment={k: v for k, v in increment.items() if v},
+                           maximum=latest, minimum=earliest)
+
+
+def rescore_lead(store: LeadStore, lead_id: str, rules: Rules,
+                 now: datetime) -> ViewChange | None:
+    """Recompute one lead from its events under `rules` and store it with a history entry,
+    atomically; None if nothing changed."""
+    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ViewChange | None]:
+        done = rebuilt(snap.lead, snap.history, rules, now) if snap.lead else None
+        if done is None:
+            return None, None
+        fresh, change, entry = done
+        handover = stage_change(snap.lead, fresh, now)
+        return LeadWrite(lead=fresh, fields="replace", history=[entry],
+                         outbox=[handover] if handover else []), change
+
+    return store.transact(lead_id, (), plan, with_history=True)
+
+
+def refresh_view(store: LeadStore, lead_id: str, rules: Rules,
+                 now: datetime) -> ViewChange | None:
+    """Re-materialise one lead at `now` and record the change in its history, atomically
+    and only if something changed (so two runs at the same `now` equal one)."""
+    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ViewChange | None]:
+        done = refreshed(snap.lead, rules, now) if snap.lead else None
+        if done is None:
+            return None, None
+        fresh, change, entry = done
+        handover = stage_change(snap.lead, fresh, now)
+        return LeadWrite(lead=fresh, fields="view", history=[entry],
+                         outbox=[handover] if handover else []), change
+
+    return store.transact(lead_id, (), plan)
