@@ -53,12 +53,9 @@ def _form_service(app: Container, result: ParseResult, now: datetime) -> Respons
     """Typeform, Tally and other form services: one signed response, one submission."""
     if not result.events:
         return json_response(200, {"status": "ignored", "message": "not a form response"})
-    changed = False
     for event in result.events:
         if isinstance(event, FormSubmitted):
-            changed |= bool(submit(app.store, app.rules, event, now).stage_changes)
-    if changed:
-        app.hand_over()
+            app.dispatch(submit(app.store, app.rules, event, now).events)
     return json_response(200, ACK)
 
 
@@ -90,8 +87,7 @@ def _plain(request: Request, app: Container) -> Response:
         key, previous = submission_key(sub.email, sub.form_kind, sub.profile, now, window)
     event = build_event("web-form", key, sub.email, sub.form_kind, sub.profile, now)
     result = submit(app.store, app.rules, event, now, also_seen_as=previous, window=window)
-    if result.stage_changes:
-        app.hand_over()
+    app.dispatch(result.events)
     return _answer(request, app, requested)
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from leadscore import logs
 from leadscore.container import container
-from leadscore.domain.state import LeadState
 from leadscore.errors import BadRequest
 from leadscore.service import scheduled
 
@@ -35,16 +34,10 @@ def inactivity_decay(cloud_event: Any) -> None:
                    function="inactivity_decay", problem=exc.message)
         return
 
-    def flagged(lead: LeadState) -> None:
-        if settings.non_opener_topic:
-            app.publish(settings.non_opener_topic, {
-                "lead_id": lead.lead_id, "email": lead.email, "flagged_at": now.isoformat()})
-        if settings.ses_suppression_region:
-            app.suppress_in_ses(lead.email)
-
     summary = scheduled.handle(
         app.store, app.rules, now, buckets, inline_limit=settings.decay_inline_limit,
         deadline_s=settings.decay_deadline_s, shard_topic=settings.decay_shard_topic or None,
-        publish=app.publish, on_flagged=flagged)
-    app.hand_over()  # stage changes of this run, and retries of earlier ones
+        publish=app.publish, on_flagged=None)
+    # non-openers flagged by this run, its stage changes, and retries of earlier handovers
+    app.dispatch(summary.events, sweep=True)
     logs.info("decay run", function="inactivity_decay", **summary.model_dump(mode="json"))

@@ -17,6 +17,5 @@ def ingest(request: Request) -> Response:
     require_json(request)
     events = canonical.parse(read_body(request, app.settings.ingest_max_bytes))
     result = ingest_events(app.store, app.rules, events, app.now())
-    if result.stage_changes:
-        app.hand_over()
+    app.dispatch(result.events)
     return json_response(200, {"status": "ok", **result.summary()})

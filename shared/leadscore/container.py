@@ -121,7 +121,7 @@ class Container:
         for url in (u.strip() for u in settings.handover_webhook_urls.split(",")):
             if url:
                 sinks.append(webhook_sink(url, secret))
-        return sinks
+        return sinks + self.integration_sinks()  # Slack and HubSpot, when configured
 
     def hand_over(self) -> None:
         """Deliver pending stage changes (after a write that changed stages, and daily)."""
@@ -137,16 +137,17 @@ class Container:
         except Exception:  # noqa: BLE001 - the changes are stored; a later call delivers them
             logs.exception("handover sweep failed; pending changes stay pending")
 
-    def dispatch(self, events: Sequence[DomainEvent]) -> None:
+    def dispatch(self, events: Sequence[DomainEvent], *, sweep: bool = False) -> None:
         """Deliver what a use case reports (`result.events`), the one place that does.
 
         A flagged non-opener goes to `LEADSCORE_NON_OPENER_TOPIC` and, if configured, the SES
         suppression list; any stage change starts one handover sweep (the changes wait in
-        the outbox, so the sweep also retries earlier ones)."""
+        the outbox, so the sweep also retries earlier ones). `sweep` forces the sweep (the
+        scheduled job retries earlier handovers even when it changed no stage)."""
         for event in events:
             if isinstance(event, NonOpenerFlagged):
                 self.announce_non_opener(event)
-        if any(isinstance(event, StageChanged) for event in events):
+        if sweep or any(isinstance(event, StageChanged) for event in events):
             self.hand_over()
 
     def announce_non_opener(self, event: NonOpenerFlagged) -> None:

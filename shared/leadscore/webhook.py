@@ -40,16 +40,15 @@ def write_events(app: Container, result: ParseResult, now: datetime,
     body: dict[str, Any]
     if result.purchases:
         purchased = record_purchases(app.store, app.rules, result.purchases, now)
-        changed = bool(purchased.stage_changes)
+        happened = purchased.events
         body = {"status": "ok", **purchased.model_dump(exclude={"stage_changes"})}
     elif result.events:
         ingested = ingest(app.store, app.rules, result.events, now)
-        changed = bool(ingested.stage_changes)
+        happened = ingested.events
         body = {"status": "ok", **ingested.summary()}
     else:
         return json_response(200, {"status": "ignored", "message": ignored})
-    if changed:
-        app.hand_over()
+    app.dispatch(happened)
     return json_response(200, body)
 
 

@@ -15,6 +15,7 @@ from fakes.slack_api import SlackWebhookFake
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import HistoryEntry, LeadState
+from leadscore.service.writes import apply_events
 from leadscore.store.memory import MemoryStore
 
 HUBSPOT_TOKEN = "pat-eu1-fake-token"
@@ -52,7 +53,7 @@ def warm_lead(rules: Rules, email: str = "ana@tiendassol.example"
               ) -> tuple[LeadState, list[HistoryEntry], MemoryStore]:
     store = MemoryStore()
     lead_id = lead_id_for(email)
-    store.apply_events(lead_id, email, warm_lead_events(email), rules, NOW)
+    apply_events(store, lead_id, email, warm_lead_events(email), rules, NOW)
     lead = store.get_lead(lead_id)
     assert lead is not None and lead.stage == "mql"
     return lead, store.history(lead_id), store

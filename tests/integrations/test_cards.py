@@ -12,6 +12,7 @@ from leadscore.domain.handover import StageChange
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.integrations.cards import lead_card, score_record, top_reasons
+from leadscore.service.writes import apply_events
 from leadscore.store.memory import MemoryStore
 
 
@@ -61,7 +62,7 @@ def test_without_rules_points_count_as_earned_with_rules_as_worth_now(rules: Rul
     email = "old@example.com"
     store = MemoryStore()
     lead_id = lead_id_for(email)
-    store.apply_events(lead_id, email, [
+    apply_events(store, lead_id, email, [
         form(email, "dl", NOW - timedelta(days=300), kind="content_download"),
         form(email, "nl", NOW, kind="newsletter")], rules, NOW)
     history = store.history(lead_id)

@@ -17,6 +17,7 @@ from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.integrations.hubspot import HubSpotCrm
 from leadscore.service.handover import deliver_pending
+from leadscore.service.writes import apply_events
 
 EMAIL = "ana@tiendassol.example"
 
@@ -35,7 +36,7 @@ def test_an_mql_reaches_slack_and_hubspot_once(durable_store: Any, rules: Rules,
     HubSpotCrm(HUBSPOT_TOKEN, hubspot_api.url).setup_properties()
     app = container_for(durable_store, slack_api, hubspot_api, rules)
     # GIVEN events that make a lead marketing-qualified, recorded with their stage change
-    durable_store.apply_events(lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
+    apply_events(durable_store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
     # WHEN Slack is busy once and the sweep runs twice
     slack_api.fail_next(503, "busy")
     report = deliver_pending(durable_store, app.integration_sinks(), NOW, attempts=3,
@@ -60,7 +61,7 @@ def test_a_move_down_updates_hubspot_but_sends_no_card(durable_store: Any, rules
 
     HubSpotCrm(HUBSPOT_TOKEN, hubspot_api.url).setup_properties()
     app = container_for(durable_store, slack_api, hubspot_api, rules)
-    durable_store.apply_events(lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
+    apply_events(durable_store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
     deliver_pending(durable_store, app.integration_sinks(), NOW)
     later = NOW + timedelta(days=120)
     run_decay(durable_store, rules, later)
