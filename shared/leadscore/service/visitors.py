@@ -109,6 +109,8 @@ class _Visits:
                     [e.model_copy(update={"key": target}) for e in moved])
                 self.put(terminal, alias_of=target)
                 self.visitors.drop_visitor_events(terminal, [e.ledger_key for e in moved])
+                self.pending = [e.model_copy(update={"key": target}) if e.key == terminal
+                                else e for e in self.pending]  # this request's, not saved yet
         if item.event is not None:
             event = item.event
             self.pending.append(VisitorEvent(
