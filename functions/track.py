@@ -9,6 +9,7 @@ whole batch on a 4xx); a single bad message is a 400.
 
 from __future__ import annotations
 
+import zlib
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,13 @@ from flask import Request, Response
 from leadscore.container import Container, container
 from leadscore.domain import field_map
 from leadscore.domain.visitors import Tracked
-from leadscore.errors import BadRequest, ConfigError, NotFound, ValidationFailed
+from leadscore.errors import (
+    BadRequest,
+    ConfigError,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from leadscore.http import endpoint, json_response, read_body
 from leadscore.providers.wire import parse_json
 from leadscore.service.visitors import record
@@ -39,6 +46,18 @@ def _call(path: str) -> str:
             return name
     raise NotFound(f"no tracking call at {path}; use /v1/identify, /v1/track, /v1/page, "
                    "/v1/screen, /v1/group, /v1/alias or /v1/batch")
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """Inflate at most `limit` bytes (a small bomb must not become a huge body)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        raise BadRequest("body is not valid gzip") from None
+    if len(body) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes once inflated")
+    return body
 
 
 def _policy(app: Container, caller: auth.Caller) -> Policy:
@@ -64,7 +83,10 @@ def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:
 
 def _post(request: Request, app: Container) -> Response:
     call = _call(request.path)
-    raw = read_body(request, MAX_BATCH_BYTES if call == "batch" else MAX_MESSAGE_BYTES)
+    limit = MAX_BATCH_BYTES if call == "batch" else MAX_MESSAGE_BYTES
+    raw = read_body(request, limit)
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":  # RudderStack's SDKs
+        raw = _gunzip(raw, limit)
     data = parse_json(raw)  # JSON whether sent as application/json or text/plain
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
