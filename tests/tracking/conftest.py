@@ -21,9 +21,10 @@ ORIGIN = "https://www.example-shop.com"
 
 
 def track_settings(**extra: Any) -> Settings:
-    return Settings(track_server_keys=f"srv_old_1,{SERVER_KEY}", track_client_keys=CLIENT_KEY,
-                    track_allowed_origins=f"{ORIGIN},https://staging.example-shop.com",
-                    **extra)
+    values: dict[str, Any] = {
+        "track_server_keys": f"srv_old_1,{SERVER_KEY}", "track_client_keys": CLIENT_KEY,
+        "track_allowed_origins": f"{ORIGIN},https://staging.example-shop.com", **extra}
+    return Settings(**values)
 
 
 @pytest.fixture

@@ -47,8 +47,8 @@ def test_segment_analytics_python_batch_and_retry(live_server: dict[str, Any]) -
                                                "trial_started"]
     lead = live_server["app"].store.get_lead(LEAD)
     assert lead.profile["job_title"] == "VP Sales"
-    trial = [e for e in live_server["app"].store.history(LEAD)
-             if e.event["activity"] == "trial_started"][0]
+    trial = next(e for e in live_server["app"].store.history(LEAD)
+             if e.event["activity"] == "trial_started")
     assert abs(trial.at - (started + timedelta(hours=1))) < timedelta(seconds=5)
 
 
