@@ -234,3 +234,14 @@ def test_the_snippet_is_served_small_cacheable_and_versioned(track_app: Containe
     again = client.get("/leadscore.js", headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304
     assert client.get("/leadscore-0000.js").status_code == 404
+
+
+def test_gzip_bodies_are_inflated_within_the_limit(track_app: Container) -> None:
+    msg = {"userId": "u", "event": "Trial Started", "messageId": "gz-1",
+           "context": {"traits": {"email": EMAIL}}}
+    headers = {**basic(SERVER_KEY), "Content-Encoding": "gzip"}
+    ok = post("/v1/track", gzip.compress(json.dumps(msg).encode()), headers)
+    assert ok.status_code == 200 and track_app.store.get_lead(LEAD) is not None
+    bomb = gzip.compress(json.dumps({**msg, "properties": {"x": "y" * 200_000}}).encode())
+    assert len(bomb) < 32 * 1024
+    assert post("/v1/track", bomb, headers).status_code == 413
