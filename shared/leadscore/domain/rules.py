@@ -15,7 +15,10 @@ from typing import Any, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange
 from leadscore.errors import RulesError
+
+__all__ = ["Condition", "DomainTest", "FitRule", "NumericRange", "Rules", "parse_rules"]
 
 EVENT_KEY = re.compile(
     r"^(form\.[a-z0-9_\-]+|activity\.[a-z0-9_\-]+|"
@@ -27,37 +30,6 @@ MIN_HALF_LIFE_DAYS = 7.0  # keeps 2**((t - T0) / H) far inside float range for d
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NumericRange(_Strict):
-    min: float | None = None
-    max: float | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min is None and self.max is None:
-            raise ValueError("a range needs min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min is greater than max")
-        return self
-
-
-class FitRule(_Strict):
-    id: str = Field(min_length=1, max_length=64)
-    field: str = Field(min_length=1, max_length=64)
-    equals: str | None = None
-    one_of: list[str] | None = Field(default=None, min_length=1)
-    contains: list[str] | None = Field(default=None, min_length=1)
-    range: NumericRange | None = None
-    points: float
-    reason: str | None = None
-
-    @model_validator(mode="after")
-    def _one_matcher(self) -> Self:
-        given = [m for m in ("equals", "one_of", "contains", "range") if getattr(self, m)]
-        if len(given) != 1:
-            raise ValueError("give exactly one of equals, one_of, contains, range")
-        return self
 
 
 class Cap(_Strict):
@@ -147,13 +119,34 @@ class Rules(_Strict):
 def _where(data: Any, loc: tuple[int | str, ...]) -> str:
     """Name a validation error's place, with the rule id when the place is a fit rule."""
     parts = [str(p) for p in loc]
+    rule_id = _fit_rule_id(data, loc)
+    if rule_id:
+        parts[1] = f"{loc[1]} (id={rule_id})"
+    return ".".join(parts) or "(top level)"
+
+
+def _fit_rule_id(data: Any, loc: tuple[int | str, ...]) -> str | None:
     if len(loc) >= 2 and loc[0] == "fit" and isinstance(loc[1], int):
         fit = data.get("fit") if isinstance(data, Mapping) else None
         if isinstance(fit, list) and loc[1] < len(fit) and isinstance(fit[loc[1]], Mapping):
             rule_id = fit[loc[1]].get("id")
-            if rule_id:
-                parts[1] = f"{loc[1]} (id={rule_id})"
-    return ".".join(parts) or "(top level)"
+            return str(rule_id) if rule_id else None
+    return None
+
+
+def _message(data: Any, loc: tuple[int | str, ...], problem: str) -> str:
+    """One line a person can act on: `fit rule "x": field "range": min is greater than max`."""
+    problem = problem.removeprefix("Value error, ")
+    if len(loc) >= 2 and loc[0] == "fit":
+        rule_id = _fit_rule_id(data, loc)
+        head = f'fit rule "{rule_id}"' if rule_id else f"fit rule #{loc[1]}"
+        rest = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "engagement":
+        head, rest = f'engagement rule "{loc[1]}"', loc[2:]
+    else:
+        head, rest = "", loc
+    where = f'field "{".".join(str(p) for p in rest)}"' if rest else ""
+    return ": ".join(p for p in (head, where, problem) if p)
 
 
 def parse_rules(text: str, origin: str = "rules") -> Rules:
@@ -168,9 +161,10 @@ def parse_rules(text: str, origin: str = "rules") -> Rules:
         return Rules.model_validate(data)
     except ValidationError as exc:
         details = [
-            {"field": _where(data, tuple(e["loc"])), "problem": e["msg"]} for e in exc.errors()
+            {"field": _where(data, tuple(e["loc"])), "problem": e["msg"],
+             "message": _message(data, tuple(e["loc"]), e["msg"])} for e in exc.errors()
         ]
-        lines = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+        lines = "; ".join(d["message"] for d in details)
         raise RulesError(f"{origin}: {lines}", details=details) from None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -11,14 +10,13 @@ from leadscore.domain import decay
 from leadscore.domain.effects import LeadDelta, OrderChange, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
-from leadscore.domain.rules import FitRule, Rules
+from leadscore.domain.rules import Rules
 from leadscore.domain.state import EmailStatus, HistoryEntry, HistoryItem, LeadState, Order
 
 REVIEW_EVERY = timedelta(days=1)
 STATUS_PRIORITY: dict[EmailStatus, int] = {
     "active": 0, "unsubscribed": 1, "bounced": 2, "complained": 3,
 }
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:
@@ -78,40 +76,17 @@ def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
     return s
 
 
-def _number(value: ProfileValue) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    found = NUMBER.search(value.replace(",", "").replace("_", ""))
-    return float(found.group()) if found else None
-
-
-def _matches(rule: FitRule, value: ProfileValue) -> bool:
-    if value is None:
-        return False
-    text = str(value).strip().lower()
-    if rule.equals is not None:
-        return text == rule.equals.strip().lower()
-    if rule.one_of is not None:
-        return text in {v.strip().lower() for v in rule.one_of}
-    if rule.contains is not None:
-        return any(part.lower() in text for part in rule.contains)
-    if rule.range is not None:
-        number = _number(value)
-        return number is not None and (rule.range.min is None or number >= rule.range.min) and (
-            rule.range.max is None or number <= rule.range.max)
-    return False
+def profile_fields(state: LeadState) -> dict[str, ProfileValue]:
+    """The fields fit rules read: the profile plus the address's domain."""
+    fields: dict[str, ProfileValue] = dict(state.profile)
+    fields["email_domain"] = state.email.rsplit("@", 1)[-1]
+    return fields
 
 
 def fit_items(state: LeadState, rules: Rules) -> list[HistoryItem]:
-    fields: dict[str, ProfileValue] = dict(state.profile)
-    fields["email_domain"] = state.email.rsplit("@", 1)[-1]
-    return [
-        HistoryItem(rule=f"fit.{r.id}", points=r.points,
-                    reason=r.reason or f"{r.field} = {fields[r.field]!s}")
-        for r in rules.fit if _matches(r, fields.get(r.field))
-    ]
+    fields = profile_fields(state)
+    return [HistoryItem(rule=f"fit.{r.id}", points=r.points, reason=r.explain(fields))
+            for r in rules.fit if r.holds(fields)]
 
 
 def fit_changes(before: dict[str, HistoryItem],
