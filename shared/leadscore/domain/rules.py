@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from leadscore.domain import decay
 from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange
 from leadscore.errors import RulesError
 
@@ -25,7 +26,17 @@ EVENT_KEY = re.compile(
     r"email\.(opened|clicked|delivered|bounced_hard|bounced_soft|complained|unsubscribed|"
     r"resubscribed))$"
 )
-MIN_HALF_LIFE_DAYS = 7.0  # keeps 2**((t - T0) / H) far inside float range for decades
+MIN_HALF_LIFE_DAYS = decay.MIN_HALF_LIFE_DAYS  # one hour: epoch buckets keep any H finite
+MAX_HALF_LIFE_DAYS = decay.MAX_HALF_LIFE_DAYS  # ten years
+
+
+def _half_life(days: float) -> float:
+    if not MIN_HALF_LIFE_DAYS <= days <= MAX_HALF_LIFE_DAYS:
+        raise ValueError("a half-life must be from 1 hour (0.0417 days) to 3650 days")
+    return days
+
+
+HalfLife = Annotated[float, AfterValidator(_half_life)]
 
 
 class _Strict(BaseModel):
@@ -46,7 +57,7 @@ class Cap(_Strict):
 
 class EventRule(_Strict):
     points: float
-    half_life_days: float | None = Field(default=None, ge=MIN_HALF_LIFE_DAYS, le=3650)
+    half_life_days: HalfLife | None = None
     cap: Cap | None = None
     reason: str | None = None
 
@@ -59,7 +70,7 @@ class ValueBand(_Strict):
 class PurchaseRules(_Strict):
     per_purchase: float = 0
     value_bands: list[ValueBand] = Field(default_factory=list)
-    half_life_days: float | None = Field(default=None, ge=MIN_HALF_LIFE_DAYS, le=3650)
+    half_life_days: HalfLife | None = None
 
 
 class Stages(_Strict):
@@ -90,7 +101,7 @@ class GradeBands(_Strict):
 
 class Rules(_Strict):
     version: str = Field(min_length=1, max_length=64)
-    engagement_half_life_days: float = Field(ge=MIN_HALF_LIFE_DAYS, le=3650)
+    engagement_half_life_days: HalfLife
     fit: list[FitRule] = Field(default_factory=list)
     engagement: dict[str, EventRule] = Field(default_factory=dict)
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)

@@ -110,14 +110,56 @@ class Breakdown(BaseModel):
         return sum(self.engagement_by_half_life.values()) + self.capped + self.purchases
 
 
-def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
-    acc = {k: a * decay.fade(now, decay.half_life_of(k)) for k, a in state.eng_acc.items()}
+def capped_value(state: LeadState, now: datetime) -> float:
+    """Capped events' points at `now`: over the cap, a window's points are scaled down to
+    max_events events' worth. Weight keys are the window's count key plus `|epoch` (or the
+    bare count key, T0-relative, for events stored by the previous release)."""
     capped = 0.0
-    for key, weight in state.cap_weights.items():
-        # over the cap, the window's points are scaled down to max_events events' worth
-        max_events, _, hl, _ = key.split("|", 3)
-        count = max(1, state.cap_counts.get(key, 1))
-        capped += weight * decay.fade(now, float(hl)) * min(1.0, int(max_events) / count)
+    for key, amount in state.cap_weights.items():
+        parts = key.split("|")
+        if len(parts) > 5:
+            count_key, value = "|".join(parts[:5]), decay.value_at(parts[5], amount, now)
+        else:
+            count_key, value = key, amount * decay.fade(now, float(parts[2]))
+        count = max(1, state.cap_counts.get(count_key, 1))
+        capped += value * min(1.0, int(parts[0]) / count)
+    return capped
+
+
+def pruned(state: LeadState, now: datetime) -> LeadState:
+    """The lead without the buckets worth less than decay.PRUNE_BELOW points at `now`, so
+    documents stay bounded however long a lead lives (see decay.py). A cap window's count
+    goes too once it has no weights left and ended 64 half-lives ago: any event still to
+    come for it is then worth under 2**-64 of its points."""
+    acc = {k: a for k, a in state.eng_acc.items()
+           if abs(decay.value_at(k, a, now)) >= decay.PRUNE_BELOW}
+    weights = {}
+    for key, amount in state.cap_weights.items():
+        parts = key.split("|")
+        value = decay.value_at(parts[5], amount, now) if len(parts) > 5 else (
+            amount * decay.fade(now, float(parts[2])))
+        if abs(value) >= decay.PRUNE_BELOW:
+            weights[key] = amount
+    weighed = {"|".join(k.split("|")[:5]) for k in weights}
+    counts = {}
+    for key, count in state.cap_counts.items():
+        _, window, hl, bucket, _ = key.split("|", 4)
+        ended = decay.T0 + timedelta(days=(int(bucket) + 1) * float(window) + 64 * float(hl))
+        if key in weighed or ended > now:
+            counts[key] = count
+    if (len(acc), len(weights), len(counts)) == (
+            len(state.eng_acc), len(state.cap_weights), len(state.cap_counts)):
+        return state
+    return state.model_copy(update={"eng_acc": acc, "cap_weights": weights,
+                                    "cap_counts": counts})
+
+
+def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
+    acc: dict[str, float] = {}
+    for key, amount in state.eng_acc.items():
+        label = decay.label(key)
+        acc[label] = acc.get(label, 0.0) + decay.value_at(key, amount, now)
+    capped = capped_value(state, now)
     purchase = 0.0
     hl_p = rules.purchase_half_life()
     for order in state.orders.values():
@@ -195,7 +237,7 @@ class ViewChange(BaseModel):
 def refreshed(lead: LeadState, rules: Rules,
               now: datetime) -> tuple[LeadState, ViewChange, HistoryEntry] | None:
     """The lead re-materialised at `now` with its history entry, or None if nothing changed."""
-    fresh = materialise(lead, rules, now)
+    fresh = materialise(pruned(lead, now), rules, now)
     if fresh.view() == lead.view():
         return None
     change = ViewChange(lead_id=lead.lead_id, score_before=lead.score, score_after=fresh.score,
