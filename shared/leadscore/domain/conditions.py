@@ -170,6 +170,11 @@ class Condition(_Strict):
                 test.free_mail and matching.domain_in(domain, matching.free_mail_domains()))
         return domain_check
 
+    @property
+    def test(self) -> Test:
+        """The prepared test: a function of the profile fields."""
+        return self._test
+
     def holds(self, fields: Mapping[str, ProfileValue]) -> bool:
         return self._test(fields)
 

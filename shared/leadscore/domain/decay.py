@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)  # the previous release's fixed epoch (`h45` keys)
 UNIX = datetime(1970, 1, 1, tzinfo=UTC)
@@ -87,6 +88,7 @@ def epoch_key(half_life_days: float, t: datetime) -> str:
     return f"s{seconds}e{k}" if k >= 0 else f"s{seconds}n{-k}"
 
 
+@lru_cache(maxsize=65536)
 def _parse_epoch(key: str) -> tuple[int, int] | None:
     """(half-life seconds, epoch index) of an epoch key, None for an old `h<days>` key."""
     found = _EPOCH_KEY.match(key)

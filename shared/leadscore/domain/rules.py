@@ -7,16 +7,26 @@ Fit rules match profile fields; every matching fit rule adds its points.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from importlib import resources
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from leadscore.domain import decay
-from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange
+from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
 from leadscore.errors import RulesError
 
 __all__ = ["Condition", "DomainTest", "FitRule", "NumericRange", "Rules", "parse_rules"]
@@ -73,15 +83,52 @@ class PurchaseRules(_Strict):
     half_life_days: HalfLife | None = None
 
 
+class StageGate(_Strict):
+    """What a stage needs: a total score and, optionally, a fit letter and an engagement
+    digit at least this good (A best, 1 best), so fit alone cannot make a lead an MQL."""
+
+    score: float
+    fit_at_least: Literal["A", "B", "C", "D"] | None = None
+    engagement_at_least: Literal["1", "2", "3", "4"] | None = None
+
+    def admits(self, score: float, grade: str) -> bool:
+        return score >= self.score and (
+            self.fit_at_least is None or grade[0] <= self.fit_at_least) and (
+            self.engagement_at_least is None or grade[1] <= self.engagement_at_least)
+
+
 class Stages(_Strict):
+    """`{mql: 40, sql: 80}` (score thresholds) or `{mql: {score: 40, fit_at_least: C,
+    engagement_at_least: "3"}, sql: ...}`; `mql`/`sql` stay the score thresholds either way
+    and `gates` holds the whole requirement of each stage."""
+
     mql: float
     sql: float
+    gates: dict[Literal["mql", "sql"], StageGate] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gate_form(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "gates" in data:
+            return data
+        out: dict[str, Any] = dict(data)
+        gates: dict[str, Any] = {}
+        for name in ("mql", "sql"):
+            given = data.get(name)
+            gates[name] = given if isinstance(given, Mapping) else {"score": given}
+            if isinstance(given, Mapping):
+                out[name] = given.get("score")
+        out["gates"] = gates
+        return out
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.sql < self.mql:
             raise ValueError("the sql threshold must not be below the mql threshold")
         return self
+
+    def gate(self, name: Literal["mql", "sql"]) -> StageGate:
+        return self.gates.get(name) or StageGate(score=getattr(self, name))
 
 
 class GradeBands(_Strict):
@@ -108,6 +155,8 @@ class Rules(_Strict):
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
     non_opener_after_days: float = Field(default=183, ge=1, le=3650)
+    _fit_tests: tuple[tuple[FitRule, Test], ...] = PrivateAttr(default=())
+    _content_hash: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
     def _keys(self) -> Self:
@@ -118,7 +167,23 @@ class Rules(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"duplicate fit rule ids: {', '.join(dupes)}")
+        self._fit_tests = tuple((r, r.test) for r in self.fit)
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True,
+                               separators=(",", ":"), ensure_ascii=False)
+        self._content_hash = hashlib.sha256(canonical.encode()).hexdigest()
         return self
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the parsed rules as canonical JSON: equal for files that differ only in
+        layout, comments or spelling of the stage form; changes with any rule (even when
+        `version` was not bumped)."""
+        return self._content_hash
+
+    def fit_tests(self) -> tuple[tuple[FitRule, Test], ...]:
+        """Each fit rule with its prepared test, read once per scoring (a private attribute
+        of a pydantic model costs a slow attribute lookup on every access)."""
+        return self._fit_tests
 
     def half_life_for(self, rule: EventRule) -> float:
         return rule.half_life_days or self.engagement_half_life_days
@@ -129,11 +194,17 @@ class Rules(_Strict):
 
 def _where(data: Any, loc: tuple[int | str, ...]) -> str:
     """Name a validation error's place, with the rule id when the place is a fit rule."""
+    loc = _shown(loc)
     parts = [str(p) for p in loc]
     rule_id = _fit_rule_id(data, loc)
     if rule_id:
         parts[1] = f"{loc[1]} (id={rule_id})"
     return ".".join(parts) or "(top level)"
+
+
+def _shown(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The place as the file spells it: a stage's gate is written under the stage."""
+    return loc[:1] + loc[2:] if loc[:2] == ("stages", "gates") else loc
 
 
 def _fit_rule_id(data: Any, loc: tuple[int | str, ...]) -> str | None:
@@ -148,6 +219,7 @@ def _fit_rule_id(data: Any, loc: tuple[int | str, ...]) -> str | None:
 def _message(data: Any, loc: tuple[int | str, ...], problem: str) -> str:
     """One line a person can act on: `fit rule "x": field "range": min is greater than max`."""
     problem = problem.removeprefix("Value error, ")
+    loc = _shown(loc)
     if len(loc) >= 2 and loc[0] == "fit":
         rule_id = _fit_rule_id(data, loc)
         head = f'fit rule "{rule_id}"' if rule_id else f"fit rule #{loc[1]}"

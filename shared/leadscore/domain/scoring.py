@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -86,7 +87,7 @@ def profile_fields(state: LeadState) -> dict[str, ProfileValue]:
 def fit_items(state: LeadState, rules: Rules) -> list[HistoryItem]:
     fields = profile_fields(state)
     return [HistoryItem(rule=f"fit.{r.id}", points=r.points, reason=r.explain(fields))
-            for r in rules.fit if r.holds(fields)]
+            for r, test in rules.fit_tests() if test(fields)]
 
 
 def fit_changes(before: dict[str, HistoryItem],
@@ -116,14 +117,25 @@ def capped_value(state: LeadState, now: datetime) -> float:
     bare count key, T0-relative, for events stored by the previous release)."""
     capped = 0.0
     for key, amount in state.cap_weights.items():
-        parts = key.split("|")
-        if len(parts) > 5:
-            count_key, value = "|".join(parts[:5]), decay.value_at(parts[5], amount, now)
-        else:
-            count_key, value = key, amount * decay.fade(now, float(parts[2]))
+        count_key, max_events, value = _cap_value(key, amount, now)
         count = max(1, state.cap_counts.get(count_key, 1))
-        capped += value * min(1.0, int(parts[0]) / count)
+        capped += value * min(1.0, max_events / count)
     return capped
+
+
+@lru_cache(maxsize=65536)
+def _cap_parts(key: str) -> tuple[str, int, str | None, float]:
+    """(count key, max events, epoch key or None for the old format, old half-life)."""
+    parts = key.split("|")
+    if len(parts) > 5:
+        return "|".join(parts[:5]), int(parts[0]), parts[5], float(parts[2])
+    return key, int(parts[0]), None, float(parts[2])
+
+
+def _cap_value(key: str, amount: float, now: datetime) -> tuple[str, int, float]:
+    count_key, max_events, epoch, half_life = _cap_parts(key)
+    value = decay.value_at(epoch, amount, now) if epoch else amount * decay.fade(now, half_life)
+    return count_key, max_events, value
 
 
 def pruned(state: LeadState, now: datetime) -> LeadState:
@@ -133,14 +145,9 @@ def pruned(state: LeadState, now: datetime) -> LeadState:
     come for it is then worth under 2**-64 of its points."""
     acc = {k: a for k, a in state.eng_acc.items()
            if abs(decay.value_at(k, a, now)) >= decay.PRUNE_BELOW}
-    weights = {}
-    for key, amount in state.cap_weights.items():
-        parts = key.split("|")
-        value = decay.value_at(parts[5], amount, now) if len(parts) > 5 else (
-            amount * decay.fade(now, float(parts[2])))
-        if abs(value) >= decay.PRUNE_BELOW:
-            weights[key] = amount
-    weighed = {"|".join(k.split("|")[:5]) for k in weights}
+    weights = {k: a for k, a in state.cap_weights.items()
+               if abs(_cap_value(k, a, now)[2]) >= decay.PRUNE_BELOW}
+    weighed = {_cap_parts(k)[0] for k in weights}
     counts = {}
     for key, count in state.cap_counts.items():
         _, window, hl, bucket, _ = key.split("|", 4)
@@ -198,16 +205,18 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     s.fit_score = round(parts.fit, 4)
     s.engagement_score = round(parts.engagement, 4)
     s.score = round(parts.fit + parts.engagement, 4)
+    # bands read the rounded values shown, so 10 points of engagement is never 9.999999
+    s.grade = _band(s.fit_score, rules.grades.fit, "D") + _band(
+        s.engagement_score, rules.grades.engagement, "4")
     if any(o.counts for o in state.orders.values()):
         s.stage = "customer"
-    elif s.score >= rules.stages.sql:
+    elif rules.stages.gate("sql").admits(s.score, s.grade) and rules.stages.gate(
+            "mql").admits(s.score, s.grade):  # an SQL meets the MQL's requirements too
         s.stage = "sql"
-    elif s.score >= rules.stages.mql:
+    elif rules.stages.gate("mql").admits(s.score, s.grade):
         s.stage = "mql"
     else:
         s.stage = "lead"
-    s.grade = _band(parts.fit, rules.grades.fit, "D") + _band(
-        parts.engagement, rules.grades.engagement, "4")
     since = non_opener_since(state, rules.non_opener_after_days)
     s.non_opener = since is not None and since <= now
     s.non_opener_since = since if s.non_opener else None
