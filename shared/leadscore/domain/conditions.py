@@ -147,8 +147,12 @@ class Condition(_Strict):
             phrases = [p for p in (matching.fold_text(c) for c in self.contains or []) if p]
             if not phrases:
                 raise ValueError("contains needs at least one word")
-            return lambda v: any(matching.has_phrase(matching.fold_text(_text(v)), p)
-                                 for p in phrases)
+            padded = tuple(f" {p} " for p in phrases)  # whole words: see matching.has_phrase
+
+            def contains(v: ProfileValue) -> bool:
+                text = f" {matching.fold_text(_text(v))} "
+                return any(p in text for p in padded)
+            return contains
         if matcher == "matches":
             assert self.matches is not None
             problem = matching.regex_problem(self.matches)
