@@ -73,3 +73,15 @@ def test_a_bad_gate_names_the_stage_and_field() -> None:
         rules_with(stages={"mql": {"score": 40, "fit_at_least": "E"}, "sql": 80})
     fields = {d["field"] for d in raised.value.details}
     assert "stages.mql.fit_at_least" in fields, fields
+
+
+def test_with_the_default_rules_fit_alone_makes_no_mql(rules: Rules) -> None:
+    # GIVEN the built-in rules' MQL gate (fit C or better, engagement 3 or better)
+    assert stage(rules, "newsletter", **PERFECT_FIT) == "lead"  # 58 points, engagement 3
+    assert stage(rules, "webinar", **PERFECT_FIT) == "mql"
+    # AND a net fit penalty keeps a student out of the MQL stage, however engaged
+    events = [form(ANA, "d", NOW, kind="demo_request", job_title="Student"),
+              form(ANA, "s", NOW, kind="free_sample")]
+    student, _ = apply_events(None, "l", ANA, events, rules, NOW)
+    assert student.score >= rules.stages.mql and student.grade[0] == "D"
+    assert student.stage == "lead"
