@@ -106,11 +106,13 @@ def read_number(value: str) -> float | None:
     return number * scale
 
 
-@lru_cache(maxsize=1)
-def _countries() -> dict[str, str]:
+@lru_cache(maxsize=2)
+def _countries(translated: bool) -> dict[str, str]:
+    """Folded code or name -> alpha-2. The translated table costs a few times more to build
+    (cold starts matter), so it is only built when a value is not an English name or code."""
     names: dict[str, str] = {}
     translations = []
-    for language in _COUNTRY_LANGUAGES:
+    for language in _COUNTRY_LANGUAGES if translated else ():
         try:
             translations.append(gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
                                                     languages=[language]))
@@ -134,7 +136,8 @@ def _countries() -> dict[str, str]:
 @lru_cache(maxsize=4096)
 def country_code(value: str) -> str | None:
     """The ISO 3166 alpha-2 code of a country written as a code or a name, or None."""
-    return _countries().get(fold_text(value))
+    folded = fold_text(value)
+    return _countries(False).get(folded) or _countries(True).get(folded)
 
 
 def email_domain_of(value: str) -> str:
