@@ -93,6 +93,8 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="app client secret(s) for webhook signature v3")
     hubspot_webhook_url: str = Field(
         default="", description="public URL HubSpot calls (the signed URI)")
+    hubspot_currency: str = Field(
+        default="USD", description="currency of deal amounts (the portal's company currency)")
     hubspot_won_stages: str = "closedwon"
     hubspot_lost_stages: str = "closedlost"
     firestore_collection: str = "leads"

@@ -19,8 +19,10 @@ from conftest import NOW
 from functional.conftest import SNS  # one signer per process: SES caches certificates by URL
 from signatures import SendGridSigner, base64_hmac, mailgun, stripe_style
 
+from leadscore.config import Settings
 from leadscore.errors import LeadscoreError, Unauthorized
 from leadscore.http import status_of
+from leadscore.integrations.hubspot_webhook import signature_v3
 from leadscore.providers.base import Inbound
 from leadscore.providers.registry import REGISTRY
 
@@ -28,8 +30,17 @@ NOW_TS = int(NOW.timestamp())
 BODY = b'{"id": "evt_1", "email": "reader@example.org", "note": "caf\\u00e9 \\/ 10%"}'
 
 
+HUBSPOT_URL = "https://leads.example.com/crm_webhook/hubspot"
+
+
 class Edges:
-    """The outside edges a verifier may call: the SNS certificate is served from memory."""
+    """The outside edges a verifier may call: the SNS certificate is served from memory;
+    the settings carry the public URL HubSpot signs."""
+
+    settings = Settings(hubspot_webhook_url=HUBSPOT_URL)
+
+    def deal_contact_emails(self, deal_id: str) -> list[str]:
+        raise AssertionError("a verifier never looks contacts up")
 
     def fetch_sns_certificate(self, url: str) -> bytes:
         assert url == SNS.CERT_URL
@@ -131,6 +142,14 @@ def _userpass(i: int) -> tuple[str, str]:
     return f"hook-user-{i}:pass-{i}-77", f"hook-user-{i}:pass-{i}-77"
 
 
+def _hubspot(secret: str, ts: int) -> Inbound:
+    """HubSpot's v3: base64 HMAC-SHA256 of method + URI + body + timestamp in milliseconds."""
+    stamp = str(ts * 1000)
+    return Inbound(BODY, {"x-hubspot-signature-v3": signature_v3(secret, "POST", HUBSPOT_URL,
+                                                                 BODY, stamp),
+                          "x-hubspot-request-timestamp": stamp})
+
+
 CASES: dict[str, Case] = {
     "sendgrid": Case(("email_webhook", "/sendgrid"),
                      lambda i: (_SENDGRID_KEYS[i].public_key, _SENDGRID_KEYS[i]), _sendgrid,
@@ -166,6 +185,8 @@ CASES: dict[str, Case] = {
                      _header("typeform-signature",
                              lambda s, ts: "sha256=" + base64_hmac(BODY, s)),
                      _without("typeform-signature"), _tamper_raw),
+    "hubspot": Case(("crm_webhook", "/hubspot"), _secret, _hubspot,
+                    _without("x-hubspot-signature-v3"), _tamper_raw, 300),
     "tally": Case(("form_submission", "/tally"), _secret,
                   _header("tally-signature", lambda s, ts: base64_hmac(BODY, s)),
                   _without("tally-signature"), _tamper_raw),

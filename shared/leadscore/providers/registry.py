@@ -42,6 +42,7 @@ _LINES = (
     _Line("purchase_webhook", "/generic", "leadscore.providers.generic_purchase"),
     _Line("form_submission", "/typeform", "leadscore.providers.typeform"),
     _Line("form_submission", "/tally", "leadscore.providers.tally"),
+    _Line("crm_webhook", "/hubspot", "leadscore.providers.hubspot"),
 )
 
 
