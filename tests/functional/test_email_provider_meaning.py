@@ -418,3 +418,23 @@ def test_resend_redelivery_keeps_its_svix_id_and_counts_once(app: Edges) -> None
     assert post("resend", raw, svix_id="msg_first").get_json()["duplicates"] == 1
     # a different message (another open) counts
     assert post("resend", raw, svix_id="msg_second").get_json()["applied"] == 1
+
+
+IGNORED = [(p, n) for p, n in CASES if not TABLES[p][2][n]]
+
+
+@pytest.mark.parametrize(("provider", "name"), IGNORED, ids=[f"{p}:{n}" for p, n in IGNORED])
+def test_what_is_ignored_is_named_for_the_log_without_personal_data(app: Edges, provider: str,
+                                                                    name: str) -> None:
+    # GIVEN a documented payload we acknowledge without scoring
+    from leadscore.providers.base import Inbound
+    from leadscore.providers.registry import REGISTRY
+
+    found = REGISTRY.lookup("email_webhook", f"/{provider}")
+    assert found is not None
+    raw = fixture_path(provider, name).read_bytes()
+    # WHEN it is parsed
+    result = found.parse(Inbound(raw, {"svix-id": "msg_1"}), app.settings, app)
+    # THEN it names what it ignored, in the provider's documented words, never an address
+    assert result.events == [] and result.ignored
+    assert not [label for label in result.ignored if "@" in label or "unknown" in label]

@@ -81,6 +81,8 @@ CAMEL = {"hardBounce": "hard_bounce", "softBounce": "soft_bounce", "proxyOpen": 
 KEY_KIND = {"unique_opened": "open", "opened": "open", "unique_proxy_open": "proxy-open",
             "unique_proxy_opened": "proxy-open", "proxy_open": "proxy-open",
             "invalid_email": "hard_bounce", "complaint": "spam", "unsubscribe": "unsubscribed"}
+DOCUMENTED = {*KINDS, "request", "deferred", "blocked", "error", "list_addition",
+              "contact_updated", "contact_deleted", "unique_coupon_sent"}
 MS_THRESHOLD = 10**11  # epoch values below this are seconds, above milliseconds
 MAX_EPOCH_MS = 10**13  # about the year 2286: anything larger is not a time
 
@@ -120,7 +122,7 @@ def when(item: dict[str, Any]) -> datetime | None:
             or epoch(item["ts"]))
 
 
-def parse(raw: bytes) -> list[Event]:
+def parse(raw: bytes) -> ParseResult:
     body = parse_json(raw)
     try:
         items: list[dict[str, Any]] = EventSchema().load(
@@ -128,11 +130,13 @@ def parse(raw: bytes) -> list[Event]:
     except ValidationError as exc:
         raise schema_errors(exc) from None
     events: list[Event] = []
+    ignored: list[str] = []
     seen: set[str] = set()
     for i, item in enumerate(items):
         kind = CAMEL.get(item["event"], item["event"])
         at, email = when(item), item["email"]
         if kind not in KINDS or at is None or not isinstance(email, str):
+            ignored.append(kind if kind in DOCUMENTED else "unknown")
             continue  # sent, deferred, blocked, list and contact changes, new kinds: ignored
         mapped, extra = KINDS[kind]
         link = item["link"] or item["URL"]
@@ -145,7 +149,7 @@ def parse(raw: bytes) -> list[Event]:
             continue  # unique_opened and opened for the same open, in one batch
         seen.add(key)
         events.append(canonical(str(i), mapped, email, SOURCE, key, at, **extra))
-    return events
+    return ParseResult(events=events, ignored=ignored)
 
 
 class Brevo(WebhookProvider):
@@ -157,7 +161,7 @@ class Brevo(WebhookProvider):
         verify(request.headers.get("authorization"), list(secrets))
 
     def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
-        return ParseResult(events=parse(request.raw))
+        return parse(request.raw)
 
 
 PROVIDER = Brevo()

@@ -59,6 +59,15 @@ BOUNCE_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+RECORD_TYPES = {"Delivery", "Open", "Click", "Bounce", "SpamComplaint", "SubscriptionChange",
+                "Inbound"}
+DOCUMENTED_BOUNCES = {*BOUNCE_TYPES, "Transient", "DnsError", "AutoResponder", "AddressChange",
+                      "OpenRelayTest", "Unknown", "VirusNotification", "ChallengeVerification",
+                      "Subscribe", "ManuallyDeactivated", "Blocked", "DMARCPolicy",
+                      "Unconfirmed", "SMTPApiError", "InboundError", "TemplateRenderingFailed"}
+REASONS = {"HardBounce", "SpamComplaint", "ManualSuppression"}
+
+
 class RecordSchema(WireSchema):
     RecordType = fields.String(load_default=None, allow_none=True)
     MessageID = fields.String(load_default=None, allow_none=True)
@@ -124,8 +133,24 @@ def _subscription_change(r: dict[str, Any]) -> list[Event]:
     return [canonical("Recipient", kind, email, SOURCE, key, at, **extra)]
 
 
-def parse(raw: bytes) -> list[Event]:
+def label(r: dict[str, Any]) -> str:
+    """What an ignored record was, in Postmark's documented words only (log-safe)."""
+    kind = r["RecordType"] if r["RecordType"] in RECORD_TYPES else "unknown"
+    if kind == "Bounce":
+        return f"Bounce/{r['Type'] if r['Type'] in DOCUMENTED_BOUNCES else 'unknown'}"
+    if kind == "SubscriptionChange":
+        reason = r["SuppressionReason"] if r["SuppressionReason"] in REASONS else "other"
+        return f"SubscriptionChange/{reason}/{r['Origin'] or 'none'}"[:64]
+    return kind
+
+
+def parse(raw: bytes) -> ParseResult:
     r: dict[str, Any] = load_json(RecordSchema(), raw)
+    events = record_events(r)
+    return ParseResult(events=events, ignored=[] if events else [label(r)])
+
+
+def record_events(r: dict[str, Any]) -> list[Event]:
     kind, msg = r["RecordType"], r["MessageID"] or ""
     if kind == "Open" and r["ReceivedAt"] and r["Recipient"]:
         return [canonical("Recipient", "email_opened", r["Recipient"], SOURCE,
@@ -155,7 +180,7 @@ class Postmark(WebhookProvider):
         verify(request.headers.get("authorization"), list(secrets))
 
     def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
-        return ParseResult(events=parse(request.raw))
+        return parse(request.raw)
 
 
 PROVIDER = Postmark()

@@ -39,7 +39,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from leadscore.domain.events import Event
 from leadscore.errors import Unauthorized, ValidationFailed
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.email_events import canonical
@@ -55,6 +54,13 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 SIMPLE: dict[str, str] = {"email.delivered": "email_delivered", "email.opened": "email_opened",
                           "email.complained": "email_complained"}
+
+
+DOCUMENTED = {"email.sent", "email.scheduled", "email.delivered", "email.delivery_delayed",
+              "email.complained", "email.bounced", "email.opened", "email.clicked",
+              "email.failed", "email.suppressed", "email.received", "contact.created",
+              "contact.updated", "contact.deleted", "domain.created", "domain.updated",
+              "domain.deleted"}
 
 
 def signing_key(secret: str) -> bytes | None:
@@ -144,18 +150,16 @@ def meaning(kind: str, data: dict[str, Any], created: datetime | None
     return None
 
 
-def parse(request: Inbound) -> list[Event]:
+def parse(request: Inbound) -> ParseResult:
     body = parse_json(request.raw)
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         raise ValidationFailed("not a Resend event", details=[
             {"field": "type", "problem": "required"}])
     data = _object(body.get("data"))
     found = meaning(body["type"], data, _time(body.get("created_at")))
-    if found is None:
-        return []
-    kind, recipients, at, extra = found
+    kind, recipients, at, extra = found or ("", [], None, {})
     if at is None:
-        return []
+        return ParseResult(ignored=[body["type"] if body["type"] in DOCUMENTED else "unknown"])
     msg_id = request.headers.get("svix-id", "")
     events = []
     for i, email in enumerate(recipients):
@@ -164,7 +168,7 @@ def parse(request: Inbound) -> list[Event]:
         key = (f"unsubscribed:{data.get('id')}:{email.lower()}" if kind == "email_unsubscribed"
                else f"{msg_id}:{email.lower()}")
         events.append(canonical(f"data.to.{i}", kind, email, SOURCE, key, at, **extra))
-    return events
+    return ParseResult(events=events)
 
 
 class Resend(WebhookProvider):
@@ -176,7 +180,7 @@ class Resend(WebhookProvider):
         verify(request, list(secrets), now)
 
     def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
-        return ParseResult(events=parse(request))
+        return parse(request)
 
 
 PROVIDER = Resend()

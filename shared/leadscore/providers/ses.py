@@ -40,10 +40,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from leadscore.domain.events import Event
 from leadscore.errors import BadRequest, Unauthorized
 from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
-from leadscore.providers.ses_records import SOURCE, record_events
+from leadscore.providers.ses_records import SOURCE, record_events, record_label
 from leadscore.providers.wire import parse_json
 
 if TYPE_CHECKING:
@@ -63,6 +62,7 @@ SIGNED_KEYS = {
 }
 SIGNED_KEYS["UnsubscribeConfirmation"] = SIGNED_KEYS["SubscriptionConfirmation"]
 OPTIONAL_KEYS = {"Subject"}
+VALIDATION = "Successfully validated SNS topic"
 
 CertificateFetcher = Callable[[str], bytes]
 _keys: OrderedDict[str, Any] = OrderedDict()
@@ -167,7 +167,9 @@ def verify(message: dict[str, Any], topics: list[str], fetch: CertificateFetcher
     if algorithm is None:
         raise Unauthorized("unknown SNS SignatureVersion")
     try:
-        sent = datetime.fromisoformat(message["Timestamp"][:40])
+        if len(message["Timestamp"]) > 40:
+            raise ValueError("too long for a timestamp")
+        sent = datetime.fromisoformat(message["Timestamp"])
     except ValueError:
         raise Unauthorized("malformed SNS Timestamp") from None
     if sent.tzinfo is None or abs((now - sent).total_seconds()) > TOLERANCE_S:
@@ -183,16 +185,20 @@ def verify(message: dict[str, Any], topics: list[str], fetch: CertificateFetcher
         raise Unauthorized("SNS signature does not match the message") from None
 
 
-def parse(message: dict[str, Any]) -> list[Event]:
+def parse(message: dict[str, Any]) -> ParseResult:
     """The events of a verified notification; a `Message` that is not an SES record (SES's
     "Successfully validated SNS topic" text, anything new) is acknowledged and ignored."""
+    text = str(message.get("Message") or "")
+    if text.startswith(VALIDATION):
+        return ParseResult(ignored=["validation"])
     try:
-        record = json.loads(str(message.get("Message") or ""))
+        record = json.loads(text)
     except (json.JSONDecodeError, RecursionError, ValueError):
-        return []
+        record = None
     if not isinstance(record, dict):
-        return []
-    return record_events(record, "Message")
+        return ParseResult(ignored=["not-an-ses-record"])
+    events = record_events(record, "Message")
+    return ParseResult(events=events, ignored=[] if events else [record_label(record)])
 
 
 def confirm_subscription(topic_arn: str, token: str) -> str:
@@ -229,7 +235,7 @@ class Ses(WebhookProvider):
         if message["Type"] == "UnsubscribeConfirmation":
             return ParseResult(reply=Reply(200, {"status": "ignored",
                                                  "message": "unsubscribed from topic"}))
-        return ParseResult(events=parse(message))
+        return parse(message)
 
 
 PROVIDER = Ses()

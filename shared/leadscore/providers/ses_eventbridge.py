@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from leadscore.errors import Unauthorized, ValidationFailed
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
-from leadscore.providers.ses_records import record_events
+from leadscore.providers.ses_records import record_events, record_label
 from leadscore.providers.signing import any_matches, require_configured
 from leadscore.providers.wire import parse_json
 
@@ -55,8 +55,9 @@ class SesEventBridge(WebhookProvider):
                 {"field": "(body)", "problem": "not an object"}])
         detail = event.get("detail")
         if event.get("source") != "aws.ses" or not isinstance(detail, dict):
-            return ParseResult()
-        return ParseResult(events=record_events(detail, "detail"))
+            return ParseResult(ignored=["not-aws.ses"])
+        events = record_events(detail, "detail")
+        return ParseResult(events=events, ignored=[] if events else [record_label(detail)])
 
 
 PROVIDER = SesEventBridge()

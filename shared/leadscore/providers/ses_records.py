@@ -42,6 +42,16 @@ SOURCE = "ses"
 IGNORED_SUBTYPE = "OnAccountSuppressionList"
 
 
+DOCUMENTED = {"Send", "Delivery", "Open", "Click", "Bounce", "Complaint", "Reject",
+              "Rendering Failure", "DeliveryDelay", "Subscription", "Received"}
+
+
+def record_label(record: dict[str, Any]) -> str:
+    """What an ignored record was, in SES's documented words only (log-safe)."""
+    kind = record.get("eventType") or record.get("notificationType")
+    return kind if isinstance(kind, str) and kind in DOCUMENTED else "unknown"
+
+
 def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or len(value) > 40:
         return None

@@ -62,6 +62,12 @@ TYPES: dict[str, tuple[str, dict[str, Any]]] = {
     "list_unsubscribe": ("email_unsubscribed", {}),
     "link_unsubscribe": ("email_unsubscribed", {}),
 }
+DOCUMENTED = {*TYPES, "bounce", "out_of_band", "injection", "delay", "policy_rejection",
+              "sms_status", "initial_open", "amp_initial_open", "generation_failure",
+              "generation_rejection", "relay_injection", "relay_rejection", "relay_delivery",
+              "relay_tempfail", "relay_permfail"}
+CLASSES = {"message_event", "track_event", "gen_event", "unsubscribe_event", "relay_event",
+           "ab_test_event", "ingest_event"}
 PING: list[dict[str, Any]] = [{"msys": {}}]
 
 
@@ -102,7 +108,16 @@ def meaning(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return mapped, extra
 
 
-def parse(raw: bytes) -> list[Event]:
+def label(event_class: str, event: dict[str, Any]) -> str:
+    """What an ignored event was, in SparkPost's documented words only (log-safe)."""
+    kind = event.get("type")
+    name = kind if isinstance(kind, str) and kind in DOCUMENTED else "unknown"
+    if name in ("bounce", "out_of_band"):
+        name += f"/class-{str(event.get('bounce_class'))[:3]}"
+    return f"{event_class if event_class in CLASSES else 'unknown'}/{name}"
+
+
+def parse(raw: bytes) -> ParseResult:
     body = parse_json(raw)
     if not isinstance(body, list):
         raise ValidationFailed("SparkPost posts a JSON array of events", details=[
@@ -110,16 +125,20 @@ def parse(raw: bytes) -> list[Event]:
     if len(body) > MAX_BATCH:
         raise ValidationFailed(f"{len(body)} events in one request; the limit is {MAX_BATCH}")
     events: list[Event] = []
+    ignored: list[str] = []
     for i, item in enumerate(body):
         msys = item.get("msys") if isinstance(item, dict) else None
         if not isinstance(msys, dict) or len(msys) != 1:
+            ignored.append("ping" if msys == {} else "unknown")
             continue  # the ping, or a shape SparkPost does not document: ignored
         (event_class, event), = msys.items()
         if not isinstance(event, dict):
+            ignored.append("unknown")
             continue
         mapped = meaning(event)
         at, email = timestamp(event.get("timestamp")), event.get("rcpt_to")
         if mapped is None or at is None or not isinstance(email, str):
+            ignored.append(label(event_class, event))
             continue
         kind, extra = mapped
         event_id = event.get("event_id")
@@ -127,7 +146,7 @@ def parse(raw: bytes) -> list[Event]:
                f"{event.get('type')}:{event.get('message_id')}:{email.lower()}:{at.isoformat()}")
         events.append(canonical(f"{i}.msys.{event_class}", kind, email, SOURCE, key, at,
                                 **extra))
-    return events
+    return ParseResult(events=events, ignored=ignored)
 
 
 class SparkPost(WebhookProvider):
@@ -152,7 +171,7 @@ class SparkPost(WebhookProvider):
                      "LEADSCORE_SPARKPOST_BASIC_AUTH")
 
     def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
-        return ParseResult(events=parse(request.raw))
+        return parse(request.raw)
 
 
 PROVIDER = SparkPost()
