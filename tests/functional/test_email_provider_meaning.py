@@ -438,3 +438,18 @@ def test_what_is_ignored_is_named_for_the_log_without_personal_data(app: Edges, 
     # THEN it names what it ignored, in the provider's documented words, never an address
     assert result.events == [] and result.ignored
     assert not [label for label in result.ignored if "@" in label or "unknown" in label]
+
+
+def test_epoch_times_in_seconds_or_milliseconds_read_the_same() -> None:
+    from leadscore.providers.brevo import epoch
+    from leadscore.providers.sparkpost import timestamp
+
+    at = datetime.fromisoformat("2024-03-05T19:00:00+00:00")
+    # Brevo documents ts_epoch in milliseconds, and its own examples send seconds
+    assert epoch(1709665200) == epoch(1709665200000) == at
+    assert epoch(1709665200123) == datetime.fromisoformat("2024-03-05T19:00:00.123+00:00")
+    # what is not a time is no time (the event is then acknowledged and ignored)
+    assert [epoch(v) for v in (0, -5, 10**13, 10**40, True, 1.5e9, "1709665200")] == [None] * 7
+    # SparkPost: epoch seconds as a string, or ISO 8601 with an offset
+    assert timestamp("1709665200") == timestamp("2024-03-05T19:00:00.000+00:00") == at
+    assert [timestamp(v) for v in ("2024-03-05T19:00:00", "²", "1" * 40, None, [])] == [None] * 5
