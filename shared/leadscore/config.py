@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     postmark_basic_auth: SecretStr = SecretStr("")
     ses_topic_arns: str = ""
     brevo_token: SecretStr = SecretStr("")
+    ses_eventbridge_secret: SecretStr = Field(
+        default=SecretStr(""), description="API key header value(s) of the EventBridge route")
+    sparkpost_basic_auth: SecretStr = Field(
+        default=SecretStr(""), description="SparkPost webhook user:password pairs, comma-sep")
+    resend_secret: SecretStr = Field(
+        default=SecretStr(""), description="Resend (Svix) whsec_... signing secrets, comma-sep")
     form_max_bytes: int = Field(default=MIB, ge=1024)
     form_field_map: dict[str, str] = Field(
         default_factory=dict, description='JSON {"alias": "profile_field"} over the defaults')

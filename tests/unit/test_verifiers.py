@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import NOW
 from functional.conftest import SNS  # one signer per process: SES caches certificates by URL
-from signatures import SendGridSigner, base64_hmac, mailgun, stripe_style
+from signatures import SendGridSigner, base64_hmac, mailgun, stripe_style, svix
 
 from leadscore.config import Settings
 from leadscore.errors import LeadscoreError, Unauthorized
@@ -150,6 +150,16 @@ def _hubspot(secret: str, ts: int) -> Inbound:
                           "x-hubspot-request-timestamp": stamp})
 
 
+def _whsec(i: int) -> tuple[str, str]:
+    value = "whsec_" + base64.b64encode(f"resend-signing-key-{i}-32-bytes!!".encode()).decode()
+    return value, value
+
+
+def _resend(secret: str, ts: int) -> Inbound:
+    return Inbound(BODY, {**svix(BODY, secret, "msg_2W2D3qXLS5fOaPja1GDg7rF2CwB", ts),
+                          "content-type": "application/json"})
+
+
 CASES: dict[str, Case] = {
     "sendgrid": Case(("email_webhook", "/sendgrid"),
                      lambda i: (_SENDGRID_KEYS[i].public_key, _SENDGRID_KEYS[i]), _sendgrid,
@@ -165,6 +175,13 @@ CASES: dict[str, Case] = {
     "brevo": Case(("email_webhook", "/brevo"), _secret,
                   _header("authorization", lambda token, ts: f"Bearer {token}"),
                   _without("authorization"), None),
+    "sparkpost": Case(("email_webhook", "/sparkpost"), _userpass, _basic,
+                      _without("authorization"), None),
+    "resend": Case(("email_webhook", "/resend"), _whsec, _resend, _without("svix-signature"),
+                   _tamper_raw, 300),
+    "ses-eventbridge": Case(("email_webhook", "/ses-eventbridge"), _secret,
+                            _header("x-leadscore-key", lambda secret, ts: secret),
+                            _without("x-leadscore-key"), None),
     "ses": Case(("email_webhook", "/ses"), _topic, _ses,
                 _ses_edit(lambda m: m.pop("Signature")),
                 _ses_edit(lambda m: m.update(Message=m["Message"].replace("Open", "Click"))),
