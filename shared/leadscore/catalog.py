@@ -10,5 +10,6 @@ FUNCTIONS: dict[str, str] = {
     "form_submission": "http",
     "inactivity_decay": "cloudevent",
     "leads_api": "http",
+    "crm_webhook": "http",
     "track": "http",
 }
