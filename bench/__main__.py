@@ -13,6 +13,7 @@ from bench import (
     load,
     purchase_throughput,
     sizing,
+    tracking,
 )
 from bench.harness import firestore_available
 
@@ -26,6 +27,7 @@ def main() -> int:
         email_batch.run(kinds)
         form_throughput.run(kinds)
         decay_run.run(kinds)
+        tracking.run(kinds)
     load.run()
     sizing.run()  # on paper: the model behind the README's sizing section
     return 0

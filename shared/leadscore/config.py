@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     form_duplicate_window_s: int = Field(default=600, ge=1)
     captcha_secret: SecretStr = SecretStr("")
     captcha_verify_url: str = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+    track_server_keys: SecretStr = Field(
+        default=SecretStr(""), description="secret write keys of the track function, comma-sep")
+    track_client_keys: str = Field(
+        default="", description="public write keys (pages, leadscore.js), comma-separated")
+    track_allowed_origins: str = Field(
+        default="", description="origins that may use a client key, comma-separated")
+    track_client_events: str = Field(
+        default="", description="event names client keys may track; empty: the rules' names")
+    track_visitor_days: int = Field(default=90, ge=1, le=730)
     typeform_secret: SecretStr = SecretStr("")
     typeform_forms: dict[str, str] = Field(
         default_factory=dict, description='JSON {"form_id": "form_kind"}')
@@ -119,3 +128,10 @@ class Settings(BaseSettings):
     def api_tokens(self) -> list[str]:
         """All active tokens; more than one lets operators rotate without downtime."""
         return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]
+
+    def track_keys(self) -> tuple[list[str], list[str]]:
+        """(server keys, client keys) of the track function; several of each can rotate."""
+        def split(value: str) -> list[str]:
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return (split(self.track_server_keys.get_secret_value()),
+                split(self.track_client_keys))

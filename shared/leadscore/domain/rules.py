@@ -27,6 +27,7 @@ from pydantic import (
 
 from leadscore.domain import decay
 from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
+from leadscore.domain.website_rules import WebsiteRules
 from leadscore.errors import RulesError
 
 __all__ = ["Condition", "DomainTest", "FitRule", "NumericRange", "Rules", "parse_rules"]
@@ -156,6 +157,7 @@ class Rules(_Strict):
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
     non_opener_after_days: float = Field(default=183, ge=1, le=3650)
+    website: WebsiteRules = Field(default_factory=WebsiteRules)
     _fit_tests: tuple[tuple[FitRule, Test], ...] = PrivateAttr(default=())
     _content_hash: str = PrivateAttr(default="")
 

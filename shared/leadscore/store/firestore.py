@@ -23,6 +23,7 @@ from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
+from leadscore.store.firestore_visitors import FirestoreVisitors
 from leadscore.store.port import (
     FieldTransforms,
     LeadSnapshot,
@@ -36,13 +37,14 @@ if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, WriteBatch
 
 
-class FirestoreStore:
+class FirestoreStore(FirestoreVisitors):
     def __init__(self, client: Client, collection: str = "leads") -> None:
         self._client = client
         self._leads = client.collection(collection)
         self._orders = client.collection(f"{collection}_orders")
         self._tokens = client.collection(f"{collection}_tokens")
         self._handovers = client.collection(f"{collection}_handovers")
+        self._visitors = client.collection(f"{collection}_visitors")
 
     # -- the unit of work's primitives ----------------------------------------------------
     def _history_ref(self, lead_id: str, entry_id: str) -> DocumentReference:
@@ -205,6 +207,7 @@ class FirestoreStore:
         # recursive_delete counts the lead document even when it does not exist
         found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
         self._client.recursive_delete(ref)
+        self.erase_visitors(lead_id)
         return found
 
     # -- reads ----------------------------------------------------------------------------

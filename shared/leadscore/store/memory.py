@@ -11,6 +11,7 @@ from datetime import datetime
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
+from leadscore.store.memory_visitors import MemoryVisitors
 from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
 
 
@@ -18,7 +19,7 @@ def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
     return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
 
-class MemoryStore:
+class MemoryStore(MemoryVisitors):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._leads: dict[str, LeadState] = {}
@@ -143,6 +144,7 @@ class MemoryStore:
             found = lead_id in self._leads or lead_id in self._history
             self._leads.pop(lead_id, None)
             self._history.pop(lead_id, None)
+        self.erase_visitors(lead_id)
         return found
 
     def close(self) -> None:

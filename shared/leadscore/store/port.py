@@ -170,3 +170,53 @@ class BlindAppends(Protocol):
         """Store `lead`'s view fields and the outbox records, only if the lead is unchanged
         since `snapshot` was read; False (nothing written) if another writer came first."""
         ...
+
+
+# -- website visitors (the `track` function) -------------------------------------------------
+class VisitorEvent(BaseModel):
+    """One anonymous event waiting for its visitor to be identified: its own record, so a
+    visitor's history never grows one document (a tracked message is at most 32 KB)."""
+
+    key: str  # the visitor key (`tracking.identity.visitor_key`), never a raw id
+    ledger_key: str  # the ledger key the event will have on the lead
+    event: dict[str, Any]  # the canonical event's fields as JSON, without an address
+    expires_at: datetime
+
+
+class VisitorLink(BaseModel):
+    """What a visitor key is known to be: a lead (and its address), or another visitor key
+    its events were pooled under (an alias) until that one is identified."""
+
+    key: str
+    lead_id: str | None = None
+    email: str | None = None
+    alias_of: str | None = None
+    expires_at: datetime
+
+
+@runtime_checkable
+class VisitorStore(Protocol):
+    """Visitor records, apart from the leads (Firestore: `{collection}_visitors`, with a TTL
+    policy on `expires_at`). Orchestration lives in `service/visitors.py`."""
+
+    def save_visitor_events(self, events: Sequence[VisitorEvent]) -> None:
+        """Store each event under (key, ledger_key); storing one again changes nothing."""
+        ...
+
+    def visitor_events(self, key: str) -> list[VisitorEvent]:
+        """Every stored event of one visitor key (expired ones may still be listed)."""
+        ...
+
+    def drop_visitor_events(self, key: str, ledger_keys: Sequence[str]) -> None: ...
+
+    def visitor_link(self, key: str) -> VisitorLink | None: ...
+
+    def put_visitor_link(self, link: VisitorLink) -> None: ...
+
+    def erase_visitors(self, lead_id: str) -> int:
+        """Delete every visitor link to the lead; the number deleted."""
+        ...
+
+    def purge_visitors(self, now: datetime) -> int:
+        """Delete expired visitor records (Firestore's TTL policy does this in production)."""
+        ...

@@ -18,6 +18,7 @@ from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
+from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leads (
@@ -82,7 +83,7 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value else None
 
 
-class SqliteStore:
+class SqliteStore(SqliteVisitors):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
@@ -99,6 +100,7 @@ class SqliteStore:
     def _migrate(self) -> None:
         conn = self._conn()
         conn.executescript(SCHEMA)
+        conn.executescript(VISITOR_SCHEMA)
         have = {row[1] for row in conn.execute("PRAGMA table_info(leads)")}
         missing = [name for name in ADDED_COLUMNS if name not in have]
         if missing:
@@ -283,6 +285,7 @@ class SqliteStore:
             conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
             found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
+        self.erase_visitors(lead_id)
         return found > 0
 
     def close(self) -> None:
