@@ -7,5 +7,9 @@ from ingest import ingest
 from leads_api import leads_api
 from purchase_webhook import purchase_webhook
 
+from leadscore.wsgi_guard import install as guard_bodies
+
 __all__ = ["email_webhook", "form_submission", "inactivity_decay", "ingest", "leads_api",
            "purchase_webhook"]
+
+guard_bodies()  # oversized bodies refused before the framework reads them

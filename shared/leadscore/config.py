@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     woocommerce_secret: SecretStr = SecretStr("")
     purchase_secret: SecretStr = Field(
         default=SecretStr(""), description="secret of the generic purchase format")
-    email_max_bytes: int = Field(default=10 * MIB, ge=1024)
+    email_max_bytes: int = Field(default=4 * MIB, ge=1024)  # SendGrid batches at 768 KB
     sendgrid_public_key: SecretStr = SecretStr("")
     mailgun_signing_key: SecretStr = SecretStr("")
     mailchimp_secret: SecretStr = SecretStr("")

@@ -31,6 +31,7 @@ from leadscore.errors import (
 )
 
 Handler: TypeAlias = Callable[[Request], Response]
+READ_PIECE = 64 * 1024
 
 # The one table from error classes to HTTP statuses. A subclass not listed here takes its
 # nearest listed ancestor's status; 4xx tell a sender not to retry, 5xx that it should.
@@ -71,10 +72,17 @@ def read_body(request: Request, limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    raw = request.stream.read(limit + 1)
-    if len(raw) > limit:
+    # small pieces: a body found too big part-way never sits in one large buffer
+    pieces, size = [], 0
+    while size <= limit:
+        piece = request.stream.read(min(READ_PIECE, limit + 1 - size))
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    if size > limit:
         raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-    return raw
+    return b"".join(pieces)
 
 
 def lower_headers(request: Request) -> dict[str, str]:
