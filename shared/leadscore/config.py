@@ -84,6 +84,8 @@ class Settings(BaseSettings):
         default="", description="public URL HubSpot calls (the signed URI)")
     hubspot_won_stages: str = "closedwon"
     hubspot_lost_stages: str = "closedlost"
+    id_key: SecretStr = Field(
+        default=SecretStr(""), description="HMAC key of lead ids; empty: a public local key")
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

@@ -16,6 +16,7 @@ from typing import Any
 from leadscore import logs
 from leadscore.config import Settings
 from leadscore.domain.happenings import DomainEvent, NonOpenerFlagged, StageChanged
+from leadscore.domain.identity import use_id_key
 from leadscore.domain.rules import Rules, default_rules, parse_rules
 from leadscore.errors import ConfigError
 from leadscore.store.port import LeadStore
@@ -61,6 +62,11 @@ class Container:
         self._publisher: Any = None
         self._sesv2: Any = None
         logs.configure(self.settings.log_level)
+        use_id_key(self.settings.id_key.get_secret_value())
+        if self.settings.store == "firestore" and not (
+                self.settings.id_key.get_secret_value() or self.settings.firestore_emulator_host):
+            logs.error("LEADSCORE_ID_KEY is not set: lead ids use the public local key and "
+                       "can be reversed by guessing addresses; set it before going live")
 
     @cached_property
     def rules(self) -> Rules:
