@@ -197,7 +197,9 @@ def lead_erase(email: str, yes: bool) -> None:
         return
     if not yes:
         click.confirm(f"Erase {found.lead_id} and all its history?", abort=True)
-    app.store.erase(found.lead_id)
+    from leadscore.service.erasure import erase_address
+
+    erase_address(app.store, found.email, app.now(), found_id=found.lead_id)
     click.echo(f"erased {found.lead_id}")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leadscore.domain.identity import shard_of
@@ -30,10 +30,15 @@ from leadscore.store.port import (
     LedgerConflict,
     Plan,
     R,
+    Tombstone,
 )
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, WriteBatch
+
+# Tombstones outlive every provider's retry window and the backups (a TTL policy on
+# `expires_at`, infra/data_care.py); they hold a keyed hash and a time, no address.
+TOMBSTONE_KEPT = timedelta(days=400)
 
 
 class FirestoreStore:
@@ -43,6 +48,7 @@ class FirestoreStore:
         self._orders = client.collection(f"{collection}_orders")
         self._tokens = client.collection(f"{collection}_tokens")
         self._handovers = client.collection(f"{collection}_handovers")
+        self._erased = client.collection(f"{collection}_erased")  # tombstones, by lead id
 
     # -- the unit of work's primitives ----------------------------------------------------
     def _history_ref(self, lead_id: str, entry_id: str) -> DocumentReference:
@@ -81,15 +87,21 @@ class FirestoreStore:
         lead_ref = self._leads.document(lead_id)
         refs = [self._history_ref(lead_id, key) for key in ledger_keys]
 
+        stone_ref = self._erased.document(lead_id)
+
         @firestore.transactional
         def run(transaction: Any) -> R:
             snap = lead_ref.get(transaction=transaction)
-            known = {s.id for s in self._client.get_all(refs, transaction=transaction)
-                     if s.exists} if refs else set()
+            # the tombstone is read in the transaction: an erasure that writes it after this
+            # read makes the commit fail and the plan run again, seeing it
+            read = list(self._client.get_all([stone_ref, *refs], transaction=transaction))
+            stone = next((x for x in read if x.reference.path == stone_ref.path), None)
+            known = {x.id for x in read if x.exists and x is not stone}
             history = self._all_history(lead_ref, transaction) if with_history else []
             write, result = plan(LeadSnapshot(
                 lead_id=lead_id, lead=from_doc(snap.to_dict() or {}) if snap.exists else None,
-                known=known, history=history, version=snap.update_time))
+                known=known, history=history, version=snap.update_time,
+                tombstone=_tombstone_from(stone)))
             if write is not None:
                 self._stage_commit(transaction, lead_id, write, set(ledger_keys))
             return result
@@ -195,7 +207,22 @@ class FirestoreStore:
         owner = (snap.to_dict() or {}).get("lead_id") if snap.exists else None
         return str(owner) if owner else None
 
-    def erase(self, lead_id: str) -> bool:
+    def tombstone(self, lead_id: str) -> Tombstone | None:
+        with _transient():
+            return _tombstone_from(self._erased.document(lead_id).get())
+
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
+        """Tombstone first, then delete, then mark the tombstone settled.
+
+        Every transaction reads the tombstone, so a writer either committed before it was
+        written (and the deletion, which lists documents after it, removes its writes) or
+        sees it (and drops events from before the erasure; while unsettled it starts no
+        new lead). The blind path checks it before and after its commit (writes.py)."""
+        stone_ref = self._erased.document(lead_id)
+        if erased_at is not None:
+            with _transient():
+                stone_ref.set({"erased_at": to_seconds(erased_at), "settled": False,
+                               "expires_at": erased_at + TOMBSTONE_KEPT})
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         for collection in (self._orders, self._handovers):
@@ -205,6 +232,9 @@ class FirestoreStore:
         # recursive_delete counts the lead document even when it does not exist
         found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
         self._client.recursive_delete(ref)
+        if erased_at is not None:
+            with _transient():
+                stone_ref.update({"settled": True})
         return found
 
     # -- reads ----------------------------------------------------------------------------
@@ -280,6 +310,14 @@ def _handover_from(doc: dict[str, Any]) -> StageChange:
     data = dict(doc)
     data["next_attempt_at"] = datetime.fromtimestamp(float(data["next_attempt_at"]), UTC)
     return StageChange.model_validate(data)
+
+
+def _tombstone_from(snap: Any) -> Tombstone | None:
+    if snap is None or not snap.exists:
+        return None
+    doc = snap.to_dict() or {}
+    return Tombstone(erased_at=datetime.fromtimestamp(float(doc["erased_at"]), UTC),
+                     settled=bool(doc.get("settled", True)))
 
 
 def _hashed(prefix: str, key: str) -> str:
