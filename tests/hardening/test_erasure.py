@@ -5,13 +5,14 @@ and the Firestore emulator."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from builders import event, form, opened
 from conftest import NOW
 
+from hardening.figures import add
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.service.erasure import erase_address
@@ -75,7 +76,8 @@ def test_an_erasure_racing_writers_leaves_nothing_behind(store: Any, rules: Rule
         start = threading.Barrier(4)
         errors: list[BaseException] = []
 
-        def write(worker: int, round_: int = round_, start: Any = start) -> None:
+        def write(worker: int, round_: int = round_, start: Any = start,
+                  errors: list[BaseException] = errors) -> None:
             start.wait()
             for i in range(6):
                 batch = [opened(EMAIL, f"{round_}-{worker}-o{i}", BEFORE),
@@ -111,11 +113,10 @@ def test_providers_redelivering_after_an_erasure_resurrect_nothing(app_container
     import hashlib
     import hmac as hmac_
 
-    from pydantic import SecretStr
-
     from functional.conftest import client_for
     from functional.test_email_webhook import fixture, mailgun_body, sendgrid_post
     from functional.test_purchase_webhook import body_of, signed
+    from pydantic import SecretStr
 
     app_container.settings = app_container.settings.model_copy(
         update={"typeform_secret": SecretStr("tf-erasure")})
@@ -149,6 +150,7 @@ def test_providers_redelivering_after_an_erasure_resurrect_nothing(app_container
     statuses = deliver()
     resurrected = app_container.store.list_leads(limit=1000)
     print(f"\nresurrected leads after redelivery: {len(resurrected)}")
+    add("resurrected leads", len(resurrected))
     # THEN they are acknowledged, and nothing comes back
     assert statuses == [200] * 4
     assert resurrected == []

@@ -8,8 +8,8 @@ from urllib.parse import quote
 import pytest
 from builders import form
 from conftest import NOW
-
 from functional.conftest import client_for
+
 from leadscore.container import Container
 from leadscore.domain import identity
 from leadscore.domain.identity import lead_id_for, legacy_lead_id

@@ -20,6 +20,8 @@ import pytest
 import requests
 from emulator import free_port
 
+from hardening.figures import record
+
 BIN = Path(sys.executable).parent / "leadscore"
 MIB = 1024 * 1024
 INSTANCE = 512 * MIB
@@ -111,6 +113,8 @@ def test_parallel_oversized_posts_are_refused_without_reading_them(
     print(f"\nmemory growth under {POSTS} parallel {SIZE // MIB} MiB posts x {len(PATHS)} "
           f"functions x 2 encodings: {growth / MIB:.1f} MiB "
           f"({100 * growth / INSTANCE:.1f} % of a 512 MiB instance); statuses {set(statuses)}")
+    record("memory growth, 8 parallel 30 MiB posts per function", f"{growth / MIB:.1f} MiB "
+           f"({100 * growth / INSTANCE:.1f} % of 512 MiB; limit 10 %)")
     # THEN every one is refused (413; chunked ones may meet 401 or 405 first) and the
     # process grows by less than 10 % of an instance
     assert all(s in (413, 401, 405) for s in statuses), statuses
