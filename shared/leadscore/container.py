@@ -83,6 +83,22 @@ class Container:
     def now(self) -> datetime:
         return self._clock()
 
+    def store_health(self) -> str | None:
+        """None if the store answers a read now, else one line saying why not (`/healthz`
+        answers 503 with it: a corrupt or read-only SQLite file, Firestore unreachable)."""
+        try:
+            self.store.get_lead("l_healthcheck")
+            if self.settings.store.startswith("sqlite:///"):  # a read-only file reads fine
+                import sqlite3
+
+                path = self.settings.store.removeprefix("sqlite:///")
+                with sqlite3.connect(path, timeout=2) as conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("ROLLBACK")
+        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+            return f"{type(exc).__name__}: {str(exc)[:200]}"
+        return None
+
     # Outside edges, replaceable in tests: the network fetch of SNS signing certificates and
     # the SNS subscription confirmation call.
     def fetch_sns_certificate(self, url: str) -> bytes:

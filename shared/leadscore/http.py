@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 from collections.abc import Callable, Collection
 from typing import Any, TypeAlias
 
@@ -63,8 +64,13 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
                     mimetype="application/json", headers=headers)
 
 
+RETRY_AFTER_S = "5"  # a 503 tells the sender when to come back (most retry anyway)
+
+
 def error_response(error: LeadscoreError) -> Response:
-    return json_response(status_of(error), error.to_json())
+    status = status_of(error)
+    return json_response(status, error.to_json(),
+                         headers={"Retry-After": RETRY_AFTER_S} if status == 503 else None)
 
 
 def read_body(request: Request, limit: int) -> bytes:
@@ -113,6 +119,11 @@ def endpoint(name: str, methods: Collection[str]) -> Callable[[Handler], Handler
                 level("request refused", function=name, status=status, error=exc.code,
                       problem=exc.message)
                 return error_response(exc)
+            except sqlite3.DatabaseError as exc:  # corrupt, read-only or locked file
+                logs.error("store unavailable", function=name, problem=type(exc).__name__)
+                return json_response(503, {"error": "store_unavailable",
+                                           "message": "the store cannot be used; retry later"},
+                                     headers={"Retry-After": RETRY_AFTER_S})
             except Exception:  # noqa: BLE001 - the one catch-all: answer 500, log the trace
                 logs.exception("unexpected failure", function=name)
                 return json_response(500, {"error": "internal_error",

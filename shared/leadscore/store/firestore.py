@@ -152,6 +152,8 @@ class FirestoreStore:
         with _transient():
             try:
                 batch.commit()
+            except gexc.Aborted:  # a subclass of Conflict: contention, never a duplicate
+                raise
             except gexc.Conflict:
                 raise LedgerConflict(lead_id) from None
 
@@ -167,6 +169,8 @@ class FirestoreStore:
         with _transient():
             try:
                 batch.commit()
+            except gexc.Aborted:
+                raise
             except (gexc.FailedPrecondition, gexc.Conflict):
                 return False
         return True
@@ -196,11 +200,14 @@ class FirestoreStore:
         from google.api_core import exceptions as gexc
 
         ref = self._tokens.document(_hashed("t_", token))
-        try:
-            ref.create({"owner": owner})
-            return True
-        except gexc.Conflict:
-            return (ref.get().to_dict() or {}).get("owner") == owner
+        with _transient():
+            try:
+                ref.create({"owner": owner})
+                return True
+            except gexc.Aborted:  # contention, not a used token
+                raise
+            except gexc.Conflict:
+                return (ref.get().to_dict() or {}).get("owner") == owner
 
     def order_owner(self, order_key: str) -> str | None:
         snap = self._orders.document(_order_doc_id(order_key)).get()
@@ -336,8 +343,12 @@ def _transient() -> Iterator[None]:
     try:
         yield
     except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.Aborted,
-            gexc.InternalServerError, gexc.TooManyRequests) as exc:
+            gexc.InternalServerError, gexc.TooManyRequests, gexc.RetryError) as exc:
         raise TransientError(f"Firestore did not commit: {type(exc).__name__}") from exc
+    except ValueError as exc:  # the client's "Failed to commit transaction in N attempts"
+        if "attempts" not in str(exc):
+            raise
+        raise TransientError("Firestore transaction kept contending; retry later") from exc
 
 
 def _sentinels(lead_id: str, transforms: FieldTransforms) -> dict[str, Any]:
