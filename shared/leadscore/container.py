@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -20,6 +22,8 @@ from leadscore.domain.identity import use_id_key
 from leadscore.domain.rules import Rules, default_rules, parse_rules
 from leadscore.errors import ConfigError
 from leadscore.store.port import LeadStore
+
+HANDOVER_WAIT_S = 3.0  # how long a request waits for its handover sweep (see dispatch)
 
 
 def build_store(url: str, settings: Settings) -> LeadStore:
@@ -61,6 +65,7 @@ class Container:
         self._lock = threading.Lock()
         self._publisher: Any = None
         self._sesv2: Any = None
+        self._sweeper: ThreadPoolExecutor | None = None
         logs.configure(self.settings.log_level)
         use_id_key(self.settings.id_key.get_secret_value())
         if self.settings.store == "firestore" and not (
@@ -169,8 +174,27 @@ class Container:
         for event in events:
             if isinstance(event, NonOpenerFlagged):
                 self.announce_non_opener(event)
-        if sweep or any(isinstance(event, StageChanged) for event in events):
-            self.hand_over()
+        if sweep:
+            self.hand_over()  # the scheduled job: it has the time, and waits for it
+        elif any(isinstance(event, StageChanged) for event in events):
+            self.hand_over_soon()
+
+    def hand_over_soon(self) -> None:
+        """Sweep on this process's handover thread, waiting at most `HANDOVER_WAIT_S`.
+
+        A receiver that hangs must not hold the provider's request (31.6 s in issue 21):
+        past the budget the request is answered and the sweep goes on in the background.
+        The change is in the outbox already, so if the instance is frozen or stopped after
+        the response (Cloud Run throttles CPU between requests) the scheduled job's sweep
+        delivers it. One thread: sweeps of one process never overlap."""
+        with self._lock:
+            if self._sweeper is None:
+                self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="handover")
+        try:
+            self._sweeper.submit(self.hand_over).result(timeout=HANDOVER_WAIT_S)
+        except FutureTimeout:
+            logs.warning("handover still running after the request's budget; it continues "
+                         "in the background and the scheduled job retries what it misses")
 
     def announce_non_opener(self, event: NonOpenerFlagged) -> None:
         settings = self.settings
