@@ -13,6 +13,8 @@ It offers both write paths (DESIGN.md §3); `leadscore.service.writes` chooses b
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 # Tombstones outlive every provider's retry window and the backups (a TTL policy on
 # `expires_at`, infra/data_care.py); they hold a keyed hash and a time, no address.
 TOMBSTONE_KEPT = timedelta(days=400)
+TX_ATTEMPTS = 12  # contended transactions: attempts, and the time they may take in all
+TX_BUDGET_S = 8.0
 
 
 class FirestoreStore:
@@ -106,9 +110,28 @@ class FirestoreStore:
                 self._stage_commit(transaction, lead_id, write, set(ledger_keys))
             return result
 
-        with _transient():
-            result: R = run(self._client.transaction(max_attempts=10))
+        result: R = self._with_jitter(lambda: run(self._client.transaction(max_attempts=1)))
         return result
+
+    def _with_jitter(self, attempt: Any) -> Any:
+        """Bounded retries of a contended transaction, with jittered exponential backoff.
+
+        The client's own retries re-run at once, so writers on one busy lead keep aborting
+        each other (issue 21: 149 of 180 first deliveries failed); spreading them out lets
+        them commit in turn. Past `TX_ATTEMPTS` or `TX_BUDGET_S` it is a TransientError:
+        503 with Retry-After, and the provider retries later."""
+        started = time.monotonic()
+        for n in range(TX_ATTEMPTS):
+            try:
+                with _transient():
+                    return attempt()
+            except TransientError as exc:
+                contended = isinstance(exc.__cause__, ValueError | _aborted())
+                if not contended or n == TX_ATTEMPTS - 1 or (
+                        time.monotonic() - started > TX_BUDGET_S):
+                    raise
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** n)))
+        raise TransientError("Firestore transaction kept contending; retry later")
 
     def _stage_commit(self, transaction: Any, lead_id: str, write: LeadWrite,
                       ledger_keys: set[str]) -> None:
@@ -317,6 +340,12 @@ def _handover_from(doc: dict[str, Any]) -> StageChange:
     data = dict(doc)
     data["next_attempt_at"] = datetime.fromtimestamp(float(data["next_attempt_at"]), UTC)
     return StageChange.model_validate(data)
+
+
+def _aborted() -> type[Exception]:
+    from google.api_core import exceptions as gexc
+
+    return gexc.Aborted
 
 
 def _tombstone_from(snap: Any) -> Tombstone | None:
