@@ -1,5 +1,6 @@
 """Cloud Functions loads this file: it re-exports every entry point by its deployed name."""
 
+from crm_webhook import crm_webhook
 from email_webhook import email_webhook
 from form_submission import form_submission
 from inactivity_decay import inactivity_decay
@@ -9,7 +10,7 @@ from purchase_webhook import purchase_webhook
 
 from leadscore.wsgi_guard import install as guard_bodies
 
-__all__ = ["email_webhook", "form_submission", "inactivity_decay", "ingest", "leads_api",
-           "purchase_webhook"]
+__all__ = ["crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
+           "leads_api", "purchase_webhook"]
 
 guard_bodies()  # oversized bodies refused before the framework reads them

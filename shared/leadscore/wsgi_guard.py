@@ -38,6 +38,7 @@ def limit_for(function: str) -> int:
         "email_webhook": settings.email_max_bytes,
         "form_submission": settings.form_max_bytes,
         "inactivity_decay": MIB,
+        "crm_webhook": MIB,
     }.get(function, SMALL)
 
 

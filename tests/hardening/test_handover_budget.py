@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from conftest import NOW
+from functional.conftest import client_for
+from functional.test_handover import HOT
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from functional.conftest import client_for
-from functional.test_handover import HOT
 from leadscore.config import Settings
 from leadscore.container import HANDOVER_WAIT_S, Container, install
 from leadscore.store.memory import MemoryStore

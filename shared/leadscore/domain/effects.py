@@ -19,6 +19,7 @@ from leadscore.domain.events import (
     EmailUnsubscribed,
     Event,
     FormSubmitted,
+    OutcomeRecorded,
     ProfileValue,
     PurchaseMade,
     PurchaseRefunded,
@@ -70,6 +71,8 @@ def event_key(event: Event) -> str:
         return f"activity.{event.activity}"
     if isinstance(event, EmailBounced):
         return "email.bounced_hard" if event.hard else "email.bounced_soft"
+    if isinstance(event, OutcomeRecorded):
+        return f"outcome.{event.outcome}"
     simple = {
         "email_delivered": "email.delivered",
         "email_opened": "email.opened",
@@ -105,13 +108,14 @@ def _score_rule(event: Event, delta: LeadDelta, rules: Rules) -> list[HistoryIte
         bucket = math.floor(decay.days_since_epoch(event.occurred_at) / rule.cap.window_days)
         ck = cap_key(key, rule.cap.max_events, rule.cap.window_days, hl, bucket)
         delta.caps[ck] = delta.caps.get(ck, 0) + 1
-        delta.cap_weights[ck] = delta.cap_weights.get(ck, 0.0) + rule.points * decay.growth(
-            event.occurred_at, hl)
+        epoch, amount = decay.accrue(rule.points, hl, event.occurred_at)
+        wk = f"{ck}|{epoch}"  # the window's count key, then the weight's epoch bucket
+        delta.cap_weights[wk] = delta.cap_weights.get(wk, 0.0) + amount
         reason += (f" (counts for at most {rule.cap.max_events} per "
                    f"{rule.cap.window_days:g}-day window)")
     else:
-        ak = decay.acc_key(hl)
-        delta.acc[ak] = delta.acc.get(ak, 0.0) + rule.points * decay.growth(event.occurred_at, hl)
+        ak, amount = decay.accrue(rule.points, hl, event.occurred_at)
+        delta.acc[ak] = delta.acc.get(ak, 0.0) + amount
     return [HistoryItem(rule=key, points=rule.points, reason=reason)]
 
 
@@ -175,4 +179,12 @@ def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]
         items = [HistoryItem(rule="purchase.refund", points=0,
                              reason=f"refund of {event.amount_minor / 100:.2f} {event.currency}"
                                     " takes back that share of the order's points")]
+    elif isinstance(event, OutcomeRecorded):
+        delta.counters = {f"outcome_{event.outcome}": 1}  # blind: counted, judged against
+        items = _score_rule(event, delta, rules)
+        if items[0].points == 0:
+            said = event.outcome.replace("_", " ")
+            items = [HistoryItem(rule=f"outcome.{event.outcome}", points=0,
+                                 reason=f"{said}: recorded; outcomes score nothing unless "
+                                        "a rule says so")]
     return delta, items
