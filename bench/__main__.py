@@ -8,6 +8,7 @@ import sys
 from bench import (
     decay_run,
     email_batch,
+    form_history,
     form_throughput,
     ingest_throughput,
     load,
@@ -26,6 +27,7 @@ def main() -> int:
         purchase_throughput.run(kinds)
         email_batch.run(kinds)
         form_throughput.run(kinds)
+        form_history.run(kinds)  # issue 21: constant-cost form posts
         decay_run.run(kinds)
         tracking.run(kinds)
     load.run()

@@ -9,5 +9,9 @@ from leads_api import leads_api
 from purchase_webhook import purchase_webhook
 from track import track
 
+from leadscore.wsgi_guard import install as guard_bodies
+
 __all__ = ["crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
            "leads_api", "purchase_webhook", "track"]
+
+guard_bodies()  # oversized bodies refused before the framework reads them

@@ -24,6 +24,8 @@ COLLECTIONS: dict[str, tuple[str | None, bool, str]] = {
     "_handovers": (TTL_FIELD, True, "stage changes to hand to sales; delivered ones expire"),
     "_tokens": (TTL_FIELD, False, "Mailgun replay tokens, useless after their 15 minutes"),
     "_visitors": (TTL_FIELD, True, "anonymous website visitors, until identified"),
+    "_erased": (TTL_FIELD, False, "erasure tombstones: lead id (a keyed hash) and time, no "
+                "address; they expire after 400 days"),
 }
 
 

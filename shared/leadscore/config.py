@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     woocommerce_secret: SecretStr = SecretStr("")
     purchase_secret: SecretStr = Field(
         default=SecretStr(""), description="secret of the generic purchase format")
-    email_max_bytes: int = Field(default=10 * MIB, ge=1024)
+    email_max_bytes: int = Field(default=4 * MIB, ge=1024)  # SendGrid batches at 768 KB
     sendgrid_public_key: SecretStr = SecretStr("")
     mailgun_signing_key: SecretStr = SecretStr("")
     mailchimp_secret: SecretStr = SecretStr("")
@@ -112,6 +112,8 @@ class Settings(BaseSettings):
         default="USD", description="currency of deal amounts (the portal's company currency)")
     hubspot_won_stages: str = "closedwon"
     hubspot_lost_stages: str = "closedlost"
+    id_key: SecretStr = Field(
+        default=SecretStr(""), description="HMAC key of lead ids; empty: a public local key")
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

@@ -12,7 +12,7 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.store.memory_visitors import MemoryVisitors
-from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
+from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R, Tombstone
 
 
 def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
@@ -27,6 +27,7 @@ class MemoryStore(MemoryVisitors):
         self._orders: dict[str, str] = {}
         self._tokens: dict[str, str] = {}
         self._handovers: dict[str, StageChange] = {}
+        self._tombstones: dict[str, Tombstone] = {}
 
     # -- the unit of work's primitives ----------------------------------------------------
     def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
@@ -40,7 +41,8 @@ class MemoryStore(MemoryVisitors):
         entries = self._history.get(lead_id, {})
         return LeadSnapshot(lead_id=lead_id, lead=lead.model_copy(deep=True) if lead else None,
                             known={k for k in ledger_keys if k in entries},
-                            history=_ordered(entries.values()) if with_history else [])
+                            history=_ordered(entries.values()) if with_history else [],
+                            tombstone=self._tombstones.get(lead_id))
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
                  with_history: bool = False) -> R:
@@ -137,8 +139,14 @@ class MemoryStore(MemoryVisitors):
         with self._lock:
             return self._orders.get(order_key)
 
-    def erase(self, lead_id: str) -> bool:
+    def tombstone(self, lead_id: str) -> Tombstone | None:
         with self._lock:
+            return self._tombstones.get(lead_id)
+
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
+        with self._lock:  # the same lock as `transact`: atomic with every write
+            if erased_at is not None:
+                self._tombstones[lead_id] = Tombstone(erased_at=erased_at)
             self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
             self._handovers = {k: v for k, v in self._handovers.items() if v.lead_id != lead_id}
             found = lead_id in self._leads or lead_id in self._history

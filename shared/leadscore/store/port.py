@@ -22,7 +22,8 @@ does all of that, once, for every adapter). The primitives:
   only if the lead has not changed since (`version`). SQLite and memory serialise writers
   anyway, so they offer only `transact` and the service uses it for every write.
 - queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
-  pending_handovers, record_handover, claim_token, order_owner, put_lead, erase, close.
+  pending_handovers, record_handover, claim_token, order_owner, put_lead, erase, tombstone,
+  close. Every snapshot `transact` reads carries the lead id's `Tombstone` (erasure).
 
 History order, the same on every adapter: (at, entry_id) ascending; with `limit`, the
 newest `limit` entries in that order.
@@ -46,11 +47,22 @@ class LedgerConflict(Exception):
     """A blind append met a ledger entry that exists already: nothing was written."""
 
 
+class Tombstone(BaseModel):
+    """An erasure, kept under the lead id (a keyed hash: no personal data) forever.
+
+    Events dated at or before `erased_at` never write again; `settled` is False while the
+    erasure is still deleting (Firestore), when nothing may start a new lead."""
+
+    erased_at: datetime
+    settled: bool = True
+
+
 class LeadSnapshot(BaseModel):
     """What a plan is computed from."""
 
     lead_id: str
     lead: LeadState | None
+    tombstone: Tombstone | None = None  # read in the same transaction as the lead
     known: set[str] = Field(default_factory=set)  # the asked ledger keys that exist
     history: list[HistoryEntry] = Field(default_factory=list)  # only when asked for
     version: Any = None  # opaque: the adapter's token for "unchanged since this read"
@@ -147,9 +159,16 @@ class LeadStore(Protocol):
         """The lead id that paid `platform:order_id`, for refunds that name no buyer."""
         ...
 
-    def erase(self, lead_id: str) -> bool:
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         """Delete the lead, its history, its order index entries and its handovers; True if
-        there was anything to delete."""
+        there was anything to delete. With `erased_at` (an erasure, not a move) also keep a
+        `Tombstone`, atomically with respect to `transact` (SQLite and memory: one
+        transaction; Firestore: the tombstone is written first and every transaction
+        reads it, see the adapter)."""
+        ...
+
+    def tombstone(self, lead_id: str) -> Tombstone | None:
+        """The lead id's erasure, if there was one."""
         ...
 
     def close(self) -> None: ...

@@ -17,7 +17,7 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
-from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
+from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R, Tombstone
 from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
 
 SCHEMA = """
@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS handovers (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS handovers_pending ON handovers (delivered, next_attempt_at);
+CREATE TABLE IF NOT EXISTS tombstones (
+    lead_id TEXT PRIMARY KEY,
+    erased_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS used_tokens (
     token TEXT PRIMARY KEY,
     owner TEXT NOT NULL
@@ -160,7 +164,16 @@ class SqliteStore(SqliteVisitors):
             (lead_id,))] if with_history else []
         return LeadSnapshot(lead_id=lead_id,
                             lead=LeadState.model_validate_json(row[0]) if row else None,
-                            known=known, history=history)
+                            known=known, history=history,
+                            tombstone=self._tombstone(conn, lead_id))
+
+    def _tombstone(self, conn: sqlite3.Connection, lead_id: str) -> Tombstone | None:
+        row = conn.execute("SELECT erased_at FROM tombstones WHERE lead_id = ?",
+                           (lead_id,)).fetchone()
+        return Tombstone(erased_at=datetime.fromisoformat(row[0])) if row else None
+
+    def tombstone(self, lead_id: str) -> Tombstone | None:
+        return self._tombstone(self._conn(), lead_id)
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
                  with_history: bool = False) -> R:
@@ -279,8 +292,11 @@ class SqliteStore(SqliteVisitors):
                                    (order_key,)).fetchone()
         return str(row[0]) if row else None
 
-    def erase(self, lead_id: str) -> bool:
-        with self._tx() as conn:
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
+        with self._tx() as conn:  # one transaction: no writer sees half an erasure
+            if erased_at is not None:
+                conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at) "
+                             "VALUES (?, ?)", (lead_id, _utc(erased_at)))
             conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
