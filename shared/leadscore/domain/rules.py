@@ -15,6 +15,7 @@ from typing import Any, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from leadscore.domain.segments import Segments
 from leadscore.errors import RulesError
 
 EVENT_KEY = re.compile(
@@ -125,6 +126,7 @@ class Rules(_Strict):
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
     non_opener_after_days: float = Field(default=183, ge=1, le=3650)
+    segments: Segments | None = None  # bands synced to the email tools (domain/segments.py)
 
     @model_validator(mode="after")
     def _keys(self) -> Self:

@@ -11,7 +11,7 @@ from datetime import datetime
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
-from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
+from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R
 
 
 def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
@@ -26,6 +26,7 @@ class MemoryStore:
         self._orders: dict[str, str] = {}
         self._tokens: dict[str, str] = {}
         self._handovers: dict[str, StageChange] = {}
+        self._esp: dict[tuple[str, str], EspSynced] = {}
 
     # -- the unit of work's primitives ----------------------------------------------------
     def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
@@ -119,6 +120,16 @@ class MemoryStore:
     def record_handover(self, change: StageChange) -> None:
         with self._lock:
             self._handovers[change.id] = change
+
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        with self._lock:
+            return {i: self._esp[(tool, i)].model_copy(deep=True) for i in lead_ids
+                    if (tool, i) in self._esp}
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        with self._lock:
+            for record in records:
+                self._esp[(record.tool, record.lead_id)] = record.model_copy(deep=True)
 
     def put_lead(self, lead: LeadState) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
-from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
+from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leads (
@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS handovers (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS handovers_pending ON handovers (delivered, next_attempt_at);
+CREATE TABLE IF NOT EXISTS esp_sync (
+    tool TEXT NOT NULL,
+    lead_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tool, lead_id)
+);
 CREATE TABLE IF NOT EXISTS used_tokens (
     token TEXT PRIMARY KEY,
     owner TEXT NOT NULL
@@ -255,6 +261,25 @@ class SqliteStore:
                          "WHERE id = ?", (int(change.delivered),
                                           change.next_attempt_at.timestamp(),
                                           change.model_dump_json(), change.id))
+
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        found: dict[str, EspSynced] = {}
+        ids = list(lead_ids)
+        for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for (doc,) in self._conn().execute(
+                    f"SELECT doc FROM esp_sync WHERE tool = ? AND lead_id IN ({marks})",  # noqa: S608
+                    (tool, *chunk)):
+                record = EspSynced.model_validate_json(doc)
+                found[record.lead_id] = record
+        return found
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        with self._tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO esp_sync (tool, lead_id, doc) "
+                             "VALUES (?, ?, ?)",
+                             [(r.tool, r.lead_id, r.model_dump_json()) for r in records])
 
     def put_lead(self, lead: LeadState) -> None:
         with self._tx() as conn:

@@ -1,0 +1,64 @@
+"""The email tools' fakes on real local HTTP servers, and leads to sync to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from builders import activity, event, form
+from conftest import NOW
+from fakes.mailchimp_api import MailchimpFake
+from fakes.server import serving
+
+from leadscore.domain.identity import lead_id_for
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import LeadState
+from leadscore.integrations.esp.mailchimp import MailchimpSync
+from leadscore.service.writes import apply_events
+
+MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us6"
+AUDIENCE = "a1b2c3d4e5"
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def mailchimp_api() -> Iterator[MailchimpFake]:
+    fake = MailchimpFake(MAILCHIMP_KEY, AUDIENCE)
+    with serving(fake):
+        yield fake
+
+
+def mailchimp(fake: MailchimpFake, removal: str = "tag", **kw: Any) -> MailchimpSync:
+    sync = MailchimpSync(MAILCHIMP_KEY, AUDIENCE, api_url=f"{fake.url}/3.0", removal=removal,
+                         **kw)
+    sync.setup()
+    return sync
+
+
+def no_sleep(_: float) -> None:
+    """The sweep's backoff, skipped in tests (the waits asked for are checked separately)."""
+
+
+def newsletter_lead(store: Any, rules: Rules, email: str, at: datetime = NOW) -> LeadState:
+    """Signed up to the newsletter and got one email: a cold lead (stage `lead`)."""
+    apply_events(store, lead_id_for(email), email,
+                 [form(email, f"news-{email}", at),
+                  event("email_delivered", email, f"sent-{email}", at, source="esp")],
+                 rules, at)
+    lead = store.get_lead(lead_id_for(email))
+    assert lead is not None
+    return lead
+
+
+def warm_up(store: Any, rules: Rules, email: str, at: datetime) -> LeadState:
+    """A demo request and two pricing visits from a retail manager: an MQL or better."""
+    apply_events(store, lead_id_for(email), email, [
+        activity(email, f"price-1-{at}", at, name="pricing_page_visit"),
+        activity(email, f"price-2-{at}", at, name="pricing_page_visit"),
+        form(email, f"demo-{at}", at, kind="demo_request", job_title="Ecommerce manager",
+             industry="retail")], rules, at)
+    lead = store.get_lead(lead_id_for(email))
+    assert lead is not None
+    return lead
