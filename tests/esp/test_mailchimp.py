@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from builders import opened
 from conftest import NOW
-from esp.conftest import DAY, mailchimp, newsletter_lead, no_sleep, warm_up
 from fakes.mailchimp_api import MailchimpFake
 
+from esp.conftest import DAY, mailchimp, newsletter_lead, no_sleep, warm_up
 from leadscore.domain.rules import Rules
 from leadscore.integrations.esp.mailchimp import MailchimpSync, subscriber_hash
 from leadscore.service.decay import run_decay
@@ -157,7 +157,7 @@ def test_the_fake_refuses_an_eleventh_connection_and_the_sweep_stays_under_it(
     statuses: list[int] = []
 
     def call() -> None:
-        request = urllib.request.Request(f"{mailchimp_api.url}/3.0/lists/x")
+        request = urllib.request.Request(f"{mailchimp_api.url}/3.0/lists/x")  # noqa: S310
         try:
             urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
         except urllib.error.HTTPError as exc:
