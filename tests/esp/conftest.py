@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from builders import activity, event, form
 from conftest import NOW
+from fakes.brevo_api import BrevoFake
 from fakes.mailchimp_api import MailchimpFake
 from fakes.server import serving
 
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState
+from leadscore.integrations.esp.brevo import BrevoSync
 from leadscore.integrations.esp.mailchimp import MailchimpSync
 from leadscore.service.writes import apply_events
 
@@ -62,3 +64,22 @@ def warm_up(store: Any, rules: Rules, email: str, at: datetime) -> LeadState:
     lead = store.get_lead(lead_id_for(email))
     assert lead is not None
     return lead
+
+
+BREVO_KEY = "xkeysib-fake-0123456789"
+BREVO_STAGE_LISTS = {"lead": 1, "mql": 2, "sql": 3, "customer": 4}
+BREVO_NON_OPENERS = 9
+
+
+@pytest.fixture
+def brevo_api() -> Iterator[BrevoFake]:
+    fake = BrevoFake(BREVO_KEY, {*BREVO_STAGE_LISTS.values(), BREVO_NON_OPENERS})
+    with serving(fake):
+        yield fake
+
+
+def brevo(fake: BrevoFake, removal: str = "list") -> BrevoSync:
+    sync = BrevoSync(BREVO_KEY, api_url=f"{fake.url}/v3", stage_lists=BREVO_STAGE_LISTS,
+                     removal=removal, non_opener_list=BREVO_NON_OPENERS)
+    sync.setup()
+    return sync
