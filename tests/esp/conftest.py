@@ -11,6 +11,7 @@ from builders import activity, event, form
 from conftest import NOW
 from fakes.brevo_api import BrevoFake
 from fakes.mailchimp_api import MailchimpFake
+from fakes.sendgrid_api import SendGridFake
 from fakes.server import serving
 
 from leadscore.domain.identity import lead_id_for
@@ -18,6 +19,7 @@ from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState
 from leadscore.integrations.esp.brevo import BrevoSync
 from leadscore.integrations.esp.mailchimp import MailchimpSync
+from leadscore.integrations.esp.sendgrid_mc import SendGridSync
 from leadscore.service.writes import apply_events
 
 MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us6"
@@ -83,3 +85,37 @@ def brevo(fake: BrevoFake, removal: str = "list") -> BrevoSync:
                      removal=removal, non_opener_list=BREVO_NON_OPENERS)
     sync.setup()
     return sync
+
+
+SENDGRID_KEY = "SG.fake-key.0123456789"
+SENDGRID_STAGE_LISTS = {"lead": "list-lead", "mql": "list-mql", "sql": "list-sql",
+                        "customer": "list-customer"}
+SENDGRID_GROUP = 4242
+
+
+@pytest.fixture
+def sendgrid_api() -> Iterator[SendGridFake]:
+    fake = SendGridFake(SENDGRID_KEY, set(SENDGRID_STAGE_LISTS.values()), {SENDGRID_GROUP})
+    with serving(fake):
+        yield fake
+
+
+def sendgrid(fake: SendGridFake, removal: str = "lists") -> SendGridSync:
+    sync = SendGridSync(SENDGRID_KEY, api_url=fake.url, stage_lists=SENDGRID_STAGE_LISTS,
+                        removal=removal, suppression_group=SENDGRID_GROUP, poll_wait_s=0,
+                        sleep=no_sleep)
+    sync.setup()
+    return sync
+
+
+@pytest.fixture(autouse=True)
+def quiet_fake_servers() -> Iterator[None]:
+    """The fakes' access log prints request paths, and SendGrid's suppression delete puts
+    an email in its path: that is the fake's log, not leadscore's, so it is kept out."""
+    import logging
+
+    logger = logging.getLogger("werkzeug")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    yield
+    logger.setLevel(level)
