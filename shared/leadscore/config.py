@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     sendgrid_removal: str = Field(default="lists", pattern="^(lists|suppress)$")
     sendgrid_suppression_group: int | None = Field(
         default=None, description="unsubscribe group id for non-openers")
+    sendgrid_poll_wait_s: float = Field(default=1.0, ge=0, description="between job checks")
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

@@ -196,4 +196,4 @@ def from_settings(settings: Any, segments: Segments) -> SendGridSync | None:
                         stage_lists=settings.sendgrid_stage_lists,
                         removal=settings.sendgrid_removal,
                         suppression_group=settings.sendgrid_suppression_group,
-                        ).with_bands(segments)
+                        poll_wait_s=settings.sendgrid_poll_wait_s).with_bands(segments)
