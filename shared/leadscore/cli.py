@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from leadscore.catalog import FUNCTIONS
+from leadscore.cli_esp import esp
 from leadscore.cli_hubspot import hubspot
 from leadscore.config import Settings
 from leadscore.container import Container, container, install
@@ -324,6 +325,7 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
 
 
 main.add_command(hubspot)
+main.add_command(esp)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -172,7 +172,7 @@ def cleanup_preview(store: LeadStore, esp: EspSync, rules: Rules, *,
                 change = MemberChange(before=None, after=member_for(lead, esp.name, segments,
                                                                     True))
                 preview.would_remove += change.after.removed
-                if show_emails:
+                if show_emails and change.after.removed:
                     preview.emails.append(lead.email)
         after = (leads[-1].score, leads[-1].lead_id)
         if len(leads) < page:
