@@ -215,7 +215,12 @@ class Container:
         differences for the next sweep, so it is logged, never raised."""
         from leadscore.service.esp_sync import sync_tool
 
-        for esp in self.esp_syncs():
+        try:
+            syncs = self.esp_syncs()
+        except ValueError:  # a removal without its list or group: say so, keep the job
+            logs.exception("email tools misconfigured; nothing synced")
+            return
+        for esp in syncs:
             try:
                 report = sync_tool(self.store, esp, self.rules, self.now(), lead_ids=lead_ids,
                                    cleanup=self.settings.esp_cleanup,
