@@ -24,6 +24,7 @@ COLLECTIONS: dict[str, tuple[str | None, bool, str]] = {
     "_handovers": (TTL_FIELD, True, "stage changes to hand to sales; delivered ones expire"),
     "_tokens": (TTL_FIELD, False, "Mailgun replay tokens, useless after their 15 minutes"),
     "_visitors": (TTL_FIELD, False, "anonymous website visitors, until identified"),
+    "_esp_sync": (None, True, "what each email tool last accepted per lead (scores, no email)"),
 }
 
 

@@ -149,9 +149,11 @@ class Container:
                 self.announce_non_opener(event)
         if sweep or any(isinstance(event, StageChanged) for event in events):
             self.hand_over()
-        flagged = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged)]
-        if sweep or flagged:  # scores and clean-up to the email tools (never in a request)
-            self.sync_esp(None if sweep else flagged)
+        # scores and clean-up to the email tools: from the scheduled job only (`sweep`),
+        # never inside a provider's request
+        if sweep:
+            named = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged | StageChanged)]
+            self.sync_esp(None if self.settings.esp_full_sweep else named)
 
     def announce_non_opener(self, event: NonOpenerFlagged) -> None:
         settings = self.settings

@@ -82,7 +82,8 @@ def sync_tool(store: LeadStore, esp: EspSync, rules: Rules, now: datetime, *,
         for lead in leads:
             wanted = member_for(lead, esp.name, segments, cleanup)
             before = last.get(lead.lead_id)
-            accepted = EspMember.model_validate(before.member) if before else None
+            accepted = EspMember.model_validate({**before.member, "email": lead.email}
+                                                ) if before else None
             if force or accepted != wanted:
                 changes.append(MemberChange(before=accepted, after=wanted))
         report.examined += len(leads)
@@ -123,7 +124,8 @@ def _send(store: LeadStore, records: EspSyncRecords, esp: EspSync,
             report.removed += change.removing
             report.restored += change.restoring
     records.record_esp_synced([EspSynced(tool=esp.name, lead_id=c.after.lead_id,
-                                         member=c.after.model_dump(), synced_at=now)
+                                         member=c.after.model_dump(exclude={"email"}),
+                                         synced_at=now)
                                for c in accepted])
     report.synced += len(accepted)
     return True
@@ -136,7 +138,8 @@ def record_action(store: LeadStore, esp: EspSync, change: MemberChange, rules: R
     what = "removed" if change.removing else "restored"
     text = (f"{esp.name}: non-opener {what} ({esp.removal})" if change.removing else
             f"{esp.name}: back on the list after an open or resubscribe")
-    entry_id = f"esp:{esp.name}:{what}:{now.isoformat()}"
+    # one entry per tool, action and day: a sweep repeated after a crash adds no second one
+    entry_id = f"esp:{esp.name}:{what}:{now.date().isoformat()}"
     entry = HistoryEntry(entry_id=entry_id, kind=f"esp_{what}", at=now, recorded_at=now,
                          delta=0, reason=text, rules_version=rules.version,
                          source=esp.name, items=[HistoryItem(rule=f"esp.{what}", points=0,

@@ -217,7 +217,7 @@ class FirestoreStore:
     def erase(self, lead_id: str) -> bool:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        for collection in (self._orders, self._handovers):
+        for collection in (self._orders, self._handovers, self._esp):
             for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
                 snap.reference.delete()
         ref = self._leads.document(lead_id)

@@ -147,6 +147,7 @@ class MemoryStore:
         with self._lock:
             self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
             self._handovers = {k: v for k, v in self._handovers.items() if v.lead_id != lead_id}
+            self._esp = {k: v for k, v in self._esp.items() if k[1] != lead_id}
             found = lead_id in self._leads or lead_id in self._history
             self._leads.pop(lead_id, None)
             self._history.pop(lead_id, None)

@@ -168,7 +168,8 @@ class BlindAppends(Protocol):
 
 
 class EspSynced(BaseModel):
-    """What one email tool accepted last for one lead: the ESP sync record (issue 22)."""
+    """What one email tool accepted last for one lead: the ESP sync record (issue 22).
+    `member` holds the values sent, never the email (the lead has it)."""
 
     tool: str
     lead_id: str

@@ -302,6 +302,7 @@ class SqliteStore:
         with self._tx() as conn:
             conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
+            conn.execute("DELETE FROM esp_sync WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
             found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
         return found > 0
