@@ -229,7 +229,6 @@ class Container:
             sinks.append(crm_sink(crm, self.store, self.rules))
         return sinks
 
-
     # Email tools (issue 22): the configured EspSync objects and one sync sweep over them.
     def esp_syncs(self) -> list[Any]:
         from leadscore.domain.segments import segments_of

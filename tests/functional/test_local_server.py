@@ -31,6 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     port = free_port()
     env = {**os.environ, "LEADSCORE_API_TOKEN": TOKEN}
     env.pop("LEADSCORE_STORE", None)
+    env["LEADSCORE_HOME"] = str(folder / ".leadscore")  # the store lives in LEADSCORE_HOME now
     process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], cwd=folder, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
