@@ -124,8 +124,9 @@ class MailchimpSync:
         live = [c for c in changes if not (archive and c.after.removed)
                 and c.after.lead_id not in rejected]
         rejected |= self._batch_fields([c for c in live if c.fields_changed or c.restoring])
-        for change in live:
-            self._each(rejected, change, self._tags)
+        for change in live:  # a score that moved within its stage and band needs no tag call
+            if change.tags_changed or change.removing or change.restoring:
+                self._each(rejected, change, self._tags)
         for change in changes:
             if change.removing:
                 self._each(rejected, change, self._remove)
