@@ -26,6 +26,7 @@ COLLECTIONS: dict[str, tuple[str | None, bool, str]] = {
     "_visitors": (TTL_FIELD, True, "anonymous website visitors, until identified"),
     "_erased": (TTL_FIELD, False, "erasure tombstones: lead id (a keyed hash) and time, no "
                 "address; they expire after 400 days"),
+    "_esp_sync": (None, True, "what each email tool last accepted per lead (scores, no email)"),
 }
 
 

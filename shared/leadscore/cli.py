@@ -12,6 +12,7 @@ import click
 
 from leadscore import jsonfmt
 from leadscore.catalog import FUNCTIONS
+from leadscore.cli_esp import esp
 from leadscore.cli_hubspot import hubspot
 from leadscore.config import Settings
 from leadscore.container import Container, check_store_url, container, install
@@ -356,6 +357,7 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
 
 
 main.add_command(hubspot)
+main.add_command(esp)
 
 
 if __name__ == "__main__":  # pragma: no cover

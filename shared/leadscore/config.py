@@ -114,6 +114,34 @@ class Settings(BaseSettings):
     hubspot_lost_stages: str = "closedlost"
     id_key: SecretStr = Field(
         default=SecretStr(""), description="HMAC key of lead ids; empty: a public local key")
+    # Scores back in the email tools (issue 22); a tool syncs when its key is set.
+    esp_cleanup: bool = Field(
+        default=True, description="the sync takes flagged non-openers off each tool's list")
+    esp_attempts: int = Field(default=3, ge=1, le=10)
+    esp_full_sweep: bool = Field(
+        default=True, description="each decay run compares every lead with the email tools")
+    mailchimp_api_key: SecretStr = Field(
+        default=SecretStr(""), description="Marketing API key (its suffix names the data centre)")
+    mailchimp_list_id: str = Field(default="", description="the audience (list) id")
+    mailchimp_api_url: str = Field(default="", description="default: from the key's suffix")
+    mailchimp_removal: str = Field(default="tag", pattern="^(archive|unsubscribe|tag)$")
+    mailchimp_status_if_new: str = Field(
+        default="transactional", pattern="^(subscribed|transactional|pending)$")
+    brevo_api_key: SecretStr = Field(default=SecretStr(""), description="Brevo API v3 key")
+    brevo_api_url: str = "https://api.brevo.com/v3"
+    brevo_stage_lists: dict[str, int] = Field(
+        default_factory=dict, description='JSON {"mql": 12, ...}: a list per stage')
+    brevo_removal: str = Field(default="list", pattern="^(list|blocklist)$")
+    brevo_non_opener_list: int | None = Field(default=None, description="list for non-openers")
+    sendgrid_api_key: SecretStr = Field(
+        default=SecretStr(""), description="SendGrid key with Marketing and ASM scopes")
+    sendgrid_api_url: str = "https://api.sendgrid.com"
+    sendgrid_stage_lists: dict[str, str] = Field(
+        default_factory=dict, description='JSON {"mql": "list-uuid", ...}: a list per stage')
+    sendgrid_removal: str = Field(default="lists", pattern="^(lists|suppress)$")
+    sendgrid_suppression_group: int | None = Field(
+        default=None, description="unsubscribe group id for non-openers")
+    sendgrid_poll_wait_s: float = Field(default=1.0, ge=0, description="between job checks")
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")

@@ -201,6 +201,10 @@ class Container:
                 self.announce_non_opener(event)
         if sweep:
             self.hand_over()  # the scheduled job: it has the time, and waits for it
+            # scores and clean-up to the email tools: from the scheduled job only, never
+            # inside a provider's request
+            named = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged | StageChanged)]
+            self.sync_esp(None if self.settings.esp_full_sweep else named)
         elif any(isinstance(event, StageChanged) for event in events):
             self.hand_over_soon()
 
@@ -283,6 +287,33 @@ class Container:
         if crm is not None:
             sinks.append(crm_sink(crm, self.store, self.rules))
         return sinks
+
+    # Email tools (issue 22): the configured EspSync objects and one sync sweep over them.
+    def esp_syncs(self) -> list[Any]:
+        from leadscore.domain.segments import segments_of
+        from leadscore.integrations.esp.registry import configured
+
+        return configured(self.settings, segments_of(self.rules))
+
+    def sync_esp(self, lead_ids: Sequence[str] | None = None) -> None:
+        """Sync every configured tool (`lead_ids`: only these leads); a failure leaves the
+        differences for the next sweep, so it is logged, never raised."""
+        from leadscore.service.esp_sync import sync_tool
+
+        try:
+            syncs = self.esp_syncs()
+        except ValueError:  # a removal without its list or group: say so, keep the job
+            logs.exception("email tools misconfigured; nothing synced")
+            return
+        for esp in syncs:
+            try:
+                report = sync_tool(self.store, esp, self.rules, self.now(), lead_ids=lead_ids,
+                                   cleanup=self.settings.esp_cleanup,
+                                   attempts=self.settings.esp_attempts)
+                logs.info("esp sync", **report.model_dump(exclude={"last_lead_id"}))
+            except Exception:  # noqa: BLE001 - the next sweep finds the same differences
+                logs.exception("esp sync failed; differences stay for the next sweep",
+                               tool=esp.name)
 
 
 _current: Container | None = None

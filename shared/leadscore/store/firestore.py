@@ -27,6 +27,7 @@ from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
 from leadscore.store.firestore_visitors import FirestoreVisitors
 from leadscore.store.port import (
+    EspSynced,
     FieldTransforms,
     LeadSnapshot,
     LeadWrite,
@@ -55,6 +56,7 @@ class FirestoreStore(FirestoreVisitors):
         self._handovers = client.collection(f"{collection}_handovers")
         self._visitors = client.collection(f"{collection}_visitors")
         self._erased = client.collection(f"{collection}_erased")  # tombstones, by lead id
+        self._esp = client.collection(f"{collection}_esp_sync")
 
     # -- the unit of work's primitives ----------------------------------------------------
     def _history_ref(self, lead_id: str, entry_id: str) -> DocumentReference:
@@ -218,6 +220,23 @@ class FirestoreStore(FirestoreVisitors):
     def record_handover(self, change: StageChange) -> None:
         self._handovers.document(change.id).set(_handover_doc(change))
 
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        refs = [self._esp.document(f"{tool}:{lead_id}") for lead_id in lead_ids]
+        found: dict[str, EspSynced] = {}
+        for start in range(0, len(refs), 300):
+            for snap in self._client.get_all(refs[start:start + 300]):
+                if snap.exists:
+                    record = EspSynced.model_validate(snap.to_dict())
+                    found[record.lead_id] = record
+        return found
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        for start in range(0, len(records), 500):  # Firestore's batch limit
+            batch = self._client.batch()
+            for r in records[start:start + 500]:
+                batch.set(self._esp.document(f"{r.tool}:{r.lead_id}"), r.model_dump(mode="json"))
+            batch.commit()
+
     def put_lead(self, lead: LeadState) -> None:
         self._leads.document(lead.lead_id).set(to_doc(lead))
 
@@ -257,7 +276,7 @@ class FirestoreStore(FirestoreVisitors):
                                "expires_at": erased_at + TOMBSTONE_KEPT})
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        for collection in (self._orders, self._handovers):
+        for collection in (self._orders, self._handovers, self._esp):
             for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
                 snap.reference.delete()
         ref = self._leads.document(lead_id)

@@ -12,7 +12,7 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.store.memory_visitors import MemoryVisitors
-from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R, Tombstone
+from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
 
 
 def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
@@ -28,6 +28,7 @@ class MemoryStore(MemoryVisitors):
         self._tokens: dict[str, str] = {}
         self._handovers: dict[str, StageChange] = {}
         self._tombstones: dict[str, Tombstone] = {}
+        self._esp: dict[tuple[str, str], EspSynced] = {}
 
     # -- the unit of work's primitives ----------------------------------------------------
     def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
@@ -127,6 +128,16 @@ class MemoryStore(MemoryVisitors):
         with self._lock:
             self._handovers[change.id] = change
 
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        with self._lock:
+            return {i: self._esp[(tool, i)].model_copy(deep=True) for i in lead_ids
+                    if (tool, i) in self._esp}
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        with self._lock:
+            for record in records:
+                self._esp[(record.tool, record.lead_id)] = record.model_copy(deep=True)
+
     def put_lead(self, lead: LeadState) -> None:
         with self._lock:
             self._leads[lead.lead_id] = lead.model_copy(deep=True)
@@ -149,6 +160,7 @@ class MemoryStore(MemoryVisitors):
                 self._tombstones[lead_id] = Tombstone(erased_at=erased_at)
             self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
             self._handovers = {k: v for k, v in self._handovers.items() if v.lead_id != lead_id}
+            self._esp = {k: v for k, v in self._esp.items() if k[1] != lead_id}
             found = lead_id in self._leads or lead_id in self._history
             self._leads.pop(lead_id, None)
             self._history.pop(lead_id, None)

@@ -239,3 +239,26 @@ class VisitorStore(Protocol):
     def purge_visitors(self, now: datetime) -> int:
         """Delete expired visitor records (Firestore's TTL policy does this in production)."""
         ...
+
+
+class EspSynced(BaseModel):
+    """What one email tool accepted last for one lead: the ESP sync record (issue 22).
+    `member` holds the values sent, never the email (the lead has it)."""
+
+    tool: str
+    lead_id: str
+    member: dict[str, Any]
+    synced_at: datetime
+
+
+@runtime_checkable
+class EspSyncRecords(Protocol):
+    """The ESP sync records (`{collection}_esp_sync`): what each tool last accepted."""
+
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        """The records of these leads for `tool` (absent: never synced)."""
+        ...
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        """Store these records, replacing the ones of the same tool and lead."""
+        ...

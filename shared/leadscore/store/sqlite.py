@@ -17,7 +17,7 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
-from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R, Tombstone
+from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
 from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
 
 SCHEMA = """
@@ -51,6 +51,12 @@ CREATE INDEX IF NOT EXISTS handovers_pending ON handovers (delivered, next_attem
 CREATE TABLE IF NOT EXISTS tombstones (
     lead_id TEXT PRIMARY KEY,
     erased_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS esp_sync (
+    tool TEXT NOT NULL,
+    lead_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tool, lead_id)
 );
 CREATE TABLE IF NOT EXISTS used_tokens (
     token TEXT PRIMARY KEY,
@@ -275,6 +281,25 @@ class SqliteStore(SqliteVisitors):
                                           change.next_attempt_at.timestamp(),
                                           change.model_dump_json(), change.id))
 
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        found: dict[str, EspSynced] = {}
+        ids = list(lead_ids)
+        for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for (doc,) in self._conn().execute(
+                    f"SELECT doc FROM esp_sync WHERE tool = ? AND lead_id IN ({marks})",  # noqa: S608
+                    (tool, *chunk)):
+                record = EspSynced.model_validate_json(doc)
+                found[record.lead_id] = record
+        return found
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        with self._tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO esp_sync (tool, lead_id, doc) "
+                             "VALUES (?, ?, ?)",
+                             [(r.tool, r.lead_id, r.model_dump_json()) for r in records])
+
     def put_lead(self, lead: LeadState) -> None:
         with self._tx() as conn:
             self._stage_lead_write(conn, lead)
@@ -299,6 +324,7 @@ class SqliteStore(SqliteVisitors):
                              "VALUES (?, ?)", (lead_id, _utc(erased_at)))
             conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
+            conn.execute("DELETE FROM esp_sync WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
             found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
         self.erase_visitors(lead_id)
