@@ -2,18 +2,28 @@
 
 Entry points name a function, never a provider; the registry says which provider serves a
 path. Everything that differs between providers lives in their module.
+
+The acknowledgement rule: only an unauthenticated (401) or unparseable (400) request is
+refused. A verified request carrying nothing we score, or only types we do not know, is
+answered 200 `{"status": "ignored", ...}`; an email provider's verified payload whose fields
+are wrong (a wrong JSON type, an invalid address) is acknowledged the same way, because the
+provider would send it again and again (or disable the endpoint) and it can never succeed.
+Either way one log line names the provider and the ignored types, never an address. Store
+failures stay 5xx, so the sender retries.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from flask import Request, Response
 
+from leadscore import logs
 from leadscore.container import Container
-from leadscore.errors import NotFound, Unauthorized
+from leadscore.errors import NotFound, Unauthorized, ValidationFailed
 from leadscore.http import json_response, lower_headers, read_body, require_json
 from leadscore.providers.base import Inbound, ParseResult, Provider
 from leadscore.providers.registry import REGISTRY
@@ -23,6 +33,11 @@ from leadscore.service.purchases import record_purchases
 
 # What to do with a verified, parsed request that names events or purchases.
 Apply = Callable[[Container, ParseResult, datetime], Response]
+
+# Functions whose providers' verified-but-invalid payloads are acknowledged (200, ignored)
+# rather than refused with 422. Email providers resend for hours or disable the endpoint;
+# purchase platforms keep their 422 naming the field until their owners decide otherwise.
+ACKNOWLEDGE_INVALID = frozenset({"email_webhook"})
 
 
 def find_provider(function: str, path: str, noun: str) -> Provider:
@@ -47,9 +62,21 @@ def write_events(app: Container, result: ParseResult, now: datetime,
         happened = ingested.events
         body = {"status": "ok", **ingested.summary()}
     else:
-        return json_response(200, {"status": "ignored", "message": ignored})
+        body = {"status": "ignored", "message": ignored}
+        if result.ignored:
+            body["ignored"] = dict(Counter(result.ignored))
+        return json_response(200, body)
     app.dispatch(happened)
     return json_response(200, body)
+
+
+def log_ignored(provider: Provider, function: str, result: ParseResult) -> None:
+    """One line per request that acknowledged something without scoring it."""
+    nothing = not (result.events or result.purchases or result.move or result.reply)
+    if result.ignored or nothing:
+        types = dict(Counter(result.ignored)) if result.ignored else {"(nothing)": 1}
+        logs.info("webhook items ignored", provider=provider.name, function=function,
+                  types=types, scored=len(result.events) + len(result.purchases))
 
 
 def serve_provider(request: Request, app: Container, function: str, *, limit: int,
@@ -67,7 +94,17 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
         require_json(request)
     now = app.now()
     provider.verify(inbound, REGISTRY.secrets(provider, app.settings), now, app)
-    result = provider.parse(inbound, app.settings, app)
+    try:
+        result = provider.parse(inbound, app.settings, app)
+    except ValidationFailed as exc:
+        if function not in ACKNOWLEDGE_INVALID:
+            raise
+        fields = [str(d.get("field", "")) for d in exc.details][:20]
+        logs.warning("webhook payload ignored", provider=provider.name, function=function,
+                     types=["invalid"], fields=fields)
+        return json_response(200, {"status": "ignored", "reason": "invalid",
+                                   "message": exc.message, "details": exc.details})
+    log_ignored(provider, function, result)
     if result.reply is not None:
         return json_response(result.reply.status, result.reply.body)
     for claim in result.claims:

@@ -63,6 +63,9 @@ class ParseResult:
     reply: Reply | None = None
     move: EmailMove | None = None
     claims: list[TokenClaim] = field(default_factory=list)
+    # the provider's own names of what was acknowledged and not scored (one per item, e.g.
+    # "processed", "dropped", "invalid"): logged by the pipeline, never personal data
+    ignored: list[str] = field(default_factory=list)
 
 
 class Edges(Protocol):
