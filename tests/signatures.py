@@ -81,3 +81,15 @@ class SnsSigner:
         signature = self._key.sign(text.encode(), padding.PKCS1v15(), digest)
         return {**message, "SignatureVersion": version, "SigningCertURL": self.CERT_URL,
                 "Signature": base64.b64encode(signature).decode()}
+
+
+def mandrill(webhook_key: str, url: str, params: dict[str, str]) -> str:
+    """Mandrill: base64(HMAC-SHA1(webhook key, URL + each POST name and value, by name))."""
+    signed = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(webhook_key.encode(), signed.encode(),
+                                     hashlib.sha1).digest()).decode()
+
+
+def basic_auth(user_password: str) -> str:
+    """HTTP basic auth, as a sender builds it from `https://user:password@host/...`."""
+    return "Basic " + base64.b64encode(user_password.encode()).decode()

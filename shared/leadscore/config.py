@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     postmark_basic_auth: SecretStr = SecretStr("")
     ses_topic_arns: str = ""
     brevo_token: SecretStr = SecretStr("")
+    mandrill_webhook_key: SecretStr = Field(
+        default=SecretStr(""), description="Mandrill webhook keys (not the API key), comma-sep")
+    mandrill_webhook_url: str = Field(
+        default="", description="the webhook URL exactly as entered in Mandrill (it is signed)")
+    mailjet_basic_auth: SecretStr = Field(
+        default=SecretStr(""), description="Mailjet event URL user:password pairs, comma-sep")
     form_max_bytes: int = Field(default=MIB, ge=1024)
     form_field_map: dict[str, str] = Field(
         default_factory=dict, description='JSON {"alias": "profile_field"} over the defaults')

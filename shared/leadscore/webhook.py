@@ -62,11 +62,11 @@ def write_events(app: Container, result: ParseResult, now: datetime,
         happened = ingested.events
         body = {"status": "ok", **ingested.summary()}
     else:
-        body = {"status": "ignored", "message": ignored}
-        if result.ignored:
-            body["ignored"] = dict(Counter(result.ignored))
-        return json_response(200, body)
-    app.dispatch(happened)
+        body, happened = {"status": "ignored", "message": ignored}, []
+    if result.ignored:  # named, so a sender's operator can see what we did not score
+        body["ignored"] = dict(Counter(result.ignored))
+    if happened:
+        app.dispatch(happened)
     return json_response(200, body)
 
 

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from conftest import NOW
 from functional.conftest import SNS  # one signer per process: SES caches certificates by URL
-from signatures import SendGridSigner, base64_hmac, mailgun, stripe_style
+from signatures import SendGridSigner, base64_hmac, mailgun, mandrill, stripe_style
 
+from leadscore.config import Settings
 from leadscore.errors import LeadscoreError, Unauthorized
 from leadscore.http import status_of
 from leadscore.providers.base import Inbound
@@ -28,8 +29,13 @@ NOW_TS = int(NOW.timestamp())
 BODY = b'{"id": "evt_1", "email": "reader@example.org", "note": "caf\\u00e9 \\/ 10%"}'
 
 
+MANDRILL_URL = "https://hooks.example.com/email_webhook/mandrill"
+
+
 class Edges:
     """The outside edges a verifier may call: the SNS certificate is served from memory."""
+
+    settings = Settings(mandrill_webhook_url=MANDRILL_URL)  # the URL Mandrill signs
 
     def fetch_sns_certificate(self, url: str) -> bytes:
         assert url == SNS.CERT_URL
@@ -127,6 +133,15 @@ def _basic(pair: str, ts: int) -> Inbound:
     return Inbound(BODY, {"authorization": "Basic " + base64.b64encode(pair.encode()).decode()})
 
 
+MANDRILL_FORM = b"mandrill_events=%5B%7B%22event%22%3A%22open%22%2C%22msg%22%3A%7B%22email%22%3A%22reader%40example.org%22%7D%7D%5D"  # noqa: E501
+
+
+def _mandrill(key: str, ts: int) -> Inbound:
+    value = '[{"event":"open","msg":{"email":"reader@example.org"}}]'
+    return Inbound(MANDRILL_FORM, {"x-mandrill-signature": mandrill(
+        key, MANDRILL_URL, {"mandrill_events": value})})
+
+
 def _userpass(i: int) -> tuple[str, str]:
     return f"hook-user-{i}:pass-{i}-77", f"hook-user-{i}:pass-{i}-77"
 
@@ -143,6 +158,10 @@ CASES: dict[str, Case] = {
                       lambda inbound: replace(inbound, query={}), None),
     "postmark": Case(("email_webhook", "/postmark"), _userpass, _basic,
                      _without("authorization"), None),
+    "mandrill": Case(("email_webhook", "/mandrill"), _secret, _mandrill,
+                     _without("x-mandrill-signature"), _tamper_raw),
+    "mailjet": Case(("email_webhook", "/mailjet"), _userpass, _basic,
+                    _without("authorization"), None),
     "brevo": Case(("email_webhook", "/brevo"), _secret,
                   _header("authorization", lambda token, ts: f"Bearer {token}"),
                   _without("authorization"), None),

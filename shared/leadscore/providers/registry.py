@@ -36,6 +36,8 @@ _LINES = (
     _Line("email_webhook", "/postmark", "leadscore.providers.postmark"),
     _Line("email_webhook", "/ses", "leadscore.providers.ses"),
     _Line("email_webhook", "/brevo", "leadscore.providers.brevo"),
+    _Line("email_webhook", "/mandrill", "leadscore.providers.mandrill"),
+    _Line("email_webhook", "/mailjet", "leadscore.providers.mailjet"),
     _Line("purchase_webhook", "/stripe", "leadscore.providers.stripe"),
     _Line("purchase_webhook", "/shopify", "leadscore.providers.shopify"),
     _Line("purchase_webhook", "/woocommerce", "leadscore.providers.woocommerce"),
