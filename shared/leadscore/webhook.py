@@ -101,7 +101,7 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
             raise
         fields = [str(d.get("field", "")) for d in exc.details][:20]
         logs.warning("webhook payload ignored", provider=provider.name, function=function,
-                     types=["invalid"], fields=fields)
+                     types={"invalid": 1}, fields=fields)
         return json_response(200, {"status": "ignored", "reason": "invalid",
                                    "message": exc.message, "details": exc.details})
     log_ignored(provider, function, result)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -23,8 +25,13 @@ from functional.email_senders import (
     mandrill_post,
     sendgrid,
 )
+from leadscore.config import Settings
 from leadscore.container import Container
 from leadscore.domain.identity import lead_id_for
+from leadscore.errors import ValidationFailed
+from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
+from leadscore.providers.canonical import verify_bearer
+from leadscore.providers.registry import REGISTRY
 
 LENA = "lena.fischer@example.com"
 
@@ -187,3 +194,44 @@ def test_mandrill_signed_for_another_url_is_refused(client: Any, app_container: 
     answer = client.open(method="POST", **request)
     assert answer.status_code == 401 and "exactly as entered" in answer.get_json()["message"]
     assert app_container.store.list_leads() == []
+
+
+class _Strict(WebhookProvider):
+    """A throw-away provider whose parser refuses a field, as older parsers still do."""
+
+    settings = ("api_token",)
+
+    def __init__(self, function: str) -> None:
+        self.name, self.function, self.path = f"strict-{function}", function, "/strict"
+
+    def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
+               edges: Edges) -> None:
+        verify_bearer(request.headers.get("authorization"), list(secrets))
+
+    def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        raise ValidationFailed("bad", details=[{"field": "0.email", "problem": "not an address"}])
+
+
+@pytest.mark.parametrize(("function", "status"), [("email_webhook", 200),
+                                                  ("purchase_webhook", 422)])
+def test_a_parser_refusing_a_verified_email_payload_is_turned_into_an_acknowledgement(
+        app_container: Container, caplog: pytest.LogCaptureFixture, function: str,
+        status: int) -> None:
+    caplog.set_level(logging.INFO, logger="leadscore")
+    provider = _Strict(function)
+    REGISTRY.add(provider)
+    try:
+        answer = client_for(function).post("/strict", data=b"{}", content_type="application/json",
+                                           headers={"Authorization": "Bearer current-token-123"})
+        unsigned = client_for(function).post("/strict", data=b"{}",
+                                             content_type="application/json")
+    finally:
+        REGISTRY.remove(function, "/strict")
+    # THEN an email provider's verified payload is acknowledged and logged with its fields;
+    # purchase platforms keep their 422 naming the field; unsigned stays 401 for both
+    assert answer.status_code == status and unsigned.status_code == 401
+    if status == 200:
+        assert answer.get_json()["status"] == "ignored"
+        assert ignored_lines(caplog) == [{"provider": "strict-email_webhook",
+                                          "function": "email_webhook", "types": {"invalid": 1},
+                                          "fields": ["0.email"]}]

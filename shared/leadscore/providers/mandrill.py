@@ -160,7 +160,7 @@ class Mandrill(WebhookProvider):
             return Reply(200, {"status": "ok"})
         # the empty test batch is signed with the public key "test-webhook": it proves
         # nothing and writes nothing, so it is acknowledged before any key is configured
-        if events_of(request.raw) == [] and FIELD in dict(form(request.raw)):
+        if dict(form(request.raw)).get(FIELD, "").strip() == "[]":  # no JSON parsed unsigned
             return Reply(200, {"status": "ignored", "message": "empty batch"})
         return None
 
