@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from conftest import EVENTS_DIR, NOW
 from signatures import basic_auth, mailgun, mandrill
@@ -36,16 +36,23 @@ def sendgrid(raw: bytes) -> dict[str, Any]:
 
 
 def mailgun_signed(raw: bytes, token: str | None = None) -> bytes:
-    """The fixture with a real signature (the fixtures carry a placeholder)."""
-    body = json.loads(raw)
+    """The fixture with a real signature (the fixtures carry a placeholder): inside the JSON
+    body, or as the top-level fields of a legacy form (whose timestamp is the event's)."""
     token = token or uuid.uuid4().hex + uuid.uuid4().hex[:18]
-    body["signature"] = {"timestamp": str(NOW_TS), "token": token,
-                         "signature": mailgun(SECRETS["mailgun"], str(NOW_TS), token)}
+    signature = {"timestamp": str(NOW_TS), "token": token,
+                 "signature": mailgun(SECRETS["mailgun"], str(NOW_TS), token)}
+    if not raw.lstrip().startswith(b"{"):
+        form = dict(parse_qsl(raw.decode().strip(), keep_blank_values=True))
+        return urlencode({**form, **signature}).encode()
+    body = json.loads(raw)
+    body["signature"] = signature
     return json.dumps(body).encode()
 
 
 def mailgun_post(raw: bytes) -> dict[str, Any]:
-    return {"path": "/mailgun", "data": raw, "content_type": "application/json"}
+    legacy = not raw.lstrip().startswith(b"{")
+    return {"path": "/mailgun", "data": raw, "content_type":
+            "application/x-www-form-urlencoded" if legacy else "application/json"}
 
 
 def mailchimp(raw: bytes) -> dict[str, Any]:

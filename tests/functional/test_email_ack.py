@@ -235,3 +235,14 @@ def test_a_parser_refusing_a_verified_email_payload_is_turned_into_an_acknowledg
         assert ignored_lines(caplog) == [{"provider": "strict-email_webhook",
                                           "function": "email_webhook", "types": {"invalid": 1},
                                           "fields": ["0.email"]}]
+
+
+def test_a_replayed_legacy_mailgun_signature_with_another_recipient_is_refused(
+        client: Any, app_container: Container) -> None:
+    genuine = mailgun_signed(fixture("mailgun", "mailgun_legacy_opened.txt"), token="q" * 50)
+    assert client.open(method="POST", **mailgun_post(genuine)).get_json()["applied"] == 1
+    assert client.open(method="POST", **mailgun_post(genuine)).get_json()["duplicates"] == 1
+    forged = genuine.replace(b"recipient=lena.fischer", b"recipient=victim")
+    answer = client.open(method="POST", **mailgun_post(forged))
+    assert answer.status_code == 401 and "replay" in answer.get_json()["message"]
+    assert lead(app_container, "victim@example.com") is None

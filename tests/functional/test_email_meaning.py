@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from functional.conftest import client_for
-from functional.email_senders import SENDERS, deliver, fixture, fixtures
+from functional.email_senders import NOW_TS, SENDERS, deliver, fixture, fixtures
 from leadscore.container import Container
 from leadscore.domain.identity import lead_id_for
 
@@ -115,6 +115,21 @@ MEANING: dict[tuple[str, str], Means] = {
         ev("email_unsubscribed", LENA, 1795345200.421473)]),
     ("mailgun", "mailgun_complained.json"): Means([
         ev("email_complained", LENA, 1795348800.049634)]),
+    # Mailgun's legacy form webhooks: signed at the test's clock, which is the event's time
+    ("mailgun", "mailgun_legacy_delivered.txt"): Means([ev("email_delivered", LENA, NOW_TS)]),
+    ("mailgun", "mailgun_legacy_bounced.txt"): Means([
+        ev("email_bounced", NO_SUCH, NOW_TS, hard=True)]),
+    ("mailgun", "mailgun_legacy_dropped_hardfail.txt"): ignored("dropped (hardfail)"),
+    ("mailgun", "mailgun_legacy_dropped_old.txt"): Means([
+        ev("email_bounced", "lena.fischer@example.net", NOW_TS, hard=False)]),
+    ("mailgun", "mailgun_legacy_opened.txt"): Means([
+        ev("email_opened", LENA, NOW_TS, machine_open=False)]),
+    ("mailgun", "mailgun_legacy_clicked.txt"): Means([
+        ev("email_clicked", LENA, NOW_TS, url=PRICING)]),
+    ("mailgun", "mailgun_legacy_unsubscribed.txt"): Means([
+        ev("email_unsubscribed", LENA, NOW_TS)]),
+    ("mailgun", "mailgun_legacy_complained.txt"): Means([
+        ev("email_complained", LENA, NOW_TS)]),
     # Mailchimp: tests/events/email/mailchimp/SOURCES.md
     ("mailchimp", "mailchimp_subscribe.txt"): Means([
         ev("form_submitted", LENA, "2026-11-21 09:00:00", form_kind="newsletter")]),

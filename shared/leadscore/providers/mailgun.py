@@ -39,20 +39,27 @@ reference [MG-EV]; see tests/events/email/mailgun/SOURCES.md):
 - `stored`, `list_*`, any other -> acknowledged, ignored: inbound mail or list tasks, no
   recipient
 
-Legacy (pre-2018) form-encoded webhooks are not served: Mailgun's current webhooks send JSON.
+Legacy (pre-2018) form-encoded webhooks carry the same signature as top-level fields and
+`timestamp` is also the event's time: `delivered`, `opened`, `clicked`, `complained` and
+`unsubscribed` mean the same as above (no bot flag exists there), `bounced` is a hard
+bounce with a 5xx `code` (else soft), `dropped` with `reason: old` a soft bounce (as
+`failed`/`old`), and any other `dropped` (605 earlier bounce, 607 earlier complaint) is
+acknowledged and ignored [ANYMAIL].
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from marshmallow import fields
 
-from leadscore.errors import Unauthorized
+from leadscore.errors import BadRequest, Unauthorized, UnsupportedMediaType
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, TokenClaim, WebhookProvider
 from leadscore.providers.email_events import Batch, load_item, unix_time
@@ -64,7 +71,8 @@ if TYPE_CHECKING:
 TOLERANCE_S = 900
 SOURCE = "mailgun"
 SUPPRESSED = frozenset({"suppress-bounce", "suppress-unsubscribe", "suppress-complaint"})
-IGNORED = frozenset({"accepted", "rejected", "stored"})
+FORM = "application/x-www-form-urlencoded"
+SIGNED = ("timestamp", "token", "signature")
 
 
 class _EventData(WireSchema):
@@ -81,13 +89,21 @@ class _EventData(WireSchema):
                                   data_key="delivery-status")
 
 
-def verify(raw: bytes, keys: list[str], now: datetime) -> str:
-    """Check the signature inside the body; return the token for the replay check."""
+def signature_of(request: Inbound) -> Any:
+    """The signature object: inside the JSON body, or top-level fields of a legacy form."""
+    if is_legacy(request):
+        return legacy_fields(request.raw)
+    if mimetype(request) != "application/json":
+        raise UnsupportedMediaType(f"expected Content-Type application/json (or {FORM} "
+                                   f"for legacy webhooks), got {mimetype(request) or 'none'}")
+    body = parse_json(request.raw)
+    return body.get("signature") if isinstance(body, dict) else None
+
+
+def verify(sig: Any, keys: list[str], now: datetime) -> str:
+    """Check a signature object; return the token for the replay check."""
     signing.require_configured(keys, "LEADSCORE_MAILGUN_SIGNING_KEY")
-    body = parse_json(raw)
-    sig = body.get("signature") if isinstance(body, dict) else None
-    if not isinstance(sig, dict) or not all(
-            isinstance(sig.get(k), str) for k in ("timestamp", "token", "signature")):
+    if not isinstance(sig, dict) or not all(isinstance(sig.get(k), str) for k in SIGNED):
         raise Unauthorized("missing signature object (timestamp, token, signature)")
     stamp, token = sig["timestamp"], sig["token"]
     if not stamp.isdigit() or abs(now.timestamp() - int(stamp)) > TOLERANCE_S:
@@ -164,21 +180,75 @@ def parse(raw: bytes) -> ParseResult:
     return batch.result()
 
 
+# --- legacy (pre-2018) form webhooks: the same signature, as top-level form fields ----------
+def mimetype(request: Inbound) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_legacy(request: Inbound) -> bool:
+    return mimetype(request) == FORM
+
+
+def legacy_fields(raw: bytes) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                              strict_parsing=True))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"body is not form-encoded: {exc}") from None
+
+
+def parse_legacy(form: dict[str, str]) -> ParseResult:
+    """`event`, `recipient`, `timestamp` (the event's time), `code`, `reason`, `url`."""
+    kind, batch = form.get("event", ""), Batch(SOURCE)
+    at = unix_time(form.get("timestamp"))
+    if at is None:
+        batch.ignore(kind or None, "invalid")
+        return batch.result()
+    message = form.get("Message-Id") or form.get("message-id") or ""
+    key = f"legacy:{kind}:{message}:{form.get('recipient')}:{form.get('timestamp')}"
+    code = form.get("code", "")
+    add = functools.partial(batch.add, "recipient", kind, email=form.get("recipient"),
+                            key=key, at=at)
+    if kind in LEGACY_SIMPLE:
+        add(LEGACY_SIMPLE[kind])
+    elif kind == "clicked":
+        url = form.get("url")
+        batch.add("recipient", kind, "email_clicked", form.get("recipient"), f"{key}:{url}",
+                  at, url=url)
+    elif kind == "bounced":
+        add("email_bounced", hard=code.isdigit() and 500 <= int(code) < 600)
+    elif kind == "dropped" and form.get("reason") == "old":
+        add("email_bounced", hard=False)  # gave up retrying, as `failed` with `old`
+    else:  # dropped for an earlier bounce or complaint (605, 607), and anything else
+        batch.ignore(kind or None, form.get("reason", "") if kind == "dropped" else "")
+    return batch.result()
+
+
+LEGACY_SIMPLE = {"delivered": "email_delivered", "opened": "email_opened",
+                 "complained": "email_complained", "unsubscribed": "email_unsubscribed"}
+
+
 class Mailgun(WebhookProvider):
     name, function, path = SOURCE, "email_webhook", "/mailgun"
     settings = ("mailgun_signing_key",)
+    json_body = False  # JSON, or a legacy form: checked in `parse`
 
     def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
                edges: Edges) -> None:
-        verify(request.raw, list(secrets), now)
+        verify(signature_of(request), list(secrets), now)
 
     def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
-        result = parse(request.raw)
-        body = parse_json(request.raw)
         # verify checked the token; it may sign this exact event only (a redelivery), never
         # a changed one: the signature covers no event field, so we bind them here
-        token = str(body["signature"]["token"])
-        result.claims = [TokenClaim(f"mailgun:{token}", event_hash(body.get("event-data")))]
+        if is_legacy(request):
+            form = legacy_fields(request.raw)
+            result = parse_legacy(form)
+            token, event = form["token"], {k: v for k, v in form.items() if k not in SIGNED}
+        else:
+            result = parse(request.raw)
+            body = parse_json(request.raw)
+            token, event = str(body["signature"]["token"]), body.get("event-data")
+        result.claims = [TokenClaim(f"mailgun:{token}", event_hash(event))]
         return result
 
 
