@@ -72,7 +72,7 @@ def write_events(app: Container, result: ParseResult, now: datetime,
 
 def log_ignored(provider: Provider, function: str, result: ParseResult) -> None:
     """One line per request that acknowledged something without scoring it."""
-    nothing = not (result.events or result.purchases or result.move or result.reply)
+    nothing = not (result.events or result.purchases or result.move)
     if result.ignored or nothing:
         types = dict(Counter(result.ignored)) if result.ignored else {"(nothing)": 1}
         logs.info("webhook items ignored", provider=provider.name, function=function,
@@ -104,12 +104,12 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
                      types={"invalid": 1}, fields=fields)
         return json_response(200, {"status": "ignored", "reason": "invalid",
                                    "message": exc.message, "details": exc.details})
-    log_ignored(provider, function, result)
     if result.reply is not None:
         return json_response(result.reply.status, result.reply.body)
     for claim in result.claims:
         if not app.store.claim_token(claim.key, claim.owner):
             raise Unauthorized("signature token already used by another request (replay)")
+    log_ignored(provider, function, result)  # a replay is refused above, not acknowledged
     if result.move is not None:
         moved = move_lead(app.store, app.rules, result.move.old_email, result.move.new_email,
                           now)
