@@ -93,3 +93,13 @@ def mandrill(webhook_key: str, url: str, params: dict[str, str]) -> str:
 def basic_auth(user_password: str) -> str:
     """HTTP basic auth, as a sender builds it from `https://user:password@host/...`."""
     return "Basic " + base64.b64encode(user_password.encode()).decode()
+
+
+def svix(body: bytes, secret: str, msg_id: str, timestamp: int) -> dict[str, str]:
+    """Svix (Resend): v1,base64(HMAC-SHA256(base64decode(secret minus "whsec_"),
+    "{svix-id}.{svix-timestamp}.{body}")), as docs.svix.com documents it."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {"svix-id": msg_id, "svix-timestamp": str(timestamp),
+            "svix-signature": f"v1,{signature}"}

@@ -69,11 +69,16 @@ class ParseResult:
 
 
 class Edges(Protocol):
-    """The outside calls a provider may need; the container provides them (tests fake them)."""
+    """The outside calls a provider may need; the container provides them (tests fake them).
+    `settings` is there for providers whose signature covers a configured URL (HubSpot)."""
+
+    settings: Settings
 
     def fetch_sns_certificate(self, url: str) -> bytes: ...
 
     def confirm_sns_subscription(self, topic_arn: str, token: str) -> str: ...
+
+    def deal_contact_emails(self, deal_id: str) -> list[str]: ...
 
 
 class Provider(Protocol):
