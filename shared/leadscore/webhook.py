@@ -31,6 +31,11 @@ from leadscore.service.ingest import ingest
 from leadscore.service.moves import move_lead
 from leadscore.service.purchases import record_purchases
 
+# A verified request whose payload has the wrong JSON types (a string where an object
+# belongs, a number out of range, an invalid address inside an object a schema passed):
+# the provider signed it and would retry a 5xx for days, so it is acknowledged and logged.
+UNPARSEABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError)
+
 # What to do with a verified, parsed request that names events or purchases.
 Apply = Callable[[Container, ParseResult, datetime], Response]
 
@@ -104,6 +109,11 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
                      types={"invalid": 1}, fields=fields)
         return json_response(200, {"status": "ignored", "reason": "invalid",
                                    "message": exc.message, "details": exc.details})
+    except UNPARSEABLE as exc:  # signed but not what we expect: a 5xx would be retried
+        logs.warning("signed payload ignored", provider=provider.name,
+                     problem=type(exc).__name__)
+        return json_response(200, {"status": "ignored",
+                                   "message": "signed payload of an unexpected shape"})
     if result.reply is not None:
         return json_response(result.reply.status, result.reply.body)
     for claim in result.claims:
