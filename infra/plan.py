@@ -55,7 +55,7 @@ class Function:
 
 def functions(config: DeployConfig) -> list[Function]:
     handover = (["handover_secret"] if config.handover_webhooks else []) + (
-        ["slack_webhook_url"] if config.slack else []) + (
+        ["slack_webhook_url", "slack_action_secret"] if config.slack else []) + (
         ["hubspot_token"] if config.hubspot else [])
     email = {"sendgrid": "sendgrid_public_key", "mailgun": "mailgun_signing_key",
              "mailchimp": "mailchimp_secret", "postmark": "postmark_basic_auth",
