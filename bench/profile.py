@@ -98,7 +98,8 @@ def main() -> None:
         print(f"{args.what}: median {_median_ms(args.what, args.time):.1f} ms (no profiler)")
         return
     settings, send = sendgrid_request() if args.what == "sendgrid" else ingest_requests()
-    _, warm = sendgrid_request(10, 5, "warm") if args.what == "sendgrid" else ingest_requests(5, "warm")
+    _, warm = (sendgrid_request(10, 5, "warm") if args.what == "sendgrid"
+               else ingest_requests(5, "warm"))
     with tempfile.TemporaryDirectory() as folder:
         store = SqliteStore(Path(folder) / "profile.db")
         install(Container(settings, store=store))

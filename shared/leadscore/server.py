@@ -88,7 +88,7 @@ def run_gunicorn(app: Any, host: str, port: int, workers: int = 1, threads: int 
 
     The app is built before the workers fork; nothing in it holds a connection yet (the
     container builds the store on a worker's first request)."""
-    from gunicorn.app.base import BaseApplication
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
     options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                "worker_class": "gthread", "timeout": 0, "limit_request_line": 0,

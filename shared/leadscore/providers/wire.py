@@ -3,13 +3,14 @@ marshmallow's nested messages flattened into our named-field errors."""
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError
 
-from leadscore.errors import BadRequest, ValidationFailed
+from leadscore.errors import ValidationFailed
+from leadscore.providers.json_body import parse_json
+
+__all__ = ["WireSchema", "load_json", "parse_json", "schema_errors"]
 
 
 class WireSchema(Schema):
@@ -36,18 +37,6 @@ def schema_errors(exc: ValidationError, prefix: str = "") -> ValidationFailed:
 
     walk(exc.messages, prefix)
     return ValidationFailed(f"{len(details)} invalid field(s) in the payload", details=details)
-
-
-def parse_json(raw: bytes) -> Any:
-    """JSON with exact decimals (never floats for money), or a 400 naming the problem.
-
-    Nesting deep enough to exhaust the parser's recursion is refused like any bad JSON."""
-    try:
-        return json.loads(raw, parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequest("body is not valid JSON: nested too deeply") from None
 
 
 def load_json(schema: Schema, raw: bytes, many: bool = False) -> Any:
