@@ -29,7 +29,8 @@ def run_cli(*args: str, store: str) -> subprocess.CompletedProcess[str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("serve")
     port = free_port()
-    env = {**os.environ, "LEADSCORE_API_TOKEN": TOKEN}
+    env = {**os.environ, "LEADSCORE_API_TOKEN": TOKEN,
+           "LEADSCORE_HOME": str(folder / ".leadscore")}  # the default store's folder
     env.pop("LEADSCORE_STORE", None)
     process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], cwd=folder, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
