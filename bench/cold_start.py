@@ -22,6 +22,7 @@ GOAL = 1.3
 # What each target needs beyond the functions-framework: every function reads and writes
 # leads through Firestore in production (the client is built on the first request).
 NEEDS = {
+    "crm_webhook": ["google.cloud.firestore"],
     "email_webhook": ["google.cloud.firestore"],
     "form_submission": ["google.cloud.firestore"],
     "inactivity_decay": ["google.cloud.firestore"],

@@ -8,6 +8,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for readers and type checkers; at run time `__getattr__` imports them
+    from crm_webhook import crm_webhook
     from email_webhook import email_webhook
     from form_submission import form_submission
     from inactivity_decay import inactivity_decay
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # for readers and type checkers; at run time `__getattr__` im
 
 # deployed name -> the module (beside this file) that defines it
 TARGETS = {
+    "crm_webhook": "crm_webhook",
     "email_webhook": "email_webhook",
     "form_submission": "form_submission",
     "inactivity_decay": "inactivity_decay",
@@ -25,8 +27,8 @@ TARGETS = {
     "purchase_webhook": "purchase_webhook",
 }
 
-__all__ = ["email_webhook", "form_submission", "inactivity_decay", "ingest", "leads_api",
-           "purchase_webhook"]
+__all__ = ["crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
+           "leads_api", "purchase_webhook"]
 
 
 def __getattr__(name: str) -> Any:

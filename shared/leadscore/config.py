@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     postmark_basic_auth: SecretStr = SecretStr("")
     ses_topic_arns: str = ""
     brevo_token: SecretStr = SecretStr("")
+    ses_eventbridge_secret: SecretStr = Field(
+        default=SecretStr(""), description="API key header value(s) of the EventBridge route")
+    sparkpost_basic_auth: SecretStr = Field(
+        default=SecretStr(""), description="SparkPost webhook user:password pairs, comma-sep")
+    resend_secret: SecretStr = Field(
+        default=SecretStr(""), description="Resend (Svix) whsec_... signing secrets, comma-sep")
     form_max_bytes: int = Field(default=MIB, ge=1024)
     form_field_map: dict[str, str] = Field(
         default_factory=dict, description='JSON {"alias": "profile_field"} over the defaults')
@@ -93,6 +99,8 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="app client secret(s) for webhook signature v3")
     hubspot_webhook_url: str = Field(
         default="", description="public URL HubSpot calls (the signed URI)")
+    hubspot_currency: str = Field(
+        default="USD", description="currency of deal amounts (the portal's company currency)")
     hubspot_won_stages: str = "closedwon"
     hubspot_lost_stages: str = "closedlost"
     firestore_collection: str = "leads"

@@ -211,6 +211,20 @@ class Container:
         token = self.settings.hubspot_token.get_secret_value()
         return HubSpotCrm(token, self.settings.hubspot_api_url) if token else None
 
+    def deal_contact_emails(self, deal_id: str) -> list[str]:
+        """The addresses of a HubSpot deal's contacts (an outside call; tests fake it)."""
+        from leadscore.errors import TransientError
+        from leadscore.integrations.ports import RetryableDelivery
+
+        crm = self.hubspot_crm()
+        if crm is None:
+            return []
+        try:
+            emails: list[str] = crm.deal_contact_emails(deal_id)
+        except RetryableDelivery as exc:
+            raise TransientError(f"HubSpot did not answer the contact lookup: {exc}") from None
+        return emails
+
     def integration_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
         from leadscore.integrations.handover_sinks import crm_sink, notifier_sink
 
