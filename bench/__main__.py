@@ -9,11 +9,13 @@ from bench import (
     cold_start,
     decay_run,
     email_batch,
+    form_history,
     form_throughput,
     ingest_throughput,
     load,
     purchase_throughput,
     sizing,
+    tracking,
 )
 from bench.harness import firestore_available, verdict
 
@@ -27,7 +29,9 @@ def main() -> int:
         purchase_throughput.run(kinds)
         goals["SendGrid batch e2e/raw >= 0.5 (SQLite)"] = email_batch.run(kinds)
         form_throughput.run(kinds)
+        form_history.run(kinds)  # issue 21: constant-cost form posts
         decay_run.run(kinds)
+        tracking.run(kinds)
     goals["mixed load >= 0.5x hello-world req/s, p99 <= 2x"] = load.run()
     goals["cold import <= 1.3x functions_framework + client libraries"] = cold_start.run()
     sizing.run()  # on paper: the model behind the README's sizing section

@@ -29,6 +29,7 @@ NEEDS = {
     "ingest": ["google.cloud.firestore"],
     "leads_api": ["google.cloud.firestore"],
     "purchase_webhook": ["google.cloud.firestore"],
+    "track": ["google.cloud.firestore"],
 }
 
 _PROBE = """

@@ -7,6 +7,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from leadscore.wsgi_guard import install as guard_bodies
+
 if TYPE_CHECKING:  # for readers and type checkers; at run time `__getattr__` imports them
     from crm_webhook import crm_webhook
     from email_webhook import email_webhook
@@ -15,6 +17,7 @@ if TYPE_CHECKING:  # for readers and type checkers; at run time `__getattr__` im
     from ingest import ingest
     from leads_api import leads_api
     from purchase_webhook import purchase_webhook
+    from track import track
 
 # deployed name -> the module (beside this file) that defines it
 TARGETS = {
@@ -25,10 +28,11 @@ TARGETS = {
     "ingest": "ingest",
     "leads_api": "leads_api",
     "purchase_webhook": "purchase_webhook",
+    "track": "track",
 }
 
 __all__ = ["crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
-           "leads_api", "purchase_webhook"]
+           "leads_api", "purchase_webhook", "track"]
 
 
 def __getattr__(name: str) -> Any:
@@ -40,3 +44,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+guard_bodies()  # oversized bodies refused before the framework reads them

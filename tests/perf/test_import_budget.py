@@ -16,7 +16,7 @@ import pytest
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 TARGETS = ("crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
-           "leads_api", "purchase_webhook")
+           "leads_api", "purchase_webhook", "track")
 # Client libraries and tools every target builds lazily, on the request that needs them.
 NEVER_AT_IMPORT = ("google.cloud.firestore", "google.cloud.pubsub_v1", "boto3", "botocore",
                    "cryptography", "requests", "rich", "leadscore.store.firestore",
