@@ -11,6 +11,7 @@ import click
 
 from leadscore import jsonfmt
 from leadscore.catalog import FUNCTIONS
+from leadscore.cli_calibrate import register as register_calibration
 from leadscore.cli_hubspot import hubspot
 from leadscore.config import Settings
 from leadscore.container import Container, check_store_url, container, install
@@ -346,6 +347,7 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
 
 
 main.add_command(hubspot)
+register_calibration(main)  # `calibrate` and `import outcomes`
 
 
 if __name__ == "__main__":  # pragma: no cover
