@@ -18,6 +18,7 @@ rules set and one label byte, so memory grows by a few dozen bytes a lead.
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,9 @@ def backtest(store: LeadStore, rules_sets: dict[str, Rules], at: datetime, windo
                     sample.labels.append(1 if any(at < w <= end for w in wins) else 0)
             if on_progress:
                 on_progress(1)
+        # rebuilding leaves reference cycles (model copies); freeing them page by page keeps
+        # the peak the size of one page instead of whatever the collector let pile up
+        gc.collect()
     return sample
 
 
