@@ -6,6 +6,7 @@ import logging
 import sys
 
 from bench import (
+    calibration,
     decay_run,
     email_batch,
     form_throughput,
@@ -27,6 +28,7 @@ def main() -> int:
         form_throughput.run(kinds)
         decay_run.run(kinds)
     load.run()
+    calibration.run()  # SQLite only: a back-test reads, it never writes
     sizing.run()  # on paper: the model behind the README's sizing section
     return 0
 
