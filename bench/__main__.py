@@ -9,11 +9,13 @@ from bench import (
     calibration,
     decay_run,
     email_batch,
+    form_history,
     form_throughput,
     ingest_throughput,
     load,
     purchase_throughput,
     sizing,
+    tracking,
 )
 from bench.harness import firestore_available
 
@@ -26,7 +28,9 @@ def main() -> int:
         purchase_throughput.run(kinds)
         email_batch.run(kinds)
         form_throughput.run(kinds)
+        form_history.run(kinds)  # issue 21: constant-cost form posts
         decay_run.run(kinds)
+        tracking.run(kinds)
     load.run()
     calibration.run()  # SQLite only: a back-test reads, it never writes
     sizing.run()  # on paper: the model behind the README's sizing section
