@@ -152,6 +152,46 @@ def print_calibration(report: dict[str, Any]) -> None:
         console.print(table)
 
 
+@click.command("suggest-rules")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the candidate rules file.")
+@click.option("--at", callback=_instant,
+              help="Cut-off (ISO 8601 with zone); default: now minus the window.")
+@click.option("--window", "window_days", type=click.IntRange(min=1), default=90,
+              show_default=True, help="Days after the cut-off in which a win counts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def suggest_rules(out: Path, at: datetime | None, window_days: int, as_json: bool) -> None:
+    """Fit points to past conversions and write them as a candidate rules file
+    (needs `pip install 'leadscore[learn]'` and at least 100 conversions)."""
+    from leadscore.domain.rules import default_rules_text
+    from leadscore.service.suggest import candidate_yaml, suggest
+
+    try:
+        import sklearn  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "suggest-rules needs scikit-learn: pip install 'leadscore[learn]'") from None
+    app = container()
+    found = suggest(app.existing_store(), app.rules, app.now(), at=at, window_days=window_days)
+    source = app.settings.rules
+    text = source.read_text("utf-8") if source else default_rules_text()
+    out.write_text(candidate_yaml(text, found, f"suggested-{app.now():%Y%m%d}"), "utf-8")
+    if as_json:
+        click.echo(jsonfmt.dumps(found.model_dump(mode="json"), indent=2))
+        return
+    click.echo(f"fitted on {found.training_leads} leads, judged on the latest "
+               f"{found.holdout_leads} ({found.conversions} conversions in all)")
+    click.echo(f"holdout ROC AUC: suggested {_num(found.holdout_auc_model)}, current rules "
+               f"{_num(found.holdout_auc_current)}")
+    if found.current_is_as_good:
+        click.echo("the current rules rank as well as the suggestion: no change needed")
+    for key, points in sorted(found.points.items(), key=lambda kv: -abs(kv[1])):
+        click.echo(f"  {points:+5.0f}  {key}")
+    click.echo(f"wrote {out}: preview with `leadscore rescore --dry-run --rules {out}` and "
+               f"`leadscore calibrate --rules {out}`")
+
+
 def register(main: click.Group) -> None:
     main.add_command(import_group)
     main.add_command(calibrate)
+    main.add_command(suggest_rules)

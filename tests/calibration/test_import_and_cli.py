@@ -113,3 +113,9 @@ def test_import_outcomes_command(store_url: str, tmp_path: Path) -> None:
     out = run(store_url, "import", "outcomes", str(path), code=1)  # bad rows: exit 1
     assert "8 rows: 3 outcomes recorded, 0 already known, 5 bad" in out
     assert "line 4:" in out
+
+
+def test_suggest_rules_refuses_with_too_few_conversions(store_url: str, tmp_path: Path) -> None:
+    out = run(store_url, "suggest-rules", "--out", str(tmp_path / "c.yaml"),
+              "--at", (NOW - timedelta(days=90)).isoformat(), code=1)
+    assert "need at least 100" in out and not (tmp_path / "c.yaml").exists()
