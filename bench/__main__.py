@@ -6,6 +6,7 @@ import logging
 import sys
 
 from bench import (
+    calibration,
     cold_start,
     decay_run,
     email_batch,
@@ -34,6 +35,7 @@ def main() -> int:
         tracking.run(kinds)
     goals["mixed load >= 0.5x hello-world req/s, p99 <= 2x"] = load.run()
     goals["cold import <= 1.3x functions_framework + client libraries"] = cold_start.run()
+    calibration.run()  # SQLite only: a back-test reads, it never writes
     sizing.run()  # on paper: the model behind the README's sizing section
     print("\n## Goals of issue 20, from this run")
     for goal, met in goals.items():

@@ -12,6 +12,7 @@ import click
 
 from leadscore import jsonfmt
 from leadscore.catalog import FUNCTIONS
+from leadscore.cli_calibrate import register as register_calibration
 from leadscore.cli_esp import esp
 from leadscore.cli_hubspot import hubspot
 from leadscore.config import Settings
@@ -370,6 +371,7 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
 
 main.add_command(hubspot)
 main.add_command(esp)
+register_calibration(main)  # `calibrate` and `import outcomes`
 
 
 if __name__ == "__main__":  # pragma: no cover
