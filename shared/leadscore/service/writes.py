@@ -72,6 +72,12 @@ def order_keys(events: Sequence[Event]) -> list[str]:
     return sorted({f"{e.source}:{e.order_id}" for e in events if isinstance(e, PurchaseMade)})
 
 
+def order_aliases(events: Sequence[Event]) -> dict[str, str]:
+    """Other ids of the orders these events pay, indexed with the lead (`platform:id`)."""
+    return {f"{e.source}:{alias}": f"{e.source}:{target}" for e in events
+            if isinstance(e, PurchaseMade) for alias, target in e.aliases.items()}
+
+
 def unique_by_key(events: Sequence[Event]) -> list[tuple[str, Event]]:
     """Drop duplicates inside one group, keeping the first delivery of each event."""
     seen: dict[str, Event] = {}
@@ -106,7 +112,8 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         lead, entries = apply_to_lead(current, lead_id, email, fresh, rules, now)
         change = stage_change(current, lead, now)
         write = LeadWrite(lead=lead, history=entries, outbox=[change] if change else [],
-                          orders=order_keys([event for _, event in keyed]))
+                          orders=order_keys([event for _, event in keyed]),
+                          aliases=order_aliases([event for _, event in keyed]))
         return write, ApplyOutcome(lead_id=lead_id, applied=len(entries),
                                    duplicates=received - len(entries), created=current is None,
                                    stage_before=before, stage_after=lead.stage)

@@ -13,7 +13,7 @@ It offers both write paths (DESIGN.md §3); `leadscore.service.writes` chooses b
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ class FirestoreStore:
         self._client = client
         self._leads = client.collection(collection)
         self._orders = client.collection(f"{collection}_orders")
+        self._aliases = client.collection(f"{collection}_order_aliases")
         self._tokens = client.collection(f"{collection}_tokens")
         self._handovers = client.collection(f"{collection}_handovers")
 
@@ -124,6 +125,9 @@ class FirestoreStore:
         self._after_staging("outbox")
         for key in write.orders:
             transaction.set(self._orders.document(_order_doc_id(key)), {"lead_id": lead_id})
+        for alias, key in write.aliases.items():
+            transaction.set(self._aliases.document(_hashed("a_", alias)),
+                            {"alias": alias, "order_key": key, "lead_id": lead_id})
         self._after_staging("orders")
 
     def append_blind(self, lead_id: str, entries: Sequence[HistoryEntry],
@@ -195,10 +199,26 @@ class FirestoreStore:
         owner = (snap.to_dict() or {}).get("lead_id") if snap.exists else None
         return str(owner) if owner else None
 
+    def order_alias(self, alias: str) -> str | None:
+        with _transient():
+            snap = self._aliases.document(_hashed("a_", alias)).get()
+        key = (snap.to_dict() or {}).get("order_key") if snap.exists else None
+        return str(key) if key else None
+
+    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+        if not aliases:
+            return
+        batch = self._client.batch()
+        for alias, key in aliases.items():  # merge: an alias written with a lead keeps it
+            batch.set(self._aliases.document(_hashed("a_", alias)),
+                      {"alias": alias, "order_key": key}, merge=True)
+        with _transient():
+            batch.commit()
+
     def erase(self, lead_id: str) -> bool:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        for collection in (self._orders, self._handovers):
+        for collection in (self._orders, self._aliases, self._handovers):
             for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
                 snap.reference.delete()
         ref = self._leads.document(lead_id)

@@ -5,7 +5,7 @@ It offers `transact` only (no blind path): with one writer at a time there is no
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from leadscore.domain.identity import shard_of
@@ -24,6 +24,7 @@ class MemoryStore:
         self._leads: dict[str, LeadState] = {}
         self._history: dict[str, dict[str, HistoryEntry]] = {}
         self._orders: dict[str, str] = {}
+        self._aliases: dict[str, tuple[str, str | None]] = {}  # alias -> (key, lead id)
         self._tokens: dict[str, str] = {}
         self._handovers: dict[str, StageChange] = {}
 
@@ -64,9 +65,11 @@ class MemoryStore:
             handovers.setdefault(change.id, change)
         self._after_staging("outbox")
         orders = {**self._orders, **dict.fromkeys(write.orders, lead_id)}
+        aliases = {**self._aliases,
+                   **{alias: (key, lead_id) for alias, key in write.aliases.items()}}
         self._after_staging("orders")
         self._history[lead_id], self._leads[lead_id] = history, lead
-        self._handovers, self._orders = handovers, orders
+        self._handovers, self._orders, self._aliases = handovers, orders, aliases
 
     def _stage_lead_write(self, lead: LeadState) -> None:
         """Seam for fault-injection tests: raising here must leave nothing written."""
@@ -132,9 +135,20 @@ class MemoryStore:
         with self._lock:
             return self._orders.get(order_key)
 
+    def order_alias(self, alias: str) -> str | None:
+        with self._lock:
+            found = self._aliases.get(alias)
+        return found[0] if found else None
+
+    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+        with self._lock:
+            for alias, key in aliases.items():
+                self._aliases[alias] = (key, self._aliases.get(alias, ("", None))[1])
+
     def erase(self, lead_id: str) -> bool:
         with self._lock:
             self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
+            self._aliases = {k: v for k, v in self._aliases.items() if v[1] != lead_id}
             self._handovers = {k: v for k, v in self._handovers.items() if v.lead_id != lead_id}
             found = lead_id in self._leads or lead_id in self._history
             self._leads.pop(lead_id, None)

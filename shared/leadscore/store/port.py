@@ -23,6 +23,12 @@ does all of that, once, for every adapter). The primitives:
   anyway, so they offer only `transact` and the service uses it for every write.
 - queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
   pending_handovers, record_handover, claim_token, order_owner, put_lead, erase, close.
+- the order alias index: `order_alias` and `record_aliases`. A platform may name one payment
+  by several ids (Stripe: invoice, payment intent, charge); an alias maps one of them
+  (`stripe:pi_...`) to the order key the payment is counted under (`stripe:in_...`), or to
+  the next id of a chain (charge -> payment intent -> invoice). Aliases that come with a
+  purchase are written in the lead's commit (`LeadWrite.aliases`, remembered with the lead
+  so erasure removes them); payloads that only link two ids use `record_aliases`.
 
 History order, the same on every adapter: (at, entry_id) ascending; with `limit`, the
 newest `limit` entries in that order.
@@ -30,7 +36,7 @@ newest `limit` entries in that order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -69,6 +75,7 @@ class LeadWrite(BaseModel):
     history: list[HistoryEntry] = Field(default_factory=list)
     outbox: list[StageChange] = Field(default_factory=list)
     orders: list[str] = Field(default_factory=list)
+    aliases: dict[str, str] = Field(default_factory=dict)  # alias -> order key, with the lead
 
 
 class FieldTransforms(BaseModel):
@@ -142,9 +149,18 @@ class LeadStore(Protocol):
         """The lead id that paid `platform:order_id`, for refunds that name no buyer."""
         ...
 
+    def order_alias(self, alias: str) -> str | None:
+        """The key `platform:id` stands for (an order key or the next alias), if recorded."""
+        ...
+
+    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+        """Remember ids that stand for another (facts that never change); an alias already
+        written with a lead keeps its lead."""
+        ...
+
     def erase(self, lead_id: str) -> bool:
-        """Delete the lead, its history, its order index entries and its handovers; True if
-        there was anything to delete."""
+        """Delete the lead, its history, its order index entries (and the aliases written with
+        it) and its handovers; True if there was anything to delete."""
         ...
 
     def close(self) -> None: ...

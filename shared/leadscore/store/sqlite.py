@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS order_index (
     lead_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS order_index_by_lead ON order_index (lead_id);
+CREATE TABLE IF NOT EXISTS order_aliases (
+    alias TEXT PRIMARY KEY,
+    order_key TEXT NOT NULL,
+    lead_id TEXT
+);
+CREATE INDEX IF NOT EXISTS order_aliases_by_lead ON order_aliases (lead_id);
 CREATE TABLE IF NOT EXISTS handovers (
     id TEXT PRIMARY KEY,
     lead_id TEXT NOT NULL,
@@ -183,6 +189,9 @@ class SqliteStore:
         self._after_staging("outbox")
         conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
                          "VALUES (?, ?)", [(k, lead_id) for k in write.orders])
+        conn.executemany("INSERT OR REPLACE INTO order_aliases (alias, order_key, lead_id) "
+                         "VALUES (?, ?, ?)",
+                         [(a, k, lead_id) for a, k in write.aliases.items()])
         self._after_staging("orders")
 
     def _after_staging(self, step: str) -> None:
@@ -273,9 +282,23 @@ class SqliteStore:
                                    (order_key,)).fetchone()
         return str(row[0]) if row else None
 
+    def order_alias(self, alias: str) -> str | None:
+        row = self._conn().execute("SELECT order_key FROM order_aliases WHERE alias = ?",
+                                   (alias,)).fetchone()
+        return str(row[0]) if row else None
+
+    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+        if not aliases:
+            return
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO order_aliases (alias, order_key) VALUES (?, ?) ON CONFLICT (alias) "
+                "DO UPDATE SET order_key = excluded.order_key", list(aliases.items()))
+
     def erase(self, lead_id: str) -> bool:
         with self._tx() as conn:
             conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
+            conn.execute("DELETE FROM order_aliases WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
             found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
