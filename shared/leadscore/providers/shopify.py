@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the meaning table below is a Markdown table, one row per line)
 """Shopify: what each order and refund topic means.
 
 Signature: `X-Shopify-Hmac-Sha256`, base64 HMAC-SHA256 of the raw body with the app's

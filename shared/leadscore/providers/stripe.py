@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the meaning table below is a Markdown table, one row per line)
 """Stripe: what each event means, on API versions before and after 2025-03-31 ("basil").
 
 Signature: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]`, HMAC-SHA256 of `{t}.{raw body}`

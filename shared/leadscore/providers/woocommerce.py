@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the meaning table below is a Markdown table, one row per line)
 """WooCommerce: what each order topic and status means.
 
 Signature: `X-WC-Webhook-Signature`, base64 HMAC-SHA256 of the raw body. Bodies are PHP's
