@@ -157,8 +157,9 @@ def entries(app: Container, email: str) -> dict[str, Entry]:
 def orders(app: Container, email: str) -> dict[str, tuple[int, int, str]]:
     lead = app.store.get_lead(lead_id_for(email))
     assert lead is not None
+    assert lead.orders == {}  # records of their own, never in the lead document
     return {k: (o.amount_minor or 0, o.refunded_minor, o.currency or "")
-            for k, o in lead.orders.items()}
+            for k, o in app.store.orders_of(lead.lead_id).items()}
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ def lead_of(container: Container, email: str) -> Any:
 
 def purchases(container: Container, email: str) -> list[tuple[int, int, str]]:
     lead = lead_of(container, email)
-    return sorted((o.amount_minor, o.refunded_minor, o.currency) for o in lead.orders.values())
+    return sorted((o.amount_minor, o.refunded_minor, o.currency)
+                  for o in container.store.orders_of(lead.lead_id).values())
 
 
 # --- happy paths, one per platform ---------------------------------------------------------

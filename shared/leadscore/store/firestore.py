@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
-from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Stage
+from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
 from leadscore.store.port import (
@@ -51,6 +51,12 @@ class FirestoreStore:
             self._leads.document(lead_id).collection("history").document(entry_id))
         return ref
 
+    def _order_ref(self, lead_id: str, order_key: str) -> DocumentReference:
+        """An order's record: a document under its lead, so erasing the lead removes it."""
+        ref: DocumentReference = (self._leads.document(lead_id).collection("orders")
+                                  .document(_order_doc_id(order_key)))
+        return ref
+
     def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
              with_history: bool = False) -> LeadSnapshot:
         lead_ref = self._leads.document(lead_id)
@@ -74,13 +80,14 @@ class FirestoreStore:
         return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
-                 with_history: bool = False) -> R:
+                 with_history: bool = False, order_keys: Sequence[str] = ()) -> R:
         """A read-modify-write transaction; the client re-runs it (and `plan`) when it
         contends with another writer."""
         from google.cloud import firestore
 
         lead_ref = self._leads.document(lead_id)
         refs = [self._history_ref(lead_id, key) for key in ledger_keys]
+        order_refs = [self._order_ref(lead_id, key) for key in order_keys]
 
         @firestore.transactional
         def run(transaction: Any) -> R:
@@ -88,9 +95,12 @@ class FirestoreStore:
             known = {s.id for s in self._client.get_all(refs, transaction=transaction)
                      if s.exists} if refs else set()
             history = self._all_history(lead_ref, transaction) if with_history else []
+            orders = {d["key"]: Order.model_validate(d) for s in (self._client.get_all(
+                order_refs, transaction=transaction) if order_refs else [])
+                if s.exists and (d := s.to_dict() or {}).get("key")}
             write, result = plan(LeadSnapshot(
                 lead_id=lead_id, lead=from_doc(snap.to_dict() or {}) if snap.exists else None,
-                known=known, history=history, version=snap.update_time))
+                known=known, history=history, version=snap.update_time, orders=orders))
             if write is not None:
                 self._stage_commit(transaction, lead_id, write, set(ledger_keys))
             return result
@@ -128,6 +138,9 @@ class FirestoreStore:
         for alias, key in write.aliases.items():
             transaction.set(self._aliases.document(_hashed("a_", alias)),
                             {"alias": alias, "order_key": key, "lead_id": lead_id})
+        for key, order in write.order_records.items():
+            transaction.set(self._order_ref(lead_id, key),
+                            {"key": key, **order.model_dump(mode="python")})
         self._after_staging("orders")
 
     def append_blind(self, lead_id: str, entries: Sequence[HistoryEntry],
@@ -198,6 +211,12 @@ class FirestoreStore:
         snap = self._orders.document(_order_doc_id(order_key)).get()
         owner = (snap.to_dict() or {}).get("lead_id") if snap.exists else None
         return str(owner) if owner else None
+
+    def orders_of(self, lead_id: str) -> dict[str, Order]:
+        docs = [d.to_dict() or {} for d in
+                self._leads.document(lead_id).collection("orders").stream()]
+        return {d["key"]: Order.model_validate(d) for d in sorted(
+            (d for d in docs if d.get("key")), key=lambda d: str(d["key"]))}
 
     def order_alias(self, alias: str) -> str | None:
         with _transient():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
-from leadscore.domain.state import HistoryEntry, LeadState, Stage
+from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
 
@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS order_aliases (
     lead_id TEXT
 );
 CREATE INDEX IF NOT EXISTS order_aliases_by_lead ON order_aliases (lead_id);
+CREATE TABLE IF NOT EXISTS order_records (
+    lead_id TEXT NOT NULL,
+    order_key TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (lead_id, order_key)
+);
 CREATE TABLE IF NOT EXISTS handovers (
     id TEXT PRIMARY KEY,
     lead_id TEXT NOT NULL,
@@ -151,7 +157,7 @@ class SqliteStore:
         return self._snapshot(self._conn(), lead_id, ledger_keys, with_history)
 
     def _snapshot(self, conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str],
-                  with_history: bool) -> LeadSnapshot:
+                  with_history: bool, order_keys: Sequence[str] = ()) -> LeadSnapshot:
         row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
         known: set[str] = set()
         if ledger_keys:
@@ -162,15 +168,22 @@ class SqliteStore:
         history = [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
             "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id",
             (lead_id,))] if with_history else []
+        orders: dict[str, Order] = {}
+        if order_keys:
+            marks = ",".join("?" * len(order_keys))
+            orders = {r[0]: Order.model_validate_json(r[1]) for r in conn.execute(
+                f"SELECT order_key, doc FROM order_records WHERE lead_id = ? "  # noqa: S608
+                f"AND order_key IN ({marks})", (lead_id, *order_keys))}
         return LeadSnapshot(lead_id=lead_id,
                             lead=LeadState.model_validate_json(row[0]) if row else None,
-                            known=known, history=history)
+                            known=known, history=history, orders=orders)
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
-                 with_history: bool = False) -> R:
+                 with_history: bool = False, order_keys: Sequence[str] = ()) -> R:
         """`BEGIN IMMEDIATE` holds the write lock from the read on: never stale."""
         with self._tx() as conn:
-            write, result = plan(self._snapshot(conn, lead_id, ledger_keys, with_history))
+            write, result = plan(self._snapshot(conn, lead_id, ledger_keys, with_history,
+                                                order_keys))
             if write is not None:
                 self._commit(conn, lead_id, write)
         return result
@@ -192,6 +205,9 @@ class SqliteStore:
         conn.executemany("INSERT OR REPLACE INTO order_aliases (alias, order_key, lead_id) "
                          "VALUES (?, ?, ?)",
                          [(a, k, lead_id) for a, k in write.aliases.items()])
+        conn.executemany("INSERT OR REPLACE INTO order_records (lead_id, order_key, doc) "
+                         "VALUES (?, ?, ?)", [(lead_id, k, o.model_dump_json())
+                                              for k, o in write.order_records.items()])
         self._after_staging("orders")
 
     def _after_staging(self, step: str) -> None:
@@ -282,6 +298,12 @@ class SqliteStore:
                                    (order_key,)).fetchone()
         return str(row[0]) if row else None
 
+    def orders_of(self, lead_id: str) -> dict[str, Order]:
+        rows = self._conn().execute(
+            "SELECT order_key, doc FROM order_records WHERE lead_id = ? ORDER BY order_key",
+            (lead_id,))
+        return {r[0]: Order.model_validate_json(r[1]) for r in rows}
+
     def order_alias(self, alias: str) -> str | None:
         row = self._conn().execute("SELECT order_key FROM order_aliases WHERE alias = ?",
                                    (alias,)).fetchone()
@@ -299,6 +321,7 @@ class SqliteStore:
         with self._tx() as conn:
             conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM order_aliases WHERE lead_id = ?", (lead_id,))
+            conn.execute("DELETE FROM order_records WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
             found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
