@@ -90,7 +90,10 @@ def rules_check(file: Path) -> None:
     except LeadscoreError as exc:
         click.echo(f"{file}: invalid", err=True)
         for detail in exc.details or [{"field": "", "problem": exc.message}]:
-            click.echo(f"  {detail['field']}: {detail['problem']}".rstrip(), err=True)
+            if "message" in detail:  # rules files: the rule, the field, then where exactly
+                click.echo(f"  {detail['message']}  [at {detail['field']}]", err=True)
+            else:
+                click.echo(f"  {detail['field']}: {detail['problem']}".rstrip(), err=True)
         sys.exit(1)
     click.echo(f"{file}: ok (version {parsed.version}, {len(parsed.fit)} fit rules, "
                f"{len(parsed.engagement)} event rules)")

@@ -26,3 +26,16 @@ def test_rules_check_lists_each_problem_with_its_rule(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["rules", "check", str(path)])
     assert result.exit_code == 1
     assert "fit.10 (id=student).contains" in result.output
+
+
+def test_rules_check_explains_new_constructs_with_rule_and_field(tmp_path: Path) -> None:
+    # GIVEN a rules file whose all-condition holds a reversed range
+    path = tmp_path / "rules.yaml"
+    path.write_text(default_rules_text().replace(
+        "- {field: company_size, range: {min: 1000}}",
+        "- {field: company_size, range: {min: 1000, max: 10}}"))
+    # WHEN it is checked THEN the line names the rule, the field and the problem
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 1
+    assert ('fit rule "enterprise-decision-maker": field "all.0.range": min is greater than '
+            "max") in result.output

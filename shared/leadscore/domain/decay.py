@@ -2,39 +2,140 @@
 
 A point p earned at t is worth p * 2**(-(now - t) / H) at `now`. Storing
 A = sum(p_i * 2**((t_i - T0) / H)) lets any writer add an event with one increment, in any
-order; the value at `now` is A * 2**(-(now - T0) / H). H is at least 7 days, so the factor
-stays below 2**600 for a century after T0: far inside float range.
+order; the value at `now` is A * 2**(-(now - T0) / H).
+
+With one fixed T0 the factor 2**((t - T0) / H) leaves float range (about 2**1024) once
+t - T0 exceeds ~1000 half-lives: a 7-day half-life overflowed in 2044, and a 1-hour one
+would within six weeks. So the accumulator is split into *epoch buckets*: an event at t
+with half-life H goes to epoch k = floor((t - 1970-01-01) / (256 H)), whose base is
+T_k = 1970-01-01 + k * 256 H, and adds p * 2**((t - T_k) / H), a factor in [1, 2**256).
+The bucket's key names H (in whole seconds) and k, e.g. `s3888000e89` (45 days, epoch 89)
+or `s3600n3` (one hour, epoch -3), so every bucket is still one field a writer can blindly
+`Increment` (Firestore's blind path increments `eng_acc.<key>`; keys carry no dots), the
+value at `now` is exact without the rules file (sum over k of A_k * 2**(-(now - T_k)/H)),
+and it is finite for any date and any half-life from one hour to ten years. We chose epoch
+buckets over log-domain sums because a log-sum-exp cannot be added by a blind increment.
+
+Why 256: the factor stays below 2**256 (~1e77), far from overflow however many points pile
+up, while a lead gains a new bucket only every 256 half-lives (10.7 days at one hour, 31
+years at 45 days). Buckets whose value has fallen below PRUNE_BELOW points can be dropped
+by a transactional refresh (`prune`), which keeps documents bounded; a late event for a
+dropped bucket simply starts it again, and what was dropped is below the score's rounding.
+
+Half-lives are whole seconds (1 hour to 10 years), so every writer agrees on the key.
+Keys of the previous release (`h45`, with T0 = 2025-01-01) are still read, and so are its
+cap weights (the cap count key alone, T0-relative); new cap weights are keyed by the cap's
+count key plus `|` and the epoch key, so old and new events of one window share one cap.
+An event later than `now` is valued at the start of its bucket at most (values of events
+from the future are not meaningful, but stay finite).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)  # the previous release's fixed epoch (`h45` keys)
+UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 DAY = 86400.0
+EPOCH_HALF_LIVES = 256
+MIN_HALF_LIFE_DAYS = 1 / 24
+MAX_HALF_LIFE_DAYS = 3650.0
+PRUNE_BELOW = 1e-9  # points: far below the 4 decimals a score is rounded to
+_MICRO = timedelta(microseconds=1)
+_EPOCH_KEY = re.compile(r"^s(\d+)([en])(\d+)$")
 
 
 def days_since_epoch(t: datetime) -> float:
     return (t - T0).total_seconds() / DAY
 
 
+def _pow2(exponent: float) -> float:
+    """2**exponent, 0.0 far below float range and never an OverflowError above it."""
+    return math.ldexp(1.0, 1023) if exponent > 1023 else float(2.0 ** exponent)
+
+
 def growth(t: datetime, half_life_days: float) -> float:
-    """Weight of a point earned at t, relative to T0."""
-    return float(2.0 ** (days_since_epoch(t) / half_life_days))
+    """Weight of a point earned at t relative to the old fixed T0 (previous release)."""
+    return _pow2(days_since_epoch(t) / half_life_days)
 
 
 def fade(now: datetime, half_life_days: float) -> float:
-    """Factor that turns an accumulator into its value at now."""
-    return float(2.0 ** (-days_since_epoch(now) / half_life_days))
+    """Factor that turns an old fixed-T0 accumulator into its value at now."""
+    return _pow2(-days_since_epoch(now) / half_life_days)
 
 
 def faded(points: float, at: datetime, now: datetime, half_life_days: float) -> float:
-    return points * float(2.0 ** (-((now - at).total_seconds() / DAY) / half_life_days))
+    """Points earned at `at`, worth at `now` (an event after `now` counts in full)."""
+    elapsed = max(0.0, (now - at).total_seconds() / DAY)
+    return points * _pow2(-elapsed / half_life_days)
+
+
+def half_life_seconds(half_life_days: float) -> int:
+    return max(1, round(half_life_days * DAY))
+
+
+def _micros(t: datetime) -> int:
+    return (t - UNIX) // _MICRO
+
+
+def epoch_key(half_life_days: float, t: datetime) -> str:
+    """The accumulator bucket an event at t with this half-life is added to."""
+    seconds = half_life_seconds(half_life_days)
+    k = _micros(t) // (seconds * 1_000_000 * EPOCH_HALF_LIVES)
+    return f"s{seconds}e{k}" if k >= 0 else f"s{seconds}n{-k}"
+
+
+@lru_cache(maxsize=65536)
+def _parse_epoch(key: str) -> tuple[int, int] | None:
+    """(half-life seconds, epoch index) of an epoch key, None for an old `h<days>` key."""
+    found = _EPOCH_KEY.match(key)
+    if not found:
+        return None
+    k = int(found[3])
+    return int(found[1]), (k if found[2] == "e" else -k)
+
+
+def weight(key: str, t: datetime) -> float:
+    """What one point earned at t adds to the bucket `key` (in [1, 2**256) for its epoch)."""
+    parsed = _parse_epoch(key)
+    if parsed is None:
+        return growth(t, half_life_of(key))
+    seconds, k = parsed
+    base = k * seconds * 1_000_000 * EPOCH_HALF_LIVES
+    return _pow2((_micros(t) - base) / (seconds * 1_000_000))
+
+
+def accrue(points: float, half_life_days: float, t: datetime) -> tuple[str, float]:
+    """(bucket key, amount to add) for points earned at t: the blind increment."""
+    key = epoch_key(half_life_days, t)
+    return key, points * weight(key, t)
+
+
+def value_at(key: str, amount: float, now: datetime) -> float:
+    """The bucket's points at `now`: exact, finite, and 0.0 once far in the past."""
+    parsed = _parse_epoch(key)
+    if parsed is None:  # previous release: fixed T0 (finite for its supported dates)
+        return amount * fade(now, half_life_of(key))
+    seconds, k = parsed
+    base = k * seconds * 1_000_000 * EPOCH_HALF_LIVES
+    exponent = -(_micros(now) - base) / (seconds * 1_000_000)
+    return amount * _pow2(min(exponent, 0.0))
 
 
 def acc_key(half_life_days: float) -> str:
+    """The previous release's key (`h45`): read, no longer written."""
     return f"h{half_life_days:g}"
 
 
 def half_life_of(key: str) -> float:
-    return float(key[1:])
+    """Half-life in days of an accumulator key of either format."""
+    parsed = _parse_epoch(key)
+    return parsed[0] / DAY if parsed else float(key[1:])
+
+
+def label(key: str) -> str:
+    """The half-life a bucket belongs to, for reports: `h45`, `h0.0416667`."""
+    return f"h{half_life_of(key):g}"

@@ -105,13 +105,14 @@ def _score_rule(event: Event, delta: LeadDelta, rules: Rules) -> list[HistoryIte
         bucket = math.floor(decay.days_since_epoch(event.occurred_at) / rule.cap.window_days)
         ck = cap_key(key, rule.cap.max_events, rule.cap.window_days, hl, bucket)
         delta.caps[ck] = delta.caps.get(ck, 0) + 1
-        delta.cap_weights[ck] = delta.cap_weights.get(ck, 0.0) + rule.points * decay.growth(
-            event.occurred_at, hl)
+        epoch, amount = decay.accrue(rule.points, hl, event.occurred_at)
+        wk = f"{ck}|{epoch}"  # the window's count key, then the weight's epoch bucket
+        delta.cap_weights[wk] = delta.cap_weights.get(wk, 0.0) + amount
         reason += (f" (counts for at most {rule.cap.max_events} per "
                    f"{rule.cap.window_days:g}-day window)")
     else:
-        ak = decay.acc_key(hl)
-        delta.acc[ak] = delta.acc.get(ak, 0.0) + rule.points * decay.growth(event.occurred_at, hl)
+        ak, amount = decay.accrue(rule.points, hl, event.occurred_at)
+        delta.acc[ak] = delta.acc.get(ak, 0.0) + amount
     return [HistoryItem(rule=key, points=rule.points, reason=reason)]
 
 

