@@ -75,11 +75,19 @@ def _count(lead: LeadState, order: Order, sign: int) -> None:
     else:
         lead.purchase_totals[order.currency] = totals
     if order.weight_key:
-        value = lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight
-        if totals.count == 0 and abs(value) <= 1e-9 * max(1.0, order.weight):
-            lead.purchase_acc.pop(order.weight_key, None)  # float residue of add-then-take
-        else:
-            lead.purchase_acc[order.weight_key] = value
+        lead.purchase_acc[order.weight_key] = (
+            lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight)
+
+
+def pruned(lead: LeadState, now: datetime) -> LeadState:
+    """The lead without purchase buckets worth less than decay.PRUNE_BELOW points at `now`
+    (the float residue of an order added then taken back, or orders faded to nothing), so
+    the same events give the same buckets in any order."""
+    keep = {k: a for k, a in lead.purchase_acc.items()
+            if abs(decay.value_at(k, a, now)) >= decay.PRUNE_BELOW}
+    if len(keep) == len(lead.purchase_acc):
+        return lead
+    return lead.model_copy(update={"purchase_acc": keep})
 
 
 def migrated(lead: LeadState, orders: dict[str, Order], rules: Rules) -> LeadState:

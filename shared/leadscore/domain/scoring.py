@@ -259,5 +259,6 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
         if delta.profile:
             items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
         entries.append(history_entry(event, items, rules, now))
+    lead = order_records.pruned(lead, now)
     lead.updated_at = now
     return materialise(lead, rules, now), entries
