@@ -8,11 +8,13 @@ import sys
 from bench import (
     decay_run,
     email_batch,
+    form_history,
     form_throughput,
     ingest_throughput,
     load,
     purchase_throughput,
     sizing,
+    tracking,
 )
 from bench.harness import firestore_available
 
@@ -25,7 +27,9 @@ def main() -> int:
         purchase_throughput.run(kinds)
         email_batch.run(kinds)
         form_throughput.run(kinds)
+        form_history.run(kinds)  # issue 21: constant-cost form posts
         decay_run.run(kinds)
+        tracking.run(kinds)
     load.run()
     sizing.run()  # on paper: the model behind the README's sizing section
     return 0

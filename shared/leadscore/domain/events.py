@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from leadscore.domain.identity import normalise_email
+from leadscore.domain.limits import check_profile
 
 ProfileValue = str | int | float | bool | None
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
@@ -50,9 +51,10 @@ def _slug(value: str) -> str:
 class FormSubmitted(_Event):
     type: Literal["form_submitted"] = "form_submitted"
     form_kind: str
-    profile: dict[str, ProfileValue] = Field(default_factory=dict, max_length=100)
+    profile: dict[str, ProfileValue] = Field(default_factory=dict)
 
     _kind = field_validator("form_kind")(_slug)
+    _bounded = field_validator("profile")(check_profile)  # limits.py: 422 naming the field
 
 
 class EmailDelivered(_Event):
@@ -112,9 +114,10 @@ class CustomActivity(_Event):
 
     type: Literal["activity"] = "activity"
     activity: str
-    profile: dict[str, ProfileValue] = Field(default_factory=dict, max_length=100)
+    profile: dict[str, ProfileValue] = Field(default_factory=dict)
 
     _kind = field_validator("activity")(_slug)
+    _bounded = field_validator("profile")(check_profile)
 
 
 OutcomeKind = Literal["opportunity_created", "deal_won", "deal_lost", "sales_accepted",

@@ -11,6 +11,7 @@ from leadscore.domain.accumulators import capped_value, engagement_by_half_life,
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
+from leadscore.domain.limits import admits
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import EmailStatus, HistoryEntry, HistoryItem, LeadState, Order
 
@@ -44,6 +45,8 @@ def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
     for name, t in delta.earliest.items():
         setattr(s, name, _earlier(getattr(s, name), t))
     for name, value in delta.profile.items():
+        if not admits(s.profile, name):  # bounded document (limits.py): no new field
+            continue
         seen = s.profile_at.get(name)
         if seen is None or delta.at > seen or (delta.at == seen and
                                                 str(value) > str(s.profile.get(name))):

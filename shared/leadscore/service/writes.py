@@ -44,6 +44,7 @@ from leadscore.domain.scoring import (
 )
 from leadscore.domain.state import HistoryItem, Order, Stage
 from leadscore.errors import TransientError
+from leadscore.service import erasure
 from leadscore.store.port import (
     BlindAppends,
     FieldTransforms,
@@ -65,6 +66,7 @@ class ApplyOutcome(BaseModel):
     stage_before: Stage | None
     stage_after: Stage | None
     commits: int = 1
+    erased: int = 0  # dropped: dated before the lead's erasure, or no basis for a new lead
 
 
 def order_keys(events: Sequence[Event]) -> list[str]:
@@ -96,7 +98,8 @@ def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Ev
                  rules: Rules, now: datetime) -> ApplyOutcome:
     """Apply one lead's events exactly once, atomically (see the module's docstring)."""
     keyed = unique_by_key(events)
-    if isinstance(store, BlindAppends):
+    # an erased id never takes the blind path (the transaction reads the tombstone)
+    if isinstance(store, BlindAppends) and store.tombstone(lead_id) is None:
         effects = {key: effect_of(event, rules) for key, event in keyed}
         if all(delta.blind for delta, _ in effects.values()):
             return _apply_blind(store, store, lead_id, email, keyed, effects, rules, now,
@@ -111,8 +114,12 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         current = snap.lead
         before = current.stage if current else None
         fresh = [event for key, event in keyed if key not in snap.known]
+        kept = erasure.admitted(snap, fresh, now)  # issue 21: erasure sticks
+        dropped = len(fresh) - len(kept)
+        fresh = kept
         if not fresh:
-            return None, ApplyOutcome(lead_id=lead_id, applied=0, duplicates=received,
+            return None, ApplyOutcome(lead_id=lead_id, applied=0,
+                                      duplicates=received - dropped, erased=dropped,
                                       created=False, stage_before=before, stage_after=before,
                                       commits=0)
         records = dict(snap.orders)  # the touched orders' records, updated by the domain
@@ -125,11 +132,14 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
                           # a legacy lead's orders map leaves the document: write it whole
                           fields="replace" if current and current.orders else "merge")
         return write, ApplyOutcome(lead_id=lead_id, applied=len(entries),
-                                   duplicates=received - len(entries), created=current is None,
+                                   duplicates=received - len(entries) - dropped,
+                                   erased=dropped, created=current is None,
                                    stage_before=before, stage_after=lead.stage)
 
-    return store.transact(lead_id, [key for key, _ in keyed], plan,
-                          order_keys=touched_orders([event for _, event in keyed]))
+    outcome = store.transact(lead_id, [key for key, _ in keyed], plan,
+                             order_keys=touched_orders([event for _, event in keyed]))
+    erasure.log_dropped(lead_id, outcome.erased)
+    return outcome
 
 
 def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str,
@@ -152,6 +162,14 @@ def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str
                 break
     else:
         raise TransientError("events kept conflicting; retry the delivery")
+    if pending and store.tombstone(lead_id) is not None:
+        # an erasure began after our check: it may have listed the documents before our
+        # commit, so delete what we wrote (the erasure wins; issue 21)
+        store.erase(lead_id)
+        erasure.log_dropped(lead_id, len(pending))
+        return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=received - len(pending),
+                            erased=len(pending), created=False, stage_before=None,
+                            stage_after=None, commits=commits)
     stage_before, stage_after = (_refresh_view_blind(store, blind, lead_id, rules, now)
                                  if pending else (None, None))
     return ApplyOutcome(lead_id=lead_id, applied=len(pending),
