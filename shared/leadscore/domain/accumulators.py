@@ -27,12 +27,23 @@ def capped_value(state: LeadState, now: datetime) -> float:
     """Capped events' points at `now`: over the cap, a window's points are scaled down to
     max_events events' worth. Weight keys are the window's count key plus `|epoch` (or the
     bare count key, T0-relative, for events stored by the previous release)."""
-    capped = 0.0
+    return sum(capped_by_half_life(state, now).values())
+
+
+def capped_by_half_life(state: LeadState, now: datetime) -> dict[float, float]:
+    """Capped events' points at `now`, summed per half-life in days."""
+    out: dict[float, float] = {}
     for key, amount in state.cap_weights.items():
         count_key, max_events, value = _cap_value(key, amount, now)
         count = max(1, state.cap_counts.get(count_key, 1))
-        capped += value * min(1.0, max_events / count)
-    return capped
+        half_life = _cap_parts(key)[3]
+        out[half_life] = out.get(half_life, 0.0) + value * min(1.0, max_events / count)
+    return out
+
+
+def cap_scale(state: LeadState, count_key: str, max_events: int) -> float:
+    """The share of its points each event of a cap window counts for now (1 under the cap)."""
+    return min(1.0, max_events / max(1, state.cap_counts.get(count_key, 1)))
 
 
 @lru_cache(maxsize=65536)

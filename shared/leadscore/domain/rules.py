@@ -29,7 +29,8 @@ from leadscore.domain import decay
 from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
 from leadscore.errors import RulesError
 
-__all__ = ["Condition", "DomainTest", "FitRule", "NumericRange", "Rules", "parse_rules"]
+__all__ = ["Condition", "DomainTest", "FitRule", "Hysteresis", "NumericRange", "Rules",
+           "parse_rules"]
 
 EVENT_KEY = re.compile(
     r"^(form\.[a-z0-9_\-]+|activity\.[a-z0-9_\-]+|"
@@ -97,14 +98,28 @@ class StageGate(_Strict):
             self.engagement_at_least is None or grade[1] <= self.engagement_at_least)
 
 
+class Hysteresis(_Strict):
+    """How sticky a stage is once reached (see `domain/stages.py` for the exact rule).
+
+    A lead in `mql` or `sql` keeps that stage while it still meets the stage's gate with
+    every number lowered by `margin` points (score, fit band floor, engagement band floor),
+    and in any case for `min_stay_days` after it entered the stage. Moving up is never
+    delayed."""
+
+    margin: float = Field(default=0, ge=0, le=1000)
+    min_stay_days: float = Field(default=0, ge=0, le=365)
+
+
 class Stages(_Strict):
     """`{mql: 40, sql: 80}` (score thresholds) or `{mql: {score: 40, fit_at_least: C,
     engagement_at_least: "3"}, sql: ...}`; `mql`/`sql` stay the score thresholds either way
-    and `gates` holds the whole requirement of each stage."""
+    and `gates` holds the whole requirement of each stage. `hysteresis: {margin: 5,
+    min_stay_days: 7}` (optional) keeps a stage from flapping."""
 
     mql: float
     sql: float
     gates: dict[Literal["mql", "sql"], StageGate] = Field(default_factory=dict)
+    hysteresis: Hysteresis = Field(default_factory=Hysteresis)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from leadscore.domain import decay
-from leadscore.domain.accumulators import capped_value, engagement_by_half_life, pruned
+from leadscore.domain.accumulators import capped_by_half_life, engagement_by_half_life, pruned
 from leadscore.domain.effects import LeadDelta, OrderChange, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
+from leadscore.domain.review import next_review
 from leadscore.domain.rules import Rules
+from leadscore.domain.stages import stage_at, stay_ends
 from leadscore.domain.state import EmailStatus, HistoryEntry, HistoryItem, LeadState, Order
 
 REVIEW_EVERY = timedelta(days=1)
@@ -105,6 +107,8 @@ class Breakdown(BaseModel):
     engagement_by_half_life: dict[str, float]
     capped: float
     purchases: float
+    # every fading part summed per half-life in days: what `review` projects forward
+    terms: dict[float, float] = {}
 
     @property
     def engagement(self) -> float:
@@ -113,7 +117,10 @@ class Breakdown(BaseModel):
 
 def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
     acc = engagement_by_half_life(state, now)
-    capped = capped_value(state, now)
+    terms = capped_by_half_life(state, now)
+    capped = sum(terms.values())
+    for label_, value in acc.items():
+        terms[float(label_[1:])] = terms.get(float(label_[1:]), 0.0) + value
     purchase = 0.0
     hl_p = rules.purchase_half_life()
     for order in state.orders.values():
@@ -123,8 +130,11 @@ def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
             b.points for b in rules.purchase.value_bands if order.amount_minor >= b.min_minor)
         share = order.net_minor / order.amount_minor
         purchase += decay.faded(points * share, order.paid_at, now, hl_p)
+    if purchase:
+        terms[hl_p] = terms.get(hl_p, 0.0) + purchase
     fit = sum(i.points for i in fit_items(state, rules))
-    return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase)
+    return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase,
+                     terms=terms)
 
 
 def _band(value: float, bands: dict[str, float], worst: str) -> str:
@@ -155,26 +165,24 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     # bands read the rounded values shown, so 10 points of engagement is never 9.999999
     s.grade = _band(s.fit_score, rules.grades.fit, "D") + _band(
         s.engagement_score, rules.grades.engagement, "4")
-    if any(o.counts for o in state.orders.values()):
-        s.stage = "customer"
-    elif rules.stages.gate("sql").admits(s.score, s.grade) and rules.stages.gate(
-            "mql").admits(s.score, s.grade):  # an SQL meets the MQL's requirements too
-        s.stage = "sql"
-    elif rules.stages.gate("mql").admits(s.score, s.grade):
-        s.stage = "mql"
-    else:
-        s.stage = "lead"
+    stored = state.stage if state.scored_at is not None else "lead"
+    s.stage = stage_at(rules, s.score, s.fit_score, s.engagement_score,
+                       customer=any(o.counts for o in state.orders.values()),
+                       stored=stored, since=state.stage_since, now=now)
+    if s.stage != stored or s.stage_since is None:
+        s.stage_since = now
     since = non_opener_since(state, rules.non_opener_after_days)
     s.non_opener = since is not None and since <= now
     s.non_opener_since = since if s.non_opener else None
     s.rules_version = rules.version
+    s.rules_hash = rules.content_hash
     s.scored_at = now
-    reviews = []
-    if abs(parts.engagement) >= 0.5:
-        reviews.append(now + REVIEW_EVERY)
-    if since is not None and since > now:
-        reviews.append(since)
-    s.next_review_at = min(reviews) if reviews else None
+    # daily while the score still moves visibly; and whenever the stage, grade or flag can
+    # change by itself (a crossing, the non-opener date, the end of a minimum stay)
+    s.next_review_at = next_review(
+        [(v, h) for h, v in parts.terms.items()], rules,
+        s.fit_score, now, [since, stay_ends(rules, s.stage, s.stage_since),
+                           now + REVIEW_EVERY if abs(parts.engagement) >= 0.5 else None])
     return s
 
 
@@ -224,7 +232,10 @@ def rebuilt(lead: LeadState, history: list[HistoryEntry], rules: Rules,
     from leadscore.domain.events import EVENT_ADAPTER
 
     events = [EVENT_ADAPTER.validate_python(e.event) for e in history if e.event]
-    fresh, _ = apply_events(None, lead.lead_id, lead.email, events, rules, now)
+    facts, _ = apply_events(None, lead.lead_id, lead.email, events, rules, now)
+    # the stage continues from the stored one (hysteresis), not from a fresh lead's
+    facts.stage, facts.stage_since, facts.scored_at = lead.stage, lead.stage_since, lead.scored_at
+    fresh = materialise(facts, rules, now)
     fresh.created_at = lead.created_at
     fresh.rescored_for = rules.version
     if fresh.model_dump(exclude={"updated_at", "scored_at"}) == lead.model_dump(
