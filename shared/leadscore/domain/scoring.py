@@ -223,38 +223,6 @@ def refreshed(lead: LeadState, rules: Rules,
     return fresh, change, entry
 
 
-def rebuilt(lead: LeadState, history: list[HistoryEntry], rules: Rules,
-            now: datetime) -> tuple[LeadState, ViewChange, HistoryEntry] | None:
-    """The lead recomputed from its stored events under `rules`, or None if unchanged.
-
-    Every fact comes from an event, and every event is kept in the history, so replaying
-    them under new rules is exact."""
-    from leadscore.domain.events import EVENT_ADAPTER
-
-    events = [EVENT_ADAPTER.validate_python(e.event) for e in history if e.event]
-    facts, _ = apply_events(None, lead.lead_id, lead.email, events, rules, now)
-    # the stage continues from the stored one (hysteresis), not from a fresh lead's
-    facts.stage, facts.stage_since, facts.scored_at = lead.stage, lead.stage_since, lead.scored_at
-    fresh = materialise(facts, rules, now)
-    fresh.created_at = lead.created_at
-    fresh.rescored_for = rules.version
-    if fresh.model_dump(exclude={"updated_at", "scored_at"}) == lead.model_dump(
-            exclude={"updated_at", "scored_at"}):
-        return None
-    change = ViewChange(lead_id=lead.lead_id, score_before=lead.score, score_after=fresh.score,
-                        stage_before=lead.stage, stage_after=fresh.stage,
-                        non_opener_before=lead.non_opener, non_opener_after=fresh.non_opener)
-    delta = round(fresh.score - lead.score, 4)
-    reason = f"rescored under rules {rules.version} (was {lead.rules_version or '-'})"
-    if fresh.stage != lead.stage:
-        reason += f"; stage {lead.stage} -> {fresh.stage}"
-    entry = HistoryEntry(entry_id=f"rescore-{rules.version}-{now.isoformat()}", kind="rescore",
-                         at=now, recorded_at=now, delta=delta, reason=reason,
-                         rules_version=rules.version,
-                         items=[HistoryItem(rule="rescore", points=delta, reason=reason)])
-    return fresh, change, entry
-
-
 def new_lead(lead_id: str, email: str, now: datetime) -> LeadState:
     return LeadState(lead_id=lead_id, email=email, created_at=now)
 
