@@ -46,6 +46,12 @@ def cap_scale(state: LeadState, count_key: str, max_events: int) -> float:
     return min(1.0, max_events / max(1, state.cap_counts.get(count_key, 1)))
 
 
+def cap_weight_value(state: LeadState, key: str, amount: float, now: datetime) -> float:
+    """One cap weight's points at `now`, scaled by its window's count on the lead."""
+    count_key, max_events, value = _cap_value(key, amount, now)
+    return value * cap_scale(state, count_key, max_events)
+
+
 @lru_cache(maxsize=65536)
 def _cap_parts(key: str) -> tuple[str, int, str | None, float]:
     """(count key, max events, epoch key or None for the old format, old half-life)."""

@@ -11,6 +11,7 @@ from leadscore.domain.accumulators import capped_by_half_life, engagement_by_hal
 from leadscore.domain.effects import LeadDelta, OrderChange, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
+from leadscore.domain.own_time import at_own_time
 from leadscore.domain.review import next_review
 from leadscore.domain.rules import Rules
 from leadscore.domain.stages import stage_at, stay_ends
@@ -253,7 +254,9 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
     for event in events:
         delta, items = effect_of(event, rules)
         before = {i.rule: i for i in fit_items(lead, rules)} if delta.profile else {}
-        lead = apply_delta(lead, delta)
+        previous, lead = lead, apply_delta(lead, delta)
+        if delta.caps or delta.order is not None:  # worth less than the rule's points
+            items = at_own_time(previous, lead, delta, items, rules)
         if delta.profile:
             items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
         entries.append(history_entry(event, items, rules, now))
