@@ -12,6 +12,7 @@ from bench import (
     ingest_throughput,
     load,
     purchase_throughput,
+    scoring,
     sizing,
 )
 from bench.harness import firestore_available
@@ -26,6 +27,7 @@ def main() -> int:
         email_batch.run(kinds)
         form_throughput.run(kinds)
         decay_run.run(kinds)
+    scoring.run()  # cost per event against the previous release's engine (goal <= 1.3x)
     load.run()
     sizing.run()  # on paper: the model behind the README's sizing section
     return 0

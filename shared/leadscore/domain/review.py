@@ -46,35 +46,43 @@ def levels(rules: Rules, fit: float) -> list[float]:
 
 
 def first_crossing(terms: Sequence[tuple[float, float]], marks: Sequence[float],
-                   now: datetime) -> datetime | None:
+                   now: datetime, until_days: float = HORIZON_DAYS) -> datetime | None:
     """The earliest moment E (terms: (value now, half-life days)) may reach a mark, or None
-    if it never can. Never later than the true first crossing (see the module docstring)."""
+    if it cannot within `until_days`. Never later than the true first crossing (see the
+    module docstring)."""
     terms = [(a, h) for a, h in terms if a != 0.0]
     if not terms or not marks:
         return None
+    ln2 = math.log(2)
     x = 0.0
     for _ in range(MAX_STEPS):
-        value = sum(a * 2.0 ** (-x / h) for a, h in terms)
-        left = sum(abs(a) * 2.0 ** (-x / h) for a, h in terms)
+        faded = [(a * 2.0 ** (-x / h), h) for a, h in terms]
+        value = sum(v for v, _ in faded)
+        left = sum(abs(v) for v, _ in faded)
         # E stays within [-left, left] from here on, moving towards 0
-        reachable = [m for m in marks if abs(m) <= left + ROUNDING]
-        if not reachable or left < ROUNDING / 2:  # nothing left that rounding would show
+        if left < ROUNDING / 2:  # nothing left that rounding would show
             return None
-        distance = min(abs(value - m) for m in reachable) - ROUNDING
+        distance = min((abs(value - m) for m in marks if abs(m) <= left + ROUNDING),
+                       default=None)
+        if distance is None:
+            return None
+        distance -= ROUNDING
         if distance <= 0:
             return now + timedelta(days=max(x, MIN_STEP_DAYS))
-        rate = sum(abs(a) * math.log(2) / h * 2.0 ** (-x / h) for a, h in terms)
+        rate = sum(abs(v) * ln2 / h for v, h in faded)
         x += max(distance / rate, MIN_STEP_DAYS)
-        if x > HORIZON_DAYS:
+        if x > until_days:
             return None
     return now + timedelta(days=max(x, MIN_STEP_DAYS))
 
 
 def next_review(terms: Sequence[tuple[float, float]], rules: Rules, fit: float,
                 now: datetime, moments: Iterable[datetime | None]) -> datetime | None:
-    """The earliest of the first crossing and the future `moments` (None: never)."""
+    """The earliest of the first crossing and the future `moments` (None: never). The
+    crossing is only searched for up to the earliest moment (a review then searches on)."""
     found = [t for t in moments if t is not None and t > now]
-    crossing = first_crossing(terms, levels(rules, fit), now)
+    until = (min(found) - now).total_seconds() / 86400 if found else HORIZON_DAYS
+    crossing = first_crossing(terms, levels(rules, fit), now, until)
     if crossing is not None:
         found.append(crossing)
     return min(found) if found else None

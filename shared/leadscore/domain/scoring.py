@@ -51,7 +51,12 @@ def _apply_order(orders: dict[str, Order], change: OrderChange, at: datetime) ->
 
 def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
     """Pure: the lead after one delta. Commutes with every other delta."""
-    s = state.model_copy(deep=True)
+    # copy only the containers a delta writes to (a deep copy cost most of a small event)
+    s = state.model_copy(update={
+        "eng_acc": dict(state.eng_acc), "cap_counts": dict(state.cap_counts),
+        "cap_weights": dict(state.cap_weights), "counters": dict(state.counters),
+        "profile": dict(state.profile), "profile_at": dict(state.profile_at),
+        "orders": dict(state.orders)})
     for key, amount in delta.acc.items():
         s.eng_acc[key] = s.eng_acc.get(key, 0.0) + amount
     for key, count in delta.caps.items():
