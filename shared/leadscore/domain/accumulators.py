@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from leadscore.domain import decay
+from leadscore.domain import behaviour, decay
 from leadscore.domain.state import LeadState
 
 
@@ -83,8 +83,11 @@ def pruned(state: LeadState, now: datetime) -> LeadState:
         ended = decay.T0 + timedelta(days=(int(bucket) + 1) * float(window) + 64 * float(hl))
         if key in weighed or ended > now:
             counts[key] = count
-    if (len(acc), len(weights), len(counts)) == (
-            len(state.eng_acc), len(state.cap_weights), len(state.cap_counts)):
+    counters = {k: n for k, n in state.counters.items()
+                if not k.startswith(behaviour.FREQ) or not behaviour.expired(k, now)}
+    if (len(acc), len(weights), len(counts), len(counters)) == (
+            len(state.eng_acc), len(state.cap_weights), len(state.cap_counts),
+            len(state.counters)):
         return state
     return state.model_copy(update={"eng_acc": acc, "cap_weights": weights,
-                                    "cap_counts": counts})
+                                    "cap_counts": counts, "counters": counters})

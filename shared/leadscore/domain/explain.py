@@ -50,6 +50,9 @@ def contributions(lead: LeadState, history: list[HistoryEntry], rules: Rules,
         line["points"] += value
         line["events"] += 1
     lines += sorted(by_rule.values(), key=lambda line: -abs(line["points"]))
+    for rule_id, points in parts.behaviour.items():
+        lines.append({"rule": f"behaviour.{rule_id}", "points": points, "events": 0,
+                      "reason": "frequency reached in a window (points once per window)"})
     if parts.purchases:
         lines.append({"rule": "purchase", "points": parts.purchases,
                       "events": sum(1 for o in lead.orders.values() if o.counts),

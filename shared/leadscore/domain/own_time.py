@@ -38,10 +38,12 @@ def at_own_time(before: LeadState, after: LeadState, delta: LeadDelta,
         scale = cap_scale(after, count_key, max_events)
         if scale < 1:
             count = after.cap_counts.get(count_key, 0)
+            capped_rule = count_key.split("|", 4)[4]
             items = [i.model_copy(update={
                 "points": i.points * scale,
                 "reason": f"{i.reason}; {count} in its window, so each counts "
-                          f"{max_events}/{count} of its points"}) for i in items]
+                          f"{max_events}/{count} of its points"})
+                     if i.rule == capped_rule else i for i in items]
     if delta.order is not None and not delta.order.paid:
         key, at = delta.order.key, delta.at
         taken = order_points(after.orders.get(key), rules, at) - order_points(

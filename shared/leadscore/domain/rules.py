@@ -26,11 +26,12 @@ from pydantic import (
 )
 
 from leadscore.domain import decay
+from leadscore.domain.behaviour import BehaviourRule, Frequency
 from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
 from leadscore.errors import RulesError
 
-__all__ = ["Condition", "DomainTest", "FitRule", "Hysteresis", "NumericRange", "Rules",
-           "parse_rules"]
+__all__ = ["BehaviourRule", "Condition", "DomainTest", "FitRule", "Frequency", "Hysteresis",
+           "NumericRange", "Rules", "parse_rules"]
 
 EVENT_KEY = re.compile(
     r"^(form\.[a-z0-9_\-]+|activity\.[a-z0-9_\-]+|"
@@ -166,11 +167,13 @@ class Rules(_Strict):
     engagement_half_life_days: HalfLife
     fit: list[FitRule] = Field(default_factory=list)
     engagement: dict[str, EventRule] = Field(default_factory=dict)
+    behaviour: list[BehaviourRule] = Field(default_factory=list)
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
     non_opener_after_days: float = Field(default=183, ge=1, le=3650)
     _fit_tests: tuple[tuple[FitRule, Test], ...] = PrivateAttr(default=())
+    _behaviour: dict[str, BehaviourRule] = PrivateAttr(default_factory=dict)
     _content_hash: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
@@ -183,6 +186,14 @@ class Rules(_Strict):
         if dupes:
             raise ValueError(f"duplicate fit rule ids: {', '.join(dupes)}")
         self._fit_tests = tuple((r, r.test) for r in self.fit)
+        for i, rule in enumerate(self.behaviour):
+            unknown = [k for k in rule.events if not EVENT_KEY.match(k)]
+            if unknown:
+                raise ValueError(f'behaviour rule "{rule.id}" (behaviour.{i}.events): unknown '
+                                 f"event keys {', '.join(unknown)}")
+            if rule.id in self._behaviour:
+                raise ValueError(f'duplicate behaviour rule id "{rule.id}"')
+            self._behaviour[rule.id] = rule
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True,
                                separators=(",", ":"), ensure_ascii=False)
         self._content_hash = hashlib.sha256(canonical.encode()).hexdigest()
@@ -200,7 +211,10 @@ class Rules(_Strict):
         of a pydantic model costs a slow attribute lookup on every access)."""
         return self._fit_tests
 
-    def half_life_for(self, rule: EventRule) -> float:
+    def behaviour_by_id(self) -> dict[str, BehaviourRule]:
+        return self._behaviour
+
+    def half_life_for(self, rule: EventRule | BehaviourRule) -> float:
         return rule.half_life_days or self.engagement_half_life_days
 
     def purchase_half_life(self) -> float:
@@ -223,8 +237,8 @@ def _shown(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 
 
 def _fit_rule_id(data: Any, loc: tuple[int | str, ...]) -> str | None:
-    if len(loc) >= 2 and loc[0] == "fit" and isinstance(loc[1], int):
-        fit = data.get("fit") if isinstance(data, Mapping) else None
+    if len(loc) >= 2 and loc[0] in ("fit", "behaviour") and isinstance(loc[1], int):
+        fit = data.get(loc[0]) if isinstance(data, Mapping) else None
         if isinstance(fit, list) and loc[1] < len(fit) and isinstance(fit[loc[1]], Mapping):
             rule_id = fit[loc[1]].get("id")
             return str(rule_id) if rule_id else None
@@ -238,6 +252,10 @@ def _message(data: Any, loc: tuple[int | str, ...], problem: str) -> str:
     if len(loc) >= 2 and loc[0] == "fit":
         rule_id = _fit_rule_id(data, loc)
         head = f'fit rule "{rule_id}"' if rule_id else f"fit rule #{loc[1]}"
+        rest = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "behaviour":
+        rule_id = _fit_rule_id(data, loc)
+        head = f'behaviour rule "{rule_id}"' if rule_id else f"behaviour rule #{loc[1]}"
         rest = loc[2:]
     elif len(loc) >= 2 and loc[0] == "engagement":
         head, rest = f'engagement rule "{loc[1]}"', loc[2:]

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from leadscore.domain import decay
 from leadscore.domain.accumulators import capped_by_half_life, engagement_by_half_life, pruned
+from leadscore.domain.behaviour import awards
 from leadscore.domain.effects import LeadDelta, OrderChange, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
@@ -115,10 +116,12 @@ class Breakdown(BaseModel):
     purchases: float
     # every fading part summed per half-life in days: what `review` projects forward
     terms: dict[float, float] = {}
+    behaviour: dict[str, float] = {}  # frequency rules' awards now, by rule id
 
     @property
     def engagement(self) -> float:
-        return sum(self.engagement_by_half_life.values()) + self.capped + self.purchases
+        return sum(self.engagement_by_half_life.values()) + self.capped + self.purchases + sum(
+            self.behaviour.values())
 
 
 def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
@@ -138,9 +141,15 @@ def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
         purchase += decay.faded(points * share, order.paid_at, now, hl_p)
     if purchase:
         terms[hl_p] = terms.get(hl_p, 0.0) + purchase
+    behaviour: dict[str, float] = {}
+    if rules.behaviour:
+        for rule_id, won in awards(state.counters, rules.behaviour_by_id(), now).items():
+            behaviour[rule_id] = sum(points for points, _ in won)
+            for points, half_life in won:
+                terms[half_life] = terms.get(half_life, 0.0) + points
     fit = sum(i.points for i in fit_items(state, rules))
     return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase,
-                     terms=terms)
+                     terms=terms, behaviour=behaviour)
 
 
 def _band(value: float, bands: dict[str, float], worst: str) -> str:

@@ -249,5 +249,7 @@ def refresh_view(store: LeadStore, lead_id: str, rules: Rules,
 
 def _pruned_keys(before: LeadState | None, after: LeadState) -> bool:
     return before is not None and (
-        len(after.eng_acc), len(after.cap_weights), len(after.cap_counts)) != (
-        len(before.eng_acc), len(before.cap_weights), len(before.cap_counts))
+        len(after.eng_acc), len(after.cap_weights), len(after.cap_counts),
+        len(after.counters)) != (
+        len(before.eng_acc), len(before.cap_weights), len(before.cap_counts),
+        len(before.counters))
