@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# `make run PORT=9000` serves on another port. The embedded database is in LEADSCORE_HOME
+# (default ~/.local/share/leadscore), the same one every `leadscore` command reads.
 run: $(STAMP)
 	LEADSCORE_API_TOKEN=$${LEADSCORE_API_TOKEN:-local-dev-token} \
 		$(BIN)/leadscore serve --port $(PORT)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import Request, Response
 
-from leadscore import logs
+from leadscore import logs, pages
 from leadscore.container import Container, container
 from leadscore.domain import field_map
 from leadscore.domain.events import FormSubmitted
@@ -46,6 +46,8 @@ def _answer(request: Request, app: Container, requested_redirect: str | None) ->
     target = _redirect_to(app, requested_redirect)
     if target and not wants_json:
         return Response(status=303, headers={"Location": target})
+    if pages.wants_html(request):  # a browser's form post with no redirect: a real page
+        return pages.thank_you()
     return json_response(200, ACK)
 
 
@@ -91,7 +93,7 @@ def _plain(request: Request, app: Container) -> Response:
     return _answer(request, app, requested)
 
 
-@endpoint("form_submission", methods={"POST"})
+@endpoint("form_submission", methods={"POST"}, pages_for_browsers=True)
 def _handle(request: Request) -> Response:
     app = container()
     if request.path.strip("/"):

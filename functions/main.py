@@ -1,5 +1,6 @@
 """Cloud Functions loads this file: it re-exports every entry point by its deployed name."""
 
+from crm_webhook import crm_webhook
 from email_webhook import email_webhook
 from form_submission import form_submission
 from inactivity_decay import inactivity_decay
@@ -7,5 +8,5 @@ from ingest import ingest
 from leads_api import leads_api
 from purchase_webhook import purchase_webhook
 
-__all__ = ["email_webhook", "form_submission", "inactivity_decay", "ingest", "leads_api",
-           "purchase_webhook"]
+__all__ = ["crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
+           "leads_api", "purchase_webhook"]

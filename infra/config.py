@@ -75,6 +75,8 @@ class DeployConfig(BaseModel):
     tally: bool = False
     captcha: bool = False
     handover_webhooks: bool = False
+    slack: bool = False  # stage-change cards: binds LEADSCORE_SLACK_WEBHOOK_URL to writers
+    hubspot: bool = False  # contact sync + deal webhooks: the token and the client secret
     invoker_members: list[str] = Field(
         default_factory=list, description="who may call private functions (leads_api)")
     build_service_account: str | None = Field(

@@ -54,7 +54,9 @@ class Function:
 
 
 def functions(config: DeployConfig) -> list[Function]:
-    handover = ["handover_secret"] if config.handover_webhooks else []
+    handover = (["handover_secret"] if config.handover_webhooks else []) + (
+        ["slack_webhook_url"] if config.slack else []) + (
+        ["hubspot_token"] if config.hubspot else [])
     email = {"sendgrid": "sendgrid_public_key", "mailgun": "mailgun_signing_key",
              "mailchimp": "mailchimp_secret", "postmark": "postmark_basic_auth",
              "brevo": "brevo_token"}
@@ -64,6 +66,7 @@ def functions(config: DeployConfig) -> list[Function]:
         ["tally_secret"] if config.tally else []) + (
         ["captcha_secret"] if config.captcha else [])
     aws = ["aws_access_key_id", "aws_secret_access_key"] if config.ses_suppression else []
+    crm = ["hubspot_client_secret"] if config.hubspot else []
     writes = ["stage_changes"]
     decay_topics = ["shards", "non_openers", "stage_changes"]
     return [
@@ -75,6 +78,8 @@ def functions(config: DeployConfig) -> list[Function]:
         Function("purchase_webhook", "purchase_webhook", "public", "webhook",
                  [purchase[p] for p in config.purchase_platforms] + handover, writes),
         Function("leads_api", "leads_api", "private", "api", ["api_token"], []),
+        Function("crm_webhook", "crm_webhook", "public", "webhook",
+                 [*crm, *handover], writes),
         Function("inactivity_decay", "inactivity_decay", "schedule", "decay",
                  [*handover, *aws], decay_topics),
         Function("inactivity_decay_shards", "inactivity_decay", "shards", "decay",

@@ -10,4 +10,5 @@ FUNCTIONS: dict[str, str] = {
     "form_submission": "http",
     "inactivity_decay": "cloudevent",
     "leads_api": "http",
+    "crm_webhook": "http",
 }

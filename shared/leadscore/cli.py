@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -10,17 +9,28 @@ from typing import Any
 
 import click
 
+from leadscore import jsonfmt
 from leadscore.catalog import FUNCTIONS
 from leadscore.cli_hubspot import hubspot
 from leadscore.config import Settings
-from leadscore.container import Container, container, install
+from leadscore.container import Container, check_store_url, container, install
 from leadscore.domain.rules import default_rules_text, parse_rules
 from leadscore.domain.state import STAGES
 from leadscore.errors import LeadscoreError
 
 
 def _dump(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    click.echo(jsonfmt.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _reading() -> Container:
+    """The container for a command that only reads: it never creates an empty store. The
+    rules are checked first, so a broken rules file is reported before a missing store."""
+    app = container()
+    check_store_url(app.settings.store)
+    _ = app.rules
+    app.existing_store()
+    return app
 
 
 def _fail(message: str) -> None:
@@ -66,7 +76,8 @@ def serve(host: str, port: int, store_url: str | None, source: Path | None) -> N
     if store_url:
         install(Container(Settings(store=store_url)))
     app = container()
-    click.echo(f"leadscore serving on http://{host}:{port} (store: {app.settings.store}, "
+    where = app.settings.sqlite_path() or app.settings.store
+    click.echo(f"leadscore serving on http://{host}:{port} (store: {where}, "
                f"rules: {app.rules.version})")
     click.echo(f"  {'health':<18} http://{host}:{port}/healthz")
     for name in sorted(FUNCTIONS):
@@ -118,7 +129,7 @@ def lead_show(email: str, as_json: bool) -> None:
     from leadscore.cli_views import print_lead
     from leadscore.service.leads import HISTORY_SHOWN, describe, find_lead
 
-    app = container()
+    app = _reading()
     found = find_lead(app.store, email)
     if found is None:
         _fail("no lead with that email or id")
@@ -181,7 +192,7 @@ def export_non_openers(fmt: str) -> None:
     rows = [{"lead_id": x.lead_id, "email": x.email, "non_opener_since": x.non_opener_since,
              "last_sent_at": x.last_sent_at, "last_open_at": x.last_open_at,
              "email_status": x.email_status}
-            for x in container().store.list_leads(non_opener=True, limit=1_000_000)]
+            for x in _reading().store.list_leads(non_opener=True, limit=1_000_000)]
     write_rows(rows, fmt, ["lead_id", "email", "non_opener_since", "last_sent_at",
                            "last_open_at", "email_status"])
 
@@ -193,7 +204,7 @@ def lead_erase(email: str, yes: bool) -> None:
     """Erase EMAIL's lead: the lead, its history, order index entries and handovers."""
     from leadscore.service.leads import find_lead
 
-    app = container()
+    app = _reading()
     found = find_lead(app.store, email)
     if found is None:
         _fail("no lead with that email or id")
@@ -211,7 +222,7 @@ def lead_history(email: str) -> None:
     from leadscore.cli_views import print_timeline
     from leadscore.service.leads import find_lead, history_line
 
-    app = container()
+    app = _reading()
     found = find_lead(app.store, email)
     if found is None:
         _fail("no lead with that email or id")
@@ -238,7 +249,7 @@ def rescore(rules_file: Path | None, dry_run: bool, as_json: bool) -> None:
     except LeadscoreError as exc:
         _fail(exc.message)
         return
-    with progress("rescoring", enabled=not as_json) as step:
+    with progress("rescoring", enabled=not as_json, total=app.store.count_leads()) as step:
         report = run(app.store, rules, app.now(), dry_run=dry_run, baseline=app.rules,
                      on_progress=step)
     if as_json:
@@ -254,7 +265,7 @@ def report(as_json: bool) -> None:
     from leadscore.cli_views import print_report
     from leadscore.service.reports import build_report
 
-    app = container()
+    app = _reading()
     built = build_report(app.store, app.rules, app.now()).model_dump(mode="json")
     if as_json:
         _dump(built)
@@ -270,7 +281,7 @@ def export_leads(stage: str | None, fmt: str) -> None:
     """Leads with their profile, score and status, for CRM imports."""
     from leadscore.cli_views import write_rows
 
-    app = container()
+    app = _reading()
     rows: list[dict[str, Any]] = []
     after: str | None = None
     while page := app.store.iter_leads(after_id=after, limit=500):
@@ -318,10 +329,18 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
     from leadscore.cli_views import print_leads
     from leadscore.service.leads import list_leads, summary
 
-    found = list_leads(container().store, stage, min_score, limit)  # type: ignore[arg-type]
+    app = _reading()
+    found = list_leads(app.store, stage, min_score, limit)  # type: ignore[arg-type]
     rows = [summary(x) for x in found]
     if as_json:
         _dump(rows)
+    elif not rows:
+        asked = ([f"stage {stage}"] if stage else []) + (
+            [f"score >= {min_score:g}"] if min_score is not None else [])
+        total = app.store.count_leads()
+        click.echo(f"no leads match {' and '.join(asked)} ({total} leads in the store)"
+                   if asked else "no leads yet: send a form, an email event or a purchase "
+                   "(see README, 'Try it')")
     else:
         print_leads(rows)
 

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+
+from leadscore import jsonfmt
 
 
 def _console() -> Console:
@@ -56,21 +65,34 @@ def print_leads(rows: list[dict[str, Any]]) -> None:
     _console().print(table)
 
 
+def progress_columns(known_total: bool) -> list[ProgressColumn]:
+    """Count, rate and time for every bar; a bar and time left when the total is known."""
+    columns: list[ProgressColumn] = [TextColumn("{task.description}")]
+    if known_total:
+        columns += [BarColumn(), MofNCompleteColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    else:
+        columns += [TextColumn("{task.completed} done")]
+    return [*columns, TimeElapsedColumn()]
+
+
 @contextmanager
-def progress(label: str, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A progress bar on an interactive terminal (stderr), nothing otherwise."""
+def progress(label: str, enabled: bool,
+             total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on an interactive terminal (stderr), nothing otherwise. With `total`
+    it shows done/total and the time left; without, the count so far and the time spent."""
     if not enabled or not sys.stderr.isatty():
         yield lambda _: None
         return
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
+    with Progress(*progress_columns(total is not None), console=Console(stderr=True),
+                  transient=True) as bar:
+        task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 
 
 def write_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
     if fmt == "jsonl":
         for row in rows:
-            sys.stdout.write(json.dumps(row, default=str) + "\n")
+            sys.stdout.write(jsonfmt.dumps(row) + "\n")
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()

@@ -10,14 +10,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MIB = 1024 * 1024
 
 
+def default_home() -> Path:
+    """Where the embedded store lives unless LEADSCORE_HOME says otherwise: the user's data
+    folder (XDG's `~/.local/share`), so every command finds the same database whatever the
+    current folder is. `make run` points it at `.leadscore/` in the project instead."""
+    return Path.home() / ".local" / "share" / "leadscore"
+
+
 class Settings(BaseSettings):
     """Every setting, from `LEADSCORE_*` environment variables (and Google's own names)."""
 
     model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
 
+    home: Path = Field(
+        default_factory=lambda: default_home(),
+        description="data folder of the embedded store (relative sqlite paths live here)")
     store: str = Field(
-        default="sqlite:///.leadscore/leads.db",
-        description="sqlite:///PATH (embedded, default), firestore, or memory (tests)",
+        default="sqlite:///leads.db",
+        description="sqlite:///PATH (relative to LEADSCORE_HOME; sqlite:////abs/path.db for "
+                    "an absolute path), firestore, or memory (tests)",
     )
     rules: Path | None = Field(default=None, description="rules YAML; default: built-in")
     api_token: SecretStr = Field(
@@ -36,6 +47,12 @@ class Settings(BaseSettings):
     postmark_basic_auth: SecretStr = SecretStr("")
     ses_topic_arns: str = ""
     brevo_token: SecretStr = SecretStr("")
+    ses_eventbridge_secret: SecretStr = Field(
+        default=SecretStr(""), description="API key header value(s) of the EventBridge route")
+    sparkpost_basic_auth: SecretStr = Field(
+        default=SecretStr(""), description="SparkPost webhook user:password pairs, comma-sep")
+    resend_secret: SecretStr = Field(
+        default=SecretStr(""), description="Resend (Svix) whsec_... signing secrets, comma-sep")
     form_max_bytes: int = Field(default=MIB, ge=1024)
     form_field_map: dict[str, str] = Field(
         default_factory=dict, description='JSON {"alias": "profile_field"} over the defaults')
@@ -82,6 +99,8 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="app client secret(s) for webhook signature v3")
     hubspot_webhook_url: str = Field(
         default="", description="public URL HubSpot calls (the signed URI)")
+    hubspot_currency: str = Field(
+        default="USD", description="currency of deal amounts (the portal's company currency)")
     hubspot_won_stages: str = "closedwon"
     hubspot_lost_stages: str = "closedlost"
     firestore_collection: str = "leads"
@@ -89,6 +108,13 @@ class Settings(BaseSettings):
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")
     firestore_emulator_host: str | None = Field(
         default=None, validation_alias="FIRESTORE_EMULATOR_HOST")
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file `store` names (relative paths under `home`), or None."""
+        if not self.store.startswith("sqlite:///"):
+            return None
+        path = Path(self.store.removeprefix("sqlite:///")).expanduser()
+        return path if path.is_absolute() or str(path) == ":memory:" else self.home / path
 
     def api_tokens(self) -> list[str]:
         """All active tokens; more than one lets operators rotate without downtime."""

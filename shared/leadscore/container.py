@@ -6,14 +6,13 @@ Tests swap the whole container with `install(...)`.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from leadscore import logs
+from leadscore import jsonfmt, logs
 from leadscore.config import Settings
 from leadscore.domain.happenings import DomainEvent, NonOpenerFlagged, StageChanged
 from leadscore.domain.rules import Rules, default_rules, parse_rules
@@ -21,23 +20,40 @@ from leadscore.errors import ConfigError
 from leadscore.store.port import LeadStore
 
 
-def build_store(url: str, settings: Settings) -> LeadStore:
+def build_store(url: str, settings: Settings, *, must_exist: bool = False) -> LeadStore:
+    """The store `url` names. `must_exist` (read-only commands) refuses to create an empty
+    SQLite database where none is, so a command run from the wrong place says so instead of
+    answering "no lead" from a fresh file."""
     if url.startswith("sqlite:///"):
         from leadscore.store.sqlite import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite:///"))
+        path = settings.model_copy(update={"store": url}).sqlite_path()
+        assert path is not None
+        if must_exist and str(path) != ":memory:" and not path.exists():
+            raise ConfigError(f"no leadscore database at {path}: nothing stored yet, or set "
+                              "LEADSCORE_HOME / LEADSCORE_STORE (sqlite:////absolute/path.db)")
+        return SqliteStore(path)
     if url == "memory":
         from leadscore.store.memory import MemoryStore
 
         return MemoryStore()
-    if url == "firestore":
-        from google.cloud import firestore
+    check_store_url(url)
+    return _firestore_store(settings)
 
-        from leadscore.store.firestore import FirestoreStore
 
-        client = firestore.Client(project=settings.google_cloud_project)
-        return FirestoreStore(client, settings.firestore_collection)
-    raise ConfigError(f"LEADSCORE_STORE={url!r}: use sqlite:///PATH, firestore or memory")
+def check_store_url(url: str) -> None:
+    """Refuse a store URL of no kind we know, before anything else is looked at."""
+    if not (url.startswith("sqlite:///") or url in ("memory", "firestore")):
+        raise ConfigError(f"LEADSCORE_STORE={url!r}: use sqlite:///PATH, firestore or memory")
+
+
+def _firestore_store(settings: Settings) -> LeadStore:
+    """A Firestore client, or one clear line for each way its configuration can be wrong,
+    found within seconds (the client itself would wait minutes on a dead emulator)."""
+    from leadscore.store.firestore import FirestoreStore
+    from leadscore.store.firestore_setup import firestore_client
+
+    return FirestoreStore(firestore_client(settings), settings.firestore_collection)
 
 
 def load_rules(settings: Settings) -> Rules:
@@ -74,6 +90,15 @@ class Container:
                     self._store = build_store(self.settings.store, self.settings)
         return self._store
 
+    def existing_store(self) -> LeadStore:
+        """The store for read-only commands: never creates an empty embedded database."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = build_store(self.settings.store, self.settings,
+                                              must_exist=True)
+        return self._store
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -95,7 +120,7 @@ class Container:
                 self._publisher = PublisherClient()
         path = topic if topic.startswith("projects/") else (
             f"projects/{self.settings.google_cloud_project}/topics/{topic}")
-        self._publisher.publish(path, json.dumps(data, default=str).encode()).result(timeout=60)
+        self._publisher.publish(path, jsonfmt.dumps(data).encode()).result(timeout=60)
 
     def suppress_in_ses(self, email: str) -> None:
         """Add a non-opener to the SES account suppression list (SESv2), so SES stops
@@ -185,6 +210,20 @@ class Container:
 
         token = self.settings.hubspot_token.get_secret_value()
         return HubSpotCrm(token, self.settings.hubspot_api_url) if token else None
+
+    def deal_contact_emails(self, deal_id: str) -> list[str]:
+        """The addresses of a HubSpot deal's contacts (an outside call; tests fake it)."""
+        from leadscore.errors import TransientError
+        from leadscore.integrations.ports import RetryableDelivery
+
+        crm = self.hubspot_crm()
+        if crm is None:
+            return []
+        try:
+            emails: list[str] = crm.deal_contact_emails(deal_id)
+        except RetryableDelivery as exc:
+            raise TransientError(f"HubSpot did not answer the contact lookup: {exc}") from None
+        return emails
 
     def integration_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
         from leadscore.integrations.handover_sinks import crm_sink, notifier_sink

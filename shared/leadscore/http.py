@@ -8,13 +8,12 @@ and answered 500 without one, so the sender retries and the caller learns nothin
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Collection
 from typing import Any, TypeAlias
 
 from flask import Request, Response
 
-from leadscore import logs
+from leadscore import jsonfmt, logs, pages
 from leadscore.errors import (
     BadRequest,
     ConfigError,
@@ -58,7 +57,7 @@ def status_of(error: LeadscoreError) -> int:
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, default=str), status=status,
+    return Response(jsonfmt.dumps(body), status=status,
                     mimetype="application/json", headers=headers)
 
 
@@ -88,8 +87,12 @@ def require_json(request: Request) -> None:
             f"expected Content-Type application/json, got {request.mimetype or 'none'}")
 
 
-def endpoint(name: str, methods: Collection[str]) -> Callable[[Handler], Handler]:
-    """Wrap an entry point: method check, error mapping, one structured log line."""
+def endpoint(name: str, methods: Collection[str],
+             pages_for_browsers: bool = False) -> Callable[[Handler], Handler]:
+    """Wrap an entry point: method check, error mapping, one structured log line.
+
+    With `pages_for_browsers`, a browser's own form post (see `pages.wants_html`) gets its
+    error as a small HTML page with the same status; scripts still get JSON."""
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -104,6 +107,8 @@ def endpoint(name: str, methods: Collection[str]) -> Callable[[Handler], Handler
                 level = logs.warning if status < 500 else logs.error
                 level("request refused", function=name, status=status, error=exc.code,
                       problem=exc.message)
+                if pages_for_browsers and pages.wants_html(request):
+                    return pages.error_page(status, exc.message)
                 return error_response(exc)
             except Exception:  # noqa: BLE001 - the one catch-all: answer 500, log the trace
                 logs.exception("unexpected failure", function=name)

@@ -49,6 +49,8 @@ class HubSpotFake(FakeApi):
         self.batches: list[list[str]] = []  # emails of every upsert batch received
         self.stored = Counter[str]()  # email -> times stored
         self.refuse_emails: set[str] = set()
+        self.deal_contacts: dict[str, list[str]] = {}  # deal id -> contact ids
+        self.contact_emails: dict[str, str] = {}  # contact id -> email
 
     def rate_limited(self, retry_after: int | None = None, times: int = 1) -> None:
         headers = dict(RATE_HEADERS)
@@ -62,17 +64,48 @@ class HubSpotFake(FakeApi):
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return self.answer(*error(401, "INVALID_AUTHENTICATION",
                                       "Authentication credentials not found."))
+        found = re.fullmatch(r"/crm/v4/objects/deals/(\d+)/associations/contacts", request.path)
+        if request.method == "GET" and found:
+            return self.answer(*self._associations(found.group(1)))
         try:
             body = json.loads(request.get_data())
         except ValueError:
             return self.answer(*error(400, "VALIDATION_ERROR", "Invalid input JSON"))
         routes = {"/crm/v3/properties/contacts/groups": self._group,
                   "/crm/v3/properties/contacts": self._property,
-                  "/crm/v3/objects/contacts/batch/upsert": self._upsert}
+                  "/crm/v3/objects/contacts/batch/upsert": self._upsert,
+                  "/crm/v3/objects/contacts/batch/read": self._read}
         route = routes.get(request.path)
         if request.method != "POST" or route is None:
             return self.answer(*error(404, "OBJECT_NOT_FOUND", "not found"))
         return self.answer(*route(body))
+
+    def _associations(self, deal_id: str) -> tuple[int, Any]:
+        """GET /crm/v4/objects/deals/{id}/associations/contacts: 404 for an unknown deal."""
+        if deal_id not in self.deal_contacts:
+            return error(404, "OBJECT_NOT_FOUND", f"deal {deal_id} not found")
+        return 200, {"results": [
+            {"toObjectId": int(c), "associationTypes": [
+                {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}]}
+            for c in self.deal_contacts[deal_id]]}
+
+    def _read(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """POST /crm/v3/objects/contacts/batch/read: at most 100 inputs; unknown ids are
+        per-record errors in a 207."""
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs or len(inputs) > 100:
+            return error(400, "VALIDATION_ERROR", "between 1 and 100 inputs")
+        results, errors = [], []
+        for item in inputs:
+            cid = str(item.get("id"))
+            if cid in self.contact_emails:
+                results.append({"id": cid, "properties": {
+                    "email": self.contact_emails[cid], "hs_object_id": cid}})
+            else:
+                errors.append({"status": "error", "category": "OBJECT_NOT_FOUND",
+                               "message": "not found", "context": {"ids": [cid]}})
+        return (207 if errors else 200), {"status": "COMPLETE", "results": results,
+                                          "errors": errors}
 
     def _group(self, body: dict[str, Any]) -> tuple[int, Any]:
         name = body.get("name")

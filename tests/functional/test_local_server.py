@@ -29,8 +29,10 @@ def run_cli(*args: str, store: str) -> subprocess.CompletedProcess[str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("serve")
     port = free_port()
-    env = {**os.environ, "LEADSCORE_API_TOKEN": TOKEN}
+    # HOME is this test's folder, so the default data folder is ~/.local/share/leadscore here
+    env = {**os.environ, "LEADSCORE_API_TOKEN": TOKEN, "HOME": str(folder)}
     env.pop("LEADSCORE_STORE", None)
+    env.pop("LEADSCORE_HOME", None)
     process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], cwd=folder, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -43,8 +45,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 time.sleep(0.1)
         else:
             pytest.fail("leadscore serve did not start")
-        # the default store is a SQLite file under the working folder
-        yield {"base": base, "store": f"sqlite:///{folder}/.leadscore/leads.db",
+        # the default store is leads.db in the user's data folder (LEADSCORE_HOME's default)
+        yield {"base": base, "store": f"sqlite:///{folder}/.local/share/leadscore/leads.db",
                "process": process}
     finally:
         process.terminate()

@@ -36,6 +36,10 @@ SAMPLES = {
     ("email_webhook", "/postmark"): EVENTS_DIR / "email" / "postmark_open.json",
     ("email_webhook", "/ses"): EVENTS_DIR / "email" / "ses_bounce.json",
     ("email_webhook", "/brevo"): EVENTS_DIR / "email" / "brevo_batch.json",
+    ("email_webhook", "/sparkpost"): EVENTS_DIR / "email" / "sparkpost" / "sparkpost_open.json",
+    ("email_webhook", "/resend"): EVENTS_DIR / "email" / "resend" / "resend_email_opened.json",
+    ("email_webhook", "/ses-eventbridge"):
+        EVENTS_DIR / "email" / "ses" / "ses_eventbridge_open.json",
     ("purchase_webhook", "/stripe"): EVENTS_DIR / "purchases" / "stripe_checkout_completed.json",
     ("purchase_webhook", "/shopify"): EVENTS_DIR / "purchases" / "shopify_order_paid.json",
     ("purchase_webhook", "/woocommerce"):

@@ -196,6 +196,16 @@ def test_iter_leads_visits_every_lead_once(store: Any, rules: Rules) -> None:
     assert seen == sorted(lead_id_for(f"it{i}@t.com") for i in range(5))
 
 
+def test_count_leads_counts_without_reading_every_lead(store: Any, rules: Rules) -> None:
+    # GIVEN an empty store, then three leads (one of them written twice)
+    assert store.count_leads() == 0
+    for i in range(3):
+        apply(store, rules, [form(f"count{i}@t.com", f"c{i}", NOW)])
+    apply(store, rules, [form("count0@t.com", "c0-again", NOW)])
+    # THEN the count is the number of leads, not of writes
+    assert store.count_leads() == 3
+
+
 def test_due_for_review_returns_only_due_leads(store: Any, rules: Rules) -> None:
     # GIVEN a lead with engagement points (reviewed daily) and one sent mail (review at 6 months)
     apply(store, rules, [opened(ANA, "o1", NOW)])

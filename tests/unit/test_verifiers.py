@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from conftest import NOW
 from functional.conftest import SNS  # one signer per process: SES caches certificates by URL
-from signatures import SendGridSigner, base64_hmac, mailgun, stripe_style
+from signatures import SendGridSigner, base64_hmac, mailgun, stripe_style, svix
 
+from leadscore.config import Settings
 from leadscore.errors import LeadscoreError, Unauthorized
 from leadscore.http import status_of
+from leadscore.integrations.hubspot_webhook import signature_v3
 from leadscore.providers.base import Inbound
 from leadscore.providers.registry import REGISTRY
 
@@ -28,8 +30,17 @@ NOW_TS = int(NOW.timestamp())
 BODY = b'{"id": "evt_1", "email": "reader@example.org", "note": "caf\\u00e9 \\/ 10%"}'
 
 
+HUBSPOT_URL = "https://leads.example.com/crm_webhook/hubspot"
+
+
 class Edges:
-    """The outside edges a verifier may call: the SNS certificate is served from memory."""
+    """The outside edges a verifier may call: the SNS certificate is served from memory;
+    the settings carry the public URL HubSpot signs."""
+
+    settings = Settings(hubspot_webhook_url=HUBSPOT_URL)
+
+    def deal_contact_emails(self, deal_id: str) -> list[str]:
+        raise AssertionError("a verifier never looks contacts up")
 
     def fetch_sns_certificate(self, url: str) -> bytes:
         assert url == SNS.CERT_URL
@@ -131,6 +142,24 @@ def _userpass(i: int) -> tuple[str, str]:
     return f"hook-user-{i}:pass-{i}-77", f"hook-user-{i}:pass-{i}-77"
 
 
+def _hubspot(secret: str, ts: int) -> Inbound:
+    """HubSpot's v3: base64 HMAC-SHA256 of method + URI + body + timestamp in milliseconds."""
+    stamp = str(ts * 1000)
+    return Inbound(BODY, {"x-hubspot-signature-v3": signature_v3(secret, "POST", HUBSPOT_URL,
+                                                                 BODY, stamp),
+                          "x-hubspot-request-timestamp": stamp})
+
+
+def _whsec(i: int) -> tuple[str, str]:
+    value = "whsec_" + base64.b64encode(f"resend-signing-key-{i}-32-bytes!!".encode()).decode()
+    return value, value
+
+
+def _resend(secret: str, ts: int) -> Inbound:
+    return Inbound(BODY, {**svix(BODY, secret, "msg_2W2D3qXLS5fOaPja1GDg7rF2CwB", ts),
+                          "content-type": "application/json"})
+
+
 CASES: dict[str, Case] = {
     "sendgrid": Case(("email_webhook", "/sendgrid"),
                      lambda i: (_SENDGRID_KEYS[i].public_key, _SENDGRID_KEYS[i]), _sendgrid,
@@ -146,6 +175,13 @@ CASES: dict[str, Case] = {
     "brevo": Case(("email_webhook", "/brevo"), _secret,
                   _header("authorization", lambda token, ts: f"Bearer {token}"),
                   _without("authorization"), None),
+    "sparkpost": Case(("email_webhook", "/sparkpost"), _userpass, _basic,
+                      _without("authorization"), None),
+    "resend": Case(("email_webhook", "/resend"), _whsec, _resend, _without("svix-signature"),
+                   _tamper_raw, 300),
+    "ses-eventbridge": Case(("email_webhook", "/ses-eventbridge"), _secret,
+                            _header("x-leadscore-key", lambda secret, ts: secret),
+                            _without("x-leadscore-key"), None),
     "ses": Case(("email_webhook", "/ses"), _topic, _ses,
                 _ses_edit(lambda m: m.pop("Signature")),
                 _ses_edit(lambda m: m.update(Message=m["Message"].replace("Open", "Click"))),
@@ -166,6 +202,8 @@ CASES: dict[str, Case] = {
                      _header("typeform-signature",
                              lambda s, ts: "sha256=" + base64_hmac(BODY, s)),
                      _without("typeform-signature"), _tamper_raw),
+    "hubspot": Case(("crm_webhook", "/hubspot"), _secret, _hubspot,
+                    _without("x-hubspot-signature-v3"), _tamper_raw, 300),
     "tally": Case(("form_submission", "/tally"), _secret,
                   _header("tally-signature", lambda s, ts: base64_hmac(BODY, s)),
                   _without("tally-signature"), _tamper_raw),

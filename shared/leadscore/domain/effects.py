@@ -20,6 +20,7 @@ from leadscore.domain.events import (
     EmailUnsubscribed,
     Event,
     FormSubmitted,
+    OutcomeRecorded,
     ProfileValue,
     PurchaseMade,
     PurchaseRefunded,
@@ -71,6 +72,8 @@ def event_key(event: Event) -> str:
         return f"activity.{event.activity}"
     if isinstance(event, EmailBounced):
         return "email.bounced_hard" if event.hard else "email.bounced_soft"
+    if isinstance(event, OutcomeRecorded):
+        return f"outcome.{event.outcome}"
     simple = {
         "email_delivered": "email.delivered",
         "email_opened": "email.opened",
@@ -210,4 +213,12 @@ def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]
         items = [HistoryItem(rule="purchase.refund", points=0,
                              reason=f"refund of {event.amount_minor / 100:.2f} {event.currency}"
                                     " takes back that share of the order's points")]
+    elif isinstance(event, OutcomeRecorded):
+        delta.counters = {f"outcome_{event.outcome}": 1}  # blind: counted, judged against
+        items = _score_rule(event, delta, rules)
+        if items[0].points == 0:
+            said = event.outcome.replace("_", " ")
+            items = [HistoryItem(rule=f"outcome.{event.outcome}", points=0,
+                                 reason=f"{said}: recorded; outcomes score nothing unless "
+                                        "a rule says so")]
     return delta, items

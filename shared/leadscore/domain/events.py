@@ -117,6 +117,22 @@ class CustomActivity(_Event):
     _kind = field_validator("activity")(_slug)
 
 
+OutcomeKind = Literal["opportunity_created", "deal_won", "deal_lost", "sales_accepted",
+                      "sales_rejected"]
+
+
+class OutcomeRecorded(_Event):
+    """What sales or the CRM says happened to the lead. Outcomes are what the score is judged
+    against: they add no points unless the rules name `outcome.<kind>`."""
+
+    type: Literal["outcome"] = "outcome"
+    outcome: OutcomeKind
+    amount_minor: int | None = Field(default=None, ge=0, le=10**13)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    reason: str | None = Field(default=None, max_length=500)
+    deal_id: str | None = Field(default=None, max_length=128)
+
+
 Event = Annotated[
     FormSubmitted
     | EmailDelivered
@@ -128,7 +144,8 @@ Event = Annotated[
     | EmailResubscribed
     | PurchaseMade
     | PurchaseRefunded
-    | CustomActivity,
+    | CustomActivity
+    | OutcomeRecorded,
     Field(discriminator="type"),
 ]
 

@@ -36,7 +36,8 @@ __all__ = ["BehaviourRule", "Condition", "DomainTest", "FitRule", "Frequency", "
 EVENT_KEY = re.compile(
     r"^(form\.[a-z0-9_\-]+|activity\.[a-z0-9_\-]+|"
     r"email\.(opened|clicked|delivered|bounced_hard|bounced_soft|complained|unsubscribed|"
-    r"resubscribed))$"
+    r"resubscribed)|"
+    r"outcome\.(opportunity_created|deal_won|deal_lost|sales_accepted|sales_rejected))$"
 )
 MIN_HALF_LIFE_DAYS = decay.MIN_HALF_LIFE_DAYS  # one hour: epoch buckets keep any H finite
 MAX_HALF_LIFE_DAYS = decay.MAX_HALF_LIFE_DAYS  # ten years

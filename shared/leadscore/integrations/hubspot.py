@@ -141,6 +141,33 @@ class HubSpotCrm:
         else:
             _raise_for(answer, f"setup of {name}")
 
+    def deal_contact_emails(self, deal_id: str) -> list[str]:
+        """The addresses of the contacts associated with a deal (CRM v4 associations, then
+        one batch read of their `email`). A deal HubSpot does not know has none; 429 and 5xx
+        raise RetryableDelivery so the webhook is answered 503 and HubSpot retries."""
+        if not deal_id.isdigit():
+            return []
+        answer = request_json("GET", f"{self._api}/crm/v4/objects/deals/{deal_id}/"
+                              "associations/contacts?limit=100", None, self._headers,
+                              self._timeout)
+        if answer.status == 404:
+            return []
+        if answer.status != 200:
+            _raise_for(answer, "deal associations")
+        body = answer.json() if isinstance(answer.json(), dict) else {}
+        ids = [str(r.get("toObjectId")) for r in body.get("results") or []
+               if str(r.get("toObjectId", "")).isdigit()][:MAX_BATCH]
+        if not ids:
+            return []
+        answer = self._post("/crm/v3/objects/contacts/batch/read",
+                            {"properties": ["email"], "inputs": [{"id": i} for i in ids]})
+        if answer.status not in (200, 207):
+            _raise_for(answer, "contact read")
+        body = answer.json() if isinstance(answer.json(), dict) else {}
+        emails = [str((r.get("properties") or {}).get("email") or "")
+                  for r in body.get("results") or []]
+        return sorted({e.strip().lower() for e in emails if "@" in e})
+
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         if len(records) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} records per batch")

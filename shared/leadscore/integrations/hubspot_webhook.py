@@ -70,7 +70,7 @@ def verify_v3(method: str, uri: str, body: bytes, headers: Mapping[str, str],
     except (OverflowError, ValueError, OSError):
         raise SignatureInvalid("bad timestamp") from None
     if abs(now - sent) > TOLERANCE:
-        raise SignatureInvalid("stale timestamp")
+        raise SignatureInvalid("timestamp outside the 5-minute tolerance (stale or future)")
     expected = [signature_v3(s, method, uri, body, stamp) for s in secrets if s]
     if not any(hmac.compare_digest(e.encode(), signature.encode()) for e in expected):
         raise SignatureInvalid("signature mismatch")

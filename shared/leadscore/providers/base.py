@@ -63,14 +63,22 @@ class ParseResult:
     reply: Reply | None = None
     move: EmailMove | None = None
     claims: list[TokenClaim] = field(default_factory=list)
+    # the provider's own names of what was acknowledged and not scored (one per item, e.g.
+    # "processed", "dropped", "invalid"): logged by the pipeline, never personal data
+    ignored: list[str] = field(default_factory=list)
 
 
 class Edges(Protocol):
-    """The outside calls a provider may need; the container provides them (tests fake them)."""
+    """The outside calls a provider may need; the container provides them (tests fake them).
+    `settings` is there for providers whose signature covers a configured URL (HubSpot)."""
+
+    settings: Settings
 
     def fetch_sns_certificate(self, url: str) -> bytes: ...
 
     def confirm_sns_subscription(self, topic_arn: str, token: str) -> str: ...
+
+    def deal_contact_emails(self, deal_id: str) -> list[str]: ...
 
 
 class Provider(Protocol):

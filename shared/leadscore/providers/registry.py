@@ -36,12 +36,16 @@ _LINES = (
     _Line("email_webhook", "/postmark", "leadscore.providers.postmark"),
     _Line("email_webhook", "/ses", "leadscore.providers.ses"),
     _Line("email_webhook", "/brevo", "leadscore.providers.brevo"),
+    _Line("email_webhook", "/ses-eventbridge", "leadscore.providers.ses_eventbridge"),
+    _Line("email_webhook", "/sparkpost", "leadscore.providers.sparkpost"),
+    _Line("email_webhook", "/resend", "leadscore.providers.resend"),
     _Line("purchase_webhook", "/stripe", "leadscore.providers.stripe"),
     _Line("purchase_webhook", "/shopify", "leadscore.providers.shopify"),
     _Line("purchase_webhook", "/woocommerce", "leadscore.providers.woocommerce"),
     _Line("purchase_webhook", "/generic", "leadscore.providers.generic_purchase"),
     _Line("form_submission", "/typeform", "leadscore.providers.typeform"),
     _Line("form_submission", "/tally", "leadscore.providers.tally"),
+    _Line("crm_webhook", "/hubspot", "leadscore.providers.hubspot"),
 )
 
 

@@ -1,11 +1,30 @@
-"""Amazon SES events delivered by SNS HTTP(S) notifications.
+# ruff: noqa: E501  (the meaning table in the docstring has long rows; code lines stay short)
+"""Amazon SES events delivered by SNS HTTP(S) notifications (`/email_webhook/ses`).
 
-The SES event is a JSON string in the SNS `Message`. We verify the SNS signature
-(SignatureVersion 1: SHA1withRSA, 2: SHA256withRSA) with the certificate at
-`SigningCertURL`, which must be an HTTPS URL on `sns.<region>.amazonaws.com` (fetched once
-per process and cached); accept only topics listed in `LEADSCORE_SES_TOPIC_ARNS`; and treat a
-`Timestamp` more than an hour from our clock as stale. Events are de-duplicated on the SNS
-`MessageId` (and the recipient: one bounce can name several).
+The SES record is a JSON string in the SNS `Message`; what each record type means is in
+`ses_records` (shared with the EventBridge route). Verification, cheapest and local checks
+first, so a stranger never makes us fetch anything:
+
+1. the envelope: `Type` is a notification, a subscription or an unsubscribe confirmation,
+   and every signed field is a string (a `Subject` may be absent);
+2. the `TopicArn` is one of `LEADSCORE_SES_TOPIC_ARNS`;
+3. the `Timestamp` is within an hour of our clock, the `Signature` is base64 and the
+   `SignatureVersion` is 1 (SHA1withRSA) or 2 (SHA256withRSA);
+4. the `SigningCertURL` parses strictly: `https`, host exactly `sns.<region>.amazonaws.com`
+   (China `...amazonaws.com.cn`, GovCloud `us-gov-*`), default port, no user info, no query
+   or fragment, no backslash or percent escape, a path of one segment ending `.pem`;
+5. only then the certificate, fetched from the URL rebuilt from those parts and cached by it
+   (at most `CERT_CACHE_SIZE` entries, least recently used dropped). A failed fetch or an
+   unreadable certificate is a 401, never a 500;
+6. the RSA signature over SNS's canonical string.
+
+| SNS message | answer |
+|---|---|
+| SubscriptionConfirmation (allowed topic) | confirmed with SNS (`ConfirmSubscription`), 200 |
+| UnsubscribeConfirmation | 200, ignored (never re-subscribed) |
+| Notification "Successfully validated SNS topic for Amazon SES event publishing." (plain text) | 200, ignored |
+| Notification whose `Message` is not an SES record | 200, ignored |
+| Notification with an SES record | the events of `ses_records` |
 """
 
 from __future__ import annotations
@@ -15,23 +34,26 @@ import binascii
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
-from leadscore.domain.events import Event
-from leadscore.errors import BadRequest, Unauthorized, ValidationFailed
+from leadscore.errors import BadRequest, Unauthorized
 from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
-from leadscore.providers.email_events import canonical
+from leadscore.providers.ses_records import SOURCE, record_events, record_label
 from leadscore.providers.wire import parse_json
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
 
-SOURCE = "ses"
 TOLERANCE_S = 3600
-CERT_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+CERT_CACHE_SIZE = 32
+MAX_CERT_BYTES = 64 * 1024
+REGION = r"(?P<region>(?:[a-z]{2}-gov|[a-z]{2})-[a-z]+-[0-9]{1,2})"
+CERT_HOST = re.compile(rf"^sns\.{REGION}\.amazonaws\.com(?P<china>\.cn)?$")
+CERT_PATH = re.compile(r"^/[A-Za-z0-9_-]{1,128}\.pem$")
 TYPES = ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation")
 SIGNED_KEYS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
@@ -39,25 +61,43 @@ SIGNED_KEYS = {
                                  "TopicArn", "Type"),
 }
 SIGNED_KEYS["UnsubscribeConfirmation"] = SIGNED_KEYS["SubscriptionConfirmation"]
+OPTIONAL_KEYS = {"Subject"}
+VALIDATION = "Successfully validated SNS topic"
 
 CertificateFetcher = Callable[[str], bytes]
-_keys: dict[str, Any] = {}
+_keys: OrderedDict[str, Any] = OrderedDict()
 _keys_lock = threading.Lock()
 
 
 def fetch_certificate(url: str) -> bytes:
-    """The real fetch: only ever called with a URL that passed `check_certificate_url`."""
+    """The real fetch: only ever called with a URL rebuilt by `certificate_url`."""
     import urllib.request
 
     with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - https, checked host
-        return bytes(answer.read())
+        return bytes(answer.read(MAX_CERT_BYTES + 1))[:MAX_CERT_BYTES + 1]
 
 
-def check_certificate_url(url: str) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme != "https" or not CERT_HOST.match(parsed.hostname or "") or (
-            not parsed.path.endswith(".pem")):
-        raise Unauthorized("SigningCertURL must be an https .pem URL on sns.<region>.amazonaws.com")
+def certificate_url(url: str) -> str:
+    """The canonical form of an acceptable SigningCertURL, or a 401 saying what is wrong.
+
+    Strict on purpose: every spelling a URL parser and an HTTP client could read differently
+    (user info, backslashes, escapes, ports, odd hosts) is refused, not normalised."""
+    refused = Unauthorized("SigningCertURL must be https://sns.<region>.amazonaws.com/<name>.pem")
+    if not url.isascii() or any(c in url for c in "\\%@ \t\r\n") or len(url) > 512:
+        raise refused
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise refused from None
+    host = parts.netloc
+    match = CERT_HOST.match(host)
+    if (parts.scheme != "https" or port is not None or parts.query or parts.fragment
+            or url.endswith(("?", "#")) or match is None or not CERT_PATH.match(parts.path)):
+        raise refused
+    if bool(match.group("china")) != match.group("region").startswith("cn-"):
+        raise refused  # China regions live under amazonaws.com.cn, and only they do
+    return f"https://{host}{parts.path}"
 
 
 def _public_key(url: str, fetch: CertificateFetcher) -> Any:
@@ -65,14 +105,25 @@ def _public_key(url: str, fetch: CertificateFetcher) -> Any:
 
     with _keys_lock:
         cached = _keys.get(url)
-    if cached is None:
-        try:
-            cached = x509.load_pem_x509_certificate(fetch(url)).public_key()
-        except ValueError:
-            raise Unauthorized("the signing certificate could not be read") from None
-        with _keys_lock:
-            _keys[url] = cached
-    return cached
+        if cached is not None:
+            _keys.move_to_end(url)
+            return cached
+    try:
+        pem = fetch(url)
+    except Exception:  # noqa: BLE001 - any failed fetch is "cannot verify", never a 500
+        raise Unauthorized("the signing certificate could not be fetched") from None
+    if len(pem) > MAX_CERT_BYTES:
+        raise Unauthorized("the signing certificate is too large")
+    try:
+        key = x509.load_pem_x509_certificate(pem).public_key()
+    except (ValueError, TypeError):
+        raise Unauthorized("the signing certificate could not be read") from None
+    with _keys_lock:
+        _keys[url] = key
+        _keys.move_to_end(url)
+        while len(_keys) > CERT_CACHE_SIZE:
+            _keys.popitem(last=False)
+    return key
 
 
 def parse_envelope(raw: bytes) -> dict[str, Any]:
@@ -90,6 +141,16 @@ def signing_string(message: dict[str, Any]) -> bytes:
     return "".join(lines).encode()
 
 
+def _check_fields(message: dict[str, Any]) -> None:
+    wanted = (*SIGNED_KEYS[message["Type"]], "Signature", "SignatureVersion", "SigningCertURL")
+    for key in wanted:
+        value = message.get(key)
+        if value is None and key in OPTIONAL_KEYS:
+            continue
+        if not isinstance(value, str) or not value:
+            raise Unauthorized(f"SNS message without a valid {key}")
+
+
 def verify(message: dict[str, Any], topics: list[str], fetch: CertificateFetcher,
            now: datetime) -> None:
     from cryptography.exceptions import InvalidSignature
@@ -98,86 +159,46 @@ def verify(message: dict[str, Any], topics: list[str], fetch: CertificateFetcher
 
     if not topics:
         raise Unauthorized("this endpoint is not configured: set LEADSCORE_SES_TOPIC_ARNS")
-    if message.get("TopicArn") not in topics:
+    if not isinstance(message.get("TopicArn"), str) or message["TopicArn"] not in topics:
         raise Unauthorized("topic is not in LEADSCORE_SES_TOPIC_ARNS")
-    version = message.get("SignatureVersion")
-    algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(str(version))  # noqa: S303
-    if algorithm is None or not message.get("Signature") or not message.get("SigningCertURL"):
-        raise Unauthorized("missing or unknown SNS signature")
+    _check_fields(message)
+    algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(  # noqa: S303
+        message["SignatureVersion"])
+    if algorithm is None:
+        raise Unauthorized("unknown SNS SignatureVersion")
     try:
-        sent = datetime.fromisoformat(str(message.get("Timestamp")))
+        if len(message["Timestamp"]) > 40:
+            raise ValueError("too long for a timestamp")
+        sent = datetime.fromisoformat(message["Timestamp"])
     except ValueError:
-        raise Unauthorized("missing or malformed SNS Timestamp") from None
+        raise Unauthorized("malformed SNS Timestamp") from None
     if sent.tzinfo is None or abs((now - sent).total_seconds()) > TOLERANCE_S:
         raise Unauthorized(f"SNS Timestamp is outside the {TOLERANCE_S} s tolerance")
-    check_certificate_url(str(message["SigningCertURL"]))
     try:
-        signature = base64.b64decode(str(message["Signature"]), validate=True)
+        signature = base64.b64decode(message["Signature"], validate=True)
     except (binascii.Error, ValueError):
         raise Unauthorized("SNS Signature is not base64") from None
-    key = _public_key(str(message["SigningCertURL"]), fetch)
+    key = _public_key(certificate_url(message["SigningCertURL"]), fetch)
     try:
         key.verify(signature, signing_string(message), padding.PKCS1v15(), algorithm)
     except (InvalidSignature, ValueError, TypeError):
         raise Unauthorized("SNS signature does not match the message") from None
 
 
-def _ses_event(message: dict[str, Any]) -> dict[str, Any]:
+def parse(message: dict[str, Any]) -> ParseResult:
+    """The events of a verified notification; a `Message` that is not an SES record (SES's
+    "Successfully validated SNS topic" text, anything new) is acknowledged and ignored."""
+    text = str(message.get("Message") or "")
+    if text.startswith(VALIDATION):
+        return ParseResult(ignored=["validation"])
     try:
-        event = json.loads(str(message.get("Message") or ""))
-    except (json.JSONDecodeError, RecursionError):
-        raise ValidationFailed("Message is not an SES event (not JSON)", details=[
-            {"field": "Message", "problem": "not JSON"}]) from None
-    if not isinstance(event, dict) or not isinstance(event.get("mail"), dict):
-        raise ValidationFailed("Message is not an SES event", details=[
-            {"field": "Message.mail", "problem": "required"}])
-    return event
-
-
-def _time(value: Any, where: str) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationFailed(f"{where} is not a timestamp", details=[
-            {"field": where, "problem": "not an ISO 8601 timestamp"}]) from None
-
-
-def parse(message: dict[str, Any]) -> list[Event]:
-    event = _ses_event(message)
-    kind = event.get("eventType") or event.get("notificationType")
-    mail, msg_id = event["mail"], str(message.get("MessageId"))
-    destination = [d for d in mail.get("destination", []) if isinstance(d, str)]
-    out: list[Event] = []
-
-    def add(where: str, mapped: str, recipients: list[Any], at: datetime, **extra: Any) -> None:
-        for i, email in enumerate(recipients):
-            out.append(canonical(f"{where}.{i}", mapped, email, SOURCE, f"{msg_id}:{email}", at,
-                                 **extra))
-
-    if kind == "Delivery":
-        body = event.get("delivery", {})
-        add("Message.delivery.recipients", "email_delivered", body.get("recipients", []),
-            _time(body.get("timestamp"), "Message.delivery.timestamp"))
-    elif kind == "Open":
-        body = event.get("open", {})
-        add("Message.mail.destination", "email_opened", destination,
-            _time(body.get("timestamp"), "Message.open.timestamp"))
-    elif kind == "Click":
-        body = event.get("click", {})
-        add("Message.mail.destination", "email_clicked", destination,
-            _time(body.get("timestamp"), "Message.click.timestamp"), url=body.get("link"))
-    elif kind == "Bounce":
-        body = event.get("bounce", {})
-        add("Message.bounce.bouncedRecipients", "email_bounced",
-            [r.get("emailAddress") for r in body.get("bouncedRecipients", [])],
-            _time(body.get("timestamp"), "Message.bounce.timestamp"),
-            hard=body.get("bounceType") == "Permanent")
-    elif kind == "Complaint":
-        body = event.get("complaint", {})
-        add("Message.complaint.complainedRecipients", "email_complained",
-            [r.get("emailAddress") for r in body.get("complainedRecipients", [])],
-            _time(body.get("timestamp"), "Message.complaint.timestamp"))
-    return out  # Send, Reject, DeliveryDelay and new types: accepted, ignored
+        record = json.loads(text)
+    except (json.JSONDecodeError, RecursionError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        return ParseResult(ignored=["not-an-ses-record"])
+    events = record_events(record, "Message")
+    return ParseResult(events=events, ignored=[] if events else [record_label(record)])
 
 
 def confirm_subscription(topic_arn: str, token: str) -> str:
@@ -214,7 +235,7 @@ class Ses(WebhookProvider):
         if message["Type"] == "UnsubscribeConfirmation":
             return ParseResult(reply=Reply(200, {"status": "ignored",
                                                  "message": "unsubscribed from topic"}))
-        return ParseResult(events=parse(message))
+        return parse(message)
 
 
 PROVIDER = Ses()

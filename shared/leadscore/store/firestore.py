@@ -245,6 +245,10 @@ class FirestoreStore:
                                        "__name__": self._leads.document(after[1])})
         return [from_doc(d.to_dict() or {}) for d in query.limit(limit).stream()]
 
+    def count_leads(self) -> int:
+        result = self._leads.count().get()  # type: ignore[no-untyped-call]  # 1 read per 1,000
+        return int(result[0][0].value)
+
     def iter_leads(self, after_id: str | None = None, limit: int = 500) -> list[LeadState]:
         query = self._leads.order_by("__name__")
         if after_id is not None:

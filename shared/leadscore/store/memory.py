@@ -97,6 +97,10 @@ class MemoryStore:
                      and (after is None or (lead.score, lead.lead_id) < after)]
         return sorted(leads, key=lambda lead: (lead.score, lead.lead_id), reverse=True)[:limit]
 
+    def count_leads(self) -> int:
+        with self._lock:
+            return len(self._leads)
+
     def iter_leads(self, after_id: str | None = None, limit: int = 500) -> list[LeadState]:
         with self._lock:
             ids = sorted(i for i in self._leads if after_id is None or i > after_id)[:limit]

@@ -119,6 +119,11 @@ class LeadStore(Protocol):
         """Store a handover's delivery state (attempts, next attempt, delivered)."""
         ...
 
+    def count_leads(self) -> int:
+        """How many leads there are, by an aggregation (Firestore `count()`, SQL `COUNT`),
+        never by reading them: progress bars and dashboards use it."""
+        ...
+
     def iter_leads(self, after_id: str | None = None, limit: int = 500) -> list[LeadState]:
         """Every lead, a page at a time in lead id order (rescoring, reports, exports)."""
         ...

@@ -226,6 +226,10 @@ class SqliteStore:
                                     (*args, limit))
         return [LeadState.model_validate_json(r[0]) for r in rows]
 
+    def count_leads(self) -> int:
+        row = self._conn().execute("SELECT COUNT(*) FROM leads").fetchone()
+        return int(row[0])
+
     def iter_leads(self, after_id: str | None = None, limit: int = 500) -> list[LeadState]:
         rows = self._conn().execute(
             "SELECT doc FROM leads WHERE lead_id > ? ORDER BY lead_id LIMIT ?",
