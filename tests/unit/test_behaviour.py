@@ -91,3 +91,39 @@ def test_rules_check_names_the_behaviour_rule_and_field() -> None:
     with pytest.raises(RulesError) as raised:
         with_behaviour({"id": "bad", "events": ["page.view"], "points": 5})
     assert 'behaviour rule "bad"' in str(raised.value) and "page.view" in str(raised.value)
+
+
+def with_limits(limits: dict[str, float]) -> Rules:
+    data = yaml.safe_load(default_rules_text())
+    data["limits"] = limits
+    return parse_rules(yaml.safe_dump(data))
+
+
+def test_category_limits_cap_each_category_at_materialise() -> None:
+    # GIVEN at most 5 points now from email and 12 from the website
+    limited = with_limits({"email": 5, "website": 12})
+    clicks = [event("email_clicked", ANA, f"c{i}", NOW - timedelta(hours=i), source="esp")
+              for i in range(4)]  # 12 points of clicks
+    pages = visits(3, NOW)  # 30 points of pricing visits, plus the 3-a-week award
+    demo = form(ANA, "d", NOW, kind="demo_request")  # forms are not limited
+    # THEN each category counts up to its limit, whatever the order
+    assert score(limited, clicks) == pytest.approx(5)
+    assert score(limited, clicks + pages + [demo]) == (
+        pytest.approx(5 + 12 + 45))
+    assert score(limited, list(reversed(clicks + pages + [demo]))) == pytest.approx(62)
+    # AND what each rule is worth now still adds up, with the limits as their own lines
+    from leadscore.domain.explain import contributions
+    from leadscore.domain.scoring import breakdown
+
+    events = clicks + pages + [demo]
+    lead, entries = apply_events(None, "l", ANA, events, limited, NOW)
+    lines = contributions(lead, entries, limited, NOW)
+    parts = breakdown(lead, limited, NOW)
+    assert {line["rule"] for line in lines} >= {"limit.email", "limit.website"}
+    assert sum(line["points"] for line in lines) == pytest.approx(parts.fit + parts.engagement)
+
+
+def test_a_bad_limit_names_its_field() -> None:
+    with pytest.raises(RulesError) as raised:
+        with_limits({"email": -1})
+    assert "limits.email" in str(raised.value)

@@ -41,6 +41,19 @@ def capped_by_half_life(state: LeadState, now: datetime) -> dict[float, float]:
     return out
 
 
+def engagement_by_category(state: LeadState, now: datetime) -> dict[str, float]:
+    """Engagement at `now` (uncapped and capped events) per category ("" for keys written
+    without one), for rules with point `limits`."""
+    out: dict[str, float] = {}
+    for key, amount in state.eng_acc.items():
+        category = decay.category_of(key)
+        out[category] = out.get(category, 0.0) + decay.value_at(key, amount, now)
+    for key, amount in state.cap_weights.items():
+        category = decay.category_of(key)
+        out[category] = out.get(category, 0.0) + cap_weight_value(state, key, amount, now)
+    return out
+
+
 def cap_scale(state: LeadState, count_key: str, max_events: int) -> float:
     """The share of its points each event of a cap window counts for now (1 under the cap)."""
     return min(1.0, max_events / max(1, state.cap_counts.get(count_key, 1)))

@@ -56,6 +56,7 @@ class BehaviourRule(_Strict):
     frequency: Frequency | None = None
     half_life_days: float | None = None
     reason: str | None = None
+    category: str | None = Field(default=None, pattern=r"^[a-z0-9]{1,32}$")
 
     @field_validator("id")
     @classmethod

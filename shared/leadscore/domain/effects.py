@@ -122,7 +122,8 @@ def _behaviour_rules(event: Event, key: str, delta: LeadDelta,
                 reason=f"{reason}: counts toward {rule.frequency.count} within a "
                        f"{rule.frequency.within_days:g}-day window (+{rule.points:g} once)"))
         else:
-            ak, amount = decay.accrue(rule.points, hl, event.occurred_at)
+            ak, amount = decay.accrue(rule.points, hl, event.occurred_at,
+                                      rules.category_for(key, rule))
             delta.acc[ak] = delta.acc.get(ak, 0.0) + amount
             items.append(HistoryItem(rule=f"behaviour.{rule.id}", points=rule.points,
                                      reason=reason))
@@ -142,13 +143,15 @@ def _engagement_rule(event: Event, key: str, delta: LeadDelta,
         bucket = math.floor(decay.days_since_epoch(event.occurred_at) / rule.cap.window_days)
         ck = cap_key(key, rule.cap.max_events, rule.cap.window_days, hl, bucket)
         delta.caps[ck] = delta.caps.get(ck, 0) + 1
-        epoch, amount = decay.accrue(rule.points, hl, event.occurred_at)
+        epoch, amount = decay.accrue(rule.points, hl, event.occurred_at,
+                                     rules.category_for(key, rule))
         wk = f"{ck}|{epoch}"  # the window's count key, then the weight's epoch bucket
         delta.cap_weights[wk] = delta.cap_weights.get(wk, 0.0) + amount
         reason += (f" (counts for at most {rule.cap.max_events} per "
                    f"{rule.cap.window_days:g}-day window)")
     else:
-        ak, amount = decay.accrue(rule.points, hl, event.occurred_at)
+        ak, amount = decay.accrue(rule.points, hl, event.occurred_at,
+                                  rules.category_for(key, rule))
         delta.acc[ak] = delta.acc.get(ak, 0.0) + amount
     return [HistoryItem(rule=key, points=rule.points, reason=reason)]
 

@@ -53,6 +53,10 @@ def contributions(lead: LeadState, history: list[HistoryEntry], rules: Rules,
     for rule_id, points in parts.behaviour.items():
         lines.append({"rule": f"behaviour.{rule_id}", "points": points, "events": 0,
                       "reason": "frequency reached in a window (points once per window)"})
+    for category, points in parts.limited.items():
+        lines.append({"rule": f"limit.{category}", "points": points, "events": 0,
+                      "reason": f"{category} engagement over its limit of "
+                                f"{rules.limits[category]:g} points"})
     if parts.purchases:
         lines.append({"rule": "purchase", "points": parts.purchases,
                       "events": sum(1 for o in lead.orders.values() if o.counts),

@@ -68,11 +68,16 @@ class Cap(_Strict):
     window_days: float = Field(ge=1, le=366)
 
 
+Category = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$")]
+DEFAULT_CATEGORY = {"email": "email", "form": "form", "activity": "website"}
+
+
 class EventRule(_Strict):
     points: float
     half_life_days: HalfLife | None = None
     cap: Cap | None = None
     reason: str | None = None
+    category: Category | None = None  # for `limits`; by default email, form or website
 
 
 class ValueBand(_Strict):
@@ -169,6 +174,8 @@ class Rules(_Strict):
     fit: list[FitRule] = Field(default_factory=list)
     engagement: dict[str, EventRule] = Field(default_factory=dict)
     behaviour: list[BehaviourRule] = Field(default_factory=list)
+    # at most this many engagement points now per category, e.g. {email: 30, website: 40}
+    limits: dict[Category, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
@@ -214,6 +221,16 @@ class Rules(_Strict):
 
     def behaviour_by_id(self) -> dict[str, BehaviourRule]:
         return self._behaviour
+
+    def category_for(self, key: str, rule: EventRule | BehaviourRule) -> str | None:
+        """The category an event's points count in; None when no limits are set (keys
+        then carry no category, as before limits existed)."""
+        if not self.limits:
+            return None
+        if rule.category:
+            return rule.category
+        first = rule.events[0] if isinstance(rule, BehaviourRule) else key
+        return DEFAULT_CATEGORY.get(first.split(".", 1)[0], "other")
 
     def half_life_for(self, rule: EventRule | BehaviourRule) -> float:
         return rule.half_life_days or self.engagement_half_life_days

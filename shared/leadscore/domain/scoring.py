@@ -7,7 +7,12 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from leadscore.domain import decay
-from leadscore.domain.accumulators import capped_by_half_life, engagement_by_half_life, pruned
+from leadscore.domain.accumulators import (
+    capped_by_half_life,
+    engagement_by_category,
+    engagement_by_half_life,
+    pruned,
+)
 from leadscore.domain.behaviour import awards
 from leadscore.domain.effects import LeadDelta, OrderChange, effect_of
 from leadscore.domain.events import Event, ProfileValue
@@ -117,11 +122,12 @@ class Breakdown(BaseModel):
     # every fading part summed per half-life in days: what `review` projects forward
     terms: dict[float, float] = {}
     behaviour: dict[str, float] = {}  # frequency rules' awards now, by rule id
+    limited: dict[str, float] = {}  # what category limits take off now (<= 0), by category
 
     @property
     def engagement(self) -> float:
         return sum(self.engagement_by_half_life.values()) + self.capped + self.purchases + sum(
-            self.behaviour.values())
+            self.behaviour.values()) + sum(self.limited.values())
 
 
 def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
@@ -148,8 +154,21 @@ def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
             for points, half_life in won:
                 terms[half_life] = terms.get(half_life, 0.0) + points
     fit = sum(i.points for i in fit_items(state, rules))
+    limited = _over_limits(state, rules, now) if rules.limits else {}
     return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase,
-                     terms=terms, behaviour=behaviour)
+                     terms=terms, behaviour=behaviour, limited=limited)
+
+
+def _over_limits(state: LeadState, rules: Rules, now: datetime) -> dict[str, float]:
+    """Per limited category, the (negative) points over its limit at `now`."""
+    by_category = engagement_by_category(state, now)
+    by_id = rules.behaviour_by_id()
+    for rule_id, won in awards(state.counters, by_id, now).items():
+        rule = by_id[rule_id]
+        category = rules.category_for(rule.events[0], rule) or ""
+        by_category[category] = by_category.get(category, 0.0) + sum(p for p, _ in won)
+    return {c: limit - by_category[c] for c, limit in rules.limits.items()
+            if by_category.get(c, 0.0) > limit}
 
 
 def _band(value: float, bands: dict[str, float], worst: str) -> str:
@@ -197,7 +216,8 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     s.next_review_at = next_review(
         [(v, h) for h, v in parts.terms.items()], rules,
         s.fit_score, now, [since, stay_ends(rules, s.stage, s.stage_since),
-                           now + REVIEW_EVERY if abs(parts.engagement) >= 0.5 else None])
+                           now + REVIEW_EVERY if abs(parts.engagement) >= 0.5 or parts.limited
+                           else None])
     return s
 
 
