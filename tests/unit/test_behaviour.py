@@ -127,3 +127,11 @@ def test_a_bad_limit_names_its_field() -> None:
     with pytest.raises(RulesError) as raised:
         with_limits({"email": -1})
     assert "limits.email" in str(raised.value)
+
+
+def test_a_bad_behaviour_condition_names_the_rule_and_field() -> None:
+    with pytest.raises(RulesError) as raised:
+        with_behaviour({"id": "pages", "events": ["activity.website_visit"], "points": 1,
+                        "where": {"field": "page", "range": {"min": 5, "max": 1}}})
+    assert 'behaviour rule "pages": field "where.range": min is greater than max' in str(
+        raised.value)

@@ -124,3 +124,15 @@ def test_a_lead_scored_again_keeps_its_stage_and_entry_date(rules: Rules) -> Non
     # WHEN it is materialised again THEN it is the same (a function of stored stage and score)
     again = materialise(later, rules, NOW + timedelta(days=55))
     assert again.view() == later.view()
+
+
+def test_rules_check_names_the_hysteresis_field() -> None:
+    from leadscore.errors import RulesError
+
+    try:
+        rules_with({"margin": -1, "min_stay_days": 400})
+    except RulesError as raised:
+        fields = {d["field"] for d in raised.details}
+        assert {"stages.hysteresis.margin", "stages.hysteresis.min_stay_days"} <= fields
+    else:
+        raise AssertionError("a negative margin was accepted")
