@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench fuzz lint typecheck unit clean lock
+.PHONY: run test bench fuzz lint typecheck unit clean lock chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,15 @@ lock: $(STAMP)
 # so it stops even when tests fail; LEADSCORE_REQUIRE_EMULATOR=1 turns "missing" into a failure.
 # tests/infra/test_bundle.py installs the lock on Python 3.11, 3.12 and 3.13 (pyenv) into
 # .venv-bundle-3.X, cached until requirements.lock changes.
-test: lint typecheck
+test: lint typecheck chromium
 	$(BIN)/python -m pytest
+
+# The browser test (tests/tracking/test_browser.py) drives Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium || { \
+		apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends chromium; }; }
 
 # The long fuzz profile: thousands of mutated requests per endpoint.
 fuzz: $(STAMP)

@@ -8,12 +8,14 @@ import sys
 from bench import (
     decay_run,
     email_batch,
+    form_history,
     form_throughput,
     ingest_throughput,
     load,
     purchase_throughput,
     scoring,
     sizing,
+    tracking,
 )
 from bench.harness import firestore_available
 
@@ -26,7 +28,9 @@ def main() -> int:
         purchase_throughput.run(kinds)
         email_batch.run(kinds)
         form_throughput.run(kinds)
+        form_history.run(kinds)  # issue 21: constant-cost form posts
         decay_run.run(kinds)
+        tracking.run(kinds)
     scoring.run()  # cost per event against the previous release's engine (goal <= 1.3x)
     load.run()
     sizing.run()  # on paper: the model behind the README's sizing section

@@ -21,6 +21,9 @@ from leadscore.http import endpoint, json_response, read_body
 from leadscore.providers import web_form
 from leadscore.providers.base import ParseResult
 from leadscore.service.forms import build_event, submission_key, submit
+from leadscore.service.visitors import join_visitor
+from leadscore.store.port import VisitorStore
+from leadscore.tracking.snippet import ANONYMOUS_ID_FIELD
 from leadscore.webhook import serve_provider
 
 ACK = {"status": "ok", "message": "thank you"}
@@ -65,6 +68,7 @@ def _plain(request: Request, app: Container) -> Response:
     settings, now = app.settings, app.now()
     raw = read_body(request, settings.form_max_bytes)
     fields = web_form.read_fields(raw, request.mimetype, request.content_type or "")
+    visitor = fields.pop(ANONYMOUS_ID_FIELD, "")  # leadscore.js adds it: join that visitor
     sub = web_form.interpret(fields, request.args.get("form"),
                              field_map.build(settings.form_field_map),
                              _listed(settings.form_honeypots))
@@ -90,6 +94,9 @@ def _plain(request: Request, app: Container) -> Response:
     event = build_event("web-form", key, sub.email, sub.form_kind, sub.profile, now)
     result = submit(app.store, app.rules, event, now, also_seen_as=previous, window=window)
     app.dispatch(result.events)
+    if visitor.strip() and isinstance(app.store, VisitorStore):
+        app.dispatch(join_visitor(app.store, app.store, app.rules, visitor, event.email, now,
+                                  timedelta(days=settings.track_visitor_days)).events)
     return _answer(request, app, requested)
 
 

@@ -21,6 +21,7 @@ from leadscore.errors import MethodNotAllowed, NotFound
 from leadscore.http import endpoint, json_response
 from leadscore.providers import canonical
 from leadscore.service.api_params import HistoryQuery, encode_cursor, lead_filters, parse_query
+from leadscore.service.erasure import erase_address
 from leadscore.service.leads import HISTORY_SHOWN, describe, find_lead, history_line, summary
 
 NON_OPENER_COLUMNS = ["lead_id", "email", "non_opener_since", "last_sent_at", "last_open_at",
@@ -80,9 +81,21 @@ def _history(request: Request, app: Container, key: str) -> Response:
 
 
 def _erase(request: Request, app: Container, key: str) -> Response:
-    lead = _lead(app, key)
-    app.store.erase(lead.lead_id)
-    return json_response(200, {"status": "erased", "lead_id": lead.lead_id})
+    """Erase by any spelling of the address or by id, and keep a tombstone so late events
+    never bring the lead back (service/erasure.py). An address with nothing stored still
+    gets its tombstone (a 404 says nothing was deleted)."""
+    lead = find_lead(app.store, key)
+    if "@" in key:
+        found = erase_address(app.store, key, app.now(),
+                              found_id=lead.lead_id if lead else None)
+    elif lead is not None:
+        found = erase_address(app.store, lead.email, app.now(), found_id=lead.lead_id)
+    else:  # an id only: whatever is left under it (history without a lead document)
+        found = app.store.erase(key, erased_at=app.now())
+    if not found:
+        raise NotFound("no lead with that email or id")
+    return json_response(200, {"status": "erased",
+                               "lead_id": lead.lead_id if lead else key})
 
 
 HANDLERS: dict[str, Callable[..., Response]] = {

@@ -7,6 +7,11 @@ from inactivity_decay import inactivity_decay
 from ingest import ingest
 from leads_api import leads_api
 from purchase_webhook import purchase_webhook
+from track import track
+
+from leadscore.wsgi_guard import install as guard_bodies
 
 __all__ = ["crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
-           "leads_api", "purchase_webhook"]
+           "leads_api", "purchase_webhook", "track"]
+
+guard_bodies()  # oversized bodies refused before the framework reads them

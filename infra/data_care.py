@@ -23,7 +23,10 @@ COLLECTIONS: dict[str, tuple[str | None, bool, str]] = {
     "_orders": (None, True, "order key -> lead id, for refunds"),
     "_handovers": (TTL_FIELD, True, "stage changes to hand to sales; delivered ones expire"),
     "_tokens": (TTL_FIELD, False, "Mailgun replay tokens, useless after their 15 minutes"),
-    "_visitors": (TTL_FIELD, False, "anonymous website visitors, until identified"),
+    "_visitors": (TTL_FIELD, True, "anonymous website visitors, until identified"),
+    "_erased": (TTL_FIELD, False, "erasure tombstones: lead id (a keyed hash) and time, no "
+                "address; they expire after 400 days"),
+    "_esp_sync": (None, True, "what each email tool last accepted per lead (scores, no email)"),
 }
 
 

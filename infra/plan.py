@@ -77,6 +77,8 @@ def functions(config: DeployConfig) -> list[Function]:
                  [email[p] for p in config.email_providers if p in email] + handover, writes),
         Function("purchase_webhook", "purchase_webhook", "public", "webhook",
                  [purchase[p] for p in config.purchase_platforms] + handover, writes),
+        Function("track", "track", "public", "webhook", ["track_server_keys", *handover],
+                 writes),
         Function("leads_api", "leads_api", "private", "api", ["api_token"], []),
         Function("crm_webhook", "crm_webhook", "public", "webhook",
                  [*crm, *handover], writes),

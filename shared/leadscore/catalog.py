@@ -11,4 +11,5 @@ FUNCTIONS: dict[str, str] = {
     "inactivity_decay": "cloudevent",
     "leads_api": "http",
     "crm_webhook": "http",
+    "track": "http",
 }

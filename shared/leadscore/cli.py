@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ import click
 
 from leadscore import jsonfmt
 from leadscore.catalog import FUNCTIONS
+from leadscore.cli_esp import esp
 from leadscore.cli_hubspot import hubspot
 from leadscore.config import Settings
 from leadscore.container import Container, check_store_url, container, install
@@ -48,6 +50,13 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except LeadscoreError as exc:
             raise click.ClickException(exc.message) from None
+        except sqlite3.DatabaseError as exc:  # corrupt, read-only or locked store file
+            raise click.ClickException(f"store unavailable: {exc}") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("google."):  # Firestore unreachable, denied
+                raise click.ClickException(
+                    f"store unavailable: {type(exc).__name__}: {str(exc)[:200]}") from None
+            raise
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                                  for e in exc.errors())
@@ -211,7 +220,9 @@ def lead_erase(email: str, yes: bool) -> None:
         return
     if not yes:
         click.confirm(f"Erase {found.lead_id} and all its history?", abort=True)
-    app.store.erase(found.lead_id)
+    from leadscore.service.erasure import erase_address
+
+    erase_address(app.store, found.email, app.now(), found_id=found.lead_id)
     click.echo(f"erased {found.lead_id}")
 
 
@@ -346,6 +357,7 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
 
 
 main.add_command(hubspot)
+main.add_command(esp)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     woocommerce_secret: SecretStr = SecretStr("")
     purchase_secret: SecretStr = Field(
         default=SecretStr(""), description="secret of the generic purchase format")
-    email_max_bytes: int = Field(default=10 * MIB, ge=1024)
+    email_max_bytes: int = Field(default=4 * MIB, ge=1024)  # SendGrid batches at 768 KB
     sendgrid_public_key: SecretStr = SecretStr("")
     mailgun_signing_key: SecretStr = SecretStr("")
     mailchimp_secret: SecretStr = SecretStr("")
@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     form_duplicate_window_s: int = Field(default=600, ge=1)
     captcha_secret: SecretStr = SecretStr("")
     captcha_verify_url: str = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+    track_server_keys: SecretStr = Field(
+        default=SecretStr(""), description="secret write keys of the track function, comma-sep")
+    track_client_keys: str = Field(
+        default="", description="public write keys (pages, leadscore.js), comma-separated")
+    track_allowed_origins: str = Field(
+        default="", description="origins that may use a client key, comma-separated")
+    track_client_events: str = Field(
+        default="", description="event names client keys may track; empty: the rules' names")
+    track_visitor_days: int = Field(default=90, ge=1, le=730)
     typeform_secret: SecretStr = SecretStr("")
     typeform_forms: dict[str, str] = Field(
         default_factory=dict, description='JSON {"form_id": "form_kind"}')
@@ -103,6 +112,36 @@ class Settings(BaseSettings):
         default="USD", description="currency of deal amounts (the portal's company currency)")
     hubspot_won_stages: str = "closedwon"
     hubspot_lost_stages: str = "closedlost"
+    id_key: SecretStr = Field(
+        default=SecretStr(""), description="HMAC key of lead ids; empty: a public local key")
+    # Scores back in the email tools (issue 22); a tool syncs when its key is set.
+    esp_cleanup: bool = Field(
+        default=True, description="the sync takes flagged non-openers off each tool's list")
+    esp_attempts: int = Field(default=3, ge=1, le=10)
+    esp_full_sweep: bool = Field(
+        default=True, description="each decay run compares every lead with the email tools")
+    mailchimp_api_key: SecretStr = Field(
+        default=SecretStr(""), description="Marketing API key (its suffix names the data centre)")
+    mailchimp_list_id: str = Field(default="", description="the audience (list) id")
+    mailchimp_api_url: str = Field(default="", description="default: from the key's suffix")
+    mailchimp_removal: str = Field(default="tag", pattern="^(archive|unsubscribe|tag)$")
+    mailchimp_status_if_new: str = Field(
+        default="transactional", pattern="^(subscribed|transactional|pending)$")
+    brevo_api_key: SecretStr = Field(default=SecretStr(""), description="Brevo API v3 key")
+    brevo_api_url: str = "https://api.brevo.com/v3"
+    brevo_stage_lists: dict[str, int] = Field(
+        default_factory=dict, description='JSON {"mql": 12, ...}: a list per stage')
+    brevo_removal: str = Field(default="list", pattern="^(list|blocklist)$")
+    brevo_non_opener_list: int | None = Field(default=None, description="list for non-openers")
+    sendgrid_api_key: SecretStr = Field(
+        default=SecretStr(""), description="SendGrid key with Marketing and ASM scopes")
+    sendgrid_api_url: str = "https://api.sendgrid.com"
+    sendgrid_stage_lists: dict[str, str] = Field(
+        default_factory=dict, description='JSON {"mql": "list-uuid", ...}: a list per stage')
+    sendgrid_removal: str = Field(default="lists", pattern="^(lists|suppress)$")
+    sendgrid_suppression_group: int | None = Field(
+        default=None, description="unsubscribe group id for non-openers")
+    sendgrid_poll_wait_s: float = Field(default=1.0, ge=0, description="between job checks")
     firestore_collection: str = "leads"
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")
@@ -119,3 +158,10 @@ class Settings(BaseSettings):
     def api_tokens(self) -> list[str]:
         """All active tokens; more than one lets operators rotate without downtime."""
         return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]
+
+    def track_keys(self) -> tuple[list[str], list[str]]:
+        """(server keys, client keys) of the track function; several of each can rotate."""
+        def split(value: str) -> list[str]:
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return (split(self.track_server_keys.get_secret_value()),
+                split(self.track_client_keys))

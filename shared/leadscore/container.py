@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -15,9 +17,12 @@ from typing import Any
 from leadscore import jsonfmt, logs
 from leadscore.config import Settings
 from leadscore.domain.happenings import DomainEvent, NonOpenerFlagged, StageChanged
+from leadscore.domain.identity import use_id_key
 from leadscore.domain.rules import Rules, default_rules, parse_rules
 from leadscore.errors import ConfigError
 from leadscore.store.port import LeadStore
+
+HANDOVER_WAIT_S = 3.0  # how long a request waits for its handover sweep (see dispatch)
 
 
 def build_store(url: str, settings: Settings, *, must_exist: bool = False) -> LeadStore:
@@ -76,7 +81,13 @@ class Container:
         self._lock = threading.Lock()
         self._publisher: Any = None
         self._sesv2: Any = None
+        self._sweeper: ThreadPoolExecutor | None = None
         logs.configure(self.settings.log_level)
+        use_id_key(self.settings.id_key.get_secret_value())
+        if self.settings.store == "firestore" and not (
+                self.settings.id_key.get_secret_value() or self.settings.firestore_emulator_host):
+            logs.error("LEADSCORE_ID_KEY is not set: lead ids use the public local key and "
+                       "can be reversed by guessing addresses; set it before going live")
 
     @cached_property
     def rules(self) -> Rules:
@@ -101,6 +112,22 @@ class Container:
 
     def now(self) -> datetime:
         return self._clock()
+
+    def store_health(self) -> str | None:
+        """None if the store answers a read now, else one line saying why not (`/healthz`
+        answers 503 with it: a corrupt or read-only SQLite file, Firestore unreachable)."""
+        try:
+            self.store.get_lead("l_healthcheck")
+            if self.settings.store.startswith("sqlite:///"):  # a read-only file reads fine
+                import sqlite3
+
+                path = self.settings.store.removeprefix("sqlite:///")
+                with sqlite3.connect(path, timeout=2) as conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("ROLLBACK")
+        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+            return f"{type(exc).__name__}: {str(exc)[:200]}"
+        return None
 
     # Outside edges, replaceable in tests: the network fetch of SNS signing certificates and
     # the SNS subscription confirmation call.
@@ -172,8 +199,31 @@ class Container:
         for event in events:
             if isinstance(event, NonOpenerFlagged):
                 self.announce_non_opener(event)
-        if sweep or any(isinstance(event, StageChanged) for event in events):
-            self.hand_over()
+        if sweep:
+            self.hand_over()  # the scheduled job: it has the time, and waits for it
+            # scores and clean-up to the email tools: from the scheduled job only, never
+            # inside a provider's request
+            named = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged | StageChanged)]
+            self.sync_esp(None if self.settings.esp_full_sweep else named)
+        elif any(isinstance(event, StageChanged) for event in events):
+            self.hand_over_soon()
+
+    def hand_over_soon(self) -> None:
+        """Sweep on this process's handover thread, waiting at most `HANDOVER_WAIT_S`.
+
+        A receiver that hangs must not hold the provider's request (31.6 s in issue 21):
+        past the budget the request is answered and the sweep goes on in the background.
+        The change is in the outbox already, so if the instance is frozen or stopped after
+        the response (Cloud Run throttles CPU between requests) the scheduled job's sweep
+        delivers it. One thread: sweeps of one process never overlap."""
+        with self._lock:
+            if self._sweeper is None:
+                self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="handover")
+        try:
+            self._sweeper.submit(self.hand_over).result(timeout=HANDOVER_WAIT_S)
+        except FutureTimeout:
+            logs.warning("handover still running after the request's budget; it continues "
+                         "in the background and the scheduled job retries what it misses")
 
     def announce_non_opener(self, event: NonOpenerFlagged) -> None:
         settings = self.settings
@@ -237,6 +287,33 @@ class Container:
         if crm is not None:
             sinks.append(crm_sink(crm, self.store, self.rules))
         return sinks
+
+    # Email tools (issue 22): the configured EspSync objects and one sync sweep over them.
+    def esp_syncs(self) -> list[Any]:
+        from leadscore.domain.segments import segments_of
+        from leadscore.integrations.esp.registry import configured
+
+        return configured(self.settings, segments_of(self.rules))
+
+    def sync_esp(self, lead_ids: Sequence[str] | None = None) -> None:
+        """Sync every configured tool (`lead_ids`: only these leads); a failure leaves the
+        differences for the next sweep, so it is logged, never raised."""
+        from leadscore.service.esp_sync import sync_tool
+
+        try:
+            syncs = self.esp_syncs()
+        except ValueError:  # a removal without its list or group: say so, keep the job
+            logs.exception("email tools misconfigured; nothing synced")
+            return
+        for esp in syncs:
+            try:
+                report = sync_tool(self.store, esp, self.rules, self.now(), lead_ids=lead_ids,
+                                   cleanup=self.settings.esp_cleanup,
+                                   attempts=self.settings.esp_attempts)
+                logs.info("esp sync", **report.model_dump(exclude={"last_lead_id"}))
+            except Exception:  # noqa: BLE001 - the next sweep finds the same differences
+                logs.exception("esp sync failed; differences stay for the next sweep",
+                               tool=esp.name)
 
 
 _current: Container | None = None

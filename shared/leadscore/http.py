@@ -8,6 +8,7 @@ and answered 500 without one, so the sender retries and the caller learns nothin
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable, Collection
 from typing import Any, TypeAlias
 
@@ -30,6 +31,7 @@ from leadscore.errors import (
 )
 
 Handler: TypeAlias = Callable[[Request], Response]
+READ_PIECE = 64 * 1024
 
 # The one table from error classes to HTTP statuses. A subclass not listed here takes its
 # nearest listed ancestor's status; 4xx tell a sender not to retry, 5xx that it should.
@@ -61,8 +63,13 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
                     mimetype="application/json", headers=headers)
 
 
+RETRY_AFTER_S = "5"  # a 503 tells the sender when to come back (most retry anyway)
+
+
 def error_response(error: LeadscoreError) -> Response:
-    return json_response(status_of(error), error.to_json())
+    status = status_of(error)
+    return json_response(status, error.to_json(),
+                         headers={"Retry-After": RETRY_AFTER_S} if status == 503 else None)
 
 
 def read_body(request: Request, limit: int) -> bytes:
@@ -70,10 +77,17 @@ def read_body(request: Request, limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    raw = request.stream.read(limit + 1)
-    if len(raw) > limit:
+    # small pieces: a body found too big part-way never sits in one large buffer
+    pieces, size = [], 0
+    while size <= limit:
+        piece = request.stream.read(min(READ_PIECE, limit + 1 - size))
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    if size > limit:
         raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-    return raw
+    return b"".join(pieces)
 
 
 def lower_headers(request: Request) -> dict[str, str]:
@@ -110,6 +124,11 @@ def endpoint(name: str, methods: Collection[str],
                 if pages_for_browsers and pages.wants_html(request):
                     return pages.error_page(status, exc.message)
                 return error_response(exc)
+            except sqlite3.DatabaseError as exc:  # corrupt, read-only or locked file
+                logs.error("store unavailable", function=name, problem=type(exc).__name__)
+                return json_response(503, {"error": "store_unavailable",
+                                           "message": "the store cannot be used; retry later"},
+                                     headers={"Retry-After": RETRY_AFTER_S})
             except Exception:  # noqa: BLE001 - the one catch-all: answer 500, log the trace
                 logs.exception("unexpected failure", function=name)
                 return json_response(500, {"error": "internal_error",

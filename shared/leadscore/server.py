@@ -36,6 +36,7 @@ def _root(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
                 "rules_version": app.rules.version, "functions": sorted(FUNCTIONS),
                 "providers": REGISTRY.describe(app.settings)}
         response = Response(json.dumps(body), mimetype="application/json")
+        health_check(app, body, response)  # issue 21: 503 when the store cannot be used
     else:
         body = {"error": "not_found", "message": f"no function at {request.path}; try one of "
                 + ", ".join(f"/{name}" for name in sorted(FUNCTIONS))}
@@ -76,3 +77,11 @@ def serve(host: str, port: int, source: Path | None = None) -> None:
 
     logging.getLogger("werkzeug").addFilter(ScrubFilter())
     run_simple(host, port, build_app(source), threaded=True, use_reloader=False)
+
+
+def health_check(app: Any, body: dict[str, Any], response: Response) -> None:
+    problem = app.store_health()
+    if problem is not None:
+        body.update(status="unavailable", problem=problem)
+        response.set_data(json.dumps(body))
+        response.status_code = 503

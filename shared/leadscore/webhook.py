@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Request, Response
 
+from leadscore import logs
 from leadscore.container import Container
 from leadscore.errors import NotFound, Unauthorized
 from leadscore.http import json_response, lower_headers, read_body, require_json
@@ -20,6 +21,11 @@ from leadscore.providers.registry import REGISTRY
 from leadscore.service.ingest import ingest
 from leadscore.service.moves import move_lead
 from leadscore.service.purchases import record_purchases
+
+# A verified request whose payload has the wrong JSON types (a string where an object
+# belongs, a number out of range, an invalid address inside an object a schema passed):
+# the provider signed it and would retry a 5xx for days, so it is acknowledged and logged.
+UNPARSEABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError)
 
 # What to do with a verified, parsed request that names events or purchases.
 Apply = Callable[[Container, ParseResult, datetime], Response]
@@ -67,7 +73,13 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
         require_json(request)
     now = app.now()
     provider.verify(inbound, REGISTRY.secrets(provider, app.settings), now, app)
-    result = provider.parse(inbound, app.settings, app)
+    try:
+        result = provider.parse(inbound, app.settings, app)
+    except UNPARSEABLE as exc:  # signed but not what we expect: a 5xx would be retried
+        logs.warning("signed payload ignored", provider=provider.name,
+                     problem=type(exc).__name__)
+        return json_response(200, {"status": "ignored",
+                                   "message": "signed payload of an unexpected shape"})
     if result.reply is not None:
         return json_response(result.reply.status, result.reply.body)
     for claim in result.claims:

@@ -128,8 +128,9 @@ def test_erasure_removes_every_document_of_the_lead(client: Any,
     assert store.order_owner("shop:O-1") is None
     assert not any(h.lead_id == lead_id for h in store.pending_handovers(NOW + timedelta(1)))
     assert client.get(f"/leads/{lead_id}", headers=AUTH).status_code == 404
-    # AND a later event for the address starts a new lead
-    apply_events(store, lead_id, email, [form(email, "f2", NOW)], app_container.rules, NOW)
+    # AND a later form submission (consent, after the erasure) starts a new lead
+    later = NOW + timedelta(minutes=1)
+    apply_events(store, lead_id, email, [form(email, "f2", later)], app_container.rules, later)
     assert store.get_lead(lead_id).counters == {"form_submitted": 1}
 
 

@@ -172,9 +172,9 @@ def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]
     delta = LeadDelta(at=t, counters={event.type: 1})
     items: list[HistoryItem] = []
     if isinstance(event, FormSubmitted | CustomActivity):
+        # a form never changes the email status: anyone can type an address into a form,
+        # so only the ESP's own resubscribe event undoes an unsubscribe or a complaint
         delta.profile = _clean_profile(event.profile)
-        if isinstance(event, FormSubmitted) and event.form_kind == NEWSLETTER:
-            delta.email_status = "active"  # signing up again is an explicit opt-in
         delta.latest["last_activity_at"] = t
         items = _score_rule(event, delta, rules)
     elif isinstance(event, EmailDelivered):

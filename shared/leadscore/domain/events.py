@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from leadscore.domain.identity import normalise_email
+from leadscore.domain.limits import check_profile
 
 ProfileValue = str | int | float | bool | None
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
@@ -50,11 +51,12 @@ def _slug(value: str) -> str:
 class FormSubmitted(_Event):
     type: Literal["form_submitted"] = "form_submitted"
     form_kind: str
-    profile: dict[str, ProfileValue] = Field(default_factory=dict, max_length=100)
+    profile: dict[str, ProfileValue] = Field(default_factory=dict)
     url: str | None = Field(default=None, max_length=2048)  # the page the form was on
     campaign: str | None = Field(default=None, max_length=256)
 
     _kind = field_validator("form_kind")(_slug)
+    _bounded = field_validator("profile")(check_profile)  # limits.py: 422 naming the field
 
 
 class EmailDelivered(_Event):
@@ -110,11 +112,12 @@ class CustomActivity(_Event):
 
     type: Literal["activity"] = "activity"
     activity: str
-    profile: dict[str, ProfileValue] = Field(default_factory=dict, max_length=100)
+    profile: dict[str, ProfileValue] = Field(default_factory=dict)
     url: str | None = Field(default=None, max_length=2048)  # a page view's page
     campaign: str | None = Field(default=None, max_length=256)
 
     _kind = field_validator("activity")(_slug)
+    _bounded = field_validator("profile")(check_profile)
 
 
 OutcomeKind = Literal["opportunity_created", "deal_won", "deal_lost", "sales_accepted",

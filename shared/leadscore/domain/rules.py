@@ -28,6 +28,8 @@ from pydantic import (
 from leadscore.domain import decay
 from leadscore.domain.behaviour import BehaviourRule, Frequency
 from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
+from leadscore.domain.segments import Segments
+from leadscore.domain.website_rules import WebsiteRules
 from leadscore.errors import RulesError
 
 __all__ = ["BehaviourRule", "Condition", "DomainTest", "FitRule", "Frequency", "Hysteresis",
@@ -180,6 +182,8 @@ class Rules(_Strict):
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
     non_opener_after_days: float = Field(default=183, ge=1, le=3650)
+    website: WebsiteRules = Field(default_factory=WebsiteRules)
+    segments: Segments | None = None  # bands synced to the email tools (domain/segments.py)
     _fit_tests: tuple[tuple[FitRule, Test], ...] = PrivateAttr(default=())
     _behaviour: dict[str, BehaviourRule] = PrivateAttr(default_factory=dict)
     _content_hash: str = PrivateAttr(default="")
@@ -202,7 +206,9 @@ class Rules(_Strict):
             if rule.id in self._behaviour:
                 raise ValueError(f'duplicate behaviour rule id "{rule.id}"')
             self._behaviour[rule.id] = rule
-        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True,
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True,
+                                               exclude={"segments"}),  # not scoring
+                               sort_keys=True,
                                separators=(",", ":"), ensure_ascii=False)
         self._content_hash = hashlib.sha256(canonical.encode()).hexdigest()
         return self

@@ -17,6 +17,7 @@ from leadscore.domain.behaviour import awards
 from leadscore.domain.effects import LeadDelta, OrderChange, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
+from leadscore.domain.limits import admits
 from leadscore.domain.own_time import at_own_time
 from leadscore.domain.review import next_review
 from leadscore.domain.rules import Rules
@@ -76,6 +77,8 @@ def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
     for name, t in delta.earliest.items():
         setattr(s, name, _earlier(getattr(s, name), t))
     for name, value in delta.profile.items():
+        if not admits(s.profile, name):  # bounded document (limits.py): no new field
+            continue
         seen = s.profile_at.get(name)
         if seen is None or delta.at > seen or (delta.at == seen and
                                                 str(value) > str(s.profile.get(name))):

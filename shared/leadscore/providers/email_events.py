@@ -10,9 +10,17 @@ from pydantic import ValidationError
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.errors import ValidationFailed
 
+LATEST_UNIX = 4_102_444_800  # 2100-01-01: anything later (or an exponent) is not a time
+
 
 def from_unix(value: float | int | str) -> datetime:
-    return datetime.fromtimestamp(float(value), UTC)
+    """A unix time, bounded before conversion (`1e10000000` must not cost CPU seconds)."""
+    if isinstance(value, str) and not (0 < len(value) <= 20):
+        raise ValueError("not a unix timestamp")
+    seconds = float(value)
+    if not 0 <= seconds <= LATEST_UNIX:  # also refuses nan and inf
+        raise ValueError("unix timestamp out of range")
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def canonical(where: str, kind: str, email: Any, source: str, key: str, at: datetime,

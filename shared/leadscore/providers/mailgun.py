@@ -57,7 +57,8 @@ def verify(raw: bytes, keys: list[str], now: datetime) -> str:
             isinstance(sig.get(k), str) for k in ("timestamp", "token", "signature")):
         raise Unauthorized("missing signature object (timestamp, token, signature)")
     stamp, token = sig["timestamp"], sig["token"]
-    if not stamp.isdigit() or abs(now.timestamp() - int(stamp)) > TOLERANCE_S:
+    seconds = signing.unix_stamp(stamp)
+    if seconds is None or abs(now.timestamp() - seconds) > TOLERANCE_S:
         raise Unauthorized(f"signature timestamp is outside the {TOLERANCE_S} s tolerance")
     try:
         presented = bytes.fromhex(sig["signature"])

@@ -66,7 +66,8 @@ def verify(raw: bytes, headers: dict[str, str], keys: list[str], now: datetime) 
     signature, stamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
     if not signature or not stamp:
         raise Unauthorized("missing X-Twilio-Email-Event-Webhook-Signature or -Timestamp")
-    if not stamp.isdigit() or abs(now.timestamp() - int(stamp)) > TOLERANCE_S:
+    seconds = signing.unix_stamp(stamp)
+    if seconds is None or abs(now.timestamp() - seconds) > TOLERANCE_S:
         raise Unauthorized(f"webhook timestamp is outside the {TOLERANCE_S} s tolerance")
     try:
         der = base64.b64decode(signature, validate=True)

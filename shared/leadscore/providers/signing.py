@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -49,6 +50,17 @@ def verify_base64_hmac(raw: bytes, header: str | None, active: list[str], settin
         raise Unauthorized(f"{header_name} does not match the body")
 
 
+UNIX_STAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: `²` passes str.isdigit()
+
+
+def unix_stamp(text: str | None) -> int | None:
+    """Unix seconds from a header, strictly: ASCII digits, at most 12 (no 5,000-digit
+    conversions, no superscripts); None for anything else."""
+    if text is None or not UNIX_STAMP.fullmatch(text):
+        return None
+    return int(text)
+
+
 def parse_timestamped(header: str | None, header_name: str) -> tuple[int, list[bytes]]:
     """`t=<unix seconds>,v1=<hex>[,v1=<hex>...]` (Stripe's scheme, and our generic one)."""
     if not header:
@@ -57,8 +69,8 @@ def parse_timestamped(header: str | None, header_name: str) -> tuple[int, list[b
     signatures: list[bytes] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
-            stamp = int(value)
+        if key == "t" and unix_stamp(value) is not None:
+            stamp = unix_stamp(value)
         elif key == "v1":
             try:
                 signatures.append(bytes.fromhex(value))

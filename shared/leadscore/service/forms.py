@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from leadscore.domain.events import FormSubmitted
-from leadscore.domain.identity import lead_id_for, normalise_email
+from leadscore.domain.identity import lead_id_for, ledger_key, normalise_email
 from leadscore.domain.rules import Rules
 from leadscore.errors import ValidationFailed
 from leadscore.service.ingest import IngestResult, ingest
@@ -41,14 +41,17 @@ def build_event(source: str, key: str, email: str, form_kind: str, profile: dict
 
 def submit(store: LeadStore, rules: Rules, event: FormSubmitted, now: datetime,
            also_seen_as: str | None = None, window: timedelta | None = None) -> IngestResult:
-    """Apply the submission unless it repeats one `window` ago under `also_seen_as`.
+    """Apply the submission unless it repeats one of the previous window (`also_seen_as`).
 
     Identical content is keyed per fixed window; a repeat that straddles a window boundary
-    is caught by looking for the previous window's key in the lead's recent history.
+    is caught by looking up the previous window's key in the ledger: one keyed read,
+    whatever the lead's history holds, so the cost (and timing) of a post does not depend
+    on how much we know about the address. (A repeat counts once within one to two
+    windows of the first post.)
     """
     if also_seen_as and window:
-        for entry in store.history(lead_id_for(event.email)):
-            if entry.event_id == also_seen_as and entry.at >= now - window:
-                return IngestResult(received=1, applied=0, duplicates=1, leads=1, commits=0,
-                                    stage_changes=[])
+        previous = ledger_key(event.source, also_seen_as)
+        if previous in store.read(lead_id_for(event.email), [previous]).known:
+            return IngestResult(received=1, applied=0, duplicates=1, leads=1, commits=0,
+                                stage_changes=[])
     return ingest(store, rules, [event], now)

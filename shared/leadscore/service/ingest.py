@@ -26,6 +26,7 @@ class IngestResult(BaseModel):
     duplicates: int
     leads: int
     commits: int
+    erased: int = 0  # events dropped because their lead was erased (service/erasure.py)
     stage_changes: list[ApplyOutcome]
     # what happened, for `Container.dispatch` (kept out of response bodies and logs)
     events: list[DomainEvent] = Field(default_factory=list, exclude=True)
@@ -72,6 +73,7 @@ def ingest(store: LeadStore, rules: Rules, events: Sequence[Event],
         duplicates=sum(o.duplicates for o in outcomes),
         leads=len(outcomes),
         commits=sum(o.commits for o in outcomes),
+        erased=sum(o.erased for o in outcomes),
         stage_changes=changed,
         events=[StageChanged(lead_id=o.lead_id, stage_before=o.stage_before,
                              stage_after=o.stage_after or "lead") for o in changed],

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from leadscore.domain.explain import contributions
-from leadscore.domain.identity import lead_id_for
+from leadscore.domain.identity import lead_id_for, legacy_lead_id
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import breakdown, fit_items, materialise
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
@@ -17,9 +17,12 @@ HISTORY_SHOWN = 500  # a lead's page shows its newest entries; the history endpo
 
 
 def find_lead(store: LeadStore, email_or_id: str) -> LeadState | None:
-    key = email_or_id if email_or_id.startswith("l_") and "@" not in email_or_id else (
-        lead_id_for(email_or_id))
-    return store.get_lead(key)
+    """By id, or by any spelling of the address; a lead stored under the unkeyed id of
+    earlier releases is found too (read-through, until `leadscore` re-keys it)."""
+    if email_or_id.startswith("l_") and "@" not in email_or_id:
+        return store.get_lead(email_or_id)
+    return store.get_lead(lead_id_for(email_or_id)) or store.get_lead(
+        legacy_lead_id(email_or_id))
 
 
 def purchases(lead: LeadState) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from leadscore.domain.scoring import (
 )
 from leadscore.domain.state import HistoryItem, LeadState, Stage
 from leadscore.errors import TransientError
+from leadscore.service import erasure
 from leadscore.store.port import (
     BlindAppends,
     FieldTransforms,
@@ -66,6 +67,7 @@ class ApplyOutcome(BaseModel):
     stage_before: Stage | None
     stage_after: Stage | None
     commits: int = 1
+    erased: int = 0  # dropped: dated before the lead's erasure, or no basis for a new lead
 
 
 def order_keys(events: Sequence[Event]) -> list[str]:
@@ -85,7 +87,8 @@ def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Ev
                  rules: Rules, now: datetime) -> ApplyOutcome:
     """Apply one lead's events exactly once, atomically (see the module's docstring)."""
     keyed = unique_by_key(events)
-    if isinstance(store, BlindAppends):
+    # an erased id never takes the blind path (the transaction reads the tombstone)
+    if isinstance(store, BlindAppends) and store.tombstone(lead_id) is None:
         effects = {key: effect_of(event, rules) for key, event in keyed}
         if all(delta.blind for delta, _ in effects.values()):
             return _apply_blind(store, store, lead_id, email, keyed, effects, rules, now,
@@ -105,8 +108,12 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         current = snap.lead
         before = current.stage if current else None
         fresh = [event for key, event in keyed if key not in snap.known]
+        kept = erasure.admitted(snap, fresh, now)  # issue 21: erasure sticks
+        dropped = len(fresh) - len(kept)
+        fresh = kept
         if not fresh:
-            return None, ApplyOutcome(lead_id=lead_id, applied=0, duplicates=received,
+            return None, ApplyOutcome(lead_id=lead_id, applied=0,
+                                      duplicates=received - dropped, erased=dropped,
                                       created=False, stage_before=before, stage_after=before,
                                       commits=0)
         base, extra = current, []
@@ -123,7 +130,8 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
                           orders=order_keys([event for _, event in keyed]),
                           fields="replace" if extra or base is not current else "merge")
         return write, ApplyOutcome(lead_id=lead_id, applied=len(entries),
-                                   duplicates=received - len(entries), created=current is None,
+                                   duplicates=received - len(entries) - dropped,
+                                   erased=dropped, created=current is None,
                                    stage_before=before, stage_after=lead.stage)
 
     keys = [key for key, _ in keyed]
@@ -132,6 +140,7 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         outcome = store.transact(lead_id, keys, lambda snap: plan(snap, True),
                                  with_history=True)
     assert isinstance(outcome, ApplyOutcome)
+    erasure.log_dropped(lead_id, outcome.erased)
     return outcome
 
 
@@ -155,6 +164,14 @@ def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str
                 break
     else:
         raise TransientError("events kept conflicting; retry the delivery")
+    if pending and store.tombstone(lead_id) is not None:
+        # an erasure began after our check: it may have listed the documents before our
+        # commit, so delete what we wrote (the erasure wins; issue 21)
+        store.erase(lead_id)
+        erasure.log_dropped(lead_id, len(pending))
+        return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=received - len(pending),
+                            erased=len(pending), created=False, stage_before=None,
+                            stage_after=None, commits=commits)
     stage_before, stage_after = (_refresh_view_blind(store, blind, lead_id, rules, now)
                                  if pending else (None, None))
     return ApplyOutcome(lead_id=lead_id, applied=len(pending),

@@ -13,9 +13,11 @@ It offers both write paths (DESIGN.md §3); `leadscore.service.writes` chooses b
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leadscore.domain.identity import shard_of
@@ -23,26 +25,38 @@ from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
+from leadscore.store.firestore_visitors import FirestoreVisitors
 from leadscore.store.port import (
+    EspSynced,
     FieldTransforms,
     LeadSnapshot,
     LeadWrite,
     LedgerConflict,
     Plan,
     R,
+    Tombstone,
 )
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, WriteBatch
 
+# Tombstones outlive every provider's retry window and the backups (a TTL policy on
+# `expires_at`, infra/data_care.py); they hold a keyed hash and a time, no address.
+TOMBSTONE_KEPT = timedelta(days=400)
+TX_ATTEMPTS = 12  # contended transactions: attempts, and the time they may take in all
+TX_BUDGET_S = 8.0
 
-class FirestoreStore:
+
+class FirestoreStore(FirestoreVisitors):
     def __init__(self, client: Client, collection: str = "leads") -> None:
         self._client = client
         self._leads = client.collection(collection)
         self._orders = client.collection(f"{collection}_orders")
         self._tokens = client.collection(f"{collection}_tokens")
         self._handovers = client.collection(f"{collection}_handovers")
+        self._visitors = client.collection(f"{collection}_visitors")
+        self._erased = client.collection(f"{collection}_erased")  # tombstones, by lead id
+        self._esp = client.collection(f"{collection}_esp_sync")
 
     # -- the unit of work's primitives ----------------------------------------------------
     def _history_ref(self, lead_id: str, entry_id: str) -> DocumentReference:
@@ -81,22 +95,47 @@ class FirestoreStore:
         lead_ref = self._leads.document(lead_id)
         refs = [self._history_ref(lead_id, key) for key in ledger_keys]
 
+        stone_ref = self._erased.document(lead_id)
+
         @firestore.transactional
         def run(transaction: Any) -> R:
             snap = lead_ref.get(transaction=transaction)
-            known = {s.id for s in self._client.get_all(refs, transaction=transaction)
-                     if s.exists} if refs else set()
+            # the tombstone is read in the transaction: an erasure that writes it after this
+            # read makes the commit fail and the plan run again, seeing it
+            read = list(self._client.get_all([stone_ref, *refs], transaction=transaction))
+            stone = next((x for x in read if x.reference.path == stone_ref.path), None)
+            known = {x.id for x in read if x.exists and x is not stone}
             history = self._all_history(lead_ref, transaction) if with_history else []
             write, result = plan(LeadSnapshot(
                 lead_id=lead_id, lead=from_doc(snap.to_dict() or {}) if snap.exists else None,
-                known=known, history=history, version=snap.update_time))
+                known=known, history=history, version=snap.update_time,
+                tombstone=_tombstone_from(stone)))
             if write is not None:
                 self._stage_commit(transaction, lead_id, write, set(ledger_keys))
             return result
 
-        with _transient():
-            result: R = run(self._client.transaction(max_attempts=10))
+        result: R = self._with_jitter(lambda: run(self._client.transaction(max_attempts=1)))
         return result
+
+    def _with_jitter(self, attempt: Any) -> Any:
+        """Bounded retries of a contended transaction, with jittered exponential backoff.
+
+        The client's own retries re-run at once, so writers on one busy lead keep aborting
+        each other (issue 21: 149 of 180 first deliveries failed); spreading them out lets
+        them commit in turn. Past `TX_ATTEMPTS` or `TX_BUDGET_S` it is a TransientError:
+        503 with Retry-After, and the provider retries later."""
+        started = time.monotonic()
+        for n in range(TX_ATTEMPTS):
+            try:
+                with _transient():
+                    return attempt()
+            except TransientError as exc:
+                contended = isinstance(exc.__cause__, ValueError | _aborted())
+                if not contended or n == TX_ATTEMPTS - 1 or (
+                        time.monotonic() - started > TX_BUDGET_S):
+                    raise
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** n)))
+        raise TransientError("Firestore transaction kept contending; retry later")
 
     def _stage_commit(self, transaction: Any, lead_id: str, write: LeadWrite,
                       ledger_keys: set[str]) -> None:
@@ -140,6 +179,8 @@ class FirestoreStore:
         with _transient():
             try:
                 batch.commit()
+            except gexc.Aborted:  # a subclass of Conflict: contention, never a duplicate
+                raise
             except gexc.Conflict:
                 raise LedgerConflict(lead_id) from None
 
@@ -155,6 +196,8 @@ class FirestoreStore:
         with _transient():
             try:
                 batch.commit()
+            except gexc.Aborted:
+                raise
             except (gexc.FailedPrecondition, gexc.Conflict):
                 return False
         return True
@@ -177,6 +220,23 @@ class FirestoreStore:
     def record_handover(self, change: StageChange) -> None:
         self._handovers.document(change.id).set(_handover_doc(change))
 
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        refs = [self._esp.document(f"{tool}:{lead_id}") for lead_id in lead_ids]
+        found: dict[str, EspSynced] = {}
+        for start in range(0, len(refs), 300):
+            for snap in self._client.get_all(refs[start:start + 300]):
+                if snap.exists:
+                    record = EspSynced.model_validate(snap.to_dict())
+                    found[record.lead_id] = record
+        return found
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        for start in range(0, len(records), 500):  # Firestore's batch limit
+            batch = self._client.batch()
+            for r in records[start:start + 500]:
+                batch.set(self._esp.document(f"{r.tool}:{r.lead_id}"), r.model_dump(mode="json"))
+            batch.commit()
+
     def put_lead(self, lead: LeadState) -> None:
         self._leads.document(lead.lead_id).set(to_doc(lead))
 
@@ -184,27 +244,49 @@ class FirestoreStore:
         from google.api_core import exceptions as gexc
 
         ref = self._tokens.document(_hashed("t_", token))
-        try:
-            ref.create({"owner": owner})
-            return True
-        except gexc.Conflict:
-            return (ref.get().to_dict() or {}).get("owner") == owner
+        with _transient():
+            try:
+                ref.create({"owner": owner})
+                return True
+            except gexc.Aborted:  # contention, not a used token
+                raise
+            except gexc.Conflict:
+                return (ref.get().to_dict() or {}).get("owner") == owner
 
     def order_owner(self, order_key: str) -> str | None:
         snap = self._orders.document(_order_doc_id(order_key)).get()
         owner = (snap.to_dict() or {}).get("lead_id") if snap.exists else None
         return str(owner) if owner else None
 
-    def erase(self, lead_id: str) -> bool:
+    def tombstone(self, lead_id: str) -> Tombstone | None:
+        with _transient():
+            return _tombstone_from(self._erased.document(lead_id).get())
+
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
+        """Tombstone first, then delete, then mark the tombstone settled.
+
+        Every transaction reads the tombstone, so a writer either committed before it was
+        written (and the deletion, which lists documents after it, removes its writes) or
+        sees it (and drops events from before the erasure; while unsettled it starts no
+        new lead). The blind path checks it before and after its commit (writes.py)."""
+        stone_ref = self._erased.document(lead_id)
+        if erased_at is not None:
+            with _transient():
+                stone_ref.set({"erased_at": to_seconds(erased_at), "settled": False,
+                               "expires_at": erased_at + TOMBSTONE_KEPT})
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        for collection in (self._orders, self._handovers):
+        for collection in (self._orders, self._handovers, self._esp):
             for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
                 snap.reference.delete()
         ref = self._leads.document(lead_id)
         # recursive_delete counts the lead document even when it does not exist
         found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
         self._client.recursive_delete(ref)
+        self.erase_visitors(lead_id)
+        if erased_at is not None:
+            with _transient():
+                stone_ref.update({"settled": True})
         return found
 
     # -- reads ----------------------------------------------------------------------------
@@ -286,6 +368,20 @@ def _handover_from(doc: dict[str, Any]) -> StageChange:
     return StageChange.model_validate(data)
 
 
+def _aborted() -> type[Exception]:
+    from google.api_core import exceptions as gexc
+
+    return gexc.Aborted
+
+
+def _tombstone_from(snap: Any) -> Tombstone | None:
+    if snap is None or not snap.exists:
+        return None
+    doc = snap.to_dict() or {}
+    return Tombstone(erased_at=datetime.fromtimestamp(float(doc["erased_at"]), UTC),
+                     settled=bool(doc.get("settled", True)))
+
+
 def _hashed(prefix: str, key: str) -> str:
     return prefix + hashlib.sha256(key.encode()).hexdigest()[:40]
 
@@ -302,8 +398,12 @@ def _transient() -> Iterator[None]:
     try:
         yield
     except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.Aborted,
-            gexc.InternalServerError, gexc.TooManyRequests) as exc:
+            gexc.InternalServerError, gexc.TooManyRequests, gexc.RetryError) as exc:
         raise TransientError(f"Firestore did not commit: {type(exc).__name__}") from exc
+    except ValueError as exc:  # the client's "Failed to commit transaction in N attempts"
+        if "attempts" not in str(exc):
+            raise
+        raise TransientError("Firestore transaction kept contending; retry later") from exc
 
 
 def _sentinels(lead_id: str, transforms: FieldTransforms) -> dict[str, Any]:

@@ -11,14 +11,15 @@ from datetime import datetime
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
-from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
+from leadscore.store.memory_visitors import MemoryVisitors
+from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
 
 
 def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
     return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
 
-class MemoryStore:
+class MemoryStore(MemoryVisitors):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._leads: dict[str, LeadState] = {}
@@ -26,6 +27,8 @@ class MemoryStore:
         self._orders: dict[str, str] = {}
         self._tokens: dict[str, str] = {}
         self._handovers: dict[str, StageChange] = {}
+        self._tombstones: dict[str, Tombstone] = {}
+        self._esp: dict[tuple[str, str], EspSynced] = {}
 
     # -- the unit of work's primitives ----------------------------------------------------
     def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
@@ -39,7 +42,8 @@ class MemoryStore:
         entries = self._history.get(lead_id, {})
         return LeadSnapshot(lead_id=lead_id, lead=lead.model_copy(deep=True) if lead else None,
                             known={k for k in ledger_keys if k in entries},
-                            history=_ordered(entries.values()) if with_history else [])
+                            history=_ordered(entries.values()) if with_history else [],
+                            tombstone=self._tombstones.get(lead_id))
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
                  with_history: bool = False) -> R:
@@ -124,6 +128,16 @@ class MemoryStore:
         with self._lock:
             self._handovers[change.id] = change
 
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        with self._lock:
+            return {i: self._esp[(tool, i)].model_copy(deep=True) for i in lead_ids
+                    if (tool, i) in self._esp}
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        with self._lock:
+            for record in records:
+                self._esp[(record.tool, record.lead_id)] = record.model_copy(deep=True)
+
     def put_lead(self, lead: LeadState) -> None:
         with self._lock:
             self._leads[lead.lead_id] = lead.model_copy(deep=True)
@@ -136,13 +150,21 @@ class MemoryStore:
         with self._lock:
             return self._orders.get(order_key)
 
-    def erase(self, lead_id: str) -> bool:
+    def tombstone(self, lead_id: str) -> Tombstone | None:
         with self._lock:
+            return self._tombstones.get(lead_id)
+
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
+        with self._lock:  # the same lock as `transact`: atomic with every write
+            if erased_at is not None:
+                self._tombstones[lead_id] = Tombstone(erased_at=erased_at)
             self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
             self._handovers = {k: v for k, v in self._handovers.items() if v.lead_id != lead_id}
+            self._esp = {k: v for k, v in self._esp.items() if k[1] != lead_id}
             found = lead_id in self._leads or lead_id in self._history
             self._leads.pop(lead_id, None)
             self._history.pop(lead_id, None)
+        self.erase_visitors(lead_id)
         return found
 
     def close(self) -> None:

@@ -22,7 +22,8 @@ does all of that, once, for every adapter). The primitives:
   only if the lead has not changed since (`version`). SQLite and memory serialise writers
   anyway, so they offer only `transact` and the service uses it for every write.
 - queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
-  pending_handovers, record_handover, claim_token, order_owner, put_lead, erase, close.
+  pending_handovers, record_handover, claim_token, order_owner, put_lead, erase, tombstone,
+  close. Every snapshot `transact` reads carries the lead id's `Tombstone` (erasure).
 
 History order, the same on every adapter: (at, entry_id) ascending; with `limit`, the
 newest `limit` entries in that order.
@@ -46,11 +47,22 @@ class LedgerConflict(Exception):
     """A blind append met a ledger entry that exists already: nothing was written."""
 
 
+class Tombstone(BaseModel):
+    """An erasure, kept under the lead id (a keyed hash: no personal data) forever.
+
+    Events dated at or before `erased_at` never write again; `settled` is False while the
+    erasure is still deleting (Firestore), when nothing may start a new lead."""
+
+    erased_at: datetime
+    settled: bool = True
+
+
 class LeadSnapshot(BaseModel):
     """What a plan is computed from."""
 
     lead_id: str
     lead: LeadState | None
+    tombstone: Tombstone | None = None  # read in the same transaction as the lead
     known: set[str] = Field(default_factory=set)  # the asked ledger keys that exist
     history: list[HistoryEntry] = Field(default_factory=list)  # only when asked for
     version: Any = None  # opaque: the adapter's token for "unchanged since this read"
@@ -147,9 +159,16 @@ class LeadStore(Protocol):
         """The lead id that paid `platform:order_id`, for refunds that name no buyer."""
         ...
 
-    def erase(self, lead_id: str) -> bool:
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         """Delete the lead, its history, its order index entries and its handovers; True if
-        there was anything to delete."""
+        there was anything to delete. With `erased_at` (an erasure, not a move) also keep a
+        `Tombstone`, atomically with respect to `transact` (SQLite and memory: one
+        transaction; Firestore: the tombstone is written first and every transaction
+        reads it, see the adapter)."""
+        ...
+
+    def tombstone(self, lead_id: str) -> Tombstone | None:
+        """The lead id's erasure, if there was one."""
         ...
 
     def close(self) -> None: ...
@@ -169,4 +188,77 @@ class BlindAppends(Protocol):
                     outbox: Sequence[StageChange]) -> bool:
         """Store `lead`'s view fields and the outbox records, only if the lead is unchanged
         since `snapshot` was read; False (nothing written) if another writer came first."""
+        ...
+
+
+# -- website visitors (the `track` function) -------------------------------------------------
+class VisitorEvent(BaseModel):
+    """One anonymous event waiting for its visitor to be identified: its own record, so a
+    visitor's history never grows one document (a tracked message is at most 32 KB)."""
+
+    key: str  # the visitor key (`tracking.identity.visitor_key`), never a raw id
+    ledger_key: str  # the ledger key the event will have on the lead
+    event: dict[str, Any]  # the canonical event's fields as JSON, without an address
+    expires_at: datetime
+
+
+class VisitorLink(BaseModel):
+    """What a visitor key is known to be: a lead (and its address), or another visitor key
+    its events were pooled under (an alias) until that one is identified."""
+
+    key: str
+    lead_id: str | None = None
+    email: str | None = None
+    alias_of: str | None = None
+    expires_at: datetime
+
+
+@runtime_checkable
+class VisitorStore(Protocol):
+    """Visitor records, apart from the leads (Firestore: `{collection}_visitors`, with a TTL
+    policy on `expires_at`). Orchestration lives in `service/visitors.py`."""
+
+    def save_visitor_events(self, events: Sequence[VisitorEvent]) -> None:
+        """Store each event under (key, ledger_key); storing one again changes nothing."""
+        ...
+
+    def visitor_events(self, key: str) -> list[VisitorEvent]:
+        """Every stored event of one visitor key (expired ones may still be listed)."""
+        ...
+
+    def drop_visitor_events(self, key: str, ledger_keys: Sequence[str]) -> None: ...
+
+    def visitor_link(self, key: str) -> VisitorLink | None: ...
+
+    def put_visitor_link(self, link: VisitorLink) -> None: ...
+
+    def erase_visitors(self, lead_id: str) -> int:
+        """Delete every visitor link to the lead; the number deleted."""
+        ...
+
+    def purge_visitors(self, now: datetime) -> int:
+        """Delete expired visitor records (Firestore's TTL policy does this in production)."""
+        ...
+
+
+class EspSynced(BaseModel):
+    """What one email tool accepted last for one lead: the ESP sync record (issue 22).
+    `member` holds the values sent, never the email (the lead has it)."""
+
+    tool: str
+    lead_id: str
+    member: dict[str, Any]
+    synced_at: datetime
+
+
+@runtime_checkable
+class EspSyncRecords(Protocol):
+    """The ESP sync records (`{collection}_esp_sync`): what each tool last accepted."""
+
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        """The records of these leads for `tool` (absent: never synced)."""
+        ...
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        """Store these records, replacing the ones of the same tool and lead."""
         ...

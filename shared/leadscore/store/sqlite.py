@@ -17,7 +17,8 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
 from leadscore.errors import TransientError
-from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R
+from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
+from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leads (
@@ -47,6 +48,16 @@ CREATE TABLE IF NOT EXISTS handovers (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS handovers_pending ON handovers (delivered, next_attempt_at);
+CREATE TABLE IF NOT EXISTS tombstones (
+    lead_id TEXT PRIMARY KEY,
+    erased_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS esp_sync (
+    tool TEXT NOT NULL,
+    lead_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tool, lead_id)
+);
 CREATE TABLE IF NOT EXISTS used_tokens (
     token TEXT PRIMARY KEY,
     owner TEXT NOT NULL
@@ -82,7 +93,7 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value else None
 
 
-class SqliteStore:
+class SqliteStore(SqliteVisitors):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
@@ -99,6 +110,7 @@ class SqliteStore:
     def _migrate(self) -> None:
         conn = self._conn()
         conn.executescript(SCHEMA)
+        conn.executescript(VISITOR_SCHEMA)
         have = {row[1] for row in conn.execute("PRAGMA table_info(leads)")}
         missing = [name for name in ADDED_COLUMNS if name not in have]
         if missing:
@@ -158,7 +170,16 @@ class SqliteStore:
             (lead_id,))] if with_history else []
         return LeadSnapshot(lead_id=lead_id,
                             lead=LeadState.model_validate_json(row[0]) if row else None,
-                            known=known, history=history)
+                            known=known, history=history,
+                            tombstone=self._tombstone(conn, lead_id))
+
+    def _tombstone(self, conn: sqlite3.Connection, lead_id: str) -> Tombstone | None:
+        row = conn.execute("SELECT erased_at FROM tombstones WHERE lead_id = ?",
+                           (lead_id,)).fetchone()
+        return Tombstone(erased_at=datetime.fromisoformat(row[0])) if row else None
+
+    def tombstone(self, lead_id: str) -> Tombstone | None:
+        return self._tombstone(self._conn(), lead_id)
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
                  with_history: bool = False) -> R:
@@ -260,6 +281,25 @@ class SqliteStore:
                                           change.next_attempt_at.timestamp(),
                                           change.model_dump_json(), change.id))
 
+    def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
+        found: dict[str, EspSynced] = {}
+        ids = list(lead_ids)
+        for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for (doc,) in self._conn().execute(
+                    f"SELECT doc FROM esp_sync WHERE tool = ? AND lead_id IN ({marks})",  # noqa: S608
+                    (tool, *chunk)):
+                record = EspSynced.model_validate_json(doc)
+                found[record.lead_id] = record
+        return found
+
+    def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
+        with self._tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO esp_sync (tool, lead_id, doc) "
+                             "VALUES (?, ?, ?)",
+                             [(r.tool, r.lead_id, r.model_dump_json()) for r in records])
+
     def put_lead(self, lead: LeadState) -> None:
         with self._tx() as conn:
             self._stage_lead_write(conn, lead)
@@ -277,12 +317,17 @@ class SqliteStore:
                                    (order_key,)).fetchone()
         return str(row[0]) if row else None
 
-    def erase(self, lead_id: str) -> bool:
-        with self._tx() as conn:
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
+        with self._tx() as conn:  # one transaction: no writer sees half an erasure
+            if erased_at is not None:
+                conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at) "
+                             "VALUES (?, ?)", (lead_id, _utc(erased_at)))
             conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
+            conn.execute("DELETE FROM esp_sync WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
             found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
+        self.erase_visitors(lead_id)
         return found > 0
 
     def close(self) -> None:

@@ -1,0 +1,141 @@
+"""`track`: Segment's HTTP Tracking API (`/v1/{identify,track,page,screen,group,alias,batch}`
+and the browser library's `/v1/{i,t,p,s,g,a,b}`) and the `leadscore.js` snippet (GET).
+
+Write keys and CORS are in `leadscore.tracking.auth`, the messages' meaning in
+`leadscore.tracking.mapping`, and the writes in `leadscore.service.visitors`. A batch with
+some bad messages is answered 200 listing the refused ones (the browser library drops a
+whole batch on a 4xx); a single bad message is a 400.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import timedelta
+from typing import Any
+
+from flask import Request, Response
+
+from leadscore.container import Container, container
+from leadscore.domain import field_map
+from leadscore.domain.visitors import Tracked
+from leadscore.errors import (
+    BadRequest,
+    ConfigError,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+from leadscore.http import endpoint, json_response, read_body
+from leadscore.providers.wire import parse_json
+from leadscore.service.visitors import record
+from leadscore.store.port import VisitorStore
+from leadscore.tracking import auth, snippet
+from leadscore.tracking.mapping import Policy, Refusal, map_message
+from leadscore.tracking.wire import BATCH, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SHORT, TYPES
+
+
+def _listed(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _call(path: str) -> str:
+    parts = path.strip("/").split("/")
+    if len(parts) == 2 and parts[0] == "v1":
+        name = SHORT.get(parts[1], parts[1])
+        if name in (*TYPES, "batch"):
+            return name
+    raise NotFound(f"no tracking call at {path}; use /v1/identify, /v1/track, /v1/page, "
+                   "/v1/screen, /v1/group, /v1/alias or /v1/batch")
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """Inflate at most `limit` bytes (a small bomb must not become a huge body)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        raise BadRequest("body is not valid gzip") from None
+    if len(body) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes once inflated")
+    return body
+
+
+def _policy(app: Container, caller: auth.Caller) -> Policy:
+    website = app.rules.website
+    mapping = field_map.build(app.settings.form_field_map)
+    names = _listed(app.settings.track_client_events) or list(website.events)
+    return Policy(caller=caller.kind, website=website, client_events=frozenset(names),
+                  field_mapping=mapping,
+                  profile_fields=frozenset(set(field_map.DEFAULT_ALIASES) | set(mapping.values())))
+
+
+def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:
+    if call != "batch":
+        return [data], None
+    from marshmallow import ValidationError
+
+    try:
+        batch = BATCH.load(data)
+    except ValidationError as exc:
+        raise ValidationFailed(f"not a batch: {exc.messages}") from None
+    return list(batch["batch"]), batch.get("sentAt")
+
+
+def _post(request: Request, app: Container) -> Response:
+    call = _call(request.path)
+    limit = MAX_BATCH_BYTES if call == "batch" else MAX_MESSAGE_BYTES
+    raw = read_body(request, limit)
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":  # RudderStack's SDKs
+        raw = _gunzip(raw, limit)
+    data = parse_json(raw)  # JSON whether sent as application/json or text/plain
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    server_keys, client_keys = app.settings.track_keys()
+    key = (auth.basic_username(request.headers.get("Authorization"))
+           or request.headers.get("X-Write-Key") or data.get("writeKey"))
+    caller = auth.identify_caller(key if isinstance(key, str) else None, server_keys,
+                                  client_keys, request.headers.get("Origin"),
+                                  _listed(app.settings.track_allowed_origins))
+    auth.check_call(caller, call)
+    store = app.store
+    if not isinstance(store, VisitorStore):
+        raise ConfigError("this store keeps no visitor records")
+    policy, now = _policy(app, caller), app.now()
+    messages, sent_at = _messages(call, data)
+    tracked: list[Tracked] = []
+    refused: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        try:
+            tracked.append(map_message(message, call, sent_at, now, policy))
+        except Refusal as exc:
+            mid = message.get("messageId") if isinstance(message, dict) else None
+            refused.append({"index": index, "messageId": mid, "problem": str(exc)})
+    if call != "batch" and refused:
+        raise BadRequest(f"message refused: {refused[0]['problem']}", details=refused)
+    result = record(store, store, app.rules, tracked, now,
+                    timedelta(days=app.settings.track_visitor_days))
+    app.dispatch(result.events)
+    return json_response(200, {"success": True, "accepted": len(tracked), "refused": refused})
+
+
+@endpoint("track", methods={"GET", "HEAD", "POST"})
+def _handle(request: Request) -> Response:
+    app = container()
+    if request.method in ("GET", "HEAD"):
+        return snippet.serve(request.path.strip("/").rsplit("/", 1)[-1],
+                             request.headers.get("If-None-Match"))
+    return _post(request, app)
+
+
+def track(request: Request) -> Response:
+    app = container()
+    origin = request.headers.get("Origin")
+    cors = auth.cors_headers(origin, _listed(app.settings.track_allowed_origins))
+    if request.method == "OPTIONS":
+        if not cors:
+            return json_response(403, {"error": "forbidden", "message":
+                                       "origin not in LEADSCORE_TRACK_ALLOWED_ORIGINS"})
+        return Response(status=204, headers={**auth.PREFLIGHT, **cors})
+    response = _handle(request)
+    response.headers.update(cors)
+    return response

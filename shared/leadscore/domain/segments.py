@@ -1,0 +1,85 @@
+"""Segments by score: named bands a marketer builds campaigns on in the email tool.
+
+The rules file's optional `segments` section lists bands in order; a lead belongs to the
+first band it matches (by score, grade, stage and the non-opener flag). Each band has an
+email frequency hint (synced as a field, for the tool's automations to read) and, per
+tool, the tag or list that carries it. Pure: no I/O; `band_for` reads the lead's view.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TOOLS = ("mailchimp", "brevo", "sendgrid")
+
+
+class Band(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]{0,30}$")
+    min_score: float | None = None  # at least this score
+    grades: list[str] = Field(default_factory=list)  # grade prefixes: "A", "B1"
+    stages: list[str] = Field(default_factory=list)
+    non_opener: bool | None = None  # only flagged (True) or only not flagged (False)
+    frequency: str = Field(default="weekly", max_length=40)
+    # per tool: a Mailchimp tag name, a Brevo list id, a SendGrid list id; absent -> the
+    # Mailchimp tag `leadscore-<name>` and no Brevo/SendGrid list
+    targets: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_tools(self) -> Self:
+        unknown = sorted(set(self.targets) - set(TOOLS))
+        if unknown:
+            raise ValueError(f"unknown tools in targets: {', '.join(unknown)}")
+        return self
+
+    def matches(self, score: float, grade: str, stage: str, non_opener: bool) -> bool:
+        return ((self.min_score is None or score >= self.min_score)
+                and (not self.grades or any(grade.startswith(g) for g in self.grades))
+                and (not self.stages or stage in self.stages)
+                and (self.non_opener is None or self.non_opener == non_opener))
+
+    def target(self, tool: str) -> str | None:
+        if tool in self.targets:
+            return self.targets[tool] or None
+        return f"leadscore-{self.name}" if tool == "mailchimp" else None
+
+
+def _default_bands() -> list[Band]:
+    return [
+        Band(name="dormant", non_opener=True, frequency="monthly"),
+        Band(name="hot", min_score=80, frequency="twice-weekly"),
+        Band(name="warm", min_score=40, frequency="weekly"),
+        Band(name="cold", frequency="fortnightly"),
+    ]
+
+
+class Segments(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bands: list[Band] = Field(default_factory=_default_bands, min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_and_total(self) -> Self:
+        names = [b.name for b in self.bands]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate band names: {', '.join(dupes)}")
+        last = self.bands[-1]
+        if last.min_score is not None or last.grades or last.stages or last.non_opener:
+            raise ValueError("the last band must match every lead (no conditions)")
+        return self
+
+    def band_for(self, score: float, grade: str, stage: str, non_opener: bool) -> Band:
+        return next(b for b in self.bands if b.matches(score, grade, stage, non_opener))
+
+
+DEFAULT_SEGMENTS = Segments()
+
+
+def segments_of(rules: Any) -> Segments:
+    """The rules file's segments, or the defaults (hot 80+, warm 40+, cold, dormant)."""
+    found = getattr(rules, "segments", None)
+    return found if isinstance(found, Segments) else DEFAULT_SEGMENTS

@@ -1,0 +1,22 @@
+"""Who a tracked message is about: visitor keys and, when known, an address (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from leadscore.domain.events import Event
+
+ANONYMOUS = "anonymous@visitor.example"  # an anonymous event's address until it joins a lead
+
+
+@dataclass(frozen=True)
+class Tracked:
+    keys: tuple[str, ...]  # visitor keys, the user id's first
+    email: str | None
+    event: Event | None  # its address is ANONYMOUS while `email` is None
+
+
+def visitor_key(kind: str, raw: str) -> str:
+    """A visitor record's key: never the raw id (user ids can be addresses)."""
+    return "v" + hashlib.sha256(f"{kind}\x1f{raw}".encode()).hexdigest()[:40]

@@ -1,0 +1,196 @@
+"""Mailchimp Marketing API v3: merge fields, stage and band tags, the clean-up action.
+
+Plain HTTP on `http_out` rather than the `mailchimp-marketing` package: the sync needs five
+endpoints, and the package would be a new runtime dependency in the hashed lock and in the
+decay function's cold start, while its errors hide the answer's status mapping we need
+for 429 and 5xx (see README). Calls, from Mailchimp's API reference:
+
+- auth: HTTP Basic, any user name, the API key as password; the data centre is the key's
+  suffix (`...-us6` -> https://us6.api.mailchimp.com/3.0), `LEADSCORE_MAILCHIMP_API_URL`
+  overrides it (the local fake in tests).
+- setup: GET/POST /lists/{list_id}/merge-fields (tags of at most 10 characters; types
+  number, text and dropdown with `options.choices`).
+- fields: POST /lists/{list_id} "batch subscribe or update" with `update_existing`, at
+  most 500 members, `status_if_new` for people not on the audience yet (default
+  `transactional`: never subscribes anyone; existing members keep their status);
+  per-member refusals come back in `errors[]`.
+- tags: POST /lists/{list_id}/members/{subscriber_hash}/tags with active/inactive;
+  the subscriber hash is the MD5 of the lower-cased email.
+- clean-up: `archive` (DELETE member), `unsubscribe` (PATCH status), or `tag`
+  (`leadscore-non-opener`). The way back: an archived member is re-added by PUT with
+  `status_if_new: subscribed` (their status before the archive); an unsubscribed one only
+  by their own resubscribe (Mailchimp's rule), so the sync leaves that to them; the tag
+  goes inactive.
+- limits: 10 concurrent connections per user (429 above that): a sweep makes one call at
+  a time. 429 and 5xx are retryable; Mailchimp sends no Retry-After, so backoff applies.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from leadscore.domain.segments import Segments
+from leadscore.domain.state import STAGES
+from leadscore.integrations.esp.common import raise_for
+from leadscore.integrations.esp.port import (
+    NON_OPENER_TAG,
+    MemberChange,
+    SetupReport,
+    stage_tag,
+)
+from leadscore.integrations.http_out import Answer, request_json
+from leadscore.integrations.ports import BatchResult, PermanentDelivery
+
+MAX_BATCH = 500  # members per batch subscribe (Mailchimp's documented limit)
+MERGE_FIELDS: list[dict[str, Any]] = [
+    {"tag": "LS_SCORE", "name": "Lead score", "type": "number"},
+    {"tag": "LS_FIT", "name": "Lead fit", "type": "number"},
+    {"tag": "LS_ENGAGE", "name": "Lead engagement", "type": "number"},
+    {"tag": "LS_STAGE", "name": "Lead stage", "type": "dropdown",
+     "options": {"choices": list(STAGES)}},
+    {"tag": "LS_GRADE", "name": "Lead grade", "type": "text"},
+    {"tag": "LS_BAND", "name": "Lead segment", "type": "text"},
+    {"tag": "LS_FREQ", "name": "Email frequency", "type": "text"},
+]
+REMOVALS = ("archive", "unsubscribe", "tag")
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
+
+
+def api_url_for(api_key: str) -> str:
+    dc = api_key.rsplit("-", 1)[-1] if "-" in api_key else "us1"
+    return f"https://{dc}.api.mailchimp.com/3.0"
+
+
+def merge_values(change: MemberChange) -> dict[str, Any]:
+    m = change.after
+    return {"LS_SCORE": m.score, "LS_FIT": m.fit, "LS_ENGAGE": m.engagement,
+            "LS_STAGE": m.stage, "LS_GRADE": m.grade, "LS_BAND": m.band,
+            "LS_FREQ": m.frequency}
+
+
+class MailchimpSync:
+    name = "mailchimp"
+    max_batch = MAX_BATCH
+
+    def __init__(self, api_key: str, list_id: str, *, api_url: str = "",
+                 removal: str = "tag", status_if_new: str = "transactional",
+                 segments: Segments | None = None, timeout_s: float = 20) -> None:
+        if removal not in REMOVALS:
+            raise ValueError(f"mailchimp removal must be one of {', '.join(REMOVALS)}")
+        token = base64.b64encode(f"leadscore:{api_key}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
+        self._api = (api_url or api_url_for(api_key)).rstrip("/")
+        self._list = f"/lists/{list_id}"
+        self.removal = removal
+        self._status_if_new = status_if_new
+        self._band_tags = sorted({b.target("mailchimp") or "" for b in
+                                  (segments or Segments()).bands} - {""})
+        self._timeout = timeout_s
+
+    def _call(self, method: str, path: str, payload: Any = None) -> Answer:
+        return request_json(method, self._api + path, payload, self._headers, self._timeout)
+
+    def setup(self) -> SetupReport:
+        report = SetupReport()
+        answer = self._call("GET", f"{self._list}/merge-fields?count=1000")
+        if answer.status != 200:
+            raise_for(answer, "mailchimp merge fields")
+        have = {f.get("tag") for f in (answer.json() or {}).get("merge_fields", [])}
+        for field in MERGE_FIELDS:
+            if field["tag"] in have:
+                report.existing.append(field["tag"])
+                continue
+            created = self._call("POST", f"{self._list}/merge-fields", field)
+            if created.status != 200:
+                raise_for(created, f"mailchimp merge field {field['tag']}")
+            report.created.append(field["tag"])
+        return report
+
+    def push(self, changes: Sequence[MemberChange]) -> BatchResult:
+        if len(changes) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} members per batch")
+        archive = self.removal == "archive"
+        rejected: dict[str, str] = {}
+        for change in changes:  # back from the archive before fields and tags are set
+            if archive and change.restoring:
+                self._each(rejected, change, lambda c: self._member(
+                    "PUT", c, {"email_address": c.after.email, "status_if_new": "subscribed"}))
+        live = [c for c in changes if not (archive and c.after.removed)
+                and c.after.lead_id not in rejected]
+        rejected |= self._batch_fields([c for c in live if c.fields_changed or c.restoring])
+        for change in live:  # a score that moved within its stage and band needs no tag call
+            if change.tags_changed or change.removing or change.restoring:
+                self._each(rejected, change, self._tags)
+        for change in changes:
+            if change.removing:
+                self._each(rejected, change, self._remove)
+        return BatchResult(rejected=rejected)
+
+    @staticmethod
+    def _each(rejected: dict[str, str], change: MemberChange,
+              call: Callable[[MemberChange], None]) -> None:
+        """One member's call; a refusal for good rejects that member only (a 429 or 5xx
+        still fails the whole batch, which is sent again)."""
+        if change.after.lead_id in rejected:
+            return
+        try:
+            call(change)
+        except PermanentDelivery as exc:
+            rejected[change.after.lead_id] = exc.reason
+
+    def _batch_fields(self, changes: list[MemberChange]) -> dict[str, str]:
+        if not changes:
+            return {}
+        members = [{"email_address": c.after.email, "status_if_new": self._status_if_new,
+                    "merge_fields": merge_values(c)} for c in changes]
+        answer = self._call("POST", self._list, {"members": members, "update_existing": True})
+        if answer.status != 200:
+            raise_for(answer, "mailchimp batch update")
+        by_email = {c.after.email.lower(): c.after.lead_id for c in changes}
+        rejected: dict[str, str] = {}
+        for error in (answer.json() or {}).get("errors") or []:
+            lead_id = by_email.get(str(error.get("email_address", "")).lower())
+            if lead_id:
+                rejected[lead_id] = str(error.get("error_code") or "refused")[:80]
+        return rejected
+
+    def _tags(self, change: MemberChange) -> None:
+        m = change.after
+        wanted = {stage_tag(m.stage), *([m.band_target] if m.band_target else [])}
+        if self.removal == "tag" and m.removed:
+            wanted.add(NON_OPENER_TAG)
+        known = [stage_tag(s) for s in STAGES] + self._band_tags + (
+            [NON_OPENER_TAG] if self.removal == "tag" else [])
+        tags = [{"name": t, "status": "active" if t in wanted else "inactive"}
+                for t in sorted(set(known) | wanted)]
+        self._member("POST", change, {"tags": tags}, suffix="/tags")
+
+    def _remove(self, change: MemberChange) -> None:
+        if self.removal == "archive":
+            self._member("DELETE", change, None, missing_ok=True)
+        elif self.removal == "unsubscribe":
+            self._member("PATCH", change, {"status": "unsubscribed"}, missing_ok=True)
+        # "tag": the tag call above set leadscore-non-opener
+
+    def _member(self, method: str, change: MemberChange, payload: Any, suffix: str = "",
+                missing_ok: bool = False) -> None:
+        path = f"{self._list}/members/{subscriber_hash(change.after.email)}{suffix}"
+        answer = self._call(method, path, payload)
+        if answer.status in (200, 204) or (missing_ok and answer.status == 404):
+            return
+        raise_for(answer, f"mailchimp {method} member{suffix}")
+
+
+def from_settings(settings: Any, segments: Segments) -> MailchimpSync | None:
+    key = settings.mailchimp_api_key.get_secret_value()
+    if not key or not settings.mailchimp_list_id:
+        return None
+    return MailchimpSync(key, settings.mailchimp_list_id, api_url=settings.mailchimp_api_url,
+                         removal=settings.mailchimp_removal,
+                         status_if_new=settings.mailchimp_status_if_new, segments=segments)

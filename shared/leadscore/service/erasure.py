@@ -1,0 +1,62 @@
+"""Erasure that sticks: tombstones, and which events may write after one.
+
+An erasure deletes the lead and keeps a `Tombstone` under its id (a keyed hash of the
+address: no personal data) with the erasure time. Every write reads it in the same
+transaction as the lead (`store.transact`), so:
+
+- an event dated at or before the erasure (a provider's late redelivery, a retried batch)
+  is acknowledged and dropped: counted in the answer's `erased` and logged by lead id;
+- an event after it starts a new lead only with a lawful basis of its own: a form
+  submission is the person's consent, so it creates a new lead (with the events after the
+  erasure that arrive beside it); ESP engagement, purchases and activities for an address
+  that has no lead any more are dropped. Once a new lead exists, later events apply to it.
+
+The blind write path (Firestore) never writes for an erased id: it checks the tombstone
+before (and routes such ids to the transactional path) and after its commit (if an erasure
+slipped in between, it erases what it wrote). See `writes._apply_blind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from leadscore import logs
+from leadscore.domain.events import Event, FormSubmitted
+from leadscore.domain.identity import lead_id_for, legacy_lead_id
+from leadscore.errors import TransientError
+from leadscore.store.port import LeadSnapshot, LeadStore
+
+UNSETTLED_GRACE = timedelta(minutes=5)  # an erasure that crashed part-way counts as done
+
+
+def admitted(snap: LeadSnapshot, events: Sequence[Event], now: datetime) -> list[Event]:
+    """The events that may write to this lead, given its tombstone (if any)."""
+    stone = snap.tombstone
+    if stone is None:
+        return list(events)
+    later = [e for e in events if e.occurred_at > stone.erased_at]
+    if snap.lead is not None:  # a new lead, started with consent after the erasure
+        return later
+    if not any(isinstance(e, FormSubmitted) for e in later):
+        return []  # no lawful basis to start a new lead
+    if not stone.settled and now - stone.erased_at < UNSETTLED_GRACE:
+        raise TransientError("an erasure of this address is in progress; retry shortly")
+    return later
+
+
+def log_dropped(lead_id: str, dropped: int) -> None:
+    if dropped:
+        logs.info("events for an erased lead dropped", lead_id=lead_id, dropped=dropped)
+
+
+def erase_address(store: LeadStore, email: str, now: datetime,
+                  found_id: str | None = None) -> bool:
+    """Erase every lead this address has (its keyed id, its id from before keyed ids, and
+    `found_id`), and keep a tombstone under its keyed id. True if anything was deleted."""
+    current = lead_id_for(email)
+    erased = store.erase(current, erased_at=now)
+    for other in {legacy_lead_id(email), found_id or current} - {current}:
+        erased = store.erase(other, erased_at=now) or erased
+    logs.info("lead erased", lead_id=current)
+    return erased

@@ -1,0 +1,183 @@
+"""Deliver scores to the email tools: one sweep per tool, batched, retried, once per change.
+
+Semantics (issue 22). The sync record of each (tool, lead) holds the member the tool last
+accepted (`store/port.py` `EspSyncRecords`). A sweep compares every lead's current view
+with it and sends only the differences, in batches of the tool's size; a batch is recorded
+only after the tool accepted it. So:
+- nothing is lost: a crash between the lead's write and the sync, or a sweep that never
+  ran, leaves a difference the next sweep finds (no event has to survive);
+- each change reaches the tool once in effect: a 429/5xx/network failure records nothing
+  and the next attempt (backoff here, then the next sweep) sends the same batch; a crash
+  after the tool accepted but before the record is written resends the same values, and
+  every call made is idempotent (set fields, tag active/inactive, archive, add to a list),
+  so the tool ends in the same state. Delivery is at-least-once; the effect exactly-once.
+- the clean-up runs when the lead's non-opener flag flips on (a `removing` change), and
+  the way back when it flips off (a human open; a resubscribe) as each tool allows.
+Never called inside a provider's request: the decay job and the CLI run it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from leadscore import logs
+from leadscore.domain.rules import Rules
+from leadscore.domain.segments import segments_of
+from leadscore.domain.state import HistoryEntry, HistoryItem, LeadState
+from leadscore.integrations.esp.port import EspMember, EspSync, MemberChange, member_for
+from leadscore.integrations.http_out import with_retries
+from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
+from leadscore.store.port import EspSynced, EspSyncRecords, LeadSnapshot, LeadStore, LeadWrite
+
+
+class EspRunReport(BaseModel):
+    tool: str
+    examined: int = 0
+    changed: int = 0
+    synced: int = 0
+    removed: int = 0
+    restored: int = 0
+    rejected: int = 0  # refused for good (reasons are logged without emails)
+    pending: int = 0  # left for the next run (the tool asked to wait, or failed)
+    last_lead_id: str | None = None  # resume point of a full resync
+    retry_after_s: float | None = None
+    error: str | None = None
+
+
+def records_of(store: LeadStore) -> EspSyncRecords:
+    if not isinstance(store, EspSyncRecords):
+        raise TypeError(f"{type(store).__name__} keeps no ESP sync records")
+    return store
+
+
+def _pages(store: LeadStore, lead_ids: Sequence[str] | None, after_id: str | None,
+           page: int) -> Iterator[list[LeadState]]:
+    if lead_ids is not None:
+        ids = sorted(set(lead_ids))
+        for start in range(0, len(ids), page):
+            yield [lead for i in ids[start:start + page] if (lead := store.get_lead(i))]
+        return
+    while batch := store.iter_leads(after_id, page):
+        yield batch
+        after_id = batch[-1].lead_id
+
+
+def sync_tool(store: LeadStore, esp: EspSync, rules: Rules, now: datetime, *,
+              lead_ids: Sequence[str] | None = None, after_id: str | None = None,
+              cleanup: bool = True, force: bool = False, page: int = 500,
+              attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
+              on_progress: Callable[[int], None] | None = None) -> EspRunReport:
+    """Send `esp` every lead whose member differs from what it accepted last (`force`: every
+    lead). `lead_ids` limits the sweep; `after_id` resumes a full one."""
+    records = records_of(store)
+    segments = segments_of(rules)
+    report = EspRunReport(tool=esp.name)
+    for leads in _pages(store, lead_ids, after_id, page):
+        last = records.esp_synced(esp.name, [lead.lead_id for lead in leads])
+        changes = []
+        for lead in leads:
+            wanted = member_for(lead, esp.name, segments, cleanup)
+            before = last.get(lead.lead_id)
+            accepted = EspMember.model_validate({**before.member, "email": lead.email}
+                                                ) if before else None
+            if force or accepted != wanted:
+                changes.append(MemberChange(before=accepted, after=wanted))
+        report.examined += len(leads)
+        report.changed += len(changes)
+        size = max(1, esp.max_batch)
+        for start in range(0, len(changes), size):
+            batch = changes[start:start + size]
+            if not _send(store, records, esp, batch, rules, now, report, attempts, sleep):
+                report.pending += len(changes) - start
+                return report
+        report.last_lead_id = leads[-1].lead_id
+        if on_progress:
+            on_progress(len(leads))
+    return report
+
+
+def _send(store: LeadStore, records: EspSyncRecords, esp: EspSync,
+          batch: list[MemberChange], rules: Rules, now: datetime, report: EspRunReport,
+          attempts: int, sleep: Callable[[float], None]) -> bool:
+    try:
+        result = with_retries(lambda: esp.push(batch), attempts=attempts, sleep=sleep)
+    except RetryableDelivery as exc:
+        report.retry_after_s, report.error = exc.retry_after_s, exc.reason
+        logs.warning("esp sync deferred", tool=esp.name, members=len(batch), reason=exc.reason)
+        return False
+    except PermanentDelivery as exc:
+        report.rejected += len(batch)
+        report.error = exc.reason
+        logs.error("esp sync refused", tool=esp.name, members=len(batch), reason=exc.reason)
+        return True
+    accepted = [c for c in batch if c.after.lead_id not in result.rejected]
+    report.rejected += len(batch) - len(accepted)
+    for lead_id, why in result.rejected.items():
+        logs.error("esp member refused", tool=esp.name, lead_id=lead_id, reason=why)
+    for change in accepted:  # the lead's history says what the clean-up did, and when
+        if change.removing or change.restoring:
+            record_action(store, esp, change, rules, now)
+            report.removed += change.removing
+            report.restored += change.restoring
+    records.record_esp_synced([EspSynced(tool=esp.name, lead_id=c.after.lead_id,
+                                         member=c.after.model_dump(exclude={"email"}),
+                                         synced_at=now)
+                               for c in accepted])
+    report.synced += len(accepted)
+    return True
+
+
+def record_action(store: LeadStore, esp: EspSync, change: MemberChange, rules: Rules,
+                  now: datetime) -> None:
+    """A 0-point history entry: the lead's timeline shows the clean-up beside the scores
+    (rescoring ignores it: it carries no event)."""
+    what = "removed" if change.removing else "restored"
+    text = (f"{esp.name}: non-opener {what} ({esp.removal})" if change.removing else
+            f"{esp.name}: back on the list after an open or resubscribe")
+    # one entry per tool, action and day: a sweep repeated after a crash adds no second one
+    entry_id = f"esp:{esp.name}:{what}:{now.date().isoformat()}"
+    entry = HistoryEntry(entry_id=entry_id, kind=f"esp_{what}", at=now, recorded_at=now,
+                         delta=0, reason=text, rules_version=rules.version,
+                         source=esp.name, items=[HistoryItem(rule=f"esp.{what}", points=0,
+                                                             reason=text)])
+
+    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, None]:
+        if snap.lead is None or entry_id in snap.known:
+            return None, None
+        return LeadWrite(lead=snap.lead, fields="view", history=[entry]), None
+
+    store.transact(change.after.lead_id, [entry_id], plan)
+
+
+class CleanupPreview(BaseModel):
+    tool: str
+    action: str
+    would_remove: int = 0
+    emails: list[str] = Field(default_factory=list)
+
+
+def cleanup_preview(store: LeadStore, esp: EspSync, rules: Rules, *,
+                    show_emails: bool = False, page: int = 500) -> CleanupPreview:
+    """Who the next sweep would take off `esp`'s list: flagged non-openers it has not removed."""
+    records = records_of(store)
+    segments = segments_of(rules)
+    preview = CleanupPreview(tool=esp.name, action=esp.removal)
+    after: tuple[float, str] | None = None
+    while leads := store.list_leads(non_opener=True, limit=page, after=after):
+        last = records.esp_synced(esp.name, [lead.lead_id for lead in leads])
+        for lead in leads:
+            before = last.get(lead.lead_id)
+            if before is None or not before.member.get("removed"):
+                change = MemberChange(before=None, after=member_for(lead, esp.name, segments,
+                                                                    True))
+                preview.would_remove += change.after.removed
+                if show_emails and change.after.removed:
+                    preview.emails.append(lead.email)
+        after = (leads[-1].score, leads[-1].lead_id)
+        if len(leads) < page:
+            break
+    return preview

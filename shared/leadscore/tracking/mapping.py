@@ -1,0 +1,222 @@
+"""Segment messages to canonical events, one message at a time.
+
+Each message becomes a `Tracked` (who: visitor keys and maybe an address; what: a canonical
+event, or nothing when the message only says who someone is) or a `Refused` naming why. The
+address of an anonymous event is not known yet: its event carries `ANONYMOUS`, which the
+visitors use case replaces once the visitor is identified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from marshmallow import ValidationError as WireError
+from pydantic import EmailStr, TypeAdapter
+from pydantic import ValidationError as ModelError
+
+from leadscore.domain import field_map
+from leadscore.domain.events import (
+    CustomActivity,
+    EmailClicked,
+    EmailComplained,
+    EmailOpened,
+    EmailUnsubscribed,
+    Event,
+    ProfileValue,
+    PurchaseMade,
+    PurchaseRefunded,
+)
+from leadscore.domain.identity import normalise_email
+from leadscore.domain.money import MoneyError, currency_code, to_minor
+from leadscore.domain.visitors import ANONYMOUS, Tracked, visitor_key
+from leadscore.domain.website_rules import WebsiteRules
+from leadscore.tracking.auth import Kind
+from leadscore.tracking.wire import MAX_MESSAGE_BYTES, MESSAGE
+
+SOURCE = "track"
+MAX_CLOCK_SKEW = timedelta(hours=1)  # as /ingest: later than this is "in the future"
+CLIENT_HISTORY = timedelta(days=1)  # client keys cannot date events further back
+SEMANTIC_EMAIL = {"Email Opened", "Email Link Clicked", "Unsubscribed", "Email Marked as Spam"}
+SEMANTIC_ORDERS = {"Order Completed", "Order Refunded"}
+_EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
+
+
+class Refusal(Exception):
+    """One message cannot be accepted; the others of its batch still can."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    caller: Kind
+    website: WebsiteRules
+    client_events: frozenset[str]
+    field_mapping: dict[str, str]
+    profile_fields: frozenset[str]
+
+
+def message_id(msg: dict[str, Any], raw: dict[str, Any]) -> str:
+    """Segment's `messageId`, or a digest of the message for senders that set none."""
+    if msg.get("messageId"):
+        return str(msg["messageId"])
+    body = {k: v for k, v in raw.items() if k not in ("sentAt", "writeKey")}
+    return "h" + hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()
+                                ).hexdigest()[:40]
+
+
+def occurred_at(msg: dict[str, Any], batch_sent_at: datetime | None, received: datetime,
+                caller: Kind) -> datetime:
+    """Segment's clock-skew correction: `receivedAt - (sentAt - originalTimestamp)`; a server
+    key's `timestamp` without `sentAt` is taken as given (historical imports)."""
+    sent = msg.get("sentAt") or batch_sent_at
+    original = msg.get("originalTimestamp") or msg.get("timestamp")
+    if original is None:
+        return received
+    if sent is not None:
+        at: datetime = received - (sent - original)
+    else:
+        at = original if caller == "server" else received
+    if at > received + MAX_CLOCK_SKEW:
+        raise Refusal("timestamp is more than an hour in the future")
+    if caller == "client" and at < received - CLIENT_HISTORY:
+        raise Refusal("client write keys cannot send events older than a day")
+    return at
+
+
+def _scalars(values: dict[str, Any]) -> dict[str, ProfileValue]:
+    out: dict[str, ProfileValue] = {}
+    for name, value in values.items():
+        if isinstance(value, Decimal):
+            value = float(value)
+        if isinstance(value, str | int | float | bool) and len(str(value)) <= 500:
+            out[name] = value
+    return out
+
+
+def _address(msg: dict[str, Any]) -> str | None:
+    context_traits = msg["context"].get("traits")
+    candidates = [msg["traits"].get("email"),
+                  context_traits.get("email") if isinstance(context_traits, dict) else None]
+    for value in candidates:
+        if isinstance(value, str) and value.strip():
+            try:
+                return normalise_email(_EMAIL.validate_python(value.strip()))
+            except ModelError:
+                raise Refusal("traits.email is not a valid address") from None
+    return None
+
+
+def _profile(msg: dict[str, Any], policy: Policy) -> dict[str, ProfileValue]:
+    mapped = field_map.map_fields(_scalars(msg["traits"]),  # type: ignore[arg-type]
+                                  policy.field_mapping)
+    mapped.pop("email", None)
+    if policy.caller == "client":  # no more than a form could set
+        mapped = {k: v for k, v in mapped.items() if k in policy.profile_fields}
+    return dict(mapped)
+
+
+def _page_path(msg: dict[str, Any]) -> str:
+    props = msg["properties"]
+    page = msg["context"].get("page")
+    for value in (props.get("path"), (page or {}).get("path") if isinstance(page, dict) else None):
+        if isinstance(value, str) and value.startswith("/"):
+            return value
+    for value in (props.get("url"), (page or {}).get("url") if isinstance(page, dict) else None):
+        if isinstance(value, str) and value:
+            return urlsplit(value).path or "/"
+    return "/"
+
+
+def _money(props: dict[str, Any], *names: str) -> tuple[int, str]:
+    try:
+        currency = currency_code(props.get("currency") or "USD")
+        amount = next((props[n] for n in names if props.get(n) is not None), None)
+        return to_minor(amount, currency), currency
+    except MoneyError as exc:
+        raise Refusal(str(exc)) from None
+
+
+def _semantic(name: str, msg: dict[str, Any], base: dict[str, Any]) -> Event:
+    props = msg["properties"]
+    if name == "Email Opened":
+        return EmailOpened(**base)
+    if name == "Email Link Clicked":
+        url = props.get("link_url")
+        return EmailClicked(**base, url=url[:2048] if isinstance(url, str) else None)
+    if name == "Unsubscribed":
+        return EmailUnsubscribed(**base)
+    if name == "Email Marked as Spam":
+        return EmailComplained(**base)
+    order_id = str(props.get("order_id") or "")[:128]
+    if not order_id:
+        raise Refusal(f"{name} needs properties.order_id")
+    if name == "Order Completed":
+        amount, currency = _money(props, "revenue", "total", "value")
+        return PurchaseMade(**base, order_id=order_id, amount_minor=amount, currency=currency)
+    amount, currency = _money(props, "total", "revenue", "value")
+    refund_id = str(props.get("refund_id") or base["idempotency_key"])[:128]
+    return PurchaseRefunded(**base, order_id=order_id, refund_id=refund_id,
+                            amount_minor=amount, currency=currency)
+
+
+def _event(kind: str, msg: dict[str, Any], base: dict[str, Any],
+           policy: Policy) -> Event | None:
+    website = policy.website
+    if kind == "identify":
+        return CustomActivity(**base, activity="identified", profile=_profile(msg, policy))
+    if kind == "page":
+        activity = website.page_activity(_page_path(msg))
+    elif kind == "screen":
+        activity = website.page_activity("/" + str(msg.get("name") or "").lstrip("/"))
+    elif kind == "track":
+        name = msg["event"]
+        semantic = website.semantic_events and name in SEMANTIC_EMAIL | SEMANTIC_ORDERS
+        if policy.caller == "client" and (semantic or name not in policy.client_events):
+            raise Refusal(f"event {name!r} is not allowed for client write keys")
+        if semantic:
+            return _semantic(name, msg, base)
+        activity = website.event_activity(name)
+    else:  # group, alias: who someone is, nothing to score
+        return None
+    return CustomActivity(**base, activity=activity) if activity else None
+
+
+def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: datetime,
+                policy: Policy) -> Tracked:
+    """One message, validated and mapped; `Refusal` says why it cannot be accepted."""
+    if not isinstance(raw, dict):
+        raise Refusal("a message must be a JSON object")
+    if len(json.dumps(raw, default=str)) > MAX_MESSAGE_BYTES:
+        raise Refusal("message larger than 32 KB")
+    try:
+        msg: dict[str, Any] = MESSAGE.load(raw if call == "batch" else {**raw, "type": call})
+    except WireError as exc:
+        raise Refusal(json.dumps(exc.messages, default=str)[:500]) from None
+    kind = msg.get("type")
+    if kind is None:
+        raise Refusal("a batch message needs a type")
+    if policy.caller == "client" and kind not in ("page", "track", "identify"):
+        raise Refusal(f"a client write key cannot send {kind} calls")
+    email = _address(msg)
+    keys = []
+    if msg.get("userId"):
+        keys.append(visitor_key("user", msg["userId"]))
+    if kind == "alias":
+        keys += [visitor_key("user", msg["previousId"]), visitor_key("anon", msg["previousId"])]
+    if msg.get("anonymousId"):
+        keys.append(visitor_key("anon", msg["anonymousId"]))
+    base = {"email": email or ANONYMOUS, "source": SOURCE,
+            "idempotency_key": message_id(msg, raw)[:256],
+            "occurred_at": occurred_at(msg, batch_sent_at, received, policy.caller)}
+    try:
+        event = _event(kind, msg, base, policy)
+    except ModelError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors(include_url=False, include_input=False))
+        raise Refusal(problems[:500]) from None
+    return Tracked(keys=tuple(dict.fromkeys(keys)), email=email, event=event)

@@ -1,0 +1,67 @@
+"""The deployed path: `inactivity_decay` (a Pub/Sub CloudEvent through the
+functions-framework) flags a non-opener, and Container.dispatch takes it off Mailchimp."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+from typing import Any
+
+from builders import event, form
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+from conftest import NOW, PROJECT
+from fakes.mailchimp_api import MailchimpFake
+from functional.conftest import MAIN
+
+from esp.conftest import AUDIENCE, MAILCHIMP_KEY
+from leadscore.config import Settings
+from leadscore.container import Container, install
+from leadscore.domain.identity import lead_id_for
+from leadscore.service.writes import apply_events
+
+LATER = NOW + timedelta(days=200)
+QUIET, KEEN = "quiet@example.org", "keen@example.org"
+
+
+def test_the_decay_function_sends_flagged_non_openers_to_the_removal_action(
+        durable_store: Any, mailchimp_api: MailchimpFake, rules: Any) -> None:
+    # GIVEN two readers on the audience, mailed 200 days ago; one opened last week
+    for email in (QUIET, KEEN):
+        apply_events(durable_store, lead_id_for(email), email, [
+            form(email, f"f-{email}", NOW),
+            event("email_delivered", email, f"d-{email}", NOW, source="esp")], rules, NOW)
+    apply_events(durable_store, lead_id_for(KEEN), KEEN, [
+        event("email_opened", KEEN, "o", LATER - timedelta(days=7), source="esp")], rules,
+        LATER - timedelta(days=7))
+    settings = Settings(mailchimp_api_key=MAILCHIMP_KEY, mailchimp_list_id=AUDIENCE,
+                        mailchimp_api_url=f"{mailchimp_api.url}/3.0",
+                        mailchimp_removal="archive", mailchimp_status_if_new="subscribed")
+    install(Container(settings, store=durable_store, rules=rules, clock=lambda: LATER))
+    try:
+        on_day_one = Container(settings, store=durable_store, rules=rules, clock=lambda: NOW)
+        on_day_one.esp_syncs()[0].setup()
+        on_day_one.sync_esp()  # both are Mailchimp members since day one
+        assert len(mailchimp_api.active()) == 2
+        # WHEN the scheduler's daily tick arrives
+        import functions_framework
+
+        client = functions_framework.create_app("inactivity_decay", str(MAIN),
+                                                "cloudevent").test_client()
+        tick = CloudEvent({"type": "google.cloud.pubsub.topic.v1.messagePublished",
+                           "source": f"//pubsub.googleapis.com/projects/{PROJECT}/topics/d",
+                           "time": LATER.isoformat()},
+                          {"message": {"messageId": "1", "data": base64.b64encode(b"{}").decode()},
+                           "subscription": f"projects/{PROJECT}/subscriptions/decay"})
+        headers, body = to_binary(tick)
+        assert client.post("/", headers=headers, data=body).status_code == 200
+    finally:
+        install(None)
+    # THEN the non-opener is archived in Mailchimp, the other reader keeps their fields,
+    # and the quiet one's history records the removal with 0 points
+    quiet, keen = mailchimp_api.member(QUIET), mailchimp_api.member(KEEN)
+    assert quiet is not None and quiet["archived"]
+    assert keen is not None and not keen["archived"]
+    assert keen["merge_fields"]["LS_STAGE"] == "lead"
+    entry = durable_store.history(lead_id_for(QUIET))[-1]
+    assert (entry.kind, entry.delta) == ("esp_removed", 0)

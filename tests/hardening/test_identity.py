@@ -1,0 +1,68 @@
+"""Lead ids are keyed hashes, and every spelling of an address is one lead (issue 21)."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import quote
+
+import pytest
+from builders import form
+from conftest import NOW
+from functional.conftest import client_for
+
+from leadscore.container import Container
+from leadscore.domain import identity
+from leadscore.domain.identity import lead_id_for, legacy_lead_id
+from leadscore.domain.state import LeadState
+from leadscore.service.ingest import ingest
+
+AUTH = {"Authorization": "Bearer current-token-123"}
+SPELLINGS = ["ana@bücher.example", "ANA@BÜCHER.EXAMPLE", "ana@bu\u0308cher.example",
+             "ana@xn--bcher-kva.example", " Ana@XN--BCHER-KVA.example "]
+
+
+def test_an_id_cannot_be_reversed_by_hashing_a_guessed_address() -> None:
+    # GIVEN a deployment key
+    identity.use_id_key("a-long-random-deployment-secret")
+    try:
+        guessed = "l_" + hashlib.sha256(b"ana@example.com").hexdigest()[:32]
+        # THEN the id is neither the plain hash nor the id under another key
+        assert lead_id_for("ana@example.com") != guessed
+        keyed = lead_id_for("ana@example.com")
+        identity.use_id_key("another-key")
+        assert lead_id_for("ana@example.com") != keyed
+    finally:
+        identity.use_id_key("")
+
+
+def test_every_spelling_of_an_address_is_one_id() -> None:
+    assert len({lead_id_for(s) for s in SPELLINGS}) == 1
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_api_finds_and_erases_a_lead_by_any_spelling(app_container: Container,
+                                                         spelling: str) -> None:
+    # GIVEN a lead created under one spelling
+    ingest(app_container.store, app_container.rules,
+           [form(SPELLINGS[0], "k1", NOW)], NOW)
+    client = client_for("leads_api")
+    # WHEN it is looked up and erased under another
+    shown = client.get(f"/leads/{quote(spelling.strip())}", headers=AUTH)
+    erased = client.delete(f"/leads/{quote(spelling.strip())}", headers=AUTH)
+    # THEN both find it, and it is gone
+    assert shown.status_code == 200 and erased.status_code == 200
+    assert app_container.store.get_lead(lead_id_for(SPELLINGS[0])) is None
+
+
+def test_a_lead_stored_under_the_old_unkeyed_id_is_still_found_and_erased(
+        app_container: Container) -> None:
+    # GIVEN a lead written by an earlier release (unkeyed id)
+    old = legacy_lead_id("old@example.com")
+    app_container.store.put_lead(LeadState(lead_id=old, email="old@example.com",
+                                           created_at=NOW, updated_at=NOW))
+    client = client_for("leads_api")
+    # WHEN it is looked up and erased by address
+    assert client.get("/leads/old@example.com", headers=AUTH).status_code == 200
+    assert client.delete("/leads/old@example.com", headers=AUTH).status_code == 200
+    # THEN it is gone
+    assert app_container.store.get_lead(old) is None

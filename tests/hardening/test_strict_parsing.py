@@ -1,0 +1,102 @@
+"""Strict, cheap parsing (issue 21): hostile numbers, odd timestamps, lone surrogates and
+wrong JSON types inside correctly signed payloads never cost CPU seconds or answer 5xx."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from conftest import NOW
+from functional.conftest import SECRETS, SENDGRID, client_for
+from signatures import stripe_style
+
+from hardening.figures import add
+from leadscore.container import Container
+
+NOW_TS = int(NOW.timestamp())
+BIG = ["1e10000000", "9" * 5000, "1E999999999", "NaN", "-Infinity"]
+
+
+def sendgrid(client: Any, body: bytes, stamp: str | None = None) -> Any:
+    headers = SENDGRID.headers(body, NOW_TS)
+    if stamp is not None:
+        headers["X-Twilio-Email-Event-Webhook-Timestamp"] = stamp
+    return client.post("/sendgrid", data=body, headers=headers, content_type="application/json")
+
+
+@pytest.mark.parametrize("number", BIG)
+def test_a_hostile_number_in_a_signed_batch_is_refused_at_once(
+        app_container: Container, number: str) -> None:
+    body = ('[{"email": "n@example.com", "timestamp": ' + number +
+            ', "event": "open", "sg_event_id": "e1"}]').encode()
+    client = client_for("email_webhook")
+    sendgrid(client, b"[]")  # warm: imports and keys loaded
+    started = time.perf_counter()
+    answer = sendgrid(client, body)
+    took = time.perf_counter() - started
+    add("5xx on malformed or unauthenticated input", int(answer.status_code >= 500))
+    # (the unbounded conversion took 5-30 CPU seconds; a generous bound, not a benchmark)
+    assert answer.status_code == 400 and took < 3.0
+    assert app_container.store.list_leads() == []
+
+
+@pytest.mark.parametrize("stamp", ["²", "9" * 5000, "\u0661\u0667" + "\u0660" * 8,
+                                   "+1700000000", ""])
+def test_an_odd_timestamp_header_is_401(app_container: Container, stamp: str) -> None:
+    body = b'[{"email": "n@example.com", "timestamp": 1700000000, "event": "open"}]'
+    answer = sendgrid(client_for("email_webhook"), body, stamp)
+    add("5xx on malformed or unauthenticated input", int(answer.status_code >= 500))
+    assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("header", ["t=²,v1=00", "t=" + "9" * 5000 + ",v1=00"])
+def test_an_odd_stripe_timestamp_is_401(app_container: Container, header: str) -> None:
+    answer = client_for("purchase_webhook").post(
+        "/stripe", data=b"{}", headers={"Stripe-Signature": header},
+        content_type="application/json")
+    assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("payload", [
+    [{"email": 5, "timestamp": 1700000000, "event": "open", "sg_event_id": "a"}],
+    [{"email": "n@example.com", "timestamp": "soon", "event": "open", "sg_event_id": "b"}],
+    [{"email": "not an address", "timestamp": 1700000000, "event": "open", "sg_event_id": "c"}],
+    [{"email": "n@example.com", "timestamp": 99999999999999, "event": "open",
+      "sg_event_id": "d"}],
+    [{"email": ["n@example.com"], "timestamp": {}, "event": 7}],
+    {"not": "a list"}, ["a string"], [None],
+])
+def test_wrong_types_in_a_signed_sendgrid_batch_are_never_a_5xx(
+        app_container: Container, payload: Any) -> None:
+    answer = sendgrid(client_for("email_webhook"), json.dumps(payload).encode())
+    add("5xx on malformed or unauthenticated input", int(answer.status_code >= 500))
+    assert answer.status_code < 500, answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("payload", [
+    {"id": "evt_1", "type": "checkout.session.completed", "data": "a string"},
+    {"id": "evt_2", "type": "checkout.session.completed", "data": {"object": []}},
+    {"id": "evt_3", "type": "checkout.session.completed",
+     "data": {"object": {"id": "cs_1", "amount_total": "lots", "currency": 7,
+                         "customer_details": {"email": 12}, "payment_status": "paid"}}},
+    {"id": "evt_4", "type": 12, "created": "yesterday"},
+])
+def test_wrong_types_in_a_signed_stripe_event_are_never_a_5xx(
+        app_container: Container, payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    answer = client_for("purchase_webhook").post(
+        "/stripe", data=body, content_type="application/json",
+        headers={"Stripe-Signature": stripe_style(body, SECRETS["stripe"], NOW_TS)})
+    add("5xx on malformed or unauthenticated input", int(answer.status_code >= 500))
+    assert answer.status_code < 500, answer.get_data(as_text=True)
+    assert app_container.store.list_leads() == []
+
+
+def test_a_lone_surrogate_in_a_form_is_400(app_container: Container) -> None:
+    answer = client_for("form_submission").post(
+        "/", data=b'{"email": "s@example.com", "form": "contact", "name": "\\ud800"}',
+        content_type="application/json")
+    assert answer.status_code == 400
+    assert app_container.store.list_leads() == []
