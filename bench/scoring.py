@@ -24,6 +24,7 @@ from typing import Any
 LEGACY = "fe16c72"
 GOAL = 1.3
 EVENTS = 400
+ROUNDS = 3
 ROOT = Path(__file__).resolve().parent.parent
 
 TIMER = r"""
@@ -104,8 +105,11 @@ def run() -> dict[str, float] | None:
         if legacy is None:
             print(f"scoring: previous engine ({LEGACY}) not available from git; skipped")
             return None
-        old = _time(legacy, history_file)
-        new = _time(ROOT / "shared", history_file)
+        # alternate the two engines and keep each one's best round: the machine is shared
+        runs = [(_time(legacy, history_file), _time(ROOT / "shared", history_file))
+                for _ in range(ROUNDS)]
+        old = min((r[0] for r in runs), key=lambda r: r["per_event_us"])
+        new = min((r[1] for r in runs), key=lambda r: r["per_event_us"])
     ratio = new["per_event_us"] / old["per_event_us"]
     print(f"scoring: {EVENTS} events on one lead, one delivery at a time: "
           f"{new['per_event_us']:.0f} us/event now vs {old['per_event_us']:.0f} us/event "

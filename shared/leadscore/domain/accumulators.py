@@ -32,12 +32,20 @@ def capped_value(state: LeadState, now: datetime) -> float:
 
 def capped_by_half_life(state: LeadState, now: datetime) -> dict[float, float]:
     """Capped events' points at `now`, summed per half-life in days."""
-    out: dict[float, float] = {}
+    # the value at `now` is linear in the stored amount, so scale and sum the amounts per
+    # epoch bucket first and fade each bucket once (a year of weekly windows shares 1-2)
+    by_epoch: dict[tuple[str | None, float], float] = {}
+    counts = state.cap_counts
     for key, amount in state.cap_weights.items():
-        count_key, max_events, value = _cap_value(key, amount, now)
-        count = max(1, state.cap_counts.get(count_key, 1))
-        half_life = _cap_parts(key)[3]
-        out[half_life] = out.get(half_life, 0.0) + value * min(1.0, max_events / count)
+        count_key, max_events, epoch, half_life = _cap_parts(key)
+        scale = min(1.0, max_events / max(1, counts.get(count_key, 1)))
+        slot = (epoch, half_life)
+        by_epoch[slot] = by_epoch.get(slot, 0.0) + amount * scale
+    out: dict[float, float] = {}
+    for (epoch, half_life), amount in by_epoch.items():
+        value = decay.value_at(epoch, amount, now) if epoch else amount * decay.fade(
+            now, half_life)
+        out[half_life] = out.get(half_life, 0.0) + value
     return out
 
 
