@@ -1,11 +1,12 @@
 """The points a history entry shows: what its event was worth when it was applied.
 
-Most events are worth their rule's points. Two need the lead: a capped event over its cap
-counts for its share of the window (the sixth open of a 5-per-week cap shows 5/6 of a
-point, not 1), and a refund takes back the refunded share of its order's points (faded to
-the refund's time), so it shows that negative amount, not 0. Only the transactional path
-reads the lead; an entry written blind (Firestore, no read) shows the rule's points and
-says the cap may scale it. `lead show` says what every rule is worth now (`explain.py`).
+Most events are worth their rule's points. A refund needs the lead: it takes back the
+refunded share of its order's points (faded to the refund's time), so it shows that
+negative amount, not 0. A capped event shows its rule's points and says the cap may scale
+it: its share depends on how many events of its window are known, which changes with
+arrival order, and history entries must not (the same events give the same history in any
+order). `lead show` says what every rule, capped ones included, is worth now
+(`explain.py`), scaled by the window's count.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from leadscore.domain import decay
-from leadscore.domain.accumulators import cap_scale
 from leadscore.domain.effects import LeadDelta
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import HistoryItem, LeadState, Order
@@ -32,18 +32,6 @@ def order_points(order: Order | None, rules: Rules, at: datetime) -> float:
 def at_own_time(before: LeadState, after: LeadState, delta: LeadDelta,
                 items: list[HistoryItem], rules: Rules) -> list[HistoryItem]:
     """`items` with the points the event was worth on the lead it was applied to."""
-    if delta.caps:
-        count_key = next(iter(delta.caps))
-        max_events = int(count_key.split("|", 1)[0])
-        scale = cap_scale(after, count_key, max_events)
-        if scale < 1:
-            count = after.cap_counts.get(count_key, 0)
-            capped_rule = count_key.split("|", 4)[4]
-            items = [i.model_copy(update={
-                "points": i.points * scale,
-                "reason": f"{i.reason}; {count} in its window, so each counts "
-                          f"{max_events}/{count} of its points"})
-                     if i.rule == capped_rule else i for i in items]
     if delta.order is not None and not delta.order.paid:
         key, at = delta.order.key, delta.at
         taken = order_points(after.orders.get(key), rules, at) - order_points(

@@ -292,7 +292,7 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
         delta, items = effect_of(event, rules)
         before = {i.rule: i for i in fit_items(lead, rules)} if delta.profile else {}
         previous, lead = lead, apply_delta(lead, delta)
-        if delta.caps or delta.order is not None:  # worth less than the rule's points
+        if delta.order is not None:  # a refund is worth minus what it takes back
             items = at_own_time(previous, lead, delta, items, rules)
         if delta.profile:
             items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
