@@ -279,8 +279,17 @@ def history_entry(event: Event, items: list[HistoryItem], rules: Rules,
         event_id=event.idempotency_key,
         source=event.source,
         items=items,
-        event=event.model_dump(mode="json"),
+        event=event.model_dump(mode="json", exclude=_unset_new_fields(event)),
     )
+
+
+def _unset_new_fields(event: Event) -> set[str]:
+    """Fields added for behaviour rules, left out of the stored event when unset, so
+    history stays as it was for events that do not carry them."""
+    out = {"campaign"} if getattr(event, "campaign", 0) is None else set()
+    if event.type in ("form_submitted", "activity") and getattr(event, "url", 0) is None:
+        out.add("url")
+    return out
 
 
 def apply_events(state: LeadState | None, lead_id: str, email: str, events: list[Event],
