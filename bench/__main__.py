@@ -15,6 +15,7 @@ from bench import (
     ingest_throughput,
     load,
     purchase_throughput,
+    scoring,
     sizing,
     tracking,
 )
@@ -33,6 +34,7 @@ def main() -> int:
         form_history.run(kinds)  # issue 21: constant-cost form posts
         decay_run.run(kinds)
         tracking.run(kinds)
+    scoring.run()  # cost per event against the previous release's engine (goal <= 1.3x)
     goals["mixed load >= 0.5x hello-world req/s, p99 <= 2x"] = load.run()
     goals["cold import <= 1.3x functions_framework + client libraries"] = cold_start.run()
     calibration.run()  # SQLite only: a back-test reads, it never writes

@@ -39,7 +39,14 @@ def print_lead(data: dict[str, Any]) -> None:
     if purchases["count"]:
         console.print(f"purchases {purchases['count']}, total "
                       f"{purchases['total_minor'] / 100:.2f} {purchases['currency']}")
-    table = Table(title="history", show_lines=False)
+    now_table = Table(title="what each rule is worth now (adds up to the score)")
+    for column in ("rule", "points now", "events", "reason"):
+        now_table.add_column(column)
+    for line in data.get("contributions", []):
+        now_table.add_row(line["rule"], f"{line['points']:+.2f}", str(line["events"] or ""),
+                          line["reason"])
+    console.print(now_table)
+    table = Table(title="history (points when each event happened)", show_lines=False)
     for column in ("at", "kind", "delta", "reason", "rules"):
         table.add_column(column)
     for line in data["history"]:

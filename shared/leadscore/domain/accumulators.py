@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from leadscore.domain import decay
+from leadscore.domain import behaviour, decay
 from leadscore.domain.state import LeadState
 
 
@@ -27,12 +27,50 @@ def capped_value(state: LeadState, now: datetime) -> float:
     """Capped events' points at `now`: over the cap, a window's points are scaled down to
     max_events events' worth. Weight keys are the window's count key plus `|epoch` (or the
     bare count key, T0-relative, for events stored by the previous release)."""
-    capped = 0.0
+    return sum(capped_by_half_life(state, now).values())
+
+
+def capped_by_half_life(state: LeadState, now: datetime) -> dict[float, float]:
+    """Capped events' points at `now`, summed per half-life in days."""
+    # the value at `now` is linear in the stored amount, so scale and sum the amounts per
+    # epoch bucket first and fade each bucket once (a year of weekly windows shares 1-2)
+    by_epoch: dict[tuple[str | None, float], float] = {}
+    counts = state.cap_counts
     for key, amount in state.cap_weights.items():
-        count_key, max_events, value = _cap_value(key, amount, now)
-        count = max(1, state.cap_counts.get(count_key, 1))
-        capped += value * min(1.0, max_events / count)
-    return capped
+        count_key, max_events, epoch, half_life = _cap_parts(key)
+        scale = min(1.0, max_events / max(1, counts.get(count_key, 1)))
+        slot = (epoch, half_life)
+        by_epoch[slot] = by_epoch.get(slot, 0.0) + amount * scale
+    out: dict[float, float] = {}
+    for (epoch, half_life), amount in by_epoch.items():
+        value = decay.value_at(epoch, amount, now) if epoch else amount * decay.fade(
+            now, half_life)
+        out[half_life] = out.get(half_life, 0.0) + value
+    return out
+
+
+def engagement_by_category(state: LeadState, now: datetime) -> dict[str, float]:
+    """Engagement at `now` (uncapped and capped events) per category ("" for keys written
+    without one), for rules with point `limits`."""
+    out: dict[str, float] = {}
+    for key, amount in state.eng_acc.items():
+        category = decay.category_of(key)
+        out[category] = out.get(category, 0.0) + decay.value_at(key, amount, now)
+    for key, amount in state.cap_weights.items():
+        category = decay.category_of(key)
+        out[category] = out.get(category, 0.0) + cap_weight_value(state, key, amount, now)
+    return out
+
+
+def cap_scale(state: LeadState, count_key: str, max_events: int) -> float:
+    """The share of its points each event of a cap window counts for now (1 under the cap)."""
+    return min(1.0, max_events / max(1, state.cap_counts.get(count_key, 1)))
+
+
+def cap_weight_value(state: LeadState, key: str, amount: float, now: datetime) -> float:
+    """One cap weight's points at `now`, scaled by its window's count on the lead."""
+    count_key, max_events, value = _cap_value(key, amount, now)
+    return value * cap_scale(state, count_key, max_events)
 
 
 @lru_cache(maxsize=65536)
@@ -66,8 +104,11 @@ def pruned(state: LeadState, now: datetime) -> LeadState:
         ended = decay.T0 + timedelta(days=(int(bucket) + 1) * float(window) + 64 * float(hl))
         if key in weighed or ended > now:
             counts[key] = count
-    if (len(acc), len(weights), len(counts)) == (
-            len(state.eng_acc), len(state.cap_weights), len(state.cap_counts)):
+    counters = {k: n for k, n in state.counters.items()
+                if not k.startswith(behaviour.FREQ) or not behaviour.expired(k, now)}
+    if (len(acc), len(weights), len(counts), len(counters)) == (
+            len(state.eng_acc), len(state.cap_weights), len(state.cap_counts),
+            len(state.counters)):
         return state
     return state.model_copy(update={"eng_acc": acc, "cap_weights": weights,
-                                    "cap_counts": counts})
+                                    "cap_counts": counts, "counters": counters})

@@ -45,7 +45,7 @@ MIN_HALF_LIFE_DAYS = 1 / 24
 MAX_HALF_LIFE_DAYS = 3650.0
 PRUNE_BELOW = 1e-9  # points: far below the 4 decimals a score is rounded to
 _MICRO = timedelta(microseconds=1)
-_EPOCH_KEY = re.compile(r"^s(\d+)([en])(\d+)$")
+_EPOCH_KEY = re.compile(r"^s(\d+)([en])(\d+)(?:_[a-z0-9]+)?$")  # `_<category>`: limits
 
 
 def days_since_epoch(t: datetime) -> float:
@@ -108,10 +108,20 @@ def weight(key: str, t: datetime) -> float:
     return _pow2((_micros(t) - base) / (seconds * 1_000_000))
 
 
-def accrue(points: float, half_life_days: float, t: datetime) -> tuple[str, float]:
-    """(bucket key, amount to add) for points earned at t: the blind increment."""
+def accrue(points: float, half_life_days: float, t: datetime,
+           category: str | None = None) -> tuple[str, float]:
+    """(bucket key, amount to add) for points earned at t: the blind increment. With a
+    category (rules with point `limits`) the key ends in `_<category>`, so each category's
+    engagement can be read, and limited, on its own."""
     key = epoch_key(half_life_days, t)
-    return key, points * weight(key, t)
+    amount = points * weight(key, t)
+    return (f"{key}_{category}" if category else key), amount
+
+
+def category_of(key: str) -> str:
+    """The category an epoch key (or a cap weight key ending in one) was written for."""
+    tail = key.rsplit("|", 1)[-1]
+    return tail.split("_", 1)[1] if "_" in tail else ""
 
 
 def value_at(key: str, amount: float, now: datetime) -> float:

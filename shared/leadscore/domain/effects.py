@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from leadscore.domain import decay
+from leadscore.domain.behaviour import counter_key, event_fields
 from leadscore.domain.events import (
     CustomActivity,
     EmailBounced,
@@ -97,6 +98,40 @@ def _clean_profile(profile: dict[str, ProfileValue]) -> dict[str, ProfileValue]:
 
 def _score_rule(event: Event, delta: LeadDelta, rules: Rules) -> list[HistoryItem]:
     key = event_key(event)
+    return _engagement_rule(event, key, delta, rules) + _behaviour_rules(event, key, delta,
+                                                                         rules)
+
+
+def _behaviour_rules(event: Event, key: str, delta: LeadDelta,
+                     rules: Rules) -> list[HistoryItem]:
+    """Behaviour rules the event matches (see `behaviour.py`): points, or a window count."""
+    if not rules.behaviour:
+        return []
+    fields = event_fields(getattr(event, "url", None), getattr(event, "campaign", None))
+    items = []
+    for rule in rules.behaviour:
+        if not rule.matches(key, fields):
+            continue
+        hl = rules.half_life_for(rule)
+        reason = rule.reason or f"behaviour rule {rule.id}"
+        if rule.frequency:
+            ck = counter_key(rule, hl, event.occurred_at)
+            delta.counters[ck] = delta.counters.get(ck, 0) + 1
+            items.append(HistoryItem(
+                rule=f"behaviour.{rule.id}", points=0,
+                reason=f"{reason}: counts toward {rule.frequency.count} within a "
+                       f"{rule.frequency.within_days:g}-day window (+{rule.points:g} once)"))
+        else:
+            ak, amount = decay.accrue(rule.points, hl, event.occurred_at,
+                                      rules.category_for(key, rule))
+            delta.acc[ak] = delta.acc.get(ak, 0.0) + amount
+            items.append(HistoryItem(rule=f"behaviour.{rule.id}", points=rule.points,
+                                     reason=reason))
+    return items
+
+
+def _engagement_rule(event: Event, key: str, delta: LeadDelta,
+                     rules: Rules) -> list[HistoryItem]:
     rule = rules.engagement.get(key)
     if rule is None:
         return [HistoryItem(rule=key, points=0, reason=f"no rule for {key}")]
@@ -108,13 +143,15 @@ def _score_rule(event: Event, delta: LeadDelta, rules: Rules) -> list[HistoryIte
         bucket = math.floor(decay.days_since_epoch(event.occurred_at) / rule.cap.window_days)
         ck = cap_key(key, rule.cap.max_events, rule.cap.window_days, hl, bucket)
         delta.caps[ck] = delta.caps.get(ck, 0) + 1
-        epoch, amount = decay.accrue(rule.points, hl, event.occurred_at)
+        epoch, amount = decay.accrue(rule.points, hl, event.occurred_at,
+                                     rules.category_for(key, rule))
         wk = f"{ck}|{epoch}"  # the window's count key, then the weight's epoch bucket
         delta.cap_weights[wk] = delta.cap_weights.get(wk, 0.0) + amount
         reason += (f" (counts for at most {rule.cap.max_events} per "
                    f"{rule.cap.window_days:g}-day window)")
     else:
-        ak, amount = decay.accrue(rule.points, hl, event.occurred_at)
+        ak, amount = decay.accrue(rule.points, hl, event.occurred_at,
+                                  rules.category_for(key, rule))
         delta.acc[ak] = delta.acc.get(ak, 0.0) + amount
     return [HistoryItem(rule=key, points=rule.points, reason=reason)]
 

@@ -67,6 +67,8 @@ class FormSubmitted(_Event):
     type: Literal["form_submitted"] = "form_submitted"
     form_kind: str
     profile: dict[str, ProfileValue] = Field(default_factory=dict)
+    url: str | None = Field(default=None, max_length=2048)  # the page the form was on
+    campaign: str | None = Field(default=None, max_length=256)
 
     _kind = field_validator("form_kind")(_slug)
     _bounded = field_validator("profile")(check_profile)  # limits.py: 422 naming the field
@@ -79,11 +81,13 @@ class EmailDelivered(_Event):
 class EmailOpened(_Event):
     type: Literal["email_opened"] = "email_opened"
     machine_open: bool = False  # e.g. Apple Mail Privacy Protection prefetch
+    campaign: str | None = Field(default=None, max_length=256)
 
 
 class EmailClicked(_Event):
     type: Literal["email_clicked"] = "email_clicked"
     url: str | None = Field(default=None, max_length=2048)
+    campaign: str | None = Field(default=None, max_length=256)
 
 
 class EmailBounced(_Event):
@@ -130,6 +134,8 @@ class CustomActivity(_Event):
     type: Literal["activity"] = "activity"
     activity: str
     profile: dict[str, ProfileValue] = Field(default_factory=dict)
+    url: str | None = Field(default=None, max_length=2048)  # a page view's page
+    campaign: str | None = Field(default=None, max_length=256)
 
     _kind = field_validator("activity")(_slug)
     _bounded = field_validator("profile")(check_profile)

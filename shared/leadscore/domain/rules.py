@@ -26,12 +26,14 @@ from pydantic import (
 )
 
 from leadscore.domain import decay
+from leadscore.domain.behaviour import BehaviourRule, Frequency
 from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
 from leadscore.domain.segments import Segments
 from leadscore.domain.website_rules import WebsiteRules
 from leadscore.errors import RulesError
 
-__all__ = ["Condition", "DomainTest", "FitRule", "NumericRange", "Rules", "parse_rules"]
+__all__ = ["BehaviourRule", "Condition", "DomainTest", "FitRule", "Frequency", "Hysteresis",
+           "NumericRange", "Rules", "parse_rules"]
 
 EVENT_KEY = re.compile(
     r"^(form\.[a-z0-9_\-]+|activity\.[a-z0-9_\-]+|"
@@ -68,11 +70,16 @@ class Cap(_Strict):
     window_days: float = Field(ge=1, le=366)
 
 
+Category = Annotated[str, Field(pattern=r"^[a-z0-9]{1,32}$")]
+DEFAULT_CATEGORY = {"email": "email", "form": "form", "activity": "website"}
+
+
 class EventRule(_Strict):
     points: float
     half_life_days: HalfLife | None = None
     cap: Cap | None = None
     reason: str | None = None
+    category: Category | None = None  # for `limits`; by default email, form or website
 
 
 class ValueBand(_Strict):
@@ -100,14 +107,28 @@ class StageGate(_Strict):
             self.engagement_at_least is None or grade[1] <= self.engagement_at_least)
 
 
+class Hysteresis(_Strict):
+    """How sticky a stage is once reached (see `domain/stages.py` for the exact rule).
+
+    A lead in `mql` or `sql` keeps that stage while it still meets the stage's gate with
+    every number lowered by `margin` points (score, fit band floor, engagement band floor),
+    and in any case for `min_stay_days` after it entered the stage. Moving up is never
+    delayed."""
+
+    margin: float = Field(default=0, ge=0, le=1000)
+    min_stay_days: float = Field(default=0, ge=0, le=365)
+
+
 class Stages(_Strict):
     """`{mql: 40, sql: 80}` (score thresholds) or `{mql: {score: 40, fit_at_least: C,
     engagement_at_least: "3"}, sql: ...}`; `mql`/`sql` stay the score thresholds either way
-    and `gates` holds the whole requirement of each stage."""
+    and `gates` holds the whole requirement of each stage. `hysteresis: {margin: 5,
+    min_stay_days: 7}` (optional) keeps a stage from flapping."""
 
     mql: float
     sql: float
     gates: dict[Literal["mql", "sql"], StageGate] = Field(default_factory=dict)
+    hysteresis: Hysteresis = Field(default_factory=Hysteresis)
 
     @model_validator(mode="before")
     @classmethod
@@ -154,6 +175,9 @@ class Rules(_Strict):
     engagement_half_life_days: HalfLife
     fit: list[FitRule] = Field(default_factory=list)
     engagement: dict[str, EventRule] = Field(default_factory=dict)
+    behaviour: list[BehaviourRule] = Field(default_factory=list)
+    # at most this many engagement points now per category, e.g. {email: 30, website: 40}
+    limits: dict[Category, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
@@ -161,6 +185,7 @@ class Rules(_Strict):
     website: WebsiteRules = Field(default_factory=WebsiteRules)
     segments: Segments | None = None  # bands synced to the email tools (domain/segments.py)
     _fit_tests: tuple[tuple[FitRule, Test], ...] = PrivateAttr(default=())
+    _behaviour: dict[str, BehaviourRule] = PrivateAttr(default_factory=dict)
     _content_hash: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
@@ -173,6 +198,14 @@ class Rules(_Strict):
         if dupes:
             raise ValueError(f"duplicate fit rule ids: {', '.join(dupes)}")
         self._fit_tests = tuple((r, r.test) for r in self.fit)
+        for i, rule in enumerate(self.behaviour):
+            unknown = [k for k in rule.events if not EVENT_KEY.match(k)]
+            if unknown:
+                raise ValueError(f'behaviour rule "{rule.id}" (behaviour.{i}.events): unknown '
+                                 f"event keys {', '.join(unknown)}")
+            if rule.id in self._behaviour:
+                raise ValueError(f'duplicate behaviour rule id "{rule.id}"')
+            self._behaviour[rule.id] = rule
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True,
                                                exclude={"segments"}),  # not scoring
                                sort_keys=True,
@@ -192,7 +225,20 @@ class Rules(_Strict):
         of a pydantic model costs a slow attribute lookup on every access)."""
         return self._fit_tests
 
-    def half_life_for(self, rule: EventRule) -> float:
+    def behaviour_by_id(self) -> dict[str, BehaviourRule]:
+        return self._behaviour
+
+    def category_for(self, key: str, rule: EventRule | BehaviourRule) -> str | None:
+        """The category an event's points count in; None when no limits are set (keys
+        then carry no category, as before limits existed)."""
+        if not self.limits:
+            return None
+        if rule.category:
+            return rule.category
+        first = rule.events[0] if isinstance(rule, BehaviourRule) else key
+        return DEFAULT_CATEGORY.get(first.split(".", 1)[0], "other")
+
+    def half_life_for(self, rule: EventRule | BehaviourRule) -> float:
         return rule.half_life_days or self.engagement_half_life_days
 
     def purchase_half_life(self) -> float:
@@ -215,8 +261,8 @@ def _shown(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 
 
 def _fit_rule_id(data: Any, loc: tuple[int | str, ...]) -> str | None:
-    if len(loc) >= 2 and loc[0] == "fit" and isinstance(loc[1], int):
-        fit = data.get("fit") if isinstance(data, Mapping) else None
+    if len(loc) >= 2 and loc[0] in ("fit", "behaviour") and isinstance(loc[1], int):
+        fit = data.get(loc[0]) if isinstance(data, Mapping) else None
         if isinstance(fit, list) and loc[1] < len(fit) and isinstance(fit[loc[1]], Mapping):
             rule_id = fit[loc[1]].get("id")
             return str(rule_id) if rule_id else None
@@ -230,6 +276,10 @@ def _message(data: Any, loc: tuple[int | str, ...], problem: str) -> str:
     if len(loc) >= 2 and loc[0] == "fit":
         rule_id = _fit_rule_id(data, loc)
         head = f'fit rule "{rule_id}"' if rule_id else f"fit rule #{loc[1]}"
+        rest = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "behaviour":
+        rule_id = _fit_rule_id(data, loc)
+        head = f'behaviour rule "{rule_id}"' if rule_id else f"behaviour rule #{loc[1]}"
         rest = loc[2:]
     elif len(loc) >= 2 and loc[0] == "engagement":
         head, rest = f'engagement rule "{loc[1]}"', loc[2:]

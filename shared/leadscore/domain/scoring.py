@@ -7,12 +7,21 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from leadscore.domain import orders as order_records
-from leadscore.domain.accumulators import capped_value, engagement_by_half_life, pruned
+from leadscore.domain.accumulators import (
+    capped_by_half_life,
+    engagement_by_category,
+    engagement_by_half_life,
+    pruned,
+)
+from leadscore.domain.behaviour import awards
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.limits import admits
+from leadscore.domain.own_time import at_own_time
+from leadscore.domain.review import next_review
 from leadscore.domain.rules import Rules
+from leadscore.domain.stages import stage_at, stay_ends
 from leadscore.domain.state import EmailStatus, HistoryEntry, HistoryItem, LeadState, Order
 
 REVIEW_EVERY = timedelta(days=1)
@@ -92,18 +101,49 @@ class Breakdown(BaseModel):
     engagement_by_half_life: dict[str, float]
     capped: float
     purchases: float
+    # every fading part summed per half-life in days: what `review` projects forward
+    terms: dict[float, float] = {}
+    behaviour: dict[str, float] = {}  # frequency rules' awards now, by rule id
+    limited: dict[str, float] = {}  # what category limits take off now (<= 0), by category
 
     @property
     def engagement(self) -> float:
-        return sum(self.engagement_by_half_life.values()) + self.capped + self.purchases
+        return sum(self.engagement_by_half_life.values()) + self.capped + self.purchases + sum(
+            self.behaviour.values()) + sum(self.limited.values())
 
 
 def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
     acc = engagement_by_half_life(state, now)
-    capped = capped_value(state, now)
+    terms = capped_by_half_life(state, now)
+    capped = sum(terms.values())
+    for label_, value in acc.items():
+        terms[float(label_[1:])] = terms.get(float(label_[1:]), 0.0) + value
+    hl_p = rules.purchase_half_life()
     purchase = order_records.purchase_points(state, rules, now)
+    if purchase:
+        terms[hl_p] = terms.get(hl_p, 0.0) + purchase
+    behaviour: dict[str, float] = {}
+    if rules.behaviour:
+        for rule_id, won in awards(state.counters, rules.behaviour_by_id(), now).items():
+            behaviour[rule_id] = sum(points for points, _ in won)
+            for points, half_life in won:
+                terms[half_life] = terms.get(half_life, 0.0) + points
     fit = sum(i.points for i in fit_items(state, rules))
-    return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase)
+    limited = _over_limits(state, rules, now) if rules.limits else {}
+    return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase,
+                     terms=terms, behaviour=behaviour, limited=limited)
+
+
+def _over_limits(state: LeadState, rules: Rules, now: datetime) -> dict[str, float]:
+    """Per limited category, the (negative) points over its limit at `now`."""
+    by_category = engagement_by_category(state, now)
+    by_id = rules.behaviour_by_id()
+    for rule_id, won in awards(state.counters, by_id, now).items():
+        rule = by_id[rule_id]
+        category = rules.category_for(rule.events[0], rule) or ""
+        by_category[category] = by_category.get(category, 0.0) + sum(p for p, _ in won)
+    return {c: limit - by_category[c] for c, limit in rules.limits.items()
+            if by_category.get(c, 0.0) > limit}
 
 
 def _band(value: float, bands: dict[str, float], worst: str) -> str:
@@ -134,26 +174,25 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     # bands read the rounded values shown, so 10 points of engagement is never 9.999999
     s.grade = _band(s.fit_score, rules.grades.fit, "D") + _band(
         s.engagement_score, rules.grades.engagement, "4")
-    if order_records.is_customer(state):
-        s.stage = "customer"
-    elif rules.stages.gate("sql").admits(s.score, s.grade) and rules.stages.gate(
-            "mql").admits(s.score, s.grade):  # an SQL meets the MQL's requirements too
-        s.stage = "sql"
-    elif rules.stages.gate("mql").admits(s.score, s.grade):
-        s.stage = "mql"
-    else:
-        s.stage = "lead"
+    stored = state.stage if state.scored_at is not None else "lead"
+    s.stage = stage_at(rules, s.score, s.fit_score, s.engagement_score,
+                       customer=order_records.is_customer(state),
+                       stored=stored, since=state.stage_since, now=now)
+    if s.stage != stored or s.stage_since is None:
+        s.stage_since = now
     since = non_opener_since(state, rules.non_opener_after_days)
     s.non_opener = since is not None and since <= now
     s.non_opener_since = since if s.non_opener else None
     s.rules_version = rules.version
+    s.rules_hash = rules.content_hash
     s.scored_at = now
-    reviews = []
-    if abs(parts.engagement) >= 0.5:
-        reviews.append(now + REVIEW_EVERY)
-    if since is not None and since > now:
-        reviews.append(since)
-    s.next_review_at = min(reviews) if reviews else None
+    # daily while the score still moves visibly; and whenever the stage, grade or flag can
+    # change by itself (a crossing, the non-opener date, the end of a minimum stay)
+    s.next_review_at = next_review(
+        [(v, h) for h, v in parts.terms.items()], rules,
+        s.fit_score, now, [since, stay_ends(rules, s.stage, s.stage_since),
+                           now + REVIEW_EVERY if abs(parts.engagement) >= 0.5 or parts.limited
+                           else None])
     return s
 
 
@@ -194,36 +233,6 @@ def refreshed(lead: LeadState, rules: Rules,
     return fresh, change, entry
 
 
-def rebuilt(lead: LeadState, history: list[HistoryEntry], rules: Rules,
-            now: datetime, orders: dict[str, Order] | None = None,
-            ) -> tuple[LeadState, ViewChange, HistoryEntry] | None:
-    """The lead recomputed from its stored events under `rules`, or None if unchanged.
-
-    Every fact comes from an event, and every event is kept in the history, so replaying
-    them under new rules is exact. `orders` receives every order record, rebuilt too."""
-    from leadscore.domain.events import EVENT_ADAPTER
-
-    events = [EVENT_ADAPTER.validate_python(e.event) for e in history if e.event]
-    fresh, _ = apply_events(None, lead.lead_id, lead.email, events, rules, now, orders)
-    fresh.created_at = lead.created_at
-    fresh.rescored_for = rules.version
-    if fresh.model_dump(exclude={"updated_at", "scored_at"}) == lead.model_dump(
-            exclude={"updated_at", "scored_at"}):
-        return None
-    change = ViewChange(lead_id=lead.lead_id, score_before=lead.score, score_after=fresh.score,
-                        stage_before=lead.stage, stage_after=fresh.stage,
-                        non_opener_before=lead.non_opener, non_opener_after=fresh.non_opener)
-    delta = round(fresh.score - lead.score, 4)
-    reason = f"rescored under rules {rules.version} (was {lead.rules_version or '-'})"
-    if fresh.stage != lead.stage:
-        reason += f"; stage {lead.stage} -> {fresh.stage}"
-    entry = HistoryEntry(entry_id=f"rescore-{rules.version}-{now.isoformat()}", kind="rescore",
-                         at=now, recorded_at=now, delta=delta, reason=reason,
-                         rules_version=rules.version,
-                         items=[HistoryItem(rule="rescore", points=delta, reason=reason)])
-    return fresh, change, entry
-
-
 def new_lead(lead_id: str, email: str, now: datetime) -> LeadState:
     return LeadState(lead_id=lead_id, email=email, created_at=now)
 
@@ -242,8 +251,17 @@ def history_entry(event: Event, items: list[HistoryItem], rules: Rules,
         event_id=event.idempotency_key,
         source=event.source,
         items=items,
-        event=event.model_dump(mode="json"),
+        event=event.model_dump(mode="json", exclude=_unset_new_fields(event)),
     )
+
+
+def _unset_new_fields(event: Event) -> set[str]:
+    """Fields added for behaviour rules, left out of the stored event when unset, so
+    history stays as it was for events that do not carry them."""
+    out = {"campaign"} if getattr(event, "campaign", 0) is None else set()
+    if event.type in ("form_submitted", "activity") and getattr(event, "url", 0) is None:
+        out.add("url")
+    return out
 
 
 def apply_events(state: LeadState | None, lead_id: str, email: str, events: list[Event],
@@ -263,7 +281,10 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
         before = {i.rule: i for i in fit_items(lead, rules)} if delta.profile else {}
         lead = _apply_delta_in_place(lead, delta)
         if delta.order is not None:
+            key = delta.order.key
+            old = records[key].model_copy(deep=True) if key in records else None
             lead = order_records.apply_order(lead, records, delta.order, delta.at, rules)
+            items = at_own_time(old, records.get(key), delta, items, rules)
         if delta.profile:
             items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
         entries.append(history_entry(event, items, rules, now))

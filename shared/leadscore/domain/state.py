@@ -97,10 +97,12 @@ class LeadState(BaseModel):
     engagement_score: float = 0.0
     score: float = 0.0
     stage: Stage = "lead"
+    stage_since: datetime | None = None  # when the stored stage was entered (hysteresis)
     grade: str = "D4"
     non_opener: bool = False
     non_opener_since: datetime | None = None
     rules_version: str = ""
+    rules_hash: str = ""  # Rules.content_hash of the rules this lead was last scored under
     rescored_for: str = ""  # rules version of the last full rescore (resumes a rescore run)
     scored_at: datetime | None = None
     updated_at: datetime | None = None
@@ -116,10 +118,12 @@ VIEW_FIELDS = {
     "engagement_score",
     "score",
     "stage",
+    "stage_since",
     "grade",
     "non_opener",
     "non_opener_since",
     "rules_version",
+    "rules_hash",
     "scored_at",
     "next_review_at",
 }

@@ -17,6 +17,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from leadscore.domain.happenings import DomainEvent, NonOpenerFlagged, StageChanged
+from leadscore.domain.rebuild import rebuilt, stale_rules
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import ViewChange, refreshed
 from leadscore.domain.state import STAGES, LeadState
@@ -62,7 +63,9 @@ def run_decay(store: LeadStore, rules: Rules, now: datetime, *, dry_run: bool = 
     summary = DecaySummary(now=now, dry_run=dry_run)
     if dry_run:  # nothing moves out of the due set, so read it once
         for lead in store.due_for_review(now, limit or DRY_RUN_LIMIT, buckets):
-            done = refreshed(lead, rules, now)
+            # a lead stored under other rules would be rebuilt first: preview that
+            done = rebuilt(lead, store.history(lead.lead_id), rules, now) if stale_rules(
+                lead, rules) else refreshed(lead, rules, now)
             summary.count(done[1] if done else None)
             if on_progress:
                 on_progress(1)

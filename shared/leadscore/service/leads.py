@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from leadscore.domain.explain import contributions
 from leadscore.domain.identity import lead_id_for, legacy_lead_id
 from leadscore.domain.orders import totals as order_totals
 from leadscore.domain.rules import Rules
@@ -68,6 +69,9 @@ def describe(lead: LeadState, history: list[HistoryEntry], rules: Rules,
             "capped_engagement": round(parts.capped, 4),
             "purchases": round(parts.purchases, 4),
         },
+        # what each rule is worth now; the points add up to the score (before rounding)
+        "contributions": [line | {"points": round(line["points"], 6)}
+                          for line in contributions(lead, history, rules, now)],
         "history": [history_line(e) for e in history],
     }
 

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from leadscore.domain.rebuild import rebuilt
 from leadscore.domain.rules import Rules
-from leadscore.domain.scoring import materialise, rebuilt
+from leadscore.domain.scoring import materialise
 from leadscore.service import writes
 from leadscore.store.port import LeadStore
 
@@ -62,7 +63,9 @@ def rescore(store: LeadStore, rules: Rules, now: datetime, *, dry_run: bool,
         after = page[-1].lead_id
         for lead in page:
             report.examined += 1
-            if not dry_run and lead.rescored_for == rules.version:
+            # hashes, not only versions: rules edited without a new `version` still apply
+            if not dry_run and lead.rescored_for == rules.version and (
+                    lead.rules_hash == rules.content_hash):
                 report.skipped += 1
                 spread[band(lead.score)] += 1
                 continue

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -31,18 +32,18 @@ from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
 from leadscore.domain.handover import stage_change
 from leadscore.domain.identity import ledger_key
+from leadscore.domain.rebuild import rebuilt, replayed, stale_rules
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import (
     ViewChange,
     history_entry,
     materialise,
-    rebuilt,
     refreshed,
 )
 from leadscore.domain.scoring import (
     apply_events as apply_to_lead,
 )
-from leadscore.domain.state import HistoryItem, Order, Stage
+from leadscore.domain.state import HistoryItem, LeadState, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.service import erasure
 from leadscore.store.port import (
@@ -120,10 +121,15 @@ def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Ev
     return _apply_in_transaction(store, lead_id, email, keyed, rules, now, len(events))
 
 
+class _NeedsRebuild(BaseModel):
+    """A plan's answer when the lead was stored under other rules: read its history too."""
+
+
 def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
                           keyed: list[tuple[str, Event]], rules: Rules, now: datetime,
                           received: int) -> ApplyOutcome:
-    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ApplyOutcome]:
+    def plan(snap: LeadSnapshot, rebuild: bool) -> tuple[LeadWrite | None,
+                                                       ApplyOutcome | _NeedsRebuild]:
         current = snap.lead
         before = current.stage if current else None
         fresh = [event for key, event in keyed if key not in snap.known]
@@ -136,21 +142,35 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
                                       created=False, stage_before=before, stage_after=before,
                                       commits=0)
         records = dict(snap.orders)  # the touched orders' records, updated by the domain
-        lead, entries = apply_to_lead(current, lead_id, email, fresh, rules, now, records)
+        base, extra = current, []
+        if current is not None and stale_rules(current, rules):  # the rules-version guard
+            if not rebuild:
+                return None, _NeedsRebuild()
+            records = {}  # every order, rebuilt from its events under these rules
+            done = rebuilt(current, snap.history, rules, now, records)
+            base = done[0] if done else replayed(current, snap.history, rules, now, records)
+            extra = [done[2]] if done else []
+        lead, entries = apply_to_lead(base, lead_id, email, fresh, rules, now, records)
         change = stage_change(current, lead, now)
-        write = LeadWrite(lead=lead, history=entries, outbox=[change] if change else [],
+        # a rebuilt lead, or a legacy lead whose orders map leaves the document: write it whole
+        whole = bool(extra) or base is not current or bool(current and current.orders)
+        write = LeadWrite(lead=lead, history=extra + entries,
+                          outbox=[change] if change else [],
                           orders=order_keys([event for _, event in keyed]),
                           aliases=order_aliases([event for _, event in keyed]),
-                          order_records=records,
-                          # a legacy lead's orders map leaves the document: write it whole
-                          fields="replace" if current and current.orders else "merge")
+                          order_records=records, fields="replace" if whole else "merge")
         return write, ApplyOutcome(lead_id=lead_id, applied=len(entries),
                                    duplicates=received - len(entries) - dropped,
                                    erased=dropped, created=current is None,
                                    stage_before=before, stage_after=lead.stage)
 
-    outcome = store.transact(lead_id, [key for key, _ in keyed], plan,
-                             order_keys=touched_orders([event for _, event in keyed]))
+    keys = [key for key, _ in keyed]
+    touched = touched_orders([event for _, event in keyed])
+    outcome = store.transact(lead_id, keys, lambda snap: plan(snap, False), order_keys=touched)
+    if isinstance(outcome, _NeedsRebuild):  # rare: once per lead after a rules change
+        outcome = store.transact(lead_id, keys, lambda snap: plan(snap, True),
+                                 with_history=True, order_keys=touched)
+    assert isinstance(outcome, ApplyOutcome)
     erasure.log_dropped(lead_id, outcome.erased)
     return outcome
 
@@ -200,6 +220,10 @@ def _refresh_view_blind(store: LeadStore, blind: BlindAppends, lead_id: str, rul
     lead = snap.lead
     if lead is None:  # erased in between: nothing to show
         return None, None
+    if stale_rules(lead, rules):  # stored under other rules: rebuild it, with our events
+        rebuilt_change = rescore_lead(store, lead_id, rules, now)
+        return lead.stage if lead.scored_at else None, (
+            rebuilt_change.stage_after if rebuilt_change else lead.stage)  # type: ignore[return-value]
     fresh = materialise(lead, rules, now)
     if fresh.view() != lead.view():
         change = stage_change(lead if lead.scored_at else None, fresh, now)
@@ -252,13 +276,29 @@ def refresh_view(store: LeadStore, lead_id: str, rules: Rules,
                  now: datetime) -> ViewChange | None:
     """Re-materialise one lead at `now` and record the change in its history, atomically
     and only if something changed (so two runs at the same `now` equal one)."""
-    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ViewChange | None]:
+    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ViewChange | _NeedsRebuild | None]:
+        if stale_rules(snap.lead, rules):
+            return None, _NeedsRebuild()
         done = refreshed(snap.lead, rules, now) if snap.lead else None
         if done is None:
             return None, None
         fresh, change, entry = done
         handover = stage_change(snap.lead, fresh, now)
-        return LeadWrite(lead=fresh, fields="view", history=[entry],
+        # pruned buckets are written too (the whole document, inside the transaction)
+        fields: Literal["view", "replace"] = "replace" if _pruned_keys(
+            snap.lead, fresh) else "view"
+        return LeadWrite(lead=fresh, fields=fields, history=[entry],
                          outbox=[handover] if handover else []), change
 
-    return store.transact(lead_id, (), plan)
+    outcome = store.transact(lead_id, (), plan)
+    if isinstance(outcome, _NeedsRebuild):  # stored under other rules: rebuild, never mix
+        return rescore_lead(store, lead_id, rules, now)
+    return outcome
+
+
+def _pruned_keys(before: LeadState | None, after: LeadState) -> bool:
+    return before is not None and (
+        len(after.eng_acc), len(after.cap_weights), len(after.cap_counts),
+        len(after.counters)) != (
+        len(before.eng_acc), len(before.cap_weights), len(before.cap_counts),
+        len(before.counters))

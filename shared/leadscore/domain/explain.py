@@ -1,0 +1,70 @@
+"""What each rule contributes to a lead's score *now*, adding up to the score exactly.
+
+A history entry says what an event was worth when it happened; this says what it is worth
+at `now`: every stored event is valued again under the rules in force, with the same
+arithmetic the score uses (its epoch buckets faded to `now`, a cap window's points scaled
+by the window's count on the lead), and grouped by rule. Fit rules count in full, orders
+by their faded, refunded share. Whatever the history shown does not explain (events older
+than the page read, or buckets pruned below 1e-9 points) is one last line, so the lines
+always add up to the score.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from leadscore.domain import decay
+from leadscore.domain import orders as order_records
+from leadscore.domain.accumulators import cap_weight_value
+from leadscore.domain.effects import effect_of, event_key
+from leadscore.domain.events import EVENT_ADAPTER
+from leadscore.domain.rules import Rules
+from leadscore.domain.scoring import breakdown, fit_items
+from leadscore.domain.state import HistoryEntry, LeadState
+
+UNEXPLAINED_BELOW = 1e-6
+
+
+def contributions(lead: LeadState, history: list[HistoryEntry], rules: Rules,
+                  now: datetime) -> list[dict[str, Any]]:
+    """One line per rule: {rule, points (now), events, reason}; the points add up to the
+    exact (unrounded) score at `now`."""
+    parts = breakdown(lead, rules, now)
+    lines: list[dict[str, Any]] = [
+        {"rule": i.rule, "points": i.points, "events": 0, "reason": i.reason}
+        for i in fit_items(lead, rules)]
+    by_rule: dict[str, dict[str, Any]] = {}
+    for entry in history:
+        if not entry.event:
+            continue
+        event = EVENT_ADAPTER.validate_python(entry.event)
+        delta, _ = effect_of(event, rules)
+        value = sum(decay.value_at(k, a, now) for k, a in delta.acc.items()) + sum(
+            cap_weight_value(lead, k, a, now) for k, a in delta.cap_weights.items())
+        if not delta.acc and not delta.cap_weights:
+            continue
+        key = event_key(event)
+        line = by_rule.setdefault(key, {"rule": key, "points": 0.0, "events": 0,
+                                        "reason": (rules.engagement[key].reason or key)
+                                        if key in rules.engagement else key})
+        line["points"] += value
+        line["events"] += 1
+    lines += sorted(by_rule.values(), key=lambda line: -abs(line["points"]))
+    for rule_id, points in parts.behaviour.items():
+        lines.append({"rule": f"behaviour.{rule_id}", "points": points, "events": 0,
+                      "reason": "frequency reached in a window (points once per window)"})
+    for category, points in parts.limited.items():
+        lines.append({"rule": f"limit.{category}", "points": points, "events": 0,
+                      "reason": f"{category} engagement over its limit of "
+                                f"{rules.limits[category]:g} points"})
+    if parts.purchases:
+        lines.append({"rule": "purchase", "points": parts.purchases,
+                      "events": sum(t.count for t in order_records.totals(lead).values()),
+                      "reason": "orders, faded, less refunds"})
+    total = parts.fit + parts.engagement
+    rest = total - sum(line["points"] for line in lines)
+    if abs(rest) >= UNEXPLAINED_BELOW:
+        lines.append({"rule": "older", "points": rest, "events": 0,
+                      "reason": "events before the history shown, or faded to nothing"})
+    return lines
