@@ -15,9 +15,9 @@ from werkzeug.routing import Map, Rule
 
 from leadscore.container import Container, container
 from leadscore.dashboard import access, pages, queries, snapshot
+from leadscore.domain.state import STAGES
 from leadscore.http import endpoint
 from leadscore.logs import warning
-from leadscore.domain.state import STAGES
 
 PREFIX = "/dashboard"
 LIST_LIMIT = 200
@@ -96,8 +96,8 @@ def _leads(request: Request, app: Container, csrf: str) -> Response:
     if (stage is not None and stage not in STAGES) or (grade is not None
                                                        and grade not in snapshot.GRADES):
         return _html(pages.layout("Bad filter", "<p>Unknown stage or grade.</p>", csrf), 400)
-    leads = app.store.list_leads(stage=stage, grade=grade, non_opener=non_opener,  # type: ignore[arg-type]
-                                 limit=LIST_LIMIT)
+    leads = app.store.list_leads(stage=stage, grade=grade,
+                                 non_opener=non_opener, limit=LIST_LIMIT)
     title = "Leads" + "".join(f", {k} {v}" for k, v in (("grade", grade), ("stage", stage))
                               if v) + (", non-openers" if non_opener else "")
     return _html(pages.lead_list(leads, title, csrf))

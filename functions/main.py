@@ -12,7 +12,7 @@ from track import track
 
 from leadscore.wsgi_guard import install as guard_bodies
 
-__all__ = ["crm_webhook", "dashboard", "email_webhook", "form_submission", "inactivity_decay", "ingest",
-           "leads_api", "purchase_webhook", "track"]
+__all__ = ["crm_webhook", "dashboard", "email_webhook", "form_submission", "inactivity_decay",
+           "ingest", "leads_api", "purchase_webhook", "track"]
 
 guard_bodies()  # oversized bodies refused before the framework reads them

@@ -76,7 +76,8 @@ def _funnel(view: Overview) -> str:
     rows = "".join(f"<tr><th scope='row'>{s}</th><td>{_count('stage:' + s, view.stages[s])}"
                    "</td></tr>" for s in STAGES)
     days = list(view.over_time)
-    series = {s: [view.over_time[d].get(f"stage:{s}", 0) for d in days] for s in STAGES}
+    series: dict[str, Sequence[float]] = {
+        s: [view.over_time[d].get(f"stage:{s}", 0) for d in days] for s in STAGES}
     history = data_table("Stage counts by day", ["day", *STAGES],
                          [(d, *(view.over_time[d].get(f"stage:{s}", 0) for s in STAGES))
                           for d in days])
@@ -97,9 +98,9 @@ def _matrix(view: Overview) -> str:
             f"{_count('grade:' + letter + d, view.grades[letter + d])}</a></td>"
             for d in GRADE_DIGITS)
         rows += f"<tr><th scope='row'>{letter}</th>{cells}</tr>"
-    return ("<section><h2>Fit × engagement grade</h2><table class='matrix'><caption>Fit (A best)"
-            f" by engagement (1 best); each cell links to its leads</caption><thead><tr><td>"
-            f"</td>{head}</tr></thead><tbody>{rows}</tbody></table></section>")
+    return ("<section><h2>Fit &times; engagement grade</h2><table class='matrix'>"
+            "<caption>Fit (A best) by engagement (1 best); each cell links to its leads"
+            f"</caption><thead><tr><td></td>{head}</tr></thead><tbody>{rows}</tbody></table></section>")
 
 
 def _hot(view: Overview) -> str:

@@ -9,6 +9,7 @@ every lead or every history."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -72,7 +73,7 @@ def bucket_edges(mql: float, sql: float) -> list[float]:
 def histogram(store: DashboardStats, mql: float, sql: float) -> list[Bucket]:
     edges = bucket_edges(mql, sql)
     bounds: list[tuple[float | None, float | None]] = [(None, edges[0])]
-    bounds += list(zip(edges, edges[1:], strict=False))
+    bounds += list(itertools.pairwise(edges))
     bounds.append((edges[-1], None))
     return [Bucket(low, high, store.count_matching(LeadCount(min_score=low, below_score=high)))
             for low, high in bounds]

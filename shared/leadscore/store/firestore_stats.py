@@ -6,9 +6,12 @@ snapshots live in `{collection}_snapshots`, one document per day."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadscore.store.port import LeadCount
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import Client, CollectionReference
 
 
 def _count(query: Any) -> int:
@@ -17,9 +20,9 @@ def _count(query: Any) -> int:
 
 
 class FirestoreStats:
-    _client: Any
-    _leads: Any
-    _handovers: Any
+    _client: Client
+    _leads: CollectionReference
+    _handovers: CollectionReference
 
     def _snapshot_days(self) -> Any:
         return self._client.collection(f"{self._leads.id}_snapshots")
