@@ -58,7 +58,7 @@ def _count(key: str, value: int) -> str:
 
 
 def _histogram(view: Overview) -> str:
-    labels = [b.label for b in view.buckets]
+    labels = [b.short for b in view.buckets]
     markers = []
     for threshold, name in ((view.mql, "MQL"), (view.sql, "SQL")):
         at = next((i for i, b in enumerate(view.buckets) if b.low == threshold), None)

@@ -32,6 +32,11 @@ class Bucket:
     count: int
 
     @property
+    def short(self) -> str:
+        """The axis label: the bucket's lower edge."""
+        return f"<{self.high:g}" if self.low is None else f"{self.low:g}"
+
+    @property
     def label(self) -> str:
         if self.low is None:
             return f"< {self.high:g}"
