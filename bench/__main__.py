@@ -6,6 +6,7 @@ import logging
 import sys
 
 from bench import (
+    dashboard,
     decay_run,
     email_batch,
     form_history,
@@ -30,6 +31,7 @@ def main() -> int:
         form_history.run(kinds)  # issue 21: constant-cost form posts
         decay_run.run(kinds)
         tracking.run(kinds)
+        dashboard.run(["sqlite"])  # issue 17 (the emulator's counts scan: not measured)
     load.run()
     sizing.run()  # on paper: the model behind the README's sizing section
     return 0

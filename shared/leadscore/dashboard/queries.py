@@ -1,7 +1,7 @@
 """What the dashboard shows, gathered with a bounded number of queries at any size.
 
-Per overview page view: 20 counts for stages and grades (shared with the daily snapshot),
-one count per histogram bucket, 5 email-health counts, 3 handover counts, the snapshot
+Per overview page view: the total, 19 counts for stages and grades (the same as the daily
+snapshot's), one count per histogram bucket, 4 email-health counts, 3 handover counts, the snapshot
 list (at most 30 small documents, plus one snapshot write a day), and the hot leads
 (HOT_LEADS lead documents with at most HOT_HISTORY history entries each). Nothing reads
 every lead or every history."""
@@ -95,17 +95,20 @@ def hot_leads(store: LeadStore, rules: Rules, now: datetime) -> list[HotLead]:
 
 def overview(store: LeadStore, rules: Rules, now: datetime) -> Overview:
     stats = _stats(store)
-    over_time = snapshot.ensure_today(stats, now)
-    counts = snapshot.current_counts(stats)
+    total = store.count_leads()
+    over_time = snapshot.ensure_today(stats, now, total)
+    counts = snapshot.current_counts(stats, total)
+    email = {s: stats.count_matching(LeadCount(email_status=s)) for s in EMAIL_STATUSES[1:]}
+    email = {EMAIL_STATUSES[0]: total - sum(email.values()), **email}
     return Overview(
-        total=store.count_leads(),
+        total=total,
         mql=rules.stages.mql, sql=rules.stages.sql,
         buckets=histogram(stats, rules.stages.mql, rules.stages.sql),
         stages={s: counts[f"stage:{s}"] for s in STAGES},
         grades={g: counts[f"grade:{g}"] for g in snapshot.GRADES},
         over_time=over_time,
         hot=hot_leads(store, rules, now),
-        email={s: stats.count_matching(LeadCount(email_status=s)) for s in EMAIL_STATUSES},
+        email=email,
         non_openers=stats.count_matching(LeadCount(non_opener=True)),
         handovers={"sent": stats.count_handovers(True),
                     "failed": stats.count_handovers(False, attempted=True),

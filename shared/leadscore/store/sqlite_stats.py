@@ -14,6 +14,8 @@ CREATE TABLE IF NOT EXISTS dashboard_snapshots (
     day TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS leads_by_email_status
+    ON leads (json_extract(doc, '$.email_status'));
 """
 
 
@@ -47,12 +49,14 @@ class SqliteStats:
 
     def _stats_conn(self) -> sqlite3.Connection:
         conn = self._conn()
-        conn.executescript(STATS_SCHEMA)  # older databases get the table on first use
+        if not getattr(self, "_stats_ready", False):  # the table and index on first use
+            conn.executescript(STATS_SCHEMA)
+            self._stats_ready = True
         return conn
 
     def count_matching(self, query: LeadCount) -> int:
         where, args = _where(query)
-        row = self._conn().execute(f"SELECT COUNT(*) FROM leads WHERE {where}",  # noqa: S608
+        row = self._stats_conn().execute(f"SELECT COUNT(*) FROM leads WHERE {where}",  # noqa: S608
                                    args).fetchone()
         return int(row[0])
 
