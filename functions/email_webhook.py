@@ -12,7 +12,7 @@ from leadscore.webhook import serve_provider, write_events
 IGNORED = "no event we score"
 
 
-@endpoint("email_webhook", methods={"POST", "GET"})
+@endpoint("email_webhook", methods={"POST", "GET", "HEAD"})
 def email_webhook(request: Request) -> Response:
     app = container()
     return serve_provider(request, app, "email_webhook", limit=app.settings.email_max_bytes,

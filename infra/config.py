@@ -77,6 +77,8 @@ class DeployConfig(BaseModel):
     handover_webhooks: bool = False
     slack: bool = False  # stage-change cards: binds LEADSCORE_SLACK_WEBHOOK_URL to writers
     hubspot: bool = False  # contact sync + deal webhooks: the token and the client secret
+    esp_sync: list[Literal["mailchimp", "brevo", "sendgrid"]] = Field(
+        default_factory=list, description="email tools the scheduled job syncs scores to")
     invoker_members: list[str] = Field(
         default_factory=list, description="who may call private functions (leads_api)")
     build_service_account: str | None = Field(

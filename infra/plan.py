@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex  # noqa: F401  (re-exported: deploy and the tests join commands with it)
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from infra import data_care
@@ -67,9 +67,12 @@ def functions(config: DeployConfig) -> list[Function]:
         ["captcha_secret"] if config.captcha else [])
     aws = ["aws_access_key_id", "aws_secret_access_key"] if config.ses_suppression else []
     crm = ["hubspot_client_secret"] if config.hubspot else []
+    esp_keys = {"mailchimp": "mailchimp_api_key", "brevo": "brevo_api_key",
+                "sendgrid": "sendgrid_api_key"}
+    esp = [esp_keys[tool] for tool in config.esp_sync]
     writes = ["stage_changes"]
     decay_topics = ["shards", "non_openers", "stage_changes"]
-    return [
+    listed = [
         Function("ingest", "ingest", "public", "webhook", ["api_token", *handover], writes),
         Function("form_submission", "form_submission", "public", "webhook",
                  [*forms, *handover], writes),
@@ -84,10 +87,12 @@ def functions(config: DeployConfig) -> list[Function]:
         Function("crm_webhook", "crm_webhook", "public", "webhook",
                  [*crm, *handover], writes),
         Function("inactivity_decay", "inactivity_decay", "schedule", "decay",
-                 [*handover, *aws], decay_topics),
+                 [*handover, *aws, *esp], decay_topics),
         Function("inactivity_decay_shards", "inactivity_decay", "shards", "decay",
-                 [*handover, *aws], decay_topics),
+                 [*handover, *aws, *esp], decay_topics),
     ]
+    # every function computes lead ids, a keyed hash: the key is a secret of its own
+    return [replace(f, secrets=["id_key", *f.secrets]) for f in listed]
 
 
 def secret_id(setting: str) -> str:

@@ -83,6 +83,18 @@ class SnsSigner:
                 "Signature": base64.b64encode(signature).decode()}
 
 
+def mandrill(webhook_key: str, url: str, params: dict[str, str]) -> str:
+    """Mandrill: base64(HMAC-SHA1(webhook key, URL + each POST name and value, by name))."""
+    signed = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(webhook_key.encode(), signed.encode(),
+                                     hashlib.sha1).digest()).decode()
+
+
+def basic_auth(user_password: str) -> str:
+    """HTTP basic auth, as a sender builds it from `https://user:password@host/...`."""
+    return "Basic " + base64.b64encode(user_password.encode()).decode()
+
+
 def svix(body: bytes, secret: str, msg_id: str, timestamp: int) -> dict[str, str]:
     """Svix (Resend): v1,base64(HMAC-SHA256(base64decode(secret minus "whsec_"),
     "{svix-id}.{svix-timestamp}.{body}")), as docs.svix.com documents it."""

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     postmark_basic_auth: SecretStr = SecretStr("")
     ses_topic_arns: str = ""
     brevo_token: SecretStr = SecretStr("")
+    mandrill_webhook_key: SecretStr = Field(
+        default=SecretStr(""), description="Mandrill webhook keys (not the API key), comma-sep")
+    mandrill_webhook_url: str = Field(
+        default="", description="the webhook URL exactly as entered in Mandrill (it is signed)")
+    mailjet_basic_auth: SecretStr = Field(
+        default=SecretStr(""), description="Mailjet event URL user:password pairs, comma-sep")
     ses_eventbridge_secret: SecretStr = Field(
         default=SecretStr(""), description="API key header value(s) of the EventBridge route")
     sparkpost_basic_auth: SecretStr = Field(

@@ -2,10 +2,19 @@
 
 Entry points name a function, never a provider; the registry says which provider serves a
 path. Everything that differs between providers lives in their module.
+
+The acknowledgement rule: only an unauthenticated (401) or unparseable (400) request is
+refused. A verified request carrying nothing we score, or only types we do not know, is
+answered 200 `{"status": "ignored", ...}`; an email provider's verified payload whose fields
+are wrong (a wrong JSON type, an invalid address) is acknowledged the same way, because the
+provider would send it again and again (or disable the endpoint) and it can never succeed.
+Either way one log line names the provider and the ignored types, never an address. Store
+failures stay 5xx, so the sender retries.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -14,7 +23,7 @@ from flask import Request, Response
 
 from leadscore import logs
 from leadscore.container import Container
-from leadscore.errors import NotFound, Unauthorized
+from leadscore.errors import NotFound, Unauthorized, ValidationFailed
 from leadscore.http import json_response, lower_headers, read_body, require_json
 from leadscore.providers.base import Inbound, ParseResult, Provider
 from leadscore.providers.registry import REGISTRY
@@ -29,6 +38,11 @@ UNPARSEABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, Arit
 
 # What to do with a verified, parsed request that names events or purchases.
 Apply = Callable[[Container, ParseResult, datetime], Response]
+
+# Functions whose providers' verified-but-invalid payloads are acknowledged (200, ignored)
+# rather than refused with 422. Email providers resend for hours or disable the endpoint;
+# purchase platforms keep their 422 naming the field until their owners decide otherwise.
+ACKNOWLEDGE_INVALID = frozenset({"email_webhook"})
 
 
 def find_provider(function: str, path: str, noun: str) -> Provider:
@@ -53,9 +67,21 @@ def write_events(app: Container, result: ParseResult, now: datetime,
         happened = ingested.events
         body = {"status": "ok", **ingested.summary()}
     else:
-        return json_response(200, {"status": "ignored", "message": ignored})
-    app.dispatch(happened)
+        body, happened = {"status": "ignored", "message": ignored}, []
+    if result.ignored:  # named, so a sender's operator can see what we did not score
+        body["ignored"] = dict(Counter(result.ignored))
+    if happened:
+        app.dispatch(happened)
     return json_response(200, body)
+
+
+def log_ignored(provider: Provider, function: str, result: ParseResult) -> None:
+    """One line per request that acknowledged something without scoring it."""
+    nothing = not (result.events or result.purchases or result.move)
+    if result.ignored or nothing:
+        types = dict(Counter(result.ignored)) if result.ignored else {"(nothing)": 1}
+        logs.info("webhook items ignored", provider=provider.name, function=function,
+                  types=types, scored=len(result.events) + len(result.purchases))
 
 
 def serve_provider(request: Request, app: Container, function: str, *, limit: int,
@@ -75,6 +101,14 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
     provider.verify(inbound, REGISTRY.secrets(provider, app.settings), now, app)
     try:
         result = provider.parse(inbound, app.settings, app)
+    except ValidationFailed as exc:
+        if function not in ACKNOWLEDGE_INVALID:
+            raise
+        fields = [str(d.get("field", "")) for d in exc.details][:20]
+        logs.warning("webhook payload ignored", provider=provider.name, function=function,
+                     types={"invalid": 1}, fields=fields)
+        return json_response(200, {"status": "ignored", "reason": "invalid",
+                                   "message": exc.message, "details": exc.details})
     except UNPARSEABLE as exc:  # signed but not what we expect: a 5xx would be retried
         logs.warning("signed payload ignored", provider=provider.name,
                      problem=type(exc).__name__)
@@ -85,6 +119,7 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
     for claim in result.claims:
         if not app.store.claim_token(claim.key, claim.owner):
             raise Unauthorized("signature token already used by another request (replay)")
+    log_ignored(provider, function, result)  # a replay is refused above, not acknowledged
     if result.move is not None:
         moved = move_lead(app.store, app.rules, result.move.old_email, result.move.new_email,
                           now)

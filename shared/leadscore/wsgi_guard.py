@@ -25,6 +25,8 @@ from typing import Any
 MIB = 1024 * 1024
 DIGITS = re.compile(r"[0-9]{1,18}")  # a length longer than this is too big anyway
 SMALL = 64 * 1024  # functions without a body setting of their own (the leads API)
+TRACK_BATCH_BYTES = 500 * 1024  # Segment's batch limit (tracking/wire.py; not imported here:
+#                                 this module is on every function's cold-start path)
 
 
 def limit_for(function: str) -> int:
@@ -39,6 +41,7 @@ def limit_for(function: str) -> int:
         "form_submission": settings.form_max_bytes,
         "inactivity_decay": MIB,
         "crm_webhook": MIB,
+        "track": TRACK_BATCH_BYTES,
     }.get(function, SMALL)
 
 

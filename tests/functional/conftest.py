@@ -18,7 +18,9 @@ TOKENS = "current-token-123,previous-token-456"
 SECRETS = {"stripe": "whsec_test_5f2b9c", "shopify": "shpss_test_0c1d",
            "woocommerce": "wc-secret", "generic": "generic-secret",
            "mailgun": "key-3ax6xnjp29jd6fds4gc373sgvjxteol0", "mailchimp": "mc-url-secret-81f2",
-           "postmark": "postmark:hook-pass-77"}
+           "postmark": "postmark:hook-pass-77", "mandrill": "mD-webhook-key-4c7a",
+           "mailjet": "mailjet:hook-pass-31"}
+MANDRILL_URL = "https://hooks.example.com/email_webhook/mandrill?from=mandrill"
 SES_TOPIC = "arn:aws:sns:eu-west-1:123456789012:leadscore-ses-events"
 SENDGRID = SendGridSigner()
 SNS = SnsSigner()
@@ -45,7 +47,9 @@ def app_container(durable_store: Any) -> Iterator[Container]:
         mailchimp_secret=f"old,{SECRETS['mailchimp']}",
         postmark_basic_auth=f"old:old,{SECRETS['postmark']}",
         ses_topic_arns=f"arn:aws:sns:us-east-1:123456789012:other,{SES_TOPIC}",
-        brevo_token="brevo-old,brevo-token-9f3")
+        brevo_token="brevo-old,brevo-token-9f3",
+        mandrill_webhook_key=f"old-key,{SECRETS['mandrill']}", mandrill_webhook_url=MANDRILL_URL,
+        mailjet_basic_auth=f"old:old,{SECRETS['mailjet']}")
     built = EdgeContainer(settings,
                       store=durable_store, clock=lambda: NOW)
     install(built)

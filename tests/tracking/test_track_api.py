@@ -245,3 +245,11 @@ def test_gzip_bodies_are_inflated_within_the_limit(track_app: Container) -> None
     bomb = gzip.compress(json.dumps({**msg, "properties": {"x": "y" * 200_000}}).encode())
     assert len(bomb) < 32 * 1024
     assert post("/v1/track", bomb, headers).status_code == 413
+
+
+def test_the_body_guard_lets_a_full_size_batch_through() -> None:
+    # the track function's WSGI body limit is Segment's batch limit, not the small default
+    from leadscore.tracking.wire import MAX_BATCH_BYTES
+    from leadscore.wsgi_guard import limit_for
+
+    assert limit_for("track") == MAX_BATCH_BYTES

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import NOW
 from functional.conftest import SNS  # one signer per process: SES caches certificates by URL
-from signatures import SendGridSigner, base64_hmac, mailgun, stripe_style, svix
+from signatures import SendGridSigner, base64_hmac, mailgun, mandrill, stripe_style, svix
 
 from leadscore.config import Settings
 from leadscore.errors import LeadscoreError, Unauthorized
@@ -31,13 +31,14 @@ BODY = b'{"id": "evt_1", "email": "reader@example.org", "note": "caf\\u00e9 \\/ 
 
 
 HUBSPOT_URL = "https://leads.example.com/crm_webhook/hubspot"
+MANDRILL_URL = "https://hooks.example.com/email_webhook/mandrill"
 
 
 class Edges:
     """The outside edges a verifier may call: the SNS certificate is served from memory;
-    the settings carry the public URL HubSpot signs."""
+    the settings carry the public URLs HubSpot and Mandrill sign."""
 
-    settings = Settings(hubspot_webhook_url=HUBSPOT_URL)
+    settings = Settings(hubspot_webhook_url=HUBSPOT_URL, mandrill_webhook_url=MANDRILL_URL)
 
     def deal_contact_emails(self, deal_id: str) -> list[str]:
         raise AssertionError("a verifier never looks contacts up")
@@ -138,6 +139,15 @@ def _basic(pair: str, ts: int) -> Inbound:
     return Inbound(BODY, {"authorization": "Basic " + base64.b64encode(pair.encode()).decode()})
 
 
+MANDRILL_FORM = b"mandrill_events=%5B%7B%22event%22%3A%22open%22%2C%22msg%22%3A%7B%22email%22%3A%22reader%40example.org%22%7D%7D%5D"  # noqa: E501
+
+
+def _mandrill(key: str, ts: int) -> Inbound:
+    value = '[{"event":"open","msg":{"email":"reader@example.org"}}]'
+    return Inbound(MANDRILL_FORM, {"x-mandrill-signature": mandrill(
+        key, MANDRILL_URL, {"mandrill_events": value})})
+
+
 def _userpass(i: int) -> tuple[str, str]:
     return f"hook-user-{i}:pass-{i}-77", f"hook-user-{i}:pass-{i}-77"
 
@@ -165,13 +175,19 @@ CASES: dict[str, Case] = {
                      lambda i: (_SENDGRID_KEYS[i].public_key, _SENDGRID_KEYS[i]), _sendgrid,
                      _without("x-twilio-email-event-webhook-signature"), _tamper_raw, 600),
     "mailgun": Case(("email_webhook", "/mailgun"), _secret,
-                    lambda key, ts: Inbound(_mailgun_body(key, ts), {}), _mailgun_strip,
+                    lambda key, ts: Inbound(_mailgun_body(key, ts),
+                                            {"content-type": "application/json"}),
+                    _mailgun_strip,
                     _mailgun_tamper, 900),
     "mailchimp": Case(("email_webhook", "/mailchimp"), _secret,
                       lambda key, ts: Inbound(b"type=subscribe", {}, {"key": key}),
                       lambda inbound: replace(inbound, query={}), None),
     "postmark": Case(("email_webhook", "/postmark"), _userpass, _basic,
                      _without("authorization"), None),
+    "mandrill": Case(("email_webhook", "/mandrill"), _secret, _mandrill,
+                     _without("x-mandrill-signature"), _tamper_raw),
+    "mailjet": Case(("email_webhook", "/mailjet"), _userpass, _basic,
+                    _without("authorization"), None),
     "brevo": Case(("email_webhook", "/brevo"), _secret,
                   _header("authorization", lambda token, ts: f"Bearer {token}"),
                   _without("authorization"), None),

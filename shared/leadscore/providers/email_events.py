@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from marshmallow import Schema
+from marshmallow.exceptions import MarshmallowError
 from pydantic import ValidationError
 
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.errors import ValidationFailed
+from leadscore.providers.base import ParseResult
+from leadscore.providers.wire import parse_json
 
 LATEST_UNIX = 4_102_444_800  # 2100-01-01: anything later (or an exponent) is not a time
 
@@ -34,3 +39,63 @@ def canonical(where: str, kind: str, email: Any, source: str, key: str, at: date
         details = [{"field": f"{where}.{'.'.join(str(p) for p in e['loc'][1:])}",
                     "problem": e["msg"]} for e in exc.errors(include_url=False)]
         raise ValidationFailed(f"invalid event at {where}", details=details) from None
+
+
+def kind_label(value: Any) -> str:
+    """A provider's event type as a short log-safe label (types are strings we never trust)."""
+    if value is None:
+        return "(none)"
+    text = value if isinstance(value, str) else type(value).__name__
+    return "".join(c if c.isalnum() or c in "_-./:" else "?" for c in text[:48]) or "(none)"
+
+
+@dataclass
+class Batch:
+    """Events of one signed request, built item by item: an item we do not score, or one
+    whose fields are wrong (a missing address, a wrong JSON type), is acknowledged and
+    named in `ignored` while the rest of the batch is still applied."""
+
+    source: str
+    events: list[Event] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def ignore(self, kind: Any, why: str = "") -> None:
+        self.ignored.append(kind_label(kind) + (f" ({why})" if why else ""))
+
+    def add(self, where: str, label: Any, kind: str, email: Any, key: str, at: datetime,
+            **extra: Any) -> None:
+        """`canonical(...)` for one item; an invalid item is ignored, not a failed batch."""
+        try:
+            self.events.append(canonical(where, kind, email, self.source, key, at, **extra))
+        except ValidationFailed:
+            self.ignore(label, "invalid")
+
+    def result(self, **more: Any) -> ParseResult:
+        return ParseResult(events=self.events, ignored=self.ignored, **more)
+
+
+def load_item(schema: Schema, item: Any) -> dict[str, Any] | None:
+    """One batch item through its wire schema, or None when it is not what the schema says."""
+    if not isinstance(item, dict):
+        return None
+    try:
+        loaded: dict[str, Any] = schema.load(item)
+    except MarshmallowError:
+        return None
+    return loaded
+
+
+def json_items(raw: bytes) -> list[Any]:
+    """A JSON body that is one object or an array of them, as a list (400 if not JSON)."""
+    data = parse_json(raw)
+    return data if isinstance(data, list) else [data]
+
+
+def unix_time(value: Any) -> datetime | None:
+    """Unix seconds (int, float, Decimal or digits) as an aware datetime, or None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return from_unix(value)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None

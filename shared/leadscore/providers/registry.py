@@ -36,6 +36,8 @@ _LINES = (
     _Line("email_webhook", "/postmark", "leadscore.providers.postmark"),
     _Line("email_webhook", "/ses", "leadscore.providers.ses"),
     _Line("email_webhook", "/brevo", "leadscore.providers.brevo"),
+    _Line("email_webhook", "/mandrill", "leadscore.providers.mandrill"),
+    _Line("email_webhook", "/mailjet", "leadscore.providers.mailjet"),
     _Line("email_webhook", "/ses-eventbridge", "leadscore.providers.ses_eventbridge"),
     _Line("email_webhook", "/sparkpost", "leadscore.providers.sparkpost"),
     _Line("email_webhook", "/resend", "leadscore.providers.resend"),

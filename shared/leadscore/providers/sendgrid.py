@@ -1,17 +1,50 @@
-"""SendGrid Event Webhook: a JSON array of events.
+"""SendGrid Event Webhook: a JSON array of events, several types mixed in one request.
 
 Signed Event Webhook: ECDSA P-256 / SHA-256 over the timestamp header followed by the raw
 body; the signature (base64 DER) is in `X-Twilio-Email-Event-Webhook-Signature`, the
 timestamp in `X-Twilio-Email-Event-Webhook-Timestamp`. `LEADSCORE_SENDGRID_PUBLIC_KEY` is
 the base64 key the SendGrid console shows (PEM works too); several, comma-separated, rotate.
-A timestamp more than 10 minutes from our clock is stale. Events are de-duplicated on
-`sg_event_id`; `sg_machine_open` marks privacy prefetch opens.
+SendGrid documents no tolerance; ours is 10 minutes. Events are de-duplicated on
+`sg_event_id` ("unique for every event"), else `sg_message_id:event:timestamp`.
+
+What each documented event means here (sources: SendGrid's Event Webhook reference
+[SG-REF], its delivery-event properties [SG-TWILIO], the Apple machine-open article [SG-MPP];
+see tests/events/email/sendgrid/SOURCES.md):
+
+- `processed` -> acknowledged, ignored: accepted by SendGrid, not yet delivered [SG-REF]
+- `deferred` -> acknowledged, ignored: temporary; SendGrid retries, the outcome comes later
+  [SG-REF]
+- `delivered` -> `email_delivered`: accepted by the receiving server [SG-REF]
+- `bounce`, `type: bounce` (or no `type`) -> `email_bounced(hard=True)`: "permanently" refused
+  [SG-REF]; `bounce_classification` is a reason category, not hardness
+- `bounce`, `type: blocked` -> `email_bounced(hard=False)`: "temporarily" refused [SG-REF]
+- `dropped` (every `reason`) -> acknowledged, ignored: never sent: an existing suppression or a
+  sender problem, not an act of the person [SG-REF]
+- `open`, `sg_machine_open` false/absent -> `email_opened(machine_open=False)`: [SG-REF]
+- `open`, `sg_machine_open: true` -> `email_opened(machine_open=True)`: Apple Mail Privacy
+  Protection prefetch [SG-MPP]
+- `click` -> `email_clicked(url)`: [SG-REF]
+- `spamreport` -> `email_complained`: [SG-REF]
+- `unsubscribe` -> `email_unsubscribed`: "Opt Out of All Emails": a global opt-out [SG-REF]
+- `group_unsubscribe` -> `activity("email_group_unsubscribed")`: one unsubscribe group
+  (`asm_group_id`) only, not a global opt-out [SG-REF]: recorded in the history, email status
+  unchanged
+- `group_resubscribe` -> `activity("email_group_resubscribed")`: one group again; it does not
+  lift a global unsubscribe [SG-REF]
+- `account_status_change` -> acknowledged, ignored: an account compliance event with no
+  recipient [SG-TWILIO]
+- any other `event` -> acknowledged, ignored: SendGrid adds types without notice
+
+An item without `email`, with an address that is not one (a `dropped` of reason `Invalid`),
+or with a field of the wrong JSON type is acknowledged and ignored on its own; the rest of
+the batch is applied.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,8 +55,8 @@ from leadscore.domain.events import Event
 from leadscore.errors import PayloadTooLarge, Unauthorized
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
-from leadscore.providers.email_events import canonical, from_unix
-from leadscore.providers.wire import WireSchema, load_json
+from leadscore.providers.email_events import Batch, from_unix, json_items, load_item, unix_time
+from leadscore.providers.wire import WireSchema
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -36,12 +69,12 @@ MAX_BATCH = 20_000  # SendGrid batches hold far fewer; this bounds one request's
 
 
 class EventSchema(WireSchema):
-    email = fields.String(required=True)
+    email = fields.Raw(load_default=None)  # checked by the canonical model, item by item
     event = fields.String(required=True)
-    timestamp = fields.Integer(required=True)
-    sg_event_id = fields.String(load_default=None)
-    sg_message_id = fields.String(load_default=None)
-    sg_machine_open = fields.Boolean(load_default=False)
+    timestamp = fields.Integer(required=True, strict=False)
+    sg_event_id = fields.String(load_default=None, allow_none=True)
+    sg_message_id = fields.String(load_default=None, allow_none=True)
+    sg_machine_open = fields.Boolean(load_default=False, allow_none=True)
     url = fields.String(load_default=None, allow_none=True)
     type = fields.String(load_default=None, allow_none=True)
 
@@ -86,31 +119,49 @@ def _key(item: dict[str, Any]) -> str:
     return item["sg_event_id"] or f"{item['sg_message_id']}:{item['event']}:{item['timestamp']}"
 
 
-def parse(raw: bytes) -> list[Event]:
-    items: list[dict[str, Any]] = load_json(EventSchema(), raw, many=True)
+IGNORED = frozenset({"processed", "deferred", "dropped", "account_status_change"})
+SIMPLE = {"delivered": "email_delivered", "spamreport": "email_complained",
+          "unsubscribe": "email_unsubscribed"}
+GROUP = {"group_unsubscribe": "email_group_unsubscribed",
+         "group_resubscribe": "email_group_resubscribed"}
+
+
+def _one(batch: Batch, i: int, item: dict[str, Any]) -> None:
+    kind, at, key = item["event"], from_unix(item["timestamp"]), _key(item)
+    add = functools.partial(batch.add, str(i), kind, email=item["email"], key=key, at=at)
+    if kind in SIMPLE:
+        add(SIMPLE[kind])
+    elif kind == "open":
+        add("email_opened", machine_open=bool(item["sg_machine_open"]))
+    elif kind == "click":
+        add("email_clicked", url=item["url"])
+    elif kind == "bounce":  # "blocked" is SendGrid's temporary refusal: a soft bounce
+        add("email_bounced", hard=item["type"] != "blocked")
+    elif kind in GROUP:
+        add("activity", activity=GROUP[kind])
+    else:  # processed, deferred, dropped, account events and types added later
+        batch.ignore(kind)
+
+
+def parse_batch(raw: bytes) -> ParseResult:
+    """Every item on its own: what we do not score, or cannot read, is only acknowledged."""
+    items = json_items(raw)
     if len(items) > MAX_BATCH:
         raise PayloadTooLarge(f"{len(items)} events in one batch; the limit is {MAX_BATCH}")
-    events: list[Event] = []
-    for i, item in enumerate(items):
-        at, kind, extra = from_unix(item["timestamp"]), item["event"], {}
-        if kind == "delivered":
-            mapped = "email_delivered"
-        elif kind == "open":
-            mapped, extra = "email_opened", {"machine_open": item["sg_machine_open"]}
-        elif kind == "click":
-            mapped, extra = "email_clicked", {"url": item["url"]}
-        elif kind == "bounce":  # "blocked" is SendGrid's soft bounce
-            mapped, extra = "email_bounced", {"hard": item["type"] != "blocked"}
-        elif kind == "spamreport":
-            mapped = "email_complained"
-        elif kind in ("unsubscribe", "group_unsubscribe"):
-            mapped = "email_unsubscribed"
-        elif kind == "group_resubscribe":
-            mapped = "email_resubscribed"
-        else:
-            continue  # processed, deferred, dropped and new types: accepted, ignored
-        events.append(canonical(str(i), mapped, item["email"], SOURCE, _key(item), at, **extra))
-    return events
+    batch, schema = Batch(SOURCE), EventSchema()
+    for i, raw_item in enumerate(items):
+        item = load_item(schema, raw_item)
+        if item is None or unix_time(item["timestamp"]) is None:
+            batch.ignore(raw_item.get("event") if isinstance(raw_item, dict) else None,
+                         "invalid")
+            continue
+        _one(batch, i, item)
+    return batch.result()
+
+
+def parse(raw: bytes) -> list[Event]:
+    """The canonical events of one request (what `parse_batch` scores)."""
+    return parse_batch(raw).events
 
 
 class SendGrid(WebhookProvider):
@@ -122,7 +173,7 @@ class SendGrid(WebhookProvider):
         verify(request.raw, dict(request.headers), list(secrets), now)
 
     def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
-        return ParseResult(events=parse(request.raw))
+        return parse_batch(request.raw)
 
 
 PROVIDER = SendGrid()

@@ -17,12 +17,13 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
+from leadscore import logs
 from leadscore.domain.identity import SHARDS
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState
 from leadscore.errors import BadRequest
 from leadscore.service.decay import DecaySummary, run_decay
-from leadscore.store.port import LeadStore
+from leadscore.store.port import LeadStore, VisitorStore
 
 SHARD_MESSAGES = 8
 Publisher = Callable[[str, dict[str, Any]], None]
@@ -51,11 +52,23 @@ def parse_message(data: Any, fallback_time: datetime) -> tuple[datetime, list[in
     return message.now or fallback_time, message.buckets
 
 
+def purge_expired_visitors(store: LeadStore, now: datetime) -> int:
+    """Anonymous visitors past their expiry go (Firestore's TTL policy does the same in
+    production; on SQLite this daily purge is what removes them)."""
+    if not isinstance(store, VisitorStore):
+        return 0
+    purged = store.purge_visitors(now)
+    if purged:
+        logs.info("expired visitor records purged", purged=purged)
+    return purged
+
+
 def handle(store: LeadStore, rules: Rules, now: datetime, buckets: list[int] | None, *,
            inline_limit: int, deadline_s: float, shard_topic: str | None,
            publish: Publisher | None,
            on_flagged: Callable[[LeadState], None] | None) -> DecaySummary:
     if buckets is None:  # the daily tick
+        purge_expired_visitors(store, now)
         summary = run_decay(store, rules, now, limit=inline_limit, deadline_s=deadline_s,
                             on_flagged=on_flagged)
         if summary.remaining and shard_topic and publish:
