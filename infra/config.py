@@ -15,10 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from infra import locations
 
-EMAIL_PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo")
+EMAIL_PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo", "mandrill",
+                   "mailjet", "sparkpost", "resend", "ses_eventbridge")
 PURCHASE_PLATFORMS = ("stripe", "shopify", "woocommerce", "generic")
 # SES needs the account's topic ARNs, so it is off until the operator names them.
-DEFAULT_EMAIL_PROVIDERS = [p for p in EMAIL_PROVIDERS if p != "ses"]
+# The newer providers are opt-in too: listing them binds their secrets.
+DEFAULT_EMAIL_PROVIDERS = ["sendgrid", "mailgun", "mailchimp", "postmark", "brevo"]
 # Cloud Run regions are <area>-<direction><n>: europe-west12, me-central2, us-east5,
 # northamerica-south1. Unknown-but-well-formed regions are left for gcloud to judge.
 REGION = r"^[a-z]+-[a-z]+[1-9][0-9]?$"

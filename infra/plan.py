@@ -55,11 +55,13 @@ class Function:
 
 def functions(config: DeployConfig) -> list[Function]:
     handover = (["handover_secret"] if config.handover_webhooks else []) + (
-        ["slack_webhook_url"] if config.slack else []) + (
+        ["slack_webhook_url", "slack_action_secret"] if config.slack else []) + (
         ["hubspot_token"] if config.hubspot else [])
     email = {"sendgrid": "sendgrid_public_key", "mailgun": "mailgun_signing_key",
              "mailchimp": "mailchimp_secret", "postmark": "postmark_basic_auth",
-             "brevo": "brevo_token"}
+             "brevo": "brevo_token", "mandrill": "mandrill_webhook_key",
+             "mailjet": "mailjet_basic_auth", "sparkpost": "sparkpost_basic_auth",
+             "resend": "resend_secret", "ses_eventbridge": "ses_eventbridge_secret"}
     purchase = {"stripe": "stripe_secret", "shopify": "shopify_secret",
                 "woocommerce": "woocommerce_secret", "generic": "purchase_secret"}
     forms = (["typeform_secret"] if config.typeform else []) + (
