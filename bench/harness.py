@@ -7,6 +7,8 @@ machines are shared and noisy: absolute numbers are printed for context only.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -136,3 +138,80 @@ def compare_over_http(kind: str, settings: Any, count: int, first: Call, second:
             install(None)
             store.close()
     return rates[0], rates[1]
+
+
+BIN = Path(sys.executable).parent
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    import requests
+
+    for _ in range(600):
+        try:
+            requests.get(url, timeout=1)
+            return
+        except (requests.ConnectionError, requests.Timeout):
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"server for {url} exited with {process.returncode}") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not start")
+
+
+@contextmanager
+def served(env: dict[str, str], workers: int = 1, threads: int = 8) -> Iterator[str]:
+    """`leadscore serve` (gunicorn, threads) in its own process, as an operator runs it: the
+    benchmark's HTTP client threads then never share the server's interpreter lock."""
+    port = emulator.free_port()
+    process = subprocess.Popen(
+        [str(BIN / "leadscore"), "serve", "--port", str(port), "--no-access-log",
+         "--workers", str(workers), "--threads", str(threads)],
+        env={**os.environ, "LEADSCORE_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/healthz", process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+HELLO = "def hello(request):\n    return 'hello'\n"
+
+
+@contextmanager
+def hello_served(folder: Path, workers: int = 1, threads: int = 8) -> Iterator[str]:
+    """A hello-world function on the same server stack as `leadscore serve` (the
+    functions-framework's app on leadscore's gunicorn runner, same workers and threads)."""
+    hello = folder / "hello.py"
+    hello.write_text(HELLO)
+    port = emulator.free_port()
+    script = ("import functions_framework; from leadscore.server import run_gunicorn; "
+              f"run_gunicorn(functions_framework.create_app('hello', {str(hello)!r}, 'http'), "
+              f"'127.0.0.1', {port}, workers={workers}, threads={threads}, access_log=False)")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/", process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def verdict(met: bool) -> str:
+    return "goal met" if met else "goal NOT met"

@@ -7,9 +7,6 @@ Loopback only, a fixed number of requests, stops by itself.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -18,31 +15,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from bench.harness import ThreadSessions, timed_parallel
+from bench.harness import ThreadSessions, hello_served, served, timed_parallel, verdict
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import default_rules
 from leadscore.domain.scoring import apply_events, materialise
 from leadscore.providers import sendgrid
 from leadscore.store.sqlite import SqliteStore
-from tests.emulator import free_port
 from tests.signatures import SendGridSigner, stripe_style
 
 WRITERS, REQUESTS, LEADS, HOT = 8, 1200, 300, 3
 TOKEN, STRIPE = "load-token", "whsec_load"
-BIN = Path(sys.executable).parent
-
-
-def _wait(url: str) -> None:
-    for _ in range(200):
-        try:
-            requests.get(url, timeout=1)
-            return
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not start")
 
 
 def _drive(calls: list[Callable[[Any], None]]) -> tuple[float, list[float]]:
@@ -134,52 +117,32 @@ def _reconcile(db: Path, expected: list[Event]) -> tuple[int, float]:
     return len(expected), total
 
 
-def run(_: list[str] | None = None) -> None:
+def run(_: list[str] | None = None) -> bool:
     signer = SendGridSigner()
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "load.db"
-        port = free_port()
-        env = {**os.environ, "LEADSCORE_STORE": f"sqlite:///{db}", "LEADSCORE_API_TOKEN": TOKEN,
+        env = {"LEADSCORE_STORE": f"sqlite:///{db}", "LEADSCORE_API_TOKEN": TOKEN,
                "LEADSCORE_STRIPE_SECRET": STRIPE,
-               "LEADSCORE_SENDGRID_PUBLIC_KEY": signer.public_key,
-               "LEADSCORE_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen([str(BIN / "leadscore"), "serve", "--port", str(port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait(f"{base}/healthz")
+               "LEADSCORE_SENDGRID_PUBLIC_KEY": signer.public_key}
+        # both on the same server stack (`leadscore serve`'s gunicorn runner, same workers
+        # and threads), so the ratio measures leadscore's own work
+        with served(env) as base:
             calls, expected = _workload(base, signer)
             rps, latencies = _drive(calls)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
         events, total = _reconcile(db, expected)
-        hello = Path(folder) / "hello.py"
-        hello.write_text("def hello(request):\n    return 'hello'\n")
-        port = free_port()
-        # the same server stack `leadscore serve` uses (werkzeug, threaded), so the ratio
-        # measures leadscore's own work
-        script = ("import functions_framework, werkzeug.serving as s; s.run_simple("
-                  f"'127.0.0.1', {port}, functions_framework.create_app('hello', {str(hello)!r},"
-                  " 'http'), threaded=True)")
-        bare = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            _wait(f"http://127.0.0.1:{port}/")
+        with hello_served(Path(folder)) as hello:
             hello_rps, hello_lat = _drive([
-                lambda s: s.get(f"http://127.0.0.1:{port}/", timeout=60).raise_for_status()
-            ] * REQUESTS)
-        finally:
-            bare.terminate()
-            bare.wait(timeout=10)
+                lambda s: s.get(f"{hello}/", timeout=60).raise_for_status()] * REQUESTS)
+    p99, hello_p99 = _pct(latencies, .99), _pct(hello_lat, .99)
+    met = rps / hello_rps >= 0.5 and p99 / hello_p99 <= 2
     print(f"\n## Load: {REQUESTS} requests ({WRITERS} writers, ingest, SendGrid, forms, Stripe;"
           f" {LEADS} leads + {HOT} hot) against `leadscore serve` on SQLite")
     print(f"{'':<22}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
-    print(f"{'leadscore (mix)':<22}{rps:>8.0f}{_pct(latencies, .5):>9.1f}"
-          f"{_pct(latencies, .99):>9.1f}")
+    print(f"{'leadscore (mix)':<22}{rps:>8.0f}{_pct(latencies, .5):>9.1f}{p99:>9.1f}")
     print(f"{'hello-world (ff)':<22}{hello_rps:>8.0f}{_pct(hello_lat, .5):>9.1f}"
-          f"{_pct(hello_lat, .99):>9.1f}")
-    print(f"ratio leadscore/hello-world: {rps / hello_rps:.2f} req/s, p99 "
-          f"{_pct(latencies, .99) / _pct(hello_lat, .99):.1f}x")
+          f"{hello_p99:>9.1f}")
+    print(f"ratio leadscore/hello-world: {rps / hello_rps:.2f} req/s, p99 {p99 / hello_p99:.1f}x"
+          f"; goal >= 0.5 and <= 2x: {verdict(met)}")
     print(f"reconciliation: {events} events, every lead equal to its expected events, "
           f"sum of scores {total:.2f}: OK")
+    return met

@@ -12,7 +12,6 @@ from leadscore import pages
 from leadscore.container import Container, container
 from leadscore.http import endpoint, read_body
 from leadscore.providers.signing import secrets
-from leadscore.service import sales_actions
 from leadscore.webhook import serve_provider, write_events
 
 ACTION_PATH = "/slack-action"
@@ -22,6 +21,8 @@ IGNORED = "no deal change we record"
 
 def _sales_action(request: Request, app: Container) -> Response:
     """GET: a page asking for the reason; POST: record the outcome (once per change)."""
+    from leadscore.service import sales_actions  # only this path needs it (cold start)
+
     now = app.now()
     query = dict(request.args.items())
     action = sales_actions.checked(

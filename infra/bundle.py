@@ -1,6 +1,8 @@
 """The deployment bundle: what Cloud Functions builds, and nothing else.
 
-    main.py and every entry point module (from functions/)
+    main.py and every entry point module (from functions/); main.py names every target
+                           and imports one only when Cloud Functions asks for it
+                           (`--entry-point`), so each function loads its own code alone
     leadscore/             the package source (no caches)
     requirements.txt       the runtime lock (requirements.lock): every dependency pinned,
                            with its hashes, for every supported Python (a universal lock)

@@ -12,6 +12,7 @@ import click
 
 from leadscore import jsonfmt
 from leadscore.catalog import FUNCTIONS
+from leadscore.cli_calibrate import register as register_calibration
 from leadscore.cli_esp import esp
 from leadscore.cli_hubspot import hubspot
 from leadscore.config import Settings
@@ -74,11 +75,21 @@ def main(store: str | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
+              help="TCP port, 1-65535.")
 @click.option("--store", "store_url", default=None, help="Store URL for this server.")
 @click.option("--source", type=click.Path(exists=True, path_type=Path), default=None,
               help="functions/main.py to serve (default: this checkout's).")
-def serve(host: str, port: int, store_url: str | None, source: Path | None) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes (SQLite serialises writers across them).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker: requests served at once by each process.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One line per request on stdout (addresses shown as lead ids).")
+@click.option("--dev", is_flag=True,
+              help="werkzeug's server with its reloader (restarts when code changes).")
+def serve(host: str, port: int, store_url: str | None, source: Path | None, workers: int,
+          threads: int, access_log: bool, dev: bool) -> None:
     """Serve every function locally at /<function_name>, on the embedded store by default."""
     from leadscore.server import serve as run
 
@@ -93,7 +104,9 @@ def serve(host: str, port: int, store_url: str | None, source: Path | None) -> N
         click.echo(f"  {name:<18} http://{host}:{port}/{name}")
     if not app.settings.api_tokens():
         click.echo("  note: LEADSCORE_API_TOKEN is not set, so /ingest refuses every request")
-    run(host, port, source)
+    click.echo("  server: werkzeug with reloader (--dev)" if dev else
+               f"  server: gunicorn, {workers} worker(s) x {threads} thread(s)")
+    run(host, port, source, dev=dev, workers=workers, threads=threads, access_log=access_log)
 
 
 @main.group()
@@ -358,6 +371,7 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
 
 main.add_command(hubspot)
 main.add_command(esp)
+register_calibration(main)  # `calibrate` and `import outcomes`
 
 
 if __name__ == "__main__":  # pragma: no cover

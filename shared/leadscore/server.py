@@ -4,6 +4,9 @@ Each function gets its own functions-framework app (exactly what Cloud Run runs)
 under its name with werkzeug's DispatcherMiddleware; `/healthz` answers on the root with the
 store, the rules version, the functions and every registered provider (configured or not;
 never a secret).
+
+It runs on gunicorn with threads (`gthread`), the server the functions-framework itself
+uses in production; `--dev` runs werkzeug's server with its reloader instead.
 """
 
 from __future__ import annotations
@@ -68,15 +71,54 @@ def build_app(source: Path | None = None) -> DispatcherMiddleware:
     return _Mounts(_root, mounts)
 
 
-def serve(host: str, port: int, source: Path | None = None) -> None:
+def _scrub_access_logs() -> None:
+    """Request paths can hold addresses (`/leads_api/leads/ana@example.com`): both servers'
+    loggers print lead ids instead."""
     import logging
-
-    from werkzeug.serving import run_simple
 
     from leadscore.logs import ScrubFilter
 
-    logging.getLogger("werkzeug").addFilter(ScrubFilter())
-    run_simple(host, port, build_app(source), threaded=True, use_reloader=False)
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
+        logging.getLogger(name).addFilter(ScrubFilter())
+
+
+def run_gunicorn(app: Any, host: str, port: int, workers: int = 1, threads: int = 8,
+                 access_log: bool = True) -> None:
+    """Serve a WSGI app on gunicorn's threaded workers, the way the functions-framework does
+    in production (no request timeout; one process, many threads, unless told otherwise).
+
+    The app is built before the workers fork; nothing in it holds a connection yet (the
+    container builds the store on a worker's first request)."""
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+               "worker_class": "gthread", "timeout": 0, "limit_request_line": 0,
+               "accesslog": "-" if access_log else None, "loglevel": "warning",
+               "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'}
+
+    class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    _scrub_access_logs()
+    _Server().run()
+
+
+def serve(host: str, port: int, source: Path | None = None, *, dev: bool = False,
+          workers: int = 1, threads: int = 8, access_log: bool = True) -> None:
+    if dev:  # werkzeug's server, restarted by its reloader when a source file changes
+        from werkzeug.serving import run_simple
+
+        _scrub_access_logs()
+        run_simple(host, port, build_app(source), threaded=True, use_reloader=True,
+                   reloader_type="stat")  # watchdog on a big venv can overflow inotify
+        return
+    run_gunicorn(build_app(source), host, port, workers=workers, threads=threads,
+                 access_log=access_log)
 
 
 def health_check(app: Any, body: dict[str, Any], response: Response) -> None:

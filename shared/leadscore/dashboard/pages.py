@@ -129,8 +129,9 @@ def _email_and_handovers(view: Overview) -> str:
 
 
 def overview(view: Overview, csrf: str) -> str:
-    calibration = ("<section><h2>Calibration</h2><p class='note'>See <code>leadscore "
-                   "calibration</code>.</p></section>") if view.calibration_available else ""
+    calibration = ("<section><h2>Calibration</h2><p class='note'>Back-test the score with "
+                   "<code>leadscore calibrate</code> (it reads every history, so it is not "
+                   "run on page view).</p></section>") if view.calibration_available else ""
     notes = "".join(f"<li>{escape(n)}</li>" for n in view.notes)
     body = (f"<p>Leads: <span class='big'>{_count('total', view.total)}</span></p>"
             "<div class='grid'>" + _histogram(view) + _funnel(view) + _matrix(view)

@@ -49,7 +49,11 @@ def _apply_order(orders: dict[str, Order], change: OrderChange, at: datetime) ->
 
 def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
     """Pure: the lead after one delta. Commutes with every other delta."""
-    s = state.model_copy(deep=True)
+    return _apply_delta_in_place(state.model_copy(deep=True), delta)
+
+
+def _apply_delta_in_place(s: LeadState, delta: LeadDelta) -> LeadState:
+    """`apply_delta` on a lead this caller owns (one deep copy per lead, not per event)."""
     for key, amount in delta.acc.items():
         s.eng_acc[key] = s.eng_acc.get(key, 0.0) + amount
     for key, count in delta.caps.items():
@@ -272,12 +276,12 @@ def history_entry(event: Event, items: list[HistoryItem], rules: Rules,
 def apply_events(state: LeadState | None, lead_id: str, email: str, events: list[Event],
                  rules: Rules, now: datetime) -> tuple[LeadState, list[HistoryEntry]]:
     """Pure: the lead after new (already de-duplicated) events, and their history entries."""
-    lead = state or new_lead(lead_id, email, now)
+    lead = state.model_copy(deep=True) if state else new_lead(lead_id, email, now)
     entries = []
     for event in events:
         delta, items = effect_of(event, rules)
         before = {i.rule: i for i in fit_items(lead, rules)} if delta.profile else {}
-        lead = apply_delta(lead, delta)
+        lead = _apply_delta_in_place(lead, delta)
         if delta.profile:
             items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
         entries.append(history_entry(event, items, rules, now))

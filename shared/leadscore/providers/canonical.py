@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from leadscore.domain.events import EVENT_LIST_ADAPTER, Event
 from leadscore.errors import Unauthorized, ValidationFailed
-from leadscore.providers.wire import parse_json
+from leadscore.providers.json_body import parse_json
 
 MAX_EVENTS = 1000
 

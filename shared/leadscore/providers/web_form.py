@@ -15,7 +15,7 @@ from werkzeug.formparser import parse_form_data
 
 from leadscore.domain.field_map import fold, map_fields
 from leadscore.errors import BadRequest, UnsupportedMediaType, ValidationFailed
-from leadscore.providers.wire import parse_json
+from leadscore.providers.json_body import parse_json
 
 CONTROL = {"form", "redirect", "_redirect", "cf_turnstile_response", "g_recaptcha_response",
            "h_captcha_response", "captcha"}

@@ -3,14 +3,14 @@ marshmallow's nested messages flattened into our named-field errors."""
 
 from __future__ import annotations
 
-import json
-import re
-from decimal import Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError
 
-from leadscore.errors import BadRequest, ValidationFailed
+from leadscore.errors import ValidationFailed
+from leadscore.providers.json_body import parse_json
+
+__all__ = ["WireSchema", "load_json", "parse_json", "schema_errors"]
 
 
 class WireSchema(Schema):
@@ -37,63 +37,6 @@ def schema_errors(exc: ValidationError, prefix: str = "") -> ValidationFailed:
 
     walk(exc.messages, prefix)
     return ValidationFailed(f"{len(details)} invalid field(s) in the payload", details=details)
-
-
-MAX_INT_DIGITS = 30  # far beyond any amount or id we read; Python's own limit is 4,300
-MAX_NUMBER_CHARS = 40
-MAX_EXPONENT = 30  # `1e10000000` is cheap as a Decimal and ruinous as an int: refuse it
-SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abAB]", re.ASCII)
-
-
-class _Refused(ValueError):
-    """A number or constant the parser hooks will not convert."""
-
-
-def _int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise _Refused(f"an integer of more than {MAX_INT_DIGITS} digits")
-    return int(text)
-
-
-def _number(text: str) -> Decimal:
-    if len(text) > MAX_NUMBER_CHARS:
-        raise _Refused(f"a number longer than {MAX_NUMBER_CHARS} characters")
-    value = Decimal(text)
-    if value.adjusted() > MAX_EXPONENT:  # tiny numbers are harmless: they round to 0
-        raise _Refused(f"a number beyond 1e{MAX_EXPONENT}")
-    return value
-
-
-def _constant(text: str) -> Any:
-    raise _Refused(f"{text} is not a JSON number")
-
-
-def _has_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
-    if isinstance(value, dict):
-        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_surrogate(v) for v in value)
-    return False
-
-
-def parse_json(raw: bytes) -> Any:
-    """JSON with exact decimals (never floats for money), or a 400 naming the problem.
-
-    Cheap whatever arrives: numbers are bounded before conversion (no 4,300-digit ints, no
-    `1e10000000`), NaN and Infinity are refused, and so are lone surrogates (`"\\ud800"`,
-    which no UTF-8 text can hold and which fail later when encoded). Nesting deep enough
-    to exhaust the parser's recursion is refused like any bad JSON."""
-    try:
-        data = json.loads(raw, parse_float=_number, parse_int=_int, parse_constant=_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, _Refused) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequest("body is not valid JSON: nested too deeply") from None
-    if SURROGATE_ESCAPE.search(raw) and _has_surrogate(data):
-        raise BadRequest("body is not valid JSON: a lone surrogate (\\ud800-\\udfff)")
-    return data
 
 
 def load_json(schema: Schema, raw: bytes, many: bool = False) -> Any:

@@ -82,12 +82,25 @@ def unique_by_key(events: Sequence[Event]) -> list[tuple[str, Event]]:
     return list(seen.items())
 
 
+_BLIND_BY_CLASS: dict[type, bool] = {}
+
+
+def _may_append_blind(store: object) -> bool:
+    """`isinstance` against a runtime protocol inspects its members on every call (slow on
+    Python 3.11, once per lead of a batch); the answer is remembered per store class."""
+    kind = type(store)
+    if kind not in _BLIND_BY_CLASS:
+        _BLIND_BY_CLASS[kind] = isinstance(store, BlindAppends)
+    return _BLIND_BY_CLASS[kind]
+
+
 def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Event],
                  rules: Rules, now: datetime) -> ApplyOutcome:
     """Apply one lead's events exactly once, atomically (see the module's docstring)."""
     keyed = unique_by_key(events)
     # an erased id never takes the blind path (the transaction reads the tombstone)
-    if isinstance(store, BlindAppends) and store.tombstone(lead_id) is None:
+    if (_may_append_blind(store) and isinstance(store, BlindAppends)
+            and store.tombstone(lead_id) is None):
         effects = {key: effect_of(event, rules) for key, event in keyed}
         if all(delta.blind for delta, _ in effects.values()):
             return _apply_blind(store, store, lead_id, email, keyed, effects, rules, now,

@@ -1,0 +1,101 @@
+"""Cold start budget, in the style of Powertools for AWS Lambda's import-time tests: each
+deployed target, imported in a fresh interpreter exactly as Cloud Functions does (load
+`main.py`, ask it for the `--entry-point`), loads its own code and stays within a budget of
+modules. Times are the benchmark's business (`make bench`); a test checks what is loaded,
+which does not depend on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+TARGETS = ("crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
+           "leads_api", "purchase_webhook", "track")
+# Client libraries and tools every target builds lazily, on the request that needs them.
+NEVER_AT_IMPORT = ("google.cloud.firestore", "google.cloud.pubsub_v1", "boto3", "botocore",
+                   "cryptography", "requests", "rich", "leadscore.store.firestore",
+                   "leadscore.store.sqlite", "leadscore.integrations", "leadscore.cli",
+                   "leadscore.service.rescore", "leadscore.service.reports")
+# Outside wire formats (marshmallow) come with their provider, which the registry imports on
+# first use; only `track` reads one wire format (the Segment spec) on every request.
+OWN_WIRE_FORMAT = ("track",)
+# Every provider module is imported by the registry when its path is first asked for.
+PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo", "stripe",
+             "shopify", "woocommerce", "generic_purchase", "typeform", "tally")
+# Modules a target may add to what functions_framework loads by itself (175-190 today, 226
+# for `track`, which also loads sqlite3 and its wire schemas: pydantic, pydantic-settings,
+# PyYAML and our own; a new heavy import shows up here).
+MODULE_BUDGET = 230
+
+PROBE = """
+import json, sys
+import functions_framework
+from functions_framework import _function_registry as registry
+before = set(sys.modules)
+module, spec = registry.load_function_module(sys.argv[2])
+spec.loader.exec_module(module)
+getattr(module, sys.argv[1])
+print(json.dumps({"before": sorted(before), "after": sorted(sys.modules)}))
+"""
+
+
+def loaded_by(target: str, main: Path = FUNCTIONS / "main.py") -> tuple[set[str], set[str]]:
+    """(every module loaded, the ones the target added to the functions-framework's)."""
+    done = subprocess.run([sys.executable, "-c", PROBE, target, str(main)], cwd=FUNCTIONS,
+                          timeout=120,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    return set(seen["after"]), set(seen["after"]) - set(seen["before"])
+
+
+def _under(modules: set[str], package: str) -> list[str]:
+    return sorted(m for m in modules if m == package or m.startswith(package + "."))
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def target(request: pytest.FixtureRequest) -> tuple[str, set[str], set[str]]:
+    return request.param, *loaded_by(request.param)
+
+
+def test_a_target_loads_no_other_functions_code(target: tuple[str, set[str], set[str]]) -> None:
+    # GIVEN a cold interpreter asked for one deployed target
+    name, everything, _ = target
+    # THEN the other functions' entry modules are not loaded
+    assert name in everything
+    assert not [other for other in TARGETS if other != name and other in everything]
+
+
+def test_clients_and_tools_wait_for_the_request_that_needs_them(
+        target: tuple[str, set[str], set[str]]) -> None:
+    _, everything, _ = target
+    name = target[0]
+    for package in NEVER_AT_IMPORT:
+        assert not _under(everything, package), package
+    if name not in OWN_WIRE_FORMAT:
+        assert not _under(everything, "marshmallow")
+    assert not [m for m in everything
+                if m.rsplit(".", 1)[-1] in PROVIDERS and m.startswith("leadscore.providers.")]
+
+
+def test_a_target_stays_within_its_module_budget(
+        target: tuple[str, set[str], set[str]]) -> None:
+    name, _, added = target
+    assert len(added) <= MODULE_BUDGET, (name, len(added))
+
+
+def test_the_probe_sees_an_eager_main_py(tmp_path: Path) -> None:
+    # GIVEN a main.py that imports every entry point up front (as it used to)
+    eager = tmp_path / "main.py"
+    eager.write_text("".join(f"from {t} import {t}\n" for t in TARGETS))
+    # WHEN one target is asked for
+    everything, added = loaded_by("ingest", eager)
+    # THEN the probe sees the other functions' code, and the checks above would fail
+    assert [t for t in TARGETS if t != "ingest" and t in everything]
+    assert len(added) > len(loaded_by("ingest")[1])
