@@ -252,6 +252,23 @@ def test_orders_are_indexed_to_their_lead_until_erased(store: Any, rules: Rules)
     assert store.order_owner("shop:A-9") is None
 
 
+def test_order_aliases_are_kept_with_the_lead_or_alone(store: Any, rules: Rules) -> None:
+    # GIVEN a paid order that names another id of its payment, and a link recorded alone
+    apply(store, rules, [event("purchase_made", ANA, "p", NOW, source="shop", order_id="in_1",
+                               amount_minor=500, currency="EUR", aliases={"pi_1": "in_1"})])
+    store.record_aliases({"shop:ch_1": "shop:pi_1", "shop:pi_2": "shop:in_2"})
+    # THEN each alias says which key it stands for, and nothing else is an alias
+    assert store.order_alias("shop:pi_1") == "shop:in_1"
+    assert store.order_alias("shop:ch_1") == "shop:pi_1"
+    assert store.order_alias("shop:in_1") is None and store.order_alias("other:pi_1") is None
+    # AND recording an alias again alone keeps it with its lead: erasing the lead forgets
+    # the aliases written with it, not the links that named no lead
+    store.record_aliases({"shop:pi_1": "shop:in_1"})
+    store.erase(ANA_ID)
+    assert store.order_alias("shop:pi_1") is None
+    assert store.order_alias("shop:pi_2") == "shop:in_2"
+
+
 def test_a_signing_token_is_claimed_once(store: Any) -> None:
     # GIVEN a token used by one delivery
     assert store.claim_token("tok-1", "event-a") is True

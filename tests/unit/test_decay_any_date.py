@@ -139,6 +139,7 @@ def test_any_order_with_duplicates_gives_the_whole_history(data: Any) -> None:
     stream = data.draw(st.permutations(history + repeats))
     seen: set[str] = set()
     state = None
+    records: dict[str, Any] = {}  # order records live beside the lead: carried like a store
     while stream:
         size = data.draw(st.integers(min_value=1, max_value=len(stream)))
         batch, stream = stream[:size], stream[size:]
@@ -148,17 +149,19 @@ def test_any_order_with_duplicates_gives_the_whole_history(data: Any) -> None:
                 seen.add(ledger_key(e.source, e.idempotency_key))
                 fresh.append(e)
         if fresh:
-            state, _ = apply_events(state, "l_ana", ANA, fresh, rules, now)
+            state, _ = apply_events(state, "l_ana", ANA, fresh, rules, now, records)
     assert state is not None
-    whole = score_at(rules, history, now)
+    whole_records: dict[str, Any] = {}
+    whole = apply_events(None, "l_ana", ANA, history, rules, now, whole_records)[0]
     # THEN it is the same lead as the whole history scored at once, every number finite
     for name in ("score", "fit_score", "engagement_score"):
         assert _close(getattr(state, name), getattr(whole, name), rounded=True), name
     assert (state.stage, state.grade, state.profile, state.counters, state.cap_counts,
-            state.email_status, state.orders) == (whole.stage, whole.grade, whole.profile,
-                                                  whole.counters, whole.cap_counts,
-                                                  whole.email_status, whole.orders)
-    for facts, other in ((state.eng_acc, whole.eng_acc), (state.cap_weights, whole.cap_weights)):
+            state.email_status, state.orders, records, state.purchase_totals) == (
+                whole.stage, whole.grade, whole.profile, whole.counters, whole.cap_counts,
+                whole.email_status, whole.orders, whole_records, whole.purchase_totals)
+    for facts, other in ((state.eng_acc, whole.eng_acc), (state.cap_weights, whole.cap_weights),
+                         (state.purchase_acc, whole.purchase_acc)):
         assert facts.keys() == other.keys()
         assert all(_close(facts[k], other[k]) for k in facts)
     parts = breakdown(state, rules, now)

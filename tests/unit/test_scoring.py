@@ -113,9 +113,11 @@ def test_one_order_reported_many_times_is_one_purchase(rules: Rules) -> None:
     # GIVEN an order reported as created, paid and retried
     events = [_purchase(k, 15000, NOW - timedelta(minutes=3 - i)) for i, k in
               enumerate(["created", "paid", "retry"])]
-    state = lead(rules, events)
-    # THEN one purchase, the lead is a customer with the order's points
-    assert len(state.orders) == 1 and state.stage == "customer"
+    orders: dict[str, Any] = {}
+    state = apply_events(None, "l_ana", ANA, events, rules, NOW, orders)[0]
+    # THEN one purchase (one order record), the lead is a customer with the order's points
+    assert list(orders) == ["shop:A-1"] and state.stage == "customer"
+    assert state.purchase_totals["EUR"].count == 1 and state.orders == {}
     expected = rules.purchase.per_purchase + 10  # the 100.00 value band
     assert state.engagement_score == pytest.approx(expected, rel=1e-3)
 

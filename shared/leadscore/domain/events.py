@@ -103,11 +103,17 @@ class EmailResubscribed(_Event):
     type: Literal["email_resubscribed"] = "email_resubscribed"
 
 
+OtherId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class PurchaseMade(_Event):
     type: Literal["purchase_made"] = "purchase_made"
     order_id: str = Field(min_length=1, max_length=128)
     amount_minor: int = Field(ge=0, le=10**13)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
+    # other ids the platform gives this payment (Stripe: payment intent, charge, customer),
+    # each -> the id it stands for; indexed with the lead so refunds naming them find it
+    aliases: dict[OtherId, OtherId] = Field(default_factory=dict, max_length=16)
 
 
 class PurchaseRefunded(_Event):

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from leadscore.domain import decay
+from leadscore.domain import orders as order_records
 from leadscore.domain.accumulators import capped_value, engagement_by_half_life, pruned
-from leadscore.domain.effects import LeadDelta, OrderChange, effect_of
+from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, ProfileValue
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.limits import admits
@@ -27,24 +27,6 @@ def _later(a: datetime | None, b: datetime) -> datetime:
 
 def _earlier(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b < a else a
-
-
-def _apply_order(orders: dict[str, Order], change: OrderChange, at: datetime) -> None:
-    order = orders.get(change.key, Order()).model_copy(deep=True)
-    if change.paid:
-        newer = order.reported_at is None or at > order.reported_at or (
-            at == order.reported_at and change.amount_minor > (order.amount_minor or 0))
-        if newer:  # the latest report of the order's amount wins
-            order.amount_minor, order.currency = change.amount_minor, change.currency
-            order.reported_at = at
-        order.paid_at = _earlier(order.paid_at, at)
-    else:
-        assert change.refund_id is not None
-        # a refund id's amount only grows (Stripe reports a charge's cumulative refund)
-        order.refunds[change.refund_id] = max(order.refunds.get(change.refund_id, 0),
-                                              change.amount_minor)
-        order.currency = order.currency or change.currency
-    orders[change.key] = order
 
 
 def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
@@ -79,9 +61,7 @@ def _apply_delta_in_place(s: LeadState, delta: LeadDelta) -> LeadState:
                 delta.at == seen and
                 STATUS_PRIORITY[delta.email_status] > STATUS_PRIORITY[s.email_status]):
             s.email_status, s.email_status_at = delta.email_status, delta.at
-    if delta.order is not None:
-        _apply_order(s.orders, delta.order, delta.at)
-    return s
+    return s  # an order change needs its record: `apply_events` applies it (domain.orders)
 
 
 def profile_fields(state: LeadState) -> dict[str, ProfileValue]:
@@ -121,15 +101,7 @@ class Breakdown(BaseModel):
 def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
     acc = engagement_by_half_life(state, now)
     capped = capped_value(state, now)
-    purchase = 0.0
-    hl_p = rules.purchase_half_life()
-    for order in state.orders.values():
-        if not order.counts or order.amount_minor is None or order.paid_at is None:
-            continue
-        points = rules.purchase.per_purchase + sum(
-            b.points for b in rules.purchase.value_bands if order.amount_minor >= b.min_minor)
-        share = order.net_minor / order.amount_minor
-        purchase += decay.faded(points * share, order.paid_at, now, hl_p)
+    purchase = order_records.purchase_points(state, rules, now)
     fit = sum(i.points for i in fit_items(state, rules))
     return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase)
 
@@ -162,7 +134,7 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     # bands read the rounded values shown, so 10 points of engagement is never 9.999999
     s.grade = _band(s.fit_score, rules.grades.fit, "D") + _band(
         s.engagement_score, rules.grades.engagement, "4")
-    if any(o.counts for o in state.orders.values()):
+    if order_records.is_customer(state):
         s.stage = "customer"
     elif rules.stages.gate("sql").admits(s.score, s.grade) and rules.stages.gate(
             "mql").admits(s.score, s.grade):  # an SQL meets the MQL's requirements too
@@ -223,15 +195,16 @@ def refreshed(lead: LeadState, rules: Rules,
 
 
 def rebuilt(lead: LeadState, history: list[HistoryEntry], rules: Rules,
-            now: datetime) -> tuple[LeadState, ViewChange, HistoryEntry] | None:
+            now: datetime, orders: dict[str, Order] | None = None,
+            ) -> tuple[LeadState, ViewChange, HistoryEntry] | None:
     """The lead recomputed from its stored events under `rules`, or None if unchanged.
 
     Every fact comes from an event, and every event is kept in the history, so replaying
-    them under new rules is exact."""
+    them under new rules is exact. `orders` receives every order record, rebuilt too."""
     from leadscore.domain.events import EVENT_ADAPTER
 
     events = [EVENT_ADAPTER.validate_python(e.event) for e in history if e.event]
-    fresh, _ = apply_events(None, lead.lead_id, lead.email, events, rules, now)
+    fresh, _ = apply_events(None, lead.lead_id, lead.email, events, rules, now, orders)
     fresh.created_at = lead.created_at
     fresh.rescored_for = rules.version
     if fresh.model_dump(exclude={"updated_at", "scored_at"}) == lead.model_dump(
@@ -274,16 +247,26 @@ def history_entry(event: Event, items: list[HistoryItem], rules: Rules,
 
 
 def apply_events(state: LeadState | None, lead_id: str, email: str, events: list[Event],
-                 rules: Rules, now: datetime) -> tuple[LeadState, list[HistoryEntry]]:
-    """Pure: the lead after new (already de-duplicated) events, and their history entries."""
-    lead = state.model_copy(deep=True) if state else new_lead(lead_id, email, now)
+                 rules: Rules, now: datetime, orders: dict[str, Order] | None = None,
+                 ) -> tuple[LeadState, list[HistoryEntry]]:
+    """Pure: the lead after new (already de-duplicated) events, and their history entries.
+
+    `orders` holds the records of the orders these events touch (read with the lead) and
+    receives their new state, plus any orders a legacy lead kept in its document."""
+    records = orders if orders is not None else {}
+    # one copy per lead, then the deltas apply in place (a copy per event was the hot spot)
+    lead = order_records.migrated(state, records, rules).model_copy(deep=True) if state \
+        else new_lead(lead_id, email, now)
     entries = []
     for event in events:
         delta, items = effect_of(event, rules)
         before = {i.rule: i for i in fit_items(lead, rules)} if delta.profile else {}
         lead = _apply_delta_in_place(lead, delta)
+        if delta.order is not None:
+            lead = order_records.apply_order(lead, records, delta.order, delta.at, rules)
         if delta.profile:
             items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
         entries.append(history_entry(event, items, rules, now))
+    lead = order_records.pruned(lead, now)
     lead.updated_at = now
     return materialise(lead, rules, now), entries

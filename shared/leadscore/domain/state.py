@@ -2,8 +2,11 @@
 
 A lead holds two kinds of fields:
 - *facts*, changed only by events: profile, email status, decay accumulators, cap buckets,
-  counters, timestamps and orders. They are written so that the order of events never
-  matters (sums, maxima, minima, and last-writer-wins by the event's own time).
+  counters, timestamps and bounded purchase aggregates. Each order is its own record beside
+  the lead (a buyer with thousands of orders must not outgrow a document); the lead keeps
+  only what scoring needs: per-currency totals and one faded-points accumulator. They are
+  written so that the order of events never matters (sums, maxima, minima, and
+  last-writer-wins by the event's own time).
 - a *view* (score, stage, grade, non-opener flag...) materialised from the facts at
   `scored_at`. The view can always be recomputed exactly from the facts and a moment.
 """
@@ -23,7 +26,10 @@ STAGES: tuple[Stage, ...] = ("lead", "mql", "sql", "customer")
 
 
 class Order(BaseModel):
-    """One order, however many events report it; keyed by platform and order id."""
+    """One order, however many events report it; keyed by platform and order id.
+
+    Stored as its own record (not in the lead document); `weight` is what it adds to the
+    lead's `purchase_acc[weight_key]`, kept so a later change takes back exactly that."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -32,6 +38,8 @@ class Order(BaseModel):
     paid_at: datetime | None = None  # earliest paid report
     reported_at: datetime | None = None  # time of the report whose amount we keep
     refunds: dict[str, int] = Field(default_factory=dict)  # refund id -> minor units
+    weight: float = 0.0
+    weight_key: str = ""
 
     @property
     def refunded_minor(self) -> int:
@@ -45,6 +53,15 @@ class Order(BaseModel):
     def counts(self) -> bool:
         """A purchase counts while it is paid and not fully refunded."""
         return self.amount_minor is not None and self.paid_at is not None and self.net_minor > 0
+
+
+class PurchaseTotals(BaseModel):
+    """Orders of one currency that count (paid, not fully refunded), in minor units."""
+
+    count: int = 0
+    paid_minor: int = 0
+    refunded_minor: int = 0
+    net_minor: int = 0
 
 
 class LeadState(BaseModel):
@@ -61,6 +78,11 @@ class LeadState(BaseModel):
     cap_counts: dict[str, int] = Field(default_factory=dict)
     cap_weights: dict[str, float] = Field(default_factory=dict)
     counters: dict[str, int] = Field(default_factory=dict)
+    # bounded purchase aggregates; the orders themselves are records of their own
+    purchase_totals: dict[str, PurchaseTotals] = Field(default_factory=dict)
+    purchase_acc: dict[str, float] = Field(default_factory=dict)  # faded points, by half-life
+    # legacy: leads written before orders had records of their own kept them here; read as
+    # before, moved out into records by the next transactional write
     orders: dict[str, Order] = Field(default_factory=dict)
     created_at: datetime | None = None
     last_activity_at: datetime | None = None

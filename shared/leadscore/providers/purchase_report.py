@@ -3,11 +3,18 @@
 Platforms do not always name the buyer on a refund (Shopify's refund webhook carries only
 the order id), so a report may lack the email; the purchases use case finds the lead from
 the order. Reports become canonical PurchaseMade / PurchaseRefunded events.
+
+One payment may be named by several ids (Stripe: invoice, payment intent, charge). A report
+carries the id the platform module chose as the order's key (`order_id`), the other ids it
+names (`aliases`: other id -> the id it stands for, recorded in the store's alias index),
+and `lookups`: ids to resolve through that index first (a refund naming only a payment
+intent finds the invoice that payment paid). A `link` report carries aliases and nothing
+else (Stripe's `invoice_payment.paid`, `charge.succeeded`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -18,17 +25,31 @@ from leadscore.errors import ValidationFailed
 @dataclass(frozen=True)
 class PurchaseReport:
     platform: str
-    kind: Literal["paid", "refund"]
+    kind: Literal["paid", "refund", "link"]
     order_id: str
     amount_minor: int
     currency: str
     occurred_at: datetime
     email: str | None
     refund_id: str | None = None
+    aliases: dict[str, str] = field(default_factory=dict)  # other id -> the id it stands for
+    lookups: tuple[str, ...] = ()  # ids to resolve through the alias index before order_id
+    buyer_ref: str | None = None  # the platform's customer id, to find a nameless buyer
+    must_match: bool = False  # a refund whose order is unknown: retry later (503), not drop
+    event_type: str = ""  # for log lines
 
     @property
     def order_key(self) -> str:
         return f"{self.platform}:{self.order_id}"
+
+    def key(self, platform_id: str) -> str:
+        return f"{self.platform}:{platform_id}"
+
+    def with_order(self, order_id: str, email: str | None) -> PurchaseReport:
+        """The same report placed on a resolved order and buyer."""
+        from dataclasses import replace
+
+        return replace(self, order_id=order_id, email=email)
 
     @property
     def idempotency_key(self) -> str:

@@ -1,19 +1,38 @@
-"""Shopify: paid orders and refunds.
+# ruff: noqa: E501  (the meaning table below is a Markdown table, one row per line)
+"""Shopify: what each order and refund topic means.
 
 Signature: `X-Shopify-Hmac-Sha256`, base64 HMAC-SHA256 of the raw body with the app's
-secret. The topic is in `X-Shopify-Topic`. `total_price` is a decimal string. Refund
-payloads carry no email, only the order id: the purchases use case finds the lead from it.
+secret (or the signing key on the admin's webhook page). The topic is in `X-Shopify-Topic`;
+the body is the REST Order or Refund. Money is a decimal string; times carry the shop's
+offset. Sources: shopify.dev webhook topics and REST Order/Refund resources, the admin's
+"Send test notification" samples (see tests/events/purchases/shopify/SOURCES.md).
+
+| topic (case) | canonical | amount | buyer | time |
+|---|---|---|---|---|
+| orders/create, `financial_status=paid` | purchase_made (same order as orders/paid: counted once) | `total_price` / `currency` | `email`, `contact_email`, `customer.email` | `processed_at`, else `created_at` |
+| orders/create, pending / authorized / partially_paid / voided | ignored (orders/paid follows when paid) | | | |
+| orders/paid | purchase_made, whatever `financial_status` says by the time a retry lands | as above | as above | as above |
+| orders/updated, orders/cancelled | ignored (money only leaves through refunds/create) | | | |
+| refunds/create with `transactions[kind=refund, status=success]` | purchase_refunded (refund id = refund `id`) | sum of those `amount`s / their `currency` | the order's lead (no email in the payload) | `processed_at`, else `created_at` |
+| refunds/create without such transactions (restock only) | ignored | | | |
+| test notifications (`X-Shopify-Test: true`, `test: true`, or test transactions) | ignored, 200 (their refund sample has `currency: null`) | | | |
+| any other topic | ignored | | | |
+
+A refund for an order leadscore never recorded is acknowledged as unmatched and logged:
+Shopify's refund names no buyer, and retrying would not make the order appear.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
+from leadscore import logs
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, money
@@ -21,9 +40,6 @@ from leadscore.providers.wire import WireSchema, load_json
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
-
-PAID_TOPICS = {"orders/paid", "orders/create"}
-
 
 class _Customer(WireSchema):
     email = fields.String(load_default=None, allow_none=True)
@@ -44,14 +60,15 @@ class OrderSchema(WireSchema):
 class _Transaction(WireSchema):
     amount = fields.String(required=True)
     kind = fields.String(required=True)
-    status = fields.String(load_default="success")
-    currency = fields.String(required=True)
+    status = fields.String(load_default="success", allow_none=True)
+    currency = fields.String(load_default=None, allow_none=True)
 
 
 class RefundSchema(WireSchema):
     id = fields.Integer(required=True)
     order_id = fields.Integer(required=True)
     created_at = fields.AwareDateTime(required=True)
+    processed_at = fields.AwareDateTime(load_default=None, allow_none=True)
     transactions = fields.List(fields.Nested(_Transaction), load_default=list)
 
 
@@ -60,28 +77,67 @@ def verify(raw: bytes, headers: dict[str, str], active: list[str], now: datetime
                                "LEADSCORE_SHOPIFY_SECRET", "X-Shopify-Hmac-Sha256")
 
 
+def is_test(raw: bytes, headers: dict[str, str]) -> bool:
+    """The admin's "Send test notification": a signed, fixed sample that must get a 2xx."""
+    if headers.get("x-shopify-test", "").strip().lower() == "true":
+        return True
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        return False  # the schema reports it
+    if not isinstance(body, dict):
+        return False
+    transactions = body.get("transactions")
+    return body.get("test") is True or (
+        isinstance(transactions, list) and bool(transactions)
+        and all(isinstance(t, dict) and t.get("test") is True for t in transactions))
+
+
+def _order(raw: bytes, topic: str) -> list[PurchaseReport]:
+    order = load_json(OrderSchema(), raw)
+    if topic == "orders/create" and order["financial_status"] != "paid":
+        return []  # created but not paid yet: orders/paid will follow
+    if topic == "orders/paid" and order["financial_status"] in {"voided", "expired"}:
+        return []
+    amount, code = money(order["total_price"], order["currency"], "total_price")
+    customer = order["customer"] or {}
+    email = order["email"] or order["contact_email"] or customer.get("email")
+    return [PurchaseReport("shopify", "paid", str(order["id"]), amount, code,
+                           order["processed_at"] or order["created_at"], email or None,
+                           event_type=topic)]
+
+
+def _refund(raw: bytes, topic: str) -> list[PurchaseReport]:
+    refund = load_json(RefundSchema(), raw)
+    done = [t for t in refund["transactions"]
+            if t["kind"] == "refund" and (t["status"] or "success") == "success"]
+    if not done:
+        return []  # a restock-only refund moves no money
+    currencies = {t["currency"] for t in done if t["currency"]}
+    if len(currencies) != 1:
+        logs.warning("refund without one currency: acknowledged, ignored",
+                     provider="shopify", type=topic)
+        return []
+    total = sum((Decimal(t["amount"]) for t in done), Decimal(0))
+    amount, code = money(total, currencies.pop(), "transactions.amount")
+    return [PurchaseReport("shopify", "refund", str(refund["order_id"]), amount, code,
+                           refund["processed_at"] or refund["created_at"], None,
+                           refund_id=str(refund["id"]), event_type=topic)]
+
+
 def parse(raw: bytes, headers: dict[str, str]) -> list[PurchaseReport]:
     topic = headers.get("x-shopify-topic", "")
-    if topic in PAID_TOPICS:
-        order = load_json(OrderSchema(), raw)
-        if order["financial_status"] != "paid":
-            return []  # created but not paid yet: orders/paid will follow
-        amount, code = money(order["total_price"], order["currency"], "total_price")
-        customer = order["customer"] or {}
-        email = order["email"] or order["contact_email"] or customer.get("email")
-        return [PurchaseReport("shopify", "paid", str(order["id"]), amount, code,
-                               order["processed_at"] or order["created_at"], email)]
-    if topic == "refunds/create":
-        refund = load_json(RefundSchema(), raw)
-        done = [t for t in refund["transactions"]
-                if t["kind"] == "refund" and t["status"] == "success"]
-        if not done:
-            return []  # a restock-only refund moves no money
-        total = sum((Decimal(t["amount"]) for t in done), Decimal(0))
-        amount, code = money(total, done[0]["currency"], "transactions.amount")
-        return [PurchaseReport("shopify", "refund", str(refund["order_id"]), amount, code,
-                               refund["created_at"], None, refund_id=str(refund["id"]))]
-    return []
+    reports: list[PurchaseReport] = []
+    if is_test(raw, headers):
+        logs.info("test notification acknowledged", provider="shopify", type=topic)
+        return []
+    if topic in {"orders/create", "orders/paid"}:
+        reports = _order(raw, topic)
+    elif topic == "refunds/create":
+        reports = _refund(raw, topic)
+    if not reports:
+        logs.info("webhook acknowledged, nothing to record", provider="shopify", type=topic)
+    return reports
 
 
 class Shopify(WebhookProvider):

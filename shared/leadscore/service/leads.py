@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 from typing import Any
 
 from leadscore.domain.identity import lead_id_for, legacy_lead_id
+from leadscore.domain.orders import totals as order_totals
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import breakdown, fit_items, materialise
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
@@ -25,16 +25,16 @@ def find_lead(store: LeadStore, email_or_id: str) -> LeadState | None:
 
 
 def purchases(lead: LeadState) -> dict[str, Any]:
-    totals: Counter[str] = Counter()
-    counts: Counter[str] = Counter()
-    for order in lead.orders.values():
-        if order.counts and order.currency:
-            totals[order.currency] += order.net_minor
-            counts[order.currency] += 1
-    main = counts.most_common(1)[0][0] if counts else None
-    by_currency = {c: {"count": counts[c], "total_minor": totals[c],
-                       "average_minor": totals[c] // counts[c]} for c in counts}
-    return {"count": sum(counts.values()), "total_minor": totals[main] if main else 0,
+    """Purchase count, total spent and average basket per currency, from the lead's bounded
+    totals (its orders are records of their own)."""
+    by = order_totals(lead)
+    main = max(by, key=lambda c: (by[c].count, c)) if by else None
+    by_currency = {c: {"count": t.count, "total_minor": t.net_minor,
+                       "average_minor": t.net_minor // t.count,
+                       "refunded_minor": t.refunded_minor}
+                   for c, t in sorted(by.items()) if t.count}
+    return {"count": sum(t.count for t in by.values()),
+            "total_minor": by[main].net_minor if main else 0,
             "currency": main, "by_currency": by_currency,
             "first_at": lead.first_purchase_at, "last_at": lead.last_purchase_at}
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from leadscore.domain.events import EVENT_ADAPTER
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import apply_events, materialise
-from leadscore.domain.state import STAGES, LeadState
+from leadscore.domain.state import STAGES, LeadState, Order
 from leadscore.service.rescore import band
 from leadscore.store.port import LeadStore
 
@@ -43,11 +43,13 @@ def peak_score(store: LeadStore, lead: LeadState, rules: Rules,
                      key=lambda e: (e.at, e.entry_id))
     first = history[0].at if history else None
     state, peak = None, 0.0
+    orders: dict[str, Order] = {}  # the replay's order records
     for entry in history:
         if until is not None and entry.at >= until:
             break
         event = EVENT_ADAPTER.validate_python(entry.event)
-        state, _ = apply_events(state, lead.lead_id, lead.email, [event], rules, entry.at)
+        state, _ = apply_events(state, lead.lead_id, lead.email, [event], rules, entry.at,
+                                orders)
         peak = max(peak, state.score)
     return peak, first
 

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from leadscore.domain.effects import LeadDelta, effect_of
-from leadscore.domain.events import Event, PurchaseMade
+from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
 from leadscore.domain.handover import stage_change
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.rules import Rules
@@ -42,7 +42,7 @@ from leadscore.domain.scoring import (
 from leadscore.domain.scoring import (
     apply_events as apply_to_lead,
 )
-from leadscore.domain.state import HistoryItem, Stage
+from leadscore.domain.state import HistoryItem, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.service import erasure
 from leadscore.store.port import (
@@ -72,6 +72,18 @@ class ApplyOutcome(BaseModel):
 def order_keys(events: Sequence[Event]) -> list[str]:
     """Orders these events pay or refund: written to the order index with the lead."""
     return sorted({f"{e.source}:{e.order_id}" for e in events if isinstance(e, PurchaseMade)})
+
+
+def touched_orders(events: Sequence[Event]) -> list[str]:
+    """Orders these events pay or refund: their records are read and written with the lead."""
+    return sorted({f"{e.source}:{e.order_id}" for e in events
+                   if isinstance(e, PurchaseMade | PurchaseRefunded)})
+
+
+def order_aliases(events: Sequence[Event]) -> dict[str, str]:
+    """Other ids of the orders these events pay, indexed with the lead (`platform:id`)."""
+    return {f"{e.source}:{alias}": f"{e.source}:{target}" for e in events
+            if isinstance(e, PurchaseMade) for alias, target in e.aliases.items()}
 
 
 def unique_by_key(events: Sequence[Event]) -> list[tuple[str, Event]]:
@@ -123,16 +135,22 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
                                       duplicates=received - dropped, erased=dropped,
                                       created=False, stage_before=before, stage_after=before,
                                       commits=0)
-        lead, entries = apply_to_lead(current, lead_id, email, fresh, rules, now)
+        records = dict(snap.orders)  # the touched orders' records, updated by the domain
+        lead, entries = apply_to_lead(current, lead_id, email, fresh, rules, now, records)
         change = stage_change(current, lead, now)
         write = LeadWrite(lead=lead, history=entries, outbox=[change] if change else [],
-                          orders=order_keys([event for _, event in keyed]))
+                          orders=order_keys([event for _, event in keyed]),
+                          aliases=order_aliases([event for _, event in keyed]),
+                          order_records=records,
+                          # a legacy lead's orders map leaves the document: write it whole
+                          fields="replace" if current and current.orders else "merge")
         return write, ApplyOutcome(lead_id=lead_id, applied=len(entries),
                                    duplicates=received - len(entries) - dropped,
                                    erased=dropped, created=current is None,
                                    stage_before=before, stage_after=lead.stage)
 
-    outcome = store.transact(lead_id, [key for key, _ in keyed], plan)
+    outcome = store.transact(lead_id, [key for key, _ in keyed], plan,
+                             order_keys=touched_orders([event for _, event in keyed]))
     erasure.log_dropped(lead_id, outcome.erased)
     return outcome
 
@@ -218,13 +236,14 @@ def rescore_lead(store: LeadStore, lead_id: str, rules: Rules,
     """Recompute one lead from its events under `rules` and store it with a history entry,
     atomically; None if nothing changed."""
     def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ViewChange | None]:
-        done = rebuilt(snap.lead, snap.history, rules, now) if snap.lead else None
+        records: dict[str, Order] = {}  # every order, rebuilt from its events too
+        done = rebuilt(snap.lead, snap.history, rules, now, records) if snap.lead else None
         if done is None:
             return None, None
         fresh, change, entry = done
         handover = stage_change(snap.lead, fresh, now)
         return LeadWrite(lead=fresh, fields="replace", history=[entry],
-                         outbox=[handover] if handover else []), change
+                         outbox=[handover] if handover else [], order_records=records), change
 
     return store.transact(lead_id, (), plan, with_history=True)
 

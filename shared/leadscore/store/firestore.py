@@ -15,14 +15,14 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
-from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Stage
+from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
 from leadscore.store.firestore_stats import FirestoreStats
@@ -53,6 +53,7 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats):
         self._client = client
         self._leads = client.collection(collection)
         self._orders = client.collection(f"{collection}_orders")
+        self._aliases = client.collection(f"{collection}_order_aliases")
         self._tokens = client.collection(f"{collection}_tokens")
         self._handovers = client.collection(f"{collection}_handovers")
         self._visitors = client.collection(f"{collection}_visitors")
@@ -63,6 +64,12 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats):
     def _history_ref(self, lead_id: str, entry_id: str) -> DocumentReference:
         ref: DocumentReference = (
             self._leads.document(lead_id).collection("history").document(entry_id))
+        return ref
+
+    def _order_ref(self, lead_id: str, order_key: str) -> DocumentReference:
+        """An order's record: a document under its lead, so erasing the lead removes it."""
+        ref: DocumentReference = (self._leads.document(lead_id).collection("orders")
+                                  .document(_order_doc_id(order_key)))
         return ref
 
     def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
@@ -88,13 +95,14 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats):
         return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
-                 with_history: bool = False) -> R:
+                 with_history: bool = False, order_keys: Sequence[str] = ()) -> R:
         """A read-modify-write transaction; the client re-runs it (and `plan`) when it
         contends with another writer."""
         from google.cloud import firestore
 
         lead_ref = self._leads.document(lead_id)
         refs = [self._history_ref(lead_id, key) for key in ledger_keys]
+        order_refs = [self._order_ref(lead_id, key) for key in order_keys]
 
         stone_ref = self._erased.document(lead_id)
 
@@ -107,9 +115,12 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats):
             stone = next((x for x in read if x.reference.path == stone_ref.path), None)
             known = {x.id for x in read if x.exists and x is not stone}
             history = self._all_history(lead_ref, transaction) if with_history else []
+            orders = {d["key"]: Order.model_validate(d) for s in (self._client.get_all(
+                order_refs, transaction=transaction) if order_refs else [])
+                if s.exists and (d := s.to_dict() or {}).get("key")}
             write, result = plan(LeadSnapshot(
                 lead_id=lead_id, lead=from_doc(snap.to_dict() or {}) if snap.exists else None,
-                known=known, history=history, version=snap.update_time,
+                known=known, history=history, version=snap.update_time, orders=orders,
                 tombstone=_tombstone_from(stone)))
             if write is not None:
                 self._stage_commit(transaction, lead_id, write, set(ledger_keys))
@@ -164,6 +175,12 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats):
         self._after_staging("outbox")
         for key in write.orders:
             transaction.set(self._orders.document(_order_doc_id(key)), {"lead_id": lead_id})
+        for alias, key in write.aliases.items():
+            transaction.set(self._aliases.document(_hashed("a_", alias)),
+                            {"alias": alias, "order_key": key, "lead_id": lead_id})
+        for key, order in write.order_records.items():
+            transaction.set(self._order_ref(lead_id, key),
+                            {"key": key, **order.model_dump(mode="python")})
         self._after_staging("orders")
 
     def append_blind(self, lead_id: str, entries: Sequence[HistoryEntry],
@@ -259,6 +276,28 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats):
         owner = (snap.to_dict() or {}).get("lead_id") if snap.exists else None
         return str(owner) if owner else None
 
+    def orders_of(self, lead_id: str) -> dict[str, Order]:
+        docs = [d.to_dict() or {} for d in
+                self._leads.document(lead_id).collection("orders").stream()]
+        return {d["key"]: Order.model_validate(d) for d in sorted(
+            (d for d in docs if d.get("key")), key=lambda d: str(d["key"]))}
+
+    def order_alias(self, alias: str) -> str | None:
+        with _transient():
+            snap = self._aliases.document(_hashed("a_", alias)).get()
+        key = (snap.to_dict() or {}).get("order_key") if snap.exists else None
+        return str(key) if key else None
+
+    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+        if not aliases:
+            return
+        batch = self._client.batch()
+        for alias, key in aliases.items():  # merge: an alias written with a lead keeps it
+            batch.set(self._aliases.document(_hashed("a_", alias)),
+                      {"alias": alias, "order_key": key}, merge=True)
+        with _transient():
+            batch.commit()
+
     def tombstone(self, lead_id: str) -> Tombstone | None:
         with _transient():
             return _tombstone_from(self._erased.document(lead_id).get())
@@ -277,7 +316,7 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats):
                                "expires_at": erased_at + TOMBSTONE_KEPT})
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        for collection in (self._orders, self._handovers, self._esp):
+        for collection in (self._orders, self._aliases, self._handovers, self._esp):
             for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
                 snap.reference.delete()
         ref = self._leads.document(lead_id)

@@ -5,12 +5,12 @@ It offers `transact` only (no blind path): with one writer at a time there is no
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
-from leadscore.domain.state import HistoryEntry, LeadState, Stage
+from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.store.memory_stats import MemoryStats
 from leadscore.store.memory_visitors import MemoryVisitors
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
@@ -26,6 +26,8 @@ class MemoryStore(MemoryVisitors, MemoryStats):
         self._leads: dict[str, LeadState] = {}
         self._history: dict[str, dict[str, HistoryEntry]] = {}
         self._orders: dict[str, str] = {}
+        self._aliases: dict[str, tuple[str, str | None]] = {}  # alias -> (key, lead id)
+        self._order_records: dict[str, dict[str, Order]] = {}  # lead id -> key -> record
         self._tokens: dict[str, str] = {}
         self._handovers: dict[str, StageChange] = {}
         self._tombstones: dict[str, Tombstone] = {}
@@ -38,18 +40,22 @@ class MemoryStore(MemoryVisitors, MemoryStats):
             return self._snapshot(lead_id, ledger_keys, with_history)
 
     def _snapshot(self, lead_id: str, ledger_keys: Sequence[str],
-                  with_history: bool) -> LeadSnapshot:
+                  with_history: bool, order_keys: Sequence[str] = ()) -> LeadSnapshot:
         lead = self._leads.get(lead_id)
         entries = self._history.get(lead_id, {})
+        records = self._order_records.get(lead_id, {})
         return LeadSnapshot(lead_id=lead_id, lead=lead.model_copy(deep=True) if lead else None,
                             known={k for k in ledger_keys if k in entries},
                             history=_ordered(entries.values()) if with_history else [],
+                            orders={k: records[k].model_copy(deep=True) for k in order_keys
+                                    if k in records},
                             tombstone=self._tombstones.get(lead_id))
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
-                 with_history: bool = False) -> R:
+                 with_history: bool = False, order_keys: Sequence[str] = ()) -> R:
         with self._lock:  # one writer at a time: a snapshot is never stale
-            write, result = plan(self._snapshot(lead_id, ledger_keys, with_history))
+            write, result = plan(self._snapshot(lead_id, ledger_keys, with_history,
+                                                order_keys))
             if write is not None:
                 self._commit(lead_id, write)
         return result
@@ -69,9 +75,13 @@ class MemoryStore(MemoryVisitors, MemoryStats):
             handovers.setdefault(change.id, change)
         self._after_staging("outbox")
         orders = {**self._orders, **dict.fromkeys(write.orders, lead_id)}
+        aliases = {**self._aliases,
+                   **{alias: (key, lead_id) for alias, key in write.aliases.items()}}
+        records = {**self._order_records.get(lead_id, {}), **write.order_records}
         self._after_staging("orders")
         self._history[lead_id], self._leads[lead_id] = history, lead
-        self._handovers, self._orders = handovers, orders
+        self._handovers, self._orders, self._aliases = handovers, orders, aliases
+        self._order_records[lead_id] = records
 
     def _stage_lead_write(self, lead: LeadState) -> None:
         """Seam for fault-injection tests: raising here must leave nothing written."""
@@ -151,6 +161,21 @@ class MemoryStore(MemoryVisitors, MemoryStats):
         with self._lock:
             return self._orders.get(order_key)
 
+    def orders_of(self, lead_id: str) -> dict[str, Order]:
+        with self._lock:
+            return {k: o.model_copy(deep=True)
+                    for k, o in self._order_records.get(lead_id, {}).items()}
+
+    def order_alias(self, alias: str) -> str | None:
+        with self._lock:
+            found = self._aliases.get(alias)
+        return found[0] if found else None
+
+    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+        with self._lock:
+            for alias, key in aliases.items():
+                self._aliases[alias] = (key, self._aliases.get(alias, ("", None))[1])
+
     def tombstone(self, lead_id: str) -> Tombstone | None:
         with self._lock:
             return self._tombstones.get(lead_id)
@@ -160,6 +185,8 @@ class MemoryStore(MemoryVisitors, MemoryStats):
             if erased_at is not None:
                 self._tombstones[lead_id] = Tombstone(erased_at=erased_at)
             self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
+            self._aliases = {k: v for k, v in self._aliases.items() if v[1] != lead_id}
+            self._order_records.pop(lead_id, None)
             self._handovers = {k: v for k, v in self._handovers.items() if v.lead_id != lead_id}
             self._esp = {k: v for k, v in self._esp.items() if k[1] != lead_id}
             found = lead_id in self._leads or lead_id in self._history

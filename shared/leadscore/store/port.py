@@ -7,11 +7,15 @@ does all of that, once, for every adapter). The primitives:
 
 - `read(lead_id, ledger_keys, with_history)`: a lead, which of the given ledger keys exist,
   and (for rebuilds) its whole history; outside any transaction, with a `version` token.
-- `transact(lead_id, ledger_keys, plan, with_history)`: the unit of work. Inside one
+- `transact(lead_id, ledger_keys, plan, with_history, order_keys)`: the unit of work. Inside one
   atomic transaction the adapter reads the same snapshot, calls the service's `plan`, and
   commits the `LeadWrite` it returns: new history entries (create if absent), the lead's
   document or view fields, outbox records (create if absent) and order index entries, all
-  or nothing. On contention the adapter re-reads and calls `plan` again (Firestore: the
+  or nothing. The records of the orders named in `order_keys` are read in the same
+  transaction (`LeadSnapshot.orders`) and `LeadWrite.order_records` written with the lead:
+  orders live beside the lead, never in its document (it must stay bounded), and the
+  lead's purchase aggregates stay exact because both are read and written together.
+  On contention the adapter re-reads and calls `plan` again (Firestore: the
   transaction retries; SQLite: `BEGIN IMMEDIATE` makes it never stale; memory: a lock), so
   `plan` must be a pure function of the snapshot. If it still cannot commit it raises
   `TransientError` (HTTP 503: the sender retries).
@@ -22,8 +26,15 @@ does all of that, once, for every adapter). The primitives:
   only if the lead has not changed since (`version`). SQLite and memory serialise writers
   anyway, so they offer only `transact` and the service uses it for every write.
 - queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
-  pending_handovers, record_handover, claim_token, order_owner, put_lead, erase, tombstone,
-  close. Every snapshot `transact` reads carries the lead id's `Tombstone` (erasure).
+  pending_handovers, record_handover, claim_token, order_owner, orders_of, put_lead, erase,
+  tombstone, close. Every snapshot `transact` reads carries the lead id's `Tombstone`
+  (erasure).
+- the order alias index: `order_alias` and `record_aliases`. A platform may name one payment
+  by several ids (Stripe: invoice, payment intent, charge); an alias maps one of them
+  (`stripe:pi_...`) to the order key the payment is counted under (`stripe:in_...`), or to
+  the next id of a chain (charge -> payment intent -> invoice). Aliases that come with a
+  purchase are written in the lead's commit (`LeadWrite.aliases`, remembered with the lead
+  so erasure removes them); payloads that only link two ids use `record_aliases`.
 
 History order, the same on every adapter: (at, entry_id) ascending; with `limit`, the
 newest `limit` entries in that order.
@@ -31,14 +42,14 @@ newest `limit` entries in that order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from leadscore.domain.outbox import StageChange
-from leadscore.domain.state import HistoryEntry, LeadState, Stage
+from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 
 R = TypeVar("R")
 
@@ -66,6 +77,7 @@ class LeadSnapshot(BaseModel):
     known: set[str] = Field(default_factory=set)  # the asked ledger keys that exist
     history: list[HistoryEntry] = Field(default_factory=list)  # only when asked for
     version: Any = None  # opaque: the adapter's token for "unchanged since this read"
+    orders: dict[str, Order] = Field(default_factory=dict)  # the asked order records that exist
 
 
 class LeadWrite(BaseModel):
@@ -81,6 +93,8 @@ class LeadWrite(BaseModel):
     history: list[HistoryEntry] = Field(default_factory=list)
     outbox: list[StageChange] = Field(default_factory=list)
     orders: list[str] = Field(default_factory=list)
+    aliases: dict[str, str] = Field(default_factory=dict)  # alias -> order key, with the lead
+    order_records: dict[str, Order] = Field(default_factory=dict)  # order key -> its record
 
 
 class FieldTransforms(BaseModel):
@@ -104,7 +118,7 @@ class LeadStore(Protocol):
              with_history: bool = False) -> LeadSnapshot: ...
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
-                 with_history: bool = False) -> R:
+                 with_history: bool = False, order_keys: Sequence[str] = ()) -> R:
         """Read a snapshot, call `plan`, commit its write (if any) atomically; `plan` may run
         more than once. Returns what the last `plan` call returned beside its write."""
         ...
@@ -159,12 +173,25 @@ class LeadStore(Protocol):
         """The lead id that paid `platform:order_id`, for refunds that name no buyer."""
         ...
 
+    def orders_of(self, lead_id: str) -> dict[str, Order]:
+        """Every order record of the lead, by order key (the leads API, tests, exports)."""
+        ...
+
+    def order_alias(self, alias: str) -> str | None:
+        """The key `platform:id` stands for (an order key or the next alias), if recorded."""
+        ...
+
+    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+        """Remember ids that stand for another (facts that never change); an alias already
+        written with a lead keeps its lead."""
+        ...
+
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
-        """Delete the lead, its history, its order index entries and its handovers; True if
-        there was anything to delete. With `erased_at` (an erasure, not a move) also keep a
-        `Tombstone`, atomically with respect to `transact` (SQLite and memory: one
-        transaction; Firestore: the tombstone is written first and every transaction
-        reads it, see the adapter)."""
+        """Delete the lead, its history, its orders, its order index entries (and the aliases
+        written with it) and its handovers; True if there was anything to delete. With
+        `erased_at` (an erasure, not a move) also keep a `Tombstone`, atomically with respect
+        to `transact` (SQLite and memory: one transaction; Firestore: the tombstone is
+        written first and every transaction reads it, see the adapter)."""
         ...
 
     def tombstone(self, lead_id: str) -> Tombstone | None:

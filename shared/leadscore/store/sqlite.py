@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
-from leadscore.domain.state import HistoryEntry, LeadState, Stage
+from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
 from leadscore.store.sqlite_stats import SqliteStats
@@ -41,6 +41,18 @@ CREATE TABLE IF NOT EXISTS order_index (
     lead_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS order_index_by_lead ON order_index (lead_id);
+CREATE TABLE IF NOT EXISTS order_aliases (
+    alias TEXT PRIMARY KEY,
+    order_key TEXT NOT NULL,
+    lead_id TEXT
+);
+CREATE INDEX IF NOT EXISTS order_aliases_by_lead ON order_aliases (lead_id);
+CREATE TABLE IF NOT EXISTS order_records (
+    lead_id TEXT NOT NULL,
+    order_key TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (lead_id, order_key)
+);
 CREATE TABLE IF NOT EXISTS handovers (
     id TEXT PRIMARY KEY,
     lead_id TEXT NOT NULL,
@@ -158,7 +170,7 @@ class SqliteStore(SqliteVisitors, SqliteStats):
         return self._snapshot(self._conn(), lead_id, ledger_keys, with_history)
 
     def _snapshot(self, conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str],
-                  with_history: bool) -> LeadSnapshot:
+                  with_history: bool, order_keys: Sequence[str] = ()) -> LeadSnapshot:
         row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
         known: set[str] = set()
         if ledger_keys:
@@ -169,9 +181,15 @@ class SqliteStore(SqliteVisitors, SqliteStats):
         history = [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
             "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id",
             (lead_id,))] if with_history else []
+        orders: dict[str, Order] = {}
+        if order_keys:
+            marks = ",".join("?" * len(order_keys))
+            orders = {r[0]: Order.model_validate_json(r[1]) for r in conn.execute(
+                f"SELECT order_key, doc FROM order_records WHERE lead_id = ? "  # noqa: S608
+                f"AND order_key IN ({marks})", (lead_id, *order_keys))}
         return LeadSnapshot(lead_id=lead_id,
                             lead=LeadState.model_validate_json(row[0]) if row else None,
-                            known=known, history=history,
+                            known=known, history=history, orders=orders,
                             tombstone=self._tombstone(conn, lead_id))
 
     def _tombstone(self, conn: sqlite3.Connection, lead_id: str) -> Tombstone | None:
@@ -183,10 +201,11 @@ class SqliteStore(SqliteVisitors, SqliteStats):
         return self._tombstone(self._conn(), lead_id)
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
-                 with_history: bool = False) -> R:
+                 with_history: bool = False, order_keys: Sequence[str] = ()) -> R:
         """`BEGIN IMMEDIATE` holds the write lock from the read on: never stale."""
         with self._tx() as conn:
-            write, result = plan(self._snapshot(conn, lead_id, ledger_keys, with_history))
+            write, result = plan(self._snapshot(conn, lead_id, ledger_keys, with_history,
+                                                order_keys))
             if write is not None:
                 self._commit(conn, lead_id, write)
         return result
@@ -205,6 +224,12 @@ class SqliteStore(SqliteVisitors, SqliteStats):
         self._after_staging("outbox")
         conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
                          "VALUES (?, ?)", [(k, lead_id) for k in write.orders])
+        conn.executemany("INSERT OR REPLACE INTO order_aliases (alias, order_key, lead_id) "
+                         "VALUES (?, ?, ?)",
+                         [(a, k, lead_id) for a, k in write.aliases.items()])
+        conn.executemany("INSERT OR REPLACE INTO order_records (lead_id, order_key, doc) "
+                         "VALUES (?, ?, ?)", [(lead_id, k, o.model_dump_json())
+                                              for k, o in write.order_records.items()])
         self._after_staging("orders")
 
     def _after_staging(self, step: str) -> None:
@@ -318,12 +343,33 @@ class SqliteStore(SqliteVisitors, SqliteStats):
                                    (order_key,)).fetchone()
         return str(row[0]) if row else None
 
+    def orders_of(self, lead_id: str) -> dict[str, Order]:
+        rows = self._conn().execute(
+            "SELECT order_key, doc FROM order_records WHERE lead_id = ? ORDER BY order_key",
+            (lead_id,))
+        return {r[0]: Order.model_validate_json(r[1]) for r in rows}
+
+    def order_alias(self, alias: str) -> str | None:
+        row = self._conn().execute("SELECT order_key FROM order_aliases WHERE alias = ?",
+                                   (alias,)).fetchone()
+        return str(row[0]) if row else None
+
+    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+        if not aliases:
+            return
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO order_aliases (alias, order_key) VALUES (?, ?) ON CONFLICT (alias) "
+                "DO UPDATE SET order_key = excluded.order_key", list(aliases.items()))
+
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         with self._tx() as conn:  # one transaction: no writer sees half an erasure
             if erased_at is not None:
                 conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at) "
                              "VALUES (?, ?)", (lead_id, _utc(erased_at)))
             conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
+            conn.execute("DELETE FROM order_aliases WHERE lead_id = ?", (lead_id,))
+            conn.execute("DELETE FROM order_records WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
             conn.execute("DELETE FROM esp_sync WHERE lead_id = ?", (lead_id,))
             found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount

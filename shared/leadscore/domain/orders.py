@@ -1,0 +1,150 @@
+"""Orders as records of their own, and the bounded aggregates a lead keeps of them.
+
+A lead used to hold every order in its document; a buyer with thousands of orders would
+outgrow Firestore's 1 MiB limit (issue 21). Now each order is a record beside the lead and
+the lead keeps, per currency, how many orders count and their paid, refunded and net totals,
+plus accumulators of purchase points (house rule 8, in the epoch buckets of `decay.py`: each
+counting order adds its points times its net share to the bucket of its payment time, so the
+purchase score at any `now` is the buckets' value at `now`). An order change takes back
+exactly what the order's previous state added (kept on the record as `weight`) and adds its
+new state, so the aggregates are exact whatever the order of events, as long as the write
+reads the touched order records in the same transaction (the unit of work does).
+
+Pure functions; the caller passes the touched order records in a dict it then writes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from leadscore.domain import decay
+from leadscore.domain.effects import OrderChange
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import LeadState, Order, PurchaseTotals
+
+
+def _earlier(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b < a else a
+
+
+def changed(order: Order, change: OrderChange, at: datetime) -> Order:
+    """The order after one report; commutes with every other report of it."""
+    order = order.model_copy(deep=True)
+    if change.paid:
+        newer = order.reported_at is None or at > order.reported_at or (
+            at == order.reported_at and change.amount_minor > (order.amount_minor or 0))
+        if newer:  # the latest report of the order's amount wins
+            order.amount_minor, order.currency = change.amount_minor, change.currency
+            order.reported_at = at
+        order.paid_at = _earlier(order.paid_at, at)
+    else:
+        assert change.refund_id is not None
+        # a refund id's amount only grows (Stripe reports a charge's cumulative refund)
+        order.refunds[change.refund_id] = max(order.refunds.get(change.refund_id, 0),
+                                              change.amount_minor)
+        order.currency = order.currency or change.currency
+    return order
+
+
+def order_points(amount_minor: int, rules: Rules) -> float:
+    return rules.purchase.per_purchase + sum(
+        b.points for b in rules.purchase.value_bands if amount_minor >= b.min_minor)
+
+
+def weighed(order: Order, rules: Rules) -> Order:
+    """The order with the purchase points it adds to the lead's accumulator."""
+    if not order.counts or order.amount_minor is None or order.paid_at is None:
+        return order.model_copy(update={"weight": 0.0, "weight_key": ""})
+    share = order.net_minor / order.amount_minor
+    key, amount = decay.accrue(order_points(order.amount_minor, rules) * share,
+                               rules.purchase_half_life(), order.paid_at)
+    return order.model_copy(update={"weight": amount, "weight_key": key})
+
+
+def _count(lead: LeadState, order: Order, sign: int) -> None:
+    """Add (sign 1) or take back (sign -1) what one order contributes to the aggregates."""
+    if not order.counts or order.currency is None:
+        return
+    totals = lead.purchase_totals.get(order.currency, PurchaseTotals()).model_copy()
+    totals.count += sign
+    totals.paid_minor += sign * (order.amount_minor or 0)
+    totals.refunded_minor += sign * order.refunded_minor
+    totals.net_minor += sign * order.net_minor
+    if totals == PurchaseTotals():
+        lead.purchase_totals.pop(order.currency, None)
+    else:
+        lead.purchase_totals[order.currency] = totals
+    if order.weight_key:
+        lead.purchase_acc[order.weight_key] = (
+            lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight)
+
+
+def pruned(lead: LeadState, now: datetime) -> LeadState:
+    """The lead without purchase buckets worth less than decay.PRUNE_BELOW points at `now`
+    (the float residue of an order added then taken back, or orders faded to nothing), so
+    the same events give the same buckets in any order."""
+    keep = {k: a for k, a in lead.purchase_acc.items()
+            if abs(decay.value_at(k, a, now)) >= decay.PRUNE_BELOW}
+    if len(keep) == len(lead.purchase_acc):
+        return lead
+    return lead.model_copy(update={"purchase_acc": keep})
+
+
+def migrated(lead: LeadState, orders: dict[str, Order], rules: Rules) -> LeadState:
+    """A lead whose orders still live in its document, with them moved into `orders`."""
+    if not lead.orders:
+        return lead
+    s = lead.model_copy(deep=True)
+    for key, legacy in lead.orders.items():
+        if key not in orders:
+            orders[key] = weighed(legacy, rules)
+            _count(s, orders[key], 1)
+    s.orders = {}
+    return s
+
+
+def apply_order(lead: LeadState, orders: dict[str, Order], change: OrderChange, at: datetime,
+                rules: Rules) -> LeadState:
+    """Pure: the lead after one order report; `orders` (the touched records) is updated."""
+    s = migrated(lead, orders, rules)
+    if s is lead:
+        s = lead.model_copy(deep=True)
+    before = orders.get(change.key)
+    after = weighed(changed(before or Order(), change, at), rules)
+    if before is not None:
+        _count(s, before, -1)
+    _count(s, after, 1)
+    orders[change.key] = after
+    return s
+
+
+def purchase_points(lead: LeadState, rules: Rules, now: datetime) -> float:
+    """The lead's purchase points at `now`: its accumulator faded, plus any legacy orders
+    still in its document (scored as before)."""
+    points = sum(decay.value_at(k, a, now) for k, a in lead.purchase_acc.items())
+    hl = rules.purchase_half_life()
+    for order in lead.orders.values():
+        if order.counts and order.amount_minor is not None and order.paid_at is not None:
+            share = order.net_minor / order.amount_minor
+            points += decay.faded(order_points(order.amount_minor, rules) * share,
+                                  order.paid_at, now, hl)
+    return points
+
+
+def is_customer(lead: LeadState) -> bool:
+    """Any order paid and not fully refunded."""
+    return any(t.count > 0 for t in lead.purchase_totals.values()) or any(
+        o.counts for o in lead.orders.values())
+
+
+def totals(lead: LeadState) -> dict[str, PurchaseTotals]:
+    """Per-currency totals, legacy orders in the document included."""
+    out = {c: t.model_copy() for c, t in lead.purchase_totals.items()}
+    for order in lead.orders.values():
+        if order.counts and order.currency:
+            t = out.setdefault(order.currency, PurchaseTotals())
+            t.count += 1
+            t.paid_minor += order.amount_minor or 0
+            t.refunded_minor += order.refunded_minor
+            t.net_minor += order.net_minor
+    return out
