@@ -11,6 +11,7 @@ from leadscore.wsgi_guard import install as guard_bodies
 
 if TYPE_CHECKING:  # for readers and type checkers; at run time `__getattr__` imports them
     from crm_webhook import crm_webhook
+    from dashboard import dashboard
     from email_webhook import email_webhook
     from form_submission import form_submission
     from inactivity_decay import inactivity_decay
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # for readers and type checkers; at run time `__getattr__` im
 # deployed name -> the module (beside this file) that defines it
 TARGETS = {
     "crm_webhook": "crm_webhook",
+    "dashboard": "dashboard",
     "email_webhook": "email_webhook",
     "form_submission": "form_submission",
     "inactivity_decay": "inactivity_decay",
@@ -31,8 +33,8 @@ TARGETS = {
     "track": "track",
 }
 
-__all__ = ["crm_webhook", "email_webhook", "form_submission", "inactivity_decay", "ingest",
-           "leads_api", "purchase_webhook", "track"]
+__all__ = ["crm_webhook", "dashboard", "email_webhook", "form_submission", "inactivity_decay",
+           "ingest", "leads_api", "purchase_webhook", "track"]
 
 
 def __getattr__(name: str) -> Any:

@@ -85,6 +85,7 @@ def functions(config: DeployConfig) -> list[Function]:
         Function("track", "track", "public", "webhook", ["track_server_keys", *handover],
                  writes),
         Function("leads_api", "leads_api", "private", "api", ["api_token"], []),
+        Function("dashboard", "dashboard", "private", "api", ["dashboard_tokens"], []),
         Function("crm_webhook", "crm_webhook", "public", "webhook",
                  [*crm, *handover], writes),
         Function("inactivity_decay", "inactivity_decay", "schedule", "decay",

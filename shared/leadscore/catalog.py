@@ -12,4 +12,5 @@ FUNCTIONS: dict[str, str] = {
     "leads_api": "http",
     "crm_webhook": "http",
     "track": "http",
+    "dashboard": "http",
 }

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="bearer tokens for /ingest, comma-separated")
     ingest_max_bytes: int = Field(default=MIB, ge=1024)
     purchase_max_bytes: int = Field(default=MIB, ge=1024)
+    dashboard_tokens: SecretStr = Field(
+        default=SecretStr(""), description="dashboard sign-in tokens, comma-separated")
     stripe_secret: SecretStr = Field(default=SecretStr(""), description="whsec_..., comma-sep")
     shopify_secret: SecretStr = SecretStr("")
     woocommerce_secret: SecretStr = SecretStr("")
@@ -160,6 +162,11 @@ class Settings(BaseSettings):
             return None
         path = Path(self.store.removeprefix("sqlite:///")).expanduser()
         return path if path.is_absolute() or str(path) == ":memory:" else self.home / path
+
+    def dashboard_token_list(self) -> list[str]:
+        """Sign-in tokens of the dashboard; rotating them ends every session."""
+        return [t.strip() for t in self.dashboard_tokens.get_secret_value().split(",")
+                if t.strip()]
 
     def api_tokens(self) -> list[str]:
         """All active tokens; more than one lets operators rotate without downtime."""

@@ -100,7 +100,8 @@ def test_the_configured_group_may_call_the_private_api(tmp_path: Path) -> None:
                             tmp_path)
     grants = [s.command for s in steps if "add-invoker-policy-binding" in s.command
               and "--member=group:sales-ops@example.com" in s.command]
-    assert [c[c.index("add-invoker-policy-binding") + 1] for c in grants] == ["leads_api"]
+    assert [c[c.index("add-invoker-policy-binding") + 1] for c in grants] == ["leads_api",
+                                                                             "dashboard"]
 
 
 def test_firestore_access_is_limited_to_the_one_database(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState
 from leadscore.errors import BadRequest
 from leadscore.service.decay import DecaySummary, run_decay
-from leadscore.store.port import LeadStore, VisitorStore
+from leadscore.store.port import DashboardStats, LeadStore, VisitorStore
 
 SHARD_MESSAGES = 8
 Publisher = Callable[[str, dict[str, Any]], None]
@@ -63,6 +63,15 @@ def purge_expired_visitors(store: LeadStore, now: datetime) -> int:
     return purged
 
 
+def snapshot_for_dashboard(store: LeadStore, now: datetime) -> None:
+    """Today's stage and grade counts for the dashboard's "over time" chart (a few count
+    queries, once a day)."""
+    if isinstance(store, DashboardStats):
+        from leadscore.dashboard.snapshot import take
+
+        take(store, now, store.count_leads())
+
+
 def handle(store: LeadStore, rules: Rules, now: datetime, buckets: list[int] | None, *,
            inline_limit: int, deadline_s: float, shard_topic: str | None,
            publish: Publisher | None,
@@ -71,6 +80,7 @@ def handle(store: LeadStore, rules: Rules, now: datetime, buckets: list[int] | N
         purge_expired_visitors(store, now)
         summary = run_decay(store, rules, now, limit=inline_limit, deadline_s=deadline_s,
                             on_flagged=on_flagged)
+        snapshot_for_dashboard(store, now)
         if summary.remaining and shard_topic and publish:
             for i in range(SHARD_MESSAGES):
                 publish(shard_topic, {"now": now.isoformat(),

@@ -289,3 +289,39 @@ class EspSyncRecords(Protocol):
     def record_esp_synced(self, records: Sequence[EspSynced]) -> None:
         """Store these records, replacing the ones of the same tool and lead."""
         ...
+
+
+class LeadCount(BaseModel):
+    """One aggregation query over the leads: every given field must match; the score range is
+    `min_score <= score < below_score`. Counted by the store (Firestore `count()`, SQL
+    `COUNT`), never by reading the leads."""
+
+    stage: Stage | None = None
+    grade: str | None = None
+    email_status: str | None = None
+    non_opener: bool | None = None
+    min_score: float | None = None
+    below_score: float | None = None
+
+
+@runtime_checkable
+class DashboardStats(Protocol):
+    """Aggregations and the daily snapshots behind the dashboard (issue 17):
+    Firestore `{collection}_snapshots`, one small document per day."""
+
+    def count_matching(self, query: LeadCount) -> int:
+        """How many leads match, by one aggregation query."""
+        ...
+
+    def count_handovers(self, delivered: bool, attempted: bool | None = None) -> int:
+        """Outbox records delivered or not; `attempted` splits the undelivered into failed
+        at least once (True) and never tried yet (False)."""
+        ...
+
+    def put_snapshot(self, day: str, counts: dict[str, int]) -> None:
+        """Store (replace) the counts of one day (`YYYY-MM-DD`)."""
+        ...
+
+    def snapshots(self, limit: int = 30) -> dict[str, dict[str, int]]:
+        """The newest `limit` days' counts, by day, oldest first."""
+        ...

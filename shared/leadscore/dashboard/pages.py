@@ -1,0 +1,177 @@
+"""Server-rendered pages. Everything from the store is escaped; lead pages are addressed by
+lead id (a keyed hash), never by email."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from urllib.parse import urlencode
+
+from leadscore.dashboard.charts import bars, data_table, lines
+from leadscore.dashboard.queries import Overview
+from leadscore.dashboard.snapshot import GRADE_DIGITS, GRADE_LETTERS
+from leadscore.domain.state import STAGES, HistoryEntry, LeadState
+
+STYLE = """
+:root{font-family:system-ui,sans-serif;color:#1a1a1a;background:#fafafa}
+body{margin:0 auto;max-width:1240px;padding:12px}
+header{display:flex;justify-content:space-between;align-items:center;flex-wrap:wrap;gap:8px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,380px),1fr));gap:12px}
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin:.2rem 0 .6rem}
+.chart{width:100%;height:auto}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+td,th{border-bottom:1px solid #e3e3e3;padding:3px 6px;text-align:left}
+.matrix td{text-align:center}.matrix a{display:block;padding:6px}
+a{color:#0060a0}a:focus,button:focus,input:focus,summary:focus{outline:3px solid #E69F00;
+outline-offset:2px}
+.big{font-size:1.6rem;font-weight:600}.note{color:#555;font-size:.85rem}
+button,input{font-size:1rem;padding:6px 10px}
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+@media (max-width:600px){body{padding:6px}td,th{padding:2px 3px}}
+"""
+
+
+def layout(title: str, body: str, csrf: str | None = None) -> str:
+    signout = ("<form method='post' action='/dashboard/logout'>"
+               f"<input type='hidden' name='csrf' value='{escape(csrf)}'>"
+               "<button type='submit'>Sign out</button></form>") if csrf else ""
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>{escape(title)} · leadscore</title><style>{STYLE}</style></head><body>"
+            f"<header><h1><a href='/dashboard'>leadscore</a> · {escape(title)}</h1>{signout}"
+            f"</header><main>{body}</main></body></html>")
+
+
+def login(csrf: str, error: str | None = None) -> str:
+    problem = f"<p role='alert' id='error'>{escape(error)}</p>" if error else ""
+    return layout("Sign in", f"""<section><h2>Sign in</h2>{problem}
+<form method='post' action='/dashboard/login'>
+<input type='hidden' name='csrf' value='{escape(csrf)}'>
+<label for='token'>Dashboard token</label>
+<input id='token' name='token' type='password' autocomplete='current-password' required>
+<button type='submit'>Sign in</button></form></section>""")
+
+
+def _count(key: str, value: int) -> str:
+    return f"<span data-count='{escape(key)}'>{value}</span>"
+
+
+def _histogram(view: Overview) -> str:
+    labels = [b.short for b in view.buckets]
+    markers = []
+    for threshold, name in ((view.mql, "MQL"), (view.sql, "SQL")):
+        at = next((i for i, b in enumerate(view.buckets) if b.low == threshold), None)
+        if at is not None:
+            markers.append((float(at), f"{name} {threshold:g}"))
+    title = f"Score distribution of {view.total} leads, MQL at {view.mql:g}, SQL at {view.sql:g}"
+    return ("<section><h2>Score distribution</h2>"
+            + bars(title, labels, [b.count for b in view.buckets], markers)
+            + data_table("Score distribution", ["score", "leads"],
+                         [(b.label, b.count) for b in view.buckets]) + "</section>")
+
+
+def _funnel(view: Overview) -> str:
+    title = "Leads by stage now"
+    rows = "".join(f"<tr><th scope='row'>{s}</th><td>{_count('stage:' + s, view.stages[s])}"
+                   "</td></tr>" for s in STAGES)
+    days = list(view.over_time)
+    series: dict[str, Sequence[float]] = {
+        s: [view.over_time[d].get(f"stage:{s}", 0) for d in days] for s in STAGES}
+    history = data_table("Stage counts by day", ["day", *STAGES],
+                         [(d, *(view.over_time[d].get(f"stage:{s}", 0) for s in STAGES))
+                          for d in days])
+    return ("<section><h2>Funnel</h2>"
+            + bars(title, list(STAGES), [view.stages[s] for s in STAGES])
+            + f"<table><caption class='sr-only'>{title}</caption>{rows}</table>"
+            "<h3>Stage counts over time (daily snapshots)</h3>"
+            + lines("Stage counts by day", days, series) + history + "</section>")
+
+
+def _matrix(view: Overview) -> str:
+    head = "".join(f"<th scope='col'>{d}</th>" for d in GRADE_DIGITS)
+    rows = ""
+    for letter in GRADE_LETTERS:
+        cells = "".join(
+            f"<td><a href='/dashboard/leads?{urlencode({'grade': letter + d})}' "
+            f"aria-label='grade {letter}{d}: {view.grades[letter + d]} leads'>"
+            f"{_count('grade:' + letter + d, view.grades[letter + d])}</a></td>"
+            for d in GRADE_DIGITS)
+        rows += f"<tr><th scope='row'>{letter}</th>{cells}</tr>"
+    return ("<section><h2>Fit &times; engagement grade</h2><table class='matrix'>"
+            "<caption>Fit (A best) by engagement (1 best); each cell links to its leads"
+            f"</caption><thead><tr><td></td>{head}</tr></thead><tbody>{rows}</tbody></table></section>")
+
+
+def _hot(view: Overview) -> str:
+    rows = "".join(
+        f"<tr><td><a href='/dashboard/leads/{escape(h.lead.lead_id)}'>"
+        f"{escape(h.lead.lead_id[:12])}</a></td><td>{escape(h.lead.stage)}</td>"
+        f"<td>{h.lead.score:.1f}</td><td>{escape(h.lead.grade)}</td><td>"
+        + escape("; ".join(r.text for r in h.reasons)) + "</td></tr>" for h in view.hot)
+    return ("<section><h2>Hot leads</h2><table><caption class='sr-only'>Hottest SQL and MQL"
+            "</caption><thead><tr><th>lead</th><th>stage</th><th>score</th><th>grade</th>"
+            f"<th>top reasons</th></tr></thead><tbody>{rows}</tbody></table>"
+            "<p class='note'>Highest score first (SQLs, then MQLs).</p></section>")
+
+
+def _email_and_handovers(view: Overview) -> str:
+    email = "".join(f"<tr><th scope='row'>{s}</th><td>{_count('email:' + s, n)}</td></tr>"
+                    for s, n in view.email.items())
+    hand = "".join(f"<tr><th scope='row'>{s}</th><td>{_count('handovers:' + s, n)}</td></tr>"
+                   for s, n in view.handovers.items())
+    return (f"<section><h2>Email health</h2><table>{email}<tr><th scope='row'>non-openers "
+            f"(flagged)</th><td><a href='/dashboard/leads?non_opener=1'>"
+            f"{_count('non_openers', view.non_openers)}</a></td></tr></table></section>"
+            f"<section><h2>Handovers</h2><table>{hand}</table><p class='note'>failed: not "
+            "delivered after at least one attempt (retrying); pending: not tried yet.</p>"
+            "</section>")
+
+
+def overview(view: Overview, csrf: str) -> str:
+    calibration = ("<section><h2>Calibration</h2><p class='note'>Back-test the score with "
+                   "<code>leadscore calibrate</code> (it reads every history, so it is not "
+                   "run on page view).</p></section>") if view.calibration_available else ""
+    notes = "".join(f"<li>{escape(n)}</li>" for n in view.notes)
+    body = (f"<p>Leads: <span class='big'>{_count('total', view.total)}</span></p>"
+            "<div class='grid'>" + _histogram(view) + _funnel(view) + _matrix(view)
+            + _email_and_handovers(view) + _hot(view) + calibration
+            + f"</div><ul class='note'>{notes}</ul>")
+    return layout("Dashboard", body, csrf)
+
+
+def lead_list(leads: Sequence[LeadState], title: str, csrf: str) -> str:
+    rows = "".join(
+        f"<tr><td><a href='/dashboard/leads/{escape(x.lead_id)}'>{escape(x.lead_id[:12])}</a>"
+        f"</td><td>{escape(x.stage)}</td><td>{x.score:.1f}</td><td>{escape(x.grade)}</td>"
+        f"<td>{escape(x.email_status)}</td></tr>" for x in leads)
+    return layout(title, f"<section><h2>{escape(title)}</h2><table><thead><tr><th>lead</th>"
+                  "<th>stage</th><th>score</th><th>grade</th><th>email</th></tr></thead>"
+                  f"<tbody>{rows}</tbody></table><p class='note'>{len(leads)} shown, highest "
+                  "score first.</p></section>", csrf)
+
+
+def lead_page(lead: LeadState, history: Sequence[HistoryEntry], csrf: str) -> str:
+    breakdown = [("score", f"{lead.score:.2f}"), ("fit", f"{lead.fit_score:.2f}"),
+                 ("engagement", f"{lead.engagement_score:.2f}"), ("stage", lead.stage),
+                 ("grade", lead.grade), ("email status", lead.email_status),
+                 ("non-opener", "yes" if lead.non_opener else "no")]
+    facts = "".join(f"<tr><th scope='row'>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
+                    for k, v in breakdown)
+    profile = "".join(f"<tr><th scope='row'>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
+                      for k, v in sorted(lead.profile.items()))
+    running, total = [], 0.0
+    for entry in history:
+        total += entry.delta
+        running.append(round(total, 2))
+    chart = lines("Score after each history entry (points added, decay included)",
+                  [e.at.date().isoformat() for e in history], {"score": running})
+    rows = "".join(f"<tr><td>{escape(e.at.isoformat(timespec='minutes'))}</td>"
+                   f"<td>{escape(e.kind)}</td><td>{e.delta:+.2f}</td>"
+                   f"<td>{escape(e.reason)}</td></tr>" for e in history)
+    body = (f"<div class='grid'><section><h2>Score breakdown</h2><table>{facts}</table>"
+            f"</section><section><h2>Profile</h2><table>{profile}</table></section></div>"
+            f"<section><h2>History</h2>{chart}<table><thead><tr><th>at</th><th>event</th>"
+            f"<th>points</th><th>reason</th></tr></thead><tbody>{rows}</tbody></table>"
+            "</section>")
+    return layout(f"Lead {lead.lead_id[:12]}", body, csrf)

@@ -1,0 +1,126 @@
+"""What the dashboard shows, gathered with a bounded number of queries at any size.
+
+Per overview page view: the total, 19 counts for stages and grades (the same as the daily
+snapshot's), one count per histogram bucket, 4 email-health counts, 3 handover counts, the snapshot
+list (at most 30 small documents, plus one snapshot write a day), and the hot leads
+(HOT_LEADS lead documents with at most HOT_HISTORY history entries each). Nothing reads
+every lead or every history."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from leadscore.dashboard import snapshot
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import STAGES, LeadState
+from leadscore.integrations.cards import top_reasons
+from leadscore.integrations.ports import Reason
+from leadscore.store.port import DashboardStats, LeadCount, LeadStore
+
+HOT_LEADS = 8
+HOT_HISTORY = 20
+EMAIL_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+
+
+@dataclass
+class Bucket:
+    low: float | None  # None: open below
+    high: float | None  # None: open above
+    count: int
+
+    @property
+    def short(self) -> str:
+        """The axis label: the bucket's lower edge."""
+        return f"<{self.high:g}" if self.low is None else f"{self.low:g}"
+
+    @property
+    def label(self) -> str:
+        if self.low is None:
+            return f"< {self.high:g}"
+        if self.high is None:
+            return f">= {self.low:g}"
+        return f"{self.low:g} to {self.high:g}"
+
+
+@dataclass
+class HotLead:
+    lead: LeadState
+    reasons: list[Reason]
+
+
+@dataclass
+class Overview:
+    total: int
+    mql: float
+    sql: float
+    buckets: list[Bucket]
+    stages: dict[str, int]
+    grades: dict[str, int]
+    over_time: dict[str, dict[str, int]]
+    hot: list[HotLead]
+    email: dict[str, int]
+    non_openers: int
+    handovers: dict[str, int]
+    calibration_available: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def bucket_edges(mql: float, sql: float) -> list[float]:
+    """About a dozen buckets, with both thresholds on an edge, negatives included."""
+    step = max(1.0, round(sql / 8, 1)) if sql > 0 else 10.0
+    edges = {round(step * i, 6) for i in range(-2, 13)}
+    return sorted(edges | {mql, sql})
+
+
+def histogram(store: DashboardStats, mql: float, sql: float) -> list[Bucket]:
+    edges = bucket_edges(mql, sql)
+    bounds: list[tuple[float | None, float | None]] = [(None, edges[0])]
+    bounds += list(itertools.pairwise(edges))
+    bounds.append((edges[-1], None))
+    return [Bucket(low, high, store.count_matching(LeadCount(min_score=low, below_score=high)))
+            for low, high in bounds]
+
+
+def hot_leads(store: LeadStore, rules: Rules, now: datetime) -> list[HotLead]:
+    """The highest-scoring SQLs, then MQLs (the store orders by score, not by arrival)."""
+    leads = store.list_leads(stage="sql", limit=HOT_LEADS)
+    if len(leads) < HOT_LEADS:
+        leads += store.list_leads(stage="mql", limit=HOT_LEADS - len(leads))
+    return [HotLead(x, top_reasons(store.history(x.lead_id, limit=HOT_HISTORY), now, rules))
+            for x in leads]
+
+
+def overview(store: LeadStore, rules: Rules, now: datetime) -> Overview:
+    stats = _stats(store)
+    total = store.count_leads()
+    over_time = snapshot.ensure_today(stats, now, total)
+    counts = snapshot.current_counts(stats, total)
+    email = {s: stats.count_matching(LeadCount(email_status=s)) for s in EMAIL_STATUSES[1:]}
+    email = {EMAIL_STATUSES[0]: total - sum(email.values()), **email}
+    return Overview(
+        total=total,
+        mql=rules.stages.mql, sql=rules.stages.sql,
+        buckets=histogram(stats, rules.stages.mql, rules.stages.sql),
+        stages={s: counts[f"stage:{s}"] for s in STAGES},
+        grades={g: counts[f"grade:{g}"] for g in snapshot.GRADES},
+        over_time=over_time,
+        hot=hot_leads(store, rules, now),
+        email=email,
+        non_openers=stats.count_matching(LeadCount(non_opener=True)),
+        handovers={"sent": stats.count_handovers(True),
+                    "failed": stats.count_handovers(False, attempted=True),
+                    "pending": stats.count_handovers(False, attempted=False)},
+        calibration_available=importlib.util.find_spec(
+            "leadscore.service.calibration") is not None,
+        notes=["Top movers of the last 7 days are not shown: the store keeps no index of "
+               "score changes, so they would cost a read of every recent history.",
+               "Machine-open share is not shown: opens are not counted by kind on the lead."])
+
+
+def _stats(store: LeadStore) -> DashboardStats:
+    if not isinstance(store, DashboardStats):
+        raise TypeError(f"{type(store).__name__} has no dashboard aggregations")
+    return store

@@ -1,0 +1,47 @@
+"""Dashboard aggregations for the in-memory fake (see `DashboardStats` in port.py)."""
+
+from __future__ import annotations
+
+import threading
+
+from leadscore.domain.outbox import StageChange
+from leadscore.domain.state import LeadState
+from leadscore.store.port import LeadCount
+
+
+def matches(lead: LeadState, query: LeadCount) -> bool:
+    return ((query.stage is None or lead.stage == query.stage)
+            and (query.grade is None or lead.grade == query.grade)
+            and (query.email_status is None or lead.email_status == query.email_status)
+            and (query.non_opener is None or lead.non_opener == query.non_opener)
+            and (query.min_score is None or lead.score >= query.min_score)
+            and (query.below_score is None or lead.score < query.below_score))
+
+
+class MemoryStats:
+    _lock: threading.Lock
+    _leads: dict[str, LeadState]
+    _handovers: dict[str, StageChange]
+
+    def _days(self) -> dict[str, dict[str, int]]:
+        if not hasattr(self, "_snapshot_days"):
+            self._snapshot_days: dict[str, dict[str, int]] = {}
+        return self._snapshot_days
+
+    def count_matching(self, query: LeadCount) -> int:
+        with self._lock:
+            return sum(1 for lead in self._leads.values() if matches(lead, query))
+
+    def count_handovers(self, delivered: bool, attempted: bool | None = None) -> int:
+        with self._lock:
+            return sum(1 for c in self._handovers.values() if c.delivered == delivered and (
+                attempted is None or (c.attempts > 0) == attempted))
+
+    def put_snapshot(self, day: str, counts: dict[str, int]) -> None:
+        with self._lock:
+            self._days()[day] = dict(counts)
+
+    def snapshots(self, limit: int = 30) -> dict[str, dict[str, int]]:
+        with self._lock:
+            days = sorted(self._days())[-limit:]
+            return {d: dict(self._days()[d]) for d in days}

@@ -1,0 +1,149 @@
+"""The dashboard through the functions-framework's test client, on every durable store:
+sign-in required, sign in and out, CSRF refusal, a bad token, and the page's numbers equal
+to the store's counts and to `leadscore report`'s."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import NOW
+from dashboard_seed import seed_leads
+from functional.conftest import client_for
+
+from leadscore.config import Settings
+from leadscore.container import Container, install
+from leadscore.dashboard import access
+from leadscore.domain.rules import default_rules
+from leadscore.service.reports import build_report
+from leadscore.store.port import LeadCount
+
+TOKENS = "dash-current-7f3a,dash-previous-1b2c"
+
+
+@pytest.fixture
+def dash(durable_store: Any) -> Iterator[Any]:
+    built = Container(Settings(dashboard_tokens=TOKENS), store=durable_store,
+                      clock=lambda: NOW)
+    install(built)
+    yield client_for("dashboard"), built
+    install(None)
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r"name='csrf' value='([^']+)'", html)
+    assert found, html
+    return found.group(1)
+
+
+def _sign_in(client: Any, token: str = "dash-previous-1b2c") -> Any:
+    page = client.get("/dashboard/login")
+    return client.post("/dashboard/login", data={"token": token,
+                                                 "csrf": _csrf(page.get_data(as_text=True))})
+
+
+def _counts(html: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"data-count='([^']+)'>(\d+)<", html)}
+
+
+def test_every_page_needs_a_session(dash: Any) -> None:
+    client, _ = dash
+    for path in ("/dashboard", "/dashboard/leads?grade=B2", "/dashboard/leads/abc"):
+        # WHEN a page is asked for without signing in THEN it redirects to the sign-in form
+        answer = client.get(path)
+        assert answer.status_code == 303
+        assert answer.headers["Location"].endswith("/dashboard/login")
+    forged = client.get("/dashboard", headers={"Cookie": f"{access.SESSION_COOKIE}=9999999999.x"})
+    assert forged.status_code == 303
+
+
+def test_sign_in_sets_a_strict_cookie_and_sign_out_ends_it(dash: Any) -> None:
+    client, _ = dash
+    answer = _sign_in(client)
+    assert answer.status_code == 303
+    cookie = answer.headers["Set-Cookie"]
+    for flag in ("HttpOnly", "Secure", "SameSite=Strict"):
+        assert flag in cookie
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert "Score distribution" in page.get_data(as_text=True)
+    out = client.post("/dashboard/logout", data={"csrf": _csrf(page.get_data(as_text=True))})
+    assert out.status_code == 303
+    assert client.get("/dashboard").status_code == 303
+
+
+def test_a_bad_token_is_a_401_page_and_a_missing_csrf_is_refused(dash: Any) -> None:
+    client, _ = dash
+    bad = _sign_in(client, token="guess")
+    assert bad.status_code == 401
+    assert "not valid" in bad.get_data(as_text=True)
+    client.get("/dashboard/login")
+    no_csrf = client.post("/dashboard/login", data={"token": "dash-current-7f3a"})
+    assert no_csrf.status_code == 403
+    assert client.get("/dashboard").status_code == 303
+    # a signed-in session cannot be signed out by a forged form either
+    _sign_in(client)
+    assert client.post("/dashboard/logout", data={"csrf": "forged"}).status_code == 403
+    assert client.get("/dashboard").status_code == 200
+
+
+def test_rotating_the_tokens_ends_sessions() -> None:
+    cookie = access.new_session(["a", "b"], NOW)
+    assert access.session_ok(cookie, ["b", "a"], NOW)
+    assert not access.session_ok(cookie, ["b"], NOW)
+    assert not access.session_ok(cookie, ["a", "b"], NOW + access.SESSION_LIFETIME)
+
+
+def test_the_page_numbers_equal_the_store_and_the_report(dash: Any) -> None:
+    client, app = dash
+    seed_leads(app.store, default_rules(), 120, NOW)
+    _sign_in(client)
+    html = client.get("/dashboard").get_data(as_text=True)
+    counts = _counts(html)
+    report = build_report(app.store, default_rules(), NOW)  # what `leadscore report --json` prints
+    assert counts["total"] == report.leads == 120
+    for stage, n in report.funnel.items():
+        assert counts[f"stage:{stage}"] == n
+    for letter, row in report.grades.items():
+        for digit, n in row.items():
+            assert counts[f"grade:{letter}{digit}"] == n
+    for status in ("active", "unsubscribed", "bounced", "complained"):
+        assert counts[f"email:{status}"] == app.store.count_matching(
+            LeadCount(email_status=status))
+    assert counts["email:unsubscribed"] > 0
+    assert sum(counts[f"email:{s}"] for s in ("active", "unsubscribed", "bounced",
+                                              "complained")) == 120
+    assert "person0" not in html.split("<main>")[0]  # no address in the head or URLs
+    assert not re.search(r"href='[^']*@", html)
+
+
+def test_a_grade_cell_leads_to_its_leads_and_a_lead_to_its_page(dash: Any) -> None:
+    client, app = dash
+    seed_leads(app.store, default_rules(), 60, NOW)
+    _sign_in(client)
+    html = client.get("/dashboard").get_data(as_text=True)
+    grade = max((k for k in _counts(html) if k.startswith("grade:")),
+                key=lambda k: _counts(html)[k]).split(":")[1]
+    listing = client.get(f"/dashboard/leads?grade={grade}").get_data(as_text=True)
+    ids = re.findall(r"href='/dashboard/leads/([0-9a-zA-Z_-]+)'", listing)
+    assert len(ids) == app.store.count_matching(LeadCount(grade=grade)) > 0
+    lead = app.store.get_lead(ids[0])
+    assert lead is not None and lead.grade == grade
+    page = client.get(f"/dashboard/leads/{ids[0]}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Score breakdown" in text and "<svg" in text and lead.stage in text
+    assert client.get("/dashboard/leads?stage=nonsense").status_code == 400
+
+
+def test_a_snapshot_is_taken_once_a_day_on_page_view(dash: Any) -> None:
+    client, app = dash
+    seed_leads(app.store, default_rules(), 20, NOW)
+    _sign_in(client)
+    client.get("/dashboard")
+    days = app.store.snapshots()
+    assert list(days) == [NOW.date().isoformat()]
+    assert sum(v for k, v in days[NOW.date().isoformat()].items()
+               if k.startswith("stage:")) == 20
