@@ -1,7 +1,8 @@
 """A form service's response as a canonical FormSubmitted event, or a 422 naming the field.
 
-The same construction as plain forms use (`service.forms.build_event`), kept here so that
-providers never import the service layer above them.
+Plain web forms use it too (`service.forms.build_event` is this function), so every form
+is validated and refused the same way; it lives here so providers never import the service
+layer above them.
 """
 
 from __future__ import annotations

@@ -8,14 +8,15 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from leadscore.domain.events import FormSubmitted
 from leadscore.domain.identity import lead_id_for, ledger_key, normalise_email
 from leadscore.domain.rules import Rules
-from leadscore.errors import ValidationFailed
+from leadscore.providers.form_events import form_event
 from leadscore.service.ingest import IngestResult, ingest
 from leadscore.store.port import LeadStore
+
+# plain forms build their event the way form services do (one construction, one 422)
+build_event = form_event
 
 
 def submission_key(email: str, form_kind: str, profile: dict[str, Any], now: datetime,
@@ -26,17 +27,6 @@ def submission_key(email: str, form_kind: str, profile: dict[str, Any], now: dat
     digest = hashlib.sha256(content.encode()).hexdigest()[:24]
     bucket = math.floor(now.timestamp() / window.total_seconds())
     return f"form:{digest}:{bucket}", f"form:{digest}:{bucket - 1}"
-
-
-def build_event(source: str, key: str, email: str, form_kind: str, profile: dict[str, Any],
-                at: datetime) -> FormSubmitted:
-    try:
-        return FormSubmitted(email=email, source=source, idempotency_key=key, occurred_at=at,
-                             form_kind=form_kind, profile=profile)
-    except ValidationError as exc:
-        details = [{"field": ".".join(str(p) for p in e["loc"]) or "(form)", "problem": e["msg"]}
-                   for e in exc.errors(include_url=False, include_input=False)]
-        raise ValidationFailed("the submission is not valid", details=details) from None
 
 
 def submit(store: LeadStore, rules: Rules, event: FormSubmitted, now: datetime,
