@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -70,8 +71,32 @@ class Batch:
         except ValidationFailed:
             self.ignore(label, "invalid")
 
+    def each(self, items: list[Any], one: Callable[[Batch, int, dict[str, Any]], None]
+             ) -> ParseResult:
+        """Every item through `one`; an item that is not an object, or an empty batch, is
+        acknowledged as ignored (Mandrill and Mailjet send such test batches)."""
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                one(self, i, item)
+            else:
+                self.ignore(None, "invalid")
+        if not items:
+            self.ignore("(empty batch)")
+        return self.result()
+
     def result(self, **more: Any) -> ParseResult:
         return ParseResult(events=self.events, ignored=self.ignored, **more)
+
+
+def iso_time(value: Any) -> datetime | None:
+    """An ISO 8601 time with its zone (bounded length), or None for anything else."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
 
 
 def load_item(schema: Schema, item: Any) -> dict[str, Any] | None:

@@ -85,14 +85,7 @@ def parse(raw: bytes) -> ParseResult:
     if len(items) > MAX_BATCH:
         raise PayloadTooLarge(f"{len(items)} events in one batch; the limit is {MAX_BATCH}")
     batch = Batch(SOURCE)
-    for i, item in enumerate(items):
-        if isinstance(item, dict):
-            _one(batch, i, item)
-        else:
-            batch.ignore(None, "invalid")
-    if not items:
-        batch.ignore("(empty batch)")
-    return batch.result()
+    return batch.each(items, _one)
 
 
 class Mailjet(WebhookProvider):

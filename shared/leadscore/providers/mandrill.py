@@ -139,14 +139,7 @@ def _one(batch: Batch, i: int, item: dict[str, Any]) -> None:
 def parse(raw: bytes) -> ParseResult:
     batch = Batch(SOURCE)
     items = events_of(raw)
-    for i, item in enumerate(items):
-        if isinstance(item, dict):
-            _one(batch, i, item)
-        else:
-            batch.ignore(None, "invalid")
-    if not items:
-        batch.ignore("(empty batch)")
-    return batch.result()
+    return batch.each(items, _one)
 
 
 class Mandrill(WebhookProvider):

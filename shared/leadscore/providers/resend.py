@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadscore.errors import Unauthorized, ValidationFailed
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
-from leadscore.providers.email_events import canonical
+from leadscore.providers.email_events import canonical, iso_time
 from leadscore.providers.signing import any_matches, require_configured
 from leadscore.providers.wire import parse_json
 
@@ -103,15 +103,6 @@ def verify(request: Inbound, secrets: list[str], now: datetime) -> None:
         raise Unauthorized("svix-signature does not match the body")
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
-
 
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
@@ -140,7 +131,7 @@ def meaning(kind: str, data: dict[str, Any], created: datetime | None
     if kind == "email.clicked":
         click = _object(data.get("click"))
         link = click.get("link")
-        return ("email_clicked", recipients, _time(click.get("timestamp")) or created,
+        return ("email_clicked", recipients, iso_time(click.get("timestamp")) or created,
                 {"url": link if isinstance(link, str) else None})
     if kind == "email.bounced":
         extra = _bounce(_object(data.get("bounce")))
@@ -156,7 +147,7 @@ def parse(request: Inbound) -> ParseResult:
         raise ValidationFailed("not a Resend event", details=[
             {"field": "type", "problem": "required"}])
     data = _object(body.get("data"))
-    found = meaning(body["type"], data, _time(body.get("created_at")))
+    found = meaning(body["type"], data, iso_time(body.get("created_at")))
     kind, recipients, at, extra = found or ("", [], None, {})
     if at is None:
         return ParseResult(ignored=[body["type"] if body["type"] in DOCUMENTED else "unknown"])

@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from leadscore.domain.events import Event
-from leadscore.providers.email_events import canonical
+from leadscore.providers.email_events import canonical, iso_time
 
 SOURCE = "ses"
 IGNORED_SUBTYPE = "OnAccountSuppressionList"
@@ -51,15 +51,6 @@ def record_label(record: dict[str, Any]) -> str:
     kind = record.get("eventType") or record.get("notificationType")
     return kind if isinstance(kind, str) and kind in DOCUMENTED else "unknown"
 
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -116,15 +107,15 @@ def record_events(record: dict[str, Any], where: str) -> list[Event]:
 
     if kind == "Delivery":
         body = _dict(record.get("delivery"))
-        at = _time(body.get("timestamp"))
+        at = iso_time(body.get("timestamp"))
         add("delivery.recipients", "email_delivered", _addresses(body.get("recipients")), at,
             by_message("delivery", None))
     elif kind == "Open":
-        at = _time(_dict(record.get("open")).get("timestamp"))
+        at = iso_time(_dict(record.get("open")).get("timestamp"))
         add("mail.destination", "email_opened", destination, at, by_message("open", at))
     elif kind == "Click":
         body = _dict(record.get("click"))
-        at, link = _time(body.get("timestamp")), body.get("link")
+        at, link = iso_time(body.get("timestamp")), body.get("link")
         add("mail.destination", "email_clicked", destination, at,
             lambda email: f"{by_message('click', at)(email)}:{link}",
             url=link if isinstance(link, str) else None)
@@ -134,7 +125,7 @@ def record_events(record: dict[str, Any], where: str) -> list[Event]:
             feedback = body.get("feedbackId") or message
             add("bounce.bouncedRecipients", "email_bounced",
                 _addresses(body.get("bouncedRecipients"), "emailAddress"),
-                _time(body.get("timestamp")), lambda email: f"bounce:{feedback}:{email.lower()}",
+                iso_time(body.get("timestamp")), lambda email: f"bounce:{feedback}:{email.lower()}",
                 hard=body.get("bounceType") == "Permanent")
     elif kind == "Complaint":
         body = _dict(record.get("complaint"))
@@ -143,11 +134,11 @@ def record_events(record: dict[str, Any], where: str) -> list[Event]:
             feedback = body.get("feedbackId") or message
             add("complaint.complainedRecipients", "email_complained",
                 _addresses(body.get("complainedRecipients"), "emailAddress"),
-                _time(body.get("timestamp")),
+                iso_time(body.get("timestamp")),
                 lambda email: f"complaint:{feedback}:{email.lower()}")
     elif kind == "Subscription":
         body = _dict(record.get("subscription"))
-        mapped, at = _subscription(body), _time(body.get("timestamp"))
+        mapped, at = _subscription(body), iso_time(body.get("timestamp"))
         if mapped:
             add("mail.destination", mapped, destination, at, by_message("subscription", at))
     return out  # Send, Reject, Rendering Failure, DeliveryDelay, Received, new types
