@@ -211,7 +211,8 @@ class ViewChange(BaseModel):
 def refreshed(lead: LeadState, rules: Rules,
               now: datetime) -> tuple[LeadState, ViewChange, HistoryEntry] | None:
     """The lead re-materialised at `now` with its history entry, or None if nothing changed."""
-    fresh = materialise(pruned(lead, now), rules, now)
+    # faded buckets go only here, at one `now`, so applying events stays order-independent
+    fresh = materialise(order_records.pruned(pruned(lead, now), now), rules, now)
     if fresh.view() == lead.view():
         return None
     change = ViewChange(lead_id=lead.lead_id, score_before=lead.score, score_after=fresh.score,
@@ -288,6 +289,5 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
         if delta.profile:
             items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
         entries.append(history_entry(event, items, rules, now))
-    lead = order_records.pruned(lead, now)
     lead.updated_at = now
     return materialise(lead, rules, now), entries
