@@ -441,6 +441,8 @@ def _transient() -> Iterator[None]:
             gexc.InternalServerError, gexc.TooManyRequests, gexc.RetryError) as exc:
         raise TransientError(f"Firestore did not commit: {type(exc).__name__}") from exc
     except ValueError as exc:  # the client's "Failed to commit transaction in N attempts"
+        if isinstance(exc.__context__, TransientError):  # its rollback after a failed
+            raise exc.__context__ from exc.__context__.__cause__  # begin hides the cause
         if "attempts" not in str(exc):
             raise
         raise TransientError("Firestore transaction kept contending; retry later") from exc
