@@ -5,6 +5,7 @@ SQLite and the Firestore emulator."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,37 @@ def test_a_firestore_move_that_stopped_between_its_steps_is_finished_by_the_next
     _nothing_left_under(store, OLD)
 
 
+@pytest.mark.firestore
+def test_a_firestore_write_to_the_old_lead_during_its_move_is_moved_too(
+        firestore_client: Any, rules: Rules, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a legacy lead on Firestore, and a writer (a refund's order owner look-up still
+    # names the old id) that writes to it after its history was copied, before the switch
+    import uuid
+
+    from leadscore.store.firestore import FirestoreStore
+
+    store = FirestoreStore(firestore_client, collection=f"leads_{uuid.uuid4().hex[:12]}")
+    _seed_legacy(store, rules)
+    real, calls = store._switch, []
+
+    def racing(*args: Any) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            apply_events(store, OLD, ANA, [opened(ANA, "o9", NOW - timedelta(hours=1))],
+                         rules, NOW)
+        return real(*args)
+
+    monkeypatch.setattr(store, "_switch", racing)
+    # WHEN the lead is re-keyed
+    assert rekey_leads(store, rules, NOW).moved == 1
+    # THEN the switch noticed the write, copied again, and nothing was lost
+    assert len(calls) == 2
+    lead = store.get_lead(NEW)
+    assert lead is not None and lead.counters.get("email_opened") == 2
+    assert len(store.history(NEW)) == 4
+    _nothing_left_under(store, OLD)
+
+
 def test_the_cli_rekeys_with_a_dry_run_first(tmp_path: Path, rules: Rules) -> None:
     path = tmp_path / "leads.db"
     store = SqliteStore(path)
@@ -171,10 +203,13 @@ def test_the_cli_rekeys_with_a_dry_run_first(tmp_path: Path, rules: Rules) -> No
         dry = CliRunner().invoke(main, ["--store", url, "rekey", "--dry-run"])
         install(None)
         done = CliRunner().invoke(main, ["--store", url, "rekey"])
+        install(None)
+        resumed = CliRunner().invoke(main, ["--store", url, "rekey", "--json", "--after", NEW])
     finally:
         install(None)
     assert dry.exit_code == 0 and "would move 1" in dry.output, dry.output
     assert done.exit_code == 0 and "moved 1" in done.output, done.output
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["scanned"] == 0
     reopened = SqliteStore(path)
     assert reopened.get_lead(NEW) is not None and reopened.get_lead(OLD) is None
     reopened.close()

@@ -14,6 +14,7 @@ Leads whose id is neither the keyed one nor the legacy one of their address are 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -71,8 +72,7 @@ def rekey_leads(store: LeadStore, rules: Rules, now: datetime, *, dry_run: bool 
             on_page(report)
         if len(leads) < page:
             break
-    logs.info("rekey done", **report.model_dump())
-    return report
+    return report  # the command prints it (a log line would break its --json output)
 
 
 def _one(store: LeadStore, rules: Rules, now: datetime, lead: LeadState,
@@ -89,7 +89,8 @@ def _one(store: LeadStore, rules: Rules, now: datetime, lead: LeadState,
         assert isinstance(store, Rekeyable)
         if not store.rekey_lead(lead.lead_id, new_id, merger(new_id, rules, now)):
             return  # moved by a concurrent run meanwhile
-        logs.info("lead re-keyed", lead_id=lead.lead_id, new_lead_id=new_id, merged=merging)
+        logs.log(logging.DEBUG, "lead re-keyed", lead_id=lead.lead_id, new_lead_id=new_id,
+                 merged=merging)
     report.moved += 1
     report.merged += int(merging)
 
