@@ -8,13 +8,15 @@ their type (number: numeric; enumeration: one of its options; datetime: ISO 8601
 milliseconds), else the whole batch is refused (400 VALIDATION_ERROR, nothing stored).
 Emails in `refuse_emails` come back as per-record errors in a 207. Forced answers
 (`rate_limited()`, 500...) are queued with `fail_next`. It records every batch it received
-and how many times each email was stored.
+and how many times each email was stored. Clearing `upserts_open` holds upserts until it is
+set again (a HubSpot that answers slowly).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from typing import Any
 
@@ -51,6 +53,13 @@ class HubSpotFake(FakeApi):
         self.refuse_emails: set[str] = set()
         self.deal_contacts: dict[str, list[str]] = {}  # deal id -> contact ids
         self.contact_emails: dict[str, str] = {}  # contact id -> email
+        self.upserts_open = threading.Event()  # clear it to hold upserts (a slow HubSpot)
+        self.upserts_open.set()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").endswith("/batch/upsert"):
+            self.upserts_open.wait(30)
+        return super().__call__(environ, start_response)
 
     def rate_limited(self, retry_after: int | None = None, times: int = 1) -> None:
         headers = dict(RATE_HEADERS)

@@ -1,5 +1,6 @@
-"""End to end: a stage change recorded by the store reaches the Slack and HubSpot fakes
-through today's handover sweep, once, with the lead's reasons."""
+"""End to end: a stage change recorded by the store reaches the Slack fake through the
+handover sweep and the HubSpot fake through the CRM outbox, once each, with the lead's
+reasons."""
 
 from __future__ import annotations
 
@@ -37,11 +38,13 @@ def test_an_mql_reaches_slack_and_hubspot_once(durable_store: Any, rules: Rules,
     app = container_for(durable_store, slack_api, hubspot_api, rules)
     # GIVEN events that make a lead marketing-qualified, recorded with their stage change
     apply_events(durable_store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
-    # WHEN Slack is busy once and the sweep runs twice
+    # WHEN Slack is busy once and the sweeps run twice
     slack_api.fail_next(503, "busy")
     report = deliver_pending(durable_store, app.integration_sinks(), NOW, attempts=3,
                              base_s=0)
     again = deliver_pending(durable_store, app.integration_sinks(), NOW + timedelta(hours=2))
+    app.sync_crm()
+    app.sync_crm()
     # THEN one card and one contact update arrived, and the second sweep had nothing to do
     assert (report.delivered, again.delivered) == (1, 0)
     assert len(slack_api.delivered) == 1
@@ -63,8 +66,9 @@ def test_a_move_down_updates_hubspot_but_sends_no_card(durable_store: Any, rules
     app = container_for(durable_store, slack_api, hubspot_api, rules)
     apply_events(durable_store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
     deliver_pending(durable_store, app.integration_sinks(), NOW)
+    app.sync_crm()
     later = NOW + timedelta(days=120)
-    run_decay(durable_store, rules, later)
+    app.dispatch(run_decay(durable_store, rules, later).events, sweep=True)
     deliver_pending(durable_store, app.integration_sinks(), later)
     assert len(slack_api.delivered) == 1  # only the move up
     assert hubspot_api.stored == {EMAIL: 2}
