@@ -252,6 +252,7 @@ def _event_json(email: str, key: str, kind: str, **fields: Any) -> dict[str, Any
 def test_a_write_queues_the_lead_and_hubspot_hears_after_the_answer(
         durable_store: Any, rules: Rules, hubspot_api: HubSpotFake) -> None:
     from functional.conftest import client_for
+
     from leadscore.container import install
 
     crm_for(hubspot_api)
