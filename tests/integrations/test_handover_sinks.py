@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from conftest import NOW
 from fakes.hubspot_api import HubSpotFake
 from fakes.slack_api import SlackWebhookFake
@@ -15,7 +16,7 @@ from integrations.conftest import HOOK_PATH, HUBSPOT_TOKEN, warm_lead_events
 from leadscore.config import Settings
 from leadscore.container import Container
 from leadscore.domain.identity import lead_id_for
-from leadscore.domain.rules import Rules
+from leadscore.domain.rules import Rules, default_rules
 from leadscore.integrations.hubspot import HubSpotCrm
 from leadscore.service.handover import deliver_pending
 from leadscore.service.writes import apply_events
@@ -73,3 +74,36 @@ def test_a_move_down_updates_hubspot_but_sends_no_card(durable_store: Any, rules
     assert len(slack_api.delivered) == 1  # only the move up
     assert hubspot_api.stored == {EMAIL: 2}
     assert hubspot_api.contacts[EMAIL]["leadscore_stage"] == "lead"
+
+
+@pytest.mark.parametrize(("margin", "cards"), [("default", 1), ("none", 2)])
+def test_no_card_for_a_stage_flap_inside_the_hysteresis_margin(
+        durable_store: Any, slack_api: SlackWebhookFake, margin: str, cards: int) -> None:
+    from builders import activity, form
+    from unit.test_hysteresis import rules_with
+
+    from leadscore.service.decay import run_decay
+    from leadscore.service.ingest import ingest
+
+    # GIVEN the default rules (an MQL holds 10 points below 40) or none at all
+    rules = default_rules() if margin == "default" else rules_with(None)
+    clock = {"now": NOW}
+    app = Container(Settings(store="memory", slack_webhook_url=slack_api.url + HOOK_PATH),
+                    store=durable_store, rules=rules, clock=lambda: clock["now"])
+
+    def happen(days: int, *events: Any) -> None:
+        clock["now"] = at = NOW + timedelta(days=days)
+        if events:
+            app.dispatch(ingest(durable_store, rules, events, at).events)
+        app.dispatch(run_decay(durable_store, rules, at).events, sweep=True)
+
+    # WHEN a demo request makes a lead an MQL (53 points), a month fades it to 36, and a
+    # pricing-page visit the next day brings it back over 40
+    happen(0, form(EMAIL, "demo", NOW, kind="demo_request", industry="retail"))
+    happen(30)
+    lead = durable_store.get_lead(lead_id_for(EMAIL))
+    assert lead.score < 40 and lead.stage == ("mql" if margin == "default" else "lead")
+    happen(31, activity(EMAIL, "price", NOW + timedelta(days=31), name="pricing_page_visit"))
+    assert durable_store.get_lead(lead_id_for(EMAIL)).stage == "mql"
+    # THEN Slack heard of the MQL once; without hysteresis the flap would have sent another
+    assert len(slack_api.delivered) == cards
