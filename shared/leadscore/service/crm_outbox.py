@@ -111,7 +111,8 @@ def _recorder(records: SyncRecords, tool: str, crm_name: str,
 def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: datetime, *,
              step: float, lead_ids: Sequence[str] | None = None, after_id: str | None = None,
              force: bool = False, page: int = 500, attempts: int = 3,
-             sleep: Callable[[float], None] = time.sleep) -> CrmRunReport:
+             sleep: Callable[[float], None] = time.sleep,
+             on_progress: Callable[[int], None] | None = None) -> CrmRunReport:
     """Send `crm` every lead (or the named ones) whose change since what it accepted last
     matters (`force`: every lead); `after_id` resumes a full sweep."""
     records = sync_records_of(store)
@@ -139,6 +140,8 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
                          reason=result.error, retry_after_s=result.retry_after_s)
             return report
         report.last_lead_id = leads[-1].lead_id
+        if on_progress:
+            on_progress(len(leads))
     return report
 
 
