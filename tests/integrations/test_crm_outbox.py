@@ -316,3 +316,21 @@ def test_after_a_long_rate_limit_the_queue_sends_nothing_before_the_wait(
     app.crm_queue().wait()
     assert hubspot_api.batches[-1] == ["buyer1@example.com", "buyer2@example.com"]
     assert hubspot_api.stored == {"buyer1@example.com": 1, "buyer2@example.com": 1}
+
+
+def test_an_address_hubspot_finds_invalid_does_not_hold_back_its_batch(
+        rules: Rules, hubspot_api: HubSpotFake) -> None:
+    from leadscore.store.memory import MemoryStore
+
+    store, crm = MemoryStore(), crm_for(hubspot_api)
+    for n in range(150):
+        put(store, n)
+    # GIVEN one address HubSpot refuses, which makes it refuse every batch holding it
+    hubspot_api.invalid_emails = {"buyer42@example.com"}
+    report = run(store, crm, rules)
+    # THEN the other 149 are stored once and recorded; the bad one alone is refused (and
+    # logged by lead id: the autouse check fails on any address in a log line)
+    assert (report.synced, report.rejected, report.pending) == (149, 1, 0)
+    assert len(hubspot_api.stored) == 149 and set(hubspot_api.stored.values()) == {1}
+    assert store.esp_synced("crm:hubspot", ["l_0042"]) == {}
+    assert upserts(hubspot_api) <= 2 + 2 * 7  # halving: a few calls, not one per contact
