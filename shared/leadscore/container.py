@@ -202,7 +202,10 @@ class Container:
             if isinstance(event, NonOpenerFlagged):
                 self.announce_non_opener(event)
         if sweep:
-            self.hand_over()  # the scheduled job: it has the time, and waits for it
+            # the scheduled job has the time, and waits for its sweep; on the handover
+            # thread, so it never overlaps a background sweep of this process (both would
+            # send the same pending change)
+            self._handover_thread().submit(self.hand_over).result()
             # scores and clean-up to the email tools: from the scheduled job only, never
             # inside a provider's request
             named = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged | StageChanged)]
@@ -224,13 +227,19 @@ class Container:
         first (Cloud Run throttles CPU between requests) the scheduled job's sweep delivers
         it. One thread, so sweeps of one process never overlap; a sweep still queued will see
         this change too, so no second one is queued behind it."""
+        sweeper = self._handover_thread()
         with self._lock:
-            if self._sweeper is None:
-                self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="handover")
             queued = self._queued_sweep
             if queued is not None and not (queued.running() or queued.done()):
                 return
-            self._queued_sweep = self._sweeper.submit(self.hand_over)
+            self._queued_sweep = sweeper.submit(self.hand_over)
+
+    def _handover_thread(self) -> ThreadPoolExecutor:
+        """This process's one handover thread: every sweep runs on it, one at a time."""
+        with self._lock:
+            if self._sweeper is None:
+                self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="handover")
+            return self._sweeper
 
     def handovers_settled(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` for the background sweeps started so far (tests, and a
