@@ -10,7 +10,7 @@ their template's order records, which the back-test never reads.
 
 Each size is calibrated in a fresh process, as `leadscore calibrate` does it (the current
 rules, 200 bootstrap resamples), which reports its time, its resident memory just before
-calibrating and its peak resident memory (`ru_maxrss`). Flat memory means the peak at
+calibrating and its peak resident memory (`VmHWM`). Flat memory means the peak at
 100,000 leads is close to the peak at 1,000: pages of leads are read and dropped, and what
 grows is only the metrics' arrays (a score, a stage and a label per lead, then one sort),
 measured on their own with tracemalloc on synthetic scores.
@@ -92,13 +92,26 @@ def seed(path: Path, count: int) -> float:
     return time.perf_counter() - start
 
 
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _rss_now() -> int:
     """This process's resident memory now, in bytes (Linux), else its peak so far."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return _status_kb("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _rss_peak() -> int:
+    """This process's peak resident memory. Linux's `ru_maxrss` keeps the parent's peak
+    across fork and exec (a child of a big parent looks big), so read the high-water mark
+    of this process's own memory (`VmHWM`) where there is one."""
+    return _status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def measure(path: str) -> dict[str, Any]:
@@ -109,7 +122,7 @@ def measure(path: str) -> dict[str, Any]:
     start = time.perf_counter()
     report = calibrate(store, rules, NOW, at=CUT, resamples=200)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _rss_peak()
     return {"leads": report.examined, "included": report.included, "seconds": seconds,
             "rss_before": before, "rss_peak": peak, "auc": report.results[0].auc}
 
