@@ -4,7 +4,7 @@ on the features the rules already use, proposed back as points in the rules file
 Features of each lead at the cut-off (rebuilt from its history before the cut-off, as the
 back-test does): 1 for each fit rule it matches, and the number of events of each
 engagement rule's kind in the `feature_days` before the cut-off. Label: a win in the window
-after the cut-off (calibration.conversion_times). The split is by time: the model is fitted
+after the cut-off (lead_events.conversion_times). The split is by time: the model is fitted
 on the leads first seen earliest and judged on the latest `holdout` share, against the
 current rules' score on the same holdout. Points are the model's log-odds coefficients times
 `POINTS_PER_LOGIT`: 20 points for each unit of log-odds (odds times e, about 2.7).
