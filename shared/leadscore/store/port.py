@@ -325,3 +325,19 @@ class DashboardStats(Protocol):
     def snapshots(self, limit: int = 30) -> dict[str, dict[str, int]]:
         """The newest `limit` days' counts, by day, oldest first."""
         ...
+
+    def newest_in_stage(self, stage: Stage, limit: int) -> list[LeadState]:
+        """The leads in `stage` that entered it last (`stage_since`, newest first), by one
+        indexed query: the dashboard's hot leads."""
+        ...
+
+    def top_movers(self, up: bool, limit: int) -> list[LeadState]:
+        """The leads whose score moved most in the last 7 days (the stored `movement`, kept
+        exact by the write path and the decay job): up (movement > 0, largest first) or
+        down (movement < 0, largest fall first), by one indexed query."""
+        ...
+
+    def sum_counter(self, name: str) -> int:
+        """The sum of `counters.<name>` over the leads that have it, by one aggregation query
+        (Firestore `sum()`, SQL `SUM` over an index); `name` is a plain identifier."""
+        ...
