@@ -73,7 +73,8 @@ class FirestoreStats:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = (self._leads.where(filter=FieldFilter("stage", "==", stage))
-                 .order_by("stage_since", direction=firestore.Query.DESCENDING).limit(limit))
+                 .order_by("stage_since", direction=firestore.Query.DESCENDING)
+                 .order_by("__name__", direction=firestore.Query.DESCENDING).limit(limit))
         return [from_doc(d.to_dict() or {}) for d in query.stream()]
 
     def top_movers(self, up: bool, limit: int) -> list[LeadState]:

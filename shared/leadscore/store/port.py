@@ -328,7 +328,7 @@ class DashboardStats(Protocol):
 
     def newest_in_stage(self, stage: Stage, limit: int) -> list[LeadState]:
         """The leads in `stage` that entered it last (`stage_since`, newest first), by one
-        indexed query: the dashboard's hot leads."""
+        indexed query: the dashboard's hot leads. Ties by lead id, descending."""
         ...
 
     def top_movers(self, up: bool, limit: int) -> list[LeadState]:

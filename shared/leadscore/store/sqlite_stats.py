@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS dashboard_snapshots (
 CREATE INDEX IF NOT EXISTS leads_by_email_status
     ON leads (json_extract(doc, '$.email_status'));
 CREATE INDEX IF NOT EXISTS leads_by_stage_since
-    ON leads (stage, json_extract(doc, '$.stage_since'));
+    ON leads (stage, json_extract(doc, '$.stage_since'), lead_id);
 CREATE INDEX IF NOT EXISTS leads_by_movement ON leads (json_extract(doc, '$.movement'));
 """
 # the counters the dashboard sums get an index each, so SUM reads the index, not every lead
@@ -93,7 +93,7 @@ class SqliteStats:
     def newest_in_stage(self, stage: Stage, limit: int) -> list[LeadState]:
         rows = self._stats_conn().execute(
             "SELECT doc FROM leads WHERE stage = ? ORDER BY json_extract(doc, '$.stage_since') "
-            "DESC LIMIT ?", (stage, limit))
+            "DESC, lead_id DESC LIMIT ?", (stage, limit))
         return [LeadState.model_validate_json(r[0]) for r in rows]
 
     def top_movers(self, up: bool, limit: int) -> list[LeadState]:
