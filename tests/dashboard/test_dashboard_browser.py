@@ -102,11 +102,17 @@ def _report_json() -> Any:
     return json.loads(result.output)
 
 
-def _screenshot(browser: Browser, tab: str, width: int, height: int, to: Path) -> None:
+def _screenshot(browser: Browser, tab: str, width: int, height: int, to: Path,
+                whole_page: bool = False) -> None:
     browser.call("Emulation.setDeviceMetricsOverride", tab, width=width, height=height,
                  deviceScaleFactor=1, mobile=width < 600)
     time.sleep(0.3)
-    data = browser.call("Page.captureScreenshot", tab, format="png")["data"]
+    extra: dict[str, Any] = {}
+    if whole_page:  # the README's picture: every section, not only the first screen
+        tall = browser.eval(tab, "document.documentElement.scrollHeight")
+        extra = {"captureBeyondViewport": True,
+                 "clip": {"x": 0, "y": 0, "width": width, "height": tall, "scale": 1}}
+    data = browser.call("Page.captureScreenshot", tab, format="png", **extra)["data"]
     to.write_bytes(base64.b64decode(data))
 
 
@@ -149,7 +155,7 @@ def test_a_marketer_signs_in_reads_the_numbers_and_follows_links(
     _screenshot(browser, tab, 390, 844, shots / "dashboard-390x844.png")
     assert all(p.stat().st_size > 10_000 for p in shots.iterdir())
     if os.environ.get("LEADSCORE_RENDER_DOCS") == "1":
-        shutil.copy(shots / "dashboard-1280x800.png", DOCS)
+        _screenshot(browser, tab, 1280, 800, DOCS, whole_page=True)
     # every chart is labelled, and keyboard focus reaches the grade cells
     assert browser.eval(tab, "[...document.querySelectorAll('svg')].every("
                              "s => s.getAttribute('aria-label') && s.querySelector('title'))")
