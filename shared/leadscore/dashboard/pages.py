@@ -17,7 +17,8 @@ STYLE = """
 body{margin:0 auto;max-width:1240px;padding:12px}
 header{display:flex;justify-content:space-between;align-items:center;flex-wrap:wrap;gap:8px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,380px),1fr));gap:12px}
-section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:0;overflow-x:auto}
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;
+min-width:0;overflow-x:auto}
 .wide{grid-column:1/-1}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin:.2rem 0 .6rem}
 .chart{width:100%;height:auto}
@@ -115,8 +116,8 @@ def _hot(view: Overview) -> str:
         f"<td>{escape(h.lead.stage)}</td><td>{_since(h.lead)}</td>"
         f"<td>{h.lead.score:.1f}</td><td>{escape(h.lead.grade)}</td><td>"
         + escape("; ".join(r.text for r in h.reasons)) + "</td></tr>" for h in view.hot)
-    return ("<section class='wide'><h2>Hot leads</h2><table><caption class='sr-only'>Newest SQLs and MQLs"
-            "</caption><thead><tr><th>lead</th><th>stage</th><th>since</th><th>score</th>"
+    return ("<section class='wide'><h2>Hot leads</h2><table><caption class='sr-only'>"
+            "Newest SQLs and MQLs</caption><thead><tr><th>lead</th><th>stage</th><th>since</th><th>score</th>"
             f"<th>grade</th><th>top reasons</th></tr></thead><tbody>{rows}</tbody></table>"
             "<p class='note'>Newest first: the leads that reached SQL or MQL last.</p></section>")
 
