@@ -117,7 +117,8 @@ def _hot(view: Overview) -> str:
         f"<td>{h.lead.score:.1f}</td><td>{escape(h.lead.grade)}</td><td>"
         + escape("; ".join(r.text for r in h.reasons)) + "</td></tr>" for h in view.hot)
     return ("<section class='wide'><h2>Hot leads</h2><table><caption class='sr-only'>"
-            "Newest SQLs and MQLs</caption><thead><tr><th>lead</th><th>stage</th><th>since</th><th>score</th>"
+            "Newest SQLs and MQLs</caption><thead><tr><th>lead</th><th>stage</th>"
+            "<th>since</th><th>score</th>"
             f"<th>grade</th><th>top reasons</th></tr></thead><tbody>{rows}</tbody></table>"
             "<p class='note'>Newest first: the leads that reached SQL or MQL last.</p></section>")
 
