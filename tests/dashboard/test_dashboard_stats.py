@@ -104,3 +104,21 @@ def test_open_counters_are_summed_by_an_aggregation(store: Any) -> None:
     assert store.sum_counter("email_opened") == 5
     assert store.sum_counter("email_opened_machine") == 5
     assert store.sum_counter("email_clicked") == 0
+
+
+def test_the_latest_back_test_is_kept_as_one_document(store: Any) -> None:
+    assert store.latest_calibration() is None
+    report = {"at": "2026-08-24T12:00:00Z", "conversions": 3, "base_rate": None,
+              "results": [{"name": "current", "thresholds": [{"threshold": 40.0}]}]}
+    store.put_calibration(report)
+    store.put_calibration({**report, "conversions": 4})  # the newer run replaces it
+    assert store.latest_calibration() == {**report, "conversions": 4}
+
+
+def test_a_counter_name_is_never_spliced_into_a_query(store: Any) -> None:
+    import pytest
+
+    if type(store).__name__ == "MemoryStore":
+        return  # a dict look-up: nothing to splice
+    with pytest.raises(ValueError, match="counter name"):
+        store.sum_counter("x') + 1 --")

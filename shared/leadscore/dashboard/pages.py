@@ -168,14 +168,52 @@ def _share(view: Overview) -> str:
             f"{_count('opens:all', view.opens['machine'] + view.opens['human'])} opens)</span>")
 
 
+def _table(caption: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th scope='col'>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return (f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _calibration(view: Overview) -> str:
+    """The latest back-test saved by `leadscore calibrate` (it reads every history, so it is
+    never run on page view): conversion by score band and the threshold table."""
+    report = view.calibration
+    current = next((r for r in (report or {}).get("results", []) if r["name"] == "current"),
+                   None)
+    if report is None or current is None or not report.get("conversions"):
+        if not view.calibration_available:
+            return ""
+        return ("<section><h2>Calibration</h2><p class='note'>Once outcomes exist (purchases "
+                "or <code>leadscore import outcomes</code>), run <code>leadscore calibrate"
+                "</code>: its latest back-test appears here.</p></section>")
+    bands = _table("Conversion by score band", ["band", "leads", "converted", "rate"],
+                       [(b["label"], b["leads"], b["conversions"], _pct(b["rate"]))
+                        for b in current["stage_bands"]])
+    limits = _table("Thresholds", ["threshold", "leads at or above", "precision",
+                                       "recall", "lift"],
+                        [(f"{t['threshold']:g}", t["volume"], _pct(t["precision"]),
+                          _pct(t["recall"]), "-" if t["lift"] is None else f"{t['lift']:.1f}x")
+                         for t in current["thresholds"]])
+    return (f"<section data-calibration='{escape(str(report['at'])[:10])}'><h2>Calibration"
+            f"</h2><p>Back-test at {escape(str(report['at'])[:10])}, "
+            f"{report['window_days']}-day window: {report['included']} leads, "
+            f"{report['conversions']} converted ({_pct(report['base_rate'])}); rules "
+            f"{escape(current['rules_version'])}, ROC AUC {current['auc'] or 0:.3f}.</p>"
+            f"{bands}{limits}<p class='note'>Saved by the last <code>leadscore calibrate"
+            "</code> run.</p></section>")
+
+
 def overview(view: Overview, csrf: str) -> str:
-    calibration = ("<section><h2>Calibration</h2><p class='note'>Back-test the score with "
-                   "<code>leadscore calibrate</code> (it reads every history, so it is not "
-                   "run on page view).</p></section>") if view.calibration_available else ""
     notes = "".join(f"<li>{escape(n)}</li>" for n in view.notes)
     body = (f"<p>Leads: <span class='big'>{_count('total', view.total)}</span></p>"
             "<div class='grid'>" + _histogram(view) + _funnel(view) + _matrix(view)
-            + _email_and_handovers(view) + _hot(view) + _movers(view) + calibration
+            + _email_and_handovers(view) + _hot(view) + _movers(view) + _calibration(view)
             + f"</div><ul class='note'>{notes}</ul>")
     return layout("Dashboard", body, csrf)
 

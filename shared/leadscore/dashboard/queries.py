@@ -5,8 +5,9 @@ Per overview page view (README, "Reads per page view"): one count per histogram 
 snapshot's), 3 email-health counts, the non-openers, 3 handover counts, 2 sums of open
 counters (human and machine opens), the snapshot list (at most 30 small documents, plus one
 snapshot write a day), the hot leads (HOT_LEADS per stage read, HOT_HISTORY history entries
-for each shown) and the top movers (TOP_MOVERS each way). Counts and sums are aggregation
-queries: no lead document is read. Nothing reads every lead or every history."""
+for each shown), the top movers (TOP_MOVERS each way) and the latest saved back-test (one
+document). Counts and sums are aggregation queries: no lead document is read. Nothing
+reads every lead or every history."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import importlib.util
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from leadscore.dashboard import snapshot
 from leadscore.domain.rules import Rules
@@ -71,6 +73,7 @@ class Overview:
     movers_up: list[LeadState]
     movers_down: list[LeadState]
     calibration_available: bool
+    calibration: dict[str, Any] | None  # the latest saved back-test (`leadscore calibrate`)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -133,7 +136,8 @@ def overview(store: LeadStore, rules: Rules, now: datetime) -> Overview:
         movers_up=stats.top_movers(True, TOP_MOVERS),
         movers_down=stats.top_movers(False, TOP_MOVERS),
         calibration_available=importlib.util.find_spec(
-            "leadscore.service.calibration") is not None)
+            "leadscore.service.calibration") is not None,
+        calibration=stats.latest_calibration())
 
 
 def _stats(store: LeadStore) -> DashboardStats:

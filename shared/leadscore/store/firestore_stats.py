@@ -6,6 +6,7 @@ snapshots live in `{collection}_snapshots`, one document per day."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -95,3 +96,17 @@ class FirestoreStats:
         having: Any = self._leads.where(filter=FieldFilter(path, ">", 0))
         result = having.sum(path).get()  # billed like a count: 1 read per 1,000 entries
         return int(result[0][0].value or 0)
+
+    def _dashboard_doc(self, name: str) -> Any:
+        return self._client.collection(f"{self._leads.id}_dashboard").document(name)
+
+    def put_calibration(self, report: dict[str, Any]) -> None:
+        # as JSON text: the report's nested lists and None values stay exactly as given
+        self._dashboard_doc("calibration").set({"report": json.dumps(report)})
+
+    def latest_calibration(self) -> dict[str, Any] | None:
+        snap = self._dashboard_doc("calibration").get()
+        if not snap.exists:
+            return None
+        found: dict[str, Any] = json.loads((snap.to_dict() or {})["report"])
+        return found

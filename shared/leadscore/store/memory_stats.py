@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import LeadState, Stage
@@ -64,3 +66,12 @@ class MemoryStats:
     def sum_counter(self, name: str) -> int:
         with self._lock:
             return sum(max(0, x.counters.get(name, 0)) for x in self._leads.values())
+
+    def put_calibration(self, report: dict[str, Any]) -> None:
+        with self._lock:
+            self._calibration = json.loads(json.dumps(report))  # a stored copy, like a store
+
+    def latest_calibration(self) -> dict[str, Any] | None:
+        with self._lock:
+            found: dict[str, Any] | None = getattr(self, "_calibration", None)
+            return json.loads(json.dumps(found)) if found is not None else None

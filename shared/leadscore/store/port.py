@@ -341,3 +341,12 @@ class DashboardStats(Protocol):
         """The sum of `counters.<name>` over the leads that have it, by one aggregation query
         (Firestore `sum()`, SQL `SUM` over an index); `name` is a plain identifier."""
         ...
+
+    def put_calibration(self, report: dict[str, Any]) -> None:
+        """Keep the latest back-test (`leadscore calibrate`'s JSON report), one small
+        document: a back-test reads every history, so the dashboard shows the saved one."""
+        ...
+
+    def latest_calibration(self) -> dict[str, Any] | None:
+        """The back-test saved last, if any."""
+        ...

@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 from contextlib import AbstractContextManager
+from typing import Any
 
 from leadscore.domain.state import LeadState, Stage
 from leadscore.store.port import LeadCount
@@ -14,6 +15,10 @@ from leadscore.store.port import LeadCount
 STATS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS dashboard_snapshots (
     day TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dashboard_documents (
+    name TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS leads_by_email_status
@@ -111,3 +116,14 @@ class SqliteStats:
         row = self._stats_conn().execute(
             f"SELECT SUM({path}) FROM leads WHERE {path} > 0").fetchone()  # noqa: S608
         return int(row[0] or 0)
+
+    def put_calibration(self, report: dict[str, Any]) -> None:
+        self._stats_conn()
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO dashboard_documents (name, doc) VALUES (?, ?)",
+                         ("calibration", json.dumps(report, sort_keys=True)))
+
+    def latest_calibration(self) -> dict[str, Any] | None:
+        row = self._stats_conn().execute(
+            "SELECT doc FROM dashboard_documents WHERE name = 'calibration'").fetchone()
+        return json.loads(row[0]) if row else None
