@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from leadscore.dashboard import snapshot
@@ -28,6 +28,7 @@ HOT_LEADS = 6
 HOT_HISTORY = 15
 TOP_MOVERS = 5
 EMAIL_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+NEVER = datetime.min.replace(tzinfo=UTC)  # leads stored before `stage_since` sort last
 
 
 @dataclass
@@ -105,7 +106,7 @@ def hot_leads(store: LeadStore, rules: Rules, now: datetime) -> list[HotLead]:
     each with the top three reasons from its recent history."""
     stats = _stats(store)
     leads = stats.newest_in_stage("sql", HOT_LEADS) + stats.newest_in_stage("mql", HOT_LEADS)
-    leads.sort(key=lambda x: (x.stage_since or now, x.lead_id), reverse=True)
+    leads.sort(key=lambda x: (x.stage_since or NEVER, x.lead_id), reverse=True)
     return [HotLead(x, top_reasons(store.history(x.lead_id, limit=HOT_HISTORY), now, rules))
             for x in leads[:HOT_LEADS]]
 
