@@ -332,6 +332,31 @@ class DashboardStats(Protocol):
         """The newest `limit` days' counts, by day, oldest first."""
         ...
 
+    def newest_in_stage(self, stage: Stage, limit: int) -> list[LeadState]:
+        """The leads in `stage` that entered it last (`stage_since`, newest first), by one
+        indexed query: the dashboard's hot leads. Ties by lead id, descending."""
+        ...
+
+    def top_movers(self, up: bool, limit: int) -> list[LeadState]:
+        """The leads whose score moved most in the last 7 days (the stored `movement`, kept
+        exact by the write path and the decay job): up (movement > 0, largest first) or
+        down (movement < 0, largest fall first), by one indexed query."""
+        ...
+
+    def sum_counter(self, name: str) -> int:
+        """The sum of `counters.<name>` over the leads that have it, by one aggregation query
+        (Firestore `sum()`, SQL `SUM` over an index); `name` is a plain identifier."""
+        ...
+
+    def put_calibration(self, report: dict[str, Any]) -> None:
+        """Keep the latest back-test (`leadscore calibrate`'s JSON report), one small
+        document: a back-test reads every history, so the dashboard shows the saved one."""
+        ...
+
+    def latest_calibration(self) -> dict[str, Any] | None:
+        """The back-test saved last, if any."""
+        ...
+
 
 class StoredEvents(BaseModel):
     """One lead's stored canonical events, as the JSON its history keeps, unvalidated."""
