@@ -148,8 +148,41 @@ class SqliteStore(SqliteVisitors, SqliteStats):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if getattr(self._local, "unit", None) is not None:  # inside `unit_of_work`
+            yield from self._savepoint(self._local.unit)
+            return
         with self._writer:
             yield from self._locked_tx()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """One transaction for every write this thread makes inside the block (a request's
+        leads): `BEGIN IMMEDIATE` once, one `COMMIT` at the end, and nothing at all if the
+        block raises. Each `transact` inside is a savepoint, so it stays atomic on its own.
+
+        The write lock is held for the whole block, so concurrent requests still queue and
+        every read inside sees what the block wrote before (never stale). Nested blocks
+        join the outer one."""
+        if getattr(self._local, "unit", None) is not None:
+            yield
+            return
+        with self._writer, contextmanager(self._locked_tx)() as conn:
+            self._local.unit = conn
+            try:
+                yield
+            finally:
+                self._local.unit = None
+
+    @staticmethod
+    def _savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        conn.execute("SAVEPOINT lead")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO lead")
+            conn.execute("RELEASE lead")
+            raise
+        conn.execute("RELEASE lead")
 
     def _locked_tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
@@ -162,7 +195,12 @@ class SqliteStore(SqliteVisitors, SqliteStats):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # disk full, I/O error: nothing committed
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise TransientError(f"store could not commit: {exc}") from exc
 
     # -- the unit of work's primitives ----------------------------------------------------
     def read(self, lead_id: str, ledger_keys: Sequence[str] = (),
