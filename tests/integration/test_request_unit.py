@@ -39,9 +39,9 @@ def stored(store: SqliteStore) -> tuple[list[Any], list[int]]:
 
 
 def commits_of(store: SqliteStore) -> list[str]:
-    """Every COMMIT this thread's connection runs from now on."""
+    """Every COMMIT the store's write connection (all writes go through it) runs."""
     seen: list[str] = []
-    store._conn().set_trace_callback(
+    store._commits.writer_connection().set_trace_callback(
         lambda sql: seen.append(sql) if sql.strip().upper().startswith("COMMIT") else None)
     return seen
 
