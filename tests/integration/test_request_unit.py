@@ -174,3 +174,93 @@ def test_concurrent_batches_naming_one_lead_all_count(tmp_path: Path, rules: Rul
             for w in range(8)] == [10] * 8
     for store in stores:
         store.close()
+
+
+def test_concurrent_writers_share_commits_and_each_waits_for_its_own(
+        sqlite_store: SqliteStore, rules: Rules) -> None:
+    # GIVEN 8 writers, each with 20 single-event requests for leads of its own
+    commits = commits_of(sqlite_store)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+    seen_after_return: list[bool] = []
+
+    def write(w: int) -> None:
+        try:
+            start.wait()
+            for n in range(20):
+                email = f"w{w}-{n}@example.org"
+                ingest(sqlite_store, rules, [activity(email, f"{w}-{n}", NOW)], NOW)
+                # AND once a request returns, its write is committed: another connection
+                # (another process, a reader) sees it
+                fresh = SqliteStore(sqlite_store.path)
+                seen_after_return.append(fresh.get_lead(lead_id_for(email)) is not None)
+                fresh.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    # WHEN they all write at once
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    # THEN every event is stored, every request saw its own commit, and no more commits
+    # ran than requests (writers that queued shared one)
+    assert errors == []
+    assert sqlite_store.count_leads() == 160
+    assert seen_after_return == [True] * 160
+    assert 1 <= len(commits) <= 160
+
+
+def test_a_failed_commit_fails_every_request_that_shared_it(
+        sqlite_store: SqliteStore, rules: Rules, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN two requests staged in one transaction, and a COMMIT that fails (disk full)
+    from leadscore.errors import TransientError
+
+    group = sqlite_store._commits
+    first_staged, outcomes = threading.Event(), {}
+    real_commit = group._commit
+
+    def failing_commit(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # what SQLite leaves after SQLITE_FULL at COMMIT
+        group._settle(group._open, "OperationalError: database or disk is full")
+
+    def first() -> None:
+        try:
+            with sqlite_store.unit_of_work():
+                sqlite_store.put_lead(ingest_lead(rules, "first@example.org"))
+                first_staged.set()
+                while group._queued == 0:  # the second writer queues behind us
+                    threading.Event().wait(0.01)
+            outcomes["first"] = "stored"
+        except TransientError:
+            outcomes["first"] = "503"
+
+    def second() -> None:
+        first_staged.wait()
+        try:
+            with sqlite_store.unit_of_work():
+                sqlite_store.put_lead(ingest_lead(rules, "second@example.org"))
+            outcomes["second"] = "stored"
+        except TransientError:
+            outcomes["second"] = "503"
+
+    monkeypatch.setattr(group, "_commit", failing_commit)
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    # WHEN both finish
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # THEN both senders are told to retry, and neither lead is stored
+    assert outcomes == {"first": "503", "second": "503"}
+    assert sqlite_store.count_leads() == 0
+    # AND the store goes on working
+    monkeypatch.setattr(group, "_commit", real_commit)
+    assert ingest(sqlite_store, rules, batch(), NOW).applied == 6
+
+
+def ingest_lead(rules: Rules, email: str) -> Any:
+    from leadscore.domain.scoring import apply_events
+
+    return apply_events(None, lead_id_for(email), email, [], rules, NOW)[0]
