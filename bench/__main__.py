@@ -25,10 +25,13 @@ from bench.harness import firestore_available, verdict
 
 def issue_20(goals: dict[str, tuple[str, bool]], kinds: list[str]) -> None:
     """The four measures of issue 20's goals (SQLite; the emulator's columns if given)."""
-    ratio, met = email_batch.run(kinds)
-    goals["SendGrid batch e2e/raw >= 0.5 (SQLite)"] = (f"{ratio:.2f}", met)
-    ratio, met = ingest_throughput.run(kinds)
-    goals["/ingest e2e/raw >= 0.5 (SQLite, 8 writers, 1 event/request)"] = (f"{ratio:.2f}", met)
+    # the write goals against raw writes of the adapter's durability, and (in brackets)
+    # against raw writes without a sync at each commit, the CPU-bound rate
+    ratio, cpu_bound, met = email_batch.run(kinds)
+    goals["SendGrid batch e2e/raw >= 0.5 (SQLite)"] = (f"{ratio:.2f} ({cpu_bound:.2f})", met)
+    ratio, cpu_bound, met = ingest_throughput.run(kinds)
+    goals["/ingest e2e/raw >= 0.5 (SQLite, 8 writers, 1 event/request)"] = (
+        f"{ratio:.2f} ({cpu_bound:.2f})", met)
     rps, p99, met = load.run()
     goals["mixed load req/s >= 0.5x, p99 <= 2x hello-world"] = (f"{rps:.2f}x, {p99:.1f}x", met)
     worst, met = cold_start.run()
@@ -58,6 +61,8 @@ def main() -> int:
     print("\n## Goals of issue 20, from this run")
     for goal, (value, met) in goals.items():
         print(f"{goal:<60} {value:>12}  {verdict(met)}")
+    print("(in brackets: against raw writes without a sync at each commit; the goals are "
+          "judged against raw writes of the store's own durability, synchronous=FULL)")
     return 0
 
 
