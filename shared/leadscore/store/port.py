@@ -43,6 +43,7 @@ newest `limit` entries in that order.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -199,6 +200,16 @@ class LeadStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class UnitOfWork(Protocol):
+    """Optional (SQLite): the writes of one request in one transaction. Every `transact`
+    inside `unit_of_work()` stays atomic on its own, and the block commits once at its end
+    or, if it raises, leaves nothing written at all (SQLite's cost is the commit, so a
+    batch of 100 leads pays one instead of 100)."""
+
+    def unit_of_work(self) -> AbstractContextManager[None]: ...
 
 
 @runtime_checkable
