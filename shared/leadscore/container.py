@@ -227,6 +227,8 @@ class Container:
         first (Cloud Run throttles CPU between requests) the scheduled job's sweep delivers
         it. One thread, so sweeps of one process never overlap; a sweep still queued will see
         this change too, so no second one is queued behind it."""
+        if not self.handover_sinks():  # nowhere to deliver: no thread hop (issue 20 profile)
+            return
         sweeper = self._handover_thread()
         with self._lock:
             queued = self._queued_sweep
