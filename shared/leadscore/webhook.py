@@ -45,8 +45,8 @@ Apply = Callable[[Container, ParseResult, datetime], Response]
 # providers resend for hours or disable the endpoint; payment platforms (Stripe, Shopify,
 # WooCommerce) retry for days and then disable it, form services (Typeform, Tally) retry and
 # disable too, and a sender of the generic format that signed the payload is ours to fix,
-# not to retry. Plain web forms are not providers: they keep their 422s. Unsigned payloads never get this far
-# (401), so a stranger still learns nothing and writes nothing.
+# not to retry. Plain web forms are not providers: they keep their 422s. Unsigned payloads
+# never get this far (401), so a stranger still learns nothing and writes nothing.
 ACKNOWLEDGE_INVALID = frozenset({"email_webhook", "purchase_webhook", "form_submission"})
 
 
