@@ -36,6 +36,9 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)  # the previous release's fixed epoch (`h45` keys)
 UNIX = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,6 +48,15 @@ MIN_HALF_LIFE_DAYS = 1 / 24
 MAX_HALF_LIFE_DAYS = 3650.0
 PRUNE_BELOW = 1e-9  # points: far below the 4 decimals a score is rounded to
 _MICRO = timedelta(microseconds=1)
+
+
+def _half_life(days: float) -> float:
+    if not MIN_HALF_LIFE_DAYS <= days <= MAX_HALF_LIFE_DAYS:
+        raise ValueError("a half-life must be from 1 hour (0.0417 days) to 3650 days")
+    return days
+
+
+HalfLife = Annotated[float, AfterValidator(_half_life)]  # a rules file's `half_life_days`
 _EPOCH_KEY = re.compile(r"^s(\d+)([en])(\d+)(?:_[a-z0-9]+)?$")  # `_<category>`: limits
 
 

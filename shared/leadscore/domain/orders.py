@@ -15,10 +15,11 @@ Pure functions; the caller passes the touched order records in a dict it then wr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from leadscore.domain import decay
 from leadscore.domain.effects import OrderChange
+from leadscore.domain.purchase_rules import day_of
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState, Order, PurchaseTotals
 
@@ -46,9 +47,9 @@ def changed(order: Order, change: OrderChange, at: datetime) -> Order:
     return order
 
 
-def order_points(amount_minor: int, rules: Rules) -> float:
-    return rules.purchase.per_purchase + sum(
-        b.points for b in rules.purchase.value_bands if amount_minor >= b.min_minor)
+def order_points(order: Order, rules: Rules) -> float:
+    """An order's points in full (per purchase and value bands in its currency)."""
+    return rules.purchase.order_points(order.amount_minor or 0, order.currency)
 
 
 def weighed(order: Order, rules: Rules) -> Order:
@@ -56,7 +57,7 @@ def weighed(order: Order, rules: Rules) -> Order:
     if not order.counts or order.amount_minor is None or order.paid_at is None:
         return order.model_copy(update={"weight": 0.0, "weight_key": ""})
     share = order.net_minor / order.amount_minor
-    key, amount = decay.accrue(order_points(order.amount_minor, rules) * share,
+    key, amount = decay.accrue(order_points(order, rules) * share,
                                rules.purchase_half_life(), order.paid_at)
     return order.model_copy(update={"weight": amount, "weight_key": key})
 
@@ -77,6 +78,13 @@ def _count(lead: LeadState, order: Order, sign: int) -> None:
     if order.weight_key:
         lead.purchase_acc[order.weight_key] = (
             lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight)
+    if order.paid_at is not None:
+        day = day_of(order.paid_at)
+        left = lead.purchase_days.get(day, 0) + sign
+        if left:
+            lead.purchase_days[day] = left
+        else:
+            lead.purchase_days.pop(day, None)
 
 
 def pruned(lead: LeadState, now: datetime) -> LeadState:
@@ -126,7 +134,7 @@ def purchase_points(lead: LeadState, rules: Rules, now: datetime) -> float:
     for order in lead.orders.values():
         if order.counts and order.amount_minor is not None and order.paid_at is not None:
             share = order.net_minor / order.amount_minor
-            points += decay.faded(order_points(order.amount_minor, rules) * share,
+            points += decay.faded(order_points(order, rules) * share,
                                   order.paid_at, now, hl)
     return points
 
@@ -148,3 +156,17 @@ def totals(lead: LeadState) -> dict[str, PurchaseTotals]:
             t.refunded_minor += order.refunded_minor
             t.net_minor += order.net_minor
     return out
+
+
+def last_paid_day(lead: LeadState) -> date | None:
+    """The UTC day of the latest order that counts (legacy orders in the document too)."""
+    days = [d for d, n in lead.purchase_days.items() if n > 0]
+    days += [day_of(o.paid_at) for o in lead.orders.values() if o.counts and o.paid_at]
+    return date.fromisoformat(max(days)) if days else None
+
+
+def band_points(lead: LeadState, rules: Rules, now: datetime) -> dict[str, float]:
+    """The purchase bands (`purchase.bands`) the lead is in at `now`, by id."""
+    if not rules.purchase.bands:
+        return {}
+    return rules.purchase.band_points(totals(lead), last_paid_day(lead), now)
