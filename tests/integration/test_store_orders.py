@@ -67,6 +67,22 @@ def test_order_records_live_beside_the_lead_and_go_with_it(store: Any, rules: Ru
     assert store.orders_of(ANA_ID) == {}
 
 
+def test_an_order_refunded_in_full_leaves_the_stored_totals(store: Any, rules: Rules) -> None:
+    # GIVEN a euro order that stays, and a dollar order paid then refunded in full, each
+    # event its own write
+    apply_one_by_one(store, rules, [
+        paid("p1", "A-1", 10000, NOW - timedelta(days=3)),
+        paid("p2", "B-1", 20000, NOW - timedelta(days=2), currency="USD"),
+        event("purchase_refunded", ANA, "r2", NOW - timedelta(hours=1), source="shop",
+              order_id="B-1", refund_id="R-2", amount_minor=20000, currency="USD")])
+    # THEN the stored lead keeps no dollar totals, paid day or purchase points of it (a
+    # merge-write on Firestore used to keep the emptied map keys: still a dollar buyer)
+    lead = store.get_lead(ANA_ID)
+    assert set(lead.purchase_totals) == {"EUR"}
+    assert list(lead.purchase_days) == [(NOW - timedelta(days=3)).date().isoformat()]
+    assert len(lead.purchase_acc) == 1
+
+
 def test_a_buyer_with_many_orders_keeps_a_bounded_lead(store: Any, rules: Rules) -> None:
     # GIVEN a buyer with a few orders, then with many more
     apply_events(store, ANA_ID, ANA, [paid(f"p{i}", f"A-{i}", 1000 + i, NOW - timedelta(

@@ -3,9 +3,10 @@
 A lead used to hold every order in its document; a buyer with thousands of orders would
 outgrow Firestore's 1 MiB limit (issue 21). Now each order is a record beside the lead and
 the lead keeps, per currency, how many orders count and their paid, refunded and net totals,
-plus accumulators of purchase points (house rule 8, in the epoch buckets of `decay.py`: each
-counting order adds its points times its net share to the bucket of its payment time, so the
-purchase score at any `now` is the buckets' value at `now`). An order change takes back
+plus accumulators of purchase points (house rule 8, in the epoch buckets of `decay.py`, of
+one half-life each (`accrue(short=True)`): each counting order adds its points times its
+net share to the bucket of its payment time, so the purchase score at any `now` is the
+buckets' value at `now`). An order change takes back
 exactly what the order's previous state added (kept on the record as `weight`) and adds its
 new state, so the aggregates are exact whatever the order of events, as long as the write
 reads the touched order records in the same transaction (the unit of work does).
@@ -58,7 +59,7 @@ def weighed(order: Order, rules: Rules) -> Order:
         return order.model_copy(update={"weight": 0.0, "weight_key": ""})
     share = order.net_minor / order.amount_minor
     key, amount = decay.accrue(order_points(order, rules) * share,
-                               rules.purchase_half_life(), order.paid_at)
+                               rules.purchase_half_life(), order.paid_at, short=True)
     return order.model_copy(update={"weight": amount, "weight_key": key})
 
 
@@ -76,8 +77,11 @@ def _count(lead: LeadState, order: Order, sign: int) -> None:
     else:
         lead.purchase_totals[order.currency] = totals
     if order.weight_key:
-        lead.purchase_acc[order.weight_key] = (
-            lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight)
+        left = lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight
+        if left == 0.0:  # the order was the bucket's only one: as if it never was
+            lead.purchase_acc.pop(order.weight_key, None)
+        else:
+            lead.purchase_acc[order.weight_key] = left
     if order.paid_at is not None:
         day = day_of(order.paid_at)
         left = lead.purchase_days.get(day, 0) + sign
@@ -170,3 +174,14 @@ def band_points(lead: LeadState, rules: Rules, now: datetime) -> dict[str, float
     if not rules.purchase.bands:
         return {}
     return rules.purchase.band_points(totals(lead), last_paid_day(lead), now)
+
+
+def drops_keys(before: LeadState | None, after: LeadState) -> bool:
+    """True when an order change removed keys from the lead's purchase maps (a currency or
+    a day with no order left that counts, a bucket emptied): a merge-write (Firestore's
+    `set(merge=True)`) keeps map keys it is not given, so such a lead must be written
+    whole, or a refunded currency would still count."""
+    if before is None:
+        return False
+    return any(not getattr(before, name).keys() <= getattr(after, name).keys()
+               for name in ("purchase_totals", "purchase_days", "purchase_acc"))

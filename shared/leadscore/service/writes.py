@@ -32,6 +32,7 @@ from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
 from leadscore.domain.handover import stage_change
 from leadscore.domain.identity import ledger_key
+from leadscore.domain.orders import drops_keys
 from leadscore.domain.rebuild import rebuilt, replayed, stale_rules
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import (
@@ -154,6 +155,7 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         change = stage_change(current, lead, now)
         # a rebuilt lead, or a legacy lead whose orders map leaves the document: write it whole
         whole = bool(extra) or base is not current or bool(current and current.orders)
+        whole = whole or drops_keys(current, lead)  # a merge would keep the dropped keys
         write = LeadWrite(lead=lead, history=extra + entries,
                           outbox=[change] if change else [],
                           orders=order_keys([event for _, event in keyed]),
