@@ -14,16 +14,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import yaml
 from builders import event, form
 from conftest import NOW
 
 from leadscore.domain.identity import lead_id_for
-from leadscore.domain.rules import Rules
+from leadscore.domain.rules import Rules, default_rules_text, parse_rules
 from leadscore.domain.scoring import apply_events as domain_apply
 from leadscore.domain.scoring import materialise
 from leadscore.domain.state import LeadState, Order
 from leadscore.service.leads import purchases
-from leadscore.service.writes import apply_events, rescore_lead
+from leadscore.service.writes import apply_events, refresh_view, rescore_lead
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)
@@ -81,6 +82,21 @@ def test_an_order_refunded_in_full_leaves_the_stored_totals(store: Any, rules: R
     assert set(lead.purchase_totals) == {"EUR"}
     assert list(lead.purchase_days) == [(NOW - timedelta(days=3)).date().isoformat()]
     assert len(lead.purchase_acc) == 1
+
+
+def test_faded_purchase_buckets_leave_the_stored_lead(store: Any, rules: Rules) -> None:
+    # GIVEN purchase points with a one-hour half-life, bought ten days ago
+    data = yaml.safe_load(default_rules_text())
+    data["purchase"]["half_life_days"] = 1 / 24
+    hourly = parse_rules(yaml.safe_dump(data))
+    then = NOW - timedelta(days=10)
+    apply_events(store, ANA_ID, ANA, [paid("p1", "A-1", 10000, then)], hourly, then)
+    assert len(store.get_lead(ANA_ID).purchase_acc) == 1
+    # WHEN the decay job refreshes the lead now
+    refresh_view(store, ANA_ID, hourly, NOW)
+    # THEN the bucket, worth nothing now, is gone from the stored lead; the totals stay
+    lead = store.get_lead(ANA_ID)
+    assert lead.purchase_acc == {} and lead.purchase_totals["EUR"].count == 1
 
 
 def test_a_buyer_with_many_orders_keeps_a_bounded_lead(store: Any, rules: Rules) -> None:

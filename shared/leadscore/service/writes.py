@@ -288,7 +288,7 @@ def refresh_view(store: LeadStore, lead_id: str, rules: Rules,
         handover = stage_change(snap.lead, fresh, now)
         # pruned buckets are written too (the whole document, inside the transaction)
         fields: Literal["view", "replace"] = "replace" if _pruned_keys(
-            snap.lead, fresh) else "view"
+            snap.lead, fresh) or drops_keys(snap.lead, fresh) else "view"
         return LeadWrite(lead=fresh, fields=fields, history=[entry],
                          outbox=[handover] if handover else []), change
 
