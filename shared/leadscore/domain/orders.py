@@ -78,7 +78,11 @@ def _count(lead: LeadState, order: Order, sign: int) -> None:
         lead.purchase_totals[order.currency] = totals
     if order.weight_key:
         left = lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight
-        if left == 0.0:  # the order was the bucket's only one: as if it never was
+        # what is left of a bucket its orders were all taken out of is float residue (its
+        # weights are within a factor 2, so about 1e-14): drop it, so the bucket is there in
+        # every order of events or in none. Below PRUNE_BELOW at its start a bucket is
+        # worth less than that ever after, and a refresh would prune it anyway.
+        if abs(left) < decay.PRUNE_BELOW:
             lead.purchase_acc.pop(order.weight_key, None)
         else:
             lead.purchase_acc[order.weight_key] = left

@@ -24,6 +24,7 @@ from leadscore.domain.view import REVIEW_EVERY, ViewChange, materialise, refresh
 __all__ = ["REVIEW_EVERY", "Breakdown", "ViewChange", "apply_delta", "apply_events",
            "breakdown", "fit_changes", "fit_items", "history_entry", "materialise", "new_lead",
            "profile_fields", "pruned", "refreshed"]
+
 STATUS_PRIORITY: dict[EmailStatus, int] = {
     "active": 0, "unsubscribed": 1, "bounced": 2, "complained": 3,
 }
