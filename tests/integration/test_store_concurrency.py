@@ -71,6 +71,16 @@ POOL = [
           order_id="A-1", amount_minor=15000, currency="EUR"),
     event("purchase_refunded", EMAIL, "p1r", NOW - timedelta(days=1), source="shop",
           order_id="A-1", refund_id="R-1", amount_minor=5000, currency="EUR"),
+    # purchase rules read per-currency totals and paid days: a second report of an order
+    # (earlier), a dollar order refunded in full, a yen order
+    event("purchase_made", EMAIL, "p1b", NOW - timedelta(days=6), source="shop",
+          order_id="A-1", amount_minor=15000, currency="EUR"),
+    event("purchase_made", EMAIL, "p2", NOW - timedelta(days=400), source="shop",
+          order_id="B-1", amount_minor=40000, currency="USD"),
+    event("purchase_refunded", EMAIL, "p2r", NOW - timedelta(days=300), source="shop",
+          order_id="B-1", refund_id="R-2", amount_minor=40000, currency="USD"),
+    event("purchase_made", EMAIL, "p3", NOW - timedelta(days=500), source="shop",
+          order_id="C-1", amount_minor=900000, currency="JPY"),
     activity(EMAIL, "v1", NOW - timedelta(days=5), name="pricing_page_visit"),
 ]
 
@@ -98,6 +108,7 @@ def test_any_order_with_duplicates_gives_the_same_lead(store: Any, rules: Rules,
     store.erase(lead_id_for(EMAIL))
     # WHEN the same events arrive permuted, in random groups, with some delivered again
     shuffled = _apply_in_chunks(store, rules, list(order) + list(repeats), seed)
-    # THEN the lead is the same
+    # THEN the lead is the same (purchase totals, paid days and buckets included)
     assert facts(shuffled) == facts(reference)
+    assert set(shuffled.purchase_totals) == {"EUR", "JPY"} and len(shuffled.purchase_days) == 2
     assert len(store.history(lead_id_for(EMAIL))) == len(POOL)

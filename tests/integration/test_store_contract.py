@@ -25,7 +25,7 @@ def apply(store: Any, rules: Rules, events: list[Any], now: Any = NOW) -> Any:
 def facts(lead: LeadState) -> dict[str, Any]:
     """Everything but bookkeeping times, with floats rounded (sum order moves the last bit)."""
     data = lead.model_dump(exclude={"updated_at", "scored_at", "created_at", "next_review_at"})
-    for name in ("eng_acc", "cap_weights"):
+    for name in ("eng_acc", "cap_weights", "purchase_acc"):
         data[name] = {k: round(v, 6) for k, v in data[name].items()}
     for name in ("score", "fit_score", "engagement_score"):
         data[name] = round(data[name], 3)

@@ -14,16 +14,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import yaml
 from builders import event, form
 from conftest import NOW
 
 from leadscore.domain.identity import lead_id_for
-from leadscore.domain.rules import Rules
+from leadscore.domain.rules import Rules, default_rules_text, parse_rules
 from leadscore.domain.scoring import apply_events as domain_apply
 from leadscore.domain.scoring import materialise
 from leadscore.domain.state import LeadState, Order
 from leadscore.service.leads import purchases
-from leadscore.service.writes import apply_events, rescore_lead
+from leadscore.service.writes import apply_events, refresh_view, rescore_lead
 
 ANA = "ana@example.com"
 ANA_ID = lead_id_for(ANA)
@@ -65,6 +66,37 @@ def test_order_records_live_beside_the_lead_and_go_with_it(store: Any, rules: Ru
     # AND erasing the lead erases its orders
     store.erase(ANA_ID)
     assert store.orders_of(ANA_ID) == {}
+
+
+def test_an_order_refunded_in_full_leaves_the_stored_totals(store: Any, rules: Rules) -> None:
+    # GIVEN a euro order that stays, and a dollar order paid then refunded in full, each
+    # event its own write
+    apply_one_by_one(store, rules, [
+        paid("p1", "A-1", 10000, NOW - timedelta(days=3)),
+        paid("p2", "B-1", 20000, NOW - timedelta(days=2), currency="USD"),
+        event("purchase_refunded", ANA, "r2", NOW - timedelta(hours=1), source="shop",
+              order_id="B-1", refund_id="R-2", amount_minor=20000, currency="USD")])
+    # THEN the stored lead keeps no dollar totals, paid day or purchase points of it (a
+    # merge-write on Firestore used to keep the emptied map keys: still a dollar buyer)
+    lead = store.get_lead(ANA_ID)
+    assert set(lead.purchase_totals) == {"EUR"}
+    assert list(lead.purchase_days) == [(NOW - timedelta(days=3)).date().isoformat()]
+    assert len(lead.purchase_acc) == 1
+
+
+def test_faded_purchase_buckets_leave_the_stored_lead(store: Any, rules: Rules) -> None:
+    # GIVEN purchase points with a one-hour half-life, bought ten days ago
+    data = yaml.safe_load(default_rules_text())
+    data["purchase"]["half_life_days"] = 1 / 24
+    hourly = parse_rules(yaml.safe_dump(data))
+    then = NOW - timedelta(days=10)
+    apply_events(store, ANA_ID, ANA, [paid("p1", "A-1", 10000, then)], hourly, then)
+    assert len(store.get_lead(ANA_ID).purchase_acc) == 1
+    # WHEN the decay job refreshes the lead now
+    refresh_view(store, ANA_ID, hourly, NOW)
+    # THEN the bucket, worth nothing now, is gone from the stored lead; the totals stay
+    lead = store.get_lead(ANA_ID)
+    assert lead.purchase_acc == {} and lead.purchase_totals["EUR"].count == 1
 
 
 def test_a_buyer_with_many_orders_keeps_a_bounded_lead(store: Any, rules: Rules) -> None:

@@ -39,3 +39,18 @@ def test_rules_check_explains_new_constructs_with_rule_and_field(tmp_path: Path)
     assert result.exit_code == 1
     assert ('fit rule "enterprise-decision-maker": field "all.0.range": min is greater than '
             "max") in result.output
+
+
+def test_rules_check_names_the_purchase_band_and_field(tmp_path: Path) -> None:
+    # GIVEN the default rules with a reversed spend band and a band with two measures
+    path = tmp_path / "rules.yaml"
+    path.write_text(default_rules_text().replace(
+        "total_spend: {min: 5000}", "total_spend: {min: 5000, max: 50}").replace(
+        "{id: repeat-buyer, count: {min: 3},", "{id: repeat-buyer, count: {min: 3}, "
+        "days_since_last: {max: 9},"))
+    # WHEN it is checked THEN each line names the band, the field and the problem
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 1
+    assert ('purchase band "big-spender": field "total_spend": min is greater than max'
+            in result.output)
+    assert 'purchase band "repeat-buyer": give exactly one of count' in result.output

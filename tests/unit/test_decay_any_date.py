@@ -28,7 +28,12 @@ HOUR = 1 / 24
 
 def rules_with(engagement_hl: float, unsubscribe_hl: float, purchase_hl: float,
                window_days: float) -> Rules:
+    """The default rules (purchase bands on count, spend and recency included) with these
+    half-lives, plus an average-basket and a recent-buyer band."""
     data = yaml.safe_load(default_rules_text())
+    data["purchase"]["bands"] += [
+        {"id": "basket", "average_basket": {"min": 150}, "points": 4},
+        {"id": "recent", "days_since_last": {"max": 30}, "points": 6}]
     data["engagement_half_life_days"] = engagement_hl
     data["engagement"]["email.unsubscribed"]["half_life_days"] = unsubscribe_hl
     data["engagement"]["email.opened"]["cap"]["window_days"] = window_days
@@ -94,7 +99,8 @@ def test_faded_buckets_are_pruned_and_the_score_does_not_move(rules: Rules) -> N
 
 def _history(draw: Any) -> list[Any]:
     times = st.integers(min_value=0, max_value=SPAN).map(lambda s: START + timedelta(seconds=s))
-    kinds = st.sampled_from(["demo", "newsletter", "open", "click", "visit", "unsub", "buy"])
+    kinds = st.sampled_from(["demo", "newsletter", "open", "click", "visit", "unsub", "buy",
+                             "buy", "refund"])
     raw = draw(st.lists(st.tuples(kinds, times, st.sampled_from(["CTO", "Student", "Doctor"]),
                                   st.sampled_from(["5.000", "51-200", "3"])),
                         min_size=1, max_size=14))
@@ -112,10 +118,18 @@ def _history(draw: Any) -> list[Any]:
             out.append(activity(ANA, key, at))
         elif kind == "unsub":
             out.append(event("email_unsubscribed", ANA, key, at, source="esp"))
-        else:
+        elif kind == "buy":  # orders in three currencies, some reported twice
             out.append(event("purchase_made", ANA, key, at, source="shop", order_id=f"o{i % 3}",
-                             amount_minor=5000 * (i + 1), currency="EUR"))
+                             amount_minor=5000 * (i + 1), currency=CURRENCIES[i % 3]))
+        else:  # a refund, partial or whole, of one of those orders (maybe before it is paid)
+            out.append(event("purchase_refunded", ANA, key, at, source="shop",
+                             order_id=f"o{i % 3}", refund_id=f"r{i}",
+                             amount_minor=draw(st.sampled_from([1000, 5000, 10**6])),
+                             currency=CURRENCIES[i % 3]))
     return out
+
+
+CURRENCIES = ("EUR", "USD", "JPY")
 
 
 def _close(a: float, b: float, rounded: bool = False) -> bool:
@@ -160,6 +174,10 @@ def test_any_order_with_duplicates_gives_the_whole_history(data: Any) -> None:
             state.email_status, state.orders, records, state.purchase_totals) == (
                 whole.stage, whole.grade, whole.profile, whole.counters, whole.cap_counts,
                 whole.email_status, whole.orders, whole_records, whole.purchase_totals)
+    # AND so are the purchase bands (count, spend, basket, recency) and what they read
+    assert state.purchase_days == whole.purchase_days
+    assert breakdown(state, rules, now).purchase_bands == breakdown(
+        whole, rules, now).purchase_bands
     for facts, other in ((state.eng_acc, whole.eng_acc), (state.cap_weights, whole.cap_weights),
                          (state.purchase_acc, whole.purchase_acc)):
         assert facts.keys() == other.keys()

@@ -36,6 +36,9 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)  # the previous release's fixed epoch (`h45` keys)
 UNIX = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,7 +48,18 @@ MIN_HALF_LIFE_DAYS = 1 / 24
 MAX_HALF_LIFE_DAYS = 3650.0
 PRUNE_BELOW = 1e-9  # points: far below the 4 decimals a score is rounded to
 _MICRO = timedelta(microseconds=1)
-_EPOCH_KEY = re.compile(r"^s(\d+)([en])(\d+)(?:_[a-z0-9]+)?$")  # `_<category>`: limits
+
+
+def _half_life(days: float) -> float:
+    if not MIN_HALF_LIFE_DAYS <= days <= MAX_HALF_LIFE_DAYS:
+        raise ValueError("a half-life must be from 1 hour (0.0417 days) to 3650 days")
+    return days
+
+
+HalfLife = Annotated[float, AfterValidator(_half_life)]  # a rules file's `half_life_days`
+# `s`: epochs of 256 half-lives; `p`: of one (purchases); `_<category>`: limits
+_EPOCH_KEY = re.compile(r"^([sp])(\d+)([en])(\d+)(?:_[a-z0-9]+)?$")
+SHORT_EPOCH = "p"
 
 
 def days_since_epoch(t: datetime) -> float:
@@ -81,21 +95,25 @@ def _micros(t: datetime) -> int:
     return (t - UNIX) // _MICRO
 
 
-def epoch_key(half_life_days: float, t: datetime) -> str:
-    """The accumulator bucket an event at t with this half-life is added to."""
+def epoch_key(half_life_days: float, t: datetime, short: bool = False) -> str:
+    """The accumulator bucket an event at t with this half-life is added to; `short`:
+    epochs of one half-life (see `accrue`)."""
     seconds = half_life_seconds(half_life_days)
-    k = _micros(t) // (seconds * 1_000_000 * EPOCH_HALF_LIVES)
-    return f"s{seconds}e{k}" if k >= 0 else f"s{seconds}n{-k}"
+    prefix, span = (SHORT_EPOCH, 1) if short else ("s", EPOCH_HALF_LIVES)
+    k = _micros(t) // (seconds * 1_000_000 * span)
+    return f"{prefix}{seconds}e{k}" if k >= 0 else f"{prefix}{seconds}n{-k}"
 
 
 @lru_cache(maxsize=65536)
-def _parse_epoch(key: str) -> tuple[int, int] | None:
-    """(half-life seconds, epoch index) of an epoch key, None for an old `h<days>` key."""
+def _parse_epoch(key: str) -> tuple[int, int, int] | None:
+    """(half-life seconds, epoch index, half-lives per epoch) of an epoch key, None for an
+    old `h<days>` key."""
     found = _EPOCH_KEY.match(key)
     if not found:
         return None
-    k = int(found[3])
-    return int(found[1]), (k if found[2] == "e" else -k)
+    k = int(found[4])
+    span = 1 if found[1] == SHORT_EPOCH else EPOCH_HALF_LIVES
+    return int(found[2]), (k if found[3] == "e" else -k), span
 
 
 def weight(key: str, t: datetime) -> float:
@@ -103,17 +121,24 @@ def weight(key: str, t: datetime) -> float:
     parsed = _parse_epoch(key)
     if parsed is None:
         return growth(t, half_life_of(key))
-    seconds, k = parsed
-    base = k * seconds * 1_000_000 * EPOCH_HALF_LIVES
+    seconds, k, span = parsed
+    base = k * seconds * 1_000_000 * span
     return _pow2((_micros(t) - base) / (seconds * 1_000_000))
 
 
 def accrue(points: float, half_life_days: float, t: datetime,
-           category: str | None = None) -> tuple[str, float]:
+           category: str | None = None, short: bool = False) -> tuple[str, float]:
     """(bucket key, amount to add) for points earned at t: the blind increment. With a
     category (rules with point `limits`) the key ends in `_<category>`, so each category's
-    engagement can be read, and limited, on its own."""
-    key = epoch_key(half_life_days, t)
+    engagement can be read, and limited, on its own.
+
+    `short` (purchases): epochs of one half-life, so a bucket's weights stay within a
+    factor of 2. Purchase points are also *taken back* (a refund, an order reported again
+    with an earlier time): in a 256-half-life epoch, taking back a weight near 2**243
+    would wipe out the float bits of the small weights added beside it, so the bucket
+    would depend on the order of events; within a factor of 2 it cannot. A lead gets one
+    such bucket per half-life with purchases, pruned once faded."""
+    key = epoch_key(half_life_days, t, short)
     amount = points * weight(key, t)
     return (f"{key}_{category}" if category else key), amount
 
@@ -129,8 +154,8 @@ def value_at(key: str, amount: float, now: datetime) -> float:
     parsed = _parse_epoch(key)
     if parsed is None:  # previous release: fixed T0 (finite for its supported dates)
         return amount * fade(now, half_life_of(key))
-    seconds, k = parsed
-    base = k * seconds * 1_000_000 * EPOCH_HALF_LIVES
+    seconds, k, span = parsed
+    base = k * seconds * 1_000_000 * span
     exponent = -(_micros(now) - base) / (seconds * 1_000_000)
     return amount * _pow2(min(exponent, 0.0))
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from leadscore.domain import decay
+from leadscore.domain import decay, money
 from leadscore.domain.behaviour import counter_key, event_fields
 from leadscore.domain.events import (
     CustomActivity,
@@ -156,15 +156,24 @@ def _engagement_rule(event: Event, key: str, delta: LeadDelta,
     return [HistoryItem(rule=key, points=rule.points, reason=reason)]
 
 
+def _shown(amount_minor: int, currency: str) -> str:
+    """`199.90 EUR`, `10000 JPY`, `10.000 KWD`: in the currency's own minor unit."""
+    return f"{_money_text(amount_minor, currency)} {currency}"
+
+
+def _money_text(amount_minor: int, currency: str) -> str:
+    try:
+        return f"{money.to_major(amount_minor, currency):f}"
+    except money.MoneyError:  # a code ISO 4217 does not know (only `/ingest` can send one)
+        return f"{amount_minor / 100:.2f}"
+
+
 def _purchase_items(event: PurchaseMade, rules: Rules) -> list[HistoryItem]:
-    amount = f"{event.amount_minor / 100:.2f} {event.currency}"
-    items = [HistoryItem(rule="purchase.per_purchase", points=rules.purchase.per_purchase,
-                         reason=f"purchase of {amount}")]
-    for band in rules.purchase.value_bands:
-        if event.amount_minor >= band.min_minor:
-            items.append(HistoryItem(rule=f"purchase.value>={band.min_minor}",
-                                     points=band.points, reason=f"order value {amount}"))
-    return items
+    amount = _shown(event.amount_minor, event.currency)
+    return [HistoryItem(rule=rule, points=points,
+                        reason=f"purchase of {amount}" if rule == "purchase.per_purchase"
+                        else f"order value {amount}")
+            for rule, points in rules.purchase.order_items(event.amount_minor, event.currency)]
 
 
 def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]:
@@ -214,7 +223,7 @@ def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]
                                   amount_minor=event.amount_minor, currency=event.currency,
                                   refund_id=event.refund_id)
         items = [HistoryItem(rule="purchase.refund", points=0,
-                             reason=f"refund of {event.amount_minor / 100:.2f} {event.currency}"
+                             reason=f"refund of {_shown(event.amount_minor, event.currency)}"
                                     " takes back that share of the order's points")]
     elif isinstance(event, OutcomeRecorded):
         delta.counters = {f"outcome_{event.outcome}": 1}  # blind: counted, judged against

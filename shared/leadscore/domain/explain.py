@@ -4,9 +4,9 @@ A history entry says what an event was worth when it happened; this says what it
 at `now`: every stored event is valued again under the rules in force, with the same
 arithmetic the score uses (its epoch buckets faded to `now`, a cap window's points scaled
 by the window's count on the lead), and grouped by rule. Fit rules count in full, orders
-by their faded, refunded share. Whatever the history shown does not explain (events older
-than the page read, or buckets pruned below 1e-9 points) is one last line, so the lines
-always add up to the score.
+by their faded, refunded share, purchase bands (`purchase.<id>`) in full while they hold.
+Whatever the history shown does not explain (events older than the page read, or buckets
+pruned below 1e-9 points) is one last line, so the lines always add up to the score.
 """
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ def contributions(lead: LeadState, history: list[HistoryEntry], rules: Rules,
         lines.append({"rule": "purchase", "points": parts.purchases,
                       "events": sum(t.count for t in order_records.totals(lead).values()),
                       "reason": "orders, faded, less refunds"})
+    bands = {b.id: b for b in rules.purchase.bands}
+    for band_id, points in parts.purchase_bands.items():
+        band = bands[band_id]
+        lines.append({"rule": f"purchase.{band_id}", "points": points, "events": 0,
+                      "reason": band.reason or f"purchase band on {band.measure}"})
     total = parts.fit + parts.engagement
     rest = total - sum(line["points"] for line in lines)
     if abs(rest) >= UNEXPLAINED_BELOW:

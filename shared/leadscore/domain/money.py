@@ -1,17 +1,18 @@
 """Money in minor units (integers), never floats.
 
-Currencies are checked against ISO 4217 with pycountry. pycountry does not carry each
-currency's number of decimals, so the few that differ from 2 are listed here (ISO 4217
-"minor unit" column) rather than pulling in a whole locale database for one number.
+Currencies are checked against ISO 4217 with pycountry; each currency's number of decimals
+(the ISO 4217 "minor unit" column) comes from the `iso4217` package, which ships the ISO
+table itself (JPY 0, EUR 2, KWD 3, CLF 4). Units with no minor unit in the table (gold,
+SDR, test codes: "N.A.") count in hundredths, as before. Both are imported on first use,
+so a cold start that never sees money does not pay for them.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
-ZERO_DECIMALS = frozenset(
-    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split())
-THREE_DECIMALS = frozenset("BHD IQD JOD KWD LYD OMR TND".split())
+NO_MINOR_UNIT = 2  # ISO's "N.A." (XAU, XDR...): hundredths
 
 
 class MoneyError(ValueError):
@@ -30,8 +31,21 @@ def currency_code(value: object) -> str:
     return code
 
 
+@lru_cache(maxsize=512)
 def exponent(code: str) -> int:
-    return 0 if code in ZERO_DECIMALS else 3 if code in THREE_DECIMALS else 2
+    """Decimals of an ISO 4217 currency (its minor unit): 0 for JPY, 2 for EUR, 3 for KWD."""
+    import iso4217
+
+    try:
+        found = iso4217.Currency(code.upper()).exponent
+    except ValueError:
+        raise MoneyError(f"currency {code!r} is not an ISO 4217 currency") from None
+    return NO_MINOR_UNIT if found is None else int(found)
+
+
+def to_major(amount_minor: int, code: str) -> Decimal:
+    """19990 EUR -> Decimal('199.90'), exactly; 10000 JPY -> 10000, 10000 KWD -> 10."""
+    return Decimal(amount_minor).scaleb(-exponent(code))
 
 
 def to_minor(amount: object, code: str) -> int:

@@ -3,9 +3,10 @@
 A lead used to hold every order in its document; a buyer with thousands of orders would
 outgrow Firestore's 1 MiB limit (issue 21). Now each order is a record beside the lead and
 the lead keeps, per currency, how many orders count and their paid, refunded and net totals,
-plus accumulators of purchase points (house rule 8, in the epoch buckets of `decay.py`: each
-counting order adds its points times its net share to the bucket of its payment time, so the
-purchase score at any `now` is the buckets' value at `now`). An order change takes back
+plus accumulators of purchase points (house rule 8, in the epoch buckets of `decay.py`, of
+one half-life each (`accrue(short=True)`): each counting order adds its points times its
+net share to the bucket of its payment time, so the purchase score at any `now` is the
+buckets' value at `now`). An order change takes back
 exactly what the order's previous state added (kept on the record as `weight`) and adds its
 new state, so the aggregates are exact whatever the order of events, as long as the write
 reads the touched order records in the same transaction (the unit of work does).
@@ -15,10 +16,11 @@ Pure functions; the caller passes the touched order records in a dict it then wr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from leadscore.domain import decay
 from leadscore.domain.effects import OrderChange
+from leadscore.domain.purchase_rules import day_of
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState, Order, PurchaseTotals
 
@@ -46,9 +48,9 @@ def changed(order: Order, change: OrderChange, at: datetime) -> Order:
     return order
 
 
-def order_points(amount_minor: int, rules: Rules) -> float:
-    return rules.purchase.per_purchase + sum(
-        b.points for b in rules.purchase.value_bands if amount_minor >= b.min_minor)
+def order_points(order: Order, rules: Rules) -> float:
+    """An order's points in full (per purchase and value bands in its currency)."""
+    return rules.purchase.order_points(order.amount_minor or 0, order.currency)
 
 
 def weighed(order: Order, rules: Rules) -> Order:
@@ -56,8 +58,8 @@ def weighed(order: Order, rules: Rules) -> Order:
     if not order.counts or order.amount_minor is None or order.paid_at is None:
         return order.model_copy(update={"weight": 0.0, "weight_key": ""})
     share = order.net_minor / order.amount_minor
-    key, amount = decay.accrue(order_points(order.amount_minor, rules) * share,
-                               rules.purchase_half_life(), order.paid_at)
+    key, amount = decay.accrue(order_points(order, rules) * share,
+                               rules.purchase_half_life(), order.paid_at, short=True)
     return order.model_copy(update={"weight": amount, "weight_key": key})
 
 
@@ -75,8 +77,22 @@ def _count(lead: LeadState, order: Order, sign: int) -> None:
     else:
         lead.purchase_totals[order.currency] = totals
     if order.weight_key:
-        lead.purchase_acc[order.weight_key] = (
-            lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight)
+        left = lead.purchase_acc.get(order.weight_key, 0.0) + sign * order.weight
+        # what is left of a bucket its orders were all taken out of is float residue (its
+        # weights are within a factor 2, so about 1e-14): drop it, so the bucket is there in
+        # every order of events or in none. Below PRUNE_BELOW at its start a bucket is
+        # worth less than that ever after, and a refresh would prune it anyway.
+        if abs(left) < decay.PRUNE_BELOW:
+            lead.purchase_acc.pop(order.weight_key, None)
+        else:
+            lead.purchase_acc[order.weight_key] = left
+    if order.paid_at is not None:
+        day = day_of(order.paid_at)
+        left = lead.purchase_days.get(day, 0) + sign
+        if left:
+            lead.purchase_days[day] = left
+        else:
+            lead.purchase_days.pop(day, None)
 
 
 def pruned(lead: LeadState, now: datetime) -> LeadState:
@@ -126,7 +142,7 @@ def purchase_points(lead: LeadState, rules: Rules, now: datetime) -> float:
     for order in lead.orders.values():
         if order.counts and order.amount_minor is not None and order.paid_at is not None:
             share = order.net_minor / order.amount_minor
-            points += decay.faded(order_points(order.amount_minor, rules) * share,
+            points += decay.faded(order_points(order, rules) * share,
                                   order.paid_at, now, hl)
     return points
 
@@ -148,3 +164,28 @@ def totals(lead: LeadState) -> dict[str, PurchaseTotals]:
             t.refunded_minor += order.refunded_minor
             t.net_minor += order.net_minor
     return out
+
+
+def last_paid_day(lead: LeadState) -> date | None:
+    """The UTC day of the latest order that counts (legacy orders in the document too)."""
+    days = [d for d, n in lead.purchase_days.items() if n > 0]
+    days += [day_of(o.paid_at) for o in lead.orders.values() if o.counts and o.paid_at]
+    return date.fromisoformat(max(days)) if days else None
+
+
+def band_points(lead: LeadState, rules: Rules, now: datetime) -> dict[str, float]:
+    """The purchase bands (`purchase.bands`) the lead is in at `now`, by id."""
+    if not rules.purchase.bands:
+        return {}
+    return rules.purchase.band_points(totals(lead), last_paid_day(lead), now)
+
+
+def drops_keys(before: LeadState | None, after: LeadState) -> bool:
+    """True when an order change removed keys from the lead's purchase maps (a currency or
+    a day with no order left that counts, a bucket emptied): a merge-write (Firestore's
+    `set(merge=True)`) keeps map keys it is not given, so such a lead must be written
+    whole, or a refunded currency would still count."""
+    if before is None:
+        return False
+    return any(not getattr(before, name).keys() <= getattr(after, name).keys()
+               for name in ("purchase_totals", "purchase_days", "purchase_acc"))

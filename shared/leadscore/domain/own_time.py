@@ -23,8 +23,7 @@ def order_points(order: Order | None, rules: Rules, at: datetime) -> float:
     """An order's points at `at`: its rules' points times its unrefunded share, faded."""
     if order is None or not order.counts or order.amount_minor is None or order.paid_at is None:
         return 0.0
-    points = rules.purchase.per_purchase + sum(
-        b.points for b in rules.purchase.value_bands if order.amount_minor >= b.min_minor)
+    points = rules.purchase.order_points(order.amount_minor, order.currency)
     return decay.faded(points * order.net_minor / order.amount_minor, order.paid_at, at,
                        rules.purchase_half_life())
 

@@ -2,9 +2,11 @@
 
 With no new event, a lead's engagement at `now + x` is E(x) = sum_j a_j * 2**(-x / h_j):
 one term per accumulator bucket, capped window and order (each its value now and its
-half-life). Fit is constant. Its stage, grade or non-opener flag can change by itself only
-when E crosses a *level*: an engagement band floor, a stage threshold minus fit, those less
-the hysteresis margin; or at a fixed moment: the non-opener date, the end of a minimum stay.
+half-life), plus the points of purchase bands, which do not fade (they change only at a
+moment: a recency band's first or last day). Fit is constant. Its stage, grade or
+non-opener flag can change by itself only when E crosses a *level*: an engagement band
+floor, a stage threshold minus fit, those less the hysteresis margin; or at a fixed
+moment: the non-opener date, the end of a minimum stay, a recency band's edge.
 
 E may mix signs (an unsubscribe's penalty fades slower than a click's points), so it need
 not be monotonic and no closed form gives the first crossing. We step instead, safely:
@@ -46,10 +48,11 @@ def levels(rules: Rules, fit: float) -> list[float]:
 
 
 def first_crossing(terms: Sequence[tuple[float, float]], marks: Sequence[float],
-                   now: datetime, until_days: float = HORIZON_DAYS) -> datetime | None:
-    """The earliest moment E (terms: (value now, half-life days)) may reach a mark, or None
-    if it cannot within `until_days`. Never later than the true first crossing (see the
-    module docstring)."""
+                   now: datetime, until_days: float = HORIZON_DAYS,
+                   steady: float = 0.0) -> datetime | None:
+    """The earliest moment E (terms: (value now, half-life days), plus `steady` points that
+    do not fade) may reach a mark, or None if it cannot within `until_days`. Never later
+    than the true first crossing (see the module docstring)."""
     terms = [(a, h) for a, h in terms if a != 0.0]
     if not terms or not marks:
         return None
@@ -57,12 +60,12 @@ def first_crossing(terms: Sequence[tuple[float, float]], marks: Sequence[float],
     x = 0.0
     for _ in range(MAX_STEPS):
         faded = [(a * 2.0 ** (-x / h), h) for a, h in terms]
-        value = sum(v for v, _ in faded)
+        value = steady + sum(v for v, _ in faded)
         left = sum(abs(v) for v, _ in faded)
-        # E stays within [-left, left] from here on, moving towards 0
+        # E stays within steady +- left from here on, moving towards `steady`
         if left < ROUNDING / 2:  # nothing left that rounding would show
             return None
-        distance = min((abs(value - m) for m in marks if abs(m) <= left + ROUNDING),
+        distance = min((abs(value - m) for m in marks if abs(m - steady) <= left + ROUNDING),
                        default=None)
         if distance is None:
             return None
@@ -77,12 +80,14 @@ def first_crossing(terms: Sequence[tuple[float, float]], marks: Sequence[float],
 
 
 def next_review(terms: Sequence[tuple[float, float]], rules: Rules, fit: float,
-                now: datetime, moments: Iterable[datetime | None]) -> datetime | None:
+                now: datetime, moments: Iterable[datetime | None],
+                steady: float = 0.0) -> datetime | None:
     """The earliest of the first crossing and the future `moments` (None: never). The
-    crossing is only searched for up to the earliest moment (a review then searches on)."""
+    crossing is only searched for up to the earliest moment (a review then searches on).
+    `steady`: engagement points that do not fade (purchase bands, until a moment)."""
     found = [t for t in moments if t is not None and t > now]
     until = (min(found) - now).total_seconds() / 86400 if found else HORIZON_DAYS
-    crossing = first_crossing(terms, levels(rules, fit), now, until)
+    crossing = first_crossing(terms, levels(rules, fit), now, until, steady)
     if crossing is not None:
         found.append(crossing)
     return min(found) if found else None

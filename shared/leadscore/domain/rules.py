@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,12 +27,14 @@ from pydantic import (
 from leadscore.domain import decay
 from leadscore.domain.behaviour import BehaviourRule, Frequency
 from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
+from leadscore.domain.purchase_rules import PurchaseBand, PurchaseRules, ValueBand
+from leadscore.domain.rules_errors import message, where
 from leadscore.domain.segments import Segments
 from leadscore.domain.website_rules import WebsiteRules
 from leadscore.errors import RulesError
 
 __all__ = ["BehaviourRule", "Condition", "DomainTest", "FitRule", "Frequency", "Hysteresis",
-           "NumericRange", "Rules", "parse_rules"]
+           "NumericRange", "PurchaseBand", "PurchaseRules", "Rules", "ValueBand", "parse_rules"]
 
 EVENT_KEY = re.compile(
     r"^(form\.[a-z0-9_\-]+|activity\.[a-z0-9_\-]+|"
@@ -45,13 +46,7 @@ MIN_HALF_LIFE_DAYS = decay.MIN_HALF_LIFE_DAYS  # one hour: epoch buckets keep an
 MAX_HALF_LIFE_DAYS = decay.MAX_HALF_LIFE_DAYS  # ten years
 
 
-def _half_life(days: float) -> float:
-    if not MIN_HALF_LIFE_DAYS <= days <= MAX_HALF_LIFE_DAYS:
-        raise ValueError("a half-life must be from 1 hour (0.0417 days) to 3650 days")
-    return days
-
-
-HalfLife = Annotated[float, AfterValidator(_half_life)]
+HalfLife = decay.HalfLife
 
 
 class _Strict(BaseModel):
@@ -80,17 +75,6 @@ class EventRule(_Strict):
     cap: Cap | None = None
     reason: str | None = None
     category: Category | None = None  # for `limits`; by default email, form or website
-
-
-class ValueBand(_Strict):
-    min_minor: int = Field(ge=0)
-    points: float
-
-
-class PurchaseRules(_Strict):
-    per_purchase: float = 0
-    value_bands: list[ValueBand] = Field(default_factory=list)
-    half_life_days: HalfLife | None = None
 
 
 class StageGate(_Strict):
@@ -245,50 +229,6 @@ class Rules(_Strict):
         return self.purchase.half_life_days or self.engagement_half_life_days
 
 
-def _where(data: Any, loc: tuple[int | str, ...]) -> str:
-    """Name a validation error's place, with the rule id when the place is a fit rule."""
-    loc = _shown(loc)
-    parts = [str(p) for p in loc]
-    rule_id = _fit_rule_id(data, loc)
-    if rule_id:
-        parts[1] = f"{loc[1]} (id={rule_id})"
-    return ".".join(parts) or "(top level)"
-
-
-def _shown(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """The place as the file spells it: a stage's gate is written under the stage."""
-    return loc[:1] + loc[2:] if loc[:2] == ("stages", "gates") else loc
-
-
-def _fit_rule_id(data: Any, loc: tuple[int | str, ...]) -> str | None:
-    if len(loc) >= 2 and loc[0] in ("fit", "behaviour") and isinstance(loc[1], int):
-        fit = data.get(loc[0]) if isinstance(data, Mapping) else None
-        if isinstance(fit, list) and loc[1] < len(fit) and isinstance(fit[loc[1]], Mapping):
-            rule_id = fit[loc[1]].get("id")
-            return str(rule_id) if rule_id else None
-    return None
-
-
-def _message(data: Any, loc: tuple[int | str, ...], problem: str) -> str:
-    """One line a person can act on: `fit rule "x": field "range": min is greater than max`."""
-    problem = problem.removeprefix("Value error, ")
-    loc = _shown(loc)
-    if len(loc) >= 2 and loc[0] == "fit":
-        rule_id = _fit_rule_id(data, loc)
-        head = f'fit rule "{rule_id}"' if rule_id else f"fit rule #{loc[1]}"
-        rest = loc[2:]
-    elif len(loc) >= 2 and loc[0] == "behaviour":
-        rule_id = _fit_rule_id(data, loc)
-        head = f'behaviour rule "{rule_id}"' if rule_id else f"behaviour rule #{loc[1]}"
-        rest = loc[2:]
-    elif len(loc) >= 2 and loc[0] == "engagement":
-        head, rest = f'engagement rule "{loc[1]}"', loc[2:]
-    else:
-        head, rest = "", loc
-    where = f'field "{".".join(str(p) for p in rest)}"' if rest else ""
-    return ": ".join(p for p in (head, where, problem) if p)
-
-
 def parse_rules(text: str, origin: str = "rules") -> Rules:
     """Validate a whole rules document; raise RulesError listing every problem."""
     try:
@@ -301,8 +241,8 @@ def parse_rules(text: str, origin: str = "rules") -> Rules:
         return Rules.model_validate(data)
     except ValidationError as exc:
         details = [
-            {"field": _where(data, tuple(e["loc"])), "problem": e["msg"],
-             "message": _message(data, tuple(e["loc"]), e["msg"])} for e in exc.errors()
+            {"field": where(data, tuple(e["loc"])), "problem": e["msg"],
+             "message": message(data, tuple(e["loc"]), e["msg"])} for e in exc.errors()
         ]
         lines = "; ".join(d["message"] for d in details)
         raise RulesError(f"{origin}: {lines}", details=details) from None

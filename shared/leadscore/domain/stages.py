@@ -25,6 +25,20 @@ the same stage in any order and any batching.
 Firestore's blind path materialises after its increments from the lead it reads, with its
 stored stage, so it follows the same rule; a rebuild (rescore, or a rules change) starts
 from the stored stage too, so a replay does not flip a lead inside the band.
+`tests/unit/test_hysteresis.py` checks on random histories delivered in random orders at
+different moments that the score is the whole history's and the stage differs from the
+memoryless one only where the margin or the minimum stay holds it.
+
+Why the stage is not a function of the history alone (investigated for issue 15): that
+would mean running the hysteresis over a trajectory fixed by the events (their times
+sorted, plus checkpoints), where the score at each point counts only the events up to it.
+The stored facts are sums over *all* events, so the score at a past moment cannot be read
+from them: an event that arrives after a later one (ESP batches do this by minutes,
+backfills by years) would need the events since its time re-applied, i.e. a history read
+in the write (not in the store port, O(events since then), and Firestore's blind path,
+which never reads the history, could no longer take any late event). It would also
+rewrite stages sales has already been handed. So the stage keeps what was true when it
+was computed, and the order of arrival matters only inside the band described above.
 """
 
 from __future__ import annotations

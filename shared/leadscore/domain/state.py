@@ -82,6 +82,9 @@ class LeadState(BaseModel):
     # bounded purchase aggregates; the orders themselves are records of their own
     purchase_totals: dict[str, PurchaseTotals] = Field(default_factory=dict)
     purchase_acc: dict[str, float] = Field(default_factory=dict)  # faded points, by half-life
+    # orders that count, per UTC day paid ("2026-11-22": 1): recency bands read the latest
+    # exactly even after a refund (one small key per day with a purchase that counts)
+    purchase_days: dict[str, int] = Field(default_factory=dict)
     # legacy: leads written before orders had records of their own kept them here; read as
     # before, moved out into records by the next transactional write
     orders: dict[str, Order] = Field(default_factory=dict)

@@ -33,6 +33,7 @@ from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
 from leadscore.domain.handover import stage_change
 from leadscore.domain.identity import ledger_key
+from leadscore.domain.orders import drops_keys
 from leadscore.domain.rebuild import rebuilt, replayed, stale_rules
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import (
@@ -170,6 +171,7 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         change = stage_change(current, lead, now)
         # a rebuilt lead, or a legacy lead whose orders map leaves the document: write it whole
         whole = bool(extra) or base is not current or bool(current and current.orders)
+        whole = whole or drops_keys(current, lead)  # a merge would keep the dropped keys
         write = LeadWrite(lead=lead, history=extra + entries,
                           outbox=[change] if change else [],
                           orders=order_keys([event for _, event in keyed]),
@@ -302,7 +304,7 @@ def refresh_view(store: LeadStore, lead_id: str, rules: Rules,
         handover = stage_change(snap.lead, fresh, now)
         # pruned buckets are written too (the whole document, inside the transaction)
         fields: Literal["view", "replace"] = "replace" if _pruned_keys(
-            snap.lead, fresh) else "view"
+            snap.lead, fresh) or drops_keys(snap.lead, fresh) else "view"
         return LeadWrite(lead=fresh, fields=fields, history=[entry],
                          outbox=[handover] if handover else []), change
 

@@ -1,0 +1,78 @@
+"""A lead's score at a moment, part by part: fit, engagement per half-life, capped events,
+purchases (faded orders and the purchase bands it is in), frequency awards and what the
+category limits take off. The parts add up to the score; `view.py` materialises it and
+`explain.py` shows it rule by rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from leadscore.domain import orders as order_records
+from leadscore.domain.accumulators import (
+    capped_by_half_life,
+    engagement_by_category,
+    engagement_by_half_life,
+)
+from leadscore.domain.behaviour import awards
+from leadscore.domain.fit import fit_items
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import LeadState
+
+
+class Breakdown(BaseModel):
+    fit: float
+    engagement_by_half_life: dict[str, float]
+    capped: float
+    purchases: float  # orders' points, faded, less refunds
+    # every fading part summed per half-life in days: what `review` projects forward
+    terms: dict[float, float] = {}
+    behaviour: dict[str, float] = {}  # frequency rules' awards now, by rule id
+    limited: dict[str, float] = {}  # what category limits take off now (<= 0), by category
+    purchase_bands: dict[str, float] = {}  # purchase bands the lead is in now, by id
+
+    @property
+    def engagement(self) -> float:
+        return sum(self.engagement_by_half_life.values()) + self.capped + self.purchases + sum(
+            self.behaviour.values()) + sum(self.limited.values()) + self.steady
+
+    @property
+    def steady(self) -> float:
+        """The points that do not fade (purchase bands): held until the lead leaves a band."""
+        return sum(self.purchase_bands.values())
+
+
+def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
+    acc = engagement_by_half_life(state, now)
+    terms = capped_by_half_life(state, now)
+    capped = sum(terms.values())
+    for label_, value in acc.items():
+        terms[float(label_[1:])] = terms.get(float(label_[1:]), 0.0) + value
+    hl_p = rules.purchase_half_life()
+    purchase = order_records.purchase_points(state, rules, now)
+    if purchase:
+        terms[hl_p] = terms.get(hl_p, 0.0) + purchase
+    behaviour: dict[str, float] = {}
+    if rules.behaviour:
+        for rule_id, won in awards(state.counters, rules.behaviour_by_id(), now).items():
+            behaviour[rule_id] = sum(points for points, _ in won)
+            for points, half_life in won:
+                terms[half_life] = terms.get(half_life, 0.0) + points
+    fit = sum(i.points for i in fit_items(state, rules))
+    limited = _over_limits(state, rules, now) if rules.limits else {}
+    return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase,
+                     terms=terms, behaviour=behaviour, limited=limited,
+                     purchase_bands=order_records.band_points(state, rules, now))
+
+
+def _over_limits(state: LeadState, rules: Rules, now: datetime) -> dict[str, float]:
+    """Per limited category, the (negative) points over its limit at `now`."""
+    by_category = engagement_by_category(state, now)
+    by_id = rules.behaviour_by_id()
+    for rule_id, won in awards(state.counters, by_id, now).items():
+        rule = by_id[rule_id]
+        category = rules.category_for(rule.events[0], rule) or ""
+        by_category[category] = by_category.get(category, 0.0) + sum(p for p, _ in won)
+    return {c: limit - by_category[c] for c, limit in rules.limits.items()
+            if by_category.get(c, 0.0) > limit}

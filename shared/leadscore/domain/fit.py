@@ -1,0 +1,31 @@
+"""Fit: the profile fields fit rules read, the rules that match, and what a change started
+or stopped matching (for the history of a profile change)."""
+
+from __future__ import annotations
+
+from leadscore.domain.events import ProfileValue
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import HistoryItem, LeadState
+
+
+def profile_fields(state: LeadState) -> dict[str, ProfileValue]:
+    """The fields fit rules read: the profile plus the address's domain."""
+    fields: dict[str, ProfileValue] = dict(state.profile)
+    fields["email_domain"] = state.email.rsplit("@", 1)[-1]
+    return fields
+
+
+def fit_items(state: LeadState, rules: Rules) -> list[HistoryItem]:
+    fields = profile_fields(state)
+    return [HistoryItem(rule=f"fit.{r.id}", points=r.points, reason=r.explain(fields))
+            for r, test in rules.fit_tests() if test(fields)]
+
+
+def fit_changes(before: dict[str, HistoryItem],
+                after: dict[str, HistoryItem]) -> list[HistoryItem]:
+    """Fit rules a profile change started or stopped matching, as explained points."""
+    started = [HistoryItem(rule=k, points=i.points, reason=f"fit: {i.reason}")
+               for k, i in after.items() if k not in before]
+    stopped = [HistoryItem(rule=k, points=-i.points, reason=f"fit no longer: {i.reason}")
+               for k, i in before.items() if k not in after]
+    return started + stopped
