@@ -189,13 +189,16 @@ class Container:
         except Exception:  # noqa: BLE001 - the changes are stored; a later call delivers them
             logs.exception("handover sweep failed; pending changes stay pending")
 
-    def dispatch(self, events: Sequence[DomainEvent], *, sweep: bool = False) -> None:
+    def dispatch(self, events: Sequence[DomainEvent], *, sweep: bool = False,
+                 shard: bool = False) -> None:
         """Deliver what a use case reports (`result.events`), the one place that does.
 
         A flagged non-opener goes to `LEADSCORE_NON_OPENER_TOPIC` and, if configured, the SES
         suppression list; any stage change starts one handover sweep (the changes wait in
         the outbox, so the sweep also retries earlier ones). `sweep` forces the sweep (the
-        scheduled job retries earlier handovers even when it changed no stage)."""
+        scheduled job retries earlier handovers even when it changed no stage). `shard`: a
+        decay shard's run, which syncs the email tools only for its own stage changes and
+        flags; the full comparison with the tools runs once per decay run, on the tick."""
         for event in events:
             if isinstance(event, NonOpenerFlagged):
                 self.announce_non_opener(event)
@@ -204,7 +207,8 @@ class Container:
             # scores and clean-up to the email tools: from the scheduled job only, never
             # inside a provider's request
             named = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged | StageChanged)]
-            self.sync_esp(None if self.settings.esp_full_sweep else named)
+            full = self.settings.esp_full_sweep and not shard
+            self.sync_esp(None if full else named)
         elif any(isinstance(event, StageChanged) for event in events):
             self.hand_over_soon()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -42,6 +43,7 @@ class EspRunReport(BaseModel):
     removed: int = 0
     restored: int = 0
     rejected: int = 0  # refused for good (reasons are logged without emails)
+    refused_earlier: int = 0  # refused for good by an earlier sweep and unchanged since
     pending: int = 0  # left for the next run (the tool asked to wait, or failed)
     last_lead_id: str | None = None  # resume point of a full resync
     retry_after_s: float | None = None
@@ -81,9 +83,11 @@ def sync_tool(store: LeadStore, esp: EspSync, rules: Rules, now: datetime, *,
         changes = []
         for lead in leads:
             wanted = member_for(lead, esp.name, segments, cleanup)
-            before = last.get(lead.lead_id)
-            accepted = EspMember.model_validate({**before.member, "email": lead.email}
-                                                ) if before else None
+            record = last.get(lead.lead_id)
+            if not force and record is not None and record.refused == _stored(wanted):
+                report.refused_earlier += 1  # sent again once the lead changes
+                continue
+            accepted = _accepted(record, lead.email)
             if force or accepted != wanted:
                 changes.append(MemberChange(before=accepted, after=wanted))
         report.examined += len(leads)
@@ -98,6 +102,18 @@ def sync_tool(store: LeadStore, esp: EspSync, rules: Rules, now: datetime, *,
         if on_progress:
             on_progress(len(leads))
     return report
+
+
+def _stored(member: EspMember) -> dict[str, Any]:
+    """A member as its sync record keeps it: without the email (the lead has it)."""
+    return member.model_dump(exclude={"email"})
+
+
+def _accepted(record: EspSynced | None, email: str) -> EspMember | None:
+    """What the tool accepted last (None: never synced, or only ever refused)."""
+    if record is None or not record.member:
+        return None
+    return EspMember.model_validate({**record.member, "email": email})
 
 
 def _send(store: LeadStore, records: EspSyncRecords, esp: EspSync,
@@ -116,16 +132,24 @@ def _send(store: LeadStore, records: EspSyncRecords, esp: EspSync,
         return True
     accepted = [c for c in batch if c.after.lead_id not in result.rejected]
     report.rejected += len(batch) - len(accepted)
-    for lead_id, why in result.rejected.items():
-        logs.error("esp member refused", tool=esp.name, lead_id=lead_id, reason=why)
+    refused = [c for c in batch if c.after.lead_id in result.rejected]
+    for change in refused:  # the lead id is a keyed hash; the reason is the tool's code
+        logs.error("esp member refused for good; not retried until the lead changes",
+                   tool=esp.name, lead_id=change.after.lead_id,
+                   reason=result.rejected[change.after.lead_id])
+    if refused:  # the record keeps what the tool last accepted, beside what it refused
+        records.record_esp_synced([EspSynced(
+            tool=esp.name, lead_id=c.after.lead_id,
+            member=_stored(c.before) if c.before else {}, synced_at=now,
+            refused=_stored(c.after), refused_reason=result.rejected[c.after.lead_id][:120])
+            for c in refused])
     for change in accepted:  # the lead's history says what the clean-up did, and when
         if change.removing or change.restoring:
             record_action(store, esp, change, rules, now)
             report.removed += change.removing
             report.restored += change.restoring
     records.record_esp_synced([EspSynced(tool=esp.name, lead_id=c.after.lead_id,
-                                         member=c.after.model_dump(exclude={"email"}),
-                                         synced_at=now)
+                                         member=_stored(c.after), synced_at=now)
                                for c in accepted])
     report.synced += len(accepted)
     return True
