@@ -302,22 +302,23 @@ class Container:
     def sync_esp(self, lead_ids: Sequence[str] | None = None) -> None:
         """Sync every configured tool (`lead_ids`: only these leads); a failure leaves the
         differences for the next sweep, so it is logged, never raised."""
-        from leadscore.service.esp_sync import sync_tool
+        from leadscore.service.esp_sync import sync_tools
 
         try:
             syncs = self.esp_syncs()
         except ValueError:  # a removal without its list or group: say so, keep the job
             logs.exception("email tools misconfigured; nothing synced")
             return
-        for esp in syncs:
-            try:
-                report = sync_tool(self.store, esp, self.rules, self.now(), lead_ids=lead_ids,
-                                   cleanup=self.settings.esp_cleanup,
-                                   attempts=self.settings.esp_attempts)
-                logs.info("esp sync", **report.model_dump(exclude={"last_lead_id"}))
-            except Exception:  # noqa: BLE001 - the next sweep finds the same differences
-                logs.exception("esp sync failed; differences stay for the next sweep",
-                               tool=esp.name)
+        # one pass over the leads for every tool; a tool's failure stops that tool only
+        try:
+            reports = sync_tools(self.store, syncs, self.rules, self.now(), lead_ids=lead_ids,
+                                 cleanup=self.settings.esp_cleanup,
+                                 attempts=self.settings.esp_attempts, isolate=True)
+        except Exception:  # noqa: BLE001 - the next sweep finds the same differences
+            logs.exception("esp sync failed; differences stay for the next sweep")
+            return
+        for report in reports:
+            logs.info("esp sync", **report.model_dump(exclude={"last_lead_id"}))
 
 
 _current: Container | None = None

@@ -16,9 +16,8 @@ from functional.conftest import MAIN
 
 from esp.conftest import AUDIENCE, MAILCHIMP_KEY
 from leadscore.config import Settings
-from leadscore.domain.identity import SHARDS
 from leadscore.container import Container, install
-from leadscore.domain.identity import lead_id_for
+from leadscore.domain.identity import SHARDS, lead_id_for
 from leadscore.service.writes import apply_events
 
 LATER = NOW + timedelta(days=200)

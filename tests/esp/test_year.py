@@ -37,7 +37,7 @@ from leadscore.service.decay import run_decay
 from leadscore.service.writes import apply_events
 from leadscore.store.memory import MemoryStore
 
-LEADS = 60
+LEADS = 300
 DAYS = 365
 START = NOW - timedelta(days=DAYS)
 

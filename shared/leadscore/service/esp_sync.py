@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from leadscore import logs
 from leadscore.domain.rules import Rules
-from leadscore.domain.segments import segments_of
+from leadscore.domain.segments import Segments, segments_of
 from leadscore.domain.state import HistoryEntry, HistoryItem, LeadState
 from leadscore.integrations.esp.port import EspMember, EspSync, MemberChange, member_for
 from leadscore.integrations.http_out import with_retries
@@ -75,33 +75,71 @@ def sync_tool(store: LeadStore, esp: EspSync, rules: Rules, now: datetime, *,
               on_progress: Callable[[int], None] | None = None) -> EspRunReport:
     """Send `esp` every lead whose member differs from what it accepted last (`force`: every
     lead). `lead_ids` limits the sweep; `after_id` resumes a full one."""
+    return sync_tools(store, [esp], rules, now, lead_ids=lead_ids, after_id=after_id,
+                      cleanup=cleanup, force=force, page=page, attempts=attempts,
+                      sleep=sleep, on_progress=on_progress)[0]
+
+
+def sync_tools(store: LeadStore, esps: Sequence[EspSync], rules: Rules, now: datetime, *,
+               lead_ids: Sequence[str] | None = None, after_id: str | None = None,
+               cleanup: bool = True, force: bool = False, page: int = 500,
+               attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
+               on_progress: Callable[[int], None] | None = None,
+               isolate: bool = False) -> list[EspRunReport]:
+    """`sync_tool` for several tools in one pass: each page of leads is read once and
+    compared with every tool's records. A tool that must wait (429, 5xx) stops there, the
+    others go on. `isolate`: an unexpected error in one tool is logged and stops that tool
+    only (the scheduled job); otherwise it propagates."""
     records = records_of(store)
     segments = segments_of(rules)
-    report = EspRunReport(tool=esp.name)
+    reports = [EspRunReport(tool=esp.name) for esp in esps]
+    going = list(range(len(esps)))
     for leads in _pages(store, lead_ids, after_id, page):
-        last = records.esp_synced(esp.name, [lead.lead_id for lead in leads])
-        changes = []
-        for lead in leads:
-            wanted = member_for(lead, esp.name, segments, cleanup)
-            record = last.get(lead.lead_id)
-            if not force and record is not None and record.refused == _stored(wanted):
-                report.refused_earlier += 1  # sent again once the lead changes
-                continue
-            accepted = _accepted(record, lead.email)
-            if force or accepted != wanted:
-                changes.append(MemberChange(before=accepted, after=wanted))
-        report.examined += len(leads)
-        report.changed += len(changes)
-        size = max(1, esp.max_batch)
-        for start in range(0, len(changes), size):
-            batch = changes[start:start + size]
-            if not _send(store, records, esp, batch, rules, now, report, attempts, sleep):
-                report.pending += len(changes) - start
-                return report
-        report.last_lead_id = leads[-1].lead_id
+        for i in list(going):
+            try:
+                done = _sync_page(store, records, esps[i], leads, segments, rules, now,
+                                  reports[i], cleanup, force, attempts, sleep)
+            except Exception as exc:
+                if not isolate:
+                    raise
+                logs.exception("esp sync failed; differences stay for the next sweep",
+                               tool=esps[i].name)
+                reports[i].error, done = type(exc).__name__, False
+            if not done:
+                going.remove(i)
+        if not going:
+            break
         if on_progress:
             on_progress(len(leads))
-    return report
+    return reports
+
+
+def _sync_page(store: LeadStore, records: EspSyncRecords, esp: EspSync,
+               leads: list[LeadState], segments: Segments, rules: Rules, now: datetime,
+               report: EspRunReport, cleanup: bool, force: bool, attempts: int,
+               sleep: Callable[[float], None]) -> bool:
+    """One page of leads for one tool; False: the tool asked to wait (the rest is pending)."""
+    last = records.esp_synced(esp.name, [lead.lead_id for lead in leads])
+    changes = []
+    for lead in leads:
+        wanted = member_for(lead, esp.name, segments, cleanup)
+        record = last.get(lead.lead_id)
+        if not force and record is not None and record.refused == _stored(wanted):
+            report.refused_earlier += 1  # sent again once the lead changes
+            continue
+        accepted = _accepted(record, lead.email)
+        if force or accepted != wanted:
+            changes.append(MemberChange(before=accepted, after=wanted))
+    report.examined += len(leads)
+    report.changed += len(changes)
+    size = max(1, esp.max_batch)
+    for start in range(0, len(changes), size):
+        batch = changes[start:start + size]
+        if not _send(store, records, esp, batch, rules, now, report, attempts, sleep):
+            report.pending += len(changes) - start
+            return False
+    report.last_lead_id = leads[-1].lead_id
+    return True
 
 
 def _stored(member: EspMember) -> dict[str, Any]:

@@ -22,6 +22,7 @@ SDK's `ApiError` (status, headers, body). From Brevo's API reference:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +40,14 @@ REMOVALS = ("list", "blocklist")
 
 def attributes(change: MemberChange) -> dict[str, Any]:
     return member_values(change, list(ATTRIBUTES))
+
+
+@functools.lru_cache(maxsize=4)
+def _sdk(api_key: str, base_url: str, timeout_s: float) -> Any:
+    """One SDK client per key and URL for the process: making one loads the CA bundle
+    (~80 ms), and each sweep builds its `BrevoSync` anew."""
+    brevo = client_module("brevo", "brevo-python")
+    return brevo.Brevo(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
 
 
 class BrevoSync:
@@ -69,9 +78,7 @@ class BrevoSync:
         """One call of the SDK's contacts API; its refusals become our two errors (a 429
         waits what `x-sib-ratelimit-reset` says, else a minute)."""
         if self._client is None:
-            brevo = client_module("brevo", "brevo-python")
-            self._client = brevo.Brevo(api_key=self._key, base_url=self._api,
-                                       timeout=self._timeout, max_retries=0)
+            self._client = _sdk(self._key, self._api, self._timeout)
         import httpx
         from brevo.core.api_error import ApiError
 
