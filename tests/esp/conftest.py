@@ -56,6 +56,21 @@ def newsletter_lead(store: Any, rules: Rules, email: str, at: datetime = NOW) ->
     return lead
 
 
+def silent_reader(store: Any, sync: Any, rules: Rules, email: str,
+                  days: int) -> tuple[LeadState, datetime]:
+    """A reader synced on day one who opens nothing for `days`: the decay flags them and
+    the next sweep takes them off the list (its removal action). Returns (lead, that day)."""
+    from leadscore.service.decay import run_decay
+    from leadscore.service.esp_sync import sync_tool
+
+    lead = newsletter_lead(store, rules, email)
+    sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    later = NOW + days * DAY
+    run_decay(store, rules, later)
+    assert sync_tool(store, sync, rules, later, sleep=no_sleep).removed == 1
+    return lead, later
+
+
 def warm_up(store: Any, rules: Rules, email: str, at: datetime) -> LeadState:
     """A demo request and two pricing visits from a retail manager: an MQL or better."""
     apply_events(store, lead_id_for(email), email, [

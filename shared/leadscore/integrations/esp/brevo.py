@@ -27,7 +27,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from leadscore.domain.segments import Segments
-from leadscore.integrations.esp.common import answer_of, client_module, member_values, raise_for
+from leadscore.integrations.esp.common import (
+    answer_of,
+    checked_removal,
+    client_module,
+    member_values,
+    raise_for,
+)
 from leadscore.integrations.esp.port import MemberChange, SetupReport
 from leadscore.integrations.ports import BatchResult, PermanentDelivery, RetryableDelivery
 
@@ -57,14 +63,12 @@ class BrevoSync:
     def __init__(self, api_key: str, *, api_url: str = "https://api.brevo.com/v3",
                  stage_lists: dict[str, int] | None = None, removal: str = "list",
                  non_opener_list: int | None = None, timeout_s: float = 20) -> None:
-        if removal not in REMOVALS:
-            raise ValueError(f"brevo removal must be one of {', '.join(REMOVALS)}")
-        if removal == "list" and non_opener_list is None:
-            raise ValueError("brevo removal 'list' needs LEADSCORE_BREVO_NON_OPENER_LIST")
+        self.removal = checked_removal("brevo", removal, REMOVALS, needs="list",
+                                       target=non_opener_list,
+                                       setting="LEADSCORE_BREVO_NON_OPENER_LIST")
         self._key = api_key
         self._api = api_url.rstrip("/")
         self._stage_lists = dict(stage_lists or {})
-        self.removal = removal
         self._non_opener_list = non_opener_list
         self._timeout = timeout_s
         self._band_lists: set[int] = set()

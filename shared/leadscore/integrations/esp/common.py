@@ -27,6 +27,17 @@ def client_module(module: str, package: str) -> ModuleType:
                                 "'leadscore[esp]'") from None
 
 
+def checked_removal(tool: str, removal: str, allowed: Sequence[str], *, needs: str,
+                    target: object, setting: str) -> str:
+    """The configured clean-up action, refused at start-up if unknown or if the action
+    `needs` a list or group (`target`) that `setting` does not give."""
+    if removal not in allowed:
+        raise ValueError(f"{tool} removal must be one of {', '.join(allowed)}")
+    if removal == needs and target is None:
+        raise ValueError(f"{tool} removal '{removal}' needs {setting}")
+    return removal
+
+
 def member_values(change: MemberChange, names: Sequence[str]) -> dict[str, Any]:
     """The member's score, fit, engagement, stage, grade, segment and frequency hint, under
     the tool's own field names (given in that order)."""

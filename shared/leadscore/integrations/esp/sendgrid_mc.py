@@ -34,7 +34,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from leadscore.domain.segments import Segments
-from leadscore.integrations.esp.common import answer_of, client_module, member_values, raise_for
+from leadscore.integrations.esp.common import (
+    answer_of,
+    checked_removal,
+    client_module,
+    member_values,
+    raise_for,
+)
 from leadscore.integrations.esp.port import MemberChange, SetupReport
 from leadscore.integrations.ports import BatchResult, PermanentDelivery, RetryableDelivery
 
@@ -57,15 +63,13 @@ class SendGridSync:
                  suppression_group: int | None = None, polls: int = 10,
                  poll_wait_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,
                  timeout_s: float = 20) -> None:
-        if removal not in REMOVALS:
-            raise ValueError(f"sendgrid removal must be one of {', '.join(REMOVALS)}")
-        if removal == "suppress" and suppression_group is None:
-            raise ValueError("sendgrid removal 'suppress' needs a suppression group id")
+        self.removal = checked_removal("sendgrid", removal, REMOVALS, needs="suppress",
+                                       target=suppression_group,
+                                       setting="a suppression group id")
         self._key = api_key
         self._api = api_url.rstrip("/")
         self._stage_lists = dict(stage_lists or {})
         self._band_lists: set[str] = set()
-        self.removal = removal
         self._group = suppression_group
         self._polls, self._poll_wait, self._sleep = polls, poll_wait_s, sleep
         self._timeout = timeout_s
