@@ -120,6 +120,9 @@ class Settings(BaseSettings):
         default="USD", description="currency of deal amounts (the portal's company currency)")
     hubspot_won_stages: str = "closedwon"
     hubspot_lost_stages: str = "closedlost"
+    hubspot_attempts: int = Field(default=3, ge=1, le=10)
+    hubspot_full_sweep: bool = Field(
+        default=True, description="each decay run compares every lead with HubSpot")
     id_key: SecretStr = Field(
         default=SecretStr(""), description="HMAC key of lead ids; empty: a public local key")
     # Scores back in the email tools (issue 22); a tool syncs when its key is set.

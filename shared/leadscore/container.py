@@ -16,7 +16,7 @@ from typing import Any
 
 from leadscore import jsonfmt, logs
 from leadscore.config import Settings
-from leadscore.domain.happenings import DomainEvent, NonOpenerFlagged, StageChanged
+from leadscore.domain.happenings import DomainEvent, LeadScored, NonOpenerFlagged, StageChanged
 from leadscore.domain.identity import use_id_key
 from leadscore.domain.rules import Rules, default_rules, parse_rules
 from leadscore.errors import ConfigError
@@ -82,6 +82,7 @@ class Container:
         self._publisher: Any = None
         self._sesv2: Any = None
         self._sweeper: ThreadPoolExecutor | None = None
+        self._crm_queue: Any = None
         logs.configure(self.settings.log_level)
         use_id_key(self.settings.id_key.get_secret_value())
         if self.settings.store == "firestore" and not (
@@ -209,8 +210,13 @@ class Container:
             named = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged | StageChanged)]
             full = self.settings.esp_full_sweep and not shard
             self.sync_esp(None if full else named)
-        elif any(isinstance(event, StageChanged) for event in events):
-            self.hand_over_soon()
+            scored = [e.lead_id for e in events if isinstance(e, LeadScored | StageChanged)]
+            self.sync_crm(None if self.settings.hubspot_full_sweep else named + scored)
+        else:
+            self.sync_crm_soon([e.lead_id for e in events
+                                if isinstance(e, LeadScored | StageChanged)])
+            if any(isinstance(event, StageChanged) for event in events):
+                self.hand_over_soon()
 
     def hand_over_soon(self) -> None:
         """Sweep on this process's handover thread, waiting at most `HANDOVER_WAIT_S`.
@@ -280,17 +286,53 @@ class Container:
         return emails
 
     def integration_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
-        from leadscore.integrations.handover_sinks import crm_sink, notifier_sink
+        from leadscore.integrations.handover_sinks import notifier_sink
 
         s, sinks = self.settings, []
-        notifier, crm = self.slack_notifier(), self.hubspot_crm()
+        notifier = self.slack_notifier()  # HubSpot has its own outbox: sync_crm
         if notifier is not None:
             sinks.append(notifier_sink(notifier, self.store, stages=s.slack_stages,
                                        dashboard_url=s.dashboard_url,
                                        show_email=s.slack_show_email, rules=self.rules))
-        if crm is not None:
-            sinks.append(crm_sink(crm, self.store, self.rules))
         return sinks
+
+    # Scores into the CRM (issue 18): HubSpot through its sync records, never in a request.
+    def sync_crm(self, lead_ids: Sequence[str] | None = None) -> Any:
+        """One CRM sync run (`lead_ids`: only these leads): the decay job's sweep and the
+        background queue's unit. A failure leaves the differences for the next run, so it
+        is logged, never raised. Returns the run's report (None: no CRM configured)."""
+        from leadscore.service.crm_outbox import sync_crm
+
+        crm = self.hubspot_crm()
+        if crm is None:
+            return None
+        try:
+            report = sync_crm(self.store, crm, "hubspot", self.rules, self.now(),
+                              step=self.settings.hubspot_score_step, lead_ids=lead_ids,
+                              attempts=self.settings.hubspot_attempts)
+        except Exception:  # noqa: BLE001 - the next sweep finds the same differences
+            logs.exception("crm sync failed; differences stay for the next sweep")
+            return None
+        logs.info("crm sync", **report.model_dump(exclude={"last_lead_id"}))
+        return report
+
+    def crm_queue(self) -> Any:
+        from leadscore.service.crm_outbox import CrmQueue, CrmRunReport
+
+        def run(lead_ids: list[str]) -> CrmRunReport:
+            report = self.sync_crm(lead_ids)
+            return report or CrmRunReport(crm="hubspot", pending=len(lead_ids))
+
+        with self._lock:
+            if self._crm_queue is None:
+                self._crm_queue = CrmQueue(run, self.now)
+        return self._crm_queue
+
+    def sync_crm_soon(self, lead_ids: Sequence[str]) -> None:
+        """Queue scored leads for the CRM; a background thread syncs them after the
+        request is answered (the decay job's sweep catches whatever this misses)."""
+        if lead_ids and self.settings.hubspot_token.get_secret_value():
+            self.crm_queue().add(lead_ids)
 
     # Email tools (issue 22): the configured EspSync objects and one sync sweep over them.
     def esp_syncs(self) -> list[Any]:

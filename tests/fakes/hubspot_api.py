@@ -6,15 +6,19 @@ must agree and an enumeration needs options; batch upsert takes at most 100 inpu
 with `idProperty: email` and an email `id`, and only existing properties with values of
 their type (number: numeric; enumeration: one of its options; datetime: ISO 8601 or epoch
 milliseconds), else the whole batch is refused (400 VALIDATION_ERROR, nothing stored).
-Emails in `refuse_emails` come back as per-record errors in a 207. Forced answers
+Emails in `refuse_emails` come back as per-record errors in a 207; one of `invalid_emails`
+refuses its whole batch (400 VALIDATION_ERROR naming INVALID_EMAIL, as HubSpot validates
+every input before storing any). Forced answers
 (`rate_limited()`, 500...) are queued with `fail_next`. It records every batch it received
-and how many times each email was stored.
+and how many times each email was stored. Clearing `upserts_open` holds upserts until it is
+set again (a HubSpot that answers slowly).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from typing import Any
 
@@ -49,8 +53,16 @@ class HubSpotFake(FakeApi):
         self.batches: list[list[str]] = []  # emails of every upsert batch received
         self.stored = Counter[str]()  # email -> times stored
         self.refuse_emails: set[str] = set()
+        self.invalid_emails: set[str] = set()
         self.deal_contacts: dict[str, list[str]] = {}  # deal id -> contact ids
         self.contact_emails: dict[str, str] = {}  # contact id -> email
+        self.upserts_open = threading.Event()  # clear it to hold upserts (a slow HubSpot)
+        self.upserts_open.set()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").endswith("/batch/upsert"):
+            self.upserts_open.wait(30)
+        return super().__call__(environ, start_response)
 
     def rate_limited(self, retry_after: int | None = None, times: int = 1) -> None:
         headers = dict(RATE_HEADERS)
@@ -156,6 +168,10 @@ class HubSpotFake(FakeApi):
         for item in inputs:
             if item.get("idProperty") != "email" or "@" not in str(item.get("id", "")):
                 problems.append("each input needs idProperty email and an email id")
+            elif str(item["id"]).lower() in self.invalid_emails:
+                problems.append(json.dumps({"isValid": False, "error": "INVALID_EMAIL",
+                                            "message": f"Email address {item['id']} is invalid",
+                                            "name": "email"}))
             problems += [p for n, v in (item.get("properties") or {}).items()
                          if (p := self._invalid(n, v))]
         self.batches.append([str(i.get("id", "")).lower() for i in inputs])

@@ -137,3 +137,15 @@ def test_outcomes_also_arrive_through_ingest(durable_store: Any) -> None:
         assert [e.event["outcome"] for e in outcomes(app, ANA)] == ["deal_won"]
     finally:
         install(None)
+
+
+def test_a_replayed_request_is_refused_and_writes_nothing(app: Container) -> None:
+    # GIVEN a request captured on its way in, answered and written
+    body = EVENTS.read_bytes()
+    assert post(body).status_code == 200
+    before = app.store.history(lead_id_for(ANA))
+    # WHEN the same bytes, signature and timestamp arrive again inside the five minutes
+    again = post(body)
+    # THEN it is refused as a replay, and the lead is as it was
+    assert again.status_code == 401 and again.get_json()["error"] == "unauthorized"
+    assert app.store.history(lead_id_for(ANA)) == before

@@ -1,11 +1,13 @@
-"""End to end: a stage change recorded by the store reaches the Slack and HubSpot fakes
-through today's handover sweep, once, with the lead's reasons."""
+"""End to end: a stage change recorded by the store reaches the Slack fake through the
+handover sweep and the HubSpot fake through the CRM outbox, once each, with the lead's
+reasons."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from conftest import NOW
 from fakes.hubspot_api import HubSpotFake
 from fakes.slack_api import SlackWebhookFake
@@ -14,7 +16,7 @@ from integrations.conftest import HOOK_PATH, HUBSPOT_TOKEN, warm_lead_events
 from leadscore.config import Settings
 from leadscore.container import Container
 from leadscore.domain.identity import lead_id_for
-from leadscore.domain.rules import Rules
+from leadscore.domain.rules import Rules, default_rules
 from leadscore.integrations.hubspot import HubSpotCrm
 from leadscore.service.handover import deliver_pending
 from leadscore.service.writes import apply_events
@@ -37,11 +39,13 @@ def test_an_mql_reaches_slack_and_hubspot_once(durable_store: Any, rules: Rules,
     app = container_for(durable_store, slack_api, hubspot_api, rules)
     # GIVEN events that make a lead marketing-qualified, recorded with their stage change
     apply_events(durable_store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
-    # WHEN Slack is busy once and the sweep runs twice
+    # WHEN Slack is busy once and the sweeps run twice
     slack_api.fail_next(503, "busy")
     report = deliver_pending(durable_store, app.integration_sinks(), NOW, attempts=3,
                              base_s=0)
     again = deliver_pending(durable_store, app.integration_sinks(), NOW + timedelta(hours=2))
+    app.sync_crm()
+    app.sync_crm()
     # THEN one card and one contact update arrived, and the second sweep had nothing to do
     assert (report.delivered, again.delivered) == (1, 0)
     assert len(slack_api.delivered) == 1
@@ -63,9 +67,43 @@ def test_a_move_down_updates_hubspot_but_sends_no_card(durable_store: Any, rules
     app = container_for(durable_store, slack_api, hubspot_api, rules)
     apply_events(durable_store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
     deliver_pending(durable_store, app.integration_sinks(), NOW)
+    app.sync_crm()
     later = NOW + timedelta(days=120)
-    run_decay(durable_store, rules, later)
+    app.dispatch(run_decay(durable_store, rules, later).events, sweep=True)
     deliver_pending(durable_store, app.integration_sinks(), later)
     assert len(slack_api.delivered) == 1  # only the move up
     assert hubspot_api.stored == {EMAIL: 2}
     assert hubspot_api.contacts[EMAIL]["leadscore_stage"] == "lead"
+
+
+@pytest.mark.parametrize(("margin", "cards"), [("default", 1), ("none", 2)])
+def test_no_card_for_a_stage_flap_inside_the_hysteresis_margin(
+        durable_store: Any, slack_api: SlackWebhookFake, margin: str, cards: int) -> None:
+    from builders import activity, form
+    from unit.test_hysteresis import rules_with
+
+    from leadscore.service.decay import run_decay
+    from leadscore.service.ingest import ingest
+
+    # GIVEN the default rules (an MQL holds 10 points below 40) or none at all
+    rules = default_rules() if margin == "default" else rules_with(None)
+    clock = {"now": NOW}
+    app = Container(Settings(store="memory", slack_webhook_url=slack_api.url + HOOK_PATH),
+                    store=durable_store, rules=rules, clock=lambda: clock["now"])
+
+    def happen(days: int, *events: Any) -> None:
+        clock["now"] = at = NOW + timedelta(days=days)
+        if events:
+            app.dispatch(ingest(durable_store, rules, events, at).events)
+        app.dispatch(run_decay(durable_store, rules, at).events, sweep=True)
+
+    # WHEN a demo request makes a lead an MQL (53 points), a month fades it to 36, and a
+    # pricing-page visit the next day brings it back over 40
+    happen(0, form(EMAIL, "demo", NOW, kind="demo_request", industry="retail"))
+    happen(30)
+    lead = durable_store.get_lead(lead_id_for(EMAIL))
+    assert lead.score < 40 and lead.stage == ("mql" if margin == "default" else "lead")
+    happen(31, activity(EMAIL, "price", NOW + timedelta(days=31), name="pricing_page_visit"))
+    assert durable_store.get_lead(lead_id_for(EMAIL)).stage == "mql"
+    # THEN Slack heard of the MQL once; without hysteresis the flap would have sent another
+    assert len(slack_api.delivered) == cards

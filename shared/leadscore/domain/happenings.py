@@ -31,4 +31,13 @@ class NonOpenerFlagged(BaseModel):
     at: datetime
 
 
-DomainEvent = StageChanged | NonOpenerFlagged
+class LeadScored(BaseModel):
+    """A write applied events to a lead and stored its new score, grade and stage, with no
+    stage change (a `StageChanged` says the lead was scored too). The CRM sync decides
+    whether the move matters (`integrations/crm_sync.sync_matters`)."""
+
+    kind: Literal["lead_scored"] = "lead_scored"
+    lead_id: str
+
+
+DomainEvent = StageChanged | NonOpenerFlagged | LeadScored

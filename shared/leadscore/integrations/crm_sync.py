@@ -8,11 +8,13 @@ well inside HubSpot's rate limits while decay nudges every score daily.
 batch through `mark`, which records are stored (synced) and which the CRM refused for good.
 A batch that fails retryably marks nothing: it and every later batch stay pending, with
 the wait the CRM asked for, and the next run sends exactly those records, so each record
-reaches the CRM once.
+reaches the CRM once. A batch refused whole as invalid (400) is halved until the record
+that spoils it is alone: one bad address never holds back the other 99.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, Field
@@ -51,16 +53,24 @@ def sync_records(crm: CrmSync, records: Sequence[ScoreRecord],
         latest[record.lead_id] = record
     queue = list(latest.values())
     size = max(1, crm.max_batch)
+    batches = deque(queue[start:start + size] for start in range(0, len(queue), size))
     report = SyncReport()
-    for start in range(0, len(queue), size):
-        batch = queue[start:start + size]
+    while batches:
+        batch = batches.popleft()
         try:
             result = crm.upsert(batch)
         except RetryableDelivery as exc:
-            report.pending = [r.lead_id for r in queue[start:]]
+            report.pending = [r.lead_id for r in batch] + [r.lead_id for b in batches
+                                                            for r in b]
             report.retry_after_s, report.error = exc.retry_after_s, exc.reason
             return report
         except PermanentDelivery as exc:
+            if exc.status == 400 and len(batch) > 1:
+                # one bad record refuses the whole batch (HubSpot validates all inputs
+                # first): halve it until the bad one stands alone, the rest still go
+                half = len(batch) // 2
+                batches.extendleft([batch[half:], batch[:half]])
+                continue
             rejected = dict.fromkeys((r.lead_id for r in batch), exc.reason)
             synced: list[str] = []
             report.error = exc.reason

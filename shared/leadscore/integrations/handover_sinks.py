@@ -1,9 +1,10 @@
-"""The integrations as handover sinks: callables that take a stage-change message.
+"""The Slack card as a handover sink: a callable that takes a stage-change message.
 
-Today's handover (service/handover.py) hands each sink `StageChange.message()`; these
-sinks read the lead and its history from the store, build the card or the score record,
-and call the port. A sink raises RetryableDelivery or PermanentDelivery (both Exceptions,
-so the existing sweep keeps a failed change pending and backs off). A change Slack should
+The handover (service/handover.py) hands each sink `StageChange.message()`; this sink
+reads the lead and its history from the store, builds the card and calls the port. (The
+CRM is not a handover sink: every score change that matters goes to it through its own
+outbox, `service/crm_outbox.py`.) The sink raises RetryableDelivery or PermanentDelivery
+(both Exceptions, so the sweep keeps a failed change pending and backs off). A change Slack should
 not hear about (a move down, a stage not in LEADSCORE_SLACK_STAGES) and a lead erased
 since the change are delivered as no-ops: there is nothing to say.
 """
@@ -16,14 +17,8 @@ from typing import Any
 
 from leadscore.domain.handover import StageChange
 from leadscore.domain.rules import Rules
-from leadscore.integrations.cards import lead_card, score_record
-from leadscore.integrations.crm_sync import sync_records
-from leadscore.integrations.ports import (
-    CrmSync,
-    Notifier,
-    PermanentDelivery,
-    RetryableDelivery,
-)
+from leadscore.integrations.cards import lead_card
+from leadscore.integrations.ports import Notifier
 from leadscore.integrations.slack import should_notify
 from leadscore.store.port import LeadStore
 
@@ -53,22 +48,3 @@ def notifier_sink(notifier: Notifier, store: LeadStore, *, stages: str, dashboar
 
     return send
 
-
-def crm_sink(crm: CrmSync, store: LeadStore, rules: Rules | None = None) -> Sink:
-    """Upsert the lead's score record on every stage change (a change that always matters;
-    score and grade moves between stage changes need the CRM outbox, see crm_sync.py)."""
-
-    def send(message: dict[str, Any]) -> None:
-        change = change_from_message(message)
-        lead = store.get_lead(change.lead_id)
-        if lead is None:
-            return
-        record = score_record(lead, store.history(change.lead_id, HISTORY_LIMIT), change.at,
-                              rules)
-        report = sync_records(crm, [record])
-        if report.pending:
-            raise RetryableDelivery(report.error or "crm pending", report.retry_after_s)
-        if report.rejected:
-            raise PermanentDelivery(next(iter(report.rejected.values())))
-
-    return send

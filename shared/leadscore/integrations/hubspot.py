@@ -16,6 +16,7 @@ crm.objects.contacts.write for the sync).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
@@ -36,6 +37,7 @@ GROUP = "leadscore"
 MAX_BATCH = 100  # HubSpot's documented limit for batch endpoints
 DEFAULT_RATE_WAIT_S = 10.0  # HubSpot's burst window is ten seconds
 DAILY_WAIT_S = 3600.0
+EMAIL = re.compile(r"[^\s\"'<>@,;:]+@[^\s\"'<>@,;:]+")
 
 
 def _prop(name: str, label: str, kind: str, field: str, description: str,
@@ -101,12 +103,18 @@ def _rate_wait(answer: Answer) -> float:
 
 def _raise_for(answer: Answer, what: str) -> None:
     if answer.status == 429:
-        raise RetryableDelivery(f"hubspot {what}: rate limited", _rate_wait(answer))
+        raise RetryableDelivery(f"hubspot {what}: rate limited", _rate_wait(answer), 429)
     if answer.status >= 500 or answer.status == 408:
-        raise RetryableDelivery(f"hubspot {what}: {answer.status}")
+        raise RetryableDelivery(f"hubspot {what}: {answer.status}", status=answer.status)
     body = answer.json()
     message = body.get("message", "") if isinstance(body, dict) else ""
-    raise PermanentDelivery(f"hubspot {what}: {answer.status} {str(message)[:200]}")
+    raise PermanentDelivery(f"hubspot {what}: {answer.status} {_no_emails(str(message))[:200]}",
+                            answer.status)
+
+
+def _no_emails(text: str) -> str:
+    """HubSpot's messages may quote the contact's address; ours go to logs and reports."""
+    return EMAIL.sub("<email>", text)
 
 
 class HubSpotCrm:
@@ -192,7 +200,7 @@ def _partial(answer: Answer, records: Sequence[ScoreRecord]) -> BatchResult:
     rejected: dict[str, str] = {}
     unattributed = ""
     for error in body.get("errors") or []:
-        message = str(error.get("message", "refused"))[:200]
+        message = _no_emails(str(error.get("message", "refused")))[:200]
         ids = (error.get("context") or {}).get("ids") or []
         named = [by_email[str(i).lower()] for i in ids if str(i).lower() in by_email]
         rejected.update(dict.fromkeys(named, message))

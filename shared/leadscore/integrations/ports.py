@@ -17,16 +17,18 @@ from pydantic import BaseModel, Field
 
 
 class DeliveryError(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.status = status  # the receiver's HTTP status, when it answered
 
 
 class RetryableDelivery(DeliveryError):
     """A transient failure (429, 5xx, timeout): the same request may succeed later."""
 
-    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, retry_after_s: float | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(reason, status)
         self.retry_after_s = retry_after_s
 
 

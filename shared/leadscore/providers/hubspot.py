@@ -16,8 +16,9 @@ Subscribe to `deal.creation` and `deal.propertyChange` for `dealstage` (and `amo
 
 Each outcome lands on every contact associated with the deal, keyed by HubSpot's event id,
 so HubSpot's retries count once. Signature v3 and its 5-minute window are checked in
-`integrations/hubspot_webhook.py`; a byte-identical request inside the window is claimed
-as its own token, so a replay with any other body is refused. A failed contact lookup
+`integrations/hubspot_webhook.py`; each signature is a one-use token inside the window,
+so a replayed request, byte-identical or not, is refused (HubSpot's retries carry a new
+timestamp and so a new signature). A failed contact lookup
 answers 503 and HubSpot retries; a deal with no contacts is acknowledged and ignored.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -86,7 +88,9 @@ class HubSpot(WebhookProvider):
                     occurred_at=outcome["occurred_at"], outcome=outcome["type"],
                     amount_minor=amount, currency=currency, deal_id=outcome["deal_id"]))
         stamp = request.headers.get(signature.SIGNATURE_HEADER.lower(), "")
-        owner = hashlib.sha256(request.raw).hexdigest()
+        # each request owns its claim: HubSpot's own retries are new requests with a new
+        # timestamp, so a new signature; the same signature twice is a replay, refused
+        owner = f"{hashlib.sha256(request.raw).hexdigest()[:16]}:{uuid.uuid4().hex}"
         return ParseResult(events=events, claims=[TokenClaim(f"hubspot-v3:{stamp}", owner)])
 
 

@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
-from leadscore.domain.field_map import build, fold, map_fields
-from leadscore.errors import ValidationFailed
+from leadscore.domain.field_map import build
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
-from leadscore.providers.form_events import form_event
+from leadscore.providers.form_events import answered_form, form_event
 from leadscore.providers.wire import WireSchema, load_json
 
 if TYPE_CHECKING:
@@ -81,13 +80,9 @@ def parse(raw: bytes, mapping: dict[str, str], kinds: dict[str, str],
             email = text
             continue
         answers[field["label"] or field["key"]] = text
-    profile: dict[str, Any] = map_fields(answers, mapping)
-    email = email or str(profile.pop("email", "") or "")
-    profile.pop("email", None)
-    kind = fold(str(profile.pop("form_kind", "") or kinds.get(data["formId"]) or default_kind))
-    if not email:
-        raise ValidationFailed("the response has no email answer", details=[
-            {"field": "data.fields", "problem": "no field of type INPUT_EMAIL"}])
+    email, kind, profile = answered_form(
+        answers, mapping, data["formId"], kinds, default_kind, email,
+        {"field": "data.fields", "problem": "no field of type INPUT_EMAIL"})
     return email, kind, profile, data["createdAt"], data["responseId"]
 
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
-from leadscore.domain.field_map import build, fold, map_fields
-from leadscore.errors import Unauthorized, ValidationFailed
+from leadscore.domain.field_map import build
+from leadscore.errors import Unauthorized
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
-from leadscore.providers.form_events import form_event
+from leadscore.providers.form_events import answered_form, form_event
 from leadscore.providers.wire import WireSchema, load_json
 
 if TYPE_CHECKING:
@@ -99,13 +99,9 @@ def parse(raw: bytes, mapping: dict[str, str], kinds: dict[str, str],
         if value is not None:
             answers[name] = value
     hidden = {str(k): str(v) for k, v in response["hidden"].items() if v is not None}
-    profile: dict[str, Any] = map_fields({**hidden, **answers}, mapping)
-    kind = fold(str(profile.pop("form_kind", "") or kinds.get(response["form_id"]) or
-                    default_kind))
-    email = str(profile.pop("email", "") or "")
-    if not email:
-        raise ValidationFailed("the response has no email answer", details=[
-            {"field": "form_response.answers", "problem": "no answer of type email"}])
+    email, kind, profile = answered_form(
+        {**hidden, **answers}, mapping, response["form_id"], kinds, default_kind, "",
+        {"field": "form_response.answers", "problem": "no answer of type email"})
     return email, kind, profile, response["submitted_at"], response["token"]
 
 

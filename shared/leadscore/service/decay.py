@@ -16,7 +16,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from leadscore.domain.happenings import DomainEvent, NonOpenerFlagged, StageChanged
+from leadscore.domain.happenings import DomainEvent, LeadScored, NonOpenerFlagged, StageChanged
 from leadscore.domain.rebuild import rebuilt, stale_rules
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import ViewChange, refreshed
@@ -84,6 +84,8 @@ def run_decay(store: LeadStore, rules: Rules, now: datetime, *, dry_run: bool = 
                     summary.events.append(StageChanged(
                         lead_id=lead.lead_id, stage_before=change.stage_before,
                         stage_after=change.stage_after))
+                elif change:  # the score faded: the CRM sync decides whether it matters
+                    summary.events.append(LeadScored(lead_id=lead.lead_id))
                 if change and change.non_opener_after and not change.non_opener_before:
                     summary.events.append(NonOpenerFlagged(lead_id=lead.lead_id,
                                                            email=lead.email, at=now))

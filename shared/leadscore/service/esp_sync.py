@@ -19,7 +19,7 @@ Never called inside a provider's request: the decay job and the CLI run it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from leadscore.domain.state import HistoryEntry, HistoryItem, LeadState
 from leadscore.integrations.esp.port import EspMember, EspSync, MemberChange, member_for
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
+from leadscore.service.outbound_sync import lead_pages as _pages  # shared with the CRM sync
 from leadscore.store.port import EspSynced, EspSyncRecords, LeadSnapshot, LeadStore, LeadWrite
 
 
@@ -54,18 +55,6 @@ def records_of(store: LeadStore) -> EspSyncRecords:
     if not isinstance(store, EspSyncRecords):
         raise TypeError(f"{type(store).__name__} keeps no ESP sync records")
     return store
-
-
-def _pages(store: LeadStore, lead_ids: Sequence[str] | None, after_id: str | None,
-           page: int) -> Iterator[list[LeadState]]:
-    if lead_ids is not None:
-        ids = sorted(set(lead_ids))
-        for start in range(0, len(ids), page):
-            yield [lead for i in ids[start:start + page] if (lead := store.get_lead(i))]
-        return
-    while batch := store.iter_leads(after_id, page):
-        yield batch
-        after_id = batch[-1].lead_id
 
 
 def sync_tool(store: LeadStore, esp: EspSync, rules: Rules, now: datetime, *,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from leadscore import logs
 from leadscore.domain.events import Event
-from leadscore.domain.happenings import DomainEvent, StageChanged
+from leadscore.domain.happenings import DomainEvent, LeadScored, StageChanged
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.errors import ValidationFailed
@@ -76,7 +76,9 @@ def ingest(store: LeadStore, rules: Rules, events: Sequence[Event],
         erased=sum(o.erased for o in outcomes),
         stage_changes=changed,
         events=[StageChanged(lead_id=o.lead_id, stage_before=o.stage_before,
-                             stage_after=o.stage_after or "lead") for o in changed],
+                             stage_after=o.stage_after or "lead") for o in changed]
+        + [LeadScored(lead_id=o.lead_id) for o in outcomes
+           if o.applied and o.stage_before == o.stage_after],
     )
     logs.info("events ingested", received=result.received, applied=result.applied,
               duplicates=result.duplicates, leads=result.leads)

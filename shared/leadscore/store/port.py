@@ -295,6 +295,12 @@ class EspSyncRecords(Protocol):
         ...
 
 
+# The same records serve every outbound sync: the email tools (issue 22) and the CRMs
+# (issue 18, tools named "crm:<name>", e.g. "crm:hubspot"). Tool names are unique across both.
+SyncRecord = EspSynced
+SyncRecords = EspSyncRecords
+
+
 class LeadCount(BaseModel):
     """One aggregation query over the leads: every given field must match; the score range is
     `min_score <= score < below_score`. Counted by the store (Firestore `count()`, SQL

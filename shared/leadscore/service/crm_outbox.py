@@ -1,0 +1,206 @@
+"""Scores into the CRM (issue 18), delivered like the email tools' sync (issue 22).
+
+The sync record of ("crm:<name>", lead) holds what the CRM last accepted for the lead
+(score, fit, engagement, grade, stage, when scored; never the email). A run compares each
+lead's current values with it and sends only the leads where the difference matters to a
+rep (`integrations/crm_sync.sync_matters`: the stage or grade changed, or the score moved by
+more than the step since the value the CRM shows), upserted by email in batches of the
+CRM's size (100 for HubSpot), and records a batch only after the CRM accepted it. So:
+- driven by domain events: after a write, `Container.dispatch` queues the scored leads and
+  `CrmQueue` syncs them on a background thread, after the provider's request was answered;
+  the decay job runs `sync_crm` over every lead (or the ones it changed) as the sweep;
+- nothing is lost: a crash between the lead's write and the sync, a rate limit or an outage
+  leave a difference the next run finds (no queued id has to survive);
+- each change reaches the CRM once: a 429, 5xx or network failure records nothing and is
+  retried with backoff (Retry-After and HubSpot's rate-limit window honoured; a longer wait
+  is left to the next run), and the next run sends exactly what is still pending. Only a
+  crash after the CRM stored a batch and before its record is written sends those values
+  again, once: an upsert of the same values leaves the contact as it was;
+- a lead whose score moved by less than the step is not sent at all.
+Logs carry lead ids (keyed hashes) and counts, never an address.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from leadscore import logs
+from leadscore.domain.rules import Rules
+from leadscore.domain.state import LeadState
+from leadscore.integrations.cards import score_record
+from leadscore.integrations.crm_sync import Mark, sync_matters, sync_records
+from leadscore.integrations.http_out import with_retries
+from leadscore.integrations.ports import (
+    BatchResult,
+    CrmSync,
+    PermanentDelivery,
+    RetryableDelivery,
+    ScoreRecord,
+)
+from leadscore.service.outbound_sync import lead_pages, sync_records_of
+from leadscore.store.port import LeadStore, SyncRecord, SyncRecords
+
+HISTORY_LIMIT = 500  # the newest entries hold the reasons worth points now
+SENT_FIELDS = ("score", "fit_score", "engagement_score", "grade", "stage", "scored_at")
+STOP_WAIT_S = 600.0  # a refused token or missing properties: wait for an operator
+MAX_WAIT_S = 30.0  # a longer wait asked by the CRM is not slept: the next run sends
+
+
+def tool_name(crm_name: str) -> str:
+    return f"crm:{crm_name}"
+
+
+class CrmRunReport(BaseModel):
+    crm: str
+    examined: int = 0
+    changed: int = 0  # leads whose change mattered
+    synced: int = 0
+    rejected: int = 0  # refused one by one for good (reasons logged without emails)
+    pending: int = 0  # left for the next run (the CRM asked to wait, or failed)
+    last_lead_id: str | None = None  # resume point of a full sweep
+    retry_after_s: float | None = None
+    error: str | None = None
+
+
+class _Patient:
+    """The CRM, each batch retried with backoff; a refusal no batch can pass (a revoked
+    token, properties never set up) stops the run with everything still pending."""
+
+    def __init__(self, crm: CrmSync, attempts: int, sleep: Callable[[float], None]) -> None:
+        self.max_batch = crm.max_batch
+        self._crm, self._attempts, self._sleep = crm, attempts, sleep
+
+    def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
+        try:
+            return with_retries(lambda: self._crm.upsert(records), attempts=self._attempts,
+                                max_wait_s=MAX_WAIT_S, sleep=self._sleep)
+        except PermanentDelivery as exc:
+            if exc.status in (401, 403) or "does not exist" in exc.reason:
+                raise RetryableDelivery(exc.reason, STOP_WAIT_S, exc.status) from None
+            raise
+
+
+def _sent(record: SyncRecord | None, lead: LeadState) -> ScoreRecord | None:
+    if record is None:
+        return None
+    return ScoreRecord.model_validate({**record.member, "lead_id": lead.lead_id,
+                                       "email": lead.email, "top_reasons": ""})
+
+
+def _recorder(records: SyncRecords, tool: str, crm_name: str,
+              outgoing: dict[str, ScoreRecord], now: datetime) -> Mark:
+    """Records each batch the CRM stored, as soon as it stored it."""
+
+    def mark(synced: list[str], rejected: dict[str, str]) -> None:
+        records.record_esp_synced([SyncRecord(
+            tool=tool, lead_id=i, synced_at=now,
+            member=outgoing[i].model_dump(mode="json", include=set(SENT_FIELDS)))
+            for i in synced])
+        for lead_id, why in rejected.items():
+            logs.error("crm contact refused", crm=crm_name, lead_id=lead_id, reason=why)
+
+    return mark
+
+
+def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: datetime, *,
+             step: float, lead_ids: Sequence[str] | None = None, after_id: str | None = None,
+             force: bool = False, page: int = 500, attempts: int = 3,
+             sleep: Callable[[float], None] = time.sleep,
+             on_progress: Callable[[int], None] | None = None) -> CrmRunReport:
+    """Send `crm` every lead (or the named ones) whose change since what it accepted last
+    matters (`force`: every lead); `after_id` resumes a full sweep."""
+    records = sync_records_of(store)
+    tool = tool_name(crm_name)
+    patient = _Patient(crm, attempts, sleep)
+    report = CrmRunReport(crm=crm_name)
+    for leads in lead_pages(store, lead_ids, after_id, page):
+        last = records.esp_synced(tool, [lead.lead_id for lead in leads])
+        due = [lead for lead in leads if force or sync_matters(
+            _sent(last.get(lead.lead_id), lead), score_record(lead, (), now), step)]
+        report.examined += len(leads)
+        report.changed += len(due)
+        # only the leads that go out pay for reading their history (the top reasons)
+        outgoing = {lead.lead_id: score_record(lead, store.history(lead.lead_id, HISTORY_LIMIT),
+                                               now, rules) for lead in due}
+
+        result = sync_records(patient, list(outgoing.values()),
+                              _recorder(records, tool, crm_name, outgoing, now))
+        report.synced += len(result.synced)
+        report.rejected += len(result.rejected)
+        if result.pending:
+            report.pending += len(result.pending)
+            report.retry_after_s, report.error = result.retry_after_s, result.error
+            logs.warning("crm sync deferred", crm=crm_name, contacts=len(result.pending),
+                         reason=result.error, retry_after_s=result.retry_after_s)
+            return report
+        report.last_lead_id = leads[-1].lead_id
+        if on_progress:
+            on_progress(len(leads))
+    return report
+
+
+class CrmQueue:
+    """Leads waiting for a CRM sync in this process, synced on one background thread.
+
+    `add` never waits: a provider's request only queues ids. Ids queued while a run is
+    going are taken by the next round of the same thread; after a rate limit nothing is
+    sent before the wait the CRM asked for (the ids stay queued for the next `add` or the
+    decay job's sweep). Losing the queue (the instance stops) loses nothing: the sweep
+    compares every lead with what the CRM accepted."""
+
+    def __init__(self, run: Callable[[list[str]], CrmRunReport],
+                 clock: Callable[[], datetime]) -> None:
+        self._run, self._clock = run, clock
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._running = False
+        self._not_before: datetime | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._future: Future[None] | None = None
+
+    def add(self, lead_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._pending.update(lead_ids)
+            if self._running or not self._pending:
+                return
+            self._running = True
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="crm-sync")
+            self._future = self._executor.submit(self._drain)
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return sorted(self._pending)
+
+    def wait(self, timeout_s: float = 30) -> None:
+        """Until the current run is over (tests, the CLI)."""
+        with self._lock:
+            future = self._future
+        if future is not None:
+            future.result(timeout=timeout_s)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                late = self._not_before is not None and self._clock() < self._not_before
+                if not self._pending or late:
+                    self._running = False
+                    return
+                ids = sorted(self._pending)
+                self._pending.clear()
+            try:
+                report = self._run(ids)
+            except Exception:  # noqa: BLE001 - the sweep finds what this run missed
+                logs.exception("crm sync failed; the decay job's sweep retries", leads=len(ids))
+                report = CrmRunReport(crm="?", pending=len(ids))
+            with self._lock:
+                if report.pending:  # the ids already synced are skipped next time
+                    self._pending.update(ids)
+                    wait = report.retry_after_s if report.retry_after_s else MAX_WAIT_S
+                    self._not_before = self._clock() + timedelta(seconds=wait)

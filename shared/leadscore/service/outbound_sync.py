@@ -1,0 +1,35 @@
+"""What every outbound sync shares: the email tools (issue 22, `esp_sync.py`) and the CRMs
+(issue 18, `crm_outbox.py`).
+
+Both keep, per (tool, lead), what the tool last accepted (`store/port.py` `SyncRecords`) and
+sweep leads comparing their current values with it, so a change that was never delivered
+(a crash after the lead's write, a rate limit, an outage) is still a difference on the
+next sweep: no event or queue has to survive for nothing to be lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from leadscore.domain.state import LeadState
+from leadscore.store.port import LeadStore, SyncRecords
+
+
+def sync_records_of(store: LeadStore) -> SyncRecords:
+    if not isinstance(store, SyncRecords):
+        raise TypeError(f"{type(store).__name__} keeps no sync records")
+    return store
+
+
+def lead_pages(store: LeadStore, lead_ids: Sequence[str] | None, after_id: str | None,
+               page: int) -> Iterator[list[LeadState]]:
+    """The named leads (missing ones skipped), or every lead in id order after `after_id`,
+    a page at a time."""
+    if lead_ids is not None:
+        ids = sorted(set(lead_ids))
+        for start in range(0, len(ids), page):
+            yield [lead for i in ids[start:start + page] if (lead := store.get_lead(i))]
+        return
+    while batch := store.iter_leads(after_id, page):
+        yield batch
+        after_id = batch[-1].lead_id
