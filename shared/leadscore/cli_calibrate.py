@@ -25,6 +25,15 @@ def _instant(_: click.Context, __: click.Parameter, value: str | None) -> dateti
     return parsed
 
 
+def _svg_path(_: click.Context, __: click.Parameter, value: Path | None) -> Path | None:
+    """Checked before the back-test runs: SVG only (a PNG would need a rendering library;
+    `rsvg-convert chart.svg -o chart.png` makes one)."""
+    if value is not None and value.suffix.lower() != ".svg":
+        raise click.BadParameter("the chart is SVG: name it FILE.svg (for a PNG, convert it, "
+                                 "e.g. rsvg-convert chart.svg -o chart.png)")
+    return value
+
+
 @click.group("import")
 def import_group() -> None:
     """Import facts from files (sales outcomes)."""
@@ -73,9 +82,12 @@ def import_outcomes(file: Path, as_json: bool) -> None:
 @click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=200,
               show_default=True, help="Bootstrap resamples for the intervals (0: none).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path), callback=_svg_path,
+              help="Also draw it to FILE.svg: reliability curve and lift by band.")
 def calibrate(rules_file: Path | None, at: datetime | None, window_days: int,
               purchases_are_wins: bool, target_precision: float | None,
-              target_volume: int | None, resamples: int, as_json: bool) -> None:
+              target_volume: int | None, resamples: int, as_json: bool,
+              chart: Path | None) -> None:
     """Back-test the score: each lead as it stood at the cut-off against wins after it."""
     from leadscore.cli_views import progress
     from leadscore.domain.rules import parse_rules
@@ -95,6 +107,12 @@ def calibrate(rules_file: Path | None, at: datetime | None, window_days: int,
         click.echo(jsonfmt.dumps(data, indent=2))
     else:
         print_calibration(data)
+    if chart:
+        from leadscore.calibration_chart import chart_svg
+
+        chart.write_text(chart_svg(data), "utf-8")
+        if not as_json:  # the JSON alone on stdout, for pipes
+            click.echo(f"wrote {chart}")
 
 
 def _pct(value: float | None) -> str:

@@ -119,3 +119,63 @@ def test_suggest_rules_refuses_with_too_few_conversions(store_url: str, tmp_path
     out = run(store_url, "suggest-rules", "--out", str(tmp_path / "c.yaml"),
               "--at", (NOW - timedelta(days=90)).isoformat(), code=1)
     assert "need at least 100" in out and not (tmp_path / "c.yaml").exists()
+
+
+def test_calibrate_draws_an_svg_chart_carrying_the_reported_numbers(store_url: str,
+                                                                    tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from leadscore.calibration_chart import lift
+
+    data = yaml.safe_load(default_rules_text())
+    data["version"] = "demo-heavy"
+    data["engagement"]["form.demo_request"] = {"points": 90}
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(yaml.safe_dump(data))
+    chart = tmp_path / "calibration.svg"
+    # WHEN the current rules and a candidate are back-tested with --json and --chart
+    report = json.loads(run(store_url, "calibrate", "--rules", str(candidate), "--at",
+                            (NOW - timedelta(days=90)).isoformat(), "--bootstrap", "20",
+                            "--json", "--chart", str(chart)))
+    # THEN the file is a standalone SVG document (it parses as XML in the SVG namespace)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    root = ET.parse(chart).getroot()  # noqa: S314 (our own file)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    title = root.find("svg:title", ns)
+    desc = root.find("svg:desc", ns)
+    assert title is not None and title.text and "window 90 days" in title.text
+    assert desc is not None and desc.text
+    # ... whose description carries the numbers the JSON reports, for both rules sets
+    text = desc.text
+    assert f"{report['included']} leads back-tested, {report['conversions']} converted" in text
+    base = report["base_rate"]
+    for result in report["results"]:
+        assert f"{result['name']} ({result['rules_version']}): ROC AUC {result['auc']:.3f}" \
+            in text
+        assert f"[{result['auc_interval']['low']:.3f}, {result['auc_interval']['high']:.3f}]" \
+            in text
+        assert f"Brier {result['brier']:.4f}" in text
+        for band in result["quantile_bands"]:
+            assert (f"{band['label']}: {band['leads']} leads, {band['conversions']} converted, "
+                    f"{100 * band['rate']:.1f}%") in text
+    # ... and whose drawn bars are the lifts of the stage bands (rate / base rate), by title
+    bar_titles = [t.text for t in root.iterfind(".//svg:rect/svg:title", ns)]
+    for result in report["results"]:
+        for band in result["stage_bands"]:
+            expected = lift(band["rate"], base) or 0.0
+            assert f"{band['label']}: {expected:g}" in bar_titles
+            assert expected == pytest.approx(
+                band["conversions"] / band["leads"] / base if band["leads"] else 0.0, abs=0.005)
+    # ... the reliability curve is drawn per rules set, and visible text heads the page
+    lines = root.findall(".//svg:polyline", ns)
+    assert len(lines) == 2 * len(report["results"])  # converted and base rate
+    shown = " ".join(t.text or "" for t in root.iterfind(".//svg:text", ns))
+    assert f"ROC AUC {report['results'][1]['auc']:.3f}" in shown
+    band = report["results"][1]["stage_bands"][-1]
+    assert f"{band['label']} {lift(band['rate'], base):.2f}" in shown
+
+
+def test_calibrate_refuses_a_chart_that_is_not_svg_before_running(store_url: str,
+                                                                  tmp_path: Path) -> None:
+    out = run(store_url, "calibrate", "--chart", str(tmp_path / "c.png"), code=2)
+    assert "SVG" in out and "rsvg-convert" in out and not (tmp_path / "c.png").exists()

@@ -18,58 +18,22 @@ rules set and one label byte, so memory grows by a few dozen bytes a lead.
 
 from __future__ import annotations
 
-import gc
 from array import array
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
 from leadscore.domain import metrics
-from leadscore.domain.events import EVENT_ADAPTER
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import apply_events
-from leadscore.domain.state import HistoryEntry
 from leadscore.errors import ValidationFailed
+from leadscore.service.lead_events import PAGE, conversion_times, lead_pages
 from leadscore.store.port import LeadStore
 
-PAGE = 200
+__all__ = ["PAGE", "CalibrationReport", "Sample", "calibrate", "conversion_times", "evaluate"]
 DEFAULT_WINDOW_DAYS = 90
-
-
-@dataclass
-class _Order:
-    amount_minor: int = 0
-    paid_at: datetime | None = None
-    refunds: dict[str, int] = field(default_factory=dict)
-
-
-def conversion_times(history: Sequence[HistoryEntry], purchases_are_wins: bool) -> list[datetime]:
-    """When the lead won: each `deal_won` outcome and, if asked, the first paid report of
-    each order that is not fully refunded by now."""
-    wins = []
-    orders: dict[str, _Order] = {}
-    for entry in history:
-        event = entry.event
-        if not event:
-            continue
-        kind = event.get("type")
-        if kind == "outcome" and event.get("outcome") == "deal_won":
-            wins.append(entry.at)
-        elif purchases_are_wins and kind in ("purchase_made", "purchase_refunded"):
-            order = orders.setdefault(f"{event['source']}:{event['order_id']}", _Order())
-            if kind == "purchase_made":
-                order.amount_minor = max(order.amount_minor, int(event["amount_minor"]))
-                if order.paid_at is None or entry.at < order.paid_at:
-                    order.paid_at = entry.at
-            else:  # a refund id's amount only grows
-                refund = str(event["refund_id"])
-                order.refunds[refund] = max(order.refunds.get(refund, 0),
-                                            int(event["amount_minor"]))
-    wins += [o.paid_at for o in orders.values()
-             if o.paid_at is not None and o.amount_minor - sum(o.refunds.values()) > 0]
-    return wins
 
 
 @dataclass
@@ -103,31 +67,25 @@ def backtest(store: LeadStore, rules_sets: dict[str, Rules], at: datetime, windo
     sample = Sample(at=at, window_days=window_days, labels=bytearray(),
                     scores={name: array("d") for name in rules_sets},
                     stages={name: bytearray() for name in rules_sets})
-    after: str | None = None
-    while page := store.iter_leads(after_id=after, limit=PAGE):
-        after = page[-1].lead_id
+    for page in lead_pages(store):
         for lead in page:
             sample.examined += 1
-            history = store.history(lead.lead_id)
-            before = [e for e in history if e.event and e.at < at]
+            before = [e for e in lead.events if e.occurred_at < at]
             if not before:
                 sample.excluded_young += 1
-            else:
-                wins = conversion_times(history, purchases_are_wins)
-                if any(w <= at for w in wins):
-                    sample.excluded_converted += 1
-                else:
-                    events = [EVENT_ADAPTER.validate_python(e.event) for e in before]
-                    for name, rules in rules_sets.items():
-                        state, _ = apply_events(None, lead.lead_id, lead.email, events, rules, at)
-                        sample.scores[name].append(state.score)
-                        sample.stages[name].append(STAGE_CODES.index(state.stage))
-                    sample.labels.append(1 if any(at < w <= end for w in wins) else 0)
-            if on_progress:
-                on_progress(1)
-        # rebuilding leaves reference cycles (model copies); freeing them page by page keeps
-        # the peak the size of one page instead of whatever the collector let pile up
-        gc.collect()
+                continue
+            wins = conversion_times(lead.events, purchases_are_wins)
+            if any(w <= at for w in wins):
+                sample.excluded_converted += 1
+                continue
+            for name, rules in rules_sets.items():
+                state, _ = apply_events(None, lead.lead_id, lead.email, before, rules, at,
+                                        explain=False)
+                sample.scores[name].append(state.score)
+                sample.stages[name].append(STAGE_CODES.index(state.stage))
+            sample.labels.append(1 if any(at < w <= end for w in wins) else 0)
+        if on_progress:
+            on_progress(len(page))
     return sample
 
 

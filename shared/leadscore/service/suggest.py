@@ -4,7 +4,7 @@ on the features the rules already use, proposed back as points in the rules file
 Features of each lead at the cut-off (rebuilt from its history before the cut-off, as the
 back-test does): 1 for each fit rule it matches, and the number of events of each
 engagement rule's kind in the `feature_days` before the cut-off. Label: a win in the window
-after the cut-off (calibration.conversion_times). The split is by time: the model is fitted
+after the cut-off (lead_events.conversion_times). The split is by time: the model is fitted
 on the leads first seen earliest and judged on the latest `holdout` share, against the
 current rules' score on the same holdout. Points are the model's log-odds coefficients times
 `POINTS_PER_LOGIT`: 20 points for each unit of log-odds (odds times e, about 2.7).
@@ -22,11 +22,10 @@ from pydantic import BaseModel
 
 from leadscore.domain import metrics
 from leadscore.domain.effects import event_key
-from leadscore.domain.events import EVENT_ADAPTER
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import apply_events, fit_items
 from leadscore.errors import ValidationFailed
-from leadscore.service.calibration import PAGE, conversion_times
+from leadscore.service.lead_events import conversion_times, lead_pages
 from leadscore.store.port import LeadStore
 
 MIN_CONVERSIONS = 100
@@ -51,23 +50,20 @@ def features(store: LeadStore, rules: Rules, at: datetime, window_days: int,
     """(first seen, features, current score, label) for every lead counted at `at`."""
     end, since = at + timedelta(days=window_days), at - timedelta(days=feature_days)
     rows = []
-    after: str | None = None
-    while page := store.iter_leads(after_id=after, limit=PAGE):
-        after = page[-1].lead_id
+    for page in lead_pages(store):
         for lead in page:
-            history = store.history(lead.lead_id)
-            before = [e for e in history if e.event and e.at < at]
-            wins = conversion_times(history, purchases_are_wins)
+            before = [e for e in lead.events if e.occurred_at < at]
+            wins = conversion_times(lead.events, purchases_are_wins)
             if not before or any(w <= at for w in wins):
                 continue
-            events = [EVENT_ADAPTER.validate_python(e.event) for e in before]
-            state, _ = apply_events(None, lead.lead_id, lead.email, events, rules, at)
+            state, _ = apply_events(None, lead.lead_id, lead.email, before, rules, at,
+                                    explain=False)
             row: dict[str, float] = {i.rule: 1.0 for i in fit_items(state, rules)}
-            for event in events:
+            for event in before:
                 key = event_key(event)
                 if key in rules.engagement and event.occurred_at >= since:
                     row[key] = row.get(key, 0.0) + 1
-            rows.append((before[0].at, row, state.score,
+            rows.append((before[0].occurred_at, row, state.score,
                          int(any(at < w <= end for w in wins))))
     return rows
 

@@ -335,3 +335,23 @@ class DashboardStats(Protocol):
     def snapshots(self, limit: int = 30) -> dict[str, dict[str, int]]:
         """The newest `limit` days' counts, by day, oldest first."""
         ...
+
+
+class StoredEvents(BaseModel):
+    """One lead's stored canonical events, as the JSON its history keeps, unvalidated."""
+
+    lead_id: str
+    email: str
+    events: list[str]  # in history order (at, entry_id)
+
+
+@runtime_checkable
+class EventScan(Protocol):
+    """Every lead's stored events, a page of leads at a time, read in two queries and left
+    as JSON (issue 16). Back-tests read every lead's whole history; reading it one lead and
+    one validated `HistoryEntry` at a time was a large part of their cost. Stores without
+    it are read through `iter_leads` and `history`."""
+
+    def scan_events(self, after_id: str | None = None, limit: int = 500) -> list[StoredEvents]:
+        """The leads after `after_id` in lead id order, each with its stored events."""
+        ...

@@ -18,6 +18,7 @@ from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
+from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats
 from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
 
@@ -106,7 +107,7 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value else None
 
 
-class SqliteStore(SqliteVisitors, SqliteStats):
+class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":

@@ -28,6 +28,7 @@ from leadscore.domain.events import (
     EmailOpened,
     EmailUnsubscribed,
     Event,
+    OutcomeRecorded,
     ProfileValue,
     PurchaseMade,
     PurchaseRefunded,
@@ -44,6 +45,9 @@ MAX_CLOCK_SKEW = timedelta(hours=1)  # as /ingest: later than this is "in the fu
 CLIENT_HISTORY = timedelta(days=1)  # client keys cannot date events further back
 SEMANTIC_EMAIL = {"Email Opened", "Email Link Clicked", "Unsubscribed", "Email Marked as Spam"}
 SEMANTIC_ORDERS = {"Order Completed", "Order Refunded"}
+# Sales outcomes (issue 16): what the score is judged against, so only server keys (a CRM or
+# a backend) may send them; a browser's client key is public and could forge wins.
+OUTCOME_EVENTS = frozenset({"opportunity_created", "deal_won", "deal_lost"})
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
 
 
@@ -164,6 +168,19 @@ def _semantic(name: str, msg: dict[str, Any], base: dict[str, Any]) -> Event:
                             amount_minor=amount, currency=currency)
 
 
+def _outcome(name: str, msg: dict[str, Any], base: dict[str, Any]) -> OutcomeRecorded:
+    """`track("deal_won", {"amount": 1250, "currency": "EUR", "reason": ...})`: the same
+    outcome event `/ingest` records (amount in major units, as Segment's `revenue`)."""
+    props = msg["properties"]
+    amount = currency = None
+    if any(props.get(n) is not None for n in ("amount", "revenue", "value")):
+        amount, currency = _money(props, "amount", "revenue", "value")
+    reason, deal = props.get("reason"), props.get("deal_id") or props.get("opportunity_id")
+    return OutcomeRecorded(**base, outcome=name, amount_minor=amount, currency=currency,
+                           reason=str(reason)[:500] if reason not in (None, "") else None,
+                           deal_id=str(deal)[:128] if deal else None)
+
+
 def _event(kind: str, msg: dict[str, Any], base: dict[str, Any],
            policy: Policy) -> Event | None:
     website = policy.website
@@ -175,6 +192,11 @@ def _event(kind: str, msg: dict[str, Any], base: dict[str, Any],
         activity = website.page_activity("/" + str(msg.get("name") or "").lstrip("/"))
     elif kind == "track":
         name = msg["event"]
+        if name in OUTCOME_EVENTS:
+            if policy.caller == "client":
+                raise Refusal(f"event {name!r} is a sales outcome: only server write keys "
+                              "may send it")
+            return _outcome(name, msg, base)
         semantic = website.semantic_events and name in SEMANTIC_EMAIL | SEMANTIC_ORDERS
         if policy.caller == "client" and (semantic or name not in policy.client_events):
             raise Refusal(f"event {name!r} is not allowed for client write keys")
