@@ -23,27 +23,46 @@ from bench import (
 from bench.harness import firestore_available, verdict
 
 
+def issue_20(goals: dict[str, tuple[str, bool]], kinds: list[str]) -> None:
+    """The four measures of issue 20's goals (SQLite; the emulator's columns if given)."""
+    # the write goals against raw writes of the adapter's durability, and (in brackets)
+    # against raw writes without a sync at each commit, the CPU-bound rate
+    ratio, cpu_bound, met = email_batch.run(kinds)
+    goals["SendGrid batch e2e/raw >= 0.5 (SQLite)"] = (f"{ratio:.2f} ({cpu_bound:.2f})", met)
+    ratio, cpu_bound, met = ingest_throughput.run(kinds)
+    goals["/ingest e2e/raw >= 0.5 (SQLite, 8 writers, 1 event/request)"] = (
+        f"{ratio:.2f} ({cpu_bound:.2f})", met)
+    rps, p99, met = load.run()
+    goals["mixed load req/s >= 0.5x, p99 <= 2x hello-world"] = (f"{rps:.2f}x, {p99:.1f}x", met)
+    worst, met = cold_start.run()
+    goals["cold import <= 1.3x ff + client libraries (worst target)"] = (f"{worst:.2f}", met)
+
+
 def main() -> int:
+    """`python -m bench` runs everything; `python -m bench issue20` only issue 20's four
+    measures on SQLite (to measure them alone on a shared machine)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    goals: dict[str, bool] = {}
-    with firestore_available() as has_firestore:
-        kinds = ["sqlite", "firestore"] if has_firestore else ["sqlite"]
-        goals["ingest e2e/raw >= 0.5 (SQLite, 8 writers)"] = ingest_throughput.run(kinds)
-        purchase_throughput.run(kinds)
-        goals["SendGrid batch e2e/raw >= 0.5 (SQLite)"] = email_batch.run(kinds)
-        form_throughput.run(kinds)
-        form_history.run(kinds)  # issue 21: constant-cost form posts
-        decay_run.run(kinds)
-        tracking.run(kinds)
-        dashboard.run(["sqlite"])  # issue 17 (the emulator's counts scan: not measured)
-    scoring.run()  # cost per event against the previous release's engine (goal <= 1.3x)
-    goals["mixed load >= 0.5x hello-world req/s, p99 <= 2x"] = load.run()
-    goals["cold import <= 1.3x functions_framework + client libraries"] = cold_start.run()
-    calibration.run()  # SQLite only: a back-test reads, it never writes
-    sizing.run()  # on paper: the model behind the README's sizing section
+    goals: dict[str, tuple[str, bool]] = {}
+    if sys.argv[1:] == ["issue20"]:
+        issue_20(goals, ["sqlite"])
+    else:
+        with firestore_available() as has_firestore:
+            kinds = ["sqlite", "firestore"] if has_firestore else ["sqlite"]
+            issue_20(goals, kinds)
+            purchase_throughput.run(kinds)
+            form_throughput.run(kinds)
+            form_history.run(kinds)  # issue 21: constant-cost form posts
+            decay_run.run(kinds)
+            tracking.run(kinds)
+            dashboard.run(kinds)  # issue 17: reads per page view (the emulator at 1k and 10k)
+        scoring.run()  # cost per event against the previous release's engine (goal <= 1.3x)
+        calibration.run()  # SQLite only: a back-test reads, it never writes
+        sizing.run()  # on paper: the model behind the README's sizing section
     print("\n## Goals of issue 20, from this run")
-    for goal, met in goals.items():
-        print(f"{goal:<62} {verdict(met)}")
+    for goal, (value, met) in goals.items():
+        print(f"{goal:<60} {value:>12}  {verdict(met)}")
+    print("(in brackets: against raw writes without a sync at each commit; the goals are "
+          "judged against raw writes of the store's own durability, synchronous=FULL)")
     return 0
 
 

@@ -23,6 +23,7 @@ GOAL = 1.3
 # leads through Firestore in production (the client is built on the first request).
 NEEDS = {
     "crm_webhook": ["google.cloud.firestore"],
+    "dashboard": ["google.cloud.firestore"],
     "email_webhook": ["google.cloud.firestore"],
     "form_submission": ["google.cloud.firestore"],
     "inactivity_decay": ["google.cloud.firestore"],
@@ -69,20 +70,21 @@ def measure(target: str, repeat: int = 5) -> dict[str, float]:
             "ratio": statistics.median(ratios), "modules": modules}
 
 
-def run(repeat: int = 5) -> bool:
+def run(repeat: int = 5) -> tuple[float, bool]:
     print("\n## Cold start: importing each deployed target (CPU ms, median of "
           f"{repeat} fresh interpreters each)")
     print(f"{'target':<18}{'ff+libs ms':>11}{'target ms':>11}{'ratio':>7}{'modules':>9}"
           "  libraries it needs")
-    met = True
+    met, worst = True, 0.0
     for target in NEEDS:
         r = measure(target, repeat)
         met &= r["ratio"] <= GOAL
+        worst = max(worst, r["ratio"])
         print(f"{target:<18}{r['base']:>11.0f}{r['target']:>11.0f}{r['ratio']:>7.2f}"
               f"{r['modules']:>9.0f}  functions_framework, {', '.join(NEEDS[target])}")
     print(f"ratio: target / (functions_framework + the libraries it needs); goal <= {GOAL}: "
           + ("met" if met else "NOT met"))
-    return met
+    return worst, met
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ def calibrate(rules_file: Path | None, at: datetime | None, window_days: int,
                      purchases_are_wins=purchases_are_wins, target_precision=target_precision,
                      target_volume=target_volume, resamples=resamples, on_progress=step)
     data = report.model_dump(mode="json")
+    _save_for_the_dashboard(store, data)
     if as_json:
         click.echo(jsonfmt.dumps(data, indent=2))
     else:
@@ -113,6 +114,14 @@ def calibrate(rules_file: Path | None, at: datetime | None, window_days: int,
         chart.write_text(chart_svg(data), "utf-8")
         if not as_json:  # the JSON alone on stdout, for pipes
             click.echo(f"wrote {chart}")
+
+
+def _save_for_the_dashboard(store: Any, data: dict[str, Any]) -> None:
+    """The dashboard shows the latest back-test (it reads every history: never on page view)."""
+    from leadscore.store.port import DashboardStats
+
+    if isinstance(store, DashboardStats):
+        store.put_calibration(data)
 
 
 def _pct(value: float | None) -> str:

@@ -226,6 +226,8 @@ class Container:
         The change is in the outbox already, so if the instance is frozen or stopped after
         the response (Cloud Run throttles CPU between requests) the scheduled job's sweep
         delivers it. One thread: sweeps of one process never overlap."""
+        if not self.handover_sinks():  # nowhere to deliver: no thread hop (issue 20 profile)
+            return
         with self._lock:
             if self._sweeper is None:
                 self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="handover")

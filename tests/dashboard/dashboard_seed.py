@@ -33,7 +33,9 @@ def _events_for(i: int, rng: random.Random, now: datetime) -> Iterator[Event]:
                                "country": rng.choice(["US", "DE", "BR", "ES"])}
     yield form(email, f"f{i}", start, kind=rng.choice(FORMS), **profile)
     for n in range(rng.choice([0, 0, 1, 2, 4, 8])):
-        yield opened(email, f"o{i}-{n}", start + timedelta(hours=n + 1))
+        # about a third of opens are privacy prefetches (Apple Mail Privacy Protection)
+        yield opened(email, f"o{i}-{n}", start + timedelta(hours=n + 1),
+                     machine=rng.random() < 0.35)
     for n in range(rng.choice([0, 0, 0, 1, 3])):
         yield event("email_clicked", email, f"c{i}-{n}", start + timedelta(hours=n + 2),
                     source="esp")

@@ -7,6 +7,7 @@ go to the test's tmp dir (and to docs/dashboard.png with LEADSCORE_RENDER_DOCS=1
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import threading
@@ -91,11 +92,27 @@ def _counts(browser: Browser, tab: str) -> dict[str, int]:
     return {k: int(v) for k, v in found.items()}
 
 
-def _screenshot(browser: Browser, tab: str, width: int, height: int, to: Path) -> None:
+def _report_json() -> Any:
+    from click.testing import CliRunner
+
+    from leadscore.cli import main
+
+    result = CliRunner().invoke(main, ["report", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _screenshot(browser: Browser, tab: str, width: int, height: int, to: Path,
+                whole_page: bool = False) -> None:
     browser.call("Emulation.setDeviceMetricsOverride", tab, width=width, height=height,
                  deviceScaleFactor=1, mobile=width < 600)
     time.sleep(0.3)
-    data = browser.call("Page.captureScreenshot", tab, format="png")["data"]
+    extra: dict[str, Any] = {}
+    if whole_page:  # the README's picture: every section, not only the first screen
+        tall = browser.eval(tab, "document.documentElement.scrollHeight")
+        extra = {"captureBeyondViewport": True,
+                 "clip": {"x": 0, "y": 0, "width": width, "height": tall, "scale": 1}}
+    data = browser.call("Page.captureScreenshot", tab, format="png", **extra)["data"]
     to.write_bytes(base64.b64decode(data))
 
 
@@ -114,21 +131,31 @@ def test_a_marketer_signs_in_reads_the_numbers_and_follows_links(
     browser.eval(tab, f"document.getElementById('token').value = {TOKEN!r}")
     assert _click(browser, tab, "button[type=submit]") == "/dashboard"
     counts = _counts(browser, tab)
-    report = build_report(store, default_rules(), NOW)
-    assert counts["total"] == report.leads == LEADS
-    for stage, n in report.funnel.items():
+    report = _report_json()  # the command itself, on the same store at the same moment
+    assert report == build_report(store, default_rules(), NOW).model_dump(mode="json")
+    assert counts["total"] == report["leads"] == LEADS
+    for stage, n in report["funnel"].items():
         assert counts[f"stage:{stage}"] == n
-    for letter, row in report.grades.items():
+    for letter, row in report["grades"].items():
         for digit, n in row.items():
             assert counts[f"grade:{letter}{digit}"] == n
     assert counts["non_openers"] == store.count_matching(LeadCount(non_opener=True))
+    for status in ("unsubscribed", "bounced", "complained"):
+        assert counts[f"email:{status}"] == store.count_matching(LeadCount(email_status=status))
+    # the newest SQLs/MQLs, the week's movers and the machine-open share are on the page
+    text = browser.eval(tab, "document.body.innerText")
+    assert "Top movers, last 7 days" in text and "machine-open share" in text
+    hot = browser.eval(tab, "[...document.querySelectorAll('[data-hot]')].map(e => e.dataset.hot)")
+    assert hot and hot[0] in {x.lead_id for x in store.newest_in_stage("sql", 1)
+                              + store.newest_in_stage("mql", 1)}
+    assert counts["opens:machine"] == store.sum_counter("email_opened_machine") > 0
     shots = tmp_path / "screenshots"
     shots.mkdir()
     _screenshot(browser, tab, 1280, 800, shots / "dashboard-1280x800.png")
     _screenshot(browser, tab, 390, 844, shots / "dashboard-390x844.png")
     assert all(p.stat().st_size > 10_000 for p in shots.iterdir())
     if os.environ.get("LEADSCORE_RENDER_DOCS") == "1":
-        shutil.copy(shots / "dashboard-1280x800.png", DOCS)
+        _screenshot(browser, tab, 1280, 800, DOCS, whole_page=True)
     # every chart is labelled, and keyboard focus reaches the grade cells
     assert browser.eval(tab, "[...document.querySelectorAll('svg')].every("
                              "s => s.getAttribute('aria-label') && s.querySelector('title'))")

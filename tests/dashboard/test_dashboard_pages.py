@@ -147,3 +147,35 @@ def test_a_snapshot_is_taken_once_a_day_on_page_view(dash: Any) -> None:
     assert list(days) == [NOW.date().isoformat()]
     assert sum(v for k, v in days[NOW.date().isoformat()].items()
                if k.startswith("stage:")) == 20
+
+
+def test_hot_leads_movers_and_machine_opens_come_from_their_queries(dash: Any) -> None:
+    client, app = dash
+    seed_leads(app.store, default_rules(), 150, NOW)
+    _sign_in(client)
+    html = client.get("/dashboard").get_data(as_text=True)
+    # hot leads: the newest to reach SQL or MQL, newest first
+    hot = re.findall(r"data-hot='([^']+)'", html)
+    newest = sorted(app.store.newest_in_stage("sql", 50) + app.store.newest_in_stage("mql", 50),
+                    key=lambda x: (x.stage_since, x.lead_id), reverse=True)
+    assert hot and hot == [x.lead_id for x in newest[:len(hot)]]
+    # top movers: every lead of the seed is new this week, so it moved by its whole score
+    up = re.findall(r"data-mover-up='([^']+)'", html)
+    assert up == [x.lead_id for x in app.store.top_movers(True, len(up))] and up
+    best = app.store.get_lead(up[0])
+    assert best is not None and best.movement == best.score
+    # machine-open share: summed open counters, equal to the leads' own counters
+    counts = _counts(html)
+    machine = sum(x.counters.get("email_opened_machine", 0)
+                  for x in _every_lead(app.store))
+    human = sum(x.counters.get("email_opened", 0) for x in _every_lead(app.store))
+    assert counts["opens:machine"] == machine > 0 and counts["opens:all"] == machine + human
+    assert f"{machine / (machine + human):.1%}" in html
+
+
+def _every_lead(store: Any) -> list[Any]:
+    leads, after = [], None
+    while page := store.iter_leads(after_id=after, limit=100):
+        leads += page
+        after = page[-1].lead_id
+    return leads

@@ -71,3 +71,54 @@ def test_snapshots_keep_one_record_per_day(store: Any) -> None:
     assert list(days) == [NOW.date().isoformat(), (NOW + timedelta(days=1)).date().isoformat()]
     assert days[NOW.date().isoformat()]["stage:lead"] == 1
     assert list(store.snapshots(limit=1)) == [(NOW + timedelta(days=1)).date().isoformat()]
+
+
+def test_newest_in_stage_orders_by_the_time_the_stage_was_entered(store: Any) -> None:
+    # GIVEN MQLs that entered the stage at different times, their scores in another order
+    for i, (hours, score) in enumerate([(5, 90.0), (1, 41.0), (3, 60.0), (2, 75.0)]):
+        lead = _lead(i, score, "mql", "B2", "active")
+        lead.stage_since = NOW - timedelta(hours=hours)
+        store.put_lead(lead)
+    store.put_lead(_lead(9, 99.0, "sql", "A1", "active"))
+    # WHEN the newest MQLs are asked for THEN the latest arrivals come first, score aside
+    newest = store.newest_in_stage("mql", 3)
+    assert [x.lead_id for x in newest] == ["lead-001", "lead-003", "lead-002"]
+    assert [x.lead_id for x in store.newest_in_stage("sql", 5)] == ["lead-009"]
+
+
+def test_top_movers_come_by_movement_each_way_and_skip_the_still(store: Any) -> None:
+    for i, moved in enumerate([12.5, -40.0, 0.0, 33.0, -2.0, 7.0]):
+        lead = _lead(i, 50.0, "mql", "B2", "active")
+        lead.movement = moved
+        store.put_lead(lead)
+    assert [x.movement for x in store.top_movers(True, 2)] == [33.0, 12.5]
+    assert [x.movement for x in store.top_movers(False, 5)] == [-40.0, -2.0]
+
+
+def test_open_counters_are_summed_by_an_aggregation(store: Any) -> None:
+    for i, (human, machine) in enumerate([(3, 1), (0, 4), (2, 0), (0, 0)]):
+        lead = _lead(i, 10.0, "lead", "D4", "active")
+        lead.counters = {k: v for k, v in (("email_opened", human),
+                                           ("email_opened_machine", machine)) if v}
+        store.put_lead(lead)
+    assert store.sum_counter("email_opened") == 5
+    assert store.sum_counter("email_opened_machine") == 5
+    assert store.sum_counter("email_clicked") == 0
+
+
+def test_the_latest_back_test_is_kept_as_one_document(store: Any) -> None:
+    assert store.latest_calibration() is None
+    report = {"at": "2026-08-24T12:00:00Z", "conversions": 3, "base_rate": None,
+              "results": [{"name": "current", "thresholds": [{"threshold": 40.0}]}]}
+    store.put_calibration(report)
+    store.put_calibration({**report, "conversions": 4})  # the newer run replaces it
+    assert store.latest_calibration() == {**report, "conversions": 4}
+
+
+def test_a_counter_name_is_never_spliced_into_a_query(store: Any) -> None:
+    import pytest
+
+    if type(store).__name__ == "MemoryStore":
+        return  # a dict look-up: nothing to splice
+    with pytest.raises(ValueError, match="counter name"):
+        store.sum_counter("x') + 1 --")

@@ -196,6 +196,13 @@ def test_fuzzed_requests_never_fail_open(world: Any, function: str, path: str) -
     sent: list[int] = []
     add("5xx on malformed or unauthenticated input", 0)
     run()
-    # the property really ran: many requests, most of them refused
+    # the property really ran: many requests, and the fuzzer reached the refusals. Where a
+    # request must authenticate, most are refused; anonymous forms and Mailchimp (its key is
+    # in the fuzzer's URL) rightly accept many bodies ("ignored"), so there about half are
+    # refused, depending on the draw: a tenth is the floor that still proves the refusals ran
     assert len(sent) >= min(100, settings.default.max_examples)
-    assert sum(s >= 400 for s in sent) > len(sent) // 2
+    refused = sum(s >= 400 for s in sent)
+    if authenticated_only:
+        assert refused > len(sent) // 2
+    else:
+        assert refused >= len(sent) // 10

@@ -62,6 +62,7 @@ def covered(collection: str, filters: list[tuple[str, str]], orders: list[tuple[
 
 def test_every_adapter_query_has_an_index(firestore_client: Any, rules: Any,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.cloud.firestore_v1.aggregation import AggregationQuery
     from google.cloud.firestore_v1.query import Query
 
     from leadscore.store.firestore import FirestoreStore
@@ -74,6 +75,13 @@ def test_every_adapter_query_has_an_index(firestore_client: Any, rules: Any,
         return real_stream(self, *args, **kwargs)
 
     monkeypatch.setattr(Query, "stream", recording)
+    real_aggregate = AggregationQuery.get
+
+    def recording_aggregate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(_describe(self._nested_query))  # count() and sum() need indexes too
+        return real_aggregate(self, *args, **kwargs)
+
+    monkeypatch.setattr(AggregationQuery, "get", recording_aggregate)
     collection = f"leads_{uuid.uuid4().hex[:8]}"
     store = FirestoreStore(firestore_client, collection=collection)
     email = "q@acme.com"
@@ -90,8 +98,33 @@ def test_every_adapter_query_has_an_index(firestore_client: Any, rules: Any,
     store.due_for_review(NOW + timedelta(days=2))
     store.due_for_review(NOW + timedelta(days=2), buckets=list(range(40)))
     store.pending_handovers(NOW + timedelta(days=1))
+    _every_dashboard_query(store)
     store.erase(lead_id_for(email))
     indexes = json.loads(INDEXES.read_text())["indexes"]
     generic = [(c.replace(collection, "leads"), f, o) for c, f, o in seen]
     missing = [q for q in generic if needs_composite(q[1], q[2]) and not covered(*q, indexes)]
     assert len(seen) > 20 and missing == []
+    aggregations = [q for q in generic if q[0] in {"leads", "leads_handovers"} and (
+        ("attempts", "GREATER_THAN") in q[1] or ("counters.email_opened", "GREATER_THAN") in q[1])]
+    assert len(aggregations) == 2  # the recording saw the aggregation queries
+
+
+def _every_dashboard_query(store: Any) -> None:
+    """Every query of the dashboard (`DashboardStats`), with every filter it passes."""
+    from leadscore.store.port import LeadCount
+
+    store.count_leads()
+    for count in (LeadCount(stage="mql"), LeadCount(grade="A1"),
+                  LeadCount(email_status="bounced"), LeadCount(non_opener=True),
+                  LeadCount(min_score=10.0, below_score=20.0), LeadCount(below_score=0.0),
+                  LeadCount(min_score=100.0)):
+        store.count_matching(count)
+    for delivered, attempted in ((True, None), (False, True), (False, False)):
+        store.count_handovers(delivered, attempted)
+    store.snapshots(30)
+    for stage in ("mql", "sql"):
+        store.newest_in_stage(stage, 8)
+    for up in (True, False):
+        store.top_movers(up, 8)
+    for name in ("email_opened", "email_opened_machine"):
+        store.sum_counter(name)

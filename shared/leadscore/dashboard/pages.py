@@ -17,7 +17,9 @@ STYLE = """
 body{margin:0 auto;max-width:1240px;padding:12px}
 header{display:flex;justify-content:space-between;align-items:center;flex-wrap:wrap;gap:8px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,380px),1fr));gap:12px}
-section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px}
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 14px;
+min-width:0;overflow-x:auto}
+.wide{grid-column:1/-1}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin:.2rem 0 .6rem}
 .chart{width:100%;height:auto}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
@@ -103,16 +105,42 @@ def _matrix(view: Overview) -> str:
             f"</caption><thead><tr><td></td>{head}</tr></thead><tbody>{rows}</tbody></table></section>")
 
 
+def _lead_cell(lead: LeadState) -> str:
+    return (f"<td><a href='/dashboard/leads/{escape(lead.lead_id)}'>"
+            f"{escape(lead.lead_id[:12])}</a></td>")
+
+
 def _hot(view: Overview) -> str:
     rows = "".join(
-        f"<tr><td><a href='/dashboard/leads/{escape(h.lead.lead_id)}'>"
-        f"{escape(h.lead.lead_id[:12])}</a></td><td>{escape(h.lead.stage)}</td>"
+        f"<tr data-hot='{escape(h.lead.lead_id)}'>{_lead_cell(h.lead)}"
+        f"<td>{escape(h.lead.stage)}</td><td>{_since(h.lead)}</td>"
         f"<td>{h.lead.score:.1f}</td><td>{escape(h.lead.grade)}</td><td>"
         + escape("; ".join(r.text for r in h.reasons)) + "</td></tr>" for h in view.hot)
-    return ("<section><h2>Hot leads</h2><table><caption class='sr-only'>Hottest SQL and MQL"
-            "</caption><thead><tr><th>lead</th><th>stage</th><th>score</th><th>grade</th>"
-            f"<th>top reasons</th></tr></thead><tbody>{rows}</tbody></table>"
-            "<p class='note'>Highest score first (SQLs, then MQLs).</p></section>")
+    return ("<section class='wide'><h2>Hot leads</h2><table><caption class='sr-only'>"
+            "Newest SQLs and MQLs</caption><thead><tr><th>lead</th><th>stage</th>"
+            "<th>since</th><th>score</th>"
+            f"<th>grade</th><th>top reasons</th></tr></thead><tbody>{rows}</tbody></table>"
+            "<p class='note'>Newest first: the leads that reached SQL or MQL last.</p></section>")
+
+
+def _since(lead: LeadState) -> str:
+    return escape(lead.stage_since.strftime("%Y-%m-%d %H:%M")) if lead.stage_since else "-"
+
+
+def _movers(view: Overview) -> str:
+    def table(caption: str, leads: Sequence[LeadState], key: str) -> str:
+        rows = "".join(f"<tr data-{key}='{escape(x.lead_id)}'>{_lead_cell(x)}"
+                       f"<td>{x.movement:+.1f}</td><td>{x.score:.1f}</td>"
+                       f"<td>{escape(x.stage)}</td></tr>" for x in leads)
+        empty = "" if leads else "<tr><td colspan='4'>none</td></tr>"
+        return (f"<table><caption>{caption}</caption><thead><tr><th>lead</th><th>moved</th>"
+                f"<th>score</th><th>stage</th></tr></thead><tbody>{rows}{empty}</tbody></table>")
+
+    return ("<section><h2>Top movers, last 7 days</h2>"
+            + table("Up", view.movers_up, "mover-up")
+            + table("Down", view.movers_down, "mover-down")
+            + "<p class='note'>Score now less the score stored at the end of the day a week "
+            "ago (a new lead moved from 0).</p></section>")
 
 
 def _email_and_handovers(view: Overview) -> str:
@@ -122,20 +150,70 @@ def _email_and_handovers(view: Overview) -> str:
                    for s, n in view.handovers.items())
     return (f"<section><h2>Email health</h2><table>{email}<tr><th scope='row'>non-openers "
             f"(flagged)</th><td><a href='/dashboard/leads?non_opener=1'>"
-            f"{_count('non_openers', view.non_openers)}</a></td></tr></table></section>"
+            f"{_count('non_openers', view.non_openers)}</a></td></tr>"
+            f"<tr><th scope='row'>machine-open share</th><td>{_share(view)}</td></tr>"
+            "</table><p class='note'>Machine opens: opens the email service flags as "
+            "automatic (Apple Mail Privacy Protection, image proxies, scanners); they score "
+            "nothing. Share of all opens recorded.</p></section>"
             f"<section><h2>Handovers</h2><table>{hand}</table><p class='note'>failed: not "
             "delivered after at least one attempt (retrying); pending: not tried yet.</p>"
             "</section>")
 
 
+def _share(view: Overview) -> str:
+    share = view.machine_share
+    text = "no opens yet" if share is None else f"{share:.1%}"
+    return (f"<span data-share='machine'>{text}</span> <span class='note'>("
+            f"{_count('opens:machine', view.opens['machine'])} of "
+            f"{_count('opens:all', view.opens['machine'] + view.opens['human'])} opens)</span>")
+
+
+def _table(caption: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "".join(f"<th scope='col'>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return (f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _calibration(view: Overview) -> str:
+    """The latest back-test saved by `leadscore calibrate` (it reads every history, so it is
+    never run on page view): conversion by score band and the threshold table."""
+    report = view.calibration
+    current = next((r for r in (report or {}).get("results", []) if r["name"] == "current"),
+                   None)
+    if report is None or current is None or not report.get("conversions"):
+        if not view.calibration_available:
+            return ""
+        return ("<section><h2>Calibration</h2><p class='note'>Once outcomes exist (purchases "
+                "or <code>leadscore import outcomes</code>), run <code>leadscore calibrate"
+                "</code>: its latest back-test appears here.</p></section>")
+    bands = _table("Conversion by score band", ["band", "leads", "converted", "rate"],
+                       [(b["label"], b["leads"], b["conversions"], _pct(b["rate"]))
+                        for b in current["stage_bands"]])
+    limits = _table("Thresholds", ["threshold", "leads at or above", "precision",
+                                       "recall", "lift"],
+                        [(f"{t['threshold']:g}", t["volume"], _pct(t["precision"]),
+                          _pct(t["recall"]), "-" if t["lift"] is None else f"{t['lift']:.1f}x")
+                         for t in current["thresholds"]])
+    return (f"<section data-calibration='{escape(str(report['at'])[:10])}'><h2>Calibration"
+            f"</h2><p>Back-test at {escape(str(report['at'])[:10])}, "
+            f"{report['window_days']}-day window: {report['included']} leads, "
+            f"{report['conversions']} converted ({_pct(report['base_rate'])}); rules "
+            f"{escape(current['rules_version'])}, ROC AUC {current['auc'] or 0:.3f}.</p>"
+            f"{bands}{limits}<p class='note'>Saved by the last <code>leadscore calibrate"
+            "</code> run.</p></section>")
+
+
 def overview(view: Overview, csrf: str) -> str:
-    calibration = ("<section><h2>Calibration</h2><p class='note'>Back-test the score with "
-                   "<code>leadscore calibrate</code> (it reads every history, so it is not "
-                   "run on page view).</p></section>") if view.calibration_available else ""
     notes = "".join(f"<li>{escape(n)}</li>" for n in view.notes)
     body = (f"<p>Leads: <span class='big'>{_count('total', view.total)}</span></p>"
             "<div class='grid'>" + _histogram(view) + _funnel(view) + _matrix(view)
-            + _email_and_handovers(view) + _hot(view) + calibration
+            + _email_and_handovers(view) + _hot(view) + _movers(view) + _calibration(view)
             + f"</div><ul class='note'>{notes}</ul>")
     return layout("Dashboard", body, csrf)
 

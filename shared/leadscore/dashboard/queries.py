@@ -1,17 +1,21 @@
 """What the dashboard shows, gathered with a bounded number of queries at any size.
 
-Per overview page view: the total, 19 counts for stages and grades (the same as the daily
-snapshot's), one count per histogram bucket, 4 email-health counts, 3 handover counts, the snapshot
-list (at most 30 small documents, plus one snapshot write a day), and the hot leads
-(HOT_LEADS lead documents with at most HOT_HISTORY history entries each). Nothing reads
-every lead or every history."""
+Per overview page view (README, "Reads per page view"): one count per histogram bucket
+(their sum is the total), 19 counts for stages and grades (the same as the daily
+snapshot's), 3 email-health counts, the non-openers, 3 handover counts, 2 sums of open
+counters (human and machine opens), the snapshot list (at most 30 small documents, plus one
+snapshot write a day), the hot leads (HOT_LEADS per stage read, HOT_HISTORY history entries
+for each shown), the top movers (TOP_MOVERS each way) and the latest saved back-test (one
+document). Counts and sums are aggregation queries: no lead document is read. Nothing
+reads every lead or every history."""
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from leadscore.dashboard import snapshot
 from leadscore.domain.rules import Rules
@@ -20,9 +24,11 @@ from leadscore.integrations.cards import top_reasons
 from leadscore.integrations.ports import Reason
 from leadscore.store.port import DashboardStats, LeadCount, LeadStore
 
-HOT_LEADS = 8
-HOT_HISTORY = 20
+HOT_LEADS = 6
+HOT_HISTORY = 15
+TOP_MOVERS = 5
 EMAIL_STATUSES = ("active", "unsubscribed", "bounced", "complained")
+NEVER = datetime.min.replace(tzinfo=UTC)  # leads stored before `stage_since` sort last
 
 
 @dataclass
@@ -64,8 +70,19 @@ class Overview:
     email: dict[str, int]
     non_openers: int
     handovers: dict[str, int]
+    opens: dict[str, int]  # "human" and "machine" opens, all time
+    movers_up: list[LeadState]
+    movers_down: list[LeadState]
     calibration_available: bool
+    calibration: dict[str, Any] | None  # the latest saved back-test (`leadscore calibrate`)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def machine_share(self) -> float | None:
+        """Machine opens (privacy prefetch: Apple Mail Privacy Protection, proxies,
+        scanners, as the ESP flags them) as a share of every open; None without opens."""
+        every = self.opens["human"] + self.opens["machine"]
+        return self.opens["machine"] / every if every else None
 
 
 def bucket_edges(mql: float, sql: float) -> list[float]:
@@ -85,17 +102,19 @@ def histogram(store: DashboardStats, mql: float, sql: float) -> list[Bucket]:
 
 
 def hot_leads(store: LeadStore, rules: Rules, now: datetime) -> list[HotLead]:
-    """The highest-scoring SQLs, then MQLs (the store orders by score, not by arrival)."""
-    leads = store.list_leads(stage="sql", limit=HOT_LEADS)
-    if len(leads) < HOT_LEADS:
-        leads += store.list_leads(stage="mql", limit=HOT_LEADS - len(leads))
+    """The newest SQLs and MQLs: the leads that entered their stage last (`stage_since`),
+    each with the top three reasons from its recent history."""
+    stats = _stats(store)
+    leads = stats.newest_in_stage("sql", HOT_LEADS) + stats.newest_in_stage("mql", HOT_LEADS)
+    leads.sort(key=lambda x: (x.stage_since or NEVER, x.lead_id), reverse=True)
     return [HotLead(x, top_reasons(store.history(x.lead_id, limit=HOT_HISTORY), now, rules))
-            for x in leads]
+            for x in leads[:HOT_LEADS]]
 
 
 def overview(store: LeadStore, rules: Rules, now: datetime) -> Overview:
     stats = _stats(store)
-    total = store.count_leads()
+    buckets = histogram(stats, rules.stages.mql, rules.stages.sql)
+    total = sum(b.count for b in buckets)  # every lead is in one bucket: no count of all
     over_time = snapshot.ensure_today(stats, now, total)
     counts = snapshot.current_counts(stats, total)
     email = {s: stats.count_matching(LeadCount(email_status=s)) for s in EMAIL_STATUSES[1:]}
@@ -103,7 +122,7 @@ def overview(store: LeadStore, rules: Rules, now: datetime) -> Overview:
     return Overview(
         total=total,
         mql=rules.stages.mql, sql=rules.stages.sql,
-        buckets=histogram(stats, rules.stages.mql, rules.stages.sql),
+        buckets=buckets,
         stages={s: counts[f"stage:{s}"] for s in STAGES},
         grades={g: counts[f"grade:{g}"] for g in snapshot.GRADES},
         over_time=over_time,
@@ -113,11 +132,13 @@ def overview(store: LeadStore, rules: Rules, now: datetime) -> Overview:
         handovers={"sent": stats.count_handovers(True),
                     "failed": stats.count_handovers(False, attempted=True),
                     "pending": stats.count_handovers(False, attempted=False)},
+        opens={"human": stats.sum_counter("email_opened"),
+               "machine": stats.sum_counter("email_opened_machine")},
+        movers_up=stats.top_movers(True, TOP_MOVERS),
+        movers_down=stats.top_movers(False, TOP_MOVERS),
         calibration_available=importlib.util.find_spec(
             "leadscore.service.calibration") is not None,
-        notes=["Top movers of the last 7 days are not shown: the store keeps no index of "
-               "score changes, so they would cost a read of every recent history.",
-               "Machine-open share is not shown: opens are not counted by kind on the lead."])
+        calibration=stats.latest_calibration())
 
 
 def _stats(store: LeadStore) -> DashboardStats:

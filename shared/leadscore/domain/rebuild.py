@@ -37,6 +37,7 @@ def replayed(lead: LeadState, history: list[HistoryEntry], rules: Rules,
     events = [EVENT_ADAPTER.validate_python(e.event) for e in history if e.event]
     facts, _ = apply_events(None, lead.lead_id, lead.email, events, rules, now, orders)
     facts.stage, facts.stage_since, facts.scored_at = lead.stage, lead.stage_since, lead.scored_at
+    facts.score_marks, facts.score = lead.score_marks, lead.score  # the 7-day baseline goes on
     fresh = materialise(facts, rules, now)
     fresh.created_at = lead.created_at
     fresh.rescored_for = rules.version

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from leadscore.domain import movement as moved
 from leadscore.domain import orders as order_records
 from leadscore.domain.accumulators import (
     capped_by_half_life,
@@ -185,6 +186,9 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     s.non_opener_since = since if s.non_opener else None
     s.rules_version = rules.version
     s.rules_hash = rules.content_hash
+    s.score_marks = moved.marked(state.score_marks, s.score, now,
+                                 stored=(state.scored_at, state.score))
+    s.movement = moved.movement(s.score_marks, s.score, now)
     s.scored_at = now
     # daily while the score still moves visibly; and whenever the stage, grade or flag can
     # change by itself (a crossing, the non-opener date, the end of a minimum stay)
@@ -192,7 +196,7 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
         [(v, h) for h, v in parts.terms.items()], rules,
         s.fit_score, now, [since, stay_ends(rules, s.stage, s.stage_since),
                            now + REVIEW_EVERY if abs(parts.engagement) >= 0.5 or parts.limited
-                           else None])
+                           else None, moved.leaves_window(s.score_marks, now)])
     return s
 
 
@@ -221,6 +225,8 @@ def refreshed(lead: LeadState, rules: Rules,
     faded = round(fresh.score - lead.score, 4)
     notes = [f"engagement faded by {-faded:g} since {lead.scored_at or 'creation'}"
              if faded < 0 else f"score {faded:+g} since {lead.scored_at or 'creation'}"]
+    if faded == 0 and fresh.movement != lead.movement:  # a day left the 7-day window
+        notes.append(f"7-day movement {lead.movement:+g} -> {fresh.movement:+g}")
     if fresh.stage != lead.stage:
         notes.append(f"stage {lead.stage} -> {fresh.stage}")
     if fresh.non_opener != lead.non_opener:

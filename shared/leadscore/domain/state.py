@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.domain.events import ProfileValue
+from leadscore.domain.movement import ScoreMark
 
 Stage = Literal["lead", "mql", "sql", "customer"]
 EmailStatus = Literal["active", "unsubscribed", "bounced", "complained"]
@@ -107,6 +108,9 @@ class LeadState(BaseModel):
     scored_at: datetime | None = None
     updated_at: datetime | None = None
     next_review_at: datetime | None = None
+    # the last 7 days' score movement (domain/movement.py): the dashboard's top movers
+    score_marks: list[ScoreMark] = Field(default_factory=list)
+    movement: float = 0.0
 
     def view(self) -> dict[str, Any]:
         """The materialised fields, as compared to decide whether a refresh is needed."""
@@ -126,6 +130,8 @@ VIEW_FIELDS = {
     "rules_hash",
     "scored_at",
     "next_review_at",
+    "score_marks",
+    "movement",
 }
 
 

@@ -37,8 +37,12 @@ class IngestResult(BaseModel):
 
 def group_by_lead(events: Sequence[Event]) -> dict[str, list[Event]]:
     groups: dict[str, list[Event]] = {}
+    ids: dict[str, str] = {}  # a batch names each address many times: one keyed hash each
     for event in events:
-        groups.setdefault(lead_id_for(event.email), []).append(event)
+        lead_id = ids.get(event.email)
+        if lead_id is None:
+            lead_id = ids[event.email] = lead_id_for(event.email)
+        groups.setdefault(lead_id, []).append(event)
     return groups
 
 
@@ -52,21 +56,24 @@ def check_times(events: Sequence[Event], now: datetime) -> None:
 
 def ingest(store: LeadStore, rules: Rules, events: Sequence[Event],
            now: datetime) -> IngestResult:
-    """Validate everything first, then write lead by lead.
+    """Validate everything first, then write lead by lead, each lead atomically.
 
-    If a write fails part-way the leads already written stay written; the error reaches
-    the sender as a 5xx and its retry is de-duplicated by the ledger, so each event still
-    counts exactly once.
+    On SQLite the request's leads go in one transaction (`writes.request_unit`): a failure
+    part-way writes nothing. On other stores the leads already written stay written. Either
+    way the error reaches the sender as a 5xx and its retry is de-duplicated by the ledger,
+    so each event still counts exactly once.
     """
     check_times(events, now)
     outcomes = []
-    for lead_id, group in group_by_lead(events).items():
-        outcome = writes.apply_events(store, lead_id, group[0].email, group, rules, now)
-        outcomes.append(outcome)
-        if outcome.stage_before != outcome.stage_after and outcome.applied:
-            logs.info("stage changed", lead_id=lead_id, stage_before=outcome.stage_before,
-                      stage_after=outcome.stage_after)
+    groups = group_by_lead(events)
+    with writes.request_unit(store, len(groups)):
+        for lead_id, group in groups.items():
+            outcomes.append(writes.apply_events(store, lead_id, group[0].email, group, rules,
+                                                now))
     changed = [o for o in outcomes if o.stage_before != o.stage_after and o.applied]
+    for outcome in changed:  # logged once committed
+        logs.info("stage changed", lead_id=outcome.lead_id, stage_before=outcome.stage_before,
+                  stage_after=outcome.stage_after)
     result = IngestResult(
         received=len(events),
         applied=sum(o.applied for o in outcomes),

@@ -23,8 +23,9 @@ Rescore and refresh are transactional plans too (the whole history, or the view 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel
 
@@ -53,6 +54,7 @@ from leadscore.store.port import (
     LeadStore,
     LeadWrite,
     LedgerConflict,
+    UnitOfWork,
 )
 
 MAX_CONFLICT_ROUNDS = 5
@@ -95,16 +97,30 @@ def unique_by_key(events: Sequence[Event]) -> list[tuple[str, Event]]:
     return list(seen.items())
 
 
-_BLIND_BY_CLASS: dict[type, bool] = {}
+_CAPABLE: dict[tuple[type, type], bool] = {}
+
+
+def _offers(store: object, capability: type) -> bool:
+    """`isinstance` against a runtime protocol inspects its members on every call (slow on
+    Python 3.11, once per lead of a batch); the answer is remembered per store class."""
+    key = (type(store), capability)
+    if key not in _CAPABLE:
+        _CAPABLE[key] = isinstance(store, capability)
+    return _CAPABLE[key]
 
 
 def _may_append_blind(store: object) -> bool:
-    """`isinstance` against a runtime protocol inspects its members on every call (slow on
-    Python 3.11, once per lead of a batch); the answer is remembered per store class."""
-    kind = type(store)
-    if kind not in _BLIND_BY_CLASS:
-        _BLIND_BY_CLASS[kind] = isinstance(store, BlindAppends)
-    return _BLIND_BY_CLASS[kind]
+    return _offers(store, BlindAppends)
+
+
+def request_unit(store: LeadStore, leads: int) -> AbstractContextManager[None]:
+    """Where the store offers it (SQLite), the writes of a request's `leads` in one
+    transaction: one commit instead of one per lead, and a failure part-way leaves nothing
+    written (the sender's retry then applies everything, de-duplicated by the ledger).
+    Elsewhere each lead commits on its own, as before."""
+    if leads > 1 and _offers(store, UnitOfWork):
+        return cast(UnitOfWork, store).unit_of_work()
+    return nullcontext()
 
 
 def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Event],

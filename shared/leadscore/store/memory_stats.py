@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from datetime import UTC, datetime
+from typing import Any
 
 from leadscore.domain.outbox import StageChange
-from leadscore.domain.state import LeadState
+from leadscore.domain.state import LeadState, Stage
 from leadscore.store.port import LeadCount
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def matches(lead: LeadState, query: LeadCount) -> bool:
@@ -45,3 +50,28 @@ class MemoryStats:
         with self._lock:
             days = sorted(self._days())[-limit:]
             return {d: dict(self._days()[d]) for d in days}
+
+    def newest_in_stage(self, stage: Stage, limit: int) -> list[LeadState]:
+        with self._lock:
+            found = [x for x in self._leads.values() if x.stage == stage]
+        found.sort(key=lambda x: (x.stage_since or EPOCH, x.lead_id), reverse=True)
+        return [x.model_copy(deep=True) for x in found[:limit]]
+
+    def top_movers(self, up: bool, limit: int) -> list[LeadState]:
+        with self._lock:
+            found = [x for x in self._leads.values() if (x.movement > 0 if up else x.movement < 0)]
+        found.sort(key=lambda x: (-x.movement if up else x.movement, x.lead_id))
+        return [x.model_copy(deep=True) for x in found[:limit]]
+
+    def sum_counter(self, name: str) -> int:
+        with self._lock:
+            return sum(max(0, x.counters.get(name, 0)) for x in self._leads.values())
+
+    def put_calibration(self, report: dict[str, Any]) -> None:
+        with self._lock:
+            self._calibration = json.loads(json.dumps(report))  # a stored copy, like a store
+
+    def latest_calibration(self) -> dict[str, Any] | None:
+        with self._lock:
+            found: dict[str, Any] | None = getattr(self, "_calibration", None)
+            return json.loads(json.dumps(found)) if found is not None else None

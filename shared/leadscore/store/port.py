@@ -43,6 +43,7 @@ newest `limit` entries in that order.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -202,6 +203,16 @@ class LeadStore(Protocol):
 
 
 @runtime_checkable
+class UnitOfWork(Protocol):
+    """Optional (SQLite): the writes of one request in one transaction. Every `transact`
+    inside `unit_of_work()` stays atomic on its own, and the block commits once at its end
+    or, if it raises, leaves nothing written at all (SQLite's cost is the commit, so a
+    batch of 100 leads pays one instead of 100)."""
+
+    def unit_of_work(self) -> AbstractContextManager[None]: ...
+
+
+@runtime_checkable
 class BlindAppends(Protocol):
     """The optional blind write path (Firestore, DESIGN.md §3)."""
 
@@ -334,6 +345,31 @@ class DashboardStats(Protocol):
 
     def snapshots(self, limit: int = 30) -> dict[str, dict[str, int]]:
         """The newest `limit` days' counts, by day, oldest first."""
+        ...
+
+    def newest_in_stage(self, stage: Stage, limit: int) -> list[LeadState]:
+        """The leads in `stage` that entered it last (`stage_since`, newest first), by one
+        indexed query: the dashboard's hot leads. Ties by lead id, descending."""
+        ...
+
+    def top_movers(self, up: bool, limit: int) -> list[LeadState]:
+        """The leads whose score moved most in the last 7 days (the stored `movement`, kept
+        exact by the write path and the decay job): up (movement > 0, largest first) or
+        down (movement < 0, largest fall first), by one indexed query."""
+        ...
+
+    def sum_counter(self, name: str) -> int:
+        """The sum of `counters.<name>` over the leads that have it, by one aggregation query
+        (Firestore `sum()`, SQL `SUM` over an index); `name` is a plain identifier."""
+        ...
+
+    def put_calibration(self, report: dict[str, Any]) -> None:
+        """Keep the latest back-test (`leadscore calibrate`'s JSON report), one small
+        document: a back-test reads every history, so the dashboard shows the saved one."""
+        ...
+
+    def latest_calibration(self) -> dict[str, Any] | None:
+        """The back-test saved last, if any."""
         ...
 
 

@@ -1,0 +1,266 @@
+"""One request, one SQLite transaction (issue 20): a batch over many leads commits once,
+and a failure part-way leaves nothing of the request written. Other stores commit lead by
+lead (`writes.request_unit` is then a no-op), as their contract tests show."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import activity, opened
+from conftest import NOW
+from signatures import SendGridSigner
+
+from leadscore.config import Settings
+from leadscore.container import Container, install
+from leadscore.domain.identity import lead_id_for
+from leadscore.domain.rules import Rules
+from leadscore.service.ingest import ingest
+from leadscore.store.memory import MemoryStore
+from leadscore.store.port import UnitOfWork
+from leadscore.store.sqlite import SqliteStore
+
+READERS = [f"reader{i}@example.org" for i in range(3)]
+
+
+def batch(tag: str = "b") -> list[Any]:
+    """Two opens for each of three leads, in one request."""
+    return [opened(READERS[i % 3], f"{tag}-{i}", NOW - timedelta(minutes=i)) for i in range(6)]
+
+
+def stored(store: SqliteStore) -> tuple[list[Any], list[int]]:
+    return ([store.get_lead(lead_id_for(r)) for r in READERS],
+            [len(store.history(lead_id_for(r))) for r in READERS])
+
+
+def commits_of(store: SqliteStore) -> list[str]:
+    """Every COMMIT the store's write connection (all writes go through it) runs."""
+    seen: list[str] = []
+    store._commits.writer_connection().set_trace_callback(
+        lambda sql: seen.append(sql) if sql.strip().upper().startswith("COMMIT") else None)
+    return seen
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Any:
+    made = SqliteStore(tmp_path / "unit.db")
+    yield made
+    made.close()
+
+
+def test_sqlite_offers_the_unit_of_work_and_memory_does_not() -> None:
+    assert isinstance(SqliteStore(":memory:"), UnitOfWork)
+    assert not isinstance(MemoryStore(), UnitOfWork)
+
+
+def test_a_batch_over_many_leads_commits_once(sqlite_store: SqliteStore, rules: Rules) -> None:
+    # GIVEN a request of six events for three leads
+    commits = commits_of(sqlite_store)
+    # WHEN it is ingested
+    result = ingest(sqlite_store, rules, batch(), NOW)
+    # THEN every event counts, each lead is one atomic write, and SQLite commits once
+    assert (result.applied, result.leads, result.commits) == (6, 3, 3)
+    assert len(commits) == 1
+    leads, history = stored(sqlite_store)
+    assert [lead.counters["email_opened"] for lead in leads] == [2, 2, 2]
+    assert history == [2, 2, 2]
+
+
+def test_a_failure_part_way_leaves_nothing_of_the_request(sqlite_store: SqliteStore,
+                                                           rules: Rules,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    # GIVEN a store whose third lead's commit fails after its history is staged
+    staged: list[str] = []
+
+    def crash_on_third_lead(step: str) -> None:
+        staged.append(step)
+        if staged.count("history") == 3:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sqlite_store, "_after_staging", crash_on_third_lead)
+    # WHEN the request is ingested
+    with pytest.raises(sqlite3.OperationalError):
+        ingest(sqlite_store, rules, batch(), NOW)
+    # THEN the two leads planned before the failure are not stored either
+    assert stored(sqlite_store) == ([None, None, None], [0, 0, 0])
+    # AND the sender's retry applies everything once; a second retry changes nothing
+    monkeypatch.undo()
+    assert ingest(sqlite_store, rules, batch(), NOW).applied == 6
+    once = stored(sqlite_store)
+    again = ingest(sqlite_store, rules, batch(), NOW)
+    assert (again.applied, again.duplicates) == (0, 6)
+    assert stored(sqlite_store) == once
+
+
+def test_a_failed_sendgrid_request_is_a_5xx_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN `leadscore serve`'s email webhook on SQLite, with the disk failing at lead 50
+    from werkzeug.test import Client
+
+    from leadscore.server import build_app
+
+    signer = SendGridSigner()
+    store = SqliteStore(tmp_path / "served.db")
+    install(Container(Settings(sendgrid_public_key=signer.public_key), store=store,
+                      clock=lambda: NOW))
+    body = json.dumps([{"email": f"r{i % 100}@example.org", "event": "open",
+                        "timestamp": int(NOW.timestamp()) - i, "sg_event_id": f"ev-{i}"}
+                       for i in range(1000)]).encode()
+    stamp = int(NOW.timestamp())
+    staged: list[str] = []
+
+    def crash_at_lead_50(step: str) -> None:
+        staged.append(step)
+        if staged.count("lead") == 50:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "_after_staging", crash_at_lead_50)
+    client = Client(build_app())
+    try:
+        # WHEN the batch arrives
+        answer = client.post("/email_webhook/sendgrid", data=body, headers={
+            "Content-Type": "application/json", **signer.headers(body, stamp)})
+        # THEN SendGrid is told to retry, and no lead of the batch is stored
+        assert answer.status_code == 503
+        assert store.count_leads() == 0
+        # AND its retry applies every event once
+        monkeypatch.undo()
+        retry = client.post("/email_webhook/sendgrid", data=body, headers={
+            "Content-Type": "application/json", **signer.headers(body, stamp)})
+        assert retry.status_code == 200 and retry.get_json()["applied"] == 1000
+        assert store.count_leads() == 100
+    finally:
+        install(None)
+        store.close()
+
+
+def test_concurrent_batches_naming_one_lead_all_count(tmp_path: Path, rules: Rules) -> None:
+    # GIVEN 8 writers on two connections to one file (as two server processes would be),
+    # each sending 10 batches that name a shared hot lead and one lead of their own, twice
+    path = tmp_path / "hot.db"
+    stores = [SqliteStore(path), SqliteStore(path)]
+    hot = "hot@example.org"
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def write(w: int) -> None:
+        try:
+            start.wait()
+            for n in range(10):
+                events = [activity(hot, f"w{w}-{n}", NOW - timedelta(minutes=n)),
+                          activity(f"own{w}@example.org", f"own{w}-{n}", NOW)]
+                for _ in range(2):  # the sender's retry
+                    ingest(stores[w % 2], rules, events, NOW)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    # WHEN they all write at once
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    # THEN every event counted exactly once
+    assert errors == []
+    assert stores[0].get_lead(lead_id_for(hot)).counters["activity"] == 80
+    assert len(stores[1].history(lead_id_for(hot))) == 80
+    assert [stores[0].get_lead(lead_id_for(f"own{w}@example.org")).counters["activity"]
+            for w in range(8)] == [10] * 8
+    for store in stores:
+        store.close()
+
+
+def test_concurrent_writers_share_commits_and_each_waits_for_its_own(
+        sqlite_store: SqliteStore, rules: Rules) -> None:
+    # GIVEN 8 writers, each with 20 single-event requests for leads of its own
+    commits = commits_of(sqlite_store)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+    seen_after_return: list[bool] = []
+
+    def write(w: int) -> None:
+        try:
+            start.wait()
+            for n in range(20):
+                email = f"w{w}-{n}@example.org"
+                ingest(sqlite_store, rules, [activity(email, f"{w}-{n}", NOW)], NOW)
+                # AND once a request returns, its write is committed: another connection
+                # (another process, a reader) sees it
+                fresh = SqliteStore(sqlite_store.path)
+                seen_after_return.append(fresh.get_lead(lead_id_for(email)) is not None)
+                fresh.close()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    # WHEN they all write at once
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    # THEN every event is stored, every request saw its own commit, and no more commits
+    # ran than requests (writers that queued shared one)
+    assert errors == []
+    assert sqlite_store.count_leads() == 160
+    assert seen_after_return == [True] * 160
+    assert 1 <= len(commits) <= 160
+
+
+def test_a_failed_commit_fails_every_request_that_shared_it(
+        sqlite_store: SqliteStore, rules: Rules, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN two requests staged in one transaction, and a COMMIT that fails (disk full)
+    from leadscore.errors import TransientError
+
+    group = sqlite_store._commits
+    first_staged, outcomes = threading.Event(), {}
+    real_commit = group._commit
+
+    def failing_commit(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # what SQLite leaves after SQLITE_FULL at COMMIT
+        group._settle(group._open, "OperationalError: database or disk is full")
+
+    def first() -> None:
+        try:
+            with sqlite_store.unit_of_work():
+                sqlite_store.put_lead(ingest_lead(rules, "first@example.org"))
+                first_staged.set()
+                while group._queued == 0:  # the second writer queues behind us
+                    threading.Event().wait(0.01)
+            outcomes["first"] = "stored"
+        except TransientError:
+            outcomes["first"] = "503"
+
+    def second() -> None:
+        first_staged.wait()
+        try:
+            with sqlite_store.unit_of_work():
+                sqlite_store.put_lead(ingest_lead(rules, "second@example.org"))
+            outcomes["second"] = "stored"
+        except TransientError:
+            outcomes["second"] = "503"
+
+    monkeypatch.setattr(group, "_commit", failing_commit)
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    # WHEN both finish
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # THEN both senders are told to retry, and neither lead is stored
+    assert outcomes == {"first": "503", "second": "503"}
+    assert sqlite_store.count_leads() == 0
+    # AND the store goes on working
+    monkeypatch.setattr(group, "_commit", real_commit)
+    assert ingest(sqlite_store, rules, batch(), NOW).applied == 6
+
+
+def ingest_lead(rules: Rules, email: str) -> Any:
+    from leadscore.domain.scoring import apply_events
+
+    return apply_events(None, lead_id_for(email), email, [], rules, NOW)[0]
