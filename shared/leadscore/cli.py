@@ -15,6 +15,7 @@ from leadscore.catalog import FUNCTIONS
 from leadscore.cli_calibrate import register as register_calibration
 from leadscore.cli_esp import esp
 from leadscore.cli_hubspot import hubspot
+from leadscore.cli_rekey import register as register_rekey
 from leadscore.config import Settings
 from leadscore.container import Container, check_store_url, container, install
 from leadscore.domain.rules import default_rules_text, parse_rules
@@ -372,6 +373,7 @@ def leads_list(stage: str | None, min_score: float | None, limit: int, as_json: 
 main.add_command(hubspot)
 main.add_command(esp)
 register_calibration(main)  # `calibrate` and `import outcomes`
+register_rekey(main)  # `rekey`: unkeyed ids of earlier releases to keyed ids
 
 
 if __name__ == "__main__":  # pragma: no cover

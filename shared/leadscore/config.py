@@ -155,6 +155,10 @@ class Settings(BaseSettings):
         default=None, description="unsubscribe group id for non-openers")
     sendgrid_poll_wait_s: float = Field(default=1.0, ge=0, description="between job checks")
     firestore_collection: str = "leads"
+    firestore_deadline_s: float = Field(
+        default=5.0, gt=0, le=600,
+        description="seconds one Firestore call may take, retries included, before the "
+                    "request fails with 503 (raise it for long CLI jobs on a slow link)")
     log_level: str = "INFO"
     google_cloud_project: str | None = Field(default=None, validation_alias="GOOGLE_CLOUD_PROJECT")
     firestore_emulator_host: str | None = Field(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import cached_property
@@ -21,8 +21,6 @@ from leadscore.domain.identity import use_id_key
 from leadscore.domain.rules import Rules, default_rules, parse_rules
 from leadscore.errors import ConfigError
 from leadscore.store.port import LeadStore
-
-HANDOVER_WAIT_S = 3.0  # how long a request waits for its handover sweep (see dispatch)
 
 
 def build_store(url: str, settings: Settings, *, must_exist: bool = False) -> LeadStore:
@@ -82,6 +80,7 @@ class Container:
         self._publisher: Any = None
         self._sesv2: Any = None
         self._sweeper: ThreadPoolExecutor | None = None
+        self._queued_sweep: Future[None] | None = None
         self._crm_queue: Any = None
         logs.configure(self.settings.log_level)
         use_id_key(self.settings.id_key.get_secret_value())
@@ -195,16 +194,21 @@ class Container:
         """Deliver what a use case reports (`result.events`), the one place that does.
 
         A flagged non-opener goes to `LEADSCORE_NON_OPENER_TOPIC` and, if configured, the SES
-        suppression list; any stage change starts one handover sweep (the changes wait in
-        the outbox, so the sweep also retries earlier ones). `sweep` forces the sweep (the
-        scheduled job retries earlier handovers even when it changed no stage). `shard`: a
-        decay shard's run, which syncs the email tools only for its own stage changes and
-        flags; the full comparison with the tools runs once per decay run, on the tick."""
+        suppression list; any stage change starts one handover sweep in the background,
+        after the change is committed and without waiting for it (the changes wait in the
+        outbox, so the sweep also retries earlier ones). `sweep` runs the sweep here and
+        waits for it (the scheduled job retries earlier handovers even when it changed no
+        stage). `shard`: a decay shard's run, which syncs the email tools only for its own
+        stage changes and flags; the full comparison with the tools runs once per decay
+        run, on the tick."""
         for event in events:
             if isinstance(event, NonOpenerFlagged):
                 self.announce_non_opener(event)
         if sweep:
-            self.hand_over()  # the scheduled job: it has the time, and waits for it
+            # the scheduled job has the time, and waits for its sweep; on the handover
+            # thread, so it never overlaps a background sweep of this process (both would
+            # send the same pending change)
+            self._handover_thread().submit(self.hand_over).result()
             # scores and clean-up to the email tools: from the scheduled job only, never
             # inside a provider's request
             named = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged | StageChanged)]
@@ -219,23 +223,42 @@ class Container:
                 self.hand_over_soon()
 
     def hand_over_soon(self) -> None:
-        """Sweep on this process's handover thread, waiting at most `HANDOVER_WAIT_S`.
+        """Start a handover sweep on this process's handover thread and return at once.
 
-        A receiver that hangs must not hold the provider's request (31.6 s in issue 21):
-        past the budget the request is answered and the sweep goes on in the background.
-        The change is in the outbox already, so if the instance is frozen or stopped after
-        the response (Cloud Run throttles CPU between requests) the scheduled job's sweep
-        delivers it. One thread: sweeps of one process never overlap."""
+        Delivery never runs inside the provider's request (a hanging receiver held it 31.6 s
+        in issue 21): the change was committed to the outbox with the lead, this thread
+        delivers it after the request is answered, and if the instance is frozen or stopped
+        first (Cloud Run throttles CPU between requests) the scheduled job's sweep delivers
+        it. One thread, so sweeps of one process never overlap; a sweep still queued will see
+        this change too, so no second one is queued behind it."""
         if not self.handover_sinks():  # nowhere to deliver: no thread hop (issue 20 profile)
             return
+        sweeper = self._handover_thread()
+        with self._lock:
+            queued = self._queued_sweep
+            if queued is not None and not (queued.running() or queued.done()):
+                return
+            self._queued_sweep = sweeper.submit(self.hand_over)
+
+    def _handover_thread(self) -> ThreadPoolExecutor:
+        """This process's one handover thread: every sweep runs on it, one at a time."""
         with self._lock:
             if self._sweeper is None:
                 self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="handover")
+            return self._sweeper
+
+    def handovers_settled(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for the background sweeps started so far (tests, and a
+        server shutting down); True if none is left running."""
+        with self._lock:
+            last = self._queued_sweep
+        if last is None:
+            return True
         try:
-            self._sweeper.submit(self.hand_over).result(timeout=HANDOVER_WAIT_S)
+            last.result(timeout=timeout_s)  # one thread: the last submitted ends last
         except FutureTimeout:
-            logs.warning("handover still running after the request's budget; it continues "
-                         "in the background and the scheduled job retries what it misses")
+            return False
+        return True
 
     def announce_non_opener(self, event: NonOpenerFlagged) -> None:
         settings = self.settings

@@ -75,3 +75,10 @@ class TransientError(LeadscoreError):
     """The store or a dependency failed; nothing was applied and the sender should retry."""
 
     code = "temporarily_unavailable"
+
+
+class StoreUnavailable(TransientError):
+    """The store did not answer within its deadline (Firestore down or unreachable): one
+    clear error, answered 503 with Retry-After; the CLI prints its message on one line."""
+
+    code = "store_unavailable"

@@ -6,7 +6,8 @@ path. Everything that differs between providers lives in their module.
 The acknowledgement rule: only an unauthenticated (401) or unparseable (400) request is
 refused. A verified request carrying nothing we score, or only types we do not know, is
 answered 200 `{"status": "ignored", ...}`; an email provider's verified payload whose fields
-are wrong (a wrong JSON type, an invalid address) is acknowledged the same way, because the
+are wrong (a wrong JSON type, an invalid address), and a purchase platform's, are acknowledged
+the same way (naming the bad fields), because the
 provider would send it again and again (or disable the endpoint) and it can never succeed.
 Either way one log line names the provider and the ignored types, never an address. Store
 failures stay 5xx, so the sender retries.
@@ -39,10 +40,14 @@ UNPARSEABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, Arit
 # What to do with a verified, parsed request that names events or purchases.
 Apply = Callable[[Container, ParseResult, datetime], Response]
 
-# Functions whose providers' verified-but-invalid payloads are acknowledged (200, ignored)
-# rather than refused with 422. Email providers resend for hours or disable the endpoint;
-# purchase platforms keep their 422 naming the field until their owners decide otherwise.
-ACKNOWLEDGE_INVALID = frozenset({"email_webhook"})
+# Functions whose providers' verified-but-invalid payloads are acknowledged (200, ignored,
+# the bad fields named in the answer and the log) rather than refused with 422. Email
+# providers resend for hours or disable the endpoint; payment platforms (Stripe, Shopify,
+# WooCommerce) retry for days and then disable it, form services (Typeform, Tally) retry and
+# disable too, and a sender of the generic format that signed the payload is ours to fix,
+# not to retry. Plain web forms are not providers: they keep their 422s. Unsigned payloads never get this far
+# (401), so a stranger still learns nothing and writes nothing.
+ACKNOWLEDGE_INVALID = frozenset({"email_webhook", "purchase_webhook", "form_submission"})
 
 
 def find_provider(function: str, path: str, noun: str) -> Provider:

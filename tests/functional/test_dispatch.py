@@ -39,9 +39,10 @@ def test_a_stage_change_is_reported_and_dispatched_to_sales(rules: Rules) -> Non
     assert result.events == [StageChanged(lead_id=lead_id_for("ana@acme.com"),
                                           stage_before=None, stage_after="mql")]
     assert "events" not in result.model_dump()
-    # AND dispatching it hands the change over, once
+    # AND dispatching it hands the change over, once, in the background
     app.dispatch(result.events)
     app.dispatch(result.events)
+    assert app.handovers_settled(10)
     assert [(topic, data["stage_after"]) for topic, data in app.published] == [
         ("handovers", "mql")]
 

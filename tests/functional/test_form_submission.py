@@ -248,6 +248,22 @@ def test_typeform_forgeries_are_refused(client: Any, app: Container, forge: str)
     assert app.store.list_leads() == []
 
 
+def test_a_signed_typeform_response_without_an_email_is_acknowledged_and_writes_nothing(
+        client: Any, app: Container) -> None:
+    # GIVEN Typeform's own response, signed, whose email answer was left out (an optional
+    # email question): Typeform retries any non-2xx and disables the webhook after failures
+    body = json.loads(fixture("typeform_response.json"))
+    answers = body["form_response"]["answers"]
+    body["form_response"]["answers"] = [a for a in answers if a["type"] != "email"]
+    # WHEN it arrives signed
+    answer = typeform_post(client, json.dumps(body).encode())
+    # THEN it is acknowledged as ignored, names the problem, and nothing is written
+    assert answer.status_code == 200
+    assert answer.get_json()["status"] == "ignored"
+    assert "email" in answer.get_json()["message"]
+    assert app.store.list_leads() == []
+
+
 # --- captcha against a local stand-in of the verifier -------------------------------------
 @pytest.fixture
 def verifier() -> Iterator[str]:

@@ -69,16 +69,18 @@ def test_a_stage_change_reaches_pubsub_and_a_webhook_that_failed_twice(
         name=f"projects/{PROJECT}/topics/stage-changes-{id(durable_store)}").name
     subscription = subscriber.create_subscription(
         name=topic.replace("/topics/", "/subscriptions/"), topic=topic).name
-    install(Container(Settings(api_token="t", handover_topic=topic, handover_webhook_urls=url,
-                               handover_secret=SECRET, handover_backoff_s=0.01,
-                               google_cloud_project=PROJECT),
-                      store=durable_store, clock=lambda: NOW))
+    app = Container(Settings(api_token="t", handover_topic=topic, handover_webhook_urls=url,
+                             handover_secret=SECRET, handover_backoff_s=0.01,
+                             google_cloud_project=PROJECT),
+                    store=durable_store, clock=lambda: NOW)
+    install(app)
     try:
         client = client_for("ingest")
         # WHEN an event makes a lead sales-qualified, and the sender delivers it twice
         for _ in range(2):
             assert client.post("/", json=HOT, headers={"Authorization": "Bearer t"}
                                ).status_code == 200
+        assert app.handovers_settled(30)  # delivered after the responses, in the background
     finally:
         install(None)
     # THEN the webhook got it on the third try, signed, exactly once

@@ -25,6 +25,7 @@ from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
+from leadscore.store.firestore_rekey import FirestoreRekey
 from leadscore.store.firestore_stats import FirestoreStats
 from leadscore.store.firestore_visitors import FirestoreVisitors
 from leadscore.store.port import (
@@ -48,7 +49,7 @@ TX_ATTEMPTS = 12  # contended transactions: attempts, and the time they may take
 TX_BUDGET_S = 8.0
 
 
-class FirestoreStore(FirestoreVisitors, FirestoreStats):
+class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey):
     def __init__(self, client: Client, collection: str = "leads") -> None:
         self._client = client
         self._leads = client.collection(collection)
@@ -441,6 +442,8 @@ def _transient() -> Iterator[None]:
             gexc.InternalServerError, gexc.TooManyRequests, gexc.RetryError) as exc:
         raise TransientError(f"Firestore did not commit: {type(exc).__name__}") from exc
     except ValueError as exc:  # the client's "Failed to commit transaction in N attempts"
+        if isinstance(exc.__context__, TransientError):  # its rollback after a failed
+            raise exc.__context__ from exc.__context__.__cause__  # begin hides the cause
         if "attempts" not in str(exc):
             raise
         raise TransientError("Firestore transaction kept contending; retry later") from exc

@@ -11,6 +11,7 @@ from datetime import datetime
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
+from leadscore.store.memory_rekey import MemoryRekey
 from leadscore.store.memory_stats import MemoryStats
 from leadscore.store.memory_visitors import MemoryVisitors
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
@@ -20,7 +21,7 @@ def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
     return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
 
-class MemoryStore(MemoryVisitors, MemoryStats):
+class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._leads: dict[str, LeadState] = {}

@@ -391,3 +391,27 @@ class EventScan(Protocol):
     def scan_events(self, after_id: str | None = None, limit: int = 500) -> list[StoredEvents]:
         """The leads after `after_id` in lead id order, each with its stored events."""
         ...
+
+
+# -- re-keying (`leadscore rekey`) ------------------------------------------------------------
+# (old lead, lead already under the new id or None, the whole history under the new id after
+# the move, every order record under the new id) -> (the lead document under the new id, the
+# order records to store under it). The service's pure merge; the adapter only calls it.
+Merge = Callable[[LeadState, LeadState | None, list[HistoryEntry], dict[str, Order]],
+                 tuple[LeadState, dict[str, Order]]]
+
+
+@runtime_checkable
+class Rekeyable(Protocol):
+    """Moving a lead stored under an old id (the unkeyed SHA-256 of earlier releases) to its
+    keyed id. Orchestration and the merge live in `service/rekey.py`."""
+
+    def rekey_lead(self, old_id: str, new_id: str, merge: Merge) -> bool:
+        """Move the lead `old_id` and everything stored with it (history, order records,
+        order index entries and aliases, handovers, email-tool sync records, visitor links)
+        to `new_id`, writing the lead document `merge` returns, and delete it under
+        `old_id`; atomic per lead with respect to every writer (SQLite and memory: one
+        transaction; Firestore: the records are copied first and the switch is one
+        transaction that fails if the old lead changed since, see the adapter). Running it
+        again after a crash part-way finishes the move. False if no lead `old_id` exists."""
+        ...

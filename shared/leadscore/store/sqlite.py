@@ -26,6 +26,7 @@ from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
 from leadscore.store.sqlite_commits import GroupCommit
+from leadscore.store.sqlite_rekey import SqliteRekey
 from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats
 from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
@@ -118,7 +119,7 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value else None
 
 
-class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan):
+class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":

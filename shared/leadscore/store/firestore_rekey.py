@@ -1,0 +1,117 @@
+"""Re-keying for the Firestore adapter (see `Rekeyable` in port.py).
+
+A lead's history can outgrow one transaction, so the move has two steps, each safe to
+repeat: (1) copy the old lead's history and order records under the new id, deleting each
+old one once copied; (2) one transaction that reads the old lead document, checks it has not
+changed since step 1 began (a writer that slipped in sends us back to step 1), merges, writes
+the new lead document, re-points every record that names the old id (order index, aliases,
+handovers, email-tool sync records, visitor links) and deletes the old document. A crash
+between the steps leaves the old document in place, so the next run finds it and finishes;
+readers meanwhile see the old lead (by address, read-through) or the new one, never neither.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from leadscore.domain.state import HistoryEntry, Order
+from leadscore.errors import TransientError
+from leadscore.store.firestore_codec import from_doc, to_doc
+from leadscore.store.port import Merge
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import Client, CollectionReference, DocumentReference
+
+ATTEMPTS = 5
+BATCH = 400  # below Firestore's 500 writes per batch
+
+
+class FirestoreRekey:
+    _client: Client
+    _leads: CollectionReference
+    _orders: CollectionReference
+    _aliases: CollectionReference
+    _handovers: CollectionReference
+    _visitors: CollectionReference
+    _esp: CollectionReference
+
+    def rekey_lead(self, old_id: str, new_id: str, merge: Merge) -> bool:
+        old_ref, new_ref = self._leads.document(old_id), self._leads.document(new_id)
+        for _ in range(ATTEMPTS):
+            before = old_ref.get()
+            if not before.exists:
+                return False
+            for name in ("history", "orders"):
+                self._move_children(old_ref.collection(name), new_ref.collection(name))
+            if self._switch(old_ref, new_ref, before.update_time, merge):
+                return True
+        raise TransientError(f"lead {old_id} kept changing while it was re-keyed; run again")
+
+    def _move_children(self, old: CollectionReference, new: CollectionReference) -> None:
+        snaps = list(old.stream())
+        for start in range(0, len(snaps), BATCH):
+            part = snaps[start:start + BATCH]
+            batch = self._client.batch()
+            for snap in part:  # same id, same content: copying twice changes nothing
+                batch.set(new.document(snap.id), snap.to_dict() or {})
+            batch.commit()
+            batch = self._client.batch()
+            for snap in part:
+                batch.delete(snap.reference)
+            batch.commit()
+
+    def _switch(self, old_ref: DocumentReference, new_ref: DocumentReference,
+                seen: Any, merge: Merge) -> bool:
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        old_id, new_id = old_ref.id, new_ref.id
+
+        def naming_old(collection: CollectionReference, tx: Any) -> list[Any]:
+            return list(collection.where(filter=FieldFilter("lead_id", "==", old_id))
+                        .stream(transaction=tx))
+
+        @firestore.transactional
+        def run(tx: Any) -> bool:
+            old = old_ref.get(transaction=tx)
+            if not old.exists or old.update_time != seen:
+                return False  # moved meanwhile, or written to: copy again first
+            target = new_ref.get(transaction=tx)
+            history = sorted((HistoryEntry.model_validate(d.to_dict()) for d in
+                              new_ref.collection("history").stream(transaction=tx)),
+                             key=lambda e: (e.at, e.entry_id))
+            records = {d["key"]: Order.model_validate(d) for s in
+                       new_ref.collection("orders").stream(transaction=tx)
+                       if (d := s.to_dict() or {}).get("key")}
+            pointing = [s for c in (self._orders, self._aliases, self._handovers,
+                                    self._visitors) for s in naming_old(c, tx)]
+            esp = [(s, self._esp.document(s.id.rsplit(":", 1)[0] + ":" + new_id))
+                   for s in naming_old(self._esp, tx)]
+            esp_new = {ref.id for _, ref in esp if ref.get(transaction=tx).exists}
+            lead, records = merge(from_doc(old.to_dict() or {}),
+                                  from_doc(target.to_dict() or {}) if target.exists else None,
+                                  history, records)
+            tx.set(new_ref, to_doc(lead))
+            for key, order in records.items():
+                tx.set(new_ref.collection("orders").document(_order_doc(key)),
+                       {"key": key, **order.model_dump(mode="python")})
+            for snap in pointing:
+                tx.update(snap.reference, {"lead_id": new_id})
+            for snap, ref in esp:
+                if ref.id not in esp_new:  # a record the new id has already is the newer
+                    tx.set(ref, {**(snap.to_dict() or {}), "lead_id": new_id})
+                tx.delete(snap.reference)
+            tx.delete(old_ref)
+            return True
+
+        try:
+            done: bool = run(self._client.transaction())
+        except ValueError as exc:  # the client's "Failed to commit transaction in N attempts"
+            raise TransientError(f"re-keying {old_id} kept contending; run again") from exc
+        return done
+
+
+def _order_doc(order_key: str) -> str:
+    from leadscore.store.firestore import _order_doc_id
+
+    return _order_doc_id(order_key)
