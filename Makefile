@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 # The runtime lock the bundle ships (hashed, one resolution for Python 3.11-3.13; no dev
 # tools). Run after changing pyproject.toml's dependencies; commit requirements.lock.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra esp --universal --generate-hashes --python-version 3.11 \
 		--quiet -o requirements.lock
 
 # The Firestore emulator is started and stopped by tests/conftest.py (a session fixture),

@@ -38,6 +38,7 @@ def inactivity_decay(cloud_event: Any) -> None:
         app.store, app.rules, now, buckets, inline_limit=settings.decay_inline_limit,
         deadline_s=settings.decay_deadline_s, shard_topic=settings.decay_shard_topic or None,
         publish=app.publish, on_flagged=None)
-    # non-openers flagged by this run, its stage changes, and retries of earlier handovers
-    app.dispatch(summary.events, sweep=True)
+    # non-openers flagged by this run, its stage changes, and retries of earlier handovers;
+    # the email tools' full comparison once per decay run (the tick), not once per shard
+    app.dispatch(summary.events, sweep=True, shard=buckets is not None)
     logs.info("decay run", function="inactivity_decay", **summary.model_dump(mode="json"))

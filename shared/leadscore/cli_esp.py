@@ -79,6 +79,9 @@ def esp_resync(tool: str, force: bool, after_id: str | None, page: int) -> None:
     click.echo(f"{tool}: examined {report.examined}, sent {report.synced}, "
                f"removed {report.removed}, restored {report.restored}, "
                f"refused {report.rejected}, pending {report.pending}")
+    if report.refused_earlier:
+        click.echo(f"{tool}: {report.refused_earlier} refused for good earlier (invalid or "
+                   "forbidden addresses); sent again when those leads change, or with --force")
     if report.pending:
         wait = f" (the tool asked to wait {report.retry_after_s:g} s)" if (
             report.retry_after_s is not None) else ""

@@ -130,7 +130,8 @@ class Settings(BaseSettings):
         default=True, description="the sync takes flagged non-openers off each tool's list")
     esp_attempts: int = Field(default=3, ge=1, le=10)
     esp_full_sweep: bool = Field(
-        default=True, description="each decay run compares every lead with the email tools")
+        default=True, description="each decay run (its tick, not each shard) compares every "
+        "lead with the email tools; shards sync their own stage changes and flags")
     mailchimp_api_key: SecretStr = Field(
         default=SecretStr(""), description="Marketing API key (its suffix names the data centre)")
     mailchimp_list_id: str = Field(default="", description="the audience (list) id")

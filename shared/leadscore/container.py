@@ -189,7 +189,8 @@ class Container:
         except Exception:  # noqa: BLE001 - the changes are stored; a later call delivers them
             logs.exception("handover sweep failed; pending changes stay pending")
 
-    def dispatch(self, events: Sequence[DomainEvent], *, sweep: bool = False) -> None:
+    def dispatch(self, events: Sequence[DomainEvent], *, sweep: bool = False,
+                 shard: bool = False) -> None:
         """Deliver what a use case reports (`result.events`), the one place that does.
 
         A flagged non-opener goes to `LEADSCORE_NON_OPENER_TOPIC` and, if configured, the SES
@@ -197,7 +198,9 @@ class Container:
         after the change is committed and without waiting for it (the changes wait in the
         outbox, so the sweep also retries earlier ones). `sweep` runs the sweep here and
         waits for it (the scheduled job retries earlier handovers even when it changed no
-        stage)."""
+        stage). `shard`: a decay shard's run, which syncs the email tools only for its own
+        stage changes and flags; the full comparison with the tools runs once per decay
+        run, on the tick."""
         for event in events:
             if isinstance(event, NonOpenerFlagged):
                 self.announce_non_opener(event)
@@ -209,7 +212,8 @@ class Container:
             # scores and clean-up to the email tools: from the scheduled job only, never
             # inside a provider's request
             named = [e.lead_id for e in events if isinstance(e, NonOpenerFlagged | StageChanged)]
-            self.sync_esp(None if self.settings.esp_full_sweep else named)
+            full = self.settings.esp_full_sweep and not shard
+            self.sync_esp(None if full else named)
             scored = [e.lead_id for e in events if isinstance(e, LeadScored | StageChanged)]
             self.sync_crm(None if self.settings.hubspot_full_sweep else named + scored)
         else:
@@ -365,22 +369,23 @@ class Container:
     def sync_esp(self, lead_ids: Sequence[str] | None = None) -> None:
         """Sync every configured tool (`lead_ids`: only these leads); a failure leaves the
         differences for the next sweep, so it is logged, never raised."""
-        from leadscore.service.esp_sync import sync_tool
+        from leadscore.service.esp_sync import sync_tools
 
         try:
             syncs = self.esp_syncs()
         except ValueError:  # a removal without its list or group: say so, keep the job
             logs.exception("email tools misconfigured; nothing synced")
             return
-        for esp in syncs:
-            try:
-                report = sync_tool(self.store, esp, self.rules, self.now(), lead_ids=lead_ids,
-                                   cleanup=self.settings.esp_cleanup,
-                                   attempts=self.settings.esp_attempts)
-                logs.info("esp sync", **report.model_dump(exclude={"last_lead_id"}))
-            except Exception:  # noqa: BLE001 - the next sweep finds the same differences
-                logs.exception("esp sync failed; differences stay for the next sweep",
-                               tool=esp.name)
+        # one pass over the leads for every tool; a tool's failure stops that tool only
+        try:
+            reports = sync_tools(self.store, syncs, self.rules, self.now(), lead_ids=lead_ids,
+                                 cleanup=self.settings.esp_cleanup,
+                                 attempts=self.settings.esp_attempts, isolate=True)
+        except Exception:  # noqa: BLE001 - the next sweep finds the same differences
+            logs.exception("esp sync failed; differences stay for the next sweep")
+            return
+        for report in reports:
+            logs.info("esp sync", **report.model_dump(exclude={"last_lead_id"}))
 
 
 _current: Container | None = None

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,8 +12,7 @@ from conftest import NOW
 from fakes.brevo_api import BrevoFake
 from fakes.mailchimp_api import MailchimpFake
 from fakes.sendgrid_api import SendGridFake
-from fakes.server import FakeApi
-from werkzeug.serving import WSGIRequestHandler, make_server
+from fakes.server import serving
 
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
@@ -29,29 +25,6 @@ from leadscore.service.writes import apply_events
 MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us6"
 AUDIENCE = "a1b2c3d4e5"
 DAY = timedelta(days=1)
-
-
-class _NoDelayHandler(WSGIRequestHandler):
-    """Answers leave at once: werkzeug writes the headers and the body separately, and
-    with Nagle's algorithm against the client's delayed ACK each answer would wait ~40 ms."""
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-@contextmanager
-def serving(app: FakeApi) -> Iterator[str]:
-    """tests/fakes/server.py's `serving`, with TCP_NODELAY (a year of syncs makes many calls)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_NoDelayHandler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    app.url = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield app.url
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 @pytest.fixture
@@ -81,6 +54,21 @@ def newsletter_lead(store: Any, rules: Rules, email: str, at: datetime = NOW) ->
     lead = store.get_lead(lead_id_for(email))
     assert lead is not None
     return lead
+
+
+def silent_reader(store: Any, sync: Any, rules: Rules, email: str,
+                  days: int) -> tuple[LeadState, datetime]:
+    """A reader synced on day one who opens nothing for `days`: the decay flags them and
+    the next sweep takes them off the list (its removal action). Returns (lead, that day)."""
+    from leadscore.service.decay import run_decay
+    from leadscore.service.esp_sync import sync_tool
+
+    lead = newsletter_lead(store, rules, email)
+    sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    later = NOW + days * DAY
+    run_decay(store, rules, later)
+    assert sync_tool(store, sync, rules, later, sleep=no_sleep).removed == 1
+    return lead, later
 
 
 def warm_up(store: Any, rules: Rules, email: str, at: datetime) -> LeadState:

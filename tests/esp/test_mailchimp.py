@@ -180,3 +180,39 @@ def test_the_fake_refuses_an_eleventh_connection_and_the_sweep_stays_under_it(
     # THEN it used one connection at a time and one batch for the fields
     assert report.synced == 20 and mailchimp_api.max_in_flight == 1
     assert mailchimp_api.batch_sizes[-1] == 20
+
+
+def test_a_member_refused_for_good_is_recorded_not_retried_and_resent_when_it_changes(
+        mailchimp_api: MailchimpFake, store: Any, rules: Rules,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN two readers, one of them in a compliance state Mailchimp will never accept
+    sync = mailchimp(mailchimp_api)
+    blocked = "bounced.reader@tiendassol.example"
+    newsletter_lead(store, rules, ANA)
+    lead = newsletter_lead(store, rules, blocked)
+    mailchimp_api.compliance.add(blocked)
+    # WHEN the sweep runs
+    with caplog.at_level("INFO"):
+        first = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    # THEN the other reader is synced, the refusal is counted and logged without the email
+    assert (first.synced, first.rejected) == (1, 1) and mailchimp_api.member(blocked) is None
+    assert "refused for good" in caplog.text and blocked not in caplog.text
+    record = store.esp_synced("mailchimp", [lead.lead_id])[lead.lead_id]
+    assert record.member == {} and record.refused is not None
+    assert record.refused_reason == "ERROR_GENERIC"
+    # AND the next sweeps send nothing for it: it waits for a change
+    requests = len(mailchimp_api.requests)
+    again = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    assert (again.changed, again.refused_earlier) == (0, 1)
+    assert len(mailchimp_api.requests) == requests
+    # WHEN the lead changes (a demo request) after the person resubscribed in Mailchimp
+    later = NOW + DAY
+    warm = warm_up(store, rules, blocked, later)
+    mailchimp_api.compliance.clear()
+    resent = sync_tool(store, sync, rules, later, sleep=no_sleep)
+    # THEN it is sent again and lands; the record forgets the refusal
+    member = mailchimp_api.member(blocked)
+    assert resent.synced == 1 and member is not None
+    assert member["merge_fields"]["LS_STAGE"] == warm.stage
+    record = store.esp_synced("mailchimp", [lead.lead_id])[lead.lead_id]
+    assert record.refused is None and record.member["stage"] == warm.stage

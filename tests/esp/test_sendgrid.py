@@ -17,6 +17,7 @@ from esp.conftest import (
     newsletter_lead,
     no_sleep,
     sendgrid,
+    silent_reader,
     warm_up,
 )
 from leadscore.service.decay import run_decay
@@ -57,11 +58,7 @@ def test_a_stage_change_moves_lists_once_and_waits_for_the_upsert_job(
 def test_non_openers_leave_and_an_open_brings_them_back(
         sendgrid_api: SendGridFake, store: Any, rules: Any, removal: str) -> None:
     sync = sendgrid(sendgrid_api, removal)
-    lead = newsletter_lead(store, rules, ANA)
-    sync_tool(store, sync, rules, NOW, sleep=no_sleep)
-    later = NOW + 200 * DAY
-    run_decay(store, rules, later)
-    assert sync_tool(store, sync, rules, later, sleep=no_sleep).removed == 1
+    lead, later = silent_reader(store, sync, rules, ANA, 200)
     contact = sendgrid_api.contact(ANA)
     assert contact is not None
     if removal == "lists":

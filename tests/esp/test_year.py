@@ -1,4 +1,4 @@
-"""A year of newsletters, opens and demo requests for 60 generated leads, decayed daily;
+"""A year of newsletters, opens and demo requests for 300 generated leads, decayed daily;
 the decay job's dispatch sends each day's stage changes and flagged non-openers to
 Mailchimp, Brevo and SendGrid at once, and a full sweep runs weekly (and on the last day).
 
@@ -37,7 +37,7 @@ from leadscore.service.decay import run_decay
 from leadscore.service.writes import apply_events
 from leadscore.store.memory import MemoryStore
 
-LEADS = 60
+LEADS = 300
 DAYS = 365
 START = NOW - timedelta(days=DAYS)
 
@@ -62,7 +62,7 @@ def test_a_year_of_activity_ends_with_the_right_members_in_every_tool(
                       store=store, rules=rules, clock=lambda: today["at"])
     for esp in app.esp_syncs():
         esp.setup()
-    # 60 people: each signs up in the first two months, gets the weekly newsletter and
+    # 300 people: each signs up in the first two months, gets the weekly newsletter and
     # opens it with their own likelihood; a third stop opening at some point; some ask
     # for a demo.
     rng = random.Random(22)

@@ -7,7 +7,8 @@ batch subscribe/update with at most 500 members, `update_existing`, merge values
 against their field (number: numeric; dropdown: one of its choices; text: at most 255
 characters) and refused per member in `errors[]`; members addressed by the MD5 of the
 lower-cased email (404 for an unknown hash); tags active/inactive (204); archive by DELETE;
-an archived member re-added by PUT with `status_if_new`. At most 10 simultaneous
+an archived member re-added by PUT with `status_if_new`; an address in `compliance`
+refused per member, like one in a compliance state. At most 10 simultaneous
 connections: the 11th gets 429 (Mailchimp's documented limit). Errors are
 application/problem+json. `fail_next` queues forced answers (429, 500...).
 
@@ -57,6 +58,9 @@ class MailchimpFake(FakeApi):
         self.field_changes = Counter[str]()
         self.tag_events: list[tuple[str, str, str]] = []  # (email, tag, active|inactive)
         self.batch_sizes: list[int] = []
+        # addresses Mailchimp refuses for good (compliance state: unsubscribed, bounced,
+        # or permanently deleted); the batch answers 200 with a per-member error
+        self.compliance: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
         self.refused_for_connections = 0
@@ -156,6 +160,9 @@ class MailchimpFake(FakeApi):
             email = str(item.get("email_address", ""))
             bad = self._bad_value(item.get("merge_fields", {})) if "@" in email else (
                 "Invalid email address")
+            if email.lower() in self.compliance:  # Mailchimp's wording, email included
+                bad = (f"{email} is in a compliance state due to unsubscribe, bounce, or "
+                       "compliance review and cannot be subscribed.")
             if bad:
                 errors.append({"email_address": email, "error": bad,
                                "error_code": "ERROR_GENERIC"})

@@ -87,7 +87,8 @@ def test_the_lock_covers_every_runtime_dependency() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     locked = {line.split("==")[0] for line in bundle.LOCK.read_text().splitlines()
               if "==" in line and not line.startswith((" ", "#"))}
-    for dependency in project["dependencies"]:
+    # (and the `esp` extra: the decay function runs the email tools' sync, issue 22)
+    for dependency in [*project["dependencies"], *project["optional-dependencies"]["esp"]]:
         name = Requirement(dependency).name.lower().replace("_", "-")
         assert name in locked, f"{name}: run `make lock`"
 
@@ -200,3 +201,15 @@ def test_every_entry_point_runs_from_the_bundle(serve: Any, venv: Path) -> None:
     lead = requests.get(f"{bases['leads_api']}/leads/bundle@example.com", timeout=30,
                         headers={"Authorization": f"Bearer {TOKEN}"})
     assert lead.status_code == 200, lead.text
+
+
+def test_the_bundle_carries_the_email_tools_clients(venv: Path, built: Path) -> None:
+    # GIVEN the bundle's environment (the lock alone); WHEN the decay function's sync loads
+    # the email tools' official clients (issue 22: imported on the first sync call only)
+    probe = ("import leadscore.integrations.esp.mailchimp, sys; "
+             "assert 'mailchimp_marketing' not in sys.modules; "
+             "import mailchimp_marketing, brevo, sendgrid; print('ok')")
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=built,
+                          capture_output=True, text=True, timeout=120, check=False)
+    # THEN they are there, and importing our module did not load its client
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -21,13 +21,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from leadscore import logs
 from leadscore.domain.rules import Rules
-from leadscore.domain.segments import segments_of
-from leadscore.domain.state import HistoryEntry, HistoryItem
+from leadscore.domain.segments import Segments, segments_of
+from leadscore.domain.state import HistoryEntry, HistoryItem, LeadState
 from leadscore.integrations.esp.port import EspMember, EspSync, MemberChange, member_for
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
@@ -43,6 +44,7 @@ class EspRunReport(BaseModel):
     removed: int = 0
     restored: int = 0
     rejected: int = 0  # refused for good (reasons are logged without emails)
+    refused_earlier: int = 0  # refused for good by an earlier sweep and unchanged since
     pending: int = 0  # left for the next run (the tool asked to wait, or failed)
     last_lead_id: str | None = None  # resume point of a full resync
     retry_after_s: float | None = None
@@ -62,31 +64,83 @@ def sync_tool(store: LeadStore, esp: EspSync, rules: Rules, now: datetime, *,
               on_progress: Callable[[int], None] | None = None) -> EspRunReport:
     """Send `esp` every lead whose member differs from what it accepted last (`force`: every
     lead). `lead_ids` limits the sweep; `after_id` resumes a full one."""
+    return sync_tools(store, [esp], rules, now, lead_ids=lead_ids, after_id=after_id,
+                      cleanup=cleanup, force=force, page=page, attempts=attempts,
+                      sleep=sleep, on_progress=on_progress)[0]
+
+
+def sync_tools(store: LeadStore, esps: Sequence[EspSync], rules: Rules, now: datetime, *,
+               lead_ids: Sequence[str] | None = None, after_id: str | None = None,
+               cleanup: bool = True, force: bool = False, page: int = 500,
+               attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
+               on_progress: Callable[[int], None] | None = None,
+               isolate: bool = False) -> list[EspRunReport]:
+    """`sync_tool` for several tools in one pass: each page of leads is read once and
+    compared with every tool's records. A tool that must wait (429, 5xx) stops there, the
+    others go on. `isolate`: an unexpected error in one tool is logged and stops that tool
+    only (the scheduled job); otherwise it propagates."""
     records = records_of(store)
     segments = segments_of(rules)
-    report = EspRunReport(tool=esp.name)
+    reports = [EspRunReport(tool=esp.name) for esp in esps]
+    going = list(range(len(esps)))
     for leads in _pages(store, lead_ids, after_id, page):
-        last = records.esp_synced(esp.name, [lead.lead_id for lead in leads])
-        changes = []
-        for lead in leads:
-            wanted = member_for(lead, esp.name, segments, cleanup)
-            before = last.get(lead.lead_id)
-            accepted = EspMember.model_validate({**before.member, "email": lead.email}
-                                                ) if before else None
-            if force or accepted != wanted:
-                changes.append(MemberChange(before=accepted, after=wanted))
-        report.examined += len(leads)
-        report.changed += len(changes)
-        size = max(1, esp.max_batch)
-        for start in range(0, len(changes), size):
-            batch = changes[start:start + size]
-            if not _send(store, records, esp, batch, rules, now, report, attempts, sleep):
-                report.pending += len(changes) - start
-                return report
-        report.last_lead_id = leads[-1].lead_id
+        for i in list(going):
+            try:
+                done = _sync_page(store, records, esps[i], leads, segments, rules, now,
+                                  reports[i], cleanup, force, attempts, sleep)
+            except Exception as exc:
+                if not isolate:
+                    raise
+                logs.exception("esp sync failed; differences stay for the next sweep",
+                               tool=esps[i].name)
+                reports[i].error, done = type(exc).__name__, False
+            if not done:
+                going.remove(i)
+        if not going:
+            break
         if on_progress:
             on_progress(len(leads))
-    return report
+    return reports
+
+
+def _sync_page(store: LeadStore, records: EspSyncRecords, esp: EspSync,
+               leads: list[LeadState], segments: Segments, rules: Rules, now: datetime,
+               report: EspRunReport, cleanup: bool, force: bool, attempts: int,
+               sleep: Callable[[float], None]) -> bool:
+    """One page of leads for one tool; False: the tool asked to wait (the rest is pending)."""
+    last = records.esp_synced(esp.name, [lead.lead_id for lead in leads])
+    changes = []
+    for lead in leads:
+        wanted = member_for(lead, esp.name, segments, cleanup)
+        record = last.get(lead.lead_id)
+        if not force and record is not None and record.refused == _stored(wanted):
+            report.refused_earlier += 1  # sent again once the lead changes
+            continue
+        accepted = _accepted(record, lead.email)
+        if force or accepted != wanted:
+            changes.append(MemberChange(before=accepted, after=wanted))
+    report.examined += len(leads)
+    report.changed += len(changes)
+    size = max(1, esp.max_batch)
+    for start in range(0, len(changes), size):
+        batch = changes[start:start + size]
+        if not _send(store, records, esp, batch, rules, now, report, attempts, sleep):
+            report.pending += len(changes) - start
+            return False
+    report.last_lead_id = leads[-1].lead_id
+    return True
+
+
+def _stored(member: EspMember) -> dict[str, Any]:
+    """A member as its sync record keeps it: without the email (the lead has it)."""
+    return member.model_dump(exclude={"email"})
+
+
+def _accepted(record: EspSynced | None, email: str) -> EspMember | None:
+    """What the tool accepted last (None: never synced, or only ever refused)."""
+    if record is None or not record.member:
+        return None
+    return EspMember.model_validate({**record.member, "email": email})
 
 
 def _send(store: LeadStore, records: EspSyncRecords, esp: EspSync,
@@ -105,16 +159,24 @@ def _send(store: LeadStore, records: EspSyncRecords, esp: EspSync,
         return True
     accepted = [c for c in batch if c.after.lead_id not in result.rejected]
     report.rejected += len(batch) - len(accepted)
-    for lead_id, why in result.rejected.items():
-        logs.error("esp member refused", tool=esp.name, lead_id=lead_id, reason=why)
+    refused = [c for c in batch if c.after.lead_id in result.rejected]
+    for change in refused:  # the lead id is a keyed hash; the reason is the tool's code
+        logs.error("esp member refused for good; not retried until the lead changes",
+                   tool=esp.name, lead_id=change.after.lead_id,
+                   reason=result.rejected[change.after.lead_id])
+    if refused:  # the record keeps what the tool last accepted, beside what it refused
+        records.record_esp_synced([EspSynced(
+            tool=esp.name, lead_id=c.after.lead_id,
+            member=_stored(c.before) if c.before else {}, synced_at=now,
+            refused=_stored(c.after), refused_reason=result.rejected[c.after.lead_id][:120])
+            for c in refused])
     for change in accepted:  # the lead's history says what the clean-up did, and when
         if change.removing or change.restoring:
             record_action(store, esp, change, rules, now)
             report.removed += change.removing
             report.restored += change.restoring
     records.record_esp_synced([EspSynced(tool=esp.name, lead_id=c.after.lead_id,
-                                         member=c.after.model_dump(exclude={"email"}),
-                                         synced_at=now)
+                                         member=_stored(c.after), synced_at=now)
                                for c in accepted])
     report.synced += len(accepted)
     return True

@@ -285,8 +285,12 @@ class EspSynced(BaseModel):
 
     tool: str
     lead_id: str
-    member: dict[str, Any]
+    member: dict[str, Any]  # empty: the tool never accepted this lead
     synced_at: datetime
+    # the member the tool refused for good (an invalid or forbidden address): not sent
+    # again until the lead's member changes; the reason is the tool's code, never the email
+    refused: dict[str, Any] | None = None
+    refused_reason: str | None = None
 
 
 @runtime_checkable

@@ -1,8 +1,10 @@
 """Brevo (API v3): contact attributes, a list per stage and band, the clean-up action.
 
-Plain HTTP on `http_out` rather than `brevo-python`/`sib-api-v3-sdk`: four endpoints, no
-new runtime dependency in the lock or the decay function's cold start, and our own
-reading of 429's reset header. From Brevo's API reference:
+On Brevo's official SDK, `brevo-python` (the `esp` extra; `sib-api-v3-sdk` is its
+predecessor, unmaintained since 2023), imported when the first call is made: `base_url` is
+`LEADSCORE_BREVO_API_URL` (the local fake in tests), and its own retries are off
+(`max_retries=0`) so that 429 and 5xx come to the sweep's one backoff, read from the
+SDK's `ApiError` (status, headers, body). From Brevo's API reference:
 
 - auth: the `api-key` header; base URL `LEADSCORE_BREVO_API_URL` (the fake in tests).
 - setup: GET /contacts/attributes, POST /contacts/attributes/normal/{name} with `type`
@@ -20,14 +22,20 @@ reading of 429's reset header. From Brevo's API reference:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from leadscore.domain.segments import Segments
-from leadscore.integrations.esp.common import raise_for
+from leadscore.integrations.esp.common import (
+    answer_of,
+    checked_removal,
+    client_module,
+    member_values,
+    raise_for,
+)
 from leadscore.integrations.esp.port import MemberChange, SetupReport
-from leadscore.integrations.http_out import Answer, request_json
-from leadscore.integrations.ports import BatchResult, PermanentDelivery
+from leadscore.integrations.ports import BatchResult, PermanentDelivery, RetryableDelivery
 
 MAX_BATCH = 100  # contacts per POST /contacts/batch
 ATTRIBUTES = {"LS_SCORE": "float", "LS_FIT": "float", "LS_ENGAGEMENT": "float",
@@ -37,10 +45,15 @@ REMOVALS = ("list", "blocklist")
 
 
 def attributes(change: MemberChange) -> dict[str, Any]:
-    m = change.after
-    return {"LS_SCORE": m.score, "LS_FIT": m.fit, "LS_ENGAGEMENT": m.engagement,
-            "LS_STAGE": m.stage, "LS_GRADE": m.grade, "LS_SEGMENT": m.band,
-            "LS_FREQUENCY": m.frequency}
+    return member_values(change, list(ATTRIBUTES))
+
+
+@functools.lru_cache(maxsize=4)
+def _sdk(api_key: str, base_url: str, timeout_s: float) -> Any:
+    """One SDK client per key and URL for the process: making one loads the CA bundle
+    (~80 ms), and each sweep builds its `BrevoSync` anew."""
+    brevo = client_module("brevo", "brevo-python")
+    return brevo.Brevo(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
 
 
 class BrevoSync:
@@ -50,38 +63,45 @@ class BrevoSync:
     def __init__(self, api_key: str, *, api_url: str = "https://api.brevo.com/v3",
                  stage_lists: dict[str, int] | None = None, removal: str = "list",
                  non_opener_list: int | None = None, timeout_s: float = 20) -> None:
-        if removal not in REMOVALS:
-            raise ValueError(f"brevo removal must be one of {', '.join(REMOVALS)}")
-        if removal == "list" and non_opener_list is None:
-            raise ValueError("brevo removal 'list' needs LEADSCORE_BREVO_NON_OPENER_LIST")
-        self._headers = {"api-key": api_key, "accept": "application/json"}
+        self.removal = checked_removal("brevo", removal, REMOVALS, needs="list",
+                                       target=non_opener_list,
+                                       setting="LEADSCORE_BREVO_NON_OPENER_LIST")
+        self._key = api_key
         self._api = api_url.rstrip("/")
         self._stage_lists = dict(stage_lists or {})
-        self.removal = removal
         self._non_opener_list = non_opener_list
         self._timeout = timeout_s
         self._band_lists: set[int] = set()
+        self._client: Any = None
 
     def with_bands(self, segments: Segments) -> BrevoSync:
         self._band_lists = {int(t) for b in segments.bands if (t := b.target("brevo"))}
         return self
 
-    def _call(self, method: str, path: str, payload: Any = None) -> Answer:
-        return request_json(method, self._api + path, payload, self._headers, self._timeout)
+    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One call of the SDK's contacts API; its refusals become our two errors (a 429
+        waits what `x-sib-ratelimit-reset` says, else a minute)."""
+        if self._client is None:
+            self._client = _sdk(self._key, self._api, self._timeout)
+        import httpx
+        from brevo.core.api_error import ApiError
+
+        try:
+            return getattr(self._client.contacts, method)(*args, **kwargs)
+        except ApiError as exc:
+            raise_for(answer_of(exc.status_code, exc.headers, exc.body), what, 60)
+        except httpx.HTTPError as exc:
+            raise RetryableDelivery(f"{what}: network {type(exc).__name__}") from None
 
     def setup(self) -> SetupReport:
         report = SetupReport()
-        answer = self._call("GET", "/contacts/attributes")
-        if answer.status != 200:
-            raise_for(answer, "brevo attributes", 60)
-        have = {a.get("name") for a in (answer.json() or {}).get("attributes", [])}
+        answer = self._call("brevo attributes", "get_attributes")
+        have = {a.name for a in (answer.attributes or [])}
         for name, kind in ATTRIBUTES.items():
             if name in have:
                 report.existing.append(name)
                 continue
-            created = self._call("POST", f"/contacts/attributes/normal/{name}", {"type": kind})
-            if created.status not in (200, 201, 204):
-                raise_for(created, f"brevo attribute {name}", 60)
+            self._call(f"brevo attribute {name}", "create_attribute", "normal", name, type=kind)
             report.created.append(name)
         return report
 
@@ -105,14 +125,12 @@ class BrevoSync:
         rejected: dict[str, str] = {}
         for change in changes:  # contacts Brevo may not know yet: create them first
             if change.before is None:
-                answer = self._call("POST", "/contacts", {
-                    "email": change.after.email, "attributes": attributes(change),
-                    "updateEnabled": True})
-                if answer.status not in (201, 204):
-                    try:
-                        raise_for(answer, "brevo create contact", 60)
-                    except PermanentDelivery as exc:
-                        rejected[change.after.lead_id] = exc.reason
+                try:
+                    self._call("brevo create contact", "create_contact",
+                               email=change.after.email, attributes=attributes(change),
+                               update_enabled=True)
+                except PermanentDelivery as exc:
+                    rejected[change.after.lead_id] = exc.reason
         contacts = []
         for change in changes:
             if change.after.lead_id in rejected:
@@ -120,14 +138,15 @@ class BrevoSync:
             link, unlink = self._lists_for(change)
             contact: dict[str, Any] = {"email": change.after.email,
                                        "attributes": attributes(change),
-                                       "listIds": link, "unlinkListIds": unlink}
+                                       "list_ids": link, "unlink_list_ids": unlink}
             if self.removal == "blocklist" and (change.removing or change.restoring):
-                contact["emailBlacklisted"] = change.removing
+                contact["email_blacklisted"] = change.removing
             contacts.append(contact)
         if contacts:
-            answer = self._call("POST", "/contacts/batch", {"contacts": contacts})
-            if answer.status not in (200, 204):
-                raise_for(answer, "brevo batch update", 60)
+            from brevo.contacts.types import UpdateBatchContactsRequestContactsItem as Item
+
+            self._call("brevo batch update", "update_batch_contacts",
+                       contacts=[Item(**c) for c in contacts])
         return BatchResult(rejected=rejected)
 
 

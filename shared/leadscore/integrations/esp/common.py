@@ -1,11 +1,55 @@
-"""What the three email-tool modules share: one way to map an HTTP answer to our errors."""
+"""What the three email-tool modules share: the official clients' answers mapped to our two
+errors (429 with its wait, 5xx retryable; other refusals for good), the client imported
+only when a sync runs, and the member's values under each tool's field names."""
 
 from __future__ import annotations
 
+import importlib
+import json
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from leadscore.integrations.esp.port import MemberChange
 from leadscore.integrations.http_out import Answer, retry_after_s
 from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
 
 RESET_HEADERS = ("Retry-After", "X-RateLimit-Reset", "x-sib-ratelimit-reset")
+
+
+def client_module(module: str, package: str) -> ModuleType:
+    """The tool's official client, imported when the first call is made (never at a
+    function's start). Missing: the `esp` extra is not installed, which no retry fixes."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise PermanentDelivery(f"{package} is not installed: pip install "
+                                "'leadscore[esp]'") from None
+
+
+def checked_removal(tool: str, removal: str, allowed: Sequence[str], *, needs: str,
+                    target: object, setting: str) -> str:
+    """The configured clean-up action, refused at start-up if unknown or if the action
+    `needs` a list or group (`target`) that `setting` does not give."""
+    if removal not in allowed:
+        raise ValueError(f"{tool} removal must be one of {', '.join(allowed)}")
+    if removal == needs and target is None:
+        raise ValueError(f"{tool} removal '{removal}' needs {setting}")
+    return removal
+
+
+def member_values(change: MemberChange, names: Sequence[str]) -> dict[str, Any]:
+    """The member's score, fit, engagement, stage, grade, segment and frequency hint, under
+    the tool's own field names (given in that order)."""
+    return dict(zip(names, change.after.fields(), strict=True))
+
+
+def answer_of(status: int | None, headers: Mapping[str, str] | None, body: Any) -> Answer:
+    """A client's refusal as an `Answer`; no status means the request never got one."""
+    if status is None:
+        raise RetryableDelivery("network: no answer")
+    raw = body if isinstance(body, bytes) else json.dumps(body, default=str).encode()
+    return Answer(status, dict(headers or {}), raw)
 
 
 def rate_wait(answer: Answer, default_s: float) -> float:

@@ -1,9 +1,11 @@
 """Mailchimp Marketing API v3: merge fields, stage and band tags, the clean-up action.
 
-Plain HTTP on `http_out` rather than the `mailchimp-marketing` package: the sync needs five
-endpoints, and the package would be a new runtime dependency in the hashed lock and in the
-decay function's cold start, while its errors hide the answer's status mapping we need
-for 429 and 5xx (see README). Calls, from Mailchimp's API reference:
+On Mailchimp's official client, `mailchimp-marketing` (the `esp` extra), imported when the
+first call is made. Its `api_client.host` is the API's base URL, so
+`LEADSCORE_MAILCHIMP_API_URL` points it at the local fake in tests. The client raises
+`ApiClientError(text, status_code)` for a refusal and returns the raw response when the
+answer has no body; both map to our errors here (it sends no Retry-After: backoff
+applies). Calls, from Mailchimp's API reference:
 
 - auth: HTTP Basic, any user name, the API key as password; the data centre is the key's
   suffix (`...-us6` -> https://us6.api.mailchimp.com/3.0), `LEADSCORE_MAILCHIMP_API_URL`
@@ -27,22 +29,20 @@ for 429 and 5xx (see README). Calls, from Mailchimp's API reference:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from leadscore.domain.segments import Segments
 from leadscore.domain.state import STAGES
-from leadscore.integrations.esp.common import raise_for
+from leadscore.integrations.esp.common import answer_of, client_module, member_values, raise_for
 from leadscore.integrations.esp.port import (
     NON_OPENER_TAG,
     MemberChange,
     SetupReport,
     stage_tag,
 )
-from leadscore.integrations.http_out import Answer, request_json
-from leadscore.integrations.ports import BatchResult, PermanentDelivery
+from leadscore.integrations.ports import BatchResult, PermanentDelivery, RetryableDelivery
 
 MAX_BATCH = 500  # members per batch subscribe (Mailchimp's documented limit)
 MERGE_FIELDS: list[dict[str, Any]] = [
@@ -68,10 +68,7 @@ def api_url_for(api_key: str) -> str:
 
 
 def merge_values(change: MemberChange) -> dict[str, Any]:
-    m = change.after
-    return {"LS_SCORE": m.score, "LS_FIT": m.fit, "LS_ENGAGE": m.engagement,
-            "LS_STAGE": m.stage, "LS_GRADE": m.grade, "LS_BAND": m.band,
-            "LS_FREQ": m.frequency}
+    return member_values(change, [f["tag"] for f in MERGE_FIELDS])
 
 
 class MailchimpSync:
@@ -83,32 +80,52 @@ class MailchimpSync:
                  segments: Segments | None = None, timeout_s: float = 20) -> None:
         if removal not in REMOVALS:
             raise ValueError(f"mailchimp removal must be one of {', '.join(REMOVALS)}")
-        token = base64.b64encode(f"leadscore:{api_key}".encode()).decode()
-        self._headers = {"Authorization": f"Basic {token}"}
+        self._key = api_key
         self._api = (api_url or api_url_for(api_key)).rstrip("/")
-        self._list = f"/lists/{list_id}"
+        self._list = list_id
         self.removal = removal
         self._status_if_new = status_if_new
         self._band_tags = sorted({b.target("mailchimp") or "" for b in
                                   (segments or Segments()).bands} - {""})
         self._timeout = timeout_s
+        self._client: Any = None
 
-    def _call(self, method: str, path: str, payload: Any = None) -> Answer:
-        return request_json(method, self._api + path, payload, self._headers, self._timeout)
+    @property
+    def _lists(self) -> Any:
+        """The client's Lists API (audiences), made on first use; HTTP Basic with the key."""
+        if self._client is None:
+            mailchimp = client_module("mailchimp_marketing", "mailchimp-marketing")
+            self._client = mailchimp.Client({"api_key": self._key, "timeout": self._timeout})
+            self._client.api_client.host = self._api
+        return self._client.lists
+
+    def _call(self, what: str, method: str, *args: Any, missing_ok: bool = False,
+              **kwargs: Any) -> Any:
+        """One client call; its refusals become RetryableDelivery/PermanentDelivery."""
+        from mailchimp_marketing.api_client import ApiClientError
+
+        try:
+            result = getattr(self._lists, method)(self._list, *args, **kwargs)
+        except ApiClientError as exc:
+            if isinstance(exc.text, Exception):  # no answer: connection refused, timeout
+                raise RetryableDelivery(f"{what}: network") from None
+            if missing_ok and exc.status_code == 404:
+                return None
+            raise_for(answer_of(exc.status_code, None, exc.text), what)
+        status = getattr(result, "status_code", 200)  # an answer without a body comes raw
+        if status >= 400 and not (missing_ok and status == 404):
+            raise_for(answer_of(status, result.headers, result.content), what)
+        return result
 
     def setup(self) -> SetupReport:
         report = SetupReport()
-        answer = self._call("GET", f"{self._list}/merge-fields?count=1000")
-        if answer.status != 200:
-            raise_for(answer, "mailchimp merge fields")
-        have = {f.get("tag") for f in (answer.json() or {}).get("merge_fields", [])}
+        answer = self._call("mailchimp merge fields", "get_list_merge_fields", count=1000)
+        have = {f.get("tag") for f in (answer or {}).get("merge_fields", [])}
         for field in MERGE_FIELDS:
             if field["tag"] in have:
                 report.existing.append(field["tag"])
                 continue
-            created = self._call("POST", f"{self._list}/merge-fields", field)
-            if created.status != 200:
-                raise_for(created, f"mailchimp merge field {field['tag']}")
+            self._call(f"mailchimp merge field {field['tag']}", "add_list_merge_field", field)
             report.created.append(field["tag"])
         return report
 
@@ -120,7 +137,8 @@ class MailchimpSync:
         for change in changes:  # back from the archive before fields and tags are set
             if archive and change.restoring:
                 self._each(rejected, change, lambda c: self._member(
-                    "PUT", c, {"email_address": c.after.email, "status_if_new": "subscribed"}))
+                    "set_list_member", c, {"email_address": c.after.email,
+                                           "status_if_new": "subscribed"}))
         live = [c for c in changes if not (archive and c.after.removed)
                 and c.after.lead_id not in rejected]
         rejected |= self._batch_fields([c for c in live if c.fields_changed or c.restoring])
@@ -149,12 +167,11 @@ class MailchimpSync:
             return {}
         members = [{"email_address": c.after.email, "status_if_new": self._status_if_new,
                     "merge_fields": merge_values(c)} for c in changes]
-        answer = self._call("POST", self._list, {"members": members, "update_existing": True})
-        if answer.status != 200:
-            raise_for(answer, "mailchimp batch update")
+        answer = self._call("mailchimp batch update", "batch_list_members",
+                            {"members": members, "update_existing": True})
         by_email = {c.after.email.lower(): c.after.lead_id for c in changes}
         rejected: dict[str, str] = {}
-        for error in (answer.json() or {}).get("errors") or []:
+        for error in (answer if isinstance(answer, dict) else {}).get("errors") or []:
             lead_id = by_email.get(str(error.get("email_address", "")).lower())
             if lead_id:
                 rejected[lead_id] = str(error.get("error_code") or "refused")[:80]
@@ -169,22 +186,21 @@ class MailchimpSync:
             [NON_OPENER_TAG] if self.removal == "tag" else [])
         tags = [{"name": t, "status": "active" if t in wanted else "inactive"}
                 for t in sorted(set(known) | wanted)]
-        self._member("POST", change, {"tags": tags}, suffix="/tags")
+        self._member("update_list_member_tags", change, {"tags": tags})
 
     def _remove(self, change: MemberChange) -> None:
         if self.removal == "archive":
-            self._member("DELETE", change, None, missing_ok=True)
+            self._member("delete_list_member", change, missing_ok=True)
         elif self.removal == "unsubscribe":
-            self._member("PATCH", change, {"status": "unsubscribed"}, missing_ok=True)
+            self._member("update_list_member", change, {"status": "unsubscribed"},
+                         missing_ok=True)
         # "tag": the tag call above set leadscore-non-opener
 
-    def _member(self, method: str, change: MemberChange, payload: Any, suffix: str = "",
+    def _member(self, method: str, change: MemberChange, *body: Any,
                 missing_ok: bool = False) -> None:
-        path = f"{self._list}/members/{subscriber_hash(change.after.email)}{suffix}"
-        answer = self._call(method, path, payload)
-        if answer.status in (200, 204) or (missing_ok and answer.status == 404):
-            return
-        raise_for(answer, f"mailchimp {method} member{suffix}")
+        """One call on one member, addressed by the MD5 of the lower-cased email."""
+        self._call(f"mailchimp {method}", method, subscriber_hash(change.after.email), *body,
+                   missing_ok=missing_ok)
 
 
 def from_settings(settings: Any, segments: Segments) -> MailchimpSync | None:

@@ -1,8 +1,11 @@
 """SendGrid Marketing Campaigns: custom fields, a list per stage and band, the clean-up.
 
-Plain HTTP on `http_out`: the `sendgrid` package is a thin wrapper (python-http-client)
-that would add a runtime dependency to the lock for the same five calls. From SendGrid's
-v3 reference:
+On SendGrid's official client, `sendgrid` (the `esp` extra: `SendGridAPIClient` over
+python-http-client's fluent paths, `client.marketing.contacts.put(...)`), imported when
+the first call is made; its `host` is `LEADSCORE_SENDGRID_API_URL` (the local fake in
+tests). Its refusals are `HTTPError`s carrying status, headers and body, mapped to our two
+errors here; its debug log (which would print request bodies, with emails) is kept off.
+From SendGrid's v3 reference:
 
 - auth: `Authorization: Bearer <key>`; base URL `LEADSCORE_SENDGRID_API_URL`.
 - setup: GET/POST /v3/marketing/field_definitions (`field_type` Number or Text); the
@@ -23,6 +26,7 @@ v3 reference:
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.parse
 from collections import defaultdict
@@ -30,9 +34,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from leadscore.domain.segments import Segments
-from leadscore.integrations.esp.common import raise_for
+from leadscore.integrations.esp.common import (
+    answer_of,
+    checked_removal,
+    client_module,
+    member_values,
+    raise_for,
+)
 from leadscore.integrations.esp.port import MemberChange, SetupReport
-from leadscore.integrations.http_out import Answer, request_json
 from leadscore.integrations.ports import BatchResult, PermanentDelivery, RetryableDelivery
 
 MAX_BATCH = 1000  # far under the documented 30,000 contacts / 6 MB per upsert
@@ -42,10 +51,7 @@ REMOVALS = ("lists", "suppress")
 
 
 def field_values(change: MemberChange) -> dict[str, Any]:
-    m = change.after
-    return {"ls_score": m.score, "ls_fit": m.fit, "ls_engagement": m.engagement,
-            "ls_stage": m.stage, "ls_grade": m.grade, "ls_segment": m.band,
-            "ls_frequency": m.frequency}
+    return member_values(change, list(FIELDS))
 
 
 class SendGridSync:
@@ -57,31 +63,54 @@ class SendGridSync:
                  suppression_group: int | None = None, polls: int = 10,
                  poll_wait_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,
                  timeout_s: float = 20) -> None:
-        if removal not in REMOVALS:
-            raise ValueError(f"sendgrid removal must be one of {', '.join(REMOVALS)}")
-        if removal == "suppress" and suppression_group is None:
-            raise ValueError("sendgrid removal 'suppress' needs a suppression group id")
-        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self.removal = checked_removal("sendgrid", removal, REMOVALS, needs="suppress",
+                                       target=suppression_group,
+                                       setting="a suppression group id")
+        self._key = api_key
         self._api = api_url.rstrip("/")
         self._stage_lists = dict(stage_lists or {})
         self._band_lists: set[str] = set()
-        self.removal = removal
         self._group = suppression_group
         self._polls, self._poll_wait, self._sleep = polls, poll_wait_s, sleep
         self._timeout = timeout_s
+        self._client: Any = None
 
     def with_bands(self, segments: Segments) -> SendGridSync:
         self._band_lists = {t for b in segments.bands if (t := b.target("sendgrid"))}
         return self
 
-    def _call(self, method: str, path: str, payload: Any = None) -> Answer:
-        return request_json(method, self._api + path, payload, self._headers, self._timeout)
+    def _v3(self) -> Any:
+        """The client's root (`/v3`), made on first use; Bearer auth with the key."""
+        if self._client is None:
+            sendgrid = client_module("sendgrid", "sendgrid")
+            logging.getLogger("python_http_client").setLevel(logging.INFO)
+            self._client = sendgrid.SendGridAPIClient(api_key=self._key, host=self._api).client
+            self._client.timeout = self._timeout
+        return self._client
+
+    def _call(self, what: str, path: str, method: str, *, missing_ok: bool = False,
+              **kwargs: Any) -> Any:
+        """`client.<path segments>.<method>(...)`, e.g. ("marketing/contacts", "put"): the
+        answer's JSON, or None for a 404 that `missing_ok` allows."""
+        from python_http_client.exceptions import HTTPError
+
+        endpoint = self._v3()
+        for segment in path.split("/"):
+            endpoint = endpoint._(segment)
+        try:
+            answer = getattr(endpoint, method)(**kwargs)
+        except HTTPError as exc:
+            if missing_ok and exc.status_code == 404:
+                return None
+            raise_for(answer_of(exc.status_code, exc.headers, exc.body), what)
+        except OSError as exc:  # urllib's URLError, timeouts, refused connections
+            raise RetryableDelivery(f"{what}: network {type(exc).__name__}") from None
+        return answer.to_dict if answer.body else {}
 
     def _field_ids(self) -> dict[str, str]:
-        answer = self._call("GET", "/v3/marketing/field_definitions")
-        if answer.status != 200:
-            raise_for(answer, "sendgrid field definitions")
-        return {f["name"]: f["id"] for f in (answer.json() or {}).get("custom_fields", [])}
+        answer = self._call("sendgrid field definitions",
+                            "marketing/field_definitions", "get")
+        return {f["name"]: f["id"] for f in (answer or {}).get("custom_fields", [])}
 
     def setup(self) -> SetupReport:
         report = SetupReport()
@@ -90,10 +119,9 @@ class SendGridSync:
             if name in have:
                 report.existing.append(name)
                 continue
-            created = self._call("POST", "/v3/marketing/field_definitions",
-                                 {"name": name, "field_type": kind})
-            if created.status not in (200, 201):
-                raise_for(created, f"sendgrid field {name}")
+            self._call(f"sendgrid field {name}", "marketing/field_definitions",
+                       "post",
+                       request_body={"name": name, "field_type": kind})
             report.created.append(name)
         return report
 
@@ -130,20 +158,19 @@ class SendGridSync:
             body: dict[str, Any] = {"contacts": contacts}
             if list_ids:
                 body["list_ids"] = list(list_ids)
-            self._wait_for(self._call("PUT", "/v3/marketing/contacts", body))
+            self._wait_for(self._call("sendgrid upsert", "marketing/contacts", "put",
+                                      request_body=body))
         self._leave(leaving)
         self._suppressions(changes)
         return BatchResult()
 
-    def _wait_for(self, answer: Answer) -> None:
-        if answer.status != 202:
-            raise_for(answer, "sendgrid upsert")
-        job = (answer.json() or {}).get("job_id")
+    def _wait_for(self, answer: dict[str, Any]) -> None:
+        """The upsert is a job (202 with its id): delivered once SendGrid says `completed`."""
+        job = str(answer.get("job_id") or "")
         for _ in range(self._polls):
-            status = self._call("GET", f"/v3/marketing/contacts/imports/{job}")
-            if status.status != 200:
-                raise_for(status, "sendgrid import status")
-            state = (status.json() or {}).get("status")
+            status = self._call("sendgrid import status",
+                                f"marketing/contacts/imports/{job}", "get")
+            state = (status or {}).get("status")
             if state == "completed":
                 return
             if state in ("errored", "failed"):
@@ -155,37 +182,34 @@ class SendGridSync:
         emails = sorted({e for group in leaving.values() for e in group})
         if not emails:
             return
-        found = self._call("POST", "/v3/marketing/contacts/search/emails", {"emails": emails})
-        if found.status == 404:  # none of them exists: nothing to leave
+        found = self._call("sendgrid search", "marketing/contacts/search/emails",
+                           "post",
+                           missing_ok=True, request_body={"emails": emails})
+        if found is None:  # 404: none of them exists, nothing to leave
             return
-        if found.status != 200:
-            raise_for(found, "sendgrid search")
-        result = (found.json() or {}).get("result") or {}
+        result = found.get("result") or {}
         contact_id = {e.lower(): (r.get("contact") or {}).get("id") for e, r in result.items()}
         for list_id, group in leaving.items():
             known = sorted({i for e in group if (i := contact_id.get(e.lower()))})
             if known:
-                query = urllib.parse.urlencode({"contact_ids": ",".join(known)})
-                gone = self._call("DELETE", f"/v3/marketing/lists/{list_id}/contacts?{query}")
-                if gone.status not in (200, 202, 204):
-                    raise_for(gone, "sendgrid list removal")
+                self._call("sendgrid list removal",
+                           f"marketing/lists/{list_id}/contacts", "delete",
+                           query_params={"contact_ids": ",".join(known)})
 
     def _suppressions(self, changes: Sequence[MemberChange]) -> None:
         if self.removal != "suppress":
             return
         adding = [c.after.email for c in changes if c.removing]
         if adding:
-            answer = self._call("POST", f"/v3/asm/groups/{self._group}/suppressions",
-                                {"recipient_emails": adding})
-            if answer.status not in (200, 201):
-                raise_for(answer, "sendgrid suppression")
+            self._call("sendgrid suppression",
+                       f"asm/groups/{self._group}/suppressions", "post",
+                       request_body={"recipient_emails": adding})
         for change in changes:
             if change.restoring:
                 email = urllib.parse.quote(change.after.email, safe="")
-                answer = self._call("DELETE",
-                                    f"/v3/asm/groups/{self._group}/suppressions/{email}")
-                if answer.status not in (200, 204, 404):
-                    raise_for(answer, "sendgrid suppression removal")
+                self._call("sendgrid suppression removal",
+                           f"asm/groups/{self._group}/suppressions/{email}", "delete",
+                           missing_ok=True)
 
 
 def from_settings(settings: Any, segments: Segments) -> SendGridSync | None:
