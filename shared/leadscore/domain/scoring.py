@@ -18,7 +18,14 @@ from leadscore.domain.identity import ledger_key
 from leadscore.domain.limits import admits
 from leadscore.domain.own_time import at_own_time
 from leadscore.domain.rules import Rules
-from leadscore.domain.state import EmailStatus, HistoryEntry, HistoryItem, LeadState, Order
+from leadscore.domain.state import (
+    EmailStatus,
+    HistoryEntry,
+    HistoryItem,
+    LeadState,
+    Order,
+    working_copy,
+)
 from leadscore.domain.view import REVIEW_EVERY, ViewChange, materialise, refreshed
 
 __all__ = ["REVIEW_EVERY", "Breakdown", "ViewChange", "apply_delta", "apply_events",
@@ -40,7 +47,7 @@ def _earlier(a: datetime | None, b: datetime) -> datetime:
 
 def apply_delta(state: LeadState, delta: LeadDelta) -> LeadState:
     """Pure: the lead after one delta. Commutes with every other delta."""
-    return _apply_delta_in_place(state.model_copy(deep=True), delta)
+    return _apply_delta_in_place(working_copy(state), delta)
 
 
 def _apply_delta_in_place(s: LeadState, delta: LeadDelta) -> LeadState:
@@ -115,7 +122,7 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
     its score: the explanations were a third of its cost); the lead is the same."""
     records = orders if orders is not None else {}
     # one copy per lead, then the deltas apply in place (a copy per event was the hot spot)
-    lead = order_records.migrated(state, records, rules).model_copy(deep=True) if state \
+    lead = working_copy(order_records.migrated(state, records, rules)) if state \
         else new_lead(lead_id, email, now)
     entries = []
     for event in events:

@@ -138,6 +138,30 @@ VIEW_FIELDS = {
 }
 
 
+# The lead's fields whose maps or lists hold models (mutable); every other map or list holds
+# numbers, strings or times, which are immutable and can be shared between copies.
+_HOLDS_MODELS = frozenset({"purchase_totals", "orders", "score_marks"})
+
+
+def working_copy(state: LeadState) -> LeadState:
+    """A copy the pure functions may change in place, equal to `model_copy(deep=True)`.
+
+    Every map and list is new; the few models inside them (a currency's totals, an order, a
+    score mark) are copied too. A deep copy walked each of the hundreds of capped-window
+    floats one by one: it was most of the cost of scoring an event (bench/scoring.py)."""
+    update: dict[str, Any] = {}
+    for name, value in state.__dict__.items():
+        if name in _HOLDS_MODELS:  # models of plain fields, but an order's refunds map
+            update[name] = [m.model_copy() for m in value] if isinstance(value, list) else {
+                k: m.model_copy(update={"refunds": dict(m.refunds)}) if isinstance(m, Order)
+                else m.model_copy() for k, m in value.items()}
+        elif isinstance(value, dict):
+            update[name] = dict(value)
+        elif isinstance(value, list):
+            update[name] = list(value)
+    return state.model_copy(update=update)
+
+
 class HistoryItem(BaseModel):
     rule: str
     points: float
