@@ -198,9 +198,9 @@ class Container:
         after the change is committed and without waiting for it (the changes wait in the
         outbox, so the sweep also retries earlier ones). `sweep` runs the sweep here and
         waits for it (the scheduled job retries earlier handovers even when it changed no
-        stage). `shard`: a decay shard's run, which syncs the email tools only for its own
-        stage changes and flags; the full comparison with the tools runs once per decay
-        run, on the tick."""
+        stage). `shard`: a decay shard's run, which syncs the email tools and the CRM only
+        for its own changes; the full comparison with them runs once per decay run, on the
+        tick (64 shards each comparing every lead would read the whole store 64 times)."""
         for event in events:
             if isinstance(event, NonOpenerFlagged):
                 self.announce_non_opener(event)
@@ -215,7 +215,8 @@ class Container:
             full = self.settings.esp_full_sweep and not shard
             self.sync_esp(None if full else named)
             scored = [e.lead_id for e in events if isinstance(e, LeadScored | StageChanged)]
-            self.sync_crm(None if self.settings.hubspot_full_sweep else named + scored)
+            full_crm = self.settings.hubspot_full_sweep and not shard
+            self.sync_crm(None if full_crm else named + scored)
         else:
             self.sync_crm_soon([e.lead_id for e in events
                                 if isinstance(e, LeadScored | StageChanged)])

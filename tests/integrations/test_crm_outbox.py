@@ -185,16 +185,22 @@ def test_a_contact_hubspot_refuses_does_not_hold_the_others(
     assert store.esp_synced("crm:hubspot", [refused]) == {}
 
 
+def written_not_dispatched(store: Any, rules: Rules, fake: HubSpotFake) -> Container:
+    """A warm lead in the store whose write's events never reached `dispatch` (a crash)."""
+    crm_for(fake)
+    app = Container(Settings(store="memory", hubspot_token=HUBSPOT_TOKEN,
+                             hubspot_api_url=fake.url), store=store, rules=rules,
+                    clock=lambda: NOW)
+    apply_events(store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
+    return app
+
+
 def test_a_crash_between_the_write_and_the_sync_is_caught_by_the_decay_sweep(
         durable_store: Any, rules: Rules, hubspot_api: HubSpotFake) -> None:
     from leadscore.service.decay import run_decay
 
-    crm_for(hubspot_api)
-    app = Container(Settings(store="memory", hubspot_token=HUBSPOT_TOKEN,
-                             hubspot_api_url=hubspot_api.url), store=durable_store,
-                    rules=rules, clock=lambda: NOW)
     # GIVEN a lead written, and the process gone before its events were dispatched
-    apply_events(durable_store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
+    app = written_not_dispatched(durable_store, rules, hubspot_api)
     assert hubspot_api.stored == {}
     # WHEN the decay job runs (it changes nothing for this lead) and sweeps
     summary = run_decay(durable_store, rules, NOW)
@@ -205,6 +211,20 @@ def test_a_crash_between_the_write_and_the_sync_is_caught_by_the_decay_sweep(
     contact = hubspot_api.contacts[EMAIL]
     assert contact["leadscore_stage"] == "mql"
     assert contact["leadscore_top_reasons"].startswith("Requested a demo")
+
+
+def test_a_decay_shard_syncs_only_its_own_leads_and_the_tick_compares_everything(
+        durable_store: Any, rules: Rules, hubspot_api: HubSpotFake) -> None:
+    # GIVEN a lead written, and the process gone before its events were dispatched
+    app = written_not_dispatched(durable_store, rules, hubspot_api)
+    # WHEN a decay shard that changed nothing for it dispatches (full sweep configured)
+    app.dispatch([], sweep=True, shard=True)
+    # THEN the shard compared nobody else: HubSpot has not heard of the lead
+    assert hubspot_api.stored == {}
+    # WHEN the day's tick dispatches
+    app.dispatch([], sweep=True)
+    # THEN the full comparison sent the lead, once
+    assert hubspot_api.stored == {EMAIL: 1}
 
 
 def test_a_crash_after_hubspot_stored_but_before_the_record_resends_the_same_values_once(
