@@ -102,3 +102,16 @@ def start_pubsub(timeout: float = 60.0) -> Emulator:
     port = free_port()
     return _launch([str(script), "--host=127.0.0.1", f"--port={port}"], port, "Pub/Sub", None,
                    timeout)
+
+
+def wait_until_serving(base: str, tries: int = 150) -> None:
+    """Wait for a `leadscore serve` at `base` to answer `/healthz` (not up yet, or busy)."""
+    import requests
+
+    for _ in range(tries):
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).ok:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            time.sleep(0.1)
+    raise EmulatorUnavailable(f"leadscore serve at {base} did not start")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import event_json
-from emulator import free_port
+from emulator import free_port, wait_until_serving
 
 BIN = Path(sys.executable).parent / "leadscore"
 TOKEN = "serve-test-token"
@@ -37,14 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy
-                time.sleep(0.1)
-        else:
-            pytest.fail("leadscore serve did not start")
+        wait_until_serving(base)
         # the default store is leads.db in the user's data folder (LEADSCORE_HOME's default)
         yield {"base": base, "store": f"sqlite:///{folder}/.local/share/leadscore/leads.db",
                "process": process}

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import NOW
-from emulator import free_port
+from emulator import free_port, wait_until_serving
 from functional.conftest import client_for
 from functional.test_handover import HOT
 from werkzeug.serving import make_server
@@ -100,14 +100,7 @@ def test_a_change_whose_instance_died_before_delivery_is_delivered_by_the_schedu
                               start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("leadscore serve did not start")
+        wait_until_serving(base)
         # WHEN a hot lead's event is answered, and the instance is killed while its
         # background delivery still waits for the receiver
         answer = requests.post(f"{base}/ingest/", json=HOT, timeout=10,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from emulator import free_port
+from emulator import free_port, wait_until_serving
 
 from hardening.figures import record
 
@@ -47,14 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("leadscore serve did not start")
+        wait_until_serving(base)
         yield base, process.pid
     finally:
         process.terminate()
