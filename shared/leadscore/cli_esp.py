@@ -63,7 +63,7 @@ def esp_resync(tool: str, force: bool, after_id: str | None, page: int) -> None:
 
     Resumable: a run that stops (a limit, Ctrl-C) prints the lead id to pass to --after;
     running it again from the start is also cheap, since synced leads are skipped."""
-    from leadscore.cli_views import progress
+    from leadscore.cli_views import progress, stop_if_pending
     from leadscore.service.esp_sync import sync_tool
 
     app, sync = container(), _tool(tool)
@@ -82,12 +82,7 @@ def esp_resync(tool: str, force: bool, after_id: str | None, page: int) -> None:
     if report.refused_earlier:
         click.echo(f"{tool}: {report.refused_earlier} refused for good earlier (invalid or "
                    "forbidden addresses); sent again when those leads change, or with --force")
-    if report.pending:
-        wait = f" (the tool asked to wait {report.retry_after_s:g} s)" if (
-            report.retry_after_s is not None) else ""
-        resume = f" --after {report.last_lead_id}" if report.last_lead_id else ""
-        raise click.ClickException(f"stopped: {report.error}{wait}; resume with "
-                                   f"`leadscore esp resync {tool}{resume}`")
+    stop_if_pending(report, "the tool", f"leadscore esp resync {tool}")
 
 
 @esp.command("cleanup")

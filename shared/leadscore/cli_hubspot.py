@@ -43,7 +43,7 @@ def hubspot_sync(force: bool, after_id: str | None, page: int) -> None:
     The decay job does the same sweep on every run; use this for the first fill or after an
     outage. Resumable: a stopped run prints the lead id to pass to --after, and running it
     again from the start is cheap, since synced leads are skipped."""
-    from leadscore.cli_views import progress
+    from leadscore.cli_views import progress, stop_if_pending
     from leadscore.service.crm_outbox import sync_crm
 
     app = container()
@@ -57,9 +57,4 @@ def hubspot_sync(force: bool, after_id: str | None, page: int) -> None:
                           on_progress=advance)
     click.echo(f"hubspot: examined {report.examined}, sent {report.synced}, "
                f"refused {report.rejected}, pending {report.pending}")
-    if report.pending:
-        wait = f" (HubSpot asked to wait {report.retry_after_s:g} s)" if (
-            report.retry_after_s is not None) else ""
-        resume = f" --after {report.last_lead_id}" if report.last_lead_id else ""
-        raise click.ClickException(f"stopped: {report.error}{wait}; resume with "
-                                   f"`leadscore hubspot sync{resume}`")
+    stop_if_pending(report, "HubSpot", "leadscore hubspot sync")

@@ -150,3 +150,17 @@ def print_report(report: dict[str, Any]) -> None:
         [r["band"], r["leads"], r["purchased"], f"{r['purchase_rate']:.1%}",
          r["median_days_to_purchase"] if r["median_days_to_purchase"] is not None else "-"]
         for r in report["calibration"]]))
+
+
+def stop_if_pending(report: Any, asker: str, resume_command: str) -> None:
+    """End a sync command that left leads pending: why, how long the tool asked to wait,
+    and the command that resumes after the last lead done (a ClickException, exit 1)."""
+    import click
+
+    if not report.pending:
+        return
+    wait = f" ({asker} asked to wait {report.retry_after_s:g} s)" if (
+        report.retry_after_s is not None) else ""
+    resume = f" --after {report.last_lead_id}" if report.last_lead_id else ""
+    raise click.ClickException(f"stopped: {report.error}{wait}; resume with "
+                               f"`{resume_command}{resume}`")
