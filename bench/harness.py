@@ -158,6 +158,22 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes] | None = None) -> N
 
 
 @contextmanager
+def _running(process: subprocess.Popen[bytes], port: int, ready_path: str) -> Iterator[str]:
+    """The server's base URL once `ready_path` answers; stopped (then killed) on the way out."""
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}{ready_path}", process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
 def served(env: dict[str, str], workers: int = 1, threads: int = 8) -> Iterator[str]:
     """`leadscore serve` (gunicorn, threads) in its own process, as an operator runs it: the
     benchmark's HTTP client threads then never share the server's interpreter lock."""
@@ -167,17 +183,8 @@ def served(env: dict[str, str], workers: int = 1, threads: int = 8) -> Iterator[
          "--workers", str(workers), "--threads", str(threads)],
         env={**os.environ, "LEADSCORE_LOG_LEVEL": "WARNING", **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/healthz", process)
+    with _running(process, port, "/healthz") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 HELLO = "def hello(request):\n    return 'hello'\n"
@@ -195,17 +202,8 @@ def hello_served(folder: Path, workers: int = 1, threads: int = 8) -> Iterator[s
               f"'127.0.0.1', {port}, workers={workers}, threads={threads}, access_log=False)")
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/", process)
+    with _running(process, port, "/") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def median(values: Sequence[float]) -> float:
