@@ -40,7 +40,7 @@ from leadscore.domain.events import Event
 from leadscore.errors import ValidationFailed
 from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
 from leadscore.providers.basic_auth import verify_basic
-from leadscore.providers.email_events import canonical
+from leadscore.providers.email_events import canonical, iso_time
 from leadscore.providers.wire import parse_json
 
 if TYPE_CHECKING:
@@ -79,13 +79,7 @@ def timestamp(value: Any) -> datetime | None:
         return None
     if EPOCH_SECONDS.match(value):
         return datetime.fromtimestamp(int(value), UTC)
-    if len(value) > 40:
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None
+    return iso_time(value)
 
 
 def meaning(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
