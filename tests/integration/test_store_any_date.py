@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from unit.test_decay_any_date import ANA, END, HOUR, _close, _history, rules_with
+from unit.test_decay_any_date import ANA, _close, draw_case
 
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.scoring import apply_events as score_whole
@@ -25,12 +25,7 @@ ANA_ID = lead_id_for(ANA)
 @given(data=st.data())
 def test_any_order_on_any_store_gives_the_whole_history(store: Any, data: Any) -> None:
     # GIVEN random rules (half-lives from one hour to ten years) and a history 1970-2200
-    half_life = st.floats(min_value=HOUR, max_value=3650)
-    rules = rules_with(data.draw(half_life), data.draw(half_life), data.draw(half_life),
-                       data.draw(st.floats(min_value=1, max_value=366)))
-    history = _history(data.draw)
-    last = max(e.occurred_at for e in history)
-    now = last + (END - last) * data.draw(st.floats(min_value=0, max_value=1))
+    rules, history, now = draw_case(data.draw)
     # WHEN it arrives in any order, in deliveries of any size, some events delivered again
     stream = data.draw(st.permutations(
         history + data.draw(st.lists(st.sampled_from(history), max_size=4))))
