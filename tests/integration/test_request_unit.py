@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -140,32 +141,42 @@ def test_a_failed_sendgrid_request_is_a_5xx_and_writes_nothing(
         store.close()
 
 
+def all_at_once(write: Callable[[int], None], writers: int = 8) -> list[BaseException]:
+    """Run `write(w)` on `writers` threads released together; what they raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def run(w: int) -> None:
+        try:
+            start.wait()
+            write(w)
+        except BaseException as exc:  # noqa: BLE001 - returned to the test's assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return errors
+
+
 def test_concurrent_batches_naming_one_lead_all_count(tmp_path: Path, rules: Rules) -> None:
     # GIVEN 8 writers on two connections to one file (as two server processes would be),
     # each sending 10 batches that name a shared hot lead and one lead of their own, twice
     path = tmp_path / "hot.db"
     stores = [SqliteStore(path), SqliteStore(path)]
     hot = "hot@example.org"
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
 
     def write(w: int) -> None:
-        try:
-            start.wait()
-            for n in range(10):
-                events = [activity(hot, f"w{w}-{n}", NOW - timedelta(minutes=n)),
-                          activity(f"own{w}@example.org", f"own{w}-{n}", NOW)]
-                for _ in range(2):  # the sender's retry
-                    ingest(stores[w % 2], rules, events, NOW)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        for n in range(10):
+            events = [activity(hot, f"w{w}-{n}", NOW - timedelta(minutes=n)),
+                      activity(f"own{w}@example.org", f"own{w}-{n}", NOW)]
+            for _ in range(2):  # the sender's retry
+                ingest(stores[w % 2], rules, events, NOW)
 
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
     # WHEN they all write at once
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors = all_at_once(write)
     # THEN every event counted exactly once
     assert errors == []
     assert stores[0].get_lead(lead_id_for(hot)).counters["activity"] == 80
@@ -180,30 +191,20 @@ def test_concurrent_writers_share_commits_and_each_waits_for_its_own(
         sqlite_store: SqliteStore, rules: Rules) -> None:
     # GIVEN 8 writers, each with 20 single-event requests for leads of its own
     commits = commits_of(sqlite_store)
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
     seen_after_return: list[bool] = []
 
     def write(w: int) -> None:
-        try:
-            start.wait()
-            for n in range(20):
-                email = f"w{w}-{n}@example.org"
-                ingest(sqlite_store, rules, [activity(email, f"{w}-{n}", NOW)], NOW)
-                # AND once a request returns, its write is committed: another connection
-                # (another process, a reader) sees it
-                fresh = SqliteStore(sqlite_store.path)
-                seen_after_return.append(fresh.get_lead(lead_id_for(email)) is not None)
-                fresh.close()
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        for n in range(20):
+            email = f"w{w}-{n}@example.org"
+            ingest(sqlite_store, rules, [activity(email, f"{w}-{n}", NOW)], NOW)
+            # AND once a request returns, its write is committed: another connection
+            # (another process, a reader) sees it
+            fresh = SqliteStore(sqlite_store.path)
+            seen_after_return.append(fresh.get_lead(lead_id_for(email)) is not None)
+            fresh.close()
 
-    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
     # WHEN they all write at once
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors = all_at_once(write)
     # THEN every event is stored, every request saw its own commit, and no more commits
     # ran than requests (writers that queued shared one)
     assert errors == []
