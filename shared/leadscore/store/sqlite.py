@@ -25,6 +25,7 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
+from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
 from leadscore.store.sqlite_commits import GroupCommit
 from leadscore.store.sqlite_rekey import SqliteRekey
 from leadscore.store.sqlite_scan import SqliteEventScan
@@ -131,8 +132,13 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         # sleeps and retries and so gives long tails under concurrent writes, and share
         # commits (sqlite_commits.py); other processes still meet SQLite's own lock (and
         # its timeout).
-        self._commits = GroupCommit(self._connect)
+        self._checkpoints = Checkpointer(self.path, SYNCHRONOUS)
+        self._commits = self._group_commit()
         self._migrate()
+
+    def _group_commit(self) -> GroupCommit:
+        return GroupCommit(self._connect, None if self.path == ":memory:"
+                           else self._checkpoints.committed)
 
     def _migrate(self) -> None:
         conn = self._conn()
@@ -153,6 +159,8 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
                                check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+        # checkpoints run on a background thread (sqlite_checkpoints.py), not in a COMMIT
+        conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
         with self._guard:
             self._all.append(conn)
         return conn
@@ -420,9 +428,11 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         return found > 0
 
     def close(self) -> None:
+        self._checkpoints.stop()
         with self._guard:
             for conn in self._all:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
-        self._commits = GroupCommit(self._connect)
+        self._checkpoints = Checkpointer(self.path, SYNCHRONOUS)
+        self._commits = self._group_commit()
