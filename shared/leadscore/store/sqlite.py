@@ -110,6 +110,14 @@ CREATE INDEX IF NOT EXISTS leads_by_grade ON leads (grade, score DESC);
 
 SYNCHRONOUS = "FULL"  # see the module's docstring; the benchmarks' raw writes use it too
 
+# An update in place, not INSERT OR REPLACE (a delete and an insert, every index entry
+# rewritten): about 15% fewer pages to write and sync per lead write (issue 20 profile).
+LEAD_UPSERT = (
+    "INSERT INTO leads (lead_id, doc, stage, score, next_review_at, shard, grade, non_opener) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lead_id) DO UPDATE SET doc = excluded.doc, "
+    "stage = excluded.stage, score = excluded.score, next_review_at = excluded.next_review_at, "
+    "shard = excluded.shard, grade = excluded.grade, non_opener = excluded.non_opener")
+
 
 def _utc(value: datetime) -> str:
     """Times as UTC ISO text, so that ordering the text orders the moments."""
@@ -286,9 +294,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         """Seam for fault-injection tests, after each part of a commit is staged."""
 
     def _stage_lead_write(self, conn: sqlite3.Connection, lead: LeadState) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO leads (lead_id, doc, stage, score, next_review_at, shard, "
-            "grade, non_opener) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        conn.execute(LEAD_UPSERT,
             (lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
              _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade,
              int(lead.non_opener)))
