@@ -294,10 +294,9 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         """Seam for fault-injection tests, after each part of a commit is staged."""
 
     def _stage_lead_write(self, conn: sqlite3.Connection, lead: LeadState) -> None:
-        conn.execute(LEAD_UPSERT,
-            (lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
-             _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade,
-             int(lead.non_opener)))
+        conn.execute(LEAD_UPSERT, (
+            lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
+            _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade, int(lead.non_opener)))
 
     def get_lead(self, lead_id: str) -> LeadState | None:
         row = self._conn().execute("SELECT doc FROM leads WHERE lead_id = ?",
