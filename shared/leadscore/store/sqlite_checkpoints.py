@@ -6,9 +6,10 @@ pages and, at `synchronous=FULL`, syncs the database file while it still holds t
 lock, so every writer queued behind it waits. Under the mixed load of `bench/load.py` that
 made an average COMMIT cost about ten disk syncs instead of one.
 
-Here a background thread with its own connection runs a PASSIVE checkpoint shortly after
-commits: it never takes the write lock, so writers go on beside it (WAL lets a checkpoint
-run beside one writer and any readers). The write connections still checkpoint by
+Here a background thread with its own connection runs a PASSIVE checkpoint after every
+EVERY_COMMITS commits, or within IDLE_S of the last one (about the cadence of SQLite's own
+1,000 pages): it never takes the write lock, so writers go on beside it (WAL lets a
+checkpoint run beside one writer and any readers). The write connections still checkpoint by
 themselves past FALLBACK_PAGES, so the WAL stays bounded if this thread falls behind.
 Durability is unchanged: a commit is durable once its WAL frames are synced, before any
 checkpoint, and a checkpoint syncs the database file before the WAL is reused.
@@ -20,7 +21,8 @@ import sqlite3
 import threading
 
 FALLBACK_PAGES = 10_000  # each connection's own `wal_autocheckpoint` (40 MB of 4 KB pages)
-PAUSE_S = 0.1  # a burst of commits is checkpointed in one pass, not one pass per commit
+EVERY_COMMITS = 64  # ~15 pages a one-lead commit: about SQLite's 1,000 pages a pass
+IDLE_S = 1.0  # commits fewer than that are checkpointed this long after they stop coming
 
 
 class Checkpointer:
@@ -33,6 +35,7 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
         self.passes = 0  # checkpoints run (tests, and anyone asking whether it works)
+        self._pending = 0  # commits since the last pass (approximate: no lock, no matter)
 
     def committed(self) -> None:
         """A transaction committed: checkpoint soon (the thread starts on first use)."""
@@ -42,7 +45,9 @@ class Checkpointer:
                     self._thread = threading.Thread(target=self._run, daemon=True,
                                                     name="sqlite-checkpoint")
                     self._thread.start()
-        self._wake.set()
+        self._pending += 1
+        if self._pending >= EVERY_COMMITS:
+            self._wake.set()
 
     def stop(self) -> None:
         with self._guard:
@@ -56,13 +61,13 @@ class Checkpointer:
         conn: sqlite3.Connection | None = None
         try:
             while True:
-                self._wake.wait()
-                if self._stopping:
-                    return
-                threading.Event().wait(PAUSE_S)
+                self._wake.wait(IDLE_S)
                 self._wake.clear()
                 if self._stopping:
                     return
+                if not self._pending:
+                    continue
+                self._pending = 0
                 try:
                     if conn is None:
                         conn = sqlite3.connect(self._path, timeout=60, isolation_level=None,
