@@ -27,6 +27,7 @@ from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
 from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
 from leadscore.store.sqlite_commits import GroupCommit
+from leadscore.store.sqlite_early import early_plan, raw_state
 from leadscore.store.sqlite_rekey import SqliteRekey
 from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats
@@ -260,10 +261,22 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
 
     def transact(self, lead_id: str, ledger_keys: Sequence[str], plan: Plan[R],
                  with_history: bool = False, order_keys: Sequence[str] = ()) -> R:
-        """`BEGIN IMMEDIATE` holds the write lock from the read on: never stale."""
+        """`BEGIN IMMEDIATE` holds the write lock from the read on: never stale.
+
+        A write of its own (not inside a request's unit of work) is planned first without
+        the lock, and that plan is kept if the rows it read are unchanged under the lock
+        (sqlite_early.py): the lock is then held for SQL only, not for scoring."""
+        early = None
+        if not with_history and self.path != ":memory:" and getattr(
+                self._local, "unit", None) is None:
+            early = early_plan(self._conn(), lead_id, ledger_keys, order_keys, plan)
         with self._tx() as conn:
-            write, result = plan(self._snapshot(conn, lead_id, ledger_keys, with_history,
-                                                order_keys))
+            if early is not None and early[0] == raw_state(conn, lead_id, ledger_keys,
+                                                           order_keys):
+                write, result = early[1]
+            else:
+                write, result = plan(self._snapshot(conn, lead_id, ledger_keys, with_history,
+                                                    order_keys))
             if write is not None:
                 self._commit(conn, lead_id, write)
         return result
