@@ -28,7 +28,7 @@ from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, To
 from leadscore.store.sqlite_commits import GroupCommit
 from leadscore.store.sqlite_rekey import SqliteRekey
 from leadscore.store.sqlite_scan import SqliteEventScan
-from leadscore.store.sqlite_stats import SqliteStats
+from leadscore.store.sqlite_stats import SqliteStats, counted_column
 from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
 
 SCHEMA = """
@@ -94,6 +94,7 @@ ADDED_COLUMNS = {
     "shard": "INTEGER",
     "grade": "TEXT",
     "non_opener": "INTEGER",
+    "counted": "TEXT",  # the dashboard's keys, as JSON (sqlite_stats.py keeps their sums)
 }
 INDEXES = """
 CREATE INDEX IF NOT EXISTS leads_by_stage_score ON leads (stage, score DESC);
@@ -147,6 +148,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
                 for (doc,) in tx.execute("SELECT doc FROM leads").fetchall():
                     self._stage_lead_write(tx, LeadState.model_validate_json(doc))
         conn.executescript(f"BEGIN;{INDEXES}COMMIT;")
+        self._ensure_lead_stats()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
@@ -280,10 +282,10 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
     def _stage_lead_write(self, conn: sqlite3.Connection, lead: LeadState) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO leads (lead_id, doc, stage, score, next_review_at, shard, "
-            "grade, non_opener) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "grade, non_opener, counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
              _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade,
-             int(lead.non_opener)))
+             int(lead.non_opener), counted_column(lead.counted)))
 
     def get_lead(self, lead_id: str) -> LeadState | None:
         row = self._conn().execute("SELECT doc FROM leads WHERE lead_id = ?",

@@ -1,5 +1,15 @@
-"""Dashboard aggregations for the SQLite adapter (see `DashboardStats` in port.py): one
-`COUNT(*)` per question, and a small table of daily snapshots."""
+"""Dashboard aggregations for the SQLite adapter (see `DashboardStats` in port.py): the
+statistics table `lead_stats`, one `COUNT(*)` per question for what it does not hold (or
+while it is incomplete), and a small table of daily snapshots.
+
+`lead_stats` (key, n) holds the sum of every stored lead's `counted` (domain/lead_stats.py),
+kept by triggers on `leads`, so every statement that writes or deletes a lead (a commit, an
+erasure, a re-key, a seed, even an older release's code) keeps it exact in the same
+transaction: a write adds what changed between the old row's `counted` column and the new
+one (nothing when they are equal, the common case), a delete takes the old row's back. A
+row without `counted` counts as `uncounted`; the table is complete while `uncounted` is 0.
+It is created, and filled from the leads already stored, in one transaction the first time
+a database is opened by this release."""
 
 from __future__ import annotations
 
@@ -9,6 +19,7 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any
 
+from leadscore.domain.lead_stats import UNCOUNTED
 from leadscore.domain.state import LeadState, Stage
 from leadscore.store.port import LeadCount
 
@@ -27,6 +38,61 @@ CREATE INDEX IF NOT EXISTS leads_by_stage_since
     ON leads (stage, json_extract(doc, '$.stage_since'), lead_id);
 CREATE INDEX IF NOT EXISTS leads_by_movement ON leads (json_extract(doc, '$.movement'));
 """
+# The statements are spelled out with placeholders filled by `_sql` (plain text: no value
+# from outside ever reaches them). ITEMS(list, sign) reads each `key=amount` of a `counted`
+# JSON list as (k, d); ADD(rows) adds the rows' sums into lead_stats.
+_UNCOUNTED = "'[\"" + UNCOUNTED + "=1\"]'"  # what a row without `counted` counts for
+_ITEMS = ("SELECT substr(value, 1, instr(value, '=') - 1) AS k, SIGNCAST(substr(value, "
+          "instr(value, '=') + 1) AS INTEGER) AS d FROM json_each(LIST)")
+_ADD = ("INSERT INTO lead_stats (key, n) SELECT k, SUM(d) FROM (ROWS) WHERE 1 GROUP BY k "
+        "HAVING SUM(d) != 0 ON CONFLICT (key) DO UPDATE SET n = n + excluded.n")
+_NEW = "coalesce(NEW.counted, UNCOUNTED)"
+_REPLACED = ("coalesce((SELECT coalesce(counted, UNCOUNTED) FROM leads "
+             "WHERE lead_id = NEW.lead_id), '[]')")
+_GONE = "coalesce(OLD.counted, UNCOUNTED)"
+
+
+def _sql(template: str, **parts: str) -> str:
+    for name, text in parts.items():
+        template = template.replace(name, text)
+    return template.replace("UNCOUNTED", _UNCOUNTED)
+
+
+def _items(counted: str, sign: str = "") -> str:
+    return _sql(_ITEMS, SIGN=sign, LIST=counted)
+
+
+def _add(rows: str) -> str:
+    return _sql(_ADD, ROWS=rows)
+
+
+# Every lead write is an INSERT OR REPLACE (whose implicit delete fires no trigger), so the
+# BEFORE INSERT trigger sees the row it replaces and adds the difference; it does nothing
+# when the row it replaces has the same `counted` (the common case: a score that moved
+# within its bucket, an event that changed no count).
+LEAD_STATS_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS lead_stats (key TEXT PRIMARY KEY, n INTEGER NOT NULL) "
+    "WITHOUT ROWID",
+    _sql("CREATE TRIGGER IF NOT EXISTS lead_stats_on_write BEFORE INSERT ON leads WHEN NOT "
+         "EXISTS (SELECT 1 FROM leads WHERE lead_id = NEW.lead_id AND counted IS NEW.counted) "
+         "BEGIN BODY; END", BODY=_add(_items(_NEW) + " UNION ALL " + _items(_REPLACED, "-"))),
+    _sql("CREATE TRIGGER IF NOT EXISTS lead_stats_on_delete AFTER DELETE ON leads BEGIN BODY; "
+         "END", BODY=_add(_items(_GONE, "-"))),
+    _sql("CREATE TRIGGER IF NOT EXISTS lead_stats_on_update AFTER UPDATE OF counted ON leads "
+         "WHEN OLD.counted IS NOT NEW.counted BEGIN BODY; END",
+         BODY=_add(_items(_NEW) + " UNION ALL " + _items(_GONE, "-"))),
+]
+# the leads stored before the table existed, summed once, in the transaction that creates it
+_FILL = _add(_sql("SELECT substr(j.value, 1, instr(j.value, '=') - 1) AS k, CAST(substr("
+                  "j.value, instr(j.value, '=') + 1) AS INTEGER) AS d FROM leads, "
+                  "json_each(coalesce(leads.counted, UNCOUNTED)) AS j"))
+
+
+def counted_column(counted: list[str] | None) -> str | None:
+    """The `counted` column of a lead row: compact JSON, compared as text by the trigger."""
+    return None if counted is None else json.dumps(counted, separators=(",", ":"))
+
+
 # the counters the dashboard sums get an index each, so SUM reads the index, not every lead
 SUMMED = ("email_opened", "email_opened_machine")
 SUM_INDEX = ("CREATE INDEX IF NOT EXISTS leads_by_counter_{name} "
@@ -61,6 +127,25 @@ class SqliteStats:
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # SqliteStore's
+
+    def _ensure_lead_stats(self) -> None:
+        """Create `lead_stats` and its triggers, filled from the stored leads, atomically
+        (the existence check runs under the write lock: two processes opening one older
+        database fill it once)."""
+        with self._tx() as conn:
+            made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                "AND name = 'lead_stats'").fetchone()
+            for statement in LEAD_STATS_SCHEMA:
+                conn.execute(statement)
+            if not made:
+                conn.execute(_FILL)
+
+    def lead_stats(self, complete_only: bool = True) -> dict[str, int] | None:
+        rows = dict(self._conn().execute("SELECT key, n FROM lead_stats WHERE n != 0"))
+        return None if complete_only and rows.get(UNCOUNTED, 0) else rows
+
+    def mark_stats_complete(self) -> None:
+        """Nothing to mark: the triggers count every row, `uncounted` says what is missing."""
 
     def _stats_conn(self) -> sqlite3.Connection:
         conn = self._conn()
