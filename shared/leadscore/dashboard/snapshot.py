@@ -1,6 +1,7 @@
 """The daily snapshot: stage and grade counts of one day, so the page can show stage counts
 over time without reading old leads. The decay job calls `take`; a page view takes today's
-when it is missing."""
+when it is missing. The counts are the statistics documents' (`lead_stats`) when they are
+complete, else aggregation queries."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def current_counts(store: DashboardStats, total: int,
 def take(store: DashboardStats, now: datetime, total: int,
          kept: dict[str, int] | None = None) -> dict[str, int]:
     """Write (or replace) today's snapshot and return its counts; `total` is
-    `store.count_leads()`, `kept` the statistics documents if complete."""
-    counts = current_counts(store, total, kept)
+    `store.count_leads()`, `kept` the statistics documents if complete (read here when not
+    given: the decay job's daily tick)."""
+    counts = current_counts(store, total, kept if kept is not None else store.lead_stats())
     store.put_snapshot(day_of(now), counts)
     return counts
 
