@@ -31,8 +31,8 @@ from typing import Any
 from bench.decay_run import _seed
 from bench.harness import new_store
 from leadscore.dashboard import pages, queries
-from leadscore.domain.lead_stats import counted_under
 from leadscore.domain.identity import lead_id_for
+from leadscore.domain.lead_stats import counted_under
 from leadscore.domain.rules import default_rules
 from leadscore.domain.state import STAGES, HistoryEntry, LeadState, Stage
 from leadscore.store.firestore_codec import to_doc

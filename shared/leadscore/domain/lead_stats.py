@@ -21,6 +21,8 @@ list whole, so a key the lead left never lingers in its document.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -34,9 +36,20 @@ OPEN_COUNTERS = {"human": "email_opened", "machine": "email_opened_machine"}
 
 def bucket_edges(mql: float, sql: float) -> list[float]:
     """About a dozen score buckets, with both thresholds on an edge, negatives included."""
+    return list(_edges(mql, sql))
+
+
+@functools.lru_cache(maxsize=8)
+def _edges(mql: float, sql: float) -> tuple[float, ...]:
     step = max(1.0, round(sql / 8, 1)) if sql > 0 else 10.0
     edges = {round(step * i, 6) for i in range(-2, 13)}
-    return sorted(edges | {mql, sql})
+    return tuple(sorted(edges | {mql, sql}))
+
+
+@functools.lru_cache(maxsize=8)
+def _bucket_keys(mql: float, sql: float) -> tuple[str, ...]:
+    """The key of each bucket, lowest first: one more than the edges."""
+    return tuple(bucket_key(low, high) for low, high in bucket_bounds(list(_edges(mql, sql))))
 
 
 def _number(value: float) -> str:
@@ -53,28 +66,21 @@ def bucket_bounds(edges: list[float]) -> list[tuple[float | None, float | None]]
     return [(None, edges[0]), *itertools.pairwise(edges), (edges[-1], None)]
 
 
-def bucket_of(score: float, edges: list[float]) -> str:
-    for low, high in bucket_bounds(edges):
-        if (low is None or score >= low) and (high is None or score < high):
-            return bucket_key(low, high)
-    raise ValueError(f"no bucket for {score!r}")  # unreachable: the bounds cover every float
-
-
-def counts_of(lead: LeadState, edges: list[float]) -> dict[str, int]:
-    """The keys `lead`'s stored view counts under, with their amounts."""
-    counts = {"total": 1, f"stage:{lead.stage}": 1, f"grade:{lead.grade}": 1,
-              f"email:{lead.email_status}": 1, bucket_of(lead.score, edges): 1}
-    if lead.non_opener:
-        counts["non_opener"] = 1
-    for name, counter in OPEN_COUNTERS.items():
-        if (opens := lead.counters.get(counter, 0)) > 0:
-            counts[f"opens:{name}"] = opens
-    return counts
+def bucket_of(score: float, mql: float, sql: float) -> str:
+    """The key of the bucket `score` falls in (`low <= score < high`)."""
+    return _bucket_keys(mql, sql)[bisect.bisect_right(_edges(mql, sql), score)]
 
 
 def counted_under(lead: LeadState, mql: float, sql: float) -> list[str]:
     """`counted` for a lead stored with this view, under these thresholds."""
-    return encode(counts_of(lead, bucket_edges(mql, sql)))
+    counted = ["total=1", f"stage:{lead.stage}=1", f"grade:{lead.grade}=1",
+               f"email:{lead.email_status}=1", f"{bucket_of(lead.score, mql, sql)}=1"]
+    if lead.non_opener:
+        counted.append("non_opener=1")
+    for name, counter in OPEN_COUNTERS.items():
+        if (opens := lead.counters.get(counter, 0)) > 0:
+            counted.append(f"opens:{name}={opens}")
+    return counted
 
 
 def encode(counts: Mapping[str, int]) -> list[str]:

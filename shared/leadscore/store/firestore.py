@@ -339,10 +339,10 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey):
         ref = self._leads.document(lead_id)
         # recursive_delete counts the lead document even when it does not exist
         found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
-        for child in ref.collections():  # history and orders; the lead document last,
-            self._client.recursive_delete(child)  # with its counts, in one transaction
-        self._delete_counted(ref)
-        self._client.recursive_delete(ref)  # anything a writer added meanwhile
+        for _ in range(2):  # twice: anything a writer added meanwhile goes too
+            for child in ref.collections():  # history and orders; the lead document last,
+                self._client.recursive_delete(child)  # with its counts, in a transaction
+            self._delete_counted(ref)
         self.erase_visitors(lead_id)
         if erased_at is not None:
             with _transient():
