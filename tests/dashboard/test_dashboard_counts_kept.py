@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from builders import activity, event, form, opened
 from conftest import NOW
 
@@ -28,7 +29,7 @@ from leadscore.service.rekey import rekey_leads
 from leadscore.service.rescore import rescore
 from leadscore.service.stats_recount import recount
 from leadscore.service.writes import apply_events
-from leadscore.store.port import LeadCount
+from leadscore.store.port import BlindAppends, LeadCount
 from leadscore.store.sqlite import SqliteStore
 
 EARLIER = NOW - timedelta(days=4)  # the random events span 3 days from their start
@@ -102,8 +103,23 @@ def _other_rules(rules: Rules) -> Rules:
     return Rules.model_validate(data)
 
 
+def _blind_views_counted(store: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The blind path's view commits (Firestore), recorded as they pass through."""
+    committed: list[bool] = []
+    if isinstance(store, BlindAppends):
+        real = store.commit_view
+
+        def recording(*args: Any) -> bool:
+            committed.append(real(*args))
+            return committed[-1]
+
+        monkeypatch.setattr(store, "commit_view", recording)
+    return committed
+
+
 def test_kept_statistics_equal_a_full_recount_after_every_kind_of_write(
-        store: Any, rules: Rules) -> None:
+        store: Any, rules: Rules, monkeypatch: pytest.MonkeyPatch) -> None:
+    blind = _blind_views_counted(store, monkeypatch)
     rng = random.Random(17)
     emails = [f"p{i}@kept.example" for i in range(24)]
     # GIVEN an empty store (complete from the start) and writes of every kind
@@ -143,6 +159,8 @@ def test_kept_statistics_equal_a_full_recount_after_every_kind_of_write(
     assert kept["total"] == len(store.iter_leads(limit=10_000)) >= 20
     assert {"stage:lead", "email:unsubscribed", "opens:human", "opens:machine"} <= set(kept)
     _every_lead_counted_as_stored(store, lower)
+    if isinstance(store, BlindAppends):  # the blind path stored (and counted) views too
+        assert sum(blind) >= 10
 
 
 def _store_as_an_older_release_left_it(store: Any, rules: Rules) -> None:

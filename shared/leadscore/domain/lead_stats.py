@@ -15,6 +15,15 @@ it replaces, in the same transaction, so no write needs to know how the old view
 computed (a rules change included). A lead without `counted` (stored by an older release)
 is counted by `leadscore dashboard recount`.
 
+Why the store applies the difference rather than the service handing it a delta: what a
+lead counts under is decided here, once, with the view (the service layer and every use
+case get it for free from `materialise`); the adapter only keeps the sum of one field of
+the documents it writes, as it keeps an index, from the old document it reads in the same
+transaction anyway. So no path that writes or deletes a lead (the blind path's view
+commit, erasure, a re-key merge, a seed, a path added later) can forget to count: on
+SQLite the triggers see every statement, on Firestore every lead write of the adapter
+stages it.
+
 Strings, not a map: a Firestore merge-write keeps map keys it is not given, but replaces a
 list whole, so a key the lead left never lingers in its document.
 """
