@@ -6,6 +6,7 @@ release stored, once; and the page reads the same numbers either way."""
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from datetime import timedelta
@@ -14,8 +15,11 @@ from typing import Any
 
 import pytest
 from builders import activity, event, form, opened
+from click.testing import CliRunner
 from conftest import NOW
 
+from leadscore.cli import main
+from leadscore.container import install
 from leadscore.dashboard import queries
 from leadscore.domain import lead_stats as counting
 from leadscore.domain.identity import legacy_lead_id
@@ -269,3 +273,29 @@ def test_an_older_sqlite_database_is_filled_when_opened(tmp_path: Path, rules: R
         assert store.lead_stats() == recounted(store, rules)
     finally:
         store.close()
+
+
+def test_the_cli_recounts_and_resumes(tmp_path: Path, rules: Rules) -> None:
+    # GIVEN a SQLite store whose leads an older release wrote
+    path = tmp_path / "leads.db"
+    store = SqliteStore(path)
+    _store_as_an_older_release_left_it(store, rules)
+    stored = store.count_leads()
+    last = store.iter_leads(limit=1000)[-1].lead_id
+    store.close()
+    url = f"sqlite:///{path}"
+    try:  # WHEN the operator resumes after the last lead, then runs it whole
+        resumed = CliRunner().invoke(main, ["--store", url, "dashboard", "recount", "--json",
+                                            "--after", last])
+        install(None)
+        done = CliRunner().invoke(main, ["--store", url, "dashboard", "recount"])
+    finally:
+        install(None)
+    # THEN the resumed run found nothing after it, and the whole run counted every lead
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["scanned"] == 0
+    assert done.exit_code == 0 and f"{stored} counted now" in done.output, done.output
+    reopened = SqliteStore(path)
+    try:
+        assert reopened.lead_stats() == recounted(reopened, rules)
+    finally:
+        reopened.close()
