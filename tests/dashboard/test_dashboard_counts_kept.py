@@ -174,9 +174,8 @@ def _store_as_an_older_release_left_it(store: Any, rules: Rules) -> None:
     for lead in store.iter_leads(limit=1000):
         store.put_lead(lead.model_copy(update={"counted": None}))
     if type(store).__name__ == "FirestoreStore":  # no mark yet: what an upgrade finds
-        store._stats().document("state").delete()
-        for i in range(16):
-            store._stats().document(f"shard-{i:02d}").delete()
+        for shard in store._stats().list_documents():
+            shard.delete()
 
 
 def test_the_recount_counts_an_older_release_s_leads_once(store: Any, rules: Rules) -> None:

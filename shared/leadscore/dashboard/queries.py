@@ -1,7 +1,7 @@
 """What the dashboard shows, gathered with a bounded number of reads at any size.
 
 Per overview page view (README, "Reads per page view"): the statistics documents (one
-SQLite query; Firestore: 17 documents), which hold the histogram, the total, stages,
+SQLite query; Firestore: 33 documents), which hold the histogram, the total, stages,
 grades, email health, the non-openers and both open sums, kept by the write path
 (`domain/lead_stats.py`, the adapters' `lead_stats`), so their cost does not grow with the
 leads; 3 handover counts; the snapshot list (at most 30 small documents, plus one snapshot
