@@ -374,7 +374,8 @@ class DashboardStats(Protocol):
 
     def sum_counter(self, name: str) -> int:
         """The sum of `counters.<name>` over the leads that have it, by one aggregation query
-        (Firestore `sum()`, SQL `SUM` over an index); `name` is a plain identifier."""
+        (Firestore `sum()`, SQL `SUM`); `name` is a plain identifier. The dashboard uses it
+        only while its statistics documents are incomplete."""
         ...
 
     def put_calibration(self, report: dict[str, Any]) -> None:
