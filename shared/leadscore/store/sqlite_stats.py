@@ -19,7 +19,7 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any
 
-from leadscore.domain.lead_stats import UNCOUNTED
+from leadscore.domain.lead_stats import UNCOUNTED, decode
 from leadscore.domain.state import LeadState, Stage
 from leadscore.store.port import LeadCount
 
@@ -37,16 +37,17 @@ CREATE INDEX IF NOT EXISTS leads_by_stage_since
 CREATE INDEX IF NOT EXISTS leads_by_movement ON leads (json_extract(doc, '$.movement'));
 """
 # The statements are spelled out with placeholders filled by `_sql` (plain text: no value
-# from outside ever reaches them). ITEMS(list, sign) reads each `key=amount` of a `counted`
-# JSON list as (k, d); ADD(rows) adds the rows' sums into lead_stats.
-_UNCOUNTED = "'[\"" + UNCOUNTED + "=1\"]'"  # what a row without `counted` counts for
-_ITEMS = ("SELECT substr(value, 1, instr(value, '=') - 1) AS k, SIGNCAST(substr(value, "
-          "instr(value, '=') + 1) AS INTEGER) AS d FROM json_each(LIST)")
+# from outside ever reaches them). The `counted` column holds the lead's keys as a JSON
+# object (key -> amount: json_each reads it as it is, about twice as fast as splitting the
+# document's `key=amount` strings); ITEMS(object, sign) reads it as (k, d); ADD(rows) adds
+# the rows' sums into lead_stats.
+_UNCOUNTED = "'{\"" + UNCOUNTED + "\":1}'"  # what a row without `counted` counts for
+_ITEMS = "SELECT key AS k, SIGNvalue AS d FROM json_each(LIST)"
 _ADD = ("INSERT INTO lead_stats (key, n) SELECT k, SUM(d) FROM (ROWS) WHERE 1 GROUP BY k "
         "HAVING SUM(d) != 0 ON CONFLICT (key) DO UPDATE SET n = n + excluded.n")
 _NEW = "coalesce(NEW.counted, UNCOUNTED)"
 _REPLACED = ("coalesce((SELECT coalesce(counted, UNCOUNTED) FROM leads "
-             "WHERE lead_id = NEW.lead_id), '[]')")
+             "WHERE lead_id = NEW.lead_id), '{}')")
 _GONE = "coalesce(OLD.counted, UNCOUNTED)"
 
 
@@ -81,14 +82,14 @@ LEAD_STATS_SCHEMA = [
          BODY=_add(_items(_NEW) + " UNION ALL " + _items(_GONE, "-"))),
 ]
 # the leads stored before the table existed, summed once, in the transaction that creates it
-_FILL = _add(_sql("SELECT substr(j.value, 1, instr(j.value, '=') - 1) AS k, CAST(substr("
-                  "j.value, instr(j.value, '=') + 1) AS INTEGER) AS d FROM leads, "
+_FILL = _add(_sql("SELECT j.key AS k, j.value AS d FROM leads, "
                   "json_each(coalesce(leads.counted, UNCOUNTED)) AS j"))
 
 
 def counted_column(counted: list[str] | None) -> str | None:
-    """The `counted` column of a lead row: compact JSON, compared as text by the trigger."""
-    return None if counted is None else json.dumps(counted, separators=(",", ":"))
+    """The `counted` column of a lead row: a compact JSON object, compared as text by the
+    trigger (the same list always gives the same text)."""
+    return None if counted is None else json.dumps(decode(counted), separators=(",", ":"))
 
 
 # Indexes the page's email-status counts and open sums used before the statistics held
