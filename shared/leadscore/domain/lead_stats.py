@@ -92,10 +92,6 @@ def counted_under(lead: LeadState, mql: float, sql: float) -> list[str]:
     return counted
 
 
-def encode(counts: Mapping[str, int]) -> list[str]:
-    return [f"{key}={amount}" for key, amount in counts.items()]
-
-
 def decode(counted: Iterable[str] | None) -> dict[str, int]:
     """`counted` as a map; a lead without it counts for nothing here."""
     found: dict[str, int] = {}
