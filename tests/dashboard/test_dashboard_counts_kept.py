@@ -298,3 +298,35 @@ def test_the_cli_recounts_and_resumes(tmp_path: Path, rules: Rules) -> None:
         assert reopened.lead_stats() == recounted(reopened, rules)
     finally:
         reopened.close()
+
+
+def test_concurrent_writers_on_the_same_leads_keep_the_sums_exact(
+        durable_store: Any, rules: Rules) -> None:
+    import threading
+
+    store = durable_store
+    emails = [f"c{i}@busy.example" for i in range(3)]
+    ingest(store, rules, [form(e, f"c-form-{e}", EARLIER, kind="demo_request", job_title="CTO")
+                          for e in emails], NOW)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:  # opens alone (Firestore: blind) and forms (transactions)
+        try:
+            for round_ in range(4):
+                at = EARLIER + timedelta(hours=n * 4 + round_)
+                ingest(store, rules, [opened(e, f"c-{n}-{round_}-{e}", at) for e in emails], NOW)
+                ingest(store, rules, [form(emails[n % 3], f"c-f-{n}-{round_}", at,
+                                           kind="contact")], NOW)
+        except BaseException as exc:  # noqa: BLE001  (reported below, in the test's thread)
+            errors.append(exc)
+
+    # GIVEN four writers on the same three leads at once
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # THEN every open counted once, and the sums equal a recount
+    assert not errors, errors
+    assert store.sum_counter("email_opened") == 4 * 4 * 3
+    assert store.lead_stats(complete_only=False) == recounted(store, rules)
