@@ -253,8 +253,7 @@ def test_an_older_sqlite_database_is_filled_when_opened(tmp_path: Path, rules: R
     store.close()
     conn = sqlite3.connect(path)
     conn.executescript("DROP TABLE lead_stats; DROP TRIGGER lead_stats_on_write; "
-                       "DROP TRIGGER lead_stats_on_delete; DROP TRIGGER lead_stats_on_update;"
-                       "ALTER TABLE leads DROP COLUMN counted;")
+                       "DROP TRIGGER lead_stats_on_delete; ALTER TABLE leads DROP COLUMN counted;")
     for lead_id, doc in conn.execute("SELECT lead_id, doc FROM leads").fetchall():
         lead = LeadState.model_validate_json(doc).model_copy(update={"counted": None})
         conn.execute("UPDATE leads SET doc = ? WHERE lead_id = ?",

@@ -3,9 +3,9 @@ statistics table `lead_stats`, one `COUNT(*)` per question for what it does not 
 while it is incomplete), and a small table of daily snapshots.
 
 `lead_stats` (key, n) holds the sum of every stored lead's `counted` (domain/lead_stats.py),
-kept by triggers on `leads`, so every statement that writes or deletes a lead (a commit, an
-erasure, a re-key, a seed, even an older release's code) keeps it exact in the same
-transaction: a write adds what changed between the old row's `counted` column and the new
+kept by triggers on `leads`, so every statement that inserts, upserts or deletes a lead (a
+commit, an erasure, a re-key, a seed, even an older release's code) keeps it exact in the
+same transaction: a write adds what changed between the old row's `counted` column and the new
 one (nothing when they are equal, the common case), a delete takes the old row's back. A
 row without `counted` counts as `uncounted`; the table is complete while `uncounted` is 0.
 It is created, and filled from the leads already stored, in one transaction the first time
@@ -65,10 +65,14 @@ def _add(rows: str) -> str:
     return _sql(_ADD, ROWS=rows)
 
 
-# Every lead write is an INSERT OR REPLACE (whose implicit delete fires no trigger), so the
-# BEFORE INSERT trigger sees the row it replaces and adds the difference; it does nothing
-# when the row it replaces has the same `counted` (the common case: a score that moved
-# within its bucket, an event that changed no count).
+# Every lead write is an INSERT: an upsert (`sqlite.LEAD_UPSERT`) or, from older code, an
+# INSERT OR REPLACE. SQLite fires BEFORE INSERT triggers for both, with the row about to be
+# updated or replaced still in place (the upsert's update and the replace's implicit delete
+# fire no trigger of ours), so this one trigger adds the difference between that row's
+# `counted` and the new one; it does nothing when they are equal (the common case: a score
+# that moved within its bucket, an event that changed no count). There is deliberately no
+# UPDATE trigger: it would count an upsert twice. Nothing writes `counted` with a plain
+# UPDATE (that would escape the statistics).
 LEAD_STATS_SCHEMA = [
     "CREATE TABLE IF NOT EXISTS lead_stats (key TEXT PRIMARY KEY, n INTEGER NOT NULL) "
     "WITHOUT ROWID",
@@ -77,9 +81,6 @@ LEAD_STATS_SCHEMA = [
          "BEGIN BODY; END", BODY=_add(_items(_NEW) + " UNION ALL " + _items(_REPLACED, "-"))),
     _sql("CREATE TRIGGER IF NOT EXISTS lead_stats_on_delete AFTER DELETE ON leads BEGIN BODY; "
          "END", BODY=_add(_items(_GONE, "-"))),
-    _sql("CREATE TRIGGER IF NOT EXISTS lead_stats_on_update AFTER UPDATE OF counted ON leads "
-         "WHEN OLD.counted IS NOT NEW.counted BEGIN BODY; END",
-         BODY=_add(_items(_NEW) + " UNION ALL " + _items(_GONE, "-"))),
 ]
 # the leads stored before the table existed, summed once, in the transaction that creates it
 _FILL = _add(_sql("SELECT j.key AS k, j.value AS d FROM leads, "
