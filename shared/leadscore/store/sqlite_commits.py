@@ -26,6 +26,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -42,6 +43,7 @@ class GroupCommit:
         self._lock_path = lock_path  # None: no other process writes (an in-memory database)
         self._lock_fd: int | None = None
         self._lock_pid = 0  # the process that opened _lock_fd (a forked child reopens)
+        self._lock_closer: weakref.finalize[[int], None] | None = None
         self._on_commit = on_commit  # a background WAL checkpoint (sqlite_checkpoints.py)
         self.connection: sqlite3.Connection | None = None
         self._writer = threading.Lock()  # held while a unit is staged (or a commit runs)
@@ -101,8 +103,12 @@ class GroupCommit:
         if self._lock_path is None:
             return
         if self._lock_fd is None or self._lock_pid != os.getpid():
+            if self._lock_closer is not None:  # the parent's, inherited by a fork: its
+                self._lock_closer.detach()  # number may be reused here, never close it
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             self._lock_pid = os.getpid()
+            # a store dropped without close() must not leak the descriptor
+            self._lock_closer = weakref.finalize(self, os.close, self._lock_fd)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
 
     def _unlock_processes(self) -> None:
@@ -110,9 +116,11 @@ class GroupCommit:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        if self._lock_fd is not None and self._lock_pid == os.getpid():
-            os.close(self._lock_fd)
-        self._lock_fd = None
+        if self._lock_closer is not None and self._lock_pid == os.getpid():
+            self._lock_closer()  # closes the descriptor once, whoever asks first
+        elif self._lock_closer is not None:  # inherited by a fork: not ours to close
+            self._lock_closer.detach()
+        self._lock_fd, self._lock_closer = None, None
 
     def _undo_unit(self, conn: sqlite3.Connection) -> None:
         """Roll this unit back; if SQLite dropped the whole transaction (some I/O errors
