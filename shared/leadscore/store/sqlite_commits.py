@@ -43,7 +43,7 @@ class GroupCommit:
         self._lock_path = lock_path  # None: no other process writes (an in-memory database)
         self._lock_fd: int | None = None
         self._lock_pid = 0  # the process that opened _lock_fd (a forked child reopens)
-        self._lock_closer: weakref.finalize[[int], None] | None = None
+        self._lock_closer: weakref.finalize[[int], GroupCommit] | None = None
         self._on_commit = on_commit  # a background WAL checkpoint (sqlite_checkpoints.py)
         self.connection: sqlite3.Connection | None = None
         self._writer = threading.Lock()  # held while a unit is staged (or a commit runs)
