@@ -45,6 +45,9 @@ def main() -> int:
     goals: dict[str, tuple[str, bool]] = {}
     if sys.argv[1:] == ["issue20"]:
         issue_20(goals, ["sqlite"])
+    elif sys.argv[1:] == ["workers"]:  # the mixed load on 1 and 2 worker processes, alternated
+        load.compare_workers()
+        return 0
     else:
         with firestore_available() as has_firestore:
             kinds = ["sqlite", "firestore"] if has_firestore else ["sqlite"]

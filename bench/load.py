@@ -121,7 +121,7 @@ def _reconcile(db: Path, expected: list[Event]) -> tuple[int, float]:
     return len(expected), total
 
 
-def run(_: list[str] | None = None) -> tuple[float, float, bool]:
+def run(_: list[str] | None = None, workers: int = 1) -> tuple[float, float, bool]:
     signer = SendGridSigner()
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "load.db"
@@ -132,7 +132,7 @@ def run(_: list[str] | None = None) -> tuple[float, float, bool]:
         # and threads), so the ratio measures leadscore's own work; the hello-world is
         # driven before and after the mix (the mean of both), so a burst of load elsewhere
         # on the shared machine weighs on both sides
-        with served(env) as base, hello_served(Path(folder)) as hello:
+        with served(env, workers) as base, hello_served(Path(folder), workers) as hello:
             calls, expected = _workload(base, signer)
             say_hello = [lambda s: s.get(f"{hello}/", timeout=60).raise_for_status()] * (
                 REQUESTS - WARM)
@@ -149,7 +149,8 @@ def run(_: list[str] | None = None) -> tuple[float, float, bool]:
     hello_p50 = (_pct(before_lat, .5) + _pct(after_lat, .5)) / 2
     met = rps / hello_rps >= 0.5 and p99 / hello_p99 <= 2
     print(f"\n## Load: {REQUESTS} requests ({WRITERS} writers, ingest, SendGrid, forms, Stripe;"
-          f" {LEADS} leads + {HOT} hot) against `leadscore serve` on SQLite; the first {WARM} "
+          f" {LEADS} leads + {HOT} hot) against `leadscore serve --workers {workers}` on SQLite"
+          f" (the hello-world on as many workers); the first {WARM} "
           f"of each server warm it, the other {REQUESTS - WARM} are measured")
     print(f"{'':<22}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
     print(f"{'leadscore (mix)':<22}{rps:>8.0f}{_pct(latencies, .5):>9.1f}{p99:>9.1f}")
@@ -160,3 +161,18 @@ def run(_: list[str] | None = None) -> tuple[float, float, bool]:
     print(f"reconciliation: {events} events, every lead equal to its expected events, "
           f"sum of scores {total:.2f}: OK")
     return rps / hello_rps, p99 / hello_p99, met
+
+
+def compare_workers(rounds: int = 3) -> None:
+    """`python -m bench workers`: the mixed load on one worker process and on two, alternated
+    (the machine is shared: a burst elsewhere then weighs on both), to judge the default of
+    `leadscore serve --workers`."""
+    seen: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    for _ in range(rounds):
+        for workers in (1, 2):
+            rps, p99, _met = run(workers=workers)
+            seen[workers].append((rps, p99))
+    print("\n## Workers: ratios to the hello-world on the same workers, per round")
+    for workers, ratios in seen.items():
+        print(f"--workers {workers}: " + ", ".join(f"{r:.2f}x req/s, p99 {p:.1f}x"
+                                                   for r, p in ratios))

@@ -141,15 +141,17 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         self._guard = threading.Lock()
         # Writers of this process queue on a lock instead of SQLite's busy-wait, which
         # sleeps and retries and so gives long tails under concurrent writes, and share
-        # commits (sqlite_commits.py); other processes still meet SQLite's own lock (and
-        # its timeout).
+        # commits (sqlite_commits.py); writers of other processes (`serve --workers`) queue
+        # on a file lock beside the database, other programs meet SQLite's own lock.
         self._checkpoints = Checkpointer(self.path, SYNCHRONOUS, owner=self)
         self._commits = self._group_commit()
         self._migrate()
 
     def _group_commit(self) -> GroupCommit:
-        return GroupCommit(self._connect, None if self.path == ":memory:"
-                           else self._checkpoints.committed)
+        if self.path == ":memory:":
+            return GroupCommit(self._connect)
+        return GroupCommit(self._connect, self._checkpoints.committed,
+                           lock_path=self.path + "-writers.lock")  # beside -wal and -shm
 
     def _migrate(self) -> None:
         conn = self._conn()
@@ -451,6 +453,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
 
     def close(self) -> None:
         self._checkpoints.stop()
+        self._commits.close()
         with self._guard:
             for conn in self._all:
                 conn.close()

@@ -11,12 +11,22 @@ returns, so nothing is answered before it is durable; a unit that fails rolls ba
 savepoint alone; a COMMIT that fails fails every unit of that transaction (each sender gets
 a 5xx and retries; the ledger de-duplicates). Reads outside a unit use each thread's own
 connection and see only committed data.
+
+Writers of *other processes* (`leadscore serve --workers N`) queue on an exclusive `flock`
+of a lock file beside the database, held from BEGIN IMMEDIATE to COMMIT: they sleep in the
+kernel and wake when it is released, instead of SQLite's busy handler, which sleeps and
+retries on a timer (1 to 100 ms) and so gave long tails. The lock file is opened lazily by
+each process (never inherited across a fork); flock locks belong to the open file, so the
+thread that commits may release what another thread of the process took.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -27,8 +37,13 @@ MAX_UNITS = 64  # a transaction commits after this many units even if writers st
 
 class GroupCommit:
     def __init__(self, connect: Callable[[], sqlite3.Connection],
-                 on_commit: Callable[[], None] | None = None) -> None:
+                 on_commit: Callable[[], None] | None = None,
+                 lock_path: str | None = None) -> None:
         self._connect = connect
+        self._lock_path = lock_path  # None: no other process writes (an in-memory database)
+        self._lock_fd: int | None = None
+        self._lock_pid = 0  # the process that opened _lock_fd (a forked child reopens)
+        self._lock_closer: weakref.finalize[[int], GroupCommit] | None = None
         self._on_commit = on_commit  # a background WAL checkpoint (sqlite_checkpoints.py)
         self.connection: sqlite3.Connection | None = None
         self._writer = threading.Lock()  # held while a unit is staged (or a commit runs)
@@ -52,9 +67,11 @@ class GroupCommit:
         try:
             conn = self.writer_connection()
             if not self._open:
+                self._lock_processes()
                 try:
                     conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:  # locked by another process too long
+                except sqlite3.OperationalError as exc:  # locked by another program too long
+                    self._unlock_processes()
                     raise TransientError(f"store busy: {exc}") from exc
                 self._open, self._next, self._units = self._next, self._next + 1, 0
             conn.execute("SAVEPOINT unit")
@@ -81,6 +98,30 @@ class GroupCommit:
             self.connection = self._connect()
         return self.connection
 
+    def _lock_processes(self) -> None:
+        """Wait (in the kernel) until no other process has a transaction open."""
+        if self._lock_path is None:
+            return
+        if self._lock_fd is None or self._lock_pid != os.getpid():
+            if self._lock_closer is not None:  # the parent's, inherited by a fork: its
+                self._lock_closer.detach()  # number may be reused here, never close it
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_pid = os.getpid()
+            # a store dropped without close() must not leak the descriptor
+            self._lock_closer = weakref.finalize(self, os.close, self._lock_fd)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+
+    def _unlock_processes(self) -> None:
+        if self._lock_fd is not None and self._lock_pid == os.getpid():
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._lock_closer is not None and self._lock_pid == os.getpid():
+            self._lock_closer()  # closes the descriptor once, whoever asks first
+        elif self._lock_closer is not None:  # inherited by a fork: not ours to close
+            self._lock_closer.detach()
+        self._lock_fd, self._lock_closer = None, None
+
     def _undo_unit(self, conn: sqlite3.Connection) -> None:
         """Roll this unit back; if SQLite dropped the whole transaction (some I/O errors
         do), the units staged before it are lost too: their writers are told so."""
@@ -106,6 +147,7 @@ class GroupCommit:
             self._on_commit()
 
     def _settle(self, number: int, failure: str | None) -> None:
+        self._unlock_processes()  # the transaction is over (committed or rolled back)
         with self._state:
             if failure is None:
                 self._committed = number
