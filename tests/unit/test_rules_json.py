@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from leadscore.cli import main
 from leadscore.config import Settings
 from leadscore.container import load_rules
 from leadscore.domain.rules import (
@@ -95,3 +97,44 @@ def test_a_function_with_built_in_or_json_rules_never_loads_pyyaml(
     # THEN PyYAML was never imported
     version, yaml_loaded = done.stdout.split()
     assert version and yaml_loaded == "False"
+
+
+@pytest.mark.parametrize("changes", [
+    {},  # the built-in rules as an operator copies them
+    {"website": {"default_page_activity": None},  # a null that differs from the default
+     "stages": {"mql": {"score": 40, "fit_at_least": "C"}, "sql": 80,
+                "hysteresis": {"margin": 5}}},  # the gate form of a stage
+])
+def test_rules_check_writes_json_that_reads_back_to_the_same_rules(
+        tmp_path: Path, changes: dict[str, object]) -> None:
+    # GIVEN an operator's YAML rules file
+    data = yaml.safe_load(default_rules_text())
+    data.update(changes)
+    source = tmp_path / "rules.yaml"
+    source.write_text(yaml.safe_dump(data))
+    # WHEN it is checked with --json-out
+    out = tmp_path / "deploy" / "rules.json"
+    out.parent.mkdir()
+    result = CliRunner().invoke(main, ["rules", "check", str(source), "--json-out", str(out)])
+    # THEN the JSON is written, and a function reading it gets the very same rules
+    assert result.exit_code == 0, result.output
+    assert f"{out}: written" in result.output
+    deployed = load_rules(Settings(store="memory", rules=out))
+    original = parse_rules(source.read_text(), str(source))
+    assert deployed.content_hash == original.content_hash
+    assert deployed.model_dump() == original.model_dump()
+
+
+def test_rules_check_reads_a_json_file_and_writes_nothing_for_a_bad_one(tmp_path: Path) -> None:
+    # GIVEN a JSON rules file with a mistake
+    data = yaml.safe_load(default_rules_text())
+    data["engagement_half_life_days"] = 3651
+    bad = tmp_path / "rules.json"
+    bad.write_text(json.dumps(data))
+    out = tmp_path / "out.json"
+    # WHEN it is checked
+    result = CliRunner().invoke(main, ["rules", "check", str(bad), "--json-out", str(out)])
+    # THEN the problem is named and no JSON is written
+    assert result.exit_code == 1
+    assert "engagement_half_life_days" in result.output
+    assert not out.exists()

@@ -265,6 +265,14 @@ def rules_from_data(data: Any, origin: str = "rules") -> Rules:
         raise RulesError(f"{origin}: {lines}", details=details) from None
 
 
+def rules_as_json(rules: Rules) -> str:
+    """Validated rules as a JSON rules file that reads back to the same rules (the same
+    content hash): what a deployment ships as LEADSCORE_RULES so no function imports PyYAML.
+    Only what the file gave is written (`exclude_unset`), so defaults stay defaults."""
+    data = rules.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+
 def default_rules_text() -> str:
     """The built-in rules as people read and copy them (YAML, with comments)."""
     return resources.files("leadscore.domain").joinpath("default_rules.yaml").read_text("utf-8")
