@@ -32,7 +32,7 @@ from leadscore.server import build_app
 from leadscore.service import writes as uow
 from leadscore.service.ingest import group_by_lead
 from leadscore.store.port import LeadWrite
-from leadscore.store.sqlite import SYNCHRONOUS, SqliteStore
+from leadscore.store.sqlite import LEAD_UPSERT, SYNCHRONOUS, SqliteStore
 from tests.signatures import SendGridSigner
 
 EVENTS, LEADS, REPEAT, GOAL = 1000, 100, 5, 0.5
@@ -74,9 +74,7 @@ def raw_sql(path: Path, planned: list[LeadWrite], per_lead: bool = True,
             conn.execute("BEGIN IMMEDIATE")
         conn.executemany("INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) "
                          "VALUES (?, ?, ?, ?)", history)
-        conn.execute("INSERT OR REPLACE INTO leads (lead_id, doc, stage, score, "
-                     "next_review_at, shard, grade, non_opener) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     lead)
+        conn.execute(LEAD_UPSERT, lead)  # the adapter's statement
         if per_lead or n == len(rows) - 1:
             conn.execute("COMMIT")
     elapsed = time.perf_counter() - start

@@ -33,7 +33,7 @@ from leadscore.domain.rules import default_rules
 from leadscore.domain.scoring import apply_events
 from leadscore.providers import canonical
 from leadscore.service.ingest import ingest
-from leadscore.store.sqlite import SYNCHRONOUS, SqliteStore
+from leadscore.store.sqlite import LEAD_UPSERT, SYNCHRONOUS, SqliteStore
 
 TOKEN = "bench-token"
 WRITERS, BATCH, GOAL = 8, 25, 0.5
@@ -72,9 +72,7 @@ def raw_sql(path: Path, events: int, sync: str = SYNCHRONOUS) -> float:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) "
                          "VALUES (?, ?, ?, ?)", row[0])
-            conn.execute("INSERT OR REPLACE INTO leads (lead_id, doc, stage, score, "
-                         "next_review_at, shard, grade, non_opener) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row[1])
+            conn.execute(LEAD_UPSERT, row[1])  # the adapter's statement
             conn.execute("COMMIT")
 
     return timed_parallel(rows, write, WRITERS)

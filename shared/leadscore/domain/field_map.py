@@ -8,6 +8,7 @@ folding case, accents, spaces and hyphens, so "Company name", "company-name" and
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -36,6 +37,7 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # every form post folds the ~90 default aliases again
 def fold(name: str) -> str:
     """Lower case, no accents, words joined by '_'."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()

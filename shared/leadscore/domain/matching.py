@@ -146,6 +146,7 @@ def email_domain_of(value: str) -> str:
     return text.rsplit("@", 1)[-1].strip().rstrip(".")
 
 
+@lru_cache(maxsize=4096)  # fit rules ask it of every lead's domain at each scoring
 def domain_in(domain: str, domains: frozenset[str]) -> bool:
     """True when the domain or any parent domain is in the set ("eu.hubspot.com")."""
     parts = domain.split(".")

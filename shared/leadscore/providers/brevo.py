@@ -50,7 +50,7 @@ from leadscore.errors import Unauthorized
 from leadscore.providers import canonical as bearer
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.email_events import canonical
-from leadscore.providers.wire import WireSchema, parse_json, schema_errors
+from leadscore.providers.wire import WireSchema, parse_json, schema_errors, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -125,7 +125,7 @@ def when(item: dict[str, Any]) -> datetime | None:
 def parse(raw: bytes) -> ParseResult:
     body = parse_json(raw)
     try:
-        items: list[dict[str, Any]] = EventSchema().load(
+        items: list[dict[str, Any]] = schema_for(EventSchema).load(
             body if isinstance(body, list) else [body], many=True)
     except ValidationError as exc:
         raise schema_errors(exc) from None

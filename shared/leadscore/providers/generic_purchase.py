@@ -19,7 +19,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, money
-from leadscore.providers.wire import WireSchema, load_json
+from leadscore.providers.wire import WireSchema, load_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -50,7 +50,7 @@ def verify(raw: bytes, headers: dict[str, str], active: list[str], now: datetime
 
 
 def parse(raw: bytes) -> list[PurchaseReport]:
-    data: Any = load_json(PurchaseSchema(), raw)
+    data: Any = load_json(schema_for(PurchaseSchema), raw)
     amount, code = money(data["amount"], data["currency"], "amount")
     kind: Literal["paid", "refund"] = "paid" if data["type"] == "purchase" else "refund"
     return [PurchaseReport("generic", kind, data["order_id"], amount, code, data["occurred_at"],

@@ -42,7 +42,7 @@ from leadscore.domain.events import Event
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.basic_auth import verify_basic
 from leadscore.providers.email_events import canonical
-from leadscore.providers.wire import WireSchema, load_json
+from leadscore.providers.wire import WireSchema, load_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -145,7 +145,7 @@ def label(r: dict[str, Any]) -> str:
 
 
 def parse(raw: bytes) -> ParseResult:
-    r: dict[str, Any] = load_json(RecordSchema(), raw)
+    r: dict[str, Any] = load_json(schema_for(RecordSchema), raw)
     events = record_events(r)
     return ParseResult(events=events, ignored=[] if events else [label(r)])
 

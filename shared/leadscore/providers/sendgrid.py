@@ -56,7 +56,7 @@ from leadscore.errors import PayloadTooLarge, Unauthorized
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.email_events import Batch, from_unix, json_items, load_item, unix_time
-from leadscore.providers.wire import WireSchema
+from leadscore.providers.wire import WireSchema, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -79,6 +79,7 @@ class EventSchema(WireSchema):
     type = fields.String(load_default=None, allow_none=True)
 
 
+@functools.lru_cache(maxsize=8)  # a few active keys; parsing one took ~30 us a request
 def _public_key(text: str) -> Any:
     from cryptography.hazmat.primitives.serialization import (
         load_der_public_key,
@@ -148,7 +149,7 @@ def parse_batch(raw: bytes) -> ParseResult:
     items = json_items(raw)
     if len(items) > MAX_BATCH:
         raise PayloadTooLarge(f"{len(items)} events in one batch; the limit is {MAX_BATCH}")
-    batch, schema = Batch(SOURCE), EventSchema()
+    batch, schema = Batch(SOURCE), schema_for(EventSchema)
     for i, raw_item in enumerate(items):
         item = load_item(schema, raw_item)
         if item is None or unix_time(item["timestamp"]) is None:

@@ -36,7 +36,7 @@ from leadscore import logs
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, money
-from leadscore.providers.wire import WireSchema, load_json
+from leadscore.providers.wire import WireSchema, load_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -94,7 +94,7 @@ def is_test(raw: bytes, headers: dict[str, str]) -> bool:
 
 
 def _order(raw: bytes, topic: str) -> list[PurchaseReport]:
-    order = load_json(OrderSchema(), raw)
+    order = load_json(schema_for(OrderSchema), raw)
     if topic == "orders/create" and order["financial_status"] != "paid":
         return []  # created but not paid yet: orders/paid will follow
     if topic == "orders/paid" and order["financial_status"] in {"voided", "expired"}:
@@ -108,7 +108,7 @@ def _order(raw: bytes, topic: str) -> list[PurchaseReport]:
 
 
 def _refund(raw: bytes, topic: str) -> list[PurchaseReport]:
-    refund = load_json(RefundSchema(), raw)
+    refund = load_json(schema_for(RefundSchema), raw)
     done = [t for t in refund["transactions"]
             if t["kind"] == "refund" and (t["status"] or "success") == "success"]
     if not done:

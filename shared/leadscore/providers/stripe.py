@@ -49,7 +49,7 @@ from leadscore import logs
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, minor_units
-from leadscore.providers.wire import WireSchema, load_json
+from leadscore.providers.wire import WireSchema, load_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -216,7 +216,7 @@ HANDLERS: dict[str, Callable[[_Event], list[PurchaseReport]]] = {
 
 
 def parse(raw: bytes) -> list[PurchaseReport]:
-    event = _Event(load_json(EventSchema(), raw))
+    event = _Event(load_json(schema_for(EventSchema), raw))
     handler = HANDLERS.get(event.type)
     reports = handler(event) if handler else []
     if not reports:

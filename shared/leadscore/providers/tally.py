@@ -21,7 +21,7 @@ from leadscore.domain.field_map import build
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.form_events import answered_form, form_event
-from leadscore.providers.wire import WireSchema, load_json
+from leadscore.providers.wire import WireSchema, load_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -66,7 +66,7 @@ def _text(field: dict[str, Any]) -> str | None:
 def parse(raw: bytes, mapping: dict[str, str], kinds: dict[str, str],
           default_kind: str) -> tuple[str, str, dict[str, Any], datetime, str] | None:
     """(email, form kind, profile, submitted at, response id), or None for other events."""
-    body: dict[str, Any] = load_json(WebhookSchema(), raw)
+    body: dict[str, Any] = load_json(schema_for(WebhookSchema), raw)
     if body["eventType"] != "FORM_RESPONSE":
         return None
     data = body["data"]

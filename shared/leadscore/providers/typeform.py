@@ -21,7 +21,7 @@ from leadscore.errors import Unauthorized
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.form_events import answered_form, form_event
-from leadscore.providers.wire import WireSchema, load_json
+from leadscore.providers.wire import WireSchema, load_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -86,7 +86,7 @@ def _value(answer: dict[str, Any]) -> str | None:
 def parse(raw: bytes, mapping: dict[str, str], kinds: dict[str, str],
           default_kind: str) -> tuple[str, str, dict[str, Any], datetime, str] | None:
     """(email, form kind, profile, submitted at, token), or None for other event types."""
-    data: dict[str, Any] = load_json(WebhookSchema(), raw)
+    data: dict[str, Any] = load_json(schema_for(WebhookSchema), raw)
     if data["event_type"] != "form_response":
         return None
     response = data["form_response"]

@@ -3,14 +3,18 @@ marshmallow's nested messages flattened into our named-field errors."""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, TypeVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from leadscore.errors import ValidationFailed
 from leadscore.providers.json_body import parse_json
 
-__all__ = ["WireSchema", "load_json", "parse_json", "schema_errors"]
+__all__ = ["WireSchema", "load_json", "parse_json", "schema_errors", "schema_for"]
+
+S = TypeVar("S", bound=Schema)
+_SCHEMAS = threading.local()
 
 
 class WireSchema(Schema):
@@ -18,6 +22,19 @@ class WireSchema(Schema):
 
     class Meta:
         unknown = EXCLUDE
+
+
+def schema_for(cls: type[S]) -> S:
+    """This thread's instance of a wire schema. Building one deep-copies its declared fields
+    (about 0.1 ms, a tenth of a small webhook's request in the issue 20 profile); one per
+    thread and class, so no instance is ever shared between concurrent requests."""
+    made: dict[type[Schema], Schema] | None = getattr(_SCHEMAS, "made", None)
+    if made is None:
+        made = _SCHEMAS.made = {}
+    found = made.get(cls)
+    if found is None:
+        found = made[cls] = cls()
+    return found  # type: ignore[return-value]
 
 
 def schema_errors(exc: ValidationError, prefix: str = "") -> ValidationFailed:

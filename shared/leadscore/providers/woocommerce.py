@@ -36,7 +36,7 @@ from leadscore import logs
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, money
-from leadscore.providers.wire import WireSchema, load_json
+from leadscore.providers.wire import WireSchema, load_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -95,7 +95,7 @@ def parse(raw: bytes, headers: dict[str, str]) -> list[PurchaseReport]:
         logs.info("webhook acknowledged, nothing to record", provider="woocommerce",
                   type=topic)
         return []
-    order: Any = load_json(OrderSchema(), raw)
+    order: Any = load_json(schema_for(OrderSchema), raw)
     if not is_paid(order):
         logs.info("webhook acknowledged, order not paid", provider="woocommerce", type=topic,
                   status=order["status"])

@@ -26,8 +26,10 @@ MAX_UNITS = 64  # a transaction commits after this many units even if writers st
 
 
 class GroupCommit:
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection],
+                 on_commit: Callable[[], None] | None = None) -> None:
         self._connect = connect
+        self._on_commit = on_commit  # a background WAL checkpoint (sqlite_checkpoints.py)
         self.connection: sqlite3.Connection | None = None
         self._writer = threading.Lock()  # held while a unit is staged (or a commit runs)
         self._state = threading.Condition()  # guards the numbers below
@@ -100,6 +102,8 @@ class GroupCommit:
                 conn.execute("ROLLBACK")
             failure = f"{type(exc).__name__}: {exc}"
         self._settle(self._open, failure)
+        if failure is None and self._on_commit is not None:
+            self._on_commit()
 
     def _settle(self, number: int, failure: str | None) -> None:
         with self._state:
