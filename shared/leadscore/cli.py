@@ -13,6 +13,7 @@ import click
 from leadscore import jsonfmt
 from leadscore.catalog import FUNCTIONS
 from leadscore.cli_calibrate import register as register_calibration
+from leadscore.cli_dashboard import register as register_dashboard
 from leadscore.cli_esp import esp
 from leadscore.cli_hubspot import hubspot
 from leadscore.cli_rekey import register as register_rekey
@@ -390,6 +391,7 @@ main.add_command(hubspot)
 main.add_command(esp)
 register_calibration(main)  # `calibrate` and `import outcomes`
 register_rekey(main)  # `rekey`: unkeyed ids of earlier releases to keyed ids
+register_dashboard(main)  # `dashboard recount`: the dashboard's statistics documents
 
 
 if __name__ == "__main__":  # pragma: no cover

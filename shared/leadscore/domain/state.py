@@ -114,6 +114,9 @@ class LeadState(BaseModel):
     # the last 7 days' score movement (domain/movement.py): the dashboard's top movers
     score_marks: list[ScoreMark] = Field(default_factory=list)
     movement: float = 0.0
+    # the dashboard's statistics keys this view counts under (domain/lead_stats.py); None:
+    # stored by a release before them, until `leadscore dashboard recount` counts it
+    counted: list[str] | None = None
 
     def view(self) -> dict[str, Any]:
         """The materialised fields, as compared to decide whether a refresh is needed."""
@@ -135,6 +138,7 @@ VIEW_FIELDS = {
     "next_review_at",
     "score_marks",
     "movement",
+    "counted",
 }
 
 

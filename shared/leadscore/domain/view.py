@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from leadscore.domain import lead_stats
 from leadscore.domain import movement as moved
 from leadscore.domain import orders as order_records
 from leadscore.domain.accumulators import pruned
@@ -74,6 +75,7 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
                            now + REVIEW_EVERY if abs(fading) >= 0.5 or parts.limited
                            else None, moved.leaves_window(s.score_marks, now), *recency],
         steady=parts.steady)
+    s.counted = lead_stats.counted_under(s, rules.stages.mql, rules.stages.sql)
     return s
 
 

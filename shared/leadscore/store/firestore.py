@@ -119,12 +119,15 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey):
             orders = {d["key"]: Order.model_validate(d) for s in (self._client.get_all(
                 order_refs, transaction=transaction) if order_refs else [])
                 if s.exists and (d := s.to_dict() or {}).get("key")}
+            before = from_doc(snap.to_dict() or {}) if snap.exists else None
+            counted = before.counted if before else None  # what the shards hold for it
             write, result = plan(LeadSnapshot(
-                lead_id=lead_id, lead=from_doc(snap.to_dict() or {}) if snap.exists else None,
+                lead_id=lead_id, lead=before,
                 known=known, history=history, version=snap.update_time, orders=orders,
                 tombstone=_tombstone_from(stone)))
             if write is not None:
                 self._stage_commit(transaction, lead_id, write, set(ledger_keys))
+                self._stage_counts(transaction, (lead_id, counted, write.lead.counted))
             return result
 
         result: R = self._with_jitter(lambda: run(self._client.transaction(max_attempts=1)))
@@ -212,6 +215,8 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey):
                      option=self._client.write_option(last_update_time=snapshot.version))
         for change in outbox:  # recorded with the stage it reports, or not at all
             batch.create(self._handovers.document(change.id), _handover_doc(change))
+        self._stage_counts(batch, (snapshot.lead_id, snapshot.lead.counted
+                                   if snapshot.lead else None, lead.counted))
         with _transient():
             try:
                 batch.commit()
@@ -257,7 +262,18 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey):
             batch.commit()
 
     def put_lead(self, lead: LeadState) -> None:
-        self._leads.document(lead.lead_id).set(to_doc(lead))
+        from google.api_core import exceptions as gexc
+
+        batch = self._client.batch()  # a new lead: one blind batch, counted with it
+        batch.create(self._leads.document(lead.lead_id), to_doc(lead))
+        self._stage_counts(batch, (lead.lead_id, None, lead.counted))
+        try:
+            batch.commit()
+        except gexc.Aborted:
+            raise
+        except gexc.Conflict:  # it exists: replace it in a transaction, its counts with it
+            self.transact(lead.lead_id, (), lambda _: (LeadWrite(lead=lead, fields="replace"),
+                                                       None))
 
     def claim_token(self, token: str, owner: str) -> bool:
         from google.api_core import exceptions as gexc
@@ -323,12 +339,29 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey):
         ref = self._leads.document(lead_id)
         # recursive_delete counts the lead document even when it does not exist
         found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
-        self._client.recursive_delete(ref)
+        for _ in range(2):  # twice: anything a writer added meanwhile goes too
+            for child in ref.collections():  # history and orders; the lead document last,
+                self._client.recursive_delete(child)  # with its counts, in a transaction
+            self._delete_counted(ref)
         self.erase_visitors(lead_id)
         if erased_at is not None:
             with _transient():
                 stone_ref.update({"settled": True})
         return found
+
+    def _delete_counted(self, ref: DocumentReference) -> None:
+        """Delete the lead document and take its `counted` back from its shard, atomically."""
+        from google.cloud import firestore
+
+        @firestore.transactional
+        def run(transaction: Any) -> None:
+            snap = ref.get(transaction=transaction)
+            if snap.exists:
+                transaction.delete(ref)
+                self._stage_counts(transaction,
+                                   (ref.id, (snap.to_dict() or {}).get("counted"), None))
+
+        self._with_jitter(lambda: run(self._client.transaction(max_attempts=1)))
 
     # -- reads ----------------------------------------------------------------------------
     def get_lead(self, lead_id: str) -> LeadState | None:

@@ -35,6 +35,10 @@ class FirestoreRekey:
     _visitors: CollectionReference
     _esp: CollectionReference
 
+    def _stage_counts(self, writer: Any,
+                      *changes: tuple[str, list[str] | None, list[str] | None]) -> None:
+        raise NotImplementedError  # FirestoreStats'
+
     def rekey_lead(self, old_id: str, new_id: str, merge: Merge) -> bool:
         old_ref, new_ref = self._leads.document(old_id), self._leads.document(new_id)
         for _ in range(ATTEMPTS):
@@ -92,6 +96,10 @@ class FirestoreRekey:
                                   from_doc(target.to_dict() or {}) if target.exists else None,
                                   history, records)
             tx.set(new_ref, to_doc(lead))
+            # the shards: the old lead's counts go, the new id's are replaced by the merge's
+            self._stage_counts(tx, (old_id, (old.to_dict() or {}).get("counted"), None),
+                               (new_id, (target.to_dict() or {}).get("counted")
+                                if target.exists else None, lead.counted))
             for key, order in records.items():
                 tx.set(new_ref.collection("orders").document(_order_doc(key)),
                        {"key": key, **order.model_dump(mode="python")})

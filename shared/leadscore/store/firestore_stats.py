@@ -2,7 +2,18 @@
 
 Each count is one `count()` aggregation query with equality/range filters: Firestore bills
 one read per 1,000 index entries matched (at least one), and returns no documents. The
-snapshots live in `{collection}_snapshots`, one document per day."""
+snapshots live in `{collection}_snapshots`, one document per day.
+
+The statistics documents (`{collection}_stats`): STATS_SHARDS shard documents `shard-NN`,
+each a map `n` of key -> sum of the `counted` of the leads whose id hashes to that shard
+(one lead's keys always live on one shard, so no shard goes negative), and `state`, which
+says the shards are complete. Every write of a lead through the adapter adds what changed
+in its `counted` as `Increment` transforms on its shard, in the same transaction or batch
+as the lead (no read of the shard: writers on different leads never contend beyond the
+commit). A page view reads the STATS_SHARDS + 1 documents (33) and sums them.
+`state` is written by `leadscore dashboard recount` when it has counted every lead stored
+without `counted`, or by the dashboard when the shards' `total` equals the leads' count
+(every lead is counted: a store this release wrote from the start)."""
 
 from __future__ import annotations
 
@@ -10,6 +21,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from leadscore.domain import lead_stats as counting
+from leadscore.domain.identity import shard_of
 from leadscore.domain.state import LeadState, Stage
 from leadscore.store.firestore_codec import from_doc
 from leadscore.store.port import LeadCount
@@ -19,6 +32,11 @@ if TYPE_CHECKING:
 
 
 PLAIN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+# Writers of different leads meet on a shard only at commit; Firestore sustains about one
+# write a second per document, so the shards bound the sustained rate of lead writes that
+# change a count (~32/s; bursts queue). Raise it for more (the page reads one document per
+# shard); never lower it: the shards above would no longer be read.
+STATS_SHARDS = 32
 
 
 def _count(query: Any) -> int:
@@ -33,6 +51,48 @@ class FirestoreStats:
 
     def _snapshot_days(self) -> Any:
         return self._client.collection(f"{self._leads.id}_snapshots")
+
+    def _stats(self) -> Any:
+        return self._client.collection(f"{self._leads.id}_stats")
+
+    def _stats_shard(self, lead_id: str) -> Any:
+        return self._stats().document(f"shard-{shard_of(lead_id) % STATS_SHARDS:02d}")
+
+    def _stage_counts(self, writer: Any,
+                      *changes: tuple[str, list[str] | None, list[str] | None]) -> None:
+        """Stage, on `writer` (a transaction or batch), each (lead id, `counted` before,
+        after) change: one merge-write of `Increment`s per shard touched."""
+        from google.cloud import firestore
+
+        by_shard: dict[str, dict[str, int]] = {}
+        for lead_id, before, after in changes:
+            counting.add(by_shard.setdefault(self._stats_shard(lead_id).id, {}),
+                         counting.change(before, after))
+        for shard, delta in by_shard.items():
+            if delta:
+                writer.set(self._stats().document(shard),
+                           {"n": {k: firestore.Increment(v) for k, v in delta.items()}},
+                           merge=True)
+
+    def lead_stats(self, complete_only: bool = True) -> dict[str, int] | None:
+        state, *shards = self._client.get_all(
+            [self._stats().document("state"),
+             *(self._stats().document(f"shard-{i:02d}") for i in range(STATS_SHARDS))])
+        found = {s.id: s for s in [state, *shards]}  # get_all answers in any order
+        if complete_only and not found["state"].exists:
+            return None
+        totals: dict[str, int] = {}
+        for snap in found.values():
+            if snap.id != "state" and snap.exists:
+                counting.add(totals, {k: int(v) for k, v in
+                                      ((snap.to_dict() or {}).get("n") or {}).items()})
+        return totals
+
+    def mark_stats_complete(self) -> None:
+        from google.cloud import firestore
+
+        self._stats().document("state").set({"complete": True,
+                                             "at": firestore.SERVER_TIMESTAMP})
 
     def count_matching(self, query: LeadCount) -> int:
         from google.cloud.firestore_v1.base_query import FieldFilter

@@ -12,7 +12,7 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.store.memory_rekey import MemoryRekey
-from leadscore.store.memory_stats import MemoryStats
+from leadscore.store.memory_stats import CountedLeads, MemoryStats
 from leadscore.store.memory_visitors import MemoryVisitors
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
 
@@ -24,7 +24,7 @@ def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
 class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey):
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._leads: dict[str, LeadState] = {}
+        self._leads: dict[str, LeadState] = CountedLeads()  # keeps the dashboard's sums
         self._history: dict[str, dict[str, HistoryEntry]] = {}
         self._orders: dict[str, str] = {}
         self._aliases: dict[str, tuple[str, str | None]] = {}  # alias -> (key, lead id)

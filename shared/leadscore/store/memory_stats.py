@@ -1,4 +1,7 @@
-"""Dashboard aggregations for the in-memory fake (see `DashboardStats` in port.py)."""
+"""Dashboard aggregations for the in-memory fake (see `DashboardStats` in port.py).
+
+The statistics (`lead_stats`) are kept by the leads' map itself (`CountedLeads`): every
+path that stores or drops a lead goes through it, like SQLite's triggers."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from leadscore.domain import lead_stats as counting
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import LeadState, Stage
 from leadscore.store.port import LeadCount
@@ -23,6 +27,46 @@ def matches(lead: LeadState, query: LeadCount) -> bool:
             and (query.below_score is None or lead.score < query.below_score))
 
 
+def _counted(lead: LeadState | None) -> list[str] | None:
+    if lead is None:
+        return []
+    return lead.counted if lead.counted is not None else [f"{counting.UNCOUNTED}=1"]
+
+
+class CountedLeads(dict[str, LeadState]):
+    """The leads by id, with the sum of their `counted` kept beside them (`totals`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.totals: dict[str, int] = {}
+
+    def __setitem__(self, lead_id: str, lead: LeadState) -> None:
+        counting.add(self.totals, counting.change(_counted(self.get(lead_id)), _counted(lead)))
+        super().__setitem__(lead_id, lead)
+
+    def __delitem__(self, lead_id: str) -> None:
+        counting.add(self.totals, counting.change(_counted(self.get(lead_id)), []))
+        super().__delitem__(lead_id)
+
+    def pop(self, lead_id: str, *default: Any) -> Any:
+        if lead_id in self:
+            counting.add(self.totals, counting.change(_counted(self[lead_id]), []))
+        return super().pop(lead_id, *default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("set leads one at a time, so they are counted")
+
+    def setdefault(self, *args: Any) -> Any:
+        raise NotImplementedError("set leads one at a time, so they are counted")
+
+    def popitem(self) -> Any:
+        raise NotImplementedError("drop leads by id, so they are counted")
+
+    def clear(self) -> None:
+        super().clear()
+        self.totals.clear()
+
+
 class MemoryStats:
     _lock: threading.Lock
     _leads: dict[str, LeadState]
@@ -32,6 +76,15 @@ class MemoryStats:
         if not hasattr(self, "_snapshot_days"):
             self._snapshot_days: dict[str, dict[str, int]] = {}
         return self._snapshot_days
+
+    def lead_stats(self, complete_only: bool = True) -> dict[str, int] | None:
+        with self._lock:
+            leads = self._leads
+            totals = dict(leads.totals) if isinstance(leads, CountedLeads) else {}
+        return None if complete_only and totals.get(counting.UNCOUNTED, 0) else totals
+
+    def mark_stats_complete(self) -> None:
+        """Nothing to mark: every lead is counted, `uncounted` says what is missing."""
 
     def count_matching(self, query: LeadCount) -> int:
         with self._lock:

@@ -334,6 +334,20 @@ class DashboardStats(Protocol):
         """How many leads match, by one aggregation query."""
         ...
 
+    def lead_stats(self, complete_only: bool = True) -> dict[str, int] | None:
+        """The statistics documents summed: for each key of `domain/lead_stats.py`, the sum
+        of the stored leads' `counted` amounts (zeros left out), kept by the adapter in the
+        same transaction as every write and deletion of a lead. None while some stored lead
+        may be missing from them (stored by an older release: `leadscore dashboard
+        recount`), unless `complete_only` is False; the dashboard then counts by
+        aggregation queries."""
+        ...
+
+    def mark_stats_complete(self) -> None:
+        """Record that every stored lead is counted (the recount's last step, or an empty
+        store); adapters that know it exactly (SQLite, memory) need no mark."""
+        ...
+
     def count_handovers(self, delivered: bool, attempted: bool | None = None) -> int:
         """Outbox records delivered or not; `attempted` splits the undelivered into failed
         at least once (True) and never tried yet (False)."""
@@ -360,7 +374,8 @@ class DashboardStats(Protocol):
 
     def sum_counter(self, name: str) -> int:
         """The sum of `counters.<name>` over the leads that have it, by one aggregation query
-        (Firestore `sum()`, SQL `SUM` over an index); `name` is a plain identifier."""
+        (Firestore `sum()`, SQL `SUM`); `name` is a plain identifier. The dashboard uses it
+        only while its statistics documents are incomplete."""
         ...
 
     def put_calibration(self, report: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ from leadscore.store.sqlite_commits import GroupCommit
 from leadscore.store.sqlite_early import early_plan, raw_state
 from leadscore.store.sqlite_rekey import SqliteRekey
 from leadscore.store.sqlite_scan import SqliteEventScan
-from leadscore.store.sqlite_stats import SqliteStats
+from leadscore.store.sqlite_stats import SqliteStats, counted_column
 from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
 
 SCHEMA = """
@@ -96,6 +96,7 @@ ADDED_COLUMNS = {
     "shard": "INTEGER",
     "grade": "TEXT",
     "non_opener": "INTEGER",
+    "counted": "TEXT",  # the dashboard's keys, as JSON (sqlite_stats.py keeps their sums)
 }
 INDEXES = """
 CREATE INDEX IF NOT EXISTS leads_by_stage_score ON leads (stage, score DESC);
@@ -114,10 +115,11 @@ SYNCHRONOUS = "FULL"  # see the module's docstring; the benchmarks' raw writes u
 # An update in place, not INSERT OR REPLACE (a delete and an insert, every index entry
 # rewritten): about 15% fewer pages to write and sync per lead write (issue 20 profile).
 LEAD_UPSERT = (
-    "INSERT INTO leads (lead_id, doc, stage, score, next_review_at, shard, grade, non_opener) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lead_id) DO UPDATE SET doc = excluded.doc, "
-    "stage = excluded.stage, score = excluded.score, next_review_at = excluded.next_review_at, "
-    "shard = excluded.shard, grade = excluded.grade, non_opener = excluded.non_opener")
+    "INSERT INTO leads (lead_id, doc, stage, score, next_review_at, shard, grade, non_opener, "
+    "counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lead_id) DO UPDATE SET "
+    "doc = excluded.doc, stage = excluded.stage, score = excluded.score, "
+    "next_review_at = excluded.next_review_at, shard = excluded.shard, grade = excluded.grade, "
+    "non_opener = excluded.non_opener, counted = excluded.counted")
 
 
 def _utc(value: datetime) -> str:
@@ -162,6 +164,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
                 for (doc,) in tx.execute("SELECT doc FROM leads").fetchall():
                     self._stage_lead_write(tx, LeadState.model_validate_json(doc))
         conn.executescript(f"BEGIN;{INDEXES}COMMIT;")
+        self._ensure_lead_stats()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
@@ -309,7 +312,8 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
     def _stage_lead_write(self, conn: sqlite3.Connection, lead: LeadState) -> None:
         conn.execute(LEAD_UPSERT, (
             lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
-            _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade, int(lead.non_opener)))
+            _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade, int(lead.non_opener),
+            counted_column(lead.counted)))
 
     def get_lead(self, lead_id: str) -> LeadState | None:
         row = self._conn().execute("SELECT doc FROM leads WHERE lead_id = ?",
