@@ -31,9 +31,9 @@ OWN_WIRE_FORMAT = ("track",)
 # Every provider module is imported by the registry when its path is first asked for.
 PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo", "stripe",
              "shopify", "woocommerce", "generic_purchase", "typeform", "tally")
-# Modules a target may add to what functions_framework loads by itself: 113-134 since issue
+# Modules a target may add to what functions_framework loads by itself: 114-135 since issue
 # 20's cold-start pass (199-220 before it, with pydantic-settings, its dotenv and argparse
-# sources, and PyYAML), 152 for `track`, which also loads its wire schemas (marshmallow) and
+# sources, and PyYAML), 153 for `track`, which also loads its wire schemas (marshmallow) and
 # email-validator for them (238 before). A new heavy library adds dozens and shows up here;
 # the checks above name the libraries no target may load at all.
 MODULE_BUDGET = 140
