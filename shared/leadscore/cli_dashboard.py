@@ -23,20 +23,11 @@ def recount(after_id: str | None, as_json: bool) -> None:
     wrote it), each in its own transaction, then mark the statistics complete so the
     dashboard reads them instead of aggregation queries. Safe beside live traffic, safe to
     run again (it counts nothing twice) and to interrupt: `--after` resumes."""
-    from leadscore.cli_views import progress
-    from leadscore.service.stats_recount import RecountReport
+    from leadscore.cli_views import resumable_pass
     from leadscore.service.stats_recount import recount as run
 
     app = container()
-    done = [0]
-
-    with progress("recounting", enabled=not as_json, total=app.store.count_leads()) as step:
-        def on_page(report: RecountReport) -> None:
-            step(report.scanned - done[0])
-            done[0] = report.scanned
-            if not as_json:  # where to resume from, should the run be interrupted
-                click.echo(f"checked up to {report.last_lead_id}", err=True)
-
+    with resumable_pass("recounting", app.store.count_leads(), as_json) as on_page:
         report = run(app.store, app.rules, after_id=after_id, on_page=on_page)
     if as_json:
         click.echo(jsonfmt.dumps(report.model_dump(mode="json"), indent=2))

@@ -19,19 +19,11 @@ def rekey(dry_run: bool, after_id: str | None, as_json: bool) -> None:
     address) to their keyed id, with their history, orders, aliases, handovers, email-tool
     records and visitor links; a lead that also exists under the new id is merged. Safe to
     run again, and to interrupt: `--after` resumes where a run stopped."""
-    from leadscore.cli_views import progress
-    from leadscore.service.rekey import RekeyReport, rekey_leads
+    from leadscore.cli_views import resumable_pass
+    from leadscore.service.rekey import rekey_leads
 
     app = container()
-    done = [0]
-
-    with progress("re-keying", enabled=not as_json, total=app.store.count_leads()) as step:
-        def on_page(report: RekeyReport) -> None:
-            step(report.scanned - done[0])
-            done[0] = report.scanned
-            if not as_json:  # where to resume from, should the run be interrupted
-                click.echo(f"checked up to {report.last_lead_id}", err=True)
-
+    with resumable_pass("re-keying", app.store.count_leads(), as_json) as on_page:
         report = rekey_leads(app.store, app.rules, app.now(), dry_run=dry_run,
                              after_id=after_id, on_page=on_page)
     if as_json:

@@ -6,8 +6,9 @@ import csv
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -87,6 +88,33 @@ def progress(label: str, enabled: bool,
                   transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+class PageReport(Protocol):
+    """What a resumable pass over every lead reports after each page."""
+
+    @property
+    def scanned(self) -> int: ...
+
+    @property
+    def last_lead_id(self) -> str | None: ...
+
+
+@contextmanager
+def resumable_pass(label: str, total: int,
+                   as_json: bool) -> Iterator[Callable[[PageReport], None]]:
+    """The page callback of a resumable pass over every lead (`rekey`, `dashboard
+    recount`): it advances a progress bar and, unless the output is JSON, prints where an
+    interrupted run resumes from (`--after`)."""
+    done = [0]
+    with progress(label, enabled=not as_json, total=total) as step:
+        def on_page(report: PageReport) -> None:
+            step(report.scanned - done[0])
+            done[0] = report.scanned
+            if not as_json:
+                click.echo(f"checked up to {report.last_lead_id}", err=True)
+
+        yield on_page
 
 
 def write_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:

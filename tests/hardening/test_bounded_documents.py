@@ -7,7 +7,9 @@ distinct profile fields (new ones beyond that are dropped, known ones still upda
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
 from typing import Any
 from urllib.parse import urlencode
 
@@ -72,3 +74,28 @@ def test_an_oversized_submission_is_refused_with_422_naming_the_problem(
     assert answer.status_code == 422, answer.get_data(as_text=True)
     assert problem in answer.get_data(as_text=True)
     assert app_container.store.get_lead(lead_id_for(EMAIL)) is None
+
+
+def test_refused_posts_with_long_field_names_leave_no_memory_behind(
+        app_container: Container) -> None:
+    # GIVEN a form endpoint that has served a post (its lazy imports and caches are warm)
+    client = client_for("form_submission")
+    client.post("/", data=urlencode({"email": EMAIL, "form": "contact"}).encode(),
+                headers=FORM)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        # WHEN strangers post 20 forms with a form name and a field name of 200,000
+        # characters each (refused: 422), 8 MB of names in all
+        for round_ in range(20):
+            body = urlencode({"email": EMAIL, "form": f"{round_}" + "F" * 200_000,
+                              f"{round_}" + "n" * 200_000: "x"}).encode()
+            answer = client.post("/", data=body, headers=FORM)
+            assert answer.status_code == 422, answer.get_data(as_text=True)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # THEN almost nothing of them is kept (remembering each name would pin 16 MB)
+    assert kept < 2_000_000, kept

@@ -3,10 +3,13 @@ never copies the WAL into the database file while others queue behind its lock."
 
 from __future__ import annotations
 
+import gc
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from builders import activity
 from conftest import NOW
 
@@ -14,7 +17,7 @@ from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.service.ingest import ingest
 from leadscore.store.sqlite import SqliteStore
-from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES
+from leadscore.store.sqlite_checkpoints import EVERY_COMMITS, FALLBACK_PAGES, Checkpointer
 
 
 def _in_database_file(path: str, lead_id: str) -> bool:
@@ -77,4 +80,60 @@ def test_closing_the_store_stops_its_checkpoint_thread(tmp_path: Path, rules: Ru
     # AND the store can be used again (a new thread starts on the next commit)
     ingest(store, rules, [activity("ana@example.org", "k2", NOW)], NOW)
     assert store.get_lead(lead_id_for("ana@example.org")) is not None
+    store.close()
+
+
+def test_a_store_dropped_without_closing_ends_its_checkpoint_thread(
+        tmp_path: Path, rules: Rules) -> None:
+    # GIVEN a store whose checkpoint thread has started, dropped without `close()`
+    store = SqliteStore(tmp_path / "wal.db")
+    ingest(store, rules, [activity("ana@example.org", "k1", NOW)], NOW)
+    thread = store._checkpoints._thread
+    assert thread is not None and thread.is_alive()
+    del store
+    gc.collect()
+    # WHEN the thread next wakes
+    thread.join(timeout=10)
+    # THEN it has ended by itself (it would otherwise hold its connection for ever)
+    assert not thread.is_alive()
+
+
+def test_a_checkpoint_never_creates_a_deleted_database_again(
+        tmp_path: Path, rules: Rules) -> None:
+    # GIVEN a store that committed, and its database file deleted before a checkpoint ran
+    path = tmp_path / "wal.db"
+    store = SqliteStore(path)
+    store._checkpoints.stop()  # the commits below checkpoint on demand, in this test
+    checkpoints = Checkpointer(str(path), "FULL")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    # WHEN the background thread tries a checkpoint
+    for _ in range(EVERY_COMMITS):
+        checkpoints.committed()
+    time.sleep(0.5)
+    checkpoints.stop()
+    # THEN no empty database appeared in its place, and nothing was counted as done
+    assert not path.exists()
+    assert checkpoints.passes == 0
+    store.close()
+
+
+def test_a_checkpoint_thread_that_cannot_start_never_fails_the_commit(
+        tmp_path: Path, rules: Rules, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a process out of threads (the thread's start fails)
+    store = SqliteStore(tmp_path / "wal.db")
+    store._checkpoints.stop()
+    store._checkpoints = Checkpointer(store.path, "FULL", owner=store)
+    store._commits = store._group_commit()
+
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    # WHEN a request commits
+    ingest(store, rules, [activity("ana@example.org", "k1", NOW)], NOW)
+    monkeypatch.undo()
+    # THEN it succeeded and is stored (its COMMIT was durable; only the checkpoint waits)
+    assert store.get_lead(lead_id_for("ana@example.org")) is not None
+    assert store._checkpoints._thread is None
     store.close()

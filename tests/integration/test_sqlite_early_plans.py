@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from builders import activity
 from conftest import NOW
 
-from leadscore.domain.identity import lead_id_for
+from leadscore.domain.identity import lead_id_for, ledger_key
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import apply_events
+from leadscore.service.erasure import erase_address
+from leadscore.service.ingest import ingest
 from leadscore.store.port import LeadSnapshot, LeadWrite
 from leadscore.store.sqlite import SqliteStore
 
@@ -91,4 +94,48 @@ def test_inside_a_request_unit_plans_are_made_under_the_lock_only(
     assert calls == [1.0, 2.0]
     stored = store.get_lead(lead_id_for(EMAIL))
     assert stored is not None and stored.score == 3.0
+    store.close()
+
+
+def test_a_plan_whose_event_was_recorded_meanwhile_is_made_again(
+        tmp_path: Path, rules: Rules) -> None:
+    # GIVEN a stored lead, and the same event recorded by another writer while our first
+    # plan runs (a provider's retry racing the original delivery)
+    store = SqliteStore(tmp_path / "early.db")
+    ingest(store, rules, [activity(EMAIL, "k0", NOW)], NOW)
+    late = activity(EMAIL, "k1", NOW)
+    k1_id = ledger_key(late.source, late.idempotency_key)
+    seen: list[bool] = []
+
+    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, bool]:
+        seen.append(k1_id in snap.known)
+        if len(seen) == 1:
+            ingest(store, rules, [late], NOW)
+        return None, k1_id in snap.known
+
+    # WHEN our write is committed
+    known = store.transact(lead_id_for(EMAIL), [k1_id], plan)
+    # THEN it was planned again under the lock, where the event is already known
+    assert seen == [False, True] and known is True
+    store.close()
+
+
+def test_a_plan_for_an_address_erased_meanwhile_is_made_again(
+        tmp_path: Path, rules: Rules) -> None:
+    # GIVEN an address never stored, erased by another request while our first plan runs
+    # (only the tombstone changes: there is no lead row to differ)
+    store = SqliteStore(tmp_path / "early.db")
+    stones: list[bool] = []
+
+    def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, bool]:
+        stones.append(snap.tombstone is not None)
+        if len(stones) == 1:
+            erase_address(store, EMAIL, NOW)
+        return None, snap.tombstone is not None
+
+    # WHEN our write is committed
+    erased = store.transact(lead_id_for(EMAIL), [], plan)
+    # THEN the plan made under the lock saw the erasure (nothing is resurrected)
+    assert stones == [False, True] and erased is True
+    assert store.get_lead(lead_id_for(EMAIL)) is None
     store.close()

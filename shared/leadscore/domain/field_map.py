@@ -37,11 +37,23 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-@functools.lru_cache(maxsize=4096)  # every form post folds the ~90 default aliases again
+CACHED_LENGTH = 64  # a field name's limit: longer strings are refused later, never cached
+
+
 def fold(name: str) -> str:
-    """Lower case, no accents, words joined by '_'."""
+    """Lower case, no accents, words joined by '_'.
+
+    Short names are remembered (every form post folds the ~90 default aliases again); a
+    long one is folded each time, so a stranger's posts cannot fill memory with them."""
+    return _fold_short(name) if len(name) <= CACHED_LENGTH else _fold(name)
+
+
+def _fold(name: str) -> str:
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")
+
+
+_fold_short = functools.lru_cache(maxsize=4096)(_fold)
 
 
 def build(extra: dict[str, str] | None = None) -> dict[str, str]:

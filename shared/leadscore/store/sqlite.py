@@ -143,7 +143,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         # sleeps and retries and so gives long tails under concurrent writes, and share
         # commits (sqlite_commits.py); other processes still meet SQLite's own lock (and
         # its timeout).
-        self._checkpoints = Checkpointer(self.path, SYNCHRONOUS)
+        self._checkpoints = Checkpointer(self.path, SYNCHRONOUS, owner=self)
         self._commits = self._group_commit()
         self._migrate()
 
@@ -456,5 +456,5 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
                 conn.close()
             self._all.clear()
         self._local = threading.local()
-        self._checkpoints = Checkpointer(self.path, SYNCHRONOUS)
+        self._checkpoints = Checkpointer(self.path, SYNCHRONOUS, owner=self)
         self._commits = self._group_commit()
