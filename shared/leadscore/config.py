@@ -1,11 +1,28 @@
-"""The one Settings object. Nothing else in leadscore reads os.environ."""
+"""The one Settings object. Nothing else in leadscore reads os.environ.
 
-from __future__ import annotations
+Settings are read from the environment by the few lines of `_from_environment`, not by
+pydantic-settings: importing pydantic-settings (and the python-dotenv, argparse and cloud
+secret providers it brings) cost 20-25 ms of every function's cold start (issue 20), more
+than reading a hundred variables by name ever needs.
+"""
 
+# No `from __future__ import annotations` here: pydantic would turn each of the hundred field
+# annotations back from a string (a compile and an eval each: ~1 ms of every cold start).
+import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MIB = 1024 * 1024
 
@@ -17,10 +34,24 @@ def default_home() -> Path:
     return Path.home() / ".local" / "share" / "leadscore"
 
 
-class Settings(BaseSettings):
-    """Every setting, from `LEADSCORE_*` environment variables (and Google's own names)."""
+ENV_PREFIX = "LEADSCORE_"
 
-    model_config = SettingsConfigDict(env_prefix="LEADSCORE_", extra="ignore")
+
+def env_name(name: str, alias: object) -> str:
+    """The variable a field is read from: `LEADSCORE_<FIELD>`, or its alias (Google's own
+    names, e.g. GOOGLE_CLOUD_PROJECT)."""
+    return alias if isinstance(alias, str) else ENV_PREFIX + name.upper()
+
+
+class Settings(BaseModel):
+    """Every setting, from `LEADSCORE_*` environment variables (and Google's own names).
+
+    Values given in code win over the environment, which wins over the defaults; variable
+    names are matched whatever their case; JSON settings (the `dict` ones) are JSON in the
+    environment; other variables are unknown to us and ignored."""
+
+    model_config = ConfigDict(extra="ignore", validate_default=True, validate_by_name=True,
+                              validate_by_alias=True)
 
     home: Path = Field(
         default_factory=lambda: default_home(),
@@ -164,6 +195,26 @@ class Settings(BaseSettings):
     firestore_emulator_host: str | None = Field(
         default=None, validation_alias="FIRESTORE_EMULATOR_HOST")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        return {**_environment(cls, os.environ), **data}
+
+    @field_validator("form_field_map", "typeform_forms", "tally_forms", "brevo_stage_lists",
+                     "sendgrid_stage_lists", mode="before")
+    @classmethod
+    def _json(cls, value: Any, info: ValidationInfo) -> Any:
+        """A JSON setting comes from the environment as text; say which one is not JSON."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            variable = env_name(info.field_name or "", None)
+            raise ValueError(f"{variable} is not valid JSON: {exc}") from None
+
     def sqlite_path(self) -> Path | None:
         """The SQLite file `store` names (relative paths under `home`), or None."""
         if not self.store.startswith("sqlite:///"):
@@ -186,3 +237,15 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return (split(self.track_server_keys.get_secret_value()),
                 split(self.track_client_keys))
+
+
+def _environment(model: type[BaseModel], environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment's value of each field that has one, by field name (case-insensitive
+    variable names, as pydantic-settings read them)."""
+    lowered = {key.lower(): value for key, value in environ.items()}
+    values: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        value = lowered.get(env_name(name, field.validation_alias).lower())
+        if value is not None:
+            values[name] = value
+    return values

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadscore.domain import decay
 from leadscore.domain.conditions import Condition
-from leadscore.domain.events import ProfileValue
+from leadscore.domain.limits import ProfileValue
 
 FREQ = "freq|"
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")

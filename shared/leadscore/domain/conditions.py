@@ -23,7 +23,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from leadscore.domain import matching
-from leadscore.domain.events import ProfileValue
+from leadscore.domain.limits import ProfileValue
 
 MATCHERS = ("equals", "one_of", "contains", "matches", "range", "email_domain")
 COUNTRY_FIELDS = frozenset({"country"})

@@ -25,9 +25,9 @@ from pydantic import (
 from pydantic.networks import validate_email
 
 from leadscore.domain.identity import normalise_email
+from leadscore.domain.limits import ProfileValue as ProfileValue  # its home; named here too
 from leadscore.domain.limits import check_profile
 
-ProfileValue = str | int | float | bool | None
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 
 

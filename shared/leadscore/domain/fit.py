@@ -3,7 +3,7 @@ or stopped matching (for the history of a profile change)."""
 
 from __future__ import annotations
 
-from leadscore.domain.events import ProfileValue
+from leadscore.domain.limits import ProfileValue
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import HistoryItem, LeadState
 

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# One profile field's value. Here, beside its bounds, rather than with the event models, so
+# the rules and the lead state name it without building every event model (issue 20: the
+# functions that validate no events skip that cost at cold start).
+ProfileValue = str | int | float | bool | None
+
 MAX_PROFILE_FIELDS = 50
 MAX_FIELD_NAME = 64
 MAX_FIELD_VALUE = 1000

@@ -1,4 +1,4 @@
-"""The scoring rules: a YAML file validated into pydantic models, all or nothing.
+"""The scoring rules: a YAML (or JSON) file validated into pydantic models, all or nothing.
 
 Event rules are keyed by what happened: `form.<kind>`, `email.<opened|clicked|delivered|
 bounced_hard|bounced_soft|complained|unsubscribed|resubscribed>`, `activity.<name>`.
@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -231,10 +230,28 @@ class Rules(_Strict):
 
 def parse_rules(text: str, origin: str = "rules") -> Rules:
     """Validate a whole rules document; raise RulesError listing every problem."""
+    import yaml  # here, not at the top: the built-in rules and JSON files never need it, and
+    # PyYAML's import and pure-Python parse cost ~25 ms of a function's cold start (issue 20)
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RulesError(f"{origin}: not valid YAML: {exc}") from None
+    return rules_from_data(data, origin)
+
+
+def parse_rules_json(text: str, origin: str = "rules") -> Rules:
+    """`parse_rules` for a JSON document (a `.json` LEADSCORE_RULES file, the built-in rules'
+    JSON twin): the same rules and errors, read by the standard library."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RulesError(f"{origin}: not valid JSON: {exc}") from None
+    return rules_from_data(data, origin)
+
+
+def rules_from_data(data: Any, origin: str = "rules") -> Rules:
+    """Validate a parsed rules document; raise RulesError listing every problem."""
     if not isinstance(data, Mapping):
         raise RulesError(f"{origin}: the top level must be a mapping")
     try:
@@ -248,9 +265,36 @@ def parse_rules(text: str, origin: str = "rules") -> Rules:
         raise RulesError(f"{origin}: {lines}", details=details) from None
 
 
+def rules_as_json(rules: Rules) -> str:
+    """Validated rules as a JSON rules file that reads back to the same rules (the same
+    content hash): what a deployment ships as LEADSCORE_RULES so no function imports PyYAML.
+    Only what the file gave is written (`exclude_unset`), so defaults stay defaults."""
+    data = rules.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+
 def default_rules_text() -> str:
+    """The built-in rules as people read and copy them (YAML, with comments)."""
     return resources.files("leadscore.domain").joinpath("default_rules.yaml").read_text("utf-8")
 
 
+def default_rules_json(yaml_text: str) -> str:
+    """The JSON twin of the built-in rules' YAML, as `default_rules.json` holds it: the
+    functions read the twin, so no cold start imports or runs PyYAML. A test keeps the two
+    files equal; regenerate the twin with
+    `python -c "from leadscore.domain.rules import write_default_json; write_default_json()"`."""
+    import yaml
+
+    return json.dumps(yaml.safe_load(yaml_text), indent=1, ensure_ascii=False) + "\n"
+
+
+def write_default_json() -> None:
+    folder = resources.files("leadscore.domain")
+    target = folder.joinpath("default_rules.json")
+    with resources.as_file(target) as path:
+        path.write_text(default_rules_json(default_rules_text()), "utf-8")
+
+
 def default_rules() -> Rules:
-    return parse_rules(default_rules_text(), "default rules")
+    twin = resources.files("leadscore.domain").joinpath("default_rules.json").read_text("utf-8")
+    return parse_rules_json(twin, "default rules")

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore.domain.events import ProfileValue
+from leadscore.domain.limits import ProfileValue
 from leadscore.domain.movement import ScoreMark
 
 Stage = Literal["lead", "mql", "sql", "customer"]
