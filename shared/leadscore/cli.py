@@ -60,15 +60,15 @@ class _Commands(click.Group):
             raise click.ClickException(exc.message) from None
         except sqlite3.DatabaseError as exc:  # corrupt, read-only or locked store file
             raise click.ClickException(f"store unavailable: {exc}") from None
+        except ValidationError as exc:  # before `Exception`, which would swallow it
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                 for e in exc.errors())
+            raise click.ClickException(f"invalid settings: {problems}") from None
         except Exception as exc:
             if type(exc).__module__.startswith("google."):  # Firestore unreachable, denied
                 raise click.ClickException(
                     f"store unavailable: {type(exc).__name__}: {str(exc)[:200]}") from None
             raise
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                 for e in exc.errors())
-            raise click.ClickException(f"invalid settings: {problems}") from None
 
 
 @click.group(cls=_Commands)

@@ -62,3 +62,16 @@ def test_the_cli_reports_a_corrupt_store_in_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "Traceback" not in done.stderr and "store unavailable" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_the_cli_reports_an_invalid_setting_in_one_line(tmp_path: Path) -> None:
+    # GIVEN a setting that is not a number
+    env = {**os.environ, "LEADSCORE_HOME": str(tmp_path), "LEADSCORE_INGEST_MAX_BYTES": "abc"}
+    # WHEN any command runs
+    done = subprocess.run([str(BIN), "report"], capture_output=True, text=True, timeout=60,
+                          check=False, env=env)
+    # THEN it ends in one line naming the setting, not a traceback
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and "invalid settings" in done.stderr
+    assert "ingest_max_bytes" in done.stderr.lower()
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
