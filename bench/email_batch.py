@@ -24,7 +24,7 @@ import requests
 from bench.harness import local_server, median, new_store, served, verdict
 from leadscore.config import Settings
 from leadscore.container import Container, install
-from leadscore.domain.identity import lead_id_for, shard_of
+from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import default_rules
 from leadscore.domain.scoring import apply_events
 from leadscore.providers import sendgrid
@@ -32,7 +32,7 @@ from leadscore.server import build_app
 from leadscore.service import writes as uow
 from leadscore.service.ingest import group_by_lead
 from leadscore.store.port import LeadWrite
-from leadscore.store.sqlite import LEAD_UPSERT, SYNCHRONOUS, SqliteStore
+from leadscore.store.sqlite import LEAD_UPSERT, SYNCHRONOUS, SqliteStore, lead_row
 from tests.signatures import SendGridSigner
 
 EVENTS, LEADS, REPEAT, GOAL = 1000, 100, 5, 0.5
@@ -63,8 +63,7 @@ def raw_sql(path: Path, planned: list[LeadWrite], per_lead: bool = True,
     SqliteStore(path).close()  # the schema and indexes, as the adapter creates them
     rows = [([(w.lead.lead_id, e.entry_id, e.at.isoformat(), e.model_dump_json())
               for e in w.history],
-             (w.lead.lead_id, w.lead.model_dump_json(), w.lead.stage, w.lead.score,
-              None, shard_of(w.lead.lead_id), w.lead.grade, 0)) for w in planned]
+             lead_row(w.lead)) for w in planned]
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={sync}")

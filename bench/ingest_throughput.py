@@ -28,12 +28,12 @@ from bench.harness import (
     timed_parallel,
     verdict,
 )
-from leadscore.domain.identity import lead_id_for, shard_of
+from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import default_rules
 from leadscore.domain.scoring import apply_events
 from leadscore.providers import canonical
 from leadscore.service.ingest import ingest
-from leadscore.store.sqlite import LEAD_UPSERT, SYNCHRONOUS, SqliteStore
+from leadscore.store.sqlite import LEAD_UPSERT, SYNCHRONOUS, SqliteStore, lead_row
 
 TOKEN = "bench-token"
 WRITERS, BATCH, GOAL = 8, 25, 0.5
@@ -57,8 +57,7 @@ def raw_sql(path: Path, events: int, sync: str = SYNCHRONOUS) -> float:
                                      rules, now)
         rows.append(((lead.lead_id, entries[0].entry_id, entries[0].at.isoformat(),
                       entries[0].model_dump_json()),
-                     (lead.lead_id, lead.model_dump_json(), lead.stage, lead.score, None,
-                      shard_of(lead.lead_id), lead.grade, 0)))
+                     lead_row(lead)))
     SqliteStore(path).close()  # the schema and indexes, as the adapter creates them
     local, lock = threading.local(), threading.Lock()
 

@@ -122,6 +122,14 @@ LEAD_UPSERT = (
     "non_opener = excluded.non_opener, counted = excluded.counted")
 
 
+
+def lead_row(lead: LeadState) -> tuple[object, ...]:
+    """The values of `LEAD_UPSERT` for a lead (the benchmarks' raw writes use them too)."""
+    return (lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
+            _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade, int(lead.non_opener),
+            counted_column(lead.counted))
+
+
 def _utc(value: datetime) -> str:
     """Times as UTC ISO text, so that ordering the text orders the moments."""
     return value.astimezone(UTC).isoformat()
@@ -312,10 +320,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         """Seam for fault-injection tests, after each part of a commit is staged."""
 
     def _stage_lead_write(self, conn: sqlite3.Connection, lead: LeadState) -> None:
-        conn.execute(LEAD_UPSERT, (
-            lead.lead_id, lead.model_dump_json(), lead.stage, lead.score,
-            _ts(lead.next_review_at), shard_of(lead.lead_id), lead.grade, int(lead.non_opener),
-            counted_column(lead.counted)))
+        conn.execute(LEAD_UPSERT, lead_row(lead))
 
     def get_lead(self, lead_id: str) -> LeadState | None:
         row = self._conn().execute("SELECT doc FROM leads WHERE lead_id = ?",
