@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,7 +56,10 @@ def test_two_workers_write_the_same_leads_and_every_event_counts_once(tmp_path: 
 
     try:
         wait_until_serving(base)
-        workers = _children(process.pid)
+        # the first worker may serve before gunicorn has forked the second: wait for it
+        deadline = time.monotonic() + 30
+        while len(workers := _children(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         # WHEN eight clients send requests for the same three leads at once (each twice,
         # as a retrying sender does)
         with ThreadPoolExecutor(8) as pool:
