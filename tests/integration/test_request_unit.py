@@ -72,19 +72,26 @@ def test_a_batch_over_many_leads_commits_once(sqlite_store: SqliteStore, rules: 
     assert history == [2, 2, 2]
 
 
+def fail_when_staged(store: SqliteStore, monkeypatch: pytest.MonkeyPatch, step: str,
+                     nth: int) -> None:
+    """Make the store's commit fail, as a failing disk does, the `nth` time it has staged
+    `step` ("history", "lead", ...) of a lead's write."""
+    staged: list[str] = []
+
+    def crash(seen: str) -> None:
+        staged.append(seen)
+        if staged.count(step) == nth:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "_after_staging", crash)
+
+
 def test_a_failure_part_way_leaves_nothing_of_the_request(sqlite_store: SqliteStore,
                                                            rules: Rules,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
     # GIVEN a store whose third lead's commit fails after its history is staged
-    staged: list[str] = []
-
-    def crash_on_third_lead(step: str) -> None:
-        staged.append(step)
-        if staged.count("history") == 3:
-            raise sqlite3.OperationalError("disk I/O error")
-
-    monkeypatch.setattr(sqlite_store, "_after_staging", crash_on_third_lead)
+    fail_when_staged(sqlite_store, monkeypatch, "history", 3)
     # WHEN the request is ingested
     with pytest.raises(sqlite3.OperationalError):
         ingest(sqlite_store, rules, batch(), NOW)
@@ -114,14 +121,7 @@ def test_a_failed_sendgrid_request_is_a_5xx_and_writes_nothing(
                         "timestamp": int(NOW.timestamp()) - i, "sg_event_id": f"ev-{i}"}
                        for i in range(1000)]).encode()
     stamp = int(NOW.timestamp())
-    staged: list[str] = []
-
-    def crash_at_lead_50(step: str) -> None:
-        staged.append(step)
-        if staged.count("lead") == 50:
-            raise sqlite3.OperationalError("disk I/O error")
-
-    monkeypatch.setattr(store, "_after_staging", crash_at_lead_50)
+    fail_when_staged(store, monkeypatch, "lead", 50)
     client = Client(build_app())
     try:
         # WHEN the batch arrives

@@ -4,9 +4,11 @@ lock; otherwise it plans again, so a write is never based on a stale read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from builders import activity
 from conftest import NOW
 
@@ -21,15 +23,22 @@ from leadscore.store.sqlite import SqliteStore
 EMAIL = "ana@example.org"
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    """An embedded store on a file (plans are made early only there, not in memory)."""
+    opened = SqliteStore(tmp_path / "early.db")
+    yield opened
+    opened.close()
+
+
 def _lead(rules: Rules, score: float) -> Any:
     lead = apply_events(None, lead_id_for(EMAIL), EMAIL, [], rules, NOW)[0]
     lead.score = score
     return lead
 
 
-def test_a_plan_from_unchanged_rows_is_made_once(tmp_path: Path, rules: Rules) -> None:
+def test_a_plan_from_unchanged_rows_is_made_once(store: SqliteStore, rules: Rules) -> None:
     # GIVEN a stored lead
-    store = SqliteStore(tmp_path / "early.db")
     store.put_lead(_lead(rules, 1.0))
     calls: list[float] = []
     locked: list[bool] = []
@@ -48,13 +57,11 @@ def test_a_plan_from_unchanged_rows_is_made_once(tmp_path: Path, rules: Rules) -
     assert locked == [False]
     stored = store.get_lead(lead_id_for(EMAIL))
     assert stored is not None and stored.score == 2.0
-    store.close()
 
 
 def test_a_plan_whose_rows_changed_before_the_lock_is_made_again(
-        tmp_path: Path, rules: Rules) -> None:
+        store: SqliteStore, rules: Rules) -> None:
     # GIVEN a stored lead, and another writer that changes it while our first plan runs
-    store = SqliteStore(tmp_path / "early.db")
     store.put_lead(_lead(rules, 1.0))
     calls: list[float] = []
 
@@ -71,13 +78,11 @@ def test_a_plan_whose_rows_changed_before_the_lock_is_made_again(
     assert calls == [1.0, 10.0] and seen == 10.0
     stored = store.get_lead(lead_id_for(EMAIL))
     assert stored is not None and stored.score == 11.0
-    store.close()
 
 
 def test_inside_a_request_unit_plans_are_made_under_the_lock_only(
-        tmp_path: Path, rules: Rules) -> None:
+        store: SqliteStore, rules: Rules) -> None:
     # GIVEN a stored lead and a request's unit of work (its lock is already held)
-    store = SqliteStore(tmp_path / "early.db")
     store.put_lead(_lead(rules, 1.0))
     calls: list[float] = []
 
@@ -94,14 +99,12 @@ def test_inside_a_request_unit_plans_are_made_under_the_lock_only(
     assert calls == [1.0, 2.0]
     stored = store.get_lead(lead_id_for(EMAIL))
     assert stored is not None and stored.score == 3.0
-    store.close()
 
 
 def test_a_plan_whose_event_was_recorded_meanwhile_is_made_again(
-        tmp_path: Path, rules: Rules) -> None:
+        store: SqliteStore, rules: Rules) -> None:
     # GIVEN a stored lead, and the same event recorded by another writer while our first
     # plan runs (a provider's retry racing the original delivery)
-    store = SqliteStore(tmp_path / "early.db")
     ingest(store, rules, [activity(EMAIL, "k0", NOW)], NOW)
     late = activity(EMAIL, "k1", NOW)
     k1_id = ledger_key(late.source, late.idempotency_key)
@@ -117,14 +120,12 @@ def test_a_plan_whose_event_was_recorded_meanwhile_is_made_again(
     known = store.transact(lead_id_for(EMAIL), [k1_id], plan)
     # THEN it was planned again under the lock, where the event is already known
     assert seen == [False, True] and known is True
-    store.close()
 
 
 def test_a_plan_for_an_address_erased_meanwhile_is_made_again(
-        tmp_path: Path, rules: Rules) -> None:
+        store: SqliteStore, rules: Rules) -> None:
     # GIVEN an address never stored, erased by another request while our first plan runs
     # (only the tombstone changes: there is no lead row to differ)
-    store = SqliteStore(tmp_path / "early.db")
     stones: list[bool] = []
 
     def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, bool]:
@@ -138,4 +139,3 @@ def test_a_plan_for_an_address_erased_meanwhile_is_made_again(
     # THEN the plan made under the lock saw the erasure (nothing is resurrected)
     assert stones == [False, True] and erased is True
     assert store.get_lead(lead_id_for(EMAIL)) is None
-    store.close()
