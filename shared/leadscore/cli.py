@@ -21,7 +21,7 @@ from leadscore.config import Settings
 from leadscore.container import Container, check_store_url, container, install
 from leadscore.domain.rules import (
     default_rules_text,
-    parse_rules,
+    parse_rules_file,
     parse_rules_json,
     rules_as_json,
 )
@@ -130,9 +130,8 @@ def rules() -> None:
 def rules_check(file: Path, json_out: Path | None) -> None:
     """Validate FILE (YAML, or JSON for a .json file); every problem is listed with its rule
     and field."""
-    parse = parse_rules_json if file.suffix.lower() == ".json" else parse_rules
     try:
-        parsed = parse(file.read_text("utf-8"), str(file))
+        parsed = parse_rules_file(file.read_text("utf-8"), str(file))
     except LeadscoreError as exc:
         click.echo(f"{file}: invalid", err=True)
         for detail in exc.details or [{"field": "", "problem": exc.message}]:
@@ -287,7 +286,7 @@ def rescore(rules_file: Path | None, dry_run: bool, as_json: bool) -> None:
 
     app = container()
     try:
-        rules = parse_rules(rules_file.read_text("utf-8"), str(rules_file)) if rules_file \
+        rules = parse_rules_file(rules_file.read_text("utf-8"), str(rules_file)) if rules_file \
             else app.rules
     except LeadscoreError as exc:
         _fail(exc.message)

@@ -18,7 +18,7 @@ from leadscore import jsonfmt, logs
 from leadscore.config import Settings
 from leadscore.domain.happenings import DomainEvent, LeadScored, NonOpenerFlagged, StageChanged
 from leadscore.domain.identity import use_id_key
-from leadscore.domain.rules import Rules, default_rules, parse_rules, parse_rules_json
+from leadscore.domain.rules import Rules, default_rules, parse_rules_file
 from leadscore.errors import ConfigError
 from leadscore.store.port import LeadStore
 
@@ -66,9 +66,7 @@ def load_rules(settings: Settings) -> Rules:
         text = settings.rules.read_text("utf-8")
     except OSError as exc:
         raise ConfigError(f"LEADSCORE_RULES: cannot read {settings.rules}: {exc}") from None
-    # a .json rules file is read without PyYAML (its import and parse: ~25 ms of cold start)
-    parse = parse_rules_json if settings.rules.suffix.lower() == ".json" else parse_rules
-    return parse(text, str(settings.rules))
+    return parse_rules_file(text, str(settings.rules))
 
 
 class Container:

@@ -63,6 +63,21 @@ def test_rescore_previews_then_applies_a_rules_change(store_url: str, tmp_path: 
     assert again["skipped"] == 3 and again["changed"] == 0
 
 
+
+def test_rescore_reads_a_json_rules_file_as_the_functions_do(store_url: str,
+                                                             tmp_path: Path) -> None:
+    # GIVEN stricter rules written as JSON (what `rules check --json-out` gives a deploy)
+    data = yaml.safe_load(default_rules_text())
+    data["version"] = "strict-json-2026.12"
+    data["stages"] = {"mql": 20, "sql": 200}
+    rules_file = tmp_path / "strict.json"
+    rules_file.write_text(json.dumps(data))
+    # WHEN the operator previews a rescore with them
+    preview = json.loads(run(store_url, "rescore", "--rules", str(rules_file), "--dry-run",
+                             "--json"))
+    # THEN they are read (through the one rules-file reader) and the stage moves show
+    assert preview["dry_run"] is True and preview["stage_moves"]
+
 def test_report_tables_and_json(store_url: str) -> None:
     report = json.loads(run(store_url, "report", "--json"))
     assert report["leads"] == 3 and sum(report["funnel"].values()) == 3

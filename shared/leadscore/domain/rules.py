@@ -250,6 +250,13 @@ def parse_rules_json(text: str, origin: str = "rules") -> Rules:
     return rules_from_data(data, origin)
 
 
+def parse_rules_file(text: str, origin: str) -> Rules:
+    """The rules of the file named `origin`: JSON for a `.json` name (read without PyYAML,
+    a faster cold start), YAML otherwise."""
+    parse = parse_rules_json if origin.lower().endswith(".json") else parse_rules
+    return parse(text, origin)
+
+
 def rules_from_data(data: Any, origin: str = "rules") -> Rules:
     """Validate a parsed rules document; raise RulesError listing every problem."""
     if not isinstance(data, Mapping):

@@ -33,6 +33,7 @@ from leadscore.integrations.esp.port import EspMember, EspSync, MemberChange, me
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
 from leadscore.service.outbound_sync import lead_pages as _pages  # shared with the CRM sync
+from leadscore.service.outbound_sync import sync_records_of
 from leadscore.store.port import EspSynced, EspSyncRecords, LeadSnapshot, LeadStore, LeadWrite
 
 
@@ -49,12 +50,6 @@ class EspRunReport(BaseModel):
     last_lead_id: str | None = None  # resume point of a full resync
     retry_after_s: float | None = None
     error: str | None = None
-
-
-def records_of(store: LeadStore) -> EspSyncRecords:
-    if not isinstance(store, EspSyncRecords):
-        raise TypeError(f"{type(store).__name__} keeps no ESP sync records")
-    return store
 
 
 def sync_tool(store: LeadStore, esp: EspSync, rules: Rules, now: datetime, *,
@@ -79,7 +74,7 @@ def sync_tools(store: LeadStore, esps: Sequence[EspSync], rules: Rules, now: dat
     compared with every tool's records. A tool that must wait (429, 5xx) stops there, the
     others go on. `isolate`: an unexpected error in one tool is logged and stops that tool
     only (the scheduled job); otherwise it propagates."""
-    records = records_of(store)
+    records = sync_records_of(store)
     segments = segments_of(rules)
     reports = [EspRunReport(tool=esp.name) for esp in esps]
     going = list(range(len(esps)))
@@ -113,7 +108,8 @@ def _sync_page(store: LeadStore, records: EspSyncRecords, esp: EspSync,
     for lead in leads:
         wanted = member_for(lead, esp.name, segments, cleanup)
         record = last.get(lead.lead_id)
-        if not force and record is not None and record.refused == _stored(wanted):
+        if (not force and record is not None and record.refused is not None
+                and record.refused == _stored(wanted)):
             report.refused_earlier += 1  # sent again once the lead changes
             continue
         accepted = _accepted(record, lead.email)
@@ -214,7 +210,7 @@ class CleanupPreview(BaseModel):
 def cleanup_preview(store: LeadStore, esp: EspSync, rules: Rules, *,
                     show_emails: bool = False, page: int = 500) -> CleanupPreview:
     """Who the next sweep would take off `esp`'s list: flagged non-openers it has not removed."""
-    records = records_of(store)
+    records = sync_records_of(store)
     segments = segments_of(rules)
     preview = CleanupPreview(tool=esp.name, action=esp.removal)
     after: tuple[float, str] | None = None
