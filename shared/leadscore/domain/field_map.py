@@ -37,29 +37,23 @@ DEFAULT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-CACHED_LENGTH = 64  # a field name's limit: longer strings are refused later, never cached
-
-
 def fold(name: str) -> str:
-    """Lower case, no accents, words joined by '_'.
-
-    Short names are remembered (every form post folds the ~90 default aliases again); a
-    long one is folded each time, so a stranger's posts cannot fill memory with them."""
-    return _fold_short(name) if len(name) <= CACHED_LENGTH else _fold(name)
-
-
-def _fold(name: str) -> str:
+    """Lower case, no accents, words joined by '_'."""
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")
 
 
-_fold_short = functools.lru_cache(maxsize=4096)(_fold)
+@functools.cache
+def _default_mapping() -> dict[str, str]:
+    """The ~90 default aliases, folded once per process, not on every form post (nothing a
+    stranger posts is remembered: their field names are folded and forgotten)."""
+    return {fold(alias): field for field, aliases in DEFAULT_ALIASES.items()
+            for alias in aliases}
 
 
 def build(extra: dict[str, str] | None = None) -> dict[str, str]:
     """alias (folded) -> profile field, the defaults overridden by `extra`."""
-    mapping = {fold(alias): field for field, aliases in DEFAULT_ALIASES.items()
-               for alias in aliases}
+    mapping = dict(_default_mapping())
     mapping.update({fold(alias): fold(field) for alias, field in (extra or {}).items()})
     return mapping
 
