@@ -183,8 +183,6 @@ def print_report(report: dict[str, Any]) -> None:
 def stop_if_pending(report: Any, asker: str, resume_command: str) -> None:
     """End a sync command that left leads pending: why, how long the tool asked to wait,
     and the command that resumes after the last lead done (a ClickException, exit 1)."""
-    import click
-
     if not report.pending:
         return
     wait = f" ({asker} asked to wait {report.retry_after_s:g} s)" if (
