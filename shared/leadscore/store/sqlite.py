@@ -27,7 +27,7 @@ from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
 from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
 from leadscore.store.sqlite_commits import GroupCommit
-from leadscore.store.sqlite_early import early_plan, raw_state
+from leadscore.store.sqlite_early import Raw, early_plan, raw_state, snapshot_of
 from leadscore.store.sqlite_rekey import SqliteRekey
 from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats, counted_column
@@ -242,27 +242,14 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         return self._snapshot(self._conn(), lead_id, ledger_keys, with_history)
 
     def _snapshot(self, conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str],
-                  with_history: bool, order_keys: Sequence[str] = ()) -> LeadSnapshot:
-        row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
-        known: set[str] = set()
-        if ledger_keys:
-            marks = ",".join("?" * len(ledger_keys))
-            known = {r[0] for r in conn.execute(
-                f"SELECT entry_id FROM history WHERE lead_id = ? AND entry_id IN ({marks})",  # noqa: S608
-                (lead_id, *ledger_keys))}
-        history = [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
-            "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id",
-            (lead_id,))] if with_history else []
-        orders: dict[str, Order] = {}
-        if order_keys:
-            marks = ",".join("?" * len(order_keys))
-            orders = {r[0]: Order.model_validate_json(r[1]) for r in conn.execute(
-                f"SELECT order_key, doc FROM order_records WHERE lead_id = ? "  # noqa: S608
-                f"AND order_key IN ({marks})", (lead_id, *order_keys))}
-        return LeadSnapshot(lead_id=lead_id,
-                            lead=LeadState.model_validate_json(row[0]) if row else None,
-                            known=known, history=history, orders=orders,
-                            tombstone=self._tombstone(conn, lead_id))
+                  with_history: bool, order_keys: Sequence[str] = (),
+                  raw: Raw | None = None) -> LeadSnapshot:
+        """The rows a plan reads (`raw_state`, unless already read), and the history."""
+        snap = snapshot_of(lead_id, raw or raw_state(conn, lead_id, ledger_keys, order_keys))
+        if with_history:
+            snap.history = [HistoryEntry.model_validate_json(r[0]) for r in conn.execute(
+                "SELECT doc FROM history WHERE lead_id = ? ORDER BY at, entry_id", (lead_id,))]
+        return snap
 
     def _tombstone(self, conn: sqlite3.Connection, lead_id: str) -> Tombstone | None:
         row = conn.execute("SELECT erased_at FROM tombstones WHERE lead_id = ?",
@@ -284,12 +271,12 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
                 self._local, "unit", None) is None:
             early = early_plan(self._conn(), lead_id, ledger_keys, order_keys, plan)
         with self._tx() as conn:
-            if early is not None and early[0] == raw_state(conn, lead_id, ledger_keys,
-                                                           order_keys):
+            raw = raw_state(conn, lead_id, ledger_keys, order_keys)  # read once, under the lock
+            if early is not None and early[0] == raw:
                 write, result = early[1]
             else:
                 write, result = plan(self._snapshot(conn, lead_id, ledger_keys, with_history,
-                                                    order_keys))
+                                                    order_keys, raw))
             if write is not None:
                 self._commit(conn, lead_id, write)
         return result
