@@ -32,4 +32,6 @@ def lead_pages(store: LeadStore, lead_ids: Sequence[str] | None, after_id: str |
         return
     while batch := store.iter_leads(after_id, page):
         yield batch
+        if len(batch) < page:  # the last page: no need to ask for an empty one
+            return
         after_id = batch[-1].lead_id

@@ -26,6 +26,7 @@ from leadscore.domain.rebuild import replayed
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import HistoryEntry, LeadState, Order
 from leadscore.errors import ConfigError
+from leadscore.service.outbound_sync import lead_pages
 from leadscore.store.port import LeadStore, Merge, Rekeyable
 
 PAGE = 200
@@ -63,15 +64,13 @@ def rekey_leads(store: LeadStore, rules: Rules, now: datetime, *, dry_run: bool 
     if not isinstance(store, Rekeyable):
         raise ConfigError(f"{type(store).__name__} cannot re-key leads")
     report = RekeyReport(dry_run=dry_run, last_lead_id=after_id)
-    while leads := store.iter_leads(after_id=report.last_lead_id, limit=page):
+    for leads in lead_pages(store, None, after_id, page):
         for lead in leads:
             report.scanned += 1
             _one(store, rules, now, lead, report)
         report.last_lead_id = leads[-1].lead_id
         if on_page is not None:
             on_page(report)
-        if len(leads) < page:
-            break
     return report  # the command prints it (a log line would break its --json output)
 
 

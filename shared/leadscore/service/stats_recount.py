@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from leadscore.domain.lead_stats import counted_under
 from leadscore.domain.rules import Rules
 from leadscore.errors import ConfigError
+from leadscore.service.outbound_sync import lead_pages
 from leadscore.service.writes import request_unit
 from leadscore.store.port import DashboardStats, LeadSnapshot, LeadStore, LeadWrite
 
@@ -50,7 +51,7 @@ def recount(store: LeadStore, rules: Rules, *, after_id: str | None = None, page
         counted = counted_under(lead, rules.stages.mql, rules.stages.sql)
         return LeadWrite(lead=lead.model_copy(update={"counted": counted}), fields="view"), True
 
-    while leads := store.iter_leads(after_id=report.last_lead_id, limit=page):
+    for leads in lead_pages(store, None, after_id, page):
         missing = [lead.lead_id for lead in leads if lead.counted is None]
         with request_unit(store, len(missing)):  # SQLite: a page in one transaction
             for lead_id in missing:
@@ -59,8 +60,6 @@ def recount(store: LeadStore, rules: Rules, *, after_id: str | None = None, page
         report.last_lead_id = leads[-1].lead_id
         if on_page is not None:
             on_page(report)
-        if len(leads) < page:
-            break
     store.mark_stats_complete()
     report.complete = True
     return report
