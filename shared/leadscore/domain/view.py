@@ -41,9 +41,10 @@ def non_opener_since(state: LeadState, after_days: float) -> datetime | None:
 def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     """Pure: the lead with its view fields computed exactly at `now`."""
     parts = breakdown(state, rules, now)
+    engagement, steady = parts.engagement, parts.steady  # sums: read once, not per use
     fit_score = round(parts.fit, 4)
-    engagement_score = round(parts.engagement, 4)
-    score = round(parts.fit + parts.engagement, 4)
+    engagement_score = round(engagement, 4)
+    score = round(parts.fit + engagement, 4)
     # bands read the rounded values shown, so 10 points of engagement is never 9.999999
     grade = _band(fit_score, rules.grades.fit, "D") + _band(
         engagement_score, rules.grades.engagement, "4")
@@ -59,7 +60,7 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     # daily while the score still moves visibly; and whenever the stage, grade or flag can
     # change by itself (a crossing, the non-opener date, the end of a minimum stay, a day
     # a recency band of purchases starts or stops holding)
-    fading = parts.engagement - parts.steady
+    fading = engagement - steady
     recency = rules.purchase.band_changes(order_records.last_paid_day(state), now) if (
         rules.purchase.bands) else []
     review_at = next_review(
@@ -67,7 +68,7 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
         fit_score, now, [since, stay_ends(rules, stage, stage_since),
                          now + REVIEW_EVERY if abs(fading) >= 0.5 or parts.limited
                          else None, moved.leaves_window(score_marks, now), *recency],
-        steady=parts.steady)
+        steady=steady)
     # one copy with every view field, not a copy and then an attribute set per field
     fresh = state.model_copy(update={
         "fit_score": fit_score, "engagement_score": engagement_score, "score": score,
