@@ -35,6 +35,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from leadscore.domain import decay, money
+from leadscore.domain.conditions import private_attrs
 from leadscore.domain.state import PurchaseTotals
 
 Measure = Literal["count", "total_spend", "average_basket", "days_since_last"]
@@ -173,7 +174,9 @@ class PurchaseRules(_Strict):
         if not self.bands:
             return out
         counting = _counting(totals)
-        for band, measure, between in self._measured_bands:
+        bands: tuple[tuple[PurchaseBand, Measure, Between], ...] = private_attrs(self)[
+            "_measured_bands"]
+        for band, measure, between in bands:
             if any(between.holds(v) for v in self._judged(measure, counting, last_day, now)):
                 out[band.id] = band.points
         return out
