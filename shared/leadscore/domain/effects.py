@@ -109,7 +109,8 @@ def _behaviour_rules(event: Event, key: str, delta: LeadDelta,
     """Behaviour rules the event matches (see `behaviour.py`): points, or a window count."""
     if not rules.behaviour:
         return []
-    fields = event_fields(getattr(event, "url", None), getattr(event, "campaign", None))
+    given = event.__dict__  # a missing attribute costs pydantic's slow `__getattr__`
+    fields = event_fields(given.get("url"), given.get("campaign"))
     items = []
     for rule in rules.behaviour:
         if not rule.matches(key, fields):

@@ -105,8 +105,9 @@ def history_entry(event: Event, items: list[HistoryItem], rules: Rules,
 def _unset_new_fields(event: Event) -> set[str]:
     """Fields added for behaviour rules, left out of the stored event when unset, so
     history stays as it was for events that do not carry them."""
-    out = {"campaign"} if getattr(event, "campaign", 0) is None else set()
-    if event.type in ("form_submitted", "activity") and getattr(event, "url", 0) is None:
+    given = event.__dict__  # the event's fields (a missing attribute costs a slow lookup)
+    out = {"campaign"} if given.get("campaign", 0) is None else set()
+    if event.type in ("form_submitted", "activity") and given.get("url", 0) is None:
         out.add("url")
     return out
 
