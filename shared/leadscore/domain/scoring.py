@@ -13,7 +13,13 @@ from leadscore.domain.accumulators import pruned
 from leadscore.domain.breakdown import Breakdown, breakdown
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event
-from leadscore.domain.fit import fit_changes, fit_items, profile_fields
+from leadscore.domain.fit import (
+    fit_changes,
+    fit_changes_between,
+    fit_items,
+    fit_matched,
+    profile_fields,
+)
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.limits import admits
 from leadscore.domain.own_time import at_own_time
@@ -129,15 +135,15 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
     for event in events:
         delta, items = effect_of(event, rules)
         explained = explain and bool(delta.profile)
-        before = {i.rule: i for i in fit_items(lead, rules)} if explained else {}
+        before = fit_matched(lead, rules) if explained else None
         lead = _apply_delta_in_place(lead, delta)
         if delta.order is not None:
             key = delta.order.key
             old = records[key].model_copy(deep=True) if key in records else None
             lead = order_records.apply_order(lead, records, delta.order, delta.at, rules)
             items = at_own_time(old, records.get(key), delta, items, rules)
-        if explained:
-            items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
+        if before is not None:
+            items = items + fit_changes_between(before, fit_matched(lead, rules))
         if explain:
             entries.append(history_entry(event, items, rules, now))
     lead.updated_at = now
