@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import pytest
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
 from leadscore.providers.email_events import load_item
 from leadscore.providers.mailgun import _EventData
@@ -84,6 +84,18 @@ def test_a_value_marshmallow_would_convert_or_refuse_is_left_to_marshmallow() ->
         assert load_plain(EventSchema(), item) is None
     # AND a missing required field is left to marshmallow's error too
     assert load_plain(EventSchema(), {"email": "a@b.example", "event": "open"}) is None
+
+
+def test_a_schema_instance_with_its_own_options_is_loaded_by_its_own_plan() -> None:
+    # GIVEN the default SendGrid schema used first, then instances with their own options
+    item = {"email": "a@b.example", "event": "open", "timestamp": 1763800000, "extra": 1}
+    assert load_plain(EventSchema(), item) is not None
+    refusing, narrow = EventSchema(unknown=RAISE), EventSchema(only=["event", "timestamp"])
+    # WHEN each loads the same item without marshmallow
+    # THEN unknown keys refused are left to marshmallow, and `only` keeps only its fields
+    assert load_plain(refusing, item) is None
+    assert load_plain(narrow, item) == narrow.load(item) == {"event": "open",
+                                                             "timestamp": 1763800000}
 
 
 def test_schemas_that_do_more_than_copy_values_never_take_the_shortcut() -> None:

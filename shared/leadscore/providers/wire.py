@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing
 
@@ -42,7 +43,8 @@ def schema_for(cls: type[S]) -> S:
 _PlainField = tuple[str, str, type | None, bool, bool, Any]
 _EXACT: dict[type[fields.Field[Any]], type | None] = {
     fields.Raw: None, fields.String: str, fields.Integer: int, fields.Boolean: bool}
-_PLANS: dict[type[Schema], tuple[_PlainField, ...] | None] = {}
+# per schema instance: `only`, `exclude` and `unknown` given to one change what it loads
+_PLANS: WeakKeyDictionary[Schema, tuple[_PlainField, ...] | None] = WeakKeyDictionary()
 
 
 def _plan(schema: Schema) -> tuple[_PlainField, ...] | None:
@@ -73,10 +75,10 @@ def load_plain(schema: Schema, item: dict[str, Any]) -> dict[str, Any] | None:
     same dict (see `_plan`: every present value of its field's exact JSON type); None when
     it might not, and the caller loads the item with marshmallow (errors included). A
     provider batch of 1,000 items spent most of its parsing in marshmallow (issue 20)."""
-    cls = type(schema)
-    if cls not in _PLANS:
-        _PLANS[cls] = _plan(schema)
-    plan = _PLANS[cls]
+    try:
+        plan = _PLANS[schema]
+    except KeyError:
+        plan = _PLANS[schema] = _plan(schema)
     if plan is None:
         return None
     out: dict[str, Any] = {}
