@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing
 
@@ -43,8 +42,9 @@ def schema_for(cls: type[S]) -> S:
 _PlainField = tuple[str, str, type | None, bool, bool, Any]
 _EXACT: dict[type[fields.Field[Any]], type | None] = {
     fields.Raw: None, fields.String: str, fields.Integer: int, fields.Boolean: bool}
-# per schema instance: `only`, `exclude` and `unknown` given to one change what it loads
-_PLANS: WeakKeyDictionary[Schema, tuple[_PlainField, ...] | None] = WeakKeyDictionary()
+# kept on each schema instance (`only`, `exclude` and `unknown` given to one change what it
+# loads), under a name marshmallow never uses
+_PLAN_ATTRIBUTE = "_leadscore_plain_plan"
 
 
 def _plan(schema: Schema) -> tuple[_PlainField, ...] | None:
@@ -75,10 +75,10 @@ def load_plain(schema: Schema, item: dict[str, Any]) -> dict[str, Any] | None:
     same dict (see `_plan`: every present value of its field's exact JSON type); None when
     it might not, and the caller loads the item with marshmallow (errors included). A
     provider batch of 1,000 items spent most of its parsing in marshmallow (issue 20)."""
-    try:
-        plan = _PLANS[schema]
-    except KeyError:
-        plan = _PLANS[schema] = _plan(schema)
+    kept = vars(schema)
+    plan = kept.get(_PLAN_ATTRIBUTE, missing)
+    if plan is missing:
+        plan = kept[_PLAN_ATTRIBUTE] = _plan(schema)
     if plan is None:
         return None
     out: dict[str, Any] = {}
