@@ -1,5 +1,6 @@
 """The scoring path's cheaper forms give exactly what the plain forms give (issue 20): the
-review schedule's stepping, and a profile change's fit explanations."""
+review schedule's stepping, a profile change's fit explanations, the purchase bands of a
+lead that never bought."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from leadscore.domain.review import (
     first_crossing,
     levels,
 )
-from leadscore.domain.rules import default_rules
-from leadscore.domain.state import LeadState
+from leadscore.domain.rules import default_rules, rules_from_data
+from leadscore.domain.state import LeadState, PurchaseTotals
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -99,3 +100,23 @@ def test_fit_changes_explained_from_matches_are_the_changes_of_the_explained_ite
                                           {i.rule: i for i in fit_items(after, rules)})
                 changed += bool(got)
     assert changed > 40  # the comparison saw items, not only empty lists
+
+
+def test_a_lead_that_never_bought_is_in_the_bands_it_would_be_in_when_judged() -> None:
+    # GIVEN purchase bands of every measure, some a lead with no orders is in (0 orders)
+    data = default_rules().model_dump(mode="json", exclude_unset=True)
+    data["purchase"]["bands"] += [
+        {"id": "none-yet", "count": {"max": 0}, "points": 2},
+        {"id": "few", "count": {"min": 0, "max": 2}, "points": 1},
+        {"id": "recent", "days_since_last": {"max": 30}, "points": 5},
+        {"id": "small-basket", "average_basket": {"max": 10}, "points": -1}]
+    purchase = rules_from_data(data).purchase
+    # WHEN a lead with no totals is judged (the remembered answer) and one whose only
+    # currency has no order that counts (judged band by band)
+    remembered = purchase.band_points({}, None, NOW)
+    judged = purchase.band_points({"EUR": PurchaseTotals(count=0)}, None, NOW)
+    # THEN both are in the same bands
+    assert remembered == judged == {"none-yet": 2.0, "few": 1.0}
+    # AND the answer is a copy: changing it changes no later answer
+    remembered["none-yet"] = 99.0
+    assert purchase.band_points({}, None, NOW) == judged

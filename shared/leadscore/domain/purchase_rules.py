@@ -128,6 +128,8 @@ class PurchaseRules(_Strict):
     bands: list[PurchaseBand] = Field(default_factory=list)
     # each band with its measure and range, found once (two properties per band and lead)
     _measured_bands: tuple[tuple[PurchaseBand, Measure, Between], ...] = PrivateAttr(default=())
+    # the bands a lead that never bought is in (a count band from 0 up): most leads
+    _no_orders_bands: dict[str, float] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -140,6 +142,8 @@ class PurchaseRules(_Strict):
         if dupes:
             raise ValueError(f"duplicate purchase band ids: {', '.join(dupes)}")
         self._measured_bands = tuple((b, b.measure, b.range) for b in self.bands)
+        # with no totals and no last day, no measure reads `now`: any moment gives the same
+        self._no_orders_bands = self.band_points({}, None, datetime(2026, 1, 1, tzinfo=UTC))
         return self
 
     def value(self, amount_minor: int, currency: str) -> Decimal | None:
@@ -173,9 +177,11 @@ class PurchaseRules(_Strict):
         out: dict[str, float] = {}
         if not self.bands:
             return out
+        known = private_attrs(self)
+        if not totals and last_day is None and known["_no_orders_bands"] is not None:
+            return dict(known["_no_orders_bands"])
         counting = _counting(totals)
-        bands: tuple[tuple[PurchaseBand, Measure, Between], ...] = private_attrs(self)[
-            "_measured_bands"]
+        bands: tuple[tuple[PurchaseBand, Measure, Between], ...] = known["_measured_bands"]
         for band, measure, between in bands:
             if any(between.holds(v) for v in self._judged(measure, counting, last_day, now)):
                 out[band.id] = band.points
