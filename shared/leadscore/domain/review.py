@@ -56,8 +56,7 @@ def first_crossing(terms: Sequence[tuple[float, float]], marks: Sequence[float],
     kept = [(a, h) for a, h in terms if a != 0.0]
     if not kept or not marks:
         return None
-    # marks sorted by their distance from `steady`: those within reach are a prefix
-    reach = sorted((abs(m - steady), m) for m in marks)
+    reach = [(abs(m - steady), m) for m in marks]  # each mark's distance from `steady`
     ln2 = math.log(2)
     x = 0.0
     for _ in range(MAX_STEPS):
@@ -77,12 +76,11 @@ def first_crossing(terms: Sequence[tuple[float, float]], marks: Sequence[float],
             return None
         bound = left + ROUNDING
         distance = None
-        for gap, m in reach:
-            if gap > bound:
-                break
-            d = abs(value - m)
-            if distance is None or d < distance:
-                distance = d
+        for gap, m in reach:  # the nearest mark E can still reach
+            if gap <= bound:
+                d = abs(value - m)
+                if distance is None or d < distance:
+                    distance = d
         if distance is None:
             return None
         distance -= ROUNDING
