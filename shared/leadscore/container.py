@@ -299,10 +299,12 @@ class Container:
                              action_ttl_s=s.slack_action_ttl_s)
 
     def hubspot_crm(self) -> Any:
+        token = self.settings.hubspot_token.get_secret_value()
+        if not token:  # asked by every decay run: no HubSpot code loaded where none is set
+            return None
         from leadscore.integrations.hubspot import HubSpotCrm
 
-        token = self.settings.hubspot_token.get_secret_value()
-        return HubSpotCrm(token, self.settings.hubspot_api_url) if token else None
+        return HubSpotCrm(token, self.settings.hubspot_api_url)
 
     def deal_contact_emails(self, deal_id: str) -> list[str]:
         """The addresses of a HubSpot deal's contacts (an outside call; tests fake it)."""
@@ -377,13 +379,15 @@ class Container:
     def sync_esp(self, lead_ids: Sequence[str] | None = None) -> None:
         """Sync every configured tool (`lead_ids`: only these leads); a failure leaves the
         differences for the next sweep, so it is logged, never raised."""
-        from leadscore.service.esp_sync import sync_tools
-
         try:
             syncs = self.esp_syncs()
         except ValueError:  # a removal without its list or group: say so, keep the job
             logs.exception("email tools misconfigured; nothing synced")
             return
+        if not syncs:  # no tool configured: no page of leads read for nobody to compare
+            return
+        from leadscore.service.esp_sync import sync_tools
+
         # one pass over the leads for every tool; a tool's failure stops that tool only
         try:
             reports = sync_tools(self.store, syncs, self.rules, self.now(), lead_ids=lead_ids,
