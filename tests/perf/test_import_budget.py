@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 TARGETS = ("crm_webhook", "dashboard", "email_webhook", "form_submission", "inactivity_decay",
@@ -28,8 +29,10 @@ NEVER_AT_IMPORT = ("google.cloud.firestore", "google.cloud.pubsub_v1", "boto3", 
                    "pydantic_settings", "dotenv", "yaml",
                    # email-validator loads with the first address checked (its regexes cost
                    # 15-25 ms), sqlite3 with the embedded store, the handover thread's
-                   # concurrent.futures with the first handover, address moves with one
-                   "email_validator", "sqlite3", "concurrent.futures", "leadscore.service.moves")
+                   # concurrent.futures with the first handover, address moves with one,
+                   # pycountry with the first country or currency looked up
+                   "email_validator", "sqlite3", "concurrent.futures", "leadscore.service.moves",
+                   "pycountry")
 # Code only one target's requests use: loaded by that target at its cold start, by no other.
 ONLY_FOR = {"leadscore.service.purchases": "purchase_webhook"}
 # The dashboard's overview gives each hot lead's reasons as the Slack cards do: it shares their
@@ -42,14 +45,14 @@ OWN_WIRE_FORMAT = ("track",)
 # Every provider module is imported by the registry when its path is first asked for.
 PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo", "stripe",
              "shopify", "woocommerce", "generic_purchase", "typeform", "tally")
-# Modules a target may add to what functions_framework loads by itself: 102-125 since issue
+# Modules a target may add to what functions_framework loads by itself: 97-120 since issue
 # 20's second cold-start pass (109-135 before it, 199-220 before the first, with
-# pydantic-settings, its dotenv and argparse sources, and PyYAML), 118 for `track`, which
+# pydantic-settings, its dotenv and argparse sources, and PyYAML), 113 for `track`, which
 # also loads its wire schemas (marshmallow; 153 with email-validator and the write path, 238
 # before the first pass). A new heavy library adds dozens and shows up here; the checks
 # above name the libraries no target may load at all.
-MODULE_BUDGET = 130
-MODULE_BUDGET_WITH_WIRE_FORMAT = 125
+MODULE_BUDGET = 125
+MODULE_BUDGET_WITH_WIRE_FORMAT = 120
 
 PROBE = """
 import json, sys
@@ -151,3 +154,49 @@ def test_a_stage_change_with_no_sink_configured_loads_no_integration(tmp_path: P
     assert not _under(loaded, "leadscore.integrations")
     assert not _under(loaded, "leadscore.service.handover")
     assert "concurrent.futures" not in loaded
+
+
+ANONYMOUS_PAGE_VIEW = """
+import json, sys
+import functions_framework
+client = functions_framework.create_app("track", sys.argv[1], "http").test_client()
+page = {"type": "page", "anonymousId": "a-1", "name": "Pricing", "messageId": "m-1",
+        "properties": {"url": "https://www.example.com/pricing"}}
+answer = client.post("/v1/p", json=page, headers={"X-Write-Key": "wk"})
+assert answer.status_code == 200, answer.get_data()
+assert answer.get_json()["accepted"] == 1, answer.get_json()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_an_anonymous_page_view_loads_no_address_check_and_no_write_path(
+        tmp_path: Path) -> None:
+    # GIVEN a fresh track function
+    env = {**os.environ, "LEADSCORE_STORE": "memory", "LEADSCORE_TRACK_SERVER_KEYS": "wk",
+           "LEADSCORE_HOME": str(tmp_path)}
+    # WHEN its first request is an anonymous page view (no address anywhere)
+    done = subprocess.run([sys.executable, "-c", ANONYMOUS_PAGE_VIEW,
+                           str(FUNCTIONS / "main.py")], cwd=FUNCTIONS, env=env, timeout=120,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    # THEN it was kept for its visitor without checking an address or scoring a lead
+    assert "leadscore.store.memory" in loaded
+    assert not _under(loaded, "email_validator")
+    assert "leadscore.service.ingest" not in loaded and "leadscore.domain.scoring" not in loaded
+
+
+def test_the_anonymous_placeholder_is_an_address_email_validator_accepts_as_is() -> None:
+    # GIVEN the placeholder the events skip checking
+    from pydantic.networks import validate_email
+
+    from leadscore.domain.events import PLACEHOLDER_EMAIL, FormSubmitted
+    from leadscore.domain.visitors import ANONYMOUS
+
+    # THEN email-validator itself accepts it unchanged, so skipping the check changes nothing
+    assert ANONYMOUS == PLACEHOLDER_EMAIL
+    assert validate_email(PLACEHOLDER_EMAIL)[1] == PLACEHOLDER_EMAIL
+    # AND any other address is still checked
+    with pytest.raises(ValidationError):
+        FormSubmitted(email="anonymous@visitor", source="s", idempotency_key="k",
+                      occurred_at="2026-11-20T10:00:00Z", form_kind="contact")
