@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench fuzz lint typecheck unit clean lock chromium
+.PHONY: run test bench fuzz lint typecheck unit clean lock chromium wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,21 +38,30 @@ lock: $(STAMP)
 # so it stops even when tests fail; LEADSCORE_REQUIRE_EMULATOR=1 turns "missing" into a failure.
 # tests/infra/test_bundle.py installs the lock on Python 3.11, 3.12 and 3.13 (pyenv) into
 # .venv-bundle-3.X, cached until requirements.lock changes.
-test: lint typecheck chromium
+test: lint typecheck chromium wrk
 	$(BIN)/python -m pytest
+
+# A Debian package, installed when its command is missing (the index refreshed only if needed).
+define apt_install
+	@command -v $(1) >/dev/null 2>&1 || { \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(1) || { \
+		apt-get update && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends $(1); }; }
+endef
 
 # The browser test (tests/tracking/test_browser.py) drives Debian's headless Chromium.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium || { \
-		apt-get update && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y --no-install-recommends chromium; }; }
+	$(call apt_install,chromium)
+
+# The benchmarks' C load generator (bench/clients.py); tests/perf checks it sends each request once.
+wrk:
+	$(call apt_install,wrk)
 
 # The long fuzz profile: thousands of mutated requests per endpoint.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/hardening -k fuzz
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench
 
 clean:

@@ -5,11 +5,11 @@ only when a sync runs, and the member's values under each tool's field names."""
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from leadscore import jsonfmt
 from leadscore.integrations.esp.port import MemberChange
 from leadscore.integrations.http_out import Answer, retry_after_s
 from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
@@ -48,7 +48,7 @@ def answer_of(status: int | None, headers: Mapping[str, str] | None, body: Any) 
     """A client's refusal as an `Answer`; no status means the request never got one."""
     if status is None:
         raise RetryableDelivery("network: no answer")
-    raw = body if isinstance(body, bytes) else json.dumps(body, default=str).encode()
+    raw = body if isinstance(body, bytes) else jsonfmt.dumps(body).encode()
     return Answer(status, dict(headers or {}), raw)
 
 
