@@ -89,7 +89,8 @@ def main(store: str | None) -> None:
               help="functions/main.py to serve (default: this checkout's).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn worker processes (on SQLite they queue on one file lock; "
-              "one was measured as fast as two on 2 cores: README, Benchmarks).")
+              "two were not reliably faster than one on 2 cores, with a C load generator "
+              "too: README, Benchmarks).")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Threads per worker: requests served at once by each process.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,

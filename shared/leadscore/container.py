@@ -176,6 +176,14 @@ class Container:
                 sinks.append(webhook_sink(url, secret))
         return sinks + self.integration_sinks()  # Slack and HubSpot, when configured
 
+    def handover_configured(self) -> bool:
+        """Whether `handover_sinks` would return any sink, read from the settings alone:
+        every request that changes a stage asks, and building the sinks (a Slack notifier,
+        a webhook signer per URL) only to count them was per-request work (issue 20)."""
+        s = self.settings
+        return bool(s.handover_topic or s.handover_webhook_urls.replace(",", "").strip()
+                    or s.slack_webhook_url.get_secret_value())
+
     def hand_over(self) -> None:
         """Deliver pending stage changes (after a write that changed stages, and daily)."""
         from leadscore.service.handover import deliver_pending
@@ -233,7 +241,7 @@ class Container:
         first (Cloud Run throttles CPU between requests) the scheduled job's sweep delivers
         it. One thread, so sweeps of one process never overlap; a sweep still queued will see
         this change too, so no second one is queued behind it."""
-        if not self.handover_sinks():  # nowhere to deliver: no thread hop (issue 20 profile)
+        if not self.handover_configured():  # nowhere to deliver: no thread hop (issue 20)
             return
         sweeper = self._handover_thread()
         with self._lock:

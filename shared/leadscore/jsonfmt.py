@@ -26,5 +26,9 @@ def default(value: Any) -> Any:
     return str(value)
 
 
+# `json.dumps` with `default` builds an encoder per call: every answer's, so one is kept
+_ENCODE = json.JSONEncoder(default=default).encode
+
+
 def dumps(data: Any, **options: Any) -> str:
-    return json.dumps(data, default=default, **options)
+    return json.dumps(data, default=default, **options) if options else _ENCODE(data)

@@ -265,3 +265,66 @@ def ingest_lead(rules: Rules, email: str) -> Any:
     from leadscore.domain.scoring import apply_events
 
     return apply_events(None, lead_id_for(email), email, [], rules, NOW)[0]
+
+
+class Refused(Exception):
+    """A unit's own failure (a plan that raised, a constraint): not the store's."""
+
+
+def test_a_failed_unit_alone_in_its_transaction_leaves_nothing_and_the_next_commits(
+        sqlite_store: SqliteStore, rules: Rules) -> None:
+    # GIVEN a unit that writes a lead and then fails, with no other writer about (it is the
+    # first and only unit of its transaction: no savepoint of its own, issue 20)
+    with pytest.raises(Refused):
+        with sqlite_store._commits.unit() as conn:
+            sqlite_store._stage_lead_write(conn, ingest_lead(rules, "gone@example.org"))
+            raise Refused
+    # WHEN the next write comes
+    sqlite_store.put_lead(ingest_lead(rules, "kept@example.org"))
+    # THEN the failed unit left nothing, and the next one is stored
+    assert sqlite_store.get_lead(lead_id_for("gone@example.org")) is None
+    assert sqlite_store.get_lead(lead_id_for("kept@example.org")) is not None
+    assert sqlite_store.count_leads() == 1
+
+
+def test_a_failed_unit_that_joined_a_transaction_undoes_itself_alone(
+        sqlite_store: SqliteStore, rules: Rules) -> None:
+    # GIVEN a first unit staged and waiting for a second writer to queue behind it, and a
+    # second unit that joins the open transaction, writes a lead and then fails
+    group = sqlite_store._commits
+    first_staged, outcomes = threading.Event(), {}
+    joined: list[bool] = []
+
+    def first() -> None:
+        with group.unit() as conn:
+            sqlite_store._stage_lead_write(conn, ingest_lead(rules, "first@example.org"))
+            first_staged.set()
+            while group._queued == 0:  # the second writer queues behind us
+                threading.Event().wait(0.01)
+        outcomes["first"] = "stored"
+
+    def second() -> None:
+        first_staged.wait()
+        try:
+            with group.unit() as conn:
+                joined.append(group._units == 1)  # the first unit is staged in this one
+                sqlite_store._stage_lead_write(conn, ingest_lead(rules, "second@example.org"))
+                raise Refused
+        except Refused:
+            outcomes["second"] = "refused"
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    # WHEN both finish
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # THEN the second shared the first's transaction, its own lead is not stored, and the
+    # first's is, committed by the transaction they shared
+    assert joined == [True]
+    assert outcomes == {"first": "stored", "second": "refused"}
+    assert sqlite_store.get_lead(lead_id_for("first@example.org")) is not None
+    assert sqlite_store.get_lead(lead_id_for("second@example.org")) is None
+    fresh = SqliteStore(sqlite_store.path)  # another connection sees it: committed
+    assert fresh.count_leads() == 1
+    fresh.close()

@@ -282,25 +282,32 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
         return result
 
     def _commit(self, conn: sqlite3.Connection, lead_id: str, write: LeadWrite) -> None:
-        conn.executemany(
-            "INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) VALUES (?, ?, ?, ?)",
-            [(lead_id, e.entry_id, _utc(e.at), e.model_dump_json()) for e in write.history])
+        # a statement only for what the write has: most have no outbox record and no order,
+        # and an `executemany` of nothing still costs a trip through the driver (issue 20)
+        if write.history:
+            conn.executemany(
+                "INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) VALUES (?, ?, ?, ?)",
+                [(lead_id, e.entry_id, _utc(e.at), e.model_dump_json()) for e in write.history])
         self._after_staging("history")
         self._stage_lead_write(conn, write.lead)
         self._after_staging("lead")
-        conn.executemany("INSERT OR IGNORE INTO handovers (id, lead_id, delivered, "
-                         "next_attempt_at, doc) VALUES (?, ?, 0, ?, ?)",
-                         [(c.id, c.lead_id, c.next_attempt_at.timestamp(), c.model_dump_json())
-                          for c in write.outbox])
+        if write.outbox:
+            conn.executemany("INSERT OR IGNORE INTO handovers (id, lead_id, delivered, "
+                             "next_attempt_at, doc) VALUES (?, ?, 0, ?, ?)",
+                             [(c.id, c.lead_id, c.next_attempt_at.timestamp(),
+                               c.model_dump_json()) for c in write.outbox])
         self._after_staging("outbox")
-        conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
-                         "VALUES (?, ?)", [(k, lead_id) for k in write.orders])
-        conn.executemany("INSERT OR REPLACE INTO order_aliases (alias, order_key, lead_id) "
-                         "VALUES (?, ?, ?)",
-                         [(a, k, lead_id) for a, k in write.aliases.items()])
-        conn.executemany("INSERT OR REPLACE INTO order_records (lead_id, order_key, doc) "
-                         "VALUES (?, ?, ?)", [(lead_id, k, o.model_dump_json())
-                                              for k, o in write.order_records.items()])
+        if write.orders:
+            conn.executemany("INSERT OR REPLACE INTO order_index (order_key, lead_id) "
+                             "VALUES (?, ?)", [(k, lead_id) for k in write.orders])
+        if write.aliases:
+            conn.executemany("INSERT OR REPLACE INTO order_aliases (alias, order_key, lead_id) "
+                             "VALUES (?, ?, ?)",
+                             [(a, k, lead_id) for a, k in write.aliases.items()])
+        if write.order_records:
+            conn.executemany("INSERT OR REPLACE INTO order_records (lead_id, order_key, doc) "
+                             "VALUES (?, ?, ?)", [(lead_id, k, o.model_dump_json())
+                                                  for k, o in write.order_records.items()])
         self._after_staging("orders")
 
     def _after_staging(self, step: str) -> None:

@@ -66,7 +66,10 @@ class GroupCommit:
         mine = 0
         try:
             conn = self.writer_connection()
-            if not self._open:
+            # the transaction's first unit needs no savepoint: if it fails, rolling the
+            # whole transaction back undoes it alone (two statements fewer per commit)
+            alone = not self._open
+            if alone:
                 self._lock_processes()
                 try:
                     conn.execute("BEGIN IMMEDIATE")
@@ -74,13 +77,15 @@ class GroupCommit:
                     self._unlock_processes()
                     raise TransientError(f"store busy: {exc}") from exc
                 self._open, self._next, self._units = self._next, self._next + 1, 0
-            conn.execute("SAVEPOINT unit")
+            else:
+                conn.execute("SAVEPOINT unit")
             try:
                 yield conn
             except BaseException:
-                self._undo_unit(conn)
+                self._undo_unit(conn, alone)
                 raise
-            conn.execute("RELEASE unit")
+            if not alone:
+                conn.execute("RELEASE unit")
             mine = self._open
             self._units += 1
         finally:
@@ -122,17 +127,21 @@ class GroupCommit:
             self._lock_closer.detach()
         self._lock_fd, self._lock_closer = None, None
 
-    def _undo_unit(self, conn: sqlite3.Connection) -> None:
-        """Roll this unit back; if SQLite dropped the whole transaction (some I/O errors
-        do), the units staged before it are lost too: their writers are told so."""
+    def _undo_unit(self, conn: sqlite3.Connection, alone: bool) -> None:
+        """Roll this unit back: to its savepoint, or the whole transaction when it is the
+        only unit in it. If SQLite dropped the whole transaction (some I/O errors do), the
+        units staged before it are lost too: their writers are told so."""
         if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK TO unit")
-                conn.execute("RELEASE unit")
-                return
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-        self._settle(self._open, "the transaction was rolled back by SQLite")
+            if not alone:
+                try:
+                    conn.execute("ROLLBACK TO unit")
+                    conn.execute("RELEASE unit")
+                    return
+                except sqlite3.Error:
+                    pass
+            conn.execute("ROLLBACK")
+        self._settle(self._open, "its only unit failed" if alone  # nobody else waits on it
+                     else "the transaction was rolled back by SQLite")
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         failure = None

@@ -13,6 +13,7 @@ yet) and the plan is made again under the lock, as before.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -26,23 +27,43 @@ Raw = tuple[str | None, frozenset[str], str | None, tuple[tuple[str, str], ...]]
 
 def raw_state(conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str],
               order_keys: Sequence[str]) -> Raw:
-    """The rows a plan reads, as stored (the queries of `SqliteStore._snapshot`)."""
-    row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
-    known: frozenset[str] = frozenset()
-    if ledger_keys:
-        marks = ",".join("?" * len(ledger_keys))
-        known = frozenset(r[0] for r in conn.execute(
-            f"SELECT entry_id FROM history WHERE lead_id = ? AND entry_id IN ({marks})",  # noqa: S608
-            (lead_id, *ledger_keys)))
-    stone = conn.execute("SELECT erased_at FROM tombstones WHERE lead_id = ?",
-                         (lead_id,)).fetchone()
-    orders: tuple[tuple[str, str], ...] = ()
-    if order_keys:
-        marks = ",".join("?" * len(order_keys))
-        orders = tuple(sorted((r[0], r[1]) for r in conn.execute(
-            f"SELECT order_key, doc FROM order_records WHERE lead_id = ? "  # noqa: S608
-            f"AND order_key IN ({marks})", (lead_id, *order_keys))))
-    return (row[0] if row else None), known, (stone[0] if stone else None), orders
+    """The rows a plan reads, as stored (what `SqliteStore._snapshot` builds on), in one
+    statement: the lead's document, its erasure, which ledger keys exist and the touched
+    orders' records. It runs twice per early-planned write (before and under the lock), so
+    one statement instead of four saves six round trips through the driver per request."""
+    known: set[str] = set()
+    doc = erased_at = None
+    orders: list[tuple[str, str]] = []
+    for kind, key, value in conn.execute(_state_query(len(ledger_keys), len(order_keys)),
+                                         (lead_id, *ledger_keys, *order_keys)):
+        if kind == 0:
+            doc = value
+        elif kind == 1:
+            erased_at = value
+        elif kind == 2:
+            known.add(key)
+        else:
+            orders.append((key, value))
+    return doc, frozenset(known), erased_at, tuple(sorted(orders))
+
+
+@functools.lru_cache(maxsize=256)
+def _state_query(keys: int, orders: int) -> str:
+    """`raw_state`'s statement for this many ledger and order keys (one text per shape, so
+    the driver's statement cache prepares each shape once). Rows are (kind, key, value):
+    0 the lead's document, 1 its erasure time, 2 a ledger key found, 3 an order's record.
+    Parameters: ?1 the lead id, then the ledger keys, then the order keys."""
+    parts = ["SELECT 0, NULL, doc FROM leads WHERE lead_id = ?1",
+             "SELECT 1, NULL, erased_at FROM tombstones WHERE lead_id = ?1"]
+    if keys:
+        marks = ",".join(f"?{n}" for n in range(2, keys + 2))
+        parts.append(f"SELECT 2, entry_id, NULL FROM history WHERE lead_id = ?1 "  # noqa: S608
+                     f"AND entry_id IN ({marks})")
+    if orders:
+        marks = ",".join(f"?{n}" for n in range(keys + 2, keys + orders + 2))
+        parts.append(f"SELECT 3, order_key, doc FROM order_records WHERE lead_id = ?1 "  # noqa: S608
+                     f"AND order_key IN ({marks})")
+    return " UNION ALL ".join(parts)
 
 
 def snapshot_of(lead_id: str, raw: Raw) -> LeadSnapshot:
