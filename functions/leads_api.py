@@ -21,7 +21,6 @@ from leadscore.errors import MethodNotAllowed, NotFound
 from leadscore.http import endpoint, json_response
 from leadscore.providers import canonical
 from leadscore.service.api_params import HistoryQuery, encode_cursor, lead_filters, parse_query
-from leadscore.service.erasure import erase_address
 from leadscore.service.leads import HISTORY_SHOWN, describe, find_lead, history_line, summary
 
 NON_OPENER_COLUMNS = ["lead_id", "email", "non_opener_since", "last_sent_at", "last_open_at",
@@ -84,6 +83,8 @@ def _erase(request: Request, app: Container, key: str) -> Response:
     """Erase by any spelling of the address or by id, and keep a tombstone so late events
     never bring the lead back (service/erasure.py). An address with nothing stored still
     gets its tombstone (a 404 says nothing was deleted)."""
+    from leadscore.service.erasure import erase_address  # erasures are rare: loaded by one
+
     lead = find_lead(app.store, key)
     if "@" in key:
         found = erase_address(app.store, key, app.now(),

@@ -6,6 +6,7 @@ from flask import Request, Response
 
 from leadscore.container import container
 from leadscore.http import endpoint
+from leadscore.service import purchases  # noqa: F401 - every request records purchases: at cold start
 from leadscore.webhook import serve_provider, write_events
 
 IGNORED = "event type not handled; nothing recorded"

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadscore import jsonfmt, logs
 from leadscore.config import Settings
@@ -21,6 +19,9 @@ from leadscore.domain.identity import use_id_key
 from leadscore.domain.rules import Rules, default_rules, parse_rules_file
 from leadscore.errors import ConfigError
 from leadscore.store.port import LeadStore
+
+if TYPE_CHECKING:  # the handover thread is started by the first change that has a sink
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 
 def build_store(url: str, settings: Settings, *, must_exist: bool = False) -> LeadStore:
@@ -162,8 +163,6 @@ class Container:
         self._sesv2.put_suppressed_destination(EmailAddress=email, Reason="BOUNCE")
 
     def handover_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
-        from leadscore.service.handover import webhook_sink
-
         settings = self.settings
         sinks: list[Callable[[dict[str, Any]], None]] = []
         if settings.handover_topic:
@@ -171,7 +170,9 @@ class Container:
             sinks.append(lambda message: self.publish(topic, message))
         secret = settings.handover_secret.get_secret_value()
         for url in (u.strip() for u in settings.handover_webhook_urls.split(",")):
-            if url:
+            if url:  # the webhook code only where one is configured (every stage change asks)
+                from leadscore.service.handover import webhook_sink
+
                 sinks.append(webhook_sink(url, secret))
         return sinks + self.integration_sinks()  # Slack and HubSpot, when configured
 
@@ -251,6 +252,8 @@ class Container:
 
     def _handover_thread(self) -> ThreadPoolExecutor:
         """This process's one handover thread: every sweep runs on it, one at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
         with self._lock:
             if self._sweeper is None:
                 self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="handover")
@@ -259,6 +262,8 @@ class Container:
     def handovers_settled(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` for the background sweeps started so far (tests, and a
         server shutting down); True if none is left running."""
+        from concurrent.futures import TimeoutError as FutureTimeout
+
         with self._lock:
             last = self._queued_sweep
         if last is None:
@@ -291,19 +296,23 @@ class Container:
 
     # Handover integrations (issue 18); None when not configured.
     def slack_notifier(self) -> Any:
-        from leadscore.integrations.slack import SlackNotifier
-
         s = self.settings
         url = s.slack_webhook_url.get_secret_value()
+        if not url:  # every stage change asks: no Slack code loaded where none is configured
+            return None
+        from leadscore.integrations.slack import SlackNotifier
+
         return SlackNotifier(url, action_url=s.slack_action_url,
                              action_secret=s.slack_action_secret.get_secret_value(),
-                             action_ttl_s=s.slack_action_ttl_s) if url else None
+                             action_ttl_s=s.slack_action_ttl_s)
 
     def hubspot_crm(self) -> Any:
+        token = self.settings.hubspot_token.get_secret_value()
+        if not token:  # asked by every decay run: no HubSpot code loaded where none is set
+            return None
         from leadscore.integrations.hubspot import HubSpotCrm
 
-        token = self.settings.hubspot_token.get_secret_value()
-        return HubSpotCrm(token, self.settings.hubspot_api_url) if token else None
+        return HubSpotCrm(token, self.settings.hubspot_api_url)
 
     def deal_contact_emails(self, deal_id: str) -> list[str]:
         """The addresses of a HubSpot deal's contacts (an outside call; tests fake it)."""
@@ -320,11 +329,11 @@ class Container:
         return emails
 
     def integration_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
-        from leadscore.integrations.handover_sinks import notifier_sink
-
         s, sinks = self.settings, []
         notifier = self.slack_notifier()  # HubSpot has its own outbox: sync_crm
-        if notifier is not None:
+        if notifier is not None:  # the integrations load only where one is configured
+            from leadscore.integrations.handover_sinks import notifier_sink
+
             sinks.append(notifier_sink(notifier, self.store, stages=s.slack_stages,
                                        dashboard_url=s.dashboard_url,
                                        show_email=s.slack_show_email, rules=self.rules))
@@ -378,13 +387,15 @@ class Container:
     def sync_esp(self, lead_ids: Sequence[str] | None = None) -> None:
         """Sync every configured tool (`lead_ids`: only these leads); a failure leaves the
         differences for the next sweep, so it is logged, never raised."""
-        from leadscore.service.esp_sync import sync_tools
-
         try:
             syncs = self.esp_syncs()
         except ValueError:  # a removal without its list or group: say so, keep the job
             logs.exception("email tools misconfigured; nothing synced")
             return
+        if not syncs:  # no tool configured: no page of leads read for nobody to compare
+            return
+        from leadscore.service.esp_sync import sync_tools
+
         # one pass over the leads for every tool; a tool's failure stops that tool only
         try:
             reports = sync_tools(self.store, syncs, self.rules, self.now(), lead_ids=lead_ids,

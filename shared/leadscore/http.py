@@ -8,7 +8,7 @@ and answered 500 without one, so the sender retries and the caller learns nothin
 from __future__ import annotations
 
 import functools
-import sqlite3
+import sys
 from collections.abc import Callable, Collection
 from typing import Any, TypeAlias
 
@@ -101,6 +101,13 @@ def require_json(request: Request) -> None:
             f"expected Content-Type application/json, got {request.mimetype or 'none'}")
 
 
+def _store_failure(error: Exception) -> bool:
+    """A corrupt, read-only or locked SQLite file. Looked up, not imported: a function on
+    Firestore never loads sqlite3, and then no error can be one of its."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(error, sqlite3.DatabaseError)
+
+
 def endpoint(name: str, methods: Collection[str],
              pages_for_browsers: bool = False) -> Callable[[Handler], Handler]:
     """Wrap an entry point: method check, error mapping, one structured log line.
@@ -124,12 +131,12 @@ def endpoint(name: str, methods: Collection[str],
                 if pages_for_browsers and pages.wants_html(request):
                     return pages.error_page(status, exc.message)
                 return error_response(exc)
-            except sqlite3.DatabaseError as exc:  # corrupt, read-only or locked file
-                logs.error("store unavailable", function=name, problem=type(exc).__name__)
-                return json_response(503, {"error": "store_unavailable",
-                                           "message": "the store cannot be used; retry later"},
-                                     headers={"Retry-After": RETRY_AFTER_S})
-            except Exception:  # noqa: BLE001 - the one catch-all: answer 500, log the trace
+            except Exception as exc:  # noqa: BLE001 - the one catch-all: 503 or 500
+                if _store_failure(exc):  # corrupt, read-only or locked file
+                    logs.error("store unavailable", function=name, problem=type(exc).__name__)
+                    return json_response(503, {"error": "store_unavailable", "message":
+                                               "the store cannot be used; retry later"},
+                                         headers={"Retry-After": RETRY_AFTER_S})
                 logs.exception("unexpected failure", function=name)
                 return json_response(500, {"error": "internal_error",
                                            "message": "unexpected failure; retry later"})

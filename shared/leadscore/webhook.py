@@ -29,8 +29,6 @@ from leadscore.http import json_response, lower_headers, read_body, require_json
 from leadscore.providers.base import Inbound, ParseResult, Provider
 from leadscore.providers.registry import REGISTRY
 from leadscore.service.ingest import ingest
-from leadscore.service.moves import move_lead
-from leadscore.service.purchases import record_purchases
 
 # A verified request whose payload has the wrong JSON types (a string where an object
 # belongs, a number out of range, an invalid address inside an object a schema passed):
@@ -63,7 +61,9 @@ def write_events(app: Container, result: ParseResult, now: datetime,
                  ignored: str) -> Response:
     """Email and purchase webhooks: ingest events, record purchases, or acknowledge."""
     body: dict[str, Any]
-    if result.purchases:
+    if result.purchases:  # purchase_webhook imports this path at its cold start (issue 20)
+        from leadscore.service.purchases import record_purchases
+
         purchased = record_purchases(app.store, app.rules, result.purchases, now)
         happened = purchased.events
         body = {"status": "ok", **purchased.model_dump(exclude={"stage_changes"})}
@@ -125,7 +125,9 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
         if not app.store.claim_token(claim.key, claim.owner):
             raise Unauthorized("signature token already used by another request (replay)")
     log_ignored(provider, function, result)  # a replay is refused above, not acknowledged
-    if result.move is not None:
+    if result.move is not None:  # an address change (rare): its code loads when one comes
+        from leadscore.service.moves import move_lead
+
         moved = move_lead(app.store, app.rules, result.move.old_email, result.move.new_email,
                           now)
         return json_response(200, {"status": "ok", "moved_events": moved})

@@ -32,11 +32,19 @@ from leadscore.domain.limits import check_profile
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 
 
+# The address an anonymous visitor's event carries until it joins a lead (domain/visitors.py):
+# ours and valid by construction, so it is not checked again (the check loads email-validator,
+# 15-25 ms of a track function's first request when that is an anonymous page view).
+PLACEHOLDER_EMAIL = "anonymous@visitor.example"
+
+
 @lru_cache(maxsize=8192)
 def _checked_email(value: str) -> str:
     """pydantic's `EmailStr` check, remembered per address: a provider batch names each lead
     many times, and the check (email-validator) costs more than the rest of the event."""
-    if not _domains_remembered:
+    if value == PLACEHOLDER_EMAIL:
+        return value
+    if not _domains_remembered:  # after the placeholder: it must not load email-validator
         _remember_domains()
     return validate_email(value)[1]
 

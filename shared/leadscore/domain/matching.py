@@ -31,8 +31,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import pycountry
-
 MAX_VALUE_CHARS = 256
 MAX_PATTERN_CHARS = 200
 _NON_WORD = re.compile(r"[^0-9a-z]+")
@@ -109,7 +107,10 @@ def read_number(value: str) -> float | None:
 @lru_cache(maxsize=2)
 def _countries(translated: bool) -> dict[str, str]:
     """Folded code or name -> alpha-2. The translated table costs a few times more to build
-    (cold starts matter), so it is only built when a value is not an English name or code."""
+    (cold starts matter), so it is only built when a value is not an English name or code;
+    pycountry is loaded with the first table (a lead with no country never needs it)."""
+    import pycountry
+
     names: dict[str, str] = {}
     translations = []
     for language in _COUNTRY_LANGUAGES if translated else ():

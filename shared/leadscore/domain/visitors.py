@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from leadscore.domain.events import Event
+from leadscore.domain.events import PLACEHOLDER_EMAIL, Event
 
-ANONYMOUS = "anonymous@visitor.example"  # an anonymous event's address until it joins a lead
+ANONYMOUS = PLACEHOLDER_EMAIL  # an anonymous event's address until it joins a lead
 
 
 @dataclass(frozen=True)

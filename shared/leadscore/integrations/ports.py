@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DeliveryError(Exception):
@@ -36,6 +36,12 @@ class PermanentDelivery(DeliveryError):
     """The receiver refused this request for good (bad payload, revoked hook, no access)."""
 
 
+# The dashboard's overview imports this module for `Reason` (cards.top_reasons) on every
+# request; the other records are built only by a configured Slack, CRM or email-tool sync,
+# so their validators are built on their first use, not at the dashboard's cold start.
+_ON_FIRST_USE = ConfigDict(defer_build=True)
+
+
 class Reason(BaseModel):
     """One reason the lead is where it is, in plain words, with its points now."""
 
@@ -45,12 +51,16 @@ class Reason(BaseModel):
 
 
 class Activity(BaseModel):
+    model_config = _ON_FIRST_USE
+
     at: datetime
     text: str
 
 
 class LeadCard(BaseModel):
     """What a person needs to act on a stage change. Built by `cards.lead_card`."""
+
+    model_config = _ON_FIRST_USE
 
     lead_id: str
     change_id: str
@@ -73,6 +83,8 @@ class LeadCard(BaseModel):
 class ScoreRecord(BaseModel):
     """The score of one lead as a CRM stores it. Built by `cards.score_record`."""
 
+    model_config = _ON_FIRST_USE
+
     lead_id: str
     email: str
     score: float
@@ -86,6 +98,8 @@ class ScoreRecord(BaseModel):
 
 class BatchResult(BaseModel):
     """Records the CRM refused one by one (lead id -> why); every other record is stored."""
+
+    model_config = _ON_FIRST_USE
 
     rejected: dict[str, str] = Field(default_factory=dict)
 

@@ -30,7 +30,6 @@ from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.identity import lead_id_for, ledger_key
 from leadscore.domain.rules import Rules
 from leadscore.domain.visitors import Tracked, visitor_key
-from leadscore.service.ingest import ingest
 from leadscore.store.port import LeadStore, VisitorEvent, VisitorLink, VisitorStore
 
 MAX_ALIAS_HOPS = 4
@@ -146,7 +145,11 @@ def record(store: LeadStore, visitors: VisitorStore, rules: Rules, items: Sequen
         stored = [e for e in visitors.visitor_events(key) if e.expires_at > now]
         known += [EVENT_ADAPTER.validate_python({**e.event, "email": email}) for e in stored]
         drained[key] = [e.ledger_key for e in stored]
-    result = ingest(store, rules, known, now) if known else None
+    result = None
+    if known:  # the write path (scoring, the unit of work) loads with the first known lead:
+        from leadscore.service.ingest import ingest  # an anonymous page view never needs it
+
+        result = ingest(store, rules, known, now)
     for key, ledgers in drained.items():  # only once the lead has them
         visitors.drop_visitor_events(key, ledgers)
     joined = sum(len(v) for v in drained.values())

@@ -17,8 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from marshmallow import ValidationError as WireError
-from pydantic import EmailStr, TypeAdapter
 from pydantic import ValidationError as ModelError
+from pydantic.networks import validate_email
+from pydantic_core import PydanticCustomError
 
 from leadscore.domain import field_map
 from leadscore.domain.events import (
@@ -48,7 +49,6 @@ SEMANTIC_ORDERS = {"Order Completed", "Order Refunded"}
 # Sales outcomes (issue 16): what the score is judged against, so only server keys (a CRM or
 # a backend) may send them; a browser's client key is public and could forge wins.
 OUTCOME_EVENTS = frozenset({"opportunity_created", "deal_won", "deal_lost"})
-_EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
 
 
 class Refusal(Exception):
@@ -109,8 +109,10 @@ def _address(msg: dict[str, Any]) -> str | None:
     for value in candidates:
         if isinstance(value, str) and value.strip():
             try:
-                return normalise_email(_EMAIL.validate_python(value.strip()))
-            except ModelError:
+                # `EmailStr`'s own check, called as the events call it (domain/events.py):
+                # no adapter built at import, and email-validator loaded on the first use
+                return normalise_email(validate_email(value.strip())[1])
+            except PydanticCustomError:
                 raise Refusal("traits.email is not a valid address") from None
     return None
 
