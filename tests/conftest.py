@@ -48,7 +48,8 @@ def event_json(name: str) -> Any:
 FIXTURE_NAMES = ("María", "López", "Carlos", "Méndez", "Elena", "García", "Sofia", "Rossi",
                  "Renée", "Müller", "Lucía", "Fernández", "Priya", "Jonas", "Dana.Kim",
                  "Tom.Harris", "Erin", "Ines.Torres", "Hugo.Martin")
-EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+# any script, and "@" percent-encoded in a URL as well as plain
+EMAIL = re.compile(r"[\w.%+\-]+(?:@|%40)[\w.\-]+\.\w{2,}")
 
 
 class _Collect(logging.Handler):

@@ -169,20 +169,25 @@ class Container:
             topic = settings.handover_topic
             sinks.append(lambda message: self.publish(topic, message))
         secret = settings.handover_secret.get_secret_value()
-        for url in (u.strip() for u in settings.handover_webhook_urls.split(",")):
-            if url:  # the webhook code only where one is configured (every stage change asks)
-                from leadscore.service.handover import webhook_sink
+        for url in self._handover_urls():  # the webhook code only where one is configured
+            from leadscore.service.handover import webhook_sink
 
-                sinks.append(webhook_sink(url, secret))
+            sinks.append(webhook_sink(url, secret))
         return sinks + self.integration_sinks()  # Slack and HubSpot, when configured
 
     def handover_configured(self) -> bool:
-        """Whether `handover_sinks` would return any sink, read from the settings alone:
+        """Whether `handover_sinks` would return any sink, from the same settings it reads:
         every request that changes a stage asks, and building the sinks (a Slack notifier,
         a webhook signer per URL) only to count them was per-request work (issue 20)."""
-        s = self.settings
-        return bool(s.handover_topic or s.handover_webhook_urls.replace(",", "").strip()
-                    or s.slack_webhook_url.get_secret_value())
+        return bool(self.settings.handover_topic or self._handover_urls()
+                    or self._slack_url())
+
+    def _handover_urls(self) -> list[str]:
+        return [u for u in (u.strip() for u in self.settings.handover_webhook_urls.split(","))
+                if u]
+
+    def _slack_url(self) -> str:
+        return self.settings.slack_webhook_url.get_secret_value()
 
     def hand_over(self) -> None:
         """Deliver pending stage changes (after a write that changed stages, and daily)."""
@@ -296,8 +301,7 @@ class Container:
 
     # Handover integrations (issue 18); None when not configured.
     def slack_notifier(self) -> Any:
-        s = self.settings
-        url = s.slack_webhook_url.get_secret_value()
+        s, url = self.settings, self._slack_url()
         if not url:  # every stage change asks: no Slack code loaded where none is configured
             return None
         from leadscore.integrations.slack import SlackNotifier

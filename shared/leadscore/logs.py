@@ -13,16 +13,20 @@ import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from leadscore.domain.identity import redact_email
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+# An address as text or inside a URL: letters of any script (`\w`: "josé@exämple.com"), and
+# the "@" percent-encoded as a browser's encodeURIComponent sends it in a path
+# ("/leads_api/leads/ana%40example.com", which the access log prints as it came)
+EMAIL = re.compile(r"[\w.%+\-]+(?:@|%40)[\w.\-]+\.\w{2,}")
 LOGGER_NAME = "leadscore"
 
 
 def scrub(value: Any) -> Any:
     if isinstance(value, str):  # no "@", no address: most strings skip the pattern
-        return EMAIL.sub(_redacted, value) if "@" in value else value
+        return EMAIL.sub(_redacted, value) if "@" in value or "%40" in value else value
     if isinstance(value, dict):
         return {k: scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -31,7 +35,8 @@ def scrub(value: Any) -> Any:
 
 
 def _redacted(match: re.Match[str]) -> str:
-    return redact_email(match.group())
+    # decoded first, so an encoded address gets the same lead id as the address itself
+    return redact_email(unquote(match.group()))
 
 
 class ScrubFilter(logging.Filter):

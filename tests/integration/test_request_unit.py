@@ -224,15 +224,15 @@ def test_a_failed_commit_fails_every_request_that_shared_it(
 
     def failing_commit(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")  # what SQLite leaves after SQLITE_FULL at COMMIT
-        group._settle(group._open, "OperationalError: database or disk is full")
+        group._settle(group._open, "OperationalError: database or disk is full",
+                      waiters=group._units)
 
     def first() -> None:
         try:
             with sqlite_store.unit_of_work():
                 sqlite_store.put_lead(ingest_lead(rules, "first@example.org"))
                 first_staged.set()
-                while group._queued == 0:  # the second writer queues behind us
-                    threading.Event().wait(0.01)
+                until(lambda: group._queued > 0)  # the second writer queues behind us
             outcomes["first"] = "stored"
         except TransientError:
             outcomes["first"] = "503"
@@ -247,7 +247,8 @@ def test_a_failed_commit_fails_every_request_that_shared_it(
             outcomes["second"] = "503"
 
     monkeypatch.setattr(group, "_commit", failing_commit)
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads = [threading.Thread(target=first, daemon=True),
+               threading.Thread(target=second, daemon=True)]
     # WHEN both finish
     for t in threads:
         t.start()
@@ -256,6 +257,8 @@ def test_a_failed_commit_fails_every_request_that_shared_it(
     # THEN both senders are told to retry, and neither lead is stored
     assert outcomes == {"first": "503", "second": "503"}
     assert sqlite_store.count_leads() == 0
+    # AND the failure is forgotten once both have read it (nothing kept per failure)
+    assert group._failed == {}
     # AND the store goes on working
     monkeypatch.setattr(group, "_commit", real_commit)
     assert ingest(sqlite_store, rules, batch(), NOW).applied == 6
@@ -265,6 +268,15 @@ def ingest_lead(rules: Rules, email: str) -> Any:
     from leadscore.domain.scoring import apply_events
 
     return apply_events(None, lead_id_for(email), email, [], rules, NOW)[0]
+
+
+def until(condition: Callable[[], bool], seconds: float = 30) -> None:
+    """Wait for another thread to get somewhere; fail (not hang) if it never does."""
+    for _ in range(int(seconds * 100)):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the other writer never got there")
 
 
 class Refused(Exception):
@@ -287,6 +299,49 @@ def test_a_failed_unit_alone_in_its_transaction_leaves_nothing_and_the_next_comm
     assert sqlite_store.count_leads() == 1
 
 
+def test_refused_units_leave_no_trace_in_the_group_commit(
+        sqlite_store: SqliteStore, rules: Rules) -> None:
+    # GIVEN 50 units that each fail alone in their transaction (a plan refused, a bad row)
+    for i in range(50):
+        with pytest.raises(Refused), sqlite_store._commits.unit() as conn:
+            sqlite_store._stage_lead_write(conn, ingest_lead(rules, f"r{i}@example.org"))
+            raise Refused
+    # THEN nothing is kept for them (a long-running server must not grow per refusal), and
+    # the next write commits
+    assert sqlite_store._commits._failed == {}
+    sqlite_store.put_lead(ingest_lead(rules, "kept@example.org"))
+    assert sqlite_store.count_leads() == 1
+
+
+def test_a_rollback_that_fails_never_commits_the_failed_unit(
+        sqlite_store: SqliteStore, rules: Rules, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a unit that writes a lead and fails, and a ROLLBACK that itself fails (I/O)
+    group = sqlite_store._commits
+    real = group.writer_connection()
+
+    class RollbackFails:
+        in_transaction = property(lambda self: real.in_transaction)
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql == "ROLLBACK":
+                raise sqlite3.OperationalError("disk I/O error")
+            return real.execute(sql, *args)
+
+        def close(self) -> None:
+            real.close()
+
+    monkeypatch.setattr(group, "connection", RollbackFails())
+    # WHEN the unit fails
+    with pytest.raises(Refused), group.unit() as conn:
+        sqlite_store._stage_lead_write(real, ingest_lead(rules, "gone@example.org"))
+        assert conn is group.connection
+        raise Refused
+    # THEN its lead was never committed, and the store goes on with a new connection
+    assert sqlite_store.get_lead(lead_id_for("gone@example.org")) is None
+    sqlite_store.put_lead(ingest_lead(rules, "kept@example.org"))
+    assert sqlite_store.count_leads() == 1
+
+
 def test_a_failed_unit_that_joined_a_transaction_undoes_itself_alone(
         sqlite_store: SqliteStore, rules: Rules) -> None:
     # GIVEN a first unit staged and waiting for a second writer to queue behind it, and a
@@ -299,8 +354,7 @@ def test_a_failed_unit_that_joined_a_transaction_undoes_itself_alone(
         with group.unit() as conn:
             sqlite_store._stage_lead_write(conn, ingest_lead(rules, "first@example.org"))
             first_staged.set()
-            while group._queued == 0:  # the second writer queues behind us
-                threading.Event().wait(0.01)
+            until(lambda: group._queued > 0)  # the second writer queues behind us
         outcomes["first"] = "stored"
 
     def second() -> None:
@@ -313,7 +367,8 @@ def test_a_failed_unit_that_joined_a_transaction_undoes_itself_alone(
         except Refused:
             outcomes["second"] = "refused"
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads = [threading.Thread(target=first, daemon=True),
+               threading.Thread(target=second, daemon=True)]
     # WHEN both finish
     for t in threads:
         t.start()

@@ -52,7 +52,9 @@ PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo", "st
 # before the first pass). A new heavy library adds dozens and shows up here; the checks
 # above name the libraries no target may load at all.
 MODULE_BUDGET = 125
-MODULE_BUDGET_WITH_WIRE_FORMAT = 120
+# `track` adds marshmallow but, unlike the others, no write path at import (an anonymous
+# page view writes none), so its own budget is the tighter one
+TRACK_MODULE_BUDGET = 120
 
 PROBE = """
 import json, sys
@@ -111,7 +113,7 @@ def test_clients_and_tools_wait_for_the_request_that_needs_them(
 def test_a_target_stays_within_its_module_budget(
         target: tuple[str, set[str], set[str]]) -> None:
     name, _, added = target
-    budget = MODULE_BUDGET_WITH_WIRE_FORMAT if name in OWN_WIRE_FORMAT else MODULE_BUDGET
+    budget = TRACK_MODULE_BUDGET if name in OWN_WIRE_FORMAT else MODULE_BUDGET
     assert len(added) <= budget, (name, len(added))
 
 

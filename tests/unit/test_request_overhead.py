@@ -14,6 +14,8 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
+from urllib.parse import unquote
 
 import pytest
 from pydantic import SecretStr
@@ -21,6 +23,7 @@ from pydantic import SecretStr
 from leadscore import jsonfmt, logs
 from leadscore.config import Settings
 from leadscore.container import Container
+from leadscore.domain.identity import lead_id_for
 from leadscore.store.memory import MemoryStore
 
 SINK_SETTINGS = [
@@ -77,10 +80,26 @@ def test_a_log_line_hides_addresses_and_respects_the_level(
     assert other_handler[0].levelno == logging.INFO
 
 
+@pytest.mark.parametrize("written", [
+    "ana.secret@example.com",
+    "/leads_api/leads/ana.secret%40example.com",  # encodeURIComponent's path
+    "/leads_api/leads/ana%2Bsecret%40example.com",
+    "josé.secret@example.com", "ana.secret@exämple.com",
+    "/leads_api/leads/jos%C3%A9.secret@example.com",
+])
+def test_an_address_in_any_spelling_becomes_its_lead_id(written: str) -> None:
+    # GIVEN an address as text, encoded in a path, or with letters outside ASCII
+    # WHEN a log line or the access log carries it
+    line = logs.scrub(f'127.0.0.1 "GET {written} HTTP/1.1" 404')
+    # THEN nothing of it is readable, and the lead id is the decoded address's
+    assert "secret" not in line and "example" not in line and "xämple" not in line
+    assert lead_id_for(unquote(written.rsplit("/", 1)[-1])) in line
+
+
 def test_the_kept_encoder_writes_what_json_dumps_writes() -> None:
     # GIVEN a body with times, a date, nested lists and text outside ASCII
     body = {"at": datetime(2026, 11, 22, 10, 0, tzinfo=UTC), "day": datetime(2026, 1, 2).date(),
-            "list": [1, 2.5, None, True], "name": "Zoë", "other": object.__name__}
+            "list": [1, 2.5, None, True], "name": "Zoë", "other": Decimal("12.50")}
     # WHEN it is encoded the quick way and the long way
     # THEN both texts are the same
     assert jsonfmt.dumps(body) == json.dumps(body, default=jsonfmt.default)

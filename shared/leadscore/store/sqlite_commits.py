@@ -4,12 +4,14 @@ and one sync of the WAL.
 With `synchronous=FULL` every COMMIT waits for the disk (0.2 ms on an idle disk, several ms
 on a busy one), and SQLite has one writer at a time, so a commit per request would cap a
 server at one request per sync. Instead every write of this process goes through one write
-connection: a *unit* (one `transact`, or every lead of one request) is a savepoint inside
-the open transaction, and the last writer in the queue commits that transaction for all
-the units staged in it. Each writer waits for the commit of its own transaction before it
-returns, so nothing is answered before it is durable; a unit that fails rolls back its
-savepoint alone; a COMMIT that fails fails every unit of that transaction (each sender gets
-a 5xx and retries; the ledger de-duplicates). Reads outside a unit use each thread's own
+connection: a *unit* (one `transact`, or every lead of one request) opens the transaction or
+joins the open one as a savepoint, and the last writer in the queue commits that
+transaction for all the units staged in it. Each writer waits for the commit of its own
+transaction before it returns, so nothing is answered before it is durable. A unit that
+fails undoes itself alone: a joining unit rolls back to its savepoint; the first unit needs
+no savepoint, because when it fails nothing else is staged yet and the whole transaction is
+rolled back. A COMMIT that fails fails every unit of that transaction (each sender gets a
+5xx and retries; the ledger de-duplicates). Reads outside a unit use each thread's own
 connection and see only committed data.
 
 Writers of *other processes* (`leadscore serve --workers N`) queue on an exclusive `flock`
@@ -29,6 +31,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from leadscore.errors import TransientError
 
@@ -53,7 +56,8 @@ class GroupCommit:
         self._units = 0  # units staged in it
         self._next = 1
         self._committed = 0  # transactions commit in order: every number up to this one
-        self._failed: dict[int, str] = {}
+        # a failed transaction's reason and how many of its writers have yet to read it
+        self._failed: dict[int, list[Any]] = {}
 
     @contextmanager
     def unit(self) -> Iterator[sqlite3.Connection]:
@@ -68,8 +72,8 @@ class GroupCommit:
             conn = self.writer_connection()
             # the transaction's first unit needs no savepoint: if it fails, rolling the
             # whole transaction back undoes it alone (two statements fewer per commit)
-            alone = not self._open
-            if alone:
+            first = not self._open
+            if first:
                 self._lock_processes()
                 try:
                     conn.execute("BEGIN IMMEDIATE")
@@ -82,9 +86,9 @@ class GroupCommit:
             try:
                 yield conn
             except BaseException:
-                self._undo_unit(conn, alone)
+                self._undo_unit(conn, first)
                 raise
-            if not alone:
+            if not first:
                 conn.execute("RELEASE unit")
             mine = self._open
             self._units += 1
@@ -127,21 +131,34 @@ class GroupCommit:
             self._lock_closer.detach()
         self._lock_fd, self._lock_closer = None, None
 
-    def _undo_unit(self, conn: sqlite3.Connection, alone: bool) -> None:
+    def _undo_unit(self, conn: sqlite3.Connection, first: bool) -> None:
         """Roll this unit back: to its savepoint, or the whole transaction when it is the
-        only unit in it. If SQLite dropped the whole transaction (some I/O errors do), the
-        units staged before it are lost too: their writers are told so."""
-        if conn.in_transaction:
-            if not alone:
+        first unit (nothing else is staged in it). If SQLite dropped the whole transaction
+        (some I/O errors do), the units staged before it are lost too: their writers are
+        told so. If the rollback itself fails, the connection is dropped (closing it rolls
+        the transaction back) rather than ever committing what the failed unit wrote."""
+        try:
+            if conn.in_transaction and not first:
                 try:
                     conn.execute("ROLLBACK TO unit")
                     conn.execute("RELEASE unit")
                     return
                 except sqlite3.Error:
                     pass
-            conn.execute("ROLLBACK")
-        self._settle(self._open, "its only unit failed" if alone  # nobody else waits on it
-                     else "the transaction was rolled back by SQLite")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._drop_writer(conn)
+        self._settle(self._open, "the transaction was rolled back", waiters=self._units)
+
+    def _drop_writer(self, conn: sqlite3.Connection) -> None:
+        if self._lock_path is None:  # an in-memory database lives in this connection
+            return
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+        self.connection = None
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         failure = None
@@ -151,17 +168,19 @@ class GroupCommit:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             failure = f"{type(exc).__name__}: {exc}"
-        self._settle(self._open, failure)
+        self._settle(self._open, failure, waiters=self._units)
         if failure is None and self._on_commit is not None:
             self._on_commit()
 
-    def _settle(self, number: int, failure: str | None) -> None:
+    def _settle(self, number: int, failure: str | None, waiters: int) -> None:
+        """End the transaction; a failure is kept until each of its `waiters` (the units
+        staged in it, which wait in `_wait_for`) has read it, so none outlives them."""
         self._unlock_processes()  # the transaction is over (committed or rolled back)
         with self._state:
             if failure is None:
                 self._committed = number
-            else:
-                self._failed[number] = failure
+            elif waiters:
+                self._failed[number] = [failure, waiters]
             self._open = 0
             self._state.notify_all()
 
@@ -171,6 +190,10 @@ class GroupCommit:
         with self._state:
             while number not in self._failed and self._committed < number:
                 self._state.wait()
-            failure = self._failed.get(number)
-        if failure is not None:
-            raise TransientError(f"store could not commit: {failure}")
+            failed = self._failed.get(number)
+            if failed is not None:
+                failed[1] -= 1
+                if not failed[1]:
+                    del self._failed[number]
+        if failed is not None:
+            raise TransientError(f"store could not commit: {failed[0]}")
