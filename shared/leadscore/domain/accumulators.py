@@ -36,10 +36,9 @@ def capped_by_half_life(state: LeadState, now: datetime) -> dict[float, float]:
     # epoch bucket first and fade each bucket once (a year of weekly windows shares 1-2)
     by_epoch: dict[tuple[str | None, float], float] = {}
     counts = state.cap_counts
-    for key, amount in state.cap_weights.items():
-        count_key, max_events, epoch, half_life = _cap_parts(key)
+    for key, amount in state.cap_weights.items():  # hundreds for a lead of a few years
+        count_key, max_events, slot = _cap_slot(key)
         scale = min(1.0, max_events / max(1, counts.get(count_key, 1)))
-        slot = (epoch, half_life)
         by_epoch[slot] = by_epoch.get(slot, 0.0) + amount * scale
     out: dict[float, float] = {}
     for (epoch, half_life), amount in by_epoch.items():
@@ -80,6 +79,14 @@ def _cap_parts(key: str) -> tuple[str, int, str | None, float]:
     if len(parts) > 5:
         return "|".join(parts[:5]), int(parts[0]), parts[5], float(parts[2])
     return key, int(parts[0]), None, float(parts[2])
+
+
+@lru_cache(maxsize=65536)
+def _cap_slot(key: str) -> tuple[str, int, tuple[str | None, float]]:
+    """(count key, max events, (epoch key, old half-life)): `_cap_parts` as the sum per
+    epoch bucket reads it, the bucket's key built once per weight key, not per reading."""
+    count_key, max_events, epoch, half_life = _cap_parts(key)
+    return count_key, max_events, (epoch, half_life)
 
 
 def _cap_value(key: str, amount: float, now: datetime) -> tuple[str, int, float]:

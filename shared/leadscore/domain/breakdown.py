@@ -5,6 +5,7 @@ category limits take off. The parts add up to the score; `view.py` materialises 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -15,8 +16,8 @@ from leadscore.domain.accumulators import (
     engagement_by_category,
     engagement_by_half_life,
 )
-from leadscore.domain.behaviour import awards
-from leadscore.domain.fit import fit_items
+from leadscore.domain.behaviour import BehaviourRule, awards
+from leadscore.domain.fit import fit_points
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState
 
@@ -54,23 +55,26 @@ def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
     if purchase:
         terms[hl_p] = terms.get(hl_p, 0.0) + purchase
     behaviour: dict[str, float] = {}
-    if rules.behaviour:
-        for rule_id, won in awards(state.counters, rules.behaviour_by_id(), now).items():
-            behaviour[rule_id] = sum(points for points, _ in won)
-            for points, half_life in won:
-                terms[half_life] = terms.get(half_life, 0.0) + points
-    fit = sum(i.points for i in fit_items(state, rules))
-    limited = _over_limits(state, rules, now) if rules.limits else {}
+    by_id = rules.behaviour_by_id() if rules.behaviour else {}
+    won_now = awards(state.counters, by_id, now) if by_id else {}  # once, for both uses
+    for rule_id, won in won_now.items():
+        behaviour[rule_id] = sum(points for points, _ in won)
+        for points, half_life in won:
+            terms[half_life] = terms.get(half_life, 0.0) + points
+    fit = fit_points(state, rules)
+    limited = _over_limits(state, rules, now, by_id, won_now) if rules.limits else {}
     return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase,
                      terms=terms, behaviour=behaviour, limited=limited,
                      purchase_bands=order_records.band_points(state, rules, now))
 
 
-def _over_limits(state: LeadState, rules: Rules, now: datetime) -> dict[str, float]:
-    """Per limited category, the (negative) points over its limit at `now`."""
+def _over_limits(state: LeadState, rules: Rules, now: datetime,
+                 by_id: Mapping[str, BehaviourRule],
+                 won_now: Mapping[str, list[tuple[float, float]]]) -> dict[str, float]:
+    """Per limited category, the (negative) points over its limit at `now`, given the
+    frequency rules' awards at `now` (`behaviour.awards`)."""
     by_category = engagement_by_category(state, now)
-    by_id = rules.behaviour_by_id()
-    for rule_id, won in awards(state.counters, by_id, now).items():
+    for rule_id, won in won_now.items():
         rule = by_id[rule_id]
         category = rules.category_for(rule.events[0], rule) or ""
         by_category[category] = by_category.get(category, 0.0) + sum(p for p, _ in won)

@@ -98,10 +98,18 @@ def _micros(t: datetime) -> int:
 def epoch_key(half_life_days: float, t: datetime, short: bool = False) -> str:
     """The accumulator bucket an event at t with this half-life is added to; `short`:
     epochs of one half-life (see `accrue`)."""
+    return _epoch(half_life_days, t, short)[0]
+
+
+def _epoch(half_life_days: float, t: datetime, short: bool) -> tuple[str, float]:
+    """(`epoch_key`, `weight` of that key at t), computed from the same parts at once."""
     seconds = half_life_seconds(half_life_days)
     prefix, span = (SHORT_EPOCH, 1) if short else ("s", EPOCH_HALF_LIVES)
-    k = _micros(t) // (seconds * 1_000_000 * span)
-    return f"{prefix}{seconds}e{k}" if k >= 0 else f"{prefix}{seconds}n{-k}"
+    micros = _micros(t)
+    k = micros // (seconds * 1_000_000 * span)
+    key = f"{prefix}{seconds}e{k}" if k >= 0 else f"{prefix}{seconds}n{-k}"
+    base = k * seconds * 1_000_000 * span  # as `weight` reads it back from the key
+    return key, _pow2((micros - base) / (seconds * 1_000_000))
 
 
 @lru_cache(maxsize=65536)
@@ -138,8 +146,8 @@ def accrue(points: float, half_life_days: float, t: datetime,
     would wipe out the float bits of the small weights added beside it, so the bucket
     would depend on the order of events; within a factor of 2 it cannot. A lead gets one
     such bucket per half-life with purchases, pruned once faded."""
-    key = epoch_key(half_life_days, t, short)
-    amount = points * weight(key, t)
+    key, one_point = _epoch(half_life_days, t, short)  # not the key parsed back
+    amount = points * one_point
     return (f"{key}_{category}" if category else key), amount
 
 

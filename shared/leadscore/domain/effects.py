@@ -65,6 +65,16 @@ def cap_key(rule_key: str, max_events: int, window: float, hl: float, bucket: in
     return f"{max_events}|{window:g}|{hl:g}|{bucket}|{rule_key}"
 
 
+_SIMPLE_KEYS = {
+    "email_delivered": "email.delivered",
+    "email_opened": "email.opened",
+    "email_clicked": "email.clicked",
+    "email_complained": "email.complained",
+    "email_unsubscribed": "email.unsubscribed",
+    "email_resubscribed": "email.resubscribed",
+}
+
+
 def event_key(event: Event) -> str:
     if isinstance(event, FormSubmitted):
         return f"form.{event.form_kind}"
@@ -74,15 +84,7 @@ def event_key(event: Event) -> str:
         return "email.bounced_hard" if event.hard else "email.bounced_soft"
     if isinstance(event, OutcomeRecorded):
         return f"outcome.{event.outcome}"
-    simple = {
-        "email_delivered": "email.delivered",
-        "email_opened": "email.opened",
-        "email_clicked": "email.clicked",
-        "email_complained": "email.complained",
-        "email_unsubscribed": "email.unsubscribed",
-        "email_resubscribed": "email.resubscribed",
-    }
-    return simple.get(event.type, event.type)
+    return _SIMPLE_KEYS.get(event.type, event.type)
 
 
 def _clean_profile(profile: dict[str, ProfileValue]) -> dict[str, ProfileValue]:
@@ -107,7 +109,8 @@ def _behaviour_rules(event: Event, key: str, delta: LeadDelta,
     """Behaviour rules the event matches (see `behaviour.py`): points, or a window count."""
     if not rules.behaviour:
         return []
-    fields = event_fields(getattr(event, "url", None), getattr(event, "campaign", None))
+    given = event.__dict__  # a missing attribute costs pydantic's slow `__getattr__`
+    fields = event_fields(given.get("url"), given.get("campaign"))
     items = []
     for rule in rules.behaviour:
         if not rule.matches(key, fields):

@@ -3,6 +3,7 @@ or stopped matching (for the history of a profile change)."""
 
 from __future__ import annotations
 
+from leadscore.domain.conditions import FitRule
 from leadscore.domain.limits import ProfileValue
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import HistoryItem, LeadState
@@ -21,6 +22,13 @@ def fit_items(state: LeadState, rules: Rules) -> list[HistoryItem]:
             for r, test in rules.fit_tests() if test(fields)]
 
 
+def fit_points(state: LeadState, rules: Rules) -> float:
+    """The sum of `fit_items`' points, in the same order, without writing each reason (the
+    score needs only the points; the explanations were most of the cost)."""
+    fields = profile_fields(state)
+    return sum(r.points for r, test in rules.fit_tests() if test(fields))
+
+
 def fit_changes(before: dict[str, HistoryItem],
                 after: dict[str, HistoryItem]) -> list[HistoryItem]:
     """Fit rules a profile change started or stopped matching, as explained points."""
@@ -28,4 +36,27 @@ def fit_changes(before: dict[str, HistoryItem],
                for k, i in after.items() if k not in before]
     stopped = [HistoryItem(rule=k, points=-i.points, reason=f"fit no longer: {i.reason}")
                for k, i in before.items() if k not in after]
+    return started + stopped
+
+
+Matched = tuple[dict[str, ProfileValue], list[FitRule]]
+
+
+def fit_matched(state: LeadState, rules: Rules) -> Matched:
+    """The fields fit rules read and the rules they match, not yet explained."""
+    fields = profile_fields(state)
+    return fields, [r for r, test in rules.fit_tests() if test(fields)]
+
+
+def fit_changes_between(before: Matched, after: Matched) -> list[HistoryItem]:
+    """`fit_changes` of the `fit_items` of two `fit_matched` answers, explaining only the
+    rules whose match changed (a form names a profile: every rule was explained twice)."""
+    (old_fields, old), (new_fields, new) = before, after
+    old_ids, new_ids = {r.id for r in old}, {r.id for r in new}
+    started = [HistoryItem(rule=f"fit.{r.id}", points=r.points,
+                           reason=f"fit: {r.explain(new_fields)}")
+               for r in new if r.id not in old_ids]
+    stopped = [HistoryItem(rule=f"fit.{r.id}", points=-r.points,
+                           reason=f"fit no longer: {r.explain(old_fields)}")
+               for r in old if r.id not in new_ids]
     return started + stopped

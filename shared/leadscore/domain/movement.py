@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from pydantic import BaseModel
 
@@ -30,9 +31,16 @@ class ScoreMark(BaseModel):
     score: float
 
 
+@lru_cache(maxsize=64)  # one `now` per request or job run: asked three times per lead
 def _cutoff(now: datetime) -> str:
     """The newest day before the window: its last stored score is the baseline."""
     return (now.astimezone(UTC).date() - timedelta(days=WINDOW_DAYS)).isoformat()
+
+
+@lru_cache(maxsize=64)
+def _utc_day(now: datetime) -> str:
+    """`now`'s UTC day, YYYY-MM-DD."""
+    return now.astimezone(UTC).date().isoformat()
 
 
 def marked(marks: Sequence[ScoreMark], score: float, now: datetime,
@@ -41,7 +49,7 @@ def marked(marks: Sequence[ScoreMark], score: float, now: datetime,
 
     `stored` is (scored_at, score) of the lead as it was stored: a lead scored before marks
     existed gets its stored score as its first mark, so it does not look like a new lead."""
-    today = now.astimezone(UTC).date().isoformat()
+    today = _utc_day(now)
     by_day = {m.day: m.score for m in marks}
     scored_at, old_score = stored
     if not by_day and scored_at is not None:

@@ -177,7 +177,9 @@ def band_points(lead: LeadState, rules: Rules, now: datetime) -> dict[str, float
     """The purchase bands (`purchase.bands`) the lead is in at `now`, by id."""
     if not rules.purchase.bands:
         return {}
-    return rules.purchase.band_points(totals(lead), last_paid_day(lead), now)
+    # only legacy orders in the document add to the stored totals (read, never changed)
+    return rules.purchase.band_points(totals(lead) if lead.orders else lead.purchase_totals,
+                                      last_paid_day(lead), now)
 
 
 def drops_keys(before: LeadState | None, after: LeadState) -> bool:

@@ -32,9 +32,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from leadscore.domain import decay, money
+from leadscore.domain.conditions import private_attrs
 from leadscore.domain.state import PurchaseTotals
 
 Measure = Literal["count", "total_spend", "average_basket", "days_since_last"]
@@ -125,6 +126,10 @@ class PurchaseRules(_Strict):
     rates: dict[CurrencyCode, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = Field(
         default_factory=dict)  # one unit of the key's currency, in `currency`
     bands: list[PurchaseBand] = Field(default_factory=list)
+    # each band with its measure and range, found once (two properties per band and lead)
+    _measured_bands: tuple[tuple[PurchaseBand, Measure, Between], ...] = PrivateAttr(default=())
+    # the bands a lead that never bought is in (a count band from 0 up): most leads
+    _no_orders_bands: dict[str, float] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -136,6 +141,9 @@ class PurchaseRules(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"duplicate purchase band ids: {', '.join(dupes)}")
+        self._measured_bands = tuple((b, b.measure, b.range) for b in self.bands)
+        # with no totals and no last day, no measure reads `now`: any moment gives the same
+        self._no_orders_bands = self.band_points({}, None, datetime(2026, 1, 1, tzinfo=UTC))
         return self
 
     def value(self, amount_minor: int, currency: str) -> Decimal | None:
@@ -167,9 +175,15 @@ class PurchaseRules(_Strict):
                     now: datetime) -> dict[str, float]:
         """Each band the lead is in at `now`: its points, by band id."""
         out: dict[str, float] = {}
-        for band in self.bands:
-            if any(band.range.holds(v) for v in self.measured(band.measure, totals, last_day,
-                                                              now)):
+        if not self.bands:
+            return out
+        known = private_attrs(self)
+        if not totals and last_day is None and known["_no_orders_bands"] is not None:
+            return dict(known["_no_orders_bands"])
+        counting = _counting(totals)
+        bands: tuple[tuple[PurchaseBand, Measure, Between], ...] = known["_measured_bands"]
+        for band, measure, between in bands:
+            if any(between.holds(v) for v in self._judged(measure, counting, last_day, now)):
                 out[band.id] = band.points
         return out
 
@@ -177,7 +191,11 @@ class PurchaseRules(_Strict):
                  last_day: date | None, now: datetime) -> list[Decimal]:
         """The values a band on `measure` is judged on: one, or one per currency when spends
         are judged each in its own currency (no base currency); none if nothing to judge."""
-        counting = {c: t for c, t in sorted(totals.items()) if t.count > 0}
+        return self._judged(measure, _counting(totals), last_day, now)
+
+    def _judged(self, measure: Measure, counting: Mapping[str, PurchaseTotals],
+                last_day: date | None, now: datetime) -> list[Decimal]:
+        """`measured`, given the currencies whose orders count (`_counting`)."""
         if measure == "count":
             return [Decimal(sum(t.count for t in counting.values()))]
         if measure == "days_since_last":
@@ -206,6 +224,11 @@ class PurchaseRules(_Strict):
                     if moment > now:
                         out.append(moment)
         return out
+
+
+def _counting(totals: Mapping[str, PurchaseTotals]) -> dict[str, PurchaseTotals]:
+    """The currencies with orders that count, in code order."""
+    return {c: t for c, t in sorted(totals.items()) if t.count > 0}
 
 
 def _decimals(currency: str) -> int:

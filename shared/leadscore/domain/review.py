@@ -53,26 +53,39 @@ def first_crossing(terms: Sequence[tuple[float, float]], marks: Sequence[float],
     """The earliest moment E (terms: (value now, half-life days), plus `steady` points that
     do not fade) may reach a mark, or None if it cannot within `until_days`. Never later
     than the true first crossing (see the module docstring)."""
-    terms = [(a, h) for a, h in terms if a != 0.0]
-    if not terms or not marks:
+    kept = [(a, h) for a, h in terms if a != 0.0]
+    if not kept or not marks:
         return None
+    reach = [(abs(m - steady), m) for m in marks]  # each mark's distance from `steady`
     ln2 = math.log(2)
     x = 0.0
     for _ in range(MAX_STEPS):
-        faded = [(a * 2.0 ** (-x / h), h) for a, h in terms]
-        value = steady + sum(v for v, _ in faded)
-        left = sum(abs(v) for v, _ in faded)
+        # one pass per step, summing in the same order (from 0) as a sum over the terms:
+        # three lists and generators per step were half of materialising a lead
+        total: float = 0
+        left: float = 0
+        rate: float = 0
+        for a, h in kept:
+            v = a * 2.0 ** (-x / h)
+            total += v
+            left += abs(v)
+            rate += abs(v) * ln2 / h
+        value = steady + total
         # E stays within steady +- left from here on, moving towards `steady`
         if left < ROUNDING / 2:  # nothing left that rounding would show
             return None
-        distance = min((abs(value - m) for m in marks if abs(m - steady) <= left + ROUNDING),
-                       default=None)
+        bound = left + ROUNDING
+        distance = None
+        for gap, m in reach:  # the nearest mark E can still reach
+            if gap <= bound:
+                d = abs(value - m)
+                if distance is None or d < distance:
+                    distance = d
         if distance is None:
             return None
         distance -= ROUNDING
         if distance <= 0:
             return now + timedelta(days=max(x, MIN_STEP_DAYS))
-        rate = sum(abs(v) * ln2 / h for v, h in faded)
         x += max(distance / rate, MIN_STEP_DAYS)
         if x > until_days:
             return None

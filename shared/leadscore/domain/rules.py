@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from importlib import resources
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
     BaseModel,
@@ -25,7 +25,14 @@ from pydantic import (
 
 from leadscore.domain import decay
 from leadscore.domain.behaviour import BehaviourRule, Frequency
-from leadscore.domain.conditions import Condition, DomainTest, FitRule, NumericRange, Test
+from leadscore.domain.conditions import (
+    Condition,
+    DomainTest,
+    FitRule,
+    NumericRange,
+    Test,
+    private_attrs,
+)
 from leadscore.domain.purchase_rules import PurchaseBand, PurchaseRules, ValueBand
 from leadscore.domain.rules_errors import message, where
 from leadscore.domain.segments import Segments
@@ -201,15 +208,15 @@ class Rules(_Strict):
         """sha256 of the parsed rules as canonical JSON: equal for files that differ only in
         layout, comments or spelling of the stage form; changes with any rule (even when
         `version` was not bumped)."""
-        return self._content_hash
+        return cast(str, private_attrs(self)["_content_hash"])
 
     def fit_tests(self) -> tuple[tuple[FitRule, Test], ...]:
         """Each fit rule with its prepared test, read once per scoring (a private attribute
         of a pydantic model costs a slow attribute lookup on every access)."""
-        return self._fit_tests
+        return cast(tuple[tuple[FitRule, Test], ...], private_attrs(self)["_fit_tests"])
 
     def behaviour_by_id(self) -> dict[str, BehaviourRule]:
-        return self._behaviour
+        return cast(dict[str, BehaviourRule], private_attrs(self)["_behaviour"])
 
     def category_for(self, key: str, rule: EventRule | BehaviourRule) -> str | None:
         """The category an event's points count in; None when no limits are set (keys

@@ -13,7 +13,13 @@ from leadscore.domain.accumulators import pruned
 from leadscore.domain.breakdown import Breakdown, breakdown
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event
-from leadscore.domain.fit import fit_changes, fit_items, profile_fields
+from leadscore.domain.fit import (
+    fit_changes,
+    fit_changes_between,
+    fit_items,
+    fit_matched,
+    profile_fields,
+)
 from leadscore.domain.identity import ledger_key
 from leadscore.domain.limits import admits
 from leadscore.domain.own_time import at_own_time
@@ -105,8 +111,9 @@ def history_entry(event: Event, items: list[HistoryItem], rules: Rules,
 def _unset_new_fields(event: Event) -> set[str]:
     """Fields added for behaviour rules, left out of the stored event when unset, so
     history stays as it was for events that do not carry them."""
-    out = {"campaign"} if getattr(event, "campaign", 0) is None else set()
-    if event.type in ("form_submitted", "activity") and getattr(event, "url", 0) is None:
+    given = event.__dict__  # the event's fields (a missing attribute costs a slow lookup)
+    out = {"campaign"} if given.get("campaign", 0) is None else set()
+    if event.type in ("form_submitted", "activity") and given.get("url", 0) is None:
         out.add("url")
     return out
 
@@ -128,15 +135,15 @@ def apply_events(state: LeadState | None, lead_id: str, email: str, events: list
     for event in events:
         delta, items = effect_of(event, rules)
         explained = explain and bool(delta.profile)
-        before = {i.rule: i for i in fit_items(lead, rules)} if explained else {}
+        before = fit_matched(lead, rules) if explained else None
         lead = _apply_delta_in_place(lead, delta)
         if delta.order is not None:
             key = delta.order.key
             old = records[key].model_copy(deep=True) if key in records else None
             lead = order_records.apply_order(lead, records, delta.order, delta.at, rules)
             items = at_own_time(old, records.get(key), delta, items, rules)
-        if explained:
-            items = items + fit_changes(before, {i.rule: i for i in fit_items(lead, rules)})
+        if before is not None:
+            items = items + fit_changes_between(before, fit_matched(lead, rules))
         if explain:
             entries.append(history_entry(event, items, rules, now))
     lead.updated_at = now

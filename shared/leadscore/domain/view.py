@@ -41,42 +41,44 @@ def non_opener_since(state: LeadState, after_days: float) -> datetime | None:
 def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     """Pure: the lead with its view fields computed exactly at `now`."""
     parts = breakdown(state, rules, now)
-    s = state.model_copy()
-    s.fit_score = round(parts.fit, 4)
-    s.engagement_score = round(parts.engagement, 4)
-    s.score = round(parts.fit + parts.engagement, 4)
+    engagement, steady = parts.engagement, parts.steady  # sums: read once, not per use
+    fit_score = round(parts.fit, 4)
+    engagement_score = round(engagement, 4)
+    score = round(parts.fit + engagement, 4)
     # bands read the rounded values shown, so 10 points of engagement is never 9.999999
-    s.grade = _band(s.fit_score, rules.grades.fit, "D") + _band(
-        s.engagement_score, rules.grades.engagement, "4")
+    grade = _band(fit_score, rules.grades.fit, "D") + _band(
+        engagement_score, rules.grades.engagement, "4")
     stored = state.stage if state.scored_at is not None else "lead"
-    s.stage = stage_at(rules, s.score, s.fit_score, s.engagement_score,
-                       customer=order_records.is_customer(state),
-                       stored=stored, since=state.stage_since, now=now)
-    if s.stage != stored or s.stage_since is None:
-        s.stage_since = now
+    stage = stage_at(rules, score, fit_score, engagement_score,
+                     customer=order_records.is_customer(state),
+                     stored=stored, since=state.stage_since, now=now)
+    stage_since = now if stage != stored or state.stage_since is None else state.stage_since
     since = non_opener_since(state, rules.non_opener_after_days)
-    s.non_opener = since is not None and since <= now
-    s.non_opener_since = since if s.non_opener else None
-    s.rules_version = rules.version
-    s.rules_hash = rules.content_hash
-    s.score_marks = moved.marked(state.score_marks, s.score, now,
-                                 stored=(state.scored_at, state.score))
-    s.movement = moved.movement(s.score_marks, s.score, now)
-    s.scored_at = now
+    non_opener = since is not None and since <= now
+    score_marks = moved.marked(state.score_marks, score, now,
+                               stored=(state.scored_at, state.score))
     # daily while the score still moves visibly; and whenever the stage, grade or flag can
     # change by itself (a crossing, the non-opener date, the end of a minimum stay, a day
     # a recency band of purchases starts or stops holding)
-    fading = parts.engagement - parts.steady
+    fading = engagement - steady
     recency = rules.purchase.band_changes(order_records.last_paid_day(state), now) if (
         rules.purchase.bands) else []
-    s.next_review_at = next_review(
+    review_at = next_review(
         [(v, h) for h, v in parts.terms.items()], rules,
-        s.fit_score, now, [since, stay_ends(rules, s.stage, s.stage_since),
-                           now + REVIEW_EVERY if abs(fading) >= 0.5 or parts.limited
-                           else None, moved.leaves_window(s.score_marks, now), *recency],
-        steady=parts.steady)
-    s.counted = lead_stats.counted_under(s, rules.stages.mql, rules.stages.sql)
-    return s
+        fit_score, now, [since, stay_ends(rules, stage, stage_since),
+                         now + REVIEW_EVERY if abs(fading) >= 0.5 or parts.limited
+                         else None, moved.leaves_window(score_marks, now), *recency],
+        steady=steady)
+    # one copy with every view field, not a copy and then an attribute set per field
+    fresh = state.model_copy(update={
+        "fit_score": fit_score, "engagement_score": engagement_score, "score": score,
+        "grade": grade, "stage": stage, "stage_since": stage_since, "non_opener": non_opener,
+        "non_opener_since": since if non_opener else None, "rules_version": rules.version,
+        "rules_hash": rules.content_hash, "score_marks": score_marks,
+        "movement": moved.movement(score_marks, score, now), "scored_at": now,
+        "next_review_at": review_at})
+    fresh.counted = lead_stats.counted_under(fresh, rules.stages.mql, rules.stages.sql)
+    return fresh
 
 
 class ViewChange(BaseModel):

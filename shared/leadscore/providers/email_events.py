@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.errors import ValidationFailed
 from leadscore.providers.base import ParseResult
-from leadscore.providers.wire import parse_json
+from leadscore.providers.wire import load_plain, parse_json
 
 LATEST_UNIX = 4_102_444_800  # 2100-01-01: anything later (or an exponent) is not a time
 
@@ -103,6 +103,9 @@ def load_item(schema: Schema, item: Any) -> dict[str, Any] | None:
     """One batch item through its wire schema, or None when it is not what the schema says."""
     if not isinstance(item, dict):
         return None
+    plain = load_plain(schema, item)  # the same dict, for the usual well-formed item
+    if plain is not None:
+        return plain
     try:
         loaded: dict[str, Any] = schema.load(item)
     except MarshmallowError:

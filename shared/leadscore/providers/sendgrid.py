@@ -55,7 +55,7 @@ from leadscore.domain.events import Event
 from leadscore.errors import PayloadTooLarge, Unauthorized
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
-from leadscore.providers.email_events import Batch, from_unix, json_items, load_item, unix_time
+from leadscore.providers.email_events import Batch, json_items, load_item, unix_time
 from leadscore.providers.wire import WireSchema, schema_for
 
 if TYPE_CHECKING:
@@ -127,8 +127,8 @@ GROUP = {"group_unsubscribe": "email_group_unsubscribed",
          "group_resubscribe": "email_group_resubscribed"}
 
 
-def _one(batch: Batch, i: int, item: dict[str, Any]) -> None:
-    kind, at, key = item["event"], from_unix(item["timestamp"]), _key(item)
+def _one(batch: Batch, i: int, item: dict[str, Any], at: datetime) -> None:
+    kind, key = item["event"], _key(item)
     add = functools.partial(batch.add, str(i), kind, email=item["email"], key=key, at=at)
     if kind in SIMPLE:
         add(SIMPLE[kind])
@@ -152,11 +152,12 @@ def parse_batch(raw: bytes) -> ParseResult:
     batch, schema = Batch(SOURCE), schema_for(EventSchema)
     for i, raw_item in enumerate(items):
         item = load_item(schema, raw_item)
-        if item is None or unix_time(item["timestamp"]) is None:
+        at = unix_time(item["timestamp"]) if item is not None else None
+        if item is None or at is None:
             batch.ignore(raw_item.get("event") if isinstance(raw_item, dict) else None,
                          "invalid")
             continue
-        _one(batch, i, item)
+        _one(batch, i, item, at)  # the time read once, not checked and then read again
     return batch.result()
 
 
