@@ -102,3 +102,27 @@ def test_a_lone_surrogate_in_a_form_is_400(app_container: Container) -> None:
         content_type="application/json")
     assert answer.status_code == 400
     assert app_container.store.list_leads() == []
+
+
+# Python's urlsplit refuses these ("Invalid IPv6 URL"); a provider may still send them
+ODD_URLS = ["http://[x", "https://[::1/pricing?utm_source=x", "http://]/"]
+
+
+@pytest.mark.parametrize("url", ODD_URLS)
+def test_a_click_on_a_url_python_cannot_split_still_counts(
+        app_container: Container, url: str) -> None:
+    # GIVEN a signed SendGrid batch with such a click beside an open (the default rules
+    # have behaviour rules, which read a click's page and UTM fields)
+    body = json.dumps([
+        {"email": "c@example.com", "timestamp": NOW_TS - 60, "event": "click", "url": url,
+         "sg_event_id": "click-1"},
+        {"email": "c@example.com", "timestamp": NOW_TS - 30, "event": "open",
+         "sg_event_id": "open-1"}]).encode()
+    # WHEN it arrives
+    answer = sendgrid(client_for("email_webhook"), body)
+    # THEN it is accepted whole (no 5xx, so SendGrid does not retry it for ever), and both
+    # events count: the URL has no page to read, so only rules on the whole URL see it
+    add("5xx on malformed or unauthenticated input", int(answer.status_code >= 500))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    (lead,) = app_container.store.list_leads()
+    assert lead.counters["email_clicked"] == 1 and lead.counters["email_opened"] == 1

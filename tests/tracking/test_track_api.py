@@ -57,6 +57,25 @@ def test_identify_then_track_and_page_reach_the_lead(track_app: Container) -> No
     assert lead.score == pytest.approx(45 + 10 + 10, abs=0.1)  # demo, pricing, CTO title
 
 
+@pytest.mark.parametrize("url", ["http://[x", "https://[::1/pricing"])
+def test_a_page_url_python_cannot_split_is_a_page_view_of_the_site_root(
+        track_app: Container, url: str) -> None:
+    # GIVEN a known user, and a page call whose only location is a URL Python's urlsplit
+    # refuses (an unclosed IPv6 host)
+    auth = basic(SERVER_KEY)
+    post("/v1/identify", {"userId": "u-7", "messageId": "m-i", "traits": {"email": EMAIL}}, auth)
+    # WHEN it is tracked
+    answer = post("/v1/page", {"userId": "u-7", "messageId": "m-p",
+                               "properties": {"url": url}}, auth)
+    # THEN it is accepted (never a 5xx the library would retry) and counts as a visit of
+    # the site's root (no path of a page rule can be read from it)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["accepted"] == 1
+    visits = {e.event["idempotency_key"]: e.event["activity"]
+              for e in track_app.store.history(LEAD)}
+    assert visits["m-p"] == "website_visit"
+
+
 def test_short_paths_and_text_plain_bodies_work_like_the_browser_library(
         track_app: Container) -> None:
     # GIVEN the browser library's short path and text/plain body with writeKey inside

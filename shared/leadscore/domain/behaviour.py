@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,17 +76,29 @@ class BehaviourRule(_Strict):
         return key in self.events and (self.where is None or self.where.holds(fields))
 
 
+def split_url(url: str) -> SplitResult | None:
+    """A URL from outside split into its parts, or None when Python refuses to split it
+    (an unclosed IPv6 host, "http://[x", raises ValueError): senders do send such links,
+    and an event must never fail on one."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def event_fields(url: str | None, campaign: str | None) -> dict[str, ProfileValue]:
-    """The fields a behaviour rule's `where` reads, from an event's URL and campaign."""
+    """The fields a behaviour rule's `where` reads, from an event's URL and campaign (a URL
+    that cannot be split gives no page or UTM fields: only rules on `url` itself see it)."""
     fields: dict[str, ProfileValue] = {}
     if url:
-        parts = urlsplit(url)
         fields["url"] = url
-        fields["page"] = parts.path or "/"
-        query = parse_qs(parts.query)
-        for name in UTM:
-            if query.get(name):
-                fields[name] = query[name][0]
+        parts = split_url(url)
+        if parts is not None:
+            fields["page"] = parts.path or "/"
+            query = parse_qs(parts.query)
+            for name in UTM:
+                if query.get(name):
+                    fields[name] = query[name][0]
     chosen = campaign or fields.get("utm_campaign")
     if chosen:
         fields["campaign"] = chosen

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from marshmallow import ValidationError as WireError
 from pydantic import ValidationError as ModelError
@@ -22,6 +21,7 @@ from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
 from leadscore.domain import field_map
+from leadscore.domain.behaviour import split_url
 from leadscore.domain.events import (
     CustomActivity,
     EmailClicked,
@@ -133,8 +133,9 @@ def _page_path(msg: dict[str, Any]) -> str:
         if isinstance(value, str) and value.startswith("/"):
             return value
     for value in (props.get("url"), (page or {}).get("url") if isinstance(page, dict) else None):
-        if isinstance(value, str) and value:
-            return urlsplit(value).path or "/"
+        parts = split_url(value) if isinstance(value, str) and value else None
+        if parts is not None:
+            return parts.path or "/"
     return "/"
 
 
