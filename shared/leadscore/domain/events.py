@@ -61,8 +61,8 @@ def _remember_domains() -> None:
     Installed at the first check, so importing the events never imports email-validator."""
     global _domains_remembered
     names = vars(import_module("email_validator.validate_email"))  # where it is called from
-    check = names["validate_email_domain_name"]
-    if not hasattr(check, "cache_info"):  # once per process, whoever asks first
+    check = names.get("validate_email_domain_name")  # (a release that renames it: no memory)
+    if callable(check) and not hasattr(check, "cache_info"):  # once per process
         names["validate_email_domain_name"] = lru_cache(maxsize=4096)(check)
     _domains_remembered = True
 
