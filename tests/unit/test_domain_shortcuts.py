@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +25,15 @@ from leadscore.domain.state import LeadState, PurchaseTotals
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
+def plain_sum(values: Iterable[float]) -> float:
+    """Left to right, as `sum` of floats did before Python 3.12 (it compensates since): the
+    reference must not depend on the interpreter the suite runs on."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
 def stepping_over_pairs(terms: Sequence[tuple[float, float]], marks: Sequence[float],
                         now: datetime, until_days: float, steady: float) -> datetime | None:
     """The review's stepping as first written: lists of (value, half-life) pairs per step."""
@@ -35,8 +44,8 @@ def stepping_over_pairs(terms: Sequence[tuple[float, float]], marks: Sequence[fl
     x = 0.0
     for _ in range(MAX_STEPS):
         faded = [(a * 2.0 ** (-x / h), h) for a, h in terms]
-        value = steady + sum(v for v, _ in faded)
-        left = sum(abs(v) for v, _ in faded)
+        value = steady + plain_sum(v for v, _ in faded)
+        left = plain_sum(abs(v) for v, _ in faded)
         if left < ROUNDING / 2:
             return None
         distance = min((abs(value - m) for m in marks if abs(m - steady) <= left + ROUNDING),
@@ -46,7 +55,7 @@ def stepping_over_pairs(terms: Sequence[tuple[float, float]], marks: Sequence[fl
         distance -= ROUNDING
         if distance <= 0:
             return now + timedelta(days=max(x, MIN_STEP_DAYS))
-        rate = sum(abs(v) * ln2 / h for v, h in faded)
+        rate = plain_sum(abs(v) * ln2 / h for v, h in faded)
         x += max(distance / rate, MIN_STEP_DAYS)
         if x > until_days:
             return None
@@ -120,3 +129,23 @@ def test_a_lead_that_never_bought_is_in_the_bands_it_would_be_in_when_judged() -
     # AND the answer is a copy: changing it changes no later answer
     remembered["none-yet"] = 99.0
     assert purchase.band_points({}, None, NOW) == judged
+
+
+def test_rules_copied_with_changes_are_the_rules_validated_with_those_changes() -> None:
+    # GIVEN the default rules, whose validators prepare parts (band measures, fit tests,
+    # the content hash) kept beside the fields
+    rules = default_rules()
+    bands = [{"id": "zero", "count": {"max": 0}, "points": 7}]
+    data = rules.model_dump(mode="json", exclude_unset=True)
+    data["purchase"]["bands"] = bands
+    validated = rules_from_data(data)
+    # WHEN the purchase rules, and the rules, are copied with new bands
+    purchase = rules.purchase.model_copy(update={"bands": bands})
+    copied = rules.model_copy(update={"purchase": purchase})
+    # THEN each copy judges and hashes as the rules validated with those bands do
+    assert purchase.band_points({}, None, NOW) == {"zero": 7.0}
+    assert copied.purchase.band_points({}, None, NOW) == (
+        validated.purchase.band_points({}, None, NOW))
+    assert copied.content_hash == validated.content_hash != rules.content_hash
+    # AND a copy without changes is the same rules
+    assert rules.model_copy().content_hash == rules.content_hash

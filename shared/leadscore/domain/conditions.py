@@ -41,7 +41,20 @@ def private_attrs(model: BaseModel) -> dict[str, Any]:
     return cast(dict[str, Any], model.__pydantic_private__)
 
 
-class _Strict(BaseModel):
+class Prepared(BaseModel):
+    """A rules model whose validators prepare parts kept beside its fields (compiled tests,
+    purchase band measures, the rules' content hash). pydantic's `model_copy(update=...)`
+    skips validators, so the copy would keep the parts of the old values: a copy with
+    changes is validated again instead (rules are copied rarely, read on every event)."""
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Self:
+        if not update:
+            return super().model_copy(deep=deep)
+        return self.model_validate({**dict(self), **update})
+
+
+class _Strict(Prepared):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

@@ -32,10 +32,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from leadscore.domain import decay, money
-from leadscore.domain.conditions import private_attrs
+from leadscore.domain.conditions import Prepared, private_attrs
 from leadscore.domain.state import PurchaseTotals
 
 Measure = Literal["count", "total_spend", "average_basket", "days_since_last"]
@@ -49,7 +49,7 @@ def _currency(value: str) -> str:
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 
 
-class _Strict(BaseModel):
+class _Strict(Prepared):  # a copy with changes is validated again (conditions.Prepared)
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

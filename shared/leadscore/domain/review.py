@@ -60,8 +60,10 @@ def first_crossing(terms: Sequence[tuple[float, float]], marks: Sequence[float],
     ln2 = math.log(2)
     x = 0.0
     for _ in range(MAX_STEPS):
-        # one pass per step, summing in the same order (from 0) as a sum over the terms:
-        # three lists and generators per step were half of materialising a lead
+        # one pass per step, adding the terms left to right (Python 3.12's `sum` of floats
+        # compensates rounding, so it may differ from this by an ulp; either is a lower
+        # bound within ROUNDING): three lists and generators per step were half of
+        # materialising a lead
         total: float = 0
         left: float = 0
         rate: float = 0

@@ -15,7 +15,6 @@ from importlib import resources
 from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -30,6 +29,7 @@ from leadscore.domain.conditions import (
     DomainTest,
     FitRule,
     NumericRange,
+    Prepared,
     Test,
     private_attrs,
 )
@@ -55,7 +55,7 @@ MAX_HALF_LIFE_DAYS = decay.MAX_HALF_LIFE_DAYS  # ten years
 HalfLife = decay.HalfLife
 
 
-class _Strict(BaseModel):
+class _Strict(Prepared):  # a copy with changes is validated again (conditions.Prepared)
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
