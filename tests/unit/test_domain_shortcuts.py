@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadscore.domain.fit import fit_changes, fit_changes_between, fit_items, fit_matched
+from leadscore.domain.fit import fit_changes_between, fit_items, fit_matched
 from leadscore.domain.review import (
     MAX_STEPS,
     MIN_STEP_DAYS,
@@ -20,7 +20,7 @@ from leadscore.domain.review import (
     levels,
 )
 from leadscore.domain.rules import default_rules, rules_from_data
-from leadscore.domain.state import LeadState, PurchaseTotals
+from leadscore.domain.state import HistoryItem, LeadState, PurchaseTotals
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -81,6 +81,17 @@ def test_the_review_steps_to_the_same_moment_as_stepping_over_pairs(seed: int) -
         assert first_crossing(terms, marks, NOW, until, steady) == expected
         found += expected is not None
     assert found > 100  # crossings were found, not only "never"
+
+
+def fit_changes(before: dict[str, HistoryItem],
+                after: dict[str, HistoryItem]) -> list[HistoryItem]:
+    """The change between two sets of explained fit items, as first written (every rule
+    explained on both sides): the reference for `fit_changes_between`."""
+    started = [HistoryItem(rule=k, points=i.points, reason=f"fit: {i.reason}")
+               for k, i in after.items() if k not in before]
+    stopped = [HistoryItem(rule=k, points=-i.points, reason=f"fit no longer: {i.reason}")
+               for k, i in before.items() if k not in after]
+    return started + stopped
 
 
 def lead(profile: dict[str, str | int], email: str = "ana@acme.example") -> LeadState:

@@ -124,16 +124,6 @@ def _parse_epoch(key: str) -> tuple[int, int, int] | None:
     return int(found[2]), (k if found[3] == "e" else -k), span
 
 
-def weight(key: str, t: datetime) -> float:
-    """What one point earned at t adds to the bucket `key` (in [1, 2**256) for its epoch)."""
-    parsed = _parse_epoch(key)
-    if parsed is None:
-        return growth(t, half_life_of(key))
-    seconds, k, span = parsed
-    base = k * seconds * 1_000_000 * span
-    return _pow2((_micros(t) - base) / (seconds * 1_000_000))
-
-
 def accrue(points: float, half_life_days: float, t: datetime,
            category: str | None = None, short: bool = False) -> tuple[str, float]:
     """(bucket key, amount to add) for points earned at t: the blind increment. With a

@@ -56,12 +56,17 @@ def _remember_domains() -> None:
     """Nine tenths of email-validator's check of a new address is its domain's (Unicode
     tables character by character, ~17 us for `acme.example`), and a new address is mostly
     at a domain seen before. `validate_email_domain_name` is a pure function of the domain
-    and two flags that returns a fresh result or raises: remember its results, keyed by all
-    its arguments, bounded (errors are not remembered: an invalid domain is checked again).
+    and two flags (and of `email_validator.SPECIAL_USE_DOMAIN_NAMES`, which leadscore never
+    changes) that returns a dict its caller only reads, or raises: remember its results,
+    keyed by all its arguments, bounded (errors are not remembered: an invalid domain is
+    checked again).
     Installed at the first check, so importing the events never imports email-validator."""
     global _domains_remembered
-    names = vars(import_module("email_validator.validate_email"))  # where it is called from
-    check = names.get("validate_email_domain_name")  # (a release that renames it: no memory)
+    try:  # (a release that moves or renames these costs speed, never an event)
+        names = vars(import_module("email_validator.validate_email"))  # where it is called
+    except ImportError:
+        names = {}
+    check = names.get("validate_email_domain_name")
     if callable(check) and not hasattr(check, "cache_info"):  # once per process
         names["validate_email_domain_name"] = lru_cache(maxsize=4096)(check)
     _domains_remembered = True

@@ -17,26 +17,15 @@ def profile_fields(state: LeadState) -> dict[str, ProfileValue]:
 
 
 def fit_items(state: LeadState, rules: Rules) -> list[HistoryItem]:
-    fields = profile_fields(state)
+    fields, matched = fit_matched(state, rules)
     return [HistoryItem(rule=f"fit.{r.id}", points=r.points, reason=r.explain(fields))
-            for r, test in rules.fit_tests() if test(fields)]
+            for r in matched]
 
 
 def fit_points(state: LeadState, rules: Rules) -> float:
     """The sum of `fit_items`' points, in the same order, without writing each reason (the
     score needs only the points; the explanations were most of the cost)."""
-    fields = profile_fields(state)
-    return sum(r.points for r, test in rules.fit_tests() if test(fields))
-
-
-def fit_changes(before: dict[str, HistoryItem],
-                after: dict[str, HistoryItem]) -> list[HistoryItem]:
-    """Fit rules a profile change started or stopped matching, as explained points."""
-    started = [HistoryItem(rule=k, points=i.points, reason=f"fit: {i.reason}")
-               for k, i in after.items() if k not in before]
-    stopped = [HistoryItem(rule=k, points=-i.points, reason=f"fit no longer: {i.reason}")
-               for k, i in before.items() if k not in after]
-    return started + stopped
+    return sum(r.points for r in fit_matched(state, rules)[1])
 
 
 Matched = tuple[dict[str, ProfileValue], list[FitRule]]
@@ -49,8 +38,9 @@ def fit_matched(state: LeadState, rules: Rules) -> Matched:
 
 
 def fit_changes_between(before: Matched, after: Matched) -> list[HistoryItem]:
-    """`fit_changes` of the `fit_items` of two `fit_matched` answers, explaining only the
-    rules whose match changed (a form names a profile: every rule was explained twice)."""
+    """Fit rules a profile change started or stopped matching, as explained points, from two
+    `fit_matched` answers: only the rules whose match changed are explained (a form names a
+    profile: every rule was explained twice)."""
     (old_fields, old), (new_fields, new) = before, after
     old_ids, new_ids = {r.id for r in old}, {r.id for r in new}
     started = [HistoryItem(rule=f"fit.{r.id}", points=r.points,

@@ -187,15 +187,11 @@ class PurchaseRules(_Strict):
                 out[band.id] = band.points
         return out
 
-    def measured(self, measure: Measure, totals: Mapping[str, PurchaseTotals],
-                 last_day: date | None, now: datetime) -> list[Decimal]:
-        """The values a band on `measure` is judged on: one, or one per currency when spends
-        are judged each in its own currency (no base currency); none if nothing to judge."""
-        return self._judged(measure, _counting(totals), last_day, now)
-
     def _judged(self, measure: Measure, counting: Mapping[str, PurchaseTotals],
                 last_day: date | None, now: datetime) -> list[Decimal]:
-        """`measured`, given the currencies whose orders count (`_counting`)."""
+        """The values a band on `measure` is judged on, given the currencies whose orders
+        count (`_counting`): one, or one per currency when spends are judged each in its own
+        currency (no base currency); none if nothing to judge."""
         if measure == "count":
             return [Decimal(sum(t.count for t in counting.values()))]
         if measure == "days_since_last":

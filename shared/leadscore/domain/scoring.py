@@ -14,7 +14,6 @@ from leadscore.domain.breakdown import Breakdown, breakdown
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event
 from leadscore.domain.fit import (
-    fit_changes,
     fit_changes_between,
     fit_items,
     fit_matched,
@@ -35,7 +34,7 @@ from leadscore.domain.state import (
 from leadscore.domain.view import REVIEW_EVERY, ViewChange, materialise, refreshed
 
 __all__ = ["REVIEW_EVERY", "Breakdown", "ViewChange", "apply_delta", "apply_events",
-           "breakdown", "fit_changes", "fit_items", "history_entry", "materialise", "new_lead",
+           "breakdown", "fit_items", "history_entry", "materialise", "new_lead",
            "profile_fields", "pruned", "refreshed"]
 
 STATUS_PRIORITY: dict[EmailStatus, int] = {

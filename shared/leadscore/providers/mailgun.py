@@ -63,7 +63,7 @@ from leadscore.errors import BadRequest, Unauthorized, UnsupportedMediaType
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, TokenClaim, WebhookProvider
 from leadscore.providers.email_events import Batch, load_item, unix_time
-from leadscore.providers.wire import WireSchema, parse_json
+from leadscore.providers.wire import WireSchema, parse_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -171,7 +171,7 @@ def parse(raw: bytes) -> ParseResult:
     body = parse_json(raw)
     raw_data = body.get("event-data") if isinstance(body, dict) else None
     batch = Batch(SOURCE)
-    data = load_item(_EventData(), raw_data)
+    data = load_item(schema_for(_EventData), raw_data)  # one per thread: its plan is kept
     at = unix_time(data["timestamp"]) if data else None
     if data is None or at is None:
         batch.ignore(raw_data.get("event") if isinstance(raw_data, dict) else None,
