@@ -91,7 +91,7 @@ def environ(path, body=b"", method="POST", content_type="application/json", head
 _HTTP_REQUEST = """
 from flask import Request
 answer = function(Request(built))
-assert answer.status_code < 400, (answer.status_code, answer.get_data()[:300])
+assert 200 <= answer.status_code < 300, (answer.status_code, answer.get_data()[:300])
 """
 EVENTS = ROOT / "tests" / "events"
 REQUESTS: dict[str, str] = {

@@ -4,9 +4,10 @@ lead) against the same events spread over leads, and a hello-world function on t
 server stack (the HTTP floor: the most one-event requests could reach).
 
 The server is `leadscore serve` in its own process (gunicorn, threads), as an operator runs
-it, and the requests come from wrk (`bench/wrk.py`), a C client whose CPU per request is a
-few microseconds: a Python client spent as much CPU per call as a hello-world server, so the
-floor measured the client. Raw, on SQLite: one
+it. The requests come from both clients of `bench/clients.py` in turn: wrk, a C client
+whose CPU per request is a few microseconds, which judges the goal, and Python threads,
+which spent as much CPU per call as a hello-world server (so their floor measured the
+client). Raw, on SQLite: one
 ledger row and one lead row per event, serialised beforehand, written with plain SQL by 8
 threads, one transaction each (writers queue on a lock, as the adapter's do). On Firestore:
 the same lead documents written by the store.

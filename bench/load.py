@@ -1,8 +1,9 @@
 """Bounded load test (issue 9): a mix of every provider against `leadscore serve`, then an
 exact reconciliation, and the bare functions-framework hello-world measured the same way.
 
-Loopback only, a fixed number of requests sent by wrk (`bench/wrk.py`: a C client, so the
-client's CPU does not cap either server), stops by itself.
+Loopback only, a fixed number of requests sent by each client of `bench/clients.py` in turn
+(wrk, a C client whose CPU does not cap either server, judges the goal; then Python
+threads), stops by itself.
 """
 
 from __future__ import annotations

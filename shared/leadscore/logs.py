@@ -25,7 +25,7 @@ LOGGER_NAME = "leadscore"
 
 
 def scrub(value: Any) -> Any:
-    if isinstance(value, str):  # no "@", no address: most strings skip the pattern
+    if isinstance(value, str):  # no "@" or "%40", no address: most strings skip the pattern
         return EMAIL.sub(_redacted, value) if "@" in value or "%40" in value else value
     if isinstance(value, dict):
         return {k: scrub(v) for k, v in value.items()}

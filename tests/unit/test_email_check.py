@@ -48,10 +48,10 @@ def test_a_remembered_domain_gives_what_checking_from_scratch_gives(
     assert remembered.cache_info().hits > 0
     monkeypatch.setitem(vars(sys.modules["email_validator.validate_email"]),
                         "validate_email_domain_name", remembered.__wrapped__)
-    events._checked_email.cache_clear()  # addresses, not only domains, checked afresh
+    events.checked_email.cache_clear()  # addresses, not only domains, checked afresh
     scratch = [checked(a) for a in ADDRESSES]
     scratch_variants = [checked("other." + a) for a in ADDRESSES]
-    events._checked_email.cache_clear()
+    events.checked_email.cache_clear()
     # THEN every answer is the same, accepted spelling or error message alike
     assert first == again == scratch
     assert variants == scratch_variants

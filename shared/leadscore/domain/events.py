@@ -39,7 +39,7 @@ PLACEHOLDER_EMAIL = "anonymous@visitor.example"
 
 
 @lru_cache(maxsize=8192)
-def _checked_email(value: str) -> str:
+def checked_email(value: str) -> str:
     """pydantic's `EmailStr` check, remembered per address: a provider batch names each lead
     many times, and the check (email-validator) costs more than the rest of the event."""
     if value == PLACEHOLDER_EMAIL:
@@ -73,7 +73,7 @@ def _remember_domains() -> None:
 
 
 # `EmailStr`, with the same errors and JSON schema, checked once per distinct address
-EmailAddress = Annotated[str, AfterValidator(_checked_email),
+EmailAddress = Annotated[str, AfterValidator(checked_email),
                          WithJsonSchema({"type": "string", "format": "email"})]
 
 

@@ -136,7 +136,8 @@ class GroupCommit:
         first unit (nothing else is staged in it). If SQLite dropped the whole transaction
         (some I/O errors do), the units staged before it are lost too: their writers are
         told so. If the rollback itself fails, the connection is dropped (closing it rolls
-        the transaction back) rather than ever committing what the failed unit wrote."""
+        the transaction back) rather than ever committing what the failed unit wrote; an
+        in-memory database (tests) lives in that connection and keeps it."""
         try:
             if conn.in_transaction and not first:
                 try:

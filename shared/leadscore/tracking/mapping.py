@@ -17,7 +17,6 @@ from typing import Any
 
 from marshmallow import ValidationError as WireError
 from pydantic import ValidationError as ModelError
-from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
 from leadscore.domain import field_map
@@ -33,6 +32,7 @@ from leadscore.domain.events import (
     ProfileValue,
     PurchaseMade,
     PurchaseRefunded,
+    checked_email,
 )
 from leadscore.domain.identity import normalise_email
 from leadscore.domain.money import MoneyError, currency_code, to_minor
@@ -108,10 +108,8 @@ def _address(msg: dict[str, Any]) -> str | None:
                   context_traits.get("email") if isinstance(context_traits, dict) else None]
     for value in candidates:
         if isinstance(value, str) and value.strip():
-            try:
-                # `EmailStr`'s own check, called as the events call it (domain/events.py):
-                # no adapter built at import, and email-validator loaded on the first use
-                return normalise_email(validate_email(value.strip())[1])
+            try:  # the events' own check (remembered per address and domain)
+                return normalise_email(checked_email(value.strip()))
             except PydanticCustomError:
                 raise Refusal("traits.email is not a valid address") from None
     return None
