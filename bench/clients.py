@@ -49,6 +49,13 @@ class Planned:
     body: bytes = b""
 
 
+def ingest_post(body: object, token: str) -> Planned:
+    """A `POST /ingest` of `body` as JSON with the API token."""
+    return Planned("/ingest", "POST", {"Content-Type": "application/json",
+                                       "Authorization": f"Bearer {token}"},
+                   json.dumps(body).encode())
+
+
 @dataclass(frozen=True)
 class Driven:
     """What a run of wrk measured."""

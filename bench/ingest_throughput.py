@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.clients import CLIENTS, JUDGE, Client, Planned
+from bench.clients import CLIENTS, JUDGE, Client, Planned, ingest_post
 from bench.harness import hello_served, new_store, served, timed_parallel, verdict
 from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import default_rules
@@ -96,9 +96,7 @@ def measure(kind: str, events: int, drive: Client) -> dict[str, float]:
         with served({**env, "LEADSCORE_API_TOKEN": TOKEN}) as base, \
                 hello_served(Path(folder)) as hello:
             def posts(bodies: list[Any]) -> list[Planned]:
-                return [Planned("/ingest", "POST", {
-                    "Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-                    json.dumps(body).encode()) for body in bodies]
+                return [ingest_post(body, TOKEN) for body in bodies]
 
             say_hello = [Planned("/")] * events
             # rules and schemas are built on a server's first requests

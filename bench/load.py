@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.clients import CLIENTS, JUDGE, Client, Planned
+from bench.clients import CLIENTS, JUDGE, Client, Planned, ingest_post
 from bench.harness import hello_served, served, verdict
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.domain.identity import lead_id_for
@@ -47,9 +47,7 @@ def _workload(signer: SendGridSigner) -> tuple[list[Planned], list[Event]]:
                     "idempotency_key": f"a{i}", "occurred_at": at.isoformat(),
                     "activity": "website_visit"}
             expected.append(EVENT_ADAPTER.validate_python(body))
-            calls.append(Planned("/ingest", "POST", {
-                "Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-                json.dumps(body).encode()))
+            calls.append(ingest_post(body, TOKEN))
         elif kind == 1:  # a SendGrid batch of three events for three leads
             batch = [{"email": email(i + k), "timestamp": int(at.timestamp()) - k,
                       "event": "open", "sg_event_id": f"sg{i}-{k}"} for k in (1, 2, 5)]
