@@ -247,13 +247,8 @@ def test_a_failed_commit_fails_every_request_that_shared_it(
             outcomes["second"] = "503"
 
     monkeypatch.setattr(group, "_commit", failing_commit)
-    threads = [threading.Thread(target=first, daemon=True),
-               threading.Thread(target=second, daemon=True)]
     # WHEN both finish
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    side_by_side(first, second)
     # THEN both senders are told to retry, and neither lead is stored
     assert outcomes == {"first": "503", "second": "503"}
     assert sqlite_store.count_leads() == 0
@@ -268,6 +263,15 @@ def ingest_lead(rules: Rules, email: str) -> Any:
     from leadscore.domain.scoring import apply_events
 
     return apply_events(None, lead_id_for(email), email, [], rules, NOW)[0]
+
+
+def side_by_side(*runs: Callable[[], None]) -> None:
+    """Run each on its own (daemon) thread and wait for all, at most 30 s each."""
+    threads = [threading.Thread(target=run, daemon=True) for run in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
 
 
 def until(condition: Callable[[], bool], seconds: float = 30) -> None:
@@ -367,13 +371,8 @@ def test_a_failed_unit_that_joined_a_transaction_undoes_itself_alone(
         except Refused:
             outcomes["second"] = "refused"
 
-    threads = [threading.Thread(target=first, daemon=True),
-               threading.Thread(target=second, daemon=True)]
     # WHEN both finish
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    side_by_side(first, second)
     # THEN the second shared the first's transaction, its own lead is not stored, and the
     # first's is, committed by the transaction they shared
     assert joined == [True]
