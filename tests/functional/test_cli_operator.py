@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -46,12 +48,17 @@ def test_lead_history_is_a_readable_timeline(store_url: str) -> None:
     assert "email_delivered" in out and "rules default-2026.11" in out
 
 
-def test_rescore_previews_then_applies_a_rules_change(store_url: str, tmp_path: Path) -> None:
+def strict_rules(path: Path, version: str, dump: Callable[[Any], str]) -> Path:
+    """The default rules with an easy MQL and an unreachable SQL, written with `dump`."""
     data = yaml.safe_load(default_rules_text())
-    data["version"] = "strict-2026.12"
+    data["version"] = version
     data["stages"] = {"mql": 20, "sql": 200}
-    rules_file = tmp_path / "strict.yaml"
-    rules_file.write_text(yaml.safe_dump(data))
+    path.write_text(dump(data))
+    return path
+
+
+def test_rescore_previews_then_applies_a_rules_change(store_url: str, tmp_path: Path) -> None:
+    rules_file = strict_rules(tmp_path / "strict.yaml", "strict-2026.12", yaml.safe_dump)
     preview = json.loads(run(store_url, "rescore", "--rules", str(rules_file), "--dry-run",
                              "--json"))
     assert preview["dry_run"] is True and preview["stage_moves"]
@@ -67,11 +74,7 @@ def test_rescore_previews_then_applies_a_rules_change(store_url: str, tmp_path: 
 def test_rescore_reads_a_json_rules_file_as_the_functions_do(store_url: str,
                                                              tmp_path: Path) -> None:
     # GIVEN stricter rules written as JSON (what `rules check --json-out` gives a deploy)
-    data = yaml.safe_load(default_rules_text())
-    data["version"] = "strict-json-2026.12"
-    data["stages"] = {"mql": 20, "sql": 200}
-    rules_file = tmp_path / "strict.json"
-    rules_file.write_text(json.dumps(data))
+    rules_file = strict_rules(tmp_path / "strict.json", "strict-json-2026.12", json.dumps)
     # WHEN the operator previews a rescore with them
     preview = json.loads(run(store_url, "rescore", "--rules", str(rules_file), "--dry-run",
                              "--json"))
