@@ -83,6 +83,7 @@ class Container:
         self._sweeper: ThreadPoolExecutor | None = None
         self._queued_sweep: Future[None] | None = None
         self._crm_queue: Any = None
+        self._crm_erasing: Future[Any] | None = None  # the last CRM erasure sweep started
         logs.configure(self.settings.log_level)
         use_id_key(self.settings.id_key.get_secret_value())
         if self.settings.store == "firestore" and not (
@@ -270,11 +271,10 @@ class Container:
         from concurrent.futures import TimeoutError as FutureTimeout
 
         with self._lock:
-            last = self._queued_sweep
-        if last is None:
-            return True
+            started = [f for f in (self._queued_sweep, self._crm_erasing) if f is not None]
         try:
-            last.result(timeout=timeout_s)  # one thread: the last submitted ends last
+            for last in started:  # one thread: the last submitted of each ends last
+                last.result(timeout=timeout_s)
         except FutureTimeout:
             return False
         return True
@@ -362,6 +362,32 @@ class Container:
             return None
         logs.info("crm sync", **report.model_dump(exclude={"last_lead_id"}))
         return report
+
+    def crm_tools(self) -> list[str]:
+        """The configured CRM syncs by tool name: an erasure deletes the contact there."""
+        return ["crm:hubspot"] if self.settings.hubspot_token.get_secret_value() else []
+
+    def erase_in_crm(self) -> Any:
+        """Delete the contacts of erased leads from the CRM (`service/crm_erasure.py`);
+        what fails stays recorded for a later sweep, so it is logged, never raised."""
+        from leadscore.service.crm_erasure import erase_in_crm
+
+        crm = self.hubspot_crm()
+        if crm is None:
+            return None
+        try:
+            return erase_in_crm(self.store, {"crm:hubspot": crm}, self.now(),
+                                attempts=self.settings.hubspot_attempts)
+        except Exception:  # noqa: BLE001 - recorded: the next CRM sync sends it
+            logs.exception("crm erasure sweep failed; the next sweep retries")
+            return None
+
+    def erase_in_crm_soon(self) -> None:
+        """After an erasure: its CRM deletion on the background thread, not in the request."""
+        if self.crm_tools():
+            erasing = self._handover_thread().submit(self.erase_in_crm)
+            with self._lock:
+                self._crm_erasing = erasing
 
     def crm_queue(self) -> Any:
         from leadscore.service.crm_outbox import CrmQueue, CrmRunReport

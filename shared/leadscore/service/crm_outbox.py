@@ -43,8 +43,9 @@ from leadscore.integrations.ports import (
     RetryableDelivery,
     ScoreRecord,
 )
+from leadscore.service.crm_erasure import erase_in_crm, erasure_for, outbox_of
 from leadscore.service.outbound_sync import lead_pages, sync_records_of
-from leadscore.store.port import LeadStore, SyncRecord, SyncRecords
+from leadscore.store.port import LeadStore, SyncRecord
 
 HISTORY_LIMIT = 500  # the newest entries hold the reasons worth points now
 SENT_FIELDS = ("score", "fit_score", "engagement_score", "grade", "stage", "scored_at")
@@ -62,6 +63,7 @@ class CrmRunReport(BaseModel):
     changed: int = 0  # leads whose change mattered
     synced: int = 0
     rejected: int = 0  # refused one by one for good (reasons logged without emails)
+    erased: int = 0  # contacts of erased leads the CRM deleted (service/crm_erasure.py)
     pending: int = 0  # left for the next run (the CRM asked to wait, or failed)
     last_lead_id: str | None = None  # resume point of a full sweep
     retry_after_s: float | None = None
@@ -75,6 +77,9 @@ class _Patient:
     def __init__(self, crm: CrmSync, attempts: int, sleep: Callable[[float], None]) -> None:
         self.max_batch = crm.max_batch
         self._crm, self._attempts, self._sleep = crm, attempts, sleep
+
+    def erase(self, email: str) -> None:  # erasures keep their own retries (crm_erasure.py)
+        self._crm.erase(email)
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         try:
@@ -93,15 +98,22 @@ def _sent(record: SyncRecord | None, lead: LeadState) -> ScoreRecord | None:
                                        "email": lead.email, "top_reasons": ""})
 
 
-def _recorder(records: SyncRecords, tool: str, crm_name: str,
+def _recorder(store: LeadStore, tool: str, crm_name: str,
               outgoing: dict[str, ScoreRecord], now: datetime) -> Mark:
-    """Records each batch the CRM stored, as soon as it stored it."""
+    """Records each batch the CRM stored, as soon as it stored it. A lead erased since this
+    run began was upserted from what the run read before: the contact it left behind gets
+    an erasure of its own (sent by the same run), and no sync record."""
+    records = sync_records_of(store)
 
     def mark(synced: list[str], rejected: dict[str, str]) -> None:
+        erased = [i for i in synced if (stone := store.tombstone(i)) and stone.erased_at >= now]
+        if erased:
+            outbox_of(store).record_crm_erasures([erasure_for(
+                tool, i, outgoing[i].email, now, now) for i in erased])
         records.record_esp_synced([SyncRecord(
             tool=tool, lead_id=i, synced_at=now,
             member=outgoing[i].model_dump(mode="json", include=set(SENT_FIELDS)))
-            for i in synced])
+            for i in synced if i not in erased])
         for lead_id, why in rejected.items():
             logs.error("crm contact refused", crm=crm_name, lead_id=lead_id, reason=why)
 
@@ -114,12 +126,33 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
              sleep: Callable[[float], None] = time.sleep,
              on_progress: Callable[[int], None] | None = None) -> CrmRunReport:
     """Send `crm` every lead (or the named ones) whose change since what it accepted last
-    matters (`force`: every lead); `after_id` resumes a full sweep."""
-    records = sync_records_of(store)
+    matters (`force`: every lead); `after_id` resumes a full sweep. Erasures of contacts
+    (`crm_erasure.py`) due for this CRM go first, and again after the upserts."""
     tool = tool_name(crm_name)
     patient = _Patient(crm, attempts, sleep)
     report = CrmRunReport(crm=crm_name)
+    # erasures first: an erased person's contact goes before any upsert of this run
+    report.erased = erase_in_crm(store, {tool: crm}, now, attempts=attempts,
+                                 sleep=sleep).erased
+    _upsert_due(store, crm, crm_name, rules, now, step=step, lead_ids=lead_ids,
+                after_id=after_id, force=force, page=page, patient=patient, report=report,
+                on_progress=on_progress)
+    # upserts that met an erasure on their way left contacts behind: delete them now
+    report.erased += erase_in_crm(store, {tool: crm}, now, attempts=attempts,
+                                  sleep=sleep).erased
+    return report
+
+
+def _upsert_due(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules,
+                now: datetime, *, step: float, lead_ids: Sequence[str] | None,
+                after_id: str | None, force: bool, page: int, patient: _Patient,
+                report: CrmRunReport,
+                on_progress: Callable[[int], None] | None) -> CrmRunReport:
+    records = sync_records_of(store)
+    tool = tool_name(crm_name)
     for leads in lead_pages(store, lead_ids, after_id, page):
+        if not leads:  # every named lead is gone (erased since it was queued)
+            continue
         last = records.esp_synced(tool, [lead.lead_id for lead in leads])
         due = [lead for lead in leads if force or sync_matters(
             _sent(last.get(lead.lead_id), lead), score_record(lead, (), now), step)]
@@ -130,7 +163,7 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
                                                now, rules) for lead in due}
 
         result = sync_records(patient, list(outgoing.values()),
-                              _recorder(records, tool, crm_name, outgoing, now))
+                              _recorder(store, tool, crm_name, outgoing, now))
         report.synced += len(result.synced)
         report.rejected += len(result.rejected)
         if result.pending:
