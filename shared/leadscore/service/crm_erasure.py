@@ -32,7 +32,8 @@ from pydantic import BaseModel
 from leadscore import logs
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import CrmSync, PermanentDelivery, RetryableDelivery
-from leadscore.store.port import CrmErasure, LeadStore, OutboxClaims
+from leadscore.service.outbound_sync import outbox_of
+from leadscore.store.port import CrmErasure, LeadStore
 
 GRACE = timedelta(minutes=5)  # a record whose erasure crashed part-way is due after this
 LEASE = timedelta(minutes=15)  # a claimer that dies leaves its records due again then
@@ -45,12 +46,6 @@ class CrmErasureReport(BaseModel):
     erased: int = 0  # contacts the CRM deleted (or had not)
     pending: int = 0  # left for a later sweep
     given_up: int = 0  # refused for good, or older than KEEP (logged by lead id)
-
-
-def outbox_of(store: LeadStore) -> OutboxClaims:
-    if not isinstance(store, OutboxClaims):
-        raise TypeError(f"{type(store).__name__} keeps no outbox claims")
-    return store
 
 
 def erasure_for(tool: str, lead_id: str, email: str, now: datetime,

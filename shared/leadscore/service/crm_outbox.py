@@ -43,8 +43,8 @@ from leadscore.integrations.ports import (
     RetryableDelivery,
     ScoreRecord,
 )
-from leadscore.service.crm_erasure import erase_in_crm, erasure_for, outbox_of
-from leadscore.service.outbound_sync import lead_pages, sync_records_of
+from leadscore.service.crm_erasure import erase_in_crm, erasure_for
+from leadscore.service.outbound_sync import lead_pages, outbox_of, sync_records_of
 from leadscore.store.port import LeadStore, SyncRecord
 
 HISTORY_LIMIT = 500  # the newest entries hold the reasons worth points now

@@ -12,12 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from leadscore.domain.state import LeadState
-from leadscore.store.port import LeadStore, SyncRecords
+from leadscore.store.port import LeadStore, OutboxClaims, SyncRecords
 
 
 def sync_records_of(store: LeadStore) -> SyncRecords:
     if not isinstance(store, SyncRecords):
         raise TypeError(f"{type(store).__name__} keeps no sync records")
+    return store
+
+
+def outbox_of(store: LeadStore) -> OutboxClaims:
+    """The store's outbox claims (the handovers and the CRM erasures)."""
+    if not isinstance(store, OutboxClaims):
+        raise TypeError(f"{type(store).__name__} keeps no outbox claims")
     return store
 
 
