@@ -7,17 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import NOW
-from werkzeug.serving import make_server
+from fakes.server import FakeApi, serving
 from werkzeug.wrappers import Request, Response
 
 from leadscore.domain.outbox import StageChange
@@ -43,29 +41,24 @@ print(report.delivered)
 """
 
 
-class SlowReceiver:
+class SlowReceiver(FakeApi):
     """Takes 50 ms to accept each stage change, so two sweeps overlap for their whole run."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.ids: Counter[str] = Counter()
-        self.lock = threading.Lock()
 
-    def __call__(self, environ: Any, start_response: Any) -> Any:
-        message = json.loads(Request(environ).get_data())
+    def handle(self, request: Request) -> Response:
         time.sleep(0.05)
-        with self.lock:
-            self.ids[message["id"]] += 1
-        return Response("ok")(environ, start_response)
+        self.ids[json.loads(request.get_data())["id"]] += 1
+        return Response("ok")
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[SlowReceiver, str]]:
     made = SlowReceiver()
-    server = make_server("127.0.0.1", 0, made, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield made, f"http://127.0.0.1:{server.server_port}/hook"
-    server.shutdown()
+    with serving(made) as url:
+        yield made, url + "/hook"
 
 
 def pending_changes(path: Path, count: int) -> None:
