@@ -215,15 +215,22 @@ class HubSpotFake(FakeApi):
         results, errors = [], []
         for item in inputs:
             email = str(item["id"]).lower()
-            if email in self.refuse_emails:
-                errors.append({"status": "error", "category": "VALIDATION_ERROR",
-                               "message": f"contact {email} cannot be updated",
-                               "context": {"ids": [email]}})
+            if email in self.refuse_emails:  # HubSpot's documented per-input error
+                errors.append({
+                    "status": "error", "category": "VALIDATION_ERROR",
+                    "subCategory": "CrmObjectValidationError.INVALID_PROPERTY_VALUE",
+                    "message": f"Property values were not valid for contact {email}",
+                    "context": {"ids": [email]}, "links": {},
+                    "errors": [{"message": f"{email} is not allowed for this portal",
+                                "code": "INVALID_EMAIL", "in": "email",
+                                "subCategory": "INVALID_EMAIL", "context": {}}]})
                 continue
             self.contacts.setdefault(email, {"email": email}).update(item["properties"])
             self.stored[email] += 1
             results.append({"id": _record_id(email), "new": False,
                             "properties": self.contacts[email]})
         status = 207 if errors else 200
+        stamp = "2026-11-22T09:00:00.000Z"
         return status, {"status": "COMPLETE", "results": results, "errors": errors,
-                        "numErrors": len(errors)}
+                        "numErrors": len(errors), "links": {}, "requestedAt": stamp,
+                        "startedAt": stamp, "completedAt": stamp}

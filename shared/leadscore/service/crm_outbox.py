@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -64,6 +65,7 @@ class CrmRunReport(BaseModel):
     synced: int = 0
     rejected: int = 0  # refused one by one for good (reasons logged without emails)
     erased: int = 0  # contacts of erased leads the CRM deleted (service/crm_erasure.py)
+    refused_earlier: int = 0  # refused for good by an earlier run and not changed enough since
     pending: int = 0  # left for the next run (the CRM asked to wait, or failed)
     last_lead_id: str | None = None  # resume point of a full sweep
     retry_after_s: float | None = None
@@ -91,15 +93,27 @@ class _Patient:
             raise
 
 
-def _sent(record: SyncRecord | None, lead: LeadState) -> ScoreRecord | None:
-    if record is None:
+def _as_record(values: dict[str, Any] | None, lead: LeadState) -> ScoreRecord | None:
+    """Values kept in a sync record (accepted or refused) as the record they came from."""
+    if not values:
         return None
-    return ScoreRecord.model_validate({**record.member, "lead_id": lead.lead_id,
+    return ScoreRecord.model_validate({**values, "lead_id": lead.lead_id,
                                        "email": lead.email, "top_reasons": ""})
 
 
-def _recorder(store: LeadStore, tool: str, crm_name: str,
-              outgoing: dict[str, ScoreRecord], now: datetime) -> Mark:
+def _due(record: SyncRecord | None, lead: LeadState, now: datetime, step: float) -> bool:
+    """Whether the lead goes to the CRM now: its change since what the CRM accepted matters,
+    and the CRM did not refuse values that close already (a refusal is for good: tried again
+    only once the lead changes as much as would be sent anyway)."""
+    current = score_record(lead, (), now)
+    if record is not None and (refused := _as_record(record.refused, lead)) is not None \
+            and not sync_matters(refused, current, step):
+        return False
+    return sync_matters(_as_record(record.member if record else None, lead), current, step)
+
+
+def _recorder(store: LeadStore, tool: str, crm_name: str, outgoing: dict[str, ScoreRecord],
+              last: dict[str, SyncRecord], now: datetime) -> Mark:
     """Records each batch the CRM stored, as soon as it stored it. A lead erased since this
     run began was upserted from what the run read before: the contact it left behind gets
     an erasure of its own (sent by the same run), and no sync record."""
@@ -114,8 +128,16 @@ def _recorder(store: LeadStore, tool: str, crm_name: str,
             tool=tool, lead_id=i, synced_at=now,
             member=outgoing[i].model_dump(mode="json", include=set(SENT_FIELDS)))
             for i in synced if i not in erased])
+        # a refusal is kept beside what the CRM last accepted, so it is not sent again
+        # every run (the reason is the CRM's message without addresses, never the email)
+        records.record_esp_synced([SyncRecord(
+            tool=tool, lead_id=i, synced_at=now,
+            member=last[i].member if i in last else {},
+            refused=outgoing[i].model_dump(mode="json", include=set(SENT_FIELDS)),
+            refused_reason=why[:120]) for i, why in rejected.items()])
         for lead_id, why in rejected.items():
-            logs.error("crm contact refused", crm=crm_name, lead_id=lead_id, reason=why)
+            logs.error("crm contact refused for good; not sent again until the lead changes",
+                       crm=crm_name, lead_id=lead_id, reason=why)
 
     return mark
 
@@ -154,16 +176,19 @@ def _upsert_due(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules,
         if not leads:  # every named lead is gone (erased since it was queued)
             continue
         last = records.esp_synced(tool, [lead.lead_id for lead in leads])
-        due = [lead for lead in leads if force or sync_matters(
-            _sent(last.get(lead.lead_id), lead), score_record(lead, (), now), step)]
+        due = [lead for lead in leads
+               if force or _due(last.get(lead.lead_id), lead, now, step)]
         report.examined += len(leads)
         report.changed += len(due)
+        going = {lead.lead_id for lead in due}
+        report.refused_earlier += sum(1 for i, r in last.items()
+                                      if r.refused is not None and i not in going)
         # only the leads that go out pay for reading their history (the top reasons)
         outgoing = {lead.lead_id: score_record(lead, store.history(lead.lead_id, HISTORY_LIMIT),
                                                now, rules) for lead in due}
 
         result = sync_records(patient, list(outgoing.values()),
-                              _recorder(store, tool, crm_name, outgoing, now))
+                              _recorder(store, tool, crm_name, outgoing, last, now))
         report.synced += len(result.synced)
         report.rejected += len(result.rejected)
         if result.pending:
