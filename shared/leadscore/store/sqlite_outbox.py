@@ -35,12 +35,17 @@ class SqliteOutbox:
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # SqliteStore's
 
+    def _conn(self) -> sqlite3.Connection:
+        raise NotImplementedError  # SqliteStore's
+
     def _claim(self, table: str, undelivered: str, kind: type[Item], now: datetime,
                until: datetime, limit: int) -> list[Item]:
+        due = f"SELECT doc FROM {table} WHERE {undelivered} next_attempt_at <= ? "  # noqa: S608
+        if self._conn().execute(due + "LIMIT 1", (now.timestamp(),)).fetchone() is None:
+            return []  # nothing due: no write lock taken (every CRM run and sweep asks)
         with self._tx() as conn:  # BEGIN IMMEDIATE: one claimer at a time, every process
-            rows = conn.execute(
-                f"SELECT doc FROM {table} WHERE {undelivered} next_attempt_at <= ? "  # noqa: S608
-                "ORDER BY next_attempt_at, id LIMIT ?", (now.timestamp(), limit)).fetchall()
+            rows = conn.execute(due + "ORDER BY next_attempt_at, id LIMIT ?",
+                                (now.timestamp(), limit)).fetchall()
             taken = [kind.model_validate_json(r[0]).model_copy(update={"next_attempt_at": until})
                      for r in rows]
             conn.executemany(f"UPDATE {table} SET next_attempt_at = ?, doc = ? WHERE id = ?",  # noqa: S608
