@@ -344,7 +344,7 @@ class Container:
         return sinks
 
     # Scores into the CRM (issue 18): HubSpot through its sync records, never in a request.
-    def sync_crm(self, lead_ids: Sequence[str] | None = None) -> Any:
+    def sync_crm(self, lead_ids: Sequence[str] | None = None, queued: bool = False) -> Any:
         """One CRM sync run (`lead_ids`: only these leads): the decay job's sweep and the
         background queue's unit. A failure leaves the differences for the next run, so it
         is logged, never raised. Returns the run's report (None: no CRM configured)."""
@@ -356,7 +356,7 @@ class Container:
         try:
             report = sync_crm(self.store, crm, "hubspot", self.rules, self.now(),
                               step=self.settings.hubspot_score_step, lead_ids=lead_ids,
-                              attempts=self.settings.hubspot_attempts)
+                              attempts=self.settings.hubspot_attempts, queued=queued)
         except Exception:  # noqa: BLE001 - the next sweep finds the same differences
             logs.exception("crm sync failed; differences stay for the next sweep")
             return None
@@ -393,7 +393,7 @@ class Container:
         from leadscore.service.crm_outbox import CrmQueue, CrmRunReport
 
         def run(lead_ids: list[str]) -> CrmRunReport:
-            report = self.sync_crm(lead_ids)
+            report = self.sync_crm(lead_ids, queued=True)
             return report or CrmRunReport(crm="hubspot", pending=len(lead_ids))
 
         with self._lock:

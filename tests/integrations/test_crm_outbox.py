@@ -383,3 +383,36 @@ def test_a_contact_refused_one_by_one_is_not_sent_again_until_the_lead_changes(
     record = store.esp_synced("crm:hubspot", [refused])[refused]
     assert (record.member["stage"], record.refused) == ("sql", None)
     assert hubspot_api.stored["buyer1@example.com"] == 1
+
+
+def test_a_rate_limit_one_worker_met_holds_every_worker_until_the_wait_is_over(
+        tmp_path: Any, rules: Rules, hubspot_api: HubSpotFake) -> None:
+    from leadscore.store.sqlite import SqliteStore
+
+    crm_for(hubspot_api)
+    clock = {"now": NOW}
+    path = tmp_path / "leads.db"
+    # GIVEN two workers of `serve --workers 2`: one SQLite file, a store and queue each
+    stores = [SqliteStore(path), SqliteStore(path)]
+    one, two = (Container(Settings(store=f"sqlite:///{path}", hubspot_token=HUBSPOT_TOKEN,
+                                   hubspot_api_url=hubspot_api.url), store=s, rules=rules,
+                          clock=lambda: clock["now"]) for s in stores)
+    first, second = put(stores[0], 1), put(stores[0], 2)
+    # WHEN HubSpot tells the first worker to wait two minutes
+    hubspot_api.rate_limited(retry_after=120)
+    one.sync_crm_soon([first])
+    one.crm_queue().wait()
+    calls = upserts(hubspot_api)
+    # THEN the second worker sends nothing within those two minutes either
+    two.sync_crm_soon([second])
+    two.crm_queue().wait()
+    assert upserts(hubspot_api) == calls and two.crm_queue().pending() == [second]
+    # WHEN the wait is over THEN each lead is sent once
+    clock["now"] = NOW + timedelta(seconds=121)
+    two.sync_crm_soon([second])
+    two.crm_queue().wait()
+    one.sync_crm_soon([first])
+    one.crm_queue().wait()
+    assert hubspot_api.stored == {"buyer1@example.com": 1, "buyer2@example.com": 1}
+    for store in stores:
+        store.close()

@@ -46,12 +46,18 @@ from leadscore.integrations.ports import (
 )
 from leadscore.service.crm_erasure import erase_in_crm, erasure_for
 from leadscore.service.outbound_sync import lead_pages, outbox_of, sync_records_of
-from leadscore.store.port import LeadStore, SyncRecord
+from leadscore.store.port import LeadStore, SyncRecord, SyncRecords
 
 HISTORY_LIMIT = 500  # the newest entries hold the reasons worth points now
 SENT_FIELDS = ("score", "fit_score", "engagement_score", "grade", "stage", "scored_at")
 STOP_WAIT_S = 600.0  # a refused token or missing properties: wait for an operator
 MAX_WAIT_S = 30.0  # a longer wait asked by the CRM is not slept: the next run sends
+# The CRM's limits are per account, not per process: when it answers 429 and the wait is
+# longer than a run sleeps, the time is kept in a sync record under this key (no lead has
+# it: ids are "l_" + hex), so the background queue of every worker of `serve --workers N`
+# and of every instance waits for it, not only the process told. The decay job's sweep and
+# `leadscore hubspot sync` do not wait for it: they run rarely, and meet a 429 themselves.
+NOT_BEFORE = "~not-before"
 
 
 def tool_name(crm_name: str) -> str:
@@ -69,6 +75,7 @@ class CrmRunReport(BaseModel):
     pending: int = 0  # left for the next run (the CRM asked to wait, or failed)
     last_lead_id: str | None = None  # resume point of a full sweep
     retry_after_s: float | None = None
+    rate_limited: bool = False  # the CRM answered 429: every worker's queue waits
     error: str | None = None
 
 
@@ -91,6 +98,13 @@ class _Patient:
             if exc.status in (401, 403) or "does not exist" in exc.reason:
                 raise RetryableDelivery(exc.reason, STOP_WAIT_S, exc.status) from None
             raise
+
+
+def _paused_until(records: SyncRecords, tool: str, now: datetime) -> datetime | None:
+    """When the CRM may be called again, if a run of any process was told to wait."""
+    found = records.esp_synced(tool, [NOT_BEFORE]).get(NOT_BEFORE)
+    until = datetime.fromisoformat(found.member["not_before"]) if found else None
+    return until if until is not None and until > now else None
 
 
 def _as_record(values: dict[str, Any] | None, lead: LeadState) -> ScoreRecord | None:
@@ -146,19 +160,33 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
              step: float, lead_ids: Sequence[str] | None = None, after_id: str | None = None,
              force: bool = False, page: int = 500, attempts: int = 3,
              sleep: Callable[[float], None] = time.sleep,
-             on_progress: Callable[[int], None] | None = None) -> CrmRunReport:
+             on_progress: Callable[[int], None] | None = None,
+             queued: bool = False) -> CrmRunReport:
     """Send `crm` every lead (or the named ones) whose change since what it accepted last
     matters (`force`: every lead); `after_id` resumes a full sweep. Erasures of contacts
-    (`crm_erasure.py`) due for this CRM go first, and again after the upserts."""
+    (`crm_erasure.py`) due for this CRM go first, and again after the upserts. A 429 that
+    leaves leads pending is kept in the store (`NOT_BEFORE`); `queued` (a `CrmQueue` run,
+    in any worker) sends nothing before it is over."""
     tool = tool_name(crm_name)
     patient = _Patient(crm, attempts, sleep)
     report = CrmRunReport(crm=crm_name)
     # erasures first: an erased person's contact goes before any upsert of this run
     report.erased = erase_in_crm(store, {tool: crm}, now, attempts=attempts,
                                  sleep=sleep).erased
+    records = sync_records_of(store)
+    paused = _paused_until(records, tool, now) if queued else None
+    if paused is not None:  # another worker or instance met the CRM's limit: wait too
+        report.pending = len(set(lead_ids)) if lead_ids is not None else 0
+        report.retry_after_s = (paused - now).total_seconds()
+        report.error = "waiting for the CRM's rate limit (met by another run)"
+        return report
     _upsert_due(store, crm, crm_name, rules, now, step=step, lead_ids=lead_ids,
                 after_id=after_id, force=force, page=page, patient=patient, report=report,
                 on_progress=on_progress)
+    if report.rate_limited and report.retry_after_s:  # every worker's queue waits too
+        records.record_esp_synced([SyncRecord(
+            tool=tool, lead_id=NOT_BEFORE, synced_at=now, member={
+                "not_before": (now + timedelta(seconds=report.retry_after_s)).isoformat()})])
     # upserts that met an erasure on their way left contacts behind: delete them now
     report.erased += erase_in_crm(store, {tool: crm}, now, attempts=attempts,
                                   sleep=sleep).erased
@@ -194,6 +222,7 @@ def _upsert_due(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules,
         if result.pending:
             report.pending += len(result.pending)
             report.retry_after_s, report.error = result.retry_after_s, result.error
+            report.rate_limited = result.status == 429
             logs.warning("crm sync deferred", crm=crm_name, contacts=len(result.pending),
                          reason=result.error, retry_after_s=result.retry_after_s)
             return report
