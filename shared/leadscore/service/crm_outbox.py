@@ -16,7 +16,10 @@ CRM's size (100 for HubSpot), and records a batch only after the CRM accepted it
   is left to the next run), and the next run sends exactly what is still pending. Only a
   crash after the CRM stored a batch and before its record is written sends those values
   again, once: an upsert of the same values leaves the contact as it was;
-- a lead whose score moved by less than the step is not sent at all.
+- a lead whose score moved by less than the step is not sent at all, nor one the CRM
+  refused for good until it changes that much (the refusal is kept in its sync record);
+- a 429's wait holds every worker's queue (`NOT_BEFORE`), and erased leads' contacts are
+  deleted first (`crm_erasure.py`).
 Logs carry lead ids (keyed hashes) and counts, never an address.
 """
 
@@ -201,8 +204,6 @@ def _upsert_due(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules,
     records = sync_records_of(store)
     tool = tool_name(crm_name)
     for leads in lead_pages(store, lead_ids, after_id, page):
-        if not leads:  # every named lead is gone (erased since it was queued)
-            continue
         last = records.esp_synced(tool, [lead.lead_id for lead in leads])
         due = [lead for lead in leads
                if force or _due(last.get(lead.lead_id), lead, now, step)]

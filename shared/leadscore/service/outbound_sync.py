@@ -31,11 +31,12 @@ def outbox_of(store: LeadStore) -> OutboxClaims:
 def lead_pages(store: LeadStore, lead_ids: Sequence[str] | None, after_id: str | None,
                page: int) -> Iterator[list[LeadState]]:
     """The named leads (missing ones skipped), or every lead in id order after `after_id`,
-    a page at a time."""
+    a page at a time; never an empty page."""
     if lead_ids is not None:
         ids = sorted(set(lead_ids))
-        for start in range(0, len(ids), page):
-            yield [lead for i in ids[start:start + page] if (lead := store.get_lead(i))]
+        for start in range(0, len(ids), page):  # a page whose leads were all erased: none
+            if found := [lead for i in ids[start:start + page] if (lead := store.get_lead(i))]:
+                yield found
         return
     while batch := store.iter_leads(after_id, page):
         yield batch
