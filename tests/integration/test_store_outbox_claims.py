@@ -70,3 +70,43 @@ def test_a_pending_handover_is_claimed_once_per_lease(store: Any) -> None:
     delivered = first[0].model_copy(update={"delivered": True, "attempts": 1})
     store.record_handover(delivered)
     assert [c.id for c in store.claim_handovers(NOW + LEASE, NOW + 2 * LEASE)] == ["h_2"]
+
+
+def second_connection(store: Any) -> Any:
+    """Another store object on the same data, as another worker process opens it."""
+    kind = type(store).__name__
+    if kind == "SqliteStore":
+        from leadscore.store.sqlite import SqliteStore
+
+        return SqliteStore(store.path)
+    if kind == "FirestoreStore":
+        from leadscore.store.firestore import FirestoreStore
+
+        return FirestoreStore(store._client, store._leads.id)
+    return store  # one process: the same object, from two threads
+
+
+def test_claimers_racing_on_one_outbox_never_take_the_same_item(store: Any) -> None:
+    import threading
+
+    # GIVEN twenty CRM erasures due, and two claimers on their own connections
+    store.record_crm_erasures([erasure(n, NOW) for n in range(20)])
+    claimers = [store, second_connection(store)]
+    taken: list[list[str]] = [[], []]
+    start = threading.Barrier(2)
+
+    def claim(k: int) -> None:
+        start.wait()
+        while got := claimers[k].claim_crm_erasures(NOW, NOW + LEASE, limit=3):
+            taken[k] += [i.id for i in got]
+
+    # WHEN both claim at the same time until nothing is left
+    threads = [threading.Thread(target=claim, args=(k,)) for k in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # THEN every item was taken exactly once
+    assert sorted(taken[0] + taken[1]) == sorted(erasure(n, NOW).id for n in range(20))
+    if claimers[1] is not store and type(store).__name__ == "SqliteStore":
+        claimers[1].close()
