@@ -124,3 +124,24 @@ def test_an_upsert_on_its_way_during_the_erasure_does_not_bring_the_contact_back
     assert hubspot_api.gdpr_deleted == [EMAIL, EMAIL]
     # and keeps no sync record for the erased lead
     assert app.store.esp_synced("crm:hubspot", [lead_id]) == {}
+
+
+def test_a_person_who_comes_back_with_consent_after_the_erasure_is_synced_again(
+        app: Container, hubspot_api: HubSpotFake, rules: Rules) -> None:
+    from builders import form
+
+    from leadscore.service.erasure import erase_address
+
+    lead_id = lead_id_for(EMAIL)
+    # GIVEN the lead was erased yesterday, and HubSpot deleted its contact
+    yesterday = NOW - timedelta(days=1)
+    assert erase_address(app.store, EMAIL, yesterday, crm_tools=app.crm_tools())
+    assert app.erase_in_crm().erased == 1 and EMAIL not in hubspot_api.contacts
+    # WHEN the person fills in a form today (consent: a new lead) and the CRM syncs
+    apply_events(app.store, lead_id, EMAIL, [form(EMAIL, "back", NOW, kind="newsletter")],
+                 rules, NOW)
+    report = app.sync_crm([lead_id])
+    # THEN the new lead reaches HubSpot and stays there (its old tombstone erases nothing)
+    assert (report.synced, report.erased) == (1, 0)
+    assert EMAIL in hubspot_api.contacts
+    assert lead_id in app.store.esp_synced("crm:hubspot", [lead_id])

@@ -131,13 +131,16 @@ def _due(record: SyncRecord | None, lead: LeadState, now: datetime, step: float)
 
 def _recorder(store: LeadStore, tool: str, crm_name: str, outgoing: dict[str, ScoreRecord],
               last: dict[str, SyncRecord], now: datetime) -> Mark:
-    """Records each batch the CRM stored, as soon as it stored it. A lead erased since this
-    run began was upserted from what the run read before: the contact it left behind gets
-    an erasure of its own (sent by the same run), and no sync record."""
+    """Records each batch the CRM stored, as soon as it stored it. A lead erased after this
+    run read it (a tombstone, and no lead any more: a lead started again with consent has
+    one) was upserted from what the run read: the contact it left behind gets an erasure
+    of its own (sent by the same run), and no sync record. One tombstone read per contact
+    stored, beside its HTTP call; no clocks compared."""
     records = sync_records_of(store)
 
     def mark(synced: list[str], rejected: dict[str, str]) -> None:
-        erased = [i for i in synced if (stone := store.tombstone(i)) and stone.erased_at >= now]
+        erased = [i for i in synced
+                  if store.tombstone(i) is not None and store.get_lead(i) is None]
         if erased:
             outbox_of(store).record_crm_erasures([erasure_for(
                 tool, i, outgoing[i].email, now, now) for i in erased])
