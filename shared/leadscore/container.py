@@ -198,7 +198,7 @@ class Container:
         if not sinks:
             return
         try:
-            deliver_pending(self.store, sinks, self.now(),
+            deliver_pending(self.store, sinks, self.now,
                             attempts=self.settings.handover_attempts,
                             base_s=self.settings.handover_backoff_s)
         except Exception:  # noqa: BLE001 - the changes are stored; a later call delivers them
@@ -356,7 +356,8 @@ class Container:
         try:
             report = sync_crm(self.store, crm, "hubspot", self.rules, self.now(),
                               step=self.settings.hubspot_score_step, lead_ids=lead_ids,
-                              attempts=self.settings.hubspot_attempts, queued=queued)
+                              attempts=self.settings.hubspot_attempts, queued=queued,
+                              clock=self.now)
         except Exception:  # noqa: BLE001 - the next sweep finds the same differences
             logs.exception("crm sync failed; differences stay for the next sweep")
             return None
@@ -376,7 +377,7 @@ class Container:
         if crm is None:
             return None
         try:
-            return erase_in_crm(self.store, {"crm:hubspot": crm}, self.now(),
+            return erase_in_crm(self.store, {"crm:hubspot": crm}, self.now,
                                 attempts=self.settings.hubspot_attempts)
         except Exception:  # noqa: BLE001 - recorded: the next CRM sync sends it
             logs.exception("crm erasure sweep failed; the next sweep retries")

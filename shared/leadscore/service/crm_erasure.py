@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from leadscore import logs
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import CrmSync, PermanentDelivery, RetryableDelivery
-from leadscore.service.outbound_sync import outbox_of
+from leadscore.service.outbound_sync import clock_of, outbox_of
 from leadscore.store.port import CrmErasure, LeadStore
 
 GRACE = timedelta(minutes=5)  # a record whose erasure crashed part-way is due after this
@@ -77,39 +77,43 @@ def release(store: LeadStore, items: Sequence[CrmErasure], now: datetime,
         outbox.forget_crm_erasures([i.id for i in items])
 
 
-def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync], now: datetime, *,
-                 attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
+def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
+                 now: datetime | Callable[[], datetime], *, attempts: int = 3,
+                 sleep: Callable[[float], None] = time.sleep,
                  limit: int = 100) -> CrmErasureReport:
-    """Send the due erasures of these CRMs (by tool name, "crm:hubspot")."""
+    """Send the due erasures of these CRMs (by tool name, "crm:hubspot"). `now`: the clock,
+    read again at each claim and backoff (one erasure can take its tries and their waits, so
+    a sweep can outlast a lease); each record is claimed, sent and settled on its own."""
     outbox = outbox_of(store)
+    clock = clock_of(now)
     report = CrmErasureReport()
-    done: list[str] = []
-    later: list[CrmErasure] = []
-    for item in outbox.claim_crm_erasures(now, now + LEASE, limit):
+    started = clock()  # what is due then: one that fails in this sweep is not tried again
+    for _ in range(limit):
+        claimed_at = clock()
+        claimed = outbox.claim_crm_erasures(started, claimed_at + LEASE, 1)
+        if not claimed:
+            break
+        item = claimed[0]
         crm = crms.get(item.tool)
         if crm is None:  # that CRM is not configured here: its lease runs out, untouched
             continue
-        if now >= item.expires_at:
+        if claimed_at >= item.expires_at:
             logs.error("crm erasure given up after its time", crm=item.tool,
                        lead_id=item.lead_id)
             report.given_up += 1
-            done.append(item.id)
+            outbox.forget_crm_erasures([item.id])
             continue
         wait = _send(crm, item, attempts, sleep)
         if wait is None:
             report.erased += 1
-            done.append(item.id)
+            outbox.forget_crm_erasures([item.id])
         elif wait == timedelta(0):
             report.given_up += 1
-            done.append(item.id)
+            outbox.forget_crm_erasures([item.id])
         else:
             report.pending += 1
-            later.append(item.model_copy(update={"attempts": item.attempts + 1,
-                                                 "next_attempt_at": now + wait}))
-    if done:
-        outbox.forget_crm_erasures(done)
-    if later:
-        outbox.record_crm_erasures(later)
+            outbox.record_crm_erasures([item.model_copy(update={
+                "attempts": item.attempts + 1, "next_attempt_at": clock() + wait})])
     return report
 
 
