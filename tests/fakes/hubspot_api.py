@@ -12,7 +12,8 @@ every input before storing any). GDPR delete (POST /crm/v3/objects/contacts/gdpr
 `objectId` required, `idProperty` optional: `email` or the default, the record id) answers
 204 with no body and deletes the contact for good; an address with no contact answers 204
 too and goes on the blocklist (as HubSpot documents), an unknown record id is 404, any other
-`idProperty` or a missing `objectId` is 400 VALIDATION_ERROR. Forced answers
+`idProperty` or a missing `objectId` is 400 VALIDATION_ERROR; a path HubSpot has no route
+for (a wrong base URL) is 404 OBJECT_NOT_FOUND, never a 204. Forced answers
 (`rate_limited()`, 500...) are queued with `fail_next`. It records every batch it received
 and how many times each email was stored. Clearing `upserts_open` holds upserts until it is
 set again (a HubSpot that answers slowly).

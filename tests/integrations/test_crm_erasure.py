@@ -145,3 +145,27 @@ def test_a_person_who_comes_back_with_consent_after_the_erasure_is_synced_again(
     assert (report.synced, report.erased) == (1, 0)
     assert EMAIL in hubspot_api.contacts
     assert lead_id in app.store.esp_synced("crm:hubspot", [lead_id])
+
+
+def test_a_404_from_the_gdpr_delete_is_not_taken_for_done(
+        app: Container, hubspot_api: HubSpotFake, capsys: pytest.CaptureFixture[str]) -> None:
+    from leadscore.service.erasure import erase_address
+
+    # GIVEN a deployment whose HubSpot URL is wrong (every route answers 404)
+    wrong = Container(app.settings.model_copy(update={
+        "hubspot_api_url": hubspot_api.url + "/wrong"}), store=app.store, rules=app.rules,
+        clock=lambda: NOW)
+    # WHEN the lead is erased and its erasure swept
+    assert erase_address(app.store, EMAIL, NOW, crm_tools=wrong.crm_tools())
+    report = wrong.erase_in_crm()
+    # THEN the erasure is not forgotten: it stays pending, logged by lead id only
+    assert (report.erased, report.pending, report.given_up) == (0, 1, 0)
+    assert EMAIL in hubspot_api.contacts
+    said = [line for line in capsys.readouterr().out.splitlines()
+            if "crm erasure not found" in line]
+    assert said and lead_id_for(EMAIL) in said[0] and EMAIL not in said[0]
+    # WHEN the URL is fixed and a later sweep runs THEN the contact is deleted
+    later = Container(app.settings, store=app.store, rules=app.rules,
+                      clock=lambda: NOW + timedelta(hours=1))
+    assert later.erase_in_crm().erased == 1
+    assert EMAIL not in hubspot_api.contacts

@@ -15,7 +15,8 @@ crm.objects.contacts.write for the sync).
 - `HubSpotCrm.erase` deletes a contact for good with HubSpot's GDPR delete,
   POST /crm/v3/objects/contacts/gdpr-delete with `{"objectId": <email>, "idProperty":
   "email"}` (the address in the body, never in a URL); 204 when done. HubSpot answers 204
-  for an address it has no contact for too (and blocklists it), so a repeat is harmless.
+  for an address it has no contact for too (and blocklists it), so a repeat is harmless and
+  any other answer, a 404 included (a wrong URL), leaves the erasure to be sent again.
 """
 
 from __future__ import annotations
@@ -184,7 +185,9 @@ class HubSpotCrm:
         """Delete the contact with this address for good (GDPR delete)."""
         answer = self._post("/crm/v3/objects/contacts/gdpr-delete",
                             {"objectId": email, "idProperty": "email"})
-        if answer.status not in (200, 204, 404):  # 404: no such contact, nothing to delete
+        # only 200/204 is done: with idProperty=email HubSpot answers 204 for an address it
+        # has no contact for too, so a 404 is a wrong URL or route, never "nothing to delete"
+        if answer.status not in (200, 204):
             _raise_for(answer, "gdpr delete")
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:

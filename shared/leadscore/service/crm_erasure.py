@@ -133,6 +133,10 @@ def _send(crm: CrmSync, item: CrmErasure, attempts: int,
             logs.error("crm erasure refused: check the token's scopes", crm=item.tool,
                        lead_id=item.lead_id, reason=exc.reason)
             return STOP_WAIT
+        if exc.status == 404:  # a wrong URL or route: HubSpot answers 204 for no contact
+            logs.error("crm erasure not found: check the CRM's URL", crm=item.tool,
+                       lead_id=item.lead_id, reason=exc.reason)
+            return max(STOP_WAIT, min(MAX_BACKOFF, timedelta(minutes=2 ** item.attempts)))
         logs.error("crm erasure refused for good", crm=item.tool, lead_id=item.lead_id,
                    reason=exc.reason)
         return timedelta(0)
