@@ -169,3 +169,23 @@ def test_a_404_from_the_gdpr_delete_is_not_taken_for_done(
                       clock=lambda: NOW + timedelta(hours=1))
     assert later.erase_in_crm().erased == 1
     assert EMAIL not in hubspot_api.contacts
+
+
+def test_erasing_a_lead_hubspot_never_had_sends_no_gdpr_delete(
+        app: Container, hubspot_api: HubSpotFake, rules: Rules) -> None:
+    from leadscore.service.erasure import erase_address
+
+    # GIVEN a second lead that was never synced to HubSpot (no sync record)
+    other = "solo@tiendassol.example"
+    apply_events(app.store, lead_id_for(other), other, warm_lead_events(other), rules, NOW)
+    before = len(gdpr_deletes(hubspot_api))
+    # WHEN it is erased and the erasures are swept, even long after
+    assert erase_address(app.store, other, NOW, crm_tools=app.crm_tools())
+    assert app.erase_in_crm().erased == 0
+    late = Container(app.settings, store=app.store, rules=rules,
+                     clock=lambda: NOW + timedelta(days=1))
+    assert late.erase_in_crm().erased == 0
+    # THEN HubSpot was not asked to delete it, so it does not blocklist the address
+    assert len(gdpr_deletes(hubspot_api)) == before
+    assert other not in hubspot_api.blocklist
+    assert EMAIL in hubspot_api.contacts  # the synced lead is left alone

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from leadscore import logs
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import CrmSync, PermanentDelivery, RetryableDelivery
-from leadscore.service.outbound_sync import clock_of, outbox_of
+from leadscore.service.outbound_sync import clock_of, outbox_of, sync_records_of
 from leadscore.store.port import CrmErasure, LeadStore
 
 GRACE = timedelta(minutes=5)  # a record whose erasure crashed part-way is due after this
@@ -55,10 +55,20 @@ def erasure_for(tool: str, lead_id: str, email: str, now: datetime,
                       expires_at=now + KEEP)
 
 
-def plan(store: LeadStore, tools: Sequence[str], lead_id: str, email: str,
-         now: datetime) -> list[CrmErasure]:
-    """Before an erasure: one record per CRM, due only after the grace (see `release`)."""
-    items = [erasure_for(tool, lead_id, email, now, now + GRACE) for tool in tools]
+def plan(store: LeadStore, tools: Sequence[str], lead_id: str, email: str, now: datetime,
+         known_as: Sequence[str] = ()) -> list[CrmErasure]:
+    """Before an erasure: one record per CRM that accepted values for the lead (under
+    `lead_id` or one of `known_as`: a sync record with values), due only after the grace
+    (see `release`). None for a CRM that never had it: HubSpot blocklists an address it
+    GDPR-deletes without a contact, and a person who consents again later would never
+    reach it. An upsert on its way during the erasure is caught after its batch
+    (`crm_outbox`), which records an erasure of its own."""
+    if not tools:
+        return []
+    ids = list(dict.fromkeys([lead_id, *known_as]))
+    records = sync_records_of(store)
+    items = [erasure_for(tool, lead_id, email, now, now + GRACE) for tool in tools
+             if any(r.member for r in records.esp_synced(tool, ids).values())]
     if items:
         outbox_of(store).record_crm_erasures(items)
     return items
