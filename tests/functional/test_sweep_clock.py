@@ -83,8 +83,9 @@ class SlowCrm:
         # another worker sweeps while this one is on its way: does it get this one?
         taken = self.store.claim_crm_erasures(self.clock(), self.clock() + SLOW)
         self.stolen.append([i.email for i in taken if i.email == email])
-        self.store.record_crm_erasures([i.model_copy(update={"next_attempt_at": NOW})
-                                        for i in taken if i.email != email])  # put back
+        self.store.record_crm_erasures([i.model_copy(update={  # the others go back
+            "next_attempt_at": self.clock() + SLOW if i.deleted else NOW})
+            for i in taken if i.email != email])
 
 
 def recorded_erasures(store: Any, count: int) -> None:

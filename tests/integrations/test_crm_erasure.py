@@ -189,3 +189,27 @@ def test_erasing_a_lead_hubspot_never_had_sends_no_gdpr_delete(
     assert len(gdpr_deletes(hubspot_api)) == before
     assert other not in hubspot_api.blocklist
     assert EMAIL in hubspot_api.contacts  # the synced lead is left alone
+
+
+def test_an_upsert_stored_after_the_erasure_by_a_run_that_then_crashed_is_deleted_too(
+        app: Container, hubspot_api: HubSpotFake) -> None:
+    from leadscore.integrations.cards import score_record
+    from leadscore.service.crm_erasure import KEEP, SETTLE
+
+    lead_id = lead_id_for(EMAIL)
+    # GIVEN a sync run that read the lead before its erasure
+    lead = app.store.get_lead(lead_id)
+    assert lead is not None
+    on_its_way = score_record(lead.model_copy(update={"score": lead.score + 30}), (), NOW)
+    # WHEN the lead is erased (HubSpot deletes the contact), then HubSpot stores that run's
+    # upsert, and the run dies before its tombstone check
+    erase(app)
+    assert hubspot_api.gdpr_deleted == [EMAIL]
+    crm_for(hubspot_api).upsert([on_its_way])
+    assert EMAIL in hubspot_api.contacts
+    # THEN a sweep after SETTLE deletes the contact again, and forgets the erasure
+    later = Container(app.settings, store=app.store, rules=app.rules,
+                      clock=lambda: NOW + SETTLE)
+    assert later.erase_in_crm().repeated == 1
+    assert EMAIL not in hubspot_api.contacts
+    assert app.store.claim_crm_erasures(NOW + KEEP, NOW + KEEP + SETTLE) == []

@@ -8,7 +8,9 @@ is gone, when a sweep could still read the lead and upsert it again.
 
 `erase_in_crm` claims the due records (a lease, so workers and the decay job never send one
 twice at once, `store/port.py` `OutboxClaims`), asks the CRM to delete each contact for good
-(HubSpot's GDPR delete) and forgets the record once the CRM confirms. A 429, 5xx or network
+(HubSpot's GDPR delete) and, once the CRM confirms, sends it once more after `SETTLE` (an
+upsert on its way, whose run crashed before its tombstone check, is deleted too; skipped if
+the person has consented again since) and then forgets the record. A 429, 5xx or network
 failure leaves it for a later sweep with backoff (the decay job's sweep and every CRM sync
 run sweep erasures first); a revoked token waits for an operator; a record still undone
 after `KEEP` is given up and logged, so no address is kept forever.
@@ -38,12 +40,18 @@ from leadscore.store.port import CrmErasure, LeadStore
 GRACE = timedelta(minutes=5)  # a record whose erasure crashed part-way is due after this
 LEASE = timedelta(minutes=15)  # a claimer that dies leaves its records due again then
 KEEP = timedelta(days=90)  # the address is not kept longer, even if the CRM never answers
+# An upsert that read the lead before its erasure may reach the CRM after the first delete;
+# the sync deletes it again when it sees the tombstone after its batch, but a crash or a
+# failed read there would leave the contact. So each erasure is sent once more after this,
+# longer than any upsert is on its way (a batch with its retries and waits), then forgotten.
+SETTLE = timedelta(minutes=15)
 MAX_BACKOFF = timedelta(hours=1)
 STOP_WAIT = timedelta(minutes=10)  # a refused token: wait for an operator
 
 
 class CrmErasureReport(BaseModel):
     erased: int = 0  # contacts the CRM deleted (or had not)
+    repeated: int = 0  # second deletes after SETTLE (an upsert on its way is gone too)
     pending: int = 0  # left for a later sweep
     given_up: int = 0  # refused for good, or older than KEEP (logged by lead id)
 
@@ -113,9 +121,16 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
             report.given_up += 1
             outbox.forget_crm_erasures([item.id])
             continue
+        if item.deleted and store.get_lead(item.lead_id) is not None:
+            outbox.forget_crm_erasures([item.id])  # consented again since: its contact stays
+            continue
         wait = _send(crm, item, attempts, sleep)
-        if wait is None:
+        if wait is None and not item.deleted:  # once more after SETTLE, then forgotten
             report.erased += 1
+            outbox.record_crm_erasures([item.model_copy(update={
+                "deleted": True, "next_attempt_at": clock() + SETTLE})])
+        elif wait is None:
+            report.repeated += 1
             outbox.forget_crm_erasures([item.id])
         elif wait == timedelta(0):
             report.given_up += 1

@@ -325,6 +325,7 @@ class CrmErasure(BaseModel):
     attempts: int = 0
     next_attempt_at: datetime
     expires_at: datetime  # given up (and logged) after this: the address is not kept forever
+    deleted: bool = False  # the CRM confirmed one delete; a second after SETTLE, then forgotten
 
 
 @runtime_checkable
