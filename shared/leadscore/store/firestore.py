@@ -345,6 +345,11 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
             for child in ref.collections():  # history and orders; the lead document last,
                 self._client.recursive_delete(child)  # with its counts, in a transaction
             self._delete_counted(ref)
+        # a sync that read the lead before its document went may have recorded what a tool
+        # accepted after the first pass: its record would outlive the lead (no TTL) and mark
+        # a lead started again with consent "not due"; a check from now on sees no lead
+        for snap in self._esp.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
+            snap.reference.delete()
         self.erase_visitors(lead_id)
         if erased_at is not None:
             with _transient():
