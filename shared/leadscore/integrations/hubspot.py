@@ -207,8 +207,9 @@ class HubSpotCrm:
 
 
 def _partial(answer: Answer, records: Sequence[ScoreRecord]) -> BatchResult:
-    """Per-record refusals of a 207. An error naming no record refuses every record the
-    answer does not confirm, so nothing is marked synced that HubSpot did not store."""
+    """Per-record refusals of a 207 (the records an error names). An error naming no record
+    leaves every record the answer does not confirm `unnamed`: not marked synced, since
+    HubSpot did not store it, nor refused for good, since HubSpot did not say it was it."""
     body = answer.json() if isinstance(answer.json(), dict) else {}
     by_email = {r.email.lower(): r.lead_id for r in records}
     rejected: dict[str, str] = {}
@@ -220,10 +221,10 @@ def _partial(answer: Answer, records: Sequence[ScoreRecord]) -> BatchResult:
         rejected.update(dict.fromkeys(named, message))
         if not named:
             unattributed = message
+    unnamed: dict[str, str] = {}
     if unattributed:
         stored = {str((r.get("properties") or {}).get("email", "")).lower()
                   for r in body.get("results") or []}
-        for email, lead_id in by_email.items():
-            if email not in stored:
-                rejected.setdefault(lead_id, unattributed)
-    return BatchResult(rejected=rejected)
+        unnamed = {lead_id: unattributed for email, lead_id in by_email.items()
+                   if email not in stored and lead_id not in rejected}
+    return BatchResult(rejected=rejected, unnamed=unnamed)

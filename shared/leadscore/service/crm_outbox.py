@@ -73,6 +73,7 @@ class CrmRunReport(BaseModel):
     changed: int = 0  # leads whose change mattered
     synced: int = 0
     rejected: int = 0  # refused one by one for good (reasons logged without emails)
+    failed: int = 0  # refused with their whole batch: sent again by the next run
     erased: int = 0  # contacts of erased leads the CRM deleted (service/crm_erasure.py)
     refused_earlier: int = 0  # refused for good by an earlier run and not changed enough since
     pending: int = 0  # left for the next run (the CRM asked to wait, or failed)
@@ -138,7 +139,7 @@ def _recorder(store: LeadStore, tool: str, crm_name: str, outgoing: dict[str, Sc
     stored, beside its HTTP call; no clocks compared."""
     records = sync_records_of(store)
 
-    def mark(synced: list[str], rejected: dict[str, str]) -> None:
+    def mark(synced: list[str], rejected: dict[str, str], failed: dict[str, str]) -> None:
         erased = [i for i in synced
                   if store.tombstone(i) is not None and store.get_lead(i) is None]
         if erased:
@@ -158,6 +159,9 @@ def _recorder(store: LeadStore, tool: str, crm_name: str, outgoing: dict[str, Sc
         for lead_id, why in rejected.items():
             logs.error("crm contact refused for good; not sent again until the lead changes",
                        crm=crm_name, lead_id=lead_id, reason=why)
+        if failed:  # nothing kept: the next run sends them again
+            logs.error("crm batch refused; sent again by the next run", crm=crm_name,
+                       contacts=len(failed), reason=next(iter(failed.values())))
 
     return mark
 
@@ -225,6 +229,7 @@ def _upsert_due(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules,
                               _recorder(store, tool, crm_name, outgoing, last, now))
         report.synced += len(result.synced)
         report.rejected += len(result.rejected)
+        report.failed += len(result.failed)
         if result.pending:
             report.pending += len(result.pending)
             report.retry_after_s, report.error = result.retry_after_s, result.error
