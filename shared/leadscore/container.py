@@ -352,6 +352,7 @@ class Container:
 
         crm = self.hubspot_crm()
         if crm is None:
+            self.erase_in_crm()  # no CRM now: still forget erasures older than their KEEP
             return None
         try:
             report = sync_crm(self.store, crm, "hubspot", self.rules, self.now(),
@@ -370,14 +371,14 @@ class Container:
 
     def erase_in_crm(self) -> Any:
         """Delete the contacts of erased leads from the CRM (`service/crm_erasure.py`);
-        what fails stays recorded for a later sweep, so it is logged, never raised."""
+        what fails stays recorded for a later sweep, so it is logged, never raised. With no
+        CRM configured, only records older than their KEEP are forgotten (SQLite has no TTL:
+        the addresses would stay for good)."""
         from leadscore.service.crm_erasure import erase_in_crm
 
         crm = self.hubspot_crm()
-        if crm is None:
-            return None
         try:
-            return erase_in_crm(self.store, {"crm:hubspot": crm}, self.now,
+            return erase_in_crm(self.store, {"crm:hubspot": crm} if crm else {}, self.now,
                                 attempts=self.settings.hubspot_attempts)
         except Exception:  # noqa: BLE001 - recorded: the next CRM sync sends it
             logs.exception("crm erasure sweep failed; the next sweep retries")

@@ -213,3 +213,20 @@ def test_an_upsert_stored_after_the_erasure_by_a_run_that_then_crashed_is_delete
     assert later.erase_in_crm().repeated == 1
     assert EMAIL not in hubspot_api.contacts
     assert app.store.claim_crm_erasures(NOW + KEEP, NOW + KEEP + SETTLE) == []
+
+
+def test_with_no_crm_configured_the_decay_sweep_forgets_erasures_past_their_keep(
+        durable_store: Any, rules: Rules) -> None:
+    from leadscore.service.crm_erasure import KEEP, erasure_for
+
+    # GIVEN an erasure recorded while HubSpot was configured, never confirmed, and a
+    # deployment that no longer has a HubSpot token
+    long_ago = NOW - KEEP - timedelta(days=1)
+    durable_store.record_crm_erasures([erasure_for("crm:hubspot", lead_id_for(EMAIL), EMAIL,
+                                                   long_ago, long_ago)])
+    app = Container(Settings(), store=durable_store, rules=rules, clock=lambda: NOW)
+    assert app.crm_tools() == []
+    # WHEN the decay job's sweep runs
+    app.dispatch([], sweep=True)
+    # THEN the address is gone from the store: no claim finds the record any more
+    assert durable_store.claim_crm_erasures(NOW + KEEP, NOW + 2 * KEEP) == []

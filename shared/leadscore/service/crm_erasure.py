@@ -112,14 +112,14 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
         if not claimed:
             break
         item = claimed[0]
-        crm = crms.get(item.tool)
-        if crm is None:  # that CRM is not configured here: its lease runs out, untouched
-            continue
-        if claimed_at >= item.expires_at:
-            logs.error("crm erasure given up after its time", crm=item.tool,
+        if claimed_at >= item.expires_at:  # first: with no CRM configured too (no TTL on
+            logs.error("crm erasure given up after its time", crm=item.tool,  # SQLite)
                        lead_id=item.lead_id)
             report.given_up += 1
             outbox.forget_crm_erasures([item.id])
+            continue
+        crm = crms.get(item.tool)
+        if crm is None:  # that CRM is not configured here: its lease runs out, untouched
             continue
         if item.deleted and store.get_lead(item.lead_id) is not None:
             outbox.forget_crm_erasures([item.id])  # consented again since: its contact stays
