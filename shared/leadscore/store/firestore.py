@@ -244,7 +244,14 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
         return [_handover_from(d.to_dict() or {}) for d in query.stream()]
 
     def record_handover(self, change: StageChange) -> None:
-        self._handovers.document(change.id).set(_handover_doc(change))
+        """Only if the change still exists: one erased while it was being delivered must not
+        come back with its address (`update` requires the document)."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            self._handovers.document(change.id).update(_handover_doc(change))
+        except gexc.NotFound:
+            pass
 
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         refs = [self._esp.document(f"{tool}:{lead_id}") for lead_id in lead_ids]

@@ -143,7 +143,8 @@ class LeadStore(Protocol):
         ...
 
     def record_handover(self, change: StageChange) -> None:
-        """Store a handover's delivery state (attempts, next attempt, delivered)."""
+        """Store a handover's delivery state (attempts, next attempt, delivered), only if
+        it still exists (an erasure while it was being delivered deleted it)."""
         ...
 
     def count_leads(self) -> int:
