@@ -71,9 +71,12 @@ class HubSpotFake(FakeApi):
         self.blocklist: set[str] = set()  # addresses GDPR-deleted while HubSpot had no contact
         self.upserts_open = threading.Event()  # clear it to hold upserts (a slow HubSpot)
         self.upserts_open.set()
+        self.upserts_arrived = 0  # upserts received, counted before any hold
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").endswith("/batch/upsert"):
+            with self.lock:
+                self.upserts_arrived += 1
             self.upserts_open.wait(30)
         return super().__call__(environ, start_response)
 

@@ -6,8 +6,9 @@ upsert queued or already on its way never brings the contact back)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -52,6 +53,17 @@ def gdpr_deletes(fake: HubSpotFake) -> list[tuple[str, str]]:
     return [r for r in fake.requests if r[1].endswith("/gdpr-delete")]
 
 
+def assert_forgotten_after_settle(app: Container, deleted_at: datetime) -> None:
+    """The erasure's second delete goes after SETTLE; then no record is left, even to a
+    claim long after (a record never forgotten hides behind its lease at the same clock)."""
+    from leadscore.service.crm_erasure import KEEP, LEASE, SETTLE
+
+    settled = Container(app.settings, store=app.store, rules=app.rules,
+                        clock=lambda: deleted_at + SETTLE)
+    assert settled.erase_in_crm().repeated == 1
+    assert app.store.claim_crm_erasures(NOW + KEEP, NOW + KEEP + LEASE) == []
+
+
 def test_erasing_a_synced_lead_deletes_its_hubspot_contact(
         app: Container, hubspot_api: HubSpotFake, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN a lead HubSpot has  WHEN it is erased through the leads API
@@ -66,6 +78,7 @@ def test_erasing_a_synced_lead_deletes_its_hubspot_contact(
     # and nothing is left to send
     assert app.sync_crm().erased == 0
     assert len(gdpr_deletes(hubspot_api)) == 1
+    assert_forgotten_after_settle(app, NOW)
 
 
 def test_hubspot_down_at_the_erasure_a_later_sweep_deletes_the_contact(
@@ -85,6 +98,7 @@ def test_hubspot_down_at_the_erasure_a_later_sweep_deletes_the_contact(
     assert report.erased == 1
     assert EMAIL not in hubspot_api.contacts and hubspot_api.gdpr_deleted == [EMAIL]
     assert later.sync_crm().erased == 0
+    assert_forgotten_after_settle(app, NOW + timedelta(minutes=3))
 
 
 def test_a_queued_upsert_after_the_erasure_does_not_bring_the_contact_back(
@@ -109,8 +123,11 @@ def test_an_upsert_on_its_way_during_the_erasure_does_not_bring_the_contact_back
     lead = app.store.get_lead(lead_id)
     assert isinstance(lead, LeadState)
     app.store.put_lead(lead.model_copy(update={"stage": "sql", "score": lead.score + 30}))
+    arrived = hubspot_api.upserts_arrived  # the setup's upserts came before
     run.start()
-    while not any(p.endswith("/batch/upsert") for _, p in hubspot_api.requests[1:]):
+    deadline = time.monotonic() + 30
+    while hubspot_api.upserts_arrived == arrived:  # this run's upsert is held by HubSpot
+        assert time.monotonic() < deadline, "the run's upsert never reached HubSpot"
         threading.Event().wait(0.01)
     # WHEN the lead is erased meanwhile (its GDPR delete goes first) and then HubSpot
     # stores the upsert that was on its way
