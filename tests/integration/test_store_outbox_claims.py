@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from conftest import NOW
 
 from leadscore.domain.outbox import StageChange
@@ -130,3 +131,30 @@ def test_a_change_erased_while_it_was_being_delivered_is_not_written_back(store:
     # THEN nothing of it comes back: no change, no address, due now or ever
     assert store.pending_handovers(NOW + timedelta(days=365)) == []
     assert store.claim_handovers(NOW + timedelta(days=365), NOW + 2 * LEASE) == []
+
+
+@pytest.mark.firestore
+def test_a_firestore_claim_that_loses_a_race_asks_again(
+        tmp_path: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import make_store
+    from google.cloud.firestore_v1.document import DocumentReference
+
+    from leadscore.store.firestore import FirestoreStore
+
+    store = make_store("firestore", tmp_path, request)
+    other = FirestoreStore(store._client, collection=store._leads.id)  # another worker
+    store.record_crm_erasures([erasure(1, NOW), erasure(2, NOW)])
+    real, raced = DocumentReference.update, []
+
+    def update(ref: DocumentReference, *args: Any, **kwargs: Any) -> Any:
+        if not raced:  # the other worker claims the same item between query and update
+            raced.append([])
+            raced[0] = other.claim_crm_erasures(NOW, NOW + LEASE, limit=1)
+        return real(ref, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentReference, "update", update)
+    # WHEN a sweep claims one item and loses the race for the first one it found
+    mine = store.claim_crm_erasures(NOW, NOW + LEASE, limit=1)
+    # THEN it takes the other due item instead of ending empty-handed
+    assert [i.lead_id for i in raced[0]] == ["l_1"]
+    assert [i.lead_id for i in mine] == ["l_2"]
