@@ -44,12 +44,14 @@ test: lint typecheck chromium wrk
 
 # The deploy runtimes (infra/config.py: python312, the default, and python313) run a fast subset
 # of the suite too: the domain, every entry point through the functions-framework test client,
-# the SQLite and memory stores, the dashboard and the integrations (no emulator), with the runtime dependencies at the lock's versions (what the
+# the SQLite and memory stores, the dashboard, the integrations and the cold-start import
+# budgets (no emulator), with the runtime dependencies at the lock's versions (what the
 # bundle ships). Each has its own .venv-3.X, rebuilt when pyproject.toml or the lock changes.
 # A missing interpreter fails the run: the deployed code must have been tested on it.
 # `make test` runs the two side by side (2 cores), each one's output in one piece.
 RUNTIMES ?= 3.12 3.13
-RUNTIME_TESTS ?= tests/unit tests/functional tests/integration tests/dashboard tests/integrations
+RUNTIME_TESTS ?= tests/unit tests/functional tests/integration tests/dashboard tests/integrations \
+	tests/perf
 # pyenv's own copy first (its shims refuse versions that are not selected), else pythonX.Y on PATH
 runtime_python = $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)))),$(shell command -v python$(1)))
 
@@ -68,7 +70,7 @@ runtimes: $(addprefix runtime-,$(RUNTIMES))
 	$(BIN)/uv pip install --quiet --python .venv-$*/bin/python -e '.[dev]'
 	touch $@
 
-runtime-%: .venv-%/.installed
+runtime-%: .venv-%/.installed chromium wrk
 	.venv-$*/bin/python -m pytest -q -p no:cacheprovider -m 'not firestore and not emulator' \
 		$(RUNTIME_TESTS)
 
