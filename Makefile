@@ -40,6 +40,7 @@ lock: $(STAMP)
 # .venv-bundle-3.X, cached until requirements.lock changes.
 test: lint typecheck chromium wrk
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory $(RUNTIMES:%=.venv-%/.installed)
 	$(MAKE) --no-print-directory --jobs=2 --output-sync=target runtimes
 
 # The deploy runtimes (infra/config.py: python312, the default, and python313) run a fast subset
@@ -48,7 +49,10 @@ test: lint typecheck chromium wrk
 # budgets (no emulator), with the runtime dependencies at the lock's versions (what the
 # bundle ships). Each has its own .venv-3.X, rebuilt when pyproject.toml or the lock changes.
 # A missing interpreter fails the run: the deployed code must have been tested on it.
-# `make test` runs the two side by side (2 cores), each one's output in one piece.
+# `make test` builds the venvs one after the other (each editable install writes
+# shared/leadscore.egg-info in the checkout), then runs the two side by side (2 cores), each
+# one's output in one piece. The dev install is constrained by the lock, so it cannot move a
+# locked version.
 RUNTIMES ?= 3.12 3.13
 RUNTIME_TESTS ?= tests/unit tests/functional tests/integration tests/dashboard tests/integrations \
 	tests/perf
@@ -67,7 +71,7 @@ runtimes: $(addprefix runtime-,$(RUNTIMES))
 .PRECIOUS: .venv-%/bin/python .venv-%/.installed
 .venv-%/.installed: pyproject.toml requirements.lock $(STAMP) | .venv-%/bin/python
 	$(BIN)/uv pip install --quiet --python .venv-$*/bin/python --require-hashes -r requirements.lock
-	$(BIN)/uv pip install --quiet --python .venv-$*/bin/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --python .venv-$*/bin/python -c requirements.lock -e '.[dev]'
 	touch $@
 
 runtime-%: .venv-%/.installed chromium wrk

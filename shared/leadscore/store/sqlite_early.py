@@ -34,8 +34,9 @@ def raw_state(conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str]
     known: set[str] = set()
     doc = erased_at = None
     orders: list[tuple[str, str]] = []
-    # plain `?` marks bound in order, the lead id once per part (numbered marks bound from a
-    # sequence are deprecated since Python 3.12 and refused from 3.14)
+    # plain `?` marks bound in order, the lead id once per part (Python 3.12.0-3.12.3 warn
+    # about numbered `?N` marks bound from a sequence, a bug fixed in 3.12.4; plain marks are
+    # right on every version)
     params = [lead_id, lead_id]
     if ledger_keys:
         params += (lead_id, *ledger_keys)
