@@ -91,8 +91,8 @@ class _Patient:
         self.max_batch = crm.max_batch
         self._crm, self._attempts, self._sleep = crm, attempts, sleep
 
-    def erase(self, email: str) -> None:  # erasures keep their own retries (crm_erasure.py)
-        self._crm.erase(email)
+    def erase(self, email: str) -> bool:  # erasures keep their own retries (crm_erasure.py)
+        return self._crm.erase(email)
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         try:
