@@ -38,7 +38,9 @@ def crm_for(fake: HubSpotFake, token: str = HUBSPOT_TOKEN) -> HubSpotCrm:
 
 def run(store: Any, crm: HubSpotCrm, rules: Rules, sleeps: Sleeps | None = None,
         **kw: Any) -> CrmRunReport:
-    return sync_crm(store, crm, "hubspot", rules, kw.pop("now", NOW), step=STEP,
+    now = kw.pop("now", NOW)
+    kw.setdefault("clock", lambda: now)
+    return sync_crm(store, crm, "hubspot", rules, now, step=STEP,
                     sleep=sleeps if sleeps is not None else Sleeps(), **kw)
 
 
