@@ -8,7 +8,8 @@ their type (number: numeric; enumeration: one of its options; datetime: ISO 8601
 milliseconds), else the whole batch is refused (400 VALIDATION_ERROR, nothing stored).
 Emails in `refuse_emails` come back as per-record errors in a 207; one of `invalid_emails`
 refuses its whole batch (400 VALIDATION_ERROR naming INVALID_EMAIL, as HubSpot validates
-every input before storing any). GDPR delete (POST /crm/v3/objects/contacts/gdpr-delete,
+every input before storing any); one of `conflict_emails` refuses its whole batch with a
+409 CONFLICT. GDPR delete (POST /crm/v3/objects/contacts/gdpr-delete,
 `objectId` required, `idProperty` optional: `email` or the default, the record id) answers
 204 with no body and deletes the contact for good; an address with no contact answers 204
 too and goes on the blocklist (as HubSpot documents), an unknown record id is 404, any other
@@ -67,6 +68,7 @@ class HubSpotFake(FakeApi):
         self.stored = Counter[str]()  # email -> times stored
         self.refuse_emails: set[str] = set()
         self.invalid_emails: set[str] = set()
+        self.conflict_emails: set[str] = set()  # a batch holding one is refused whole: 409
         self.deal_contacts: dict[str, list[str]] = {}  # deal id -> contact ids
         self.contact_emails: dict[str, str] = {}  # contact id -> email
         self.gdpr_deleted: list[str] = []  # emails of the contacts GDPR-deleted, in order
@@ -230,6 +232,9 @@ class HubSpotFake(FakeApi):
             problems += [p for n, v in (item.get("properties") or {}).items()
                          if (p := self._invalid(n, v))]
         self.batches.append([str(i.get("id", "")).lower() for i in inputs])
+        if any(str(i.get("id", "")).lower() in self.conflict_emails for i in inputs):
+            return error(409, "CONFLICT", "A contact with this email already exists "
+                         "(unique property conflict)")
         if problems:
             return error(400, "VALIDATION_ERROR", "Property values were not valid: "
                          + "; ".join(problems[:5]))
