@@ -290,3 +290,21 @@ def test_with_no_crm_configured_the_decay_sweep_forgets_erasures_past_their_keep
     app.dispatch([], sweep=True)
     # THEN the address is gone from the store: no claim finds the record any more
     assert durable_store.claim_crm_erasures(NOW + KEEP, NOW + 2 * KEEP) == []
+
+
+def test_an_expired_erasure_whose_contact_was_deleted_is_not_reported_given_up(
+        durable_store: Any, rules: Rules, capsys: pytest.CaptureFixture[str]) -> None:
+    from leadscore.service.crm_erasure import KEEP, erasure_for
+
+    # GIVEN an erasure whose first delete HubSpot confirmed, its repeat never sent in time
+    long_ago = NOW - KEEP - timedelta(days=1)
+    done = erasure_for("crm:hubspot", lead_id_for(EMAIL), EMAIL, long_ago, long_ago)
+    durable_store.record_crm_erasures([done.model_copy(update={"deleted": True})])
+    app = Container(Settings(), store=durable_store, rules=rules, clock=lambda: NOW)
+    # WHEN a sweep finds it past its KEEP
+    report = app.erase_in_crm()
+    # THEN it is forgotten as done, not given up
+    assert report.given_up == 0
+    assert durable_store.claim_crm_erasures(NOW + KEEP, NOW + 2 * KEEP) == []
+    out = capsys.readouterr().out
+    assert "crm erasure done" in out and "given up" not in out

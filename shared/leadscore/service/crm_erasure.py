@@ -112,9 +112,13 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
             break
         item = claimed[0]
         if claimed_at >= item.expires_at:  # first: with no CRM configured too (no TTL on
-            logs.error("crm erasure given up after its time", crm=item.tool,  # SQLite)
-                       lead_id=item.lead_id)
-            report.given_up += 1
+            if item.deleted:  # SQLite); its first pass was done: only the repeat is left out
+                logs.info("crm erasure done, its repeat left out after its time",
+                          crm=item.tool, lead_id=item.lead_id)
+            else:
+                logs.error("crm erasure given up after its time", crm=item.tool,
+                           lead_id=item.lead_id)
+                report.given_up += 1
             outbox.forget_crm_erasures([item.id])
             continue
         crm = crms.get(item.tool)
@@ -129,7 +133,7 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
                 report.erased += 1
             else:
                 report.absent += 1
-            outbox.record_crm_erasures([item.model_copy(update={
+            outbox.update_crm_erasures([item.model_copy(update={
                 "deleted": True, "next_attempt_at": clock() + SETTLE})])
         elif wait is None:
             report.repeated += 1
@@ -139,7 +143,7 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
             outbox.forget_crm_erasures([item.id])
         else:
             report.pending += 1
-            outbox.record_crm_erasures([item.model_copy(update={
+            outbox.update_crm_erasures([item.model_copy(update={
                 "attempts": item.attempts + 1, "next_attempt_at": clock() + wait})])
     return report
 
