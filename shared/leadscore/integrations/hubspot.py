@@ -1,8 +1,8 @@
 """HubSpot: the `leadscore` property group and properties, and contact upserts by email.
 
 Calls HubSpot's CRM v3 API with a private-app token (`LEADSCORE_HUBSPOT_TOKEN`, sent as
-`Authorization: Bearer`; the app needs crm.schemas.contacts.write for setup and
-crm.objects.contacts.write for the sync).
+`Authorization: Bearer`; the app needs crm.schemas.contacts.write for setup,
+crm.objects.contacts.write for the sync and crm.objects.contacts.read for erasures).
 
 - `setup_properties` creates the group and the seven properties; HubSpot answers 409 for
   one that exists, which counts as done, so running it again is harmless.
