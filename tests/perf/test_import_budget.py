@@ -7,6 +7,8 @@ which does not depend on how busy the machine is.
 
 from __future__ import annotations
 
+import __future__
+import importlib
 import json
 import os
 import subprocess
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 TARGETS = ("crm_webhook", "dashboard", "email_webhook", "form_submission", "inactivity_decay",
@@ -115,6 +117,45 @@ def test_a_target_stays_within_its_module_budget(
     name, _, added = target
     budget = TRACK_MODULE_BUDGET if name in OWN_WIRE_FORMAT else MODULE_BUDGET
     assert len(added) <= budget, (name, len(added))
+
+
+def _models_loaded(modules: set[str]) -> list[tuple[str, type[BaseModel]]]:
+    """(module, model class) for each pydantic model defined by a leadscore module loaded."""
+    found = []
+    for module_name in sorted(m for m in modules if m.startswith("leadscore.")):
+        module = importlib.import_module(module_name)
+        found += [(module_name, value) for value in vars(module).values()
+                  if isinstance(value, type) and issubclass(value, BaseModel)
+                  and value.__module__ == module_name]
+    return found
+
+
+def test_the_models_a_target_builds_at_import_keep_their_annotations_real(
+        target: tuple[str, set[str], set[str]]) -> None:
+    # GIVEN the modules a cold target loads that define pydantic models
+    _, everything, _ = target
+    defining = {module for module, _ in _models_loaded(everything)}
+    assert "leadscore.domain.events" in defining or "leadscore.domain.rules" in defining
+    # THEN none turns its annotations into strings: pydantic would compile each one back
+    # (a `typing.ForwardRef` a field, about 5 ms of every cold start, issue 20)
+    stringified = [m for m in sorted(defining)
+                   if getattr(sys.modules[m], "annotations", None) is __future__.annotations]
+    assert not stringified
+
+
+def test_no_model_a_target_builds_at_import_has_its_default_factory_parsed_from_text(
+        target: tuple[str, set[str], set[str]]) -> None:
+    # GIVEN the pydantic models a cold target builds
+    _, everything, _ = target
+    models = _models_loaded(everything)
+    assert models
+    # THEN no field's default factory is a built-in whose signature `inspect` must tokenize
+    # and parse (`list`: see leadscore.domain.defaults); pydantic asks every factory for it
+    assert list.__text_signature__  # the case this guards exists on this Python
+    parsed = [f"{module}.{model.__name__}.{name}" for module, model in models
+              for name, field in model.model_fields.items()
+              if getattr(field.default_factory, "__text_signature__", None)]
+    assert not parsed
 
 
 def test_the_probe_sees_an_eager_main_py(tmp_path: Path) -> None:
