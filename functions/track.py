@@ -26,12 +26,12 @@ from leadscore.errors import (
     ValidationFailed,
 )
 from leadscore.http import endpoint, json_response, read_body
-from leadscore.providers.wire import parse_json
+from leadscore.providers.json_body import parse_json
 from leadscore.service.visitors import record
 from leadscore.store.port import VisitorStore
 from leadscore.tracking import auth, snippet
 from leadscore.tracking.mapping import Policy, Refusal, map_message
-from leadscore.tracking.wire import BATCH, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SHORT, TYPES
+from leadscore.tracking.message import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SHORT, TYPES
 
 
 def _listed(value: str) -> list[str]:
@@ -72,7 +72,9 @@ def _policy(app: Container, caller: auth.Caller) -> Policy:
 def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:
     if call != "batch":
         return [data], None
-    from marshmallow import ValidationError
+    from marshmallow import ValidationError  # a batch's wire schema; single messages need
+
+    from leadscore.tracking.wire import BATCH  # no marshmallow (leadscore.tracking.message)
 
     try:
         batch = BATCH.load(data)
