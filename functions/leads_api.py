@@ -88,13 +88,16 @@ def _erase(request: Request, app: Container, key: str) -> Response:
     lead = find_lead(app.store, key)
     if "@" in key:
         found = erase_address(app.store, key, app.now(),
-                              found_id=lead.lead_id if lead else None)
+                              found_id=lead.lead_id if lead else None,
+                              crm_tools=app.crm_tools())
     elif lead is not None:
-        found = erase_address(app.store, lead.email, app.now(), found_id=lead.lead_id)
+        found = erase_address(app.store, lead.email, app.now(), found_id=lead.lead_id,
+                              crm_tools=app.crm_tools())
     else:  # an id only: whatever is left under it (history without a lead document)
         found = app.store.erase(key, erased_at=app.now())
     if not found:
         raise NotFound("no lead with that email or id")
+    app.erase_in_crm_soon()  # the CRM contact too, after the answer (service/crm_erasure.py)
     return json_response(200, {"status": "erased",
                                "lead_id": lead.lead_id if lead else key})
 

@@ -29,6 +29,8 @@ COLLECTIONS: dict[str, tuple[str | None, bool, str]] = {
     "_erased": (TTL_FIELD, False, "erasure tombstones: lead id (a keyed hash) and time, no "
                 "address; they expire after 400 days"),
     "_esp_sync": (None, True, "what each email tool last accepted per lead (scores, no email)"),
+    "_crm_erasures": (TTL_FIELD, False, "addresses whose CRM contact an erasure must still "
+                      "delete; deleted once the CRM confirms, expire after 90 days"),
 }
 
 

@@ -254,7 +254,9 @@ def lead_erase(email: str, yes: bool) -> None:
         click.confirm(f"Erase {found.lead_id} and all its history?", abort=True)
     from leadscore.service.erasure import erase_address
 
-    erase_address(app.store, found.email, app.now(), found_id=found.lead_id)
+    erase_address(app.store, found.email, app.now(), found_id=found.lead_id,
+                  crm_tools=app.crm_tools())
+    app.erase_in_crm()  # what HubSpot does not confirm now, a later CRM sync sends
     click.echo(f"erased {found.lead_id}")
 
 

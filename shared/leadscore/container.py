@@ -83,6 +83,7 @@ class Container:
         self._sweeper: ThreadPoolExecutor | None = None
         self._queued_sweep: Future[None] | None = None
         self._crm_queue: Any = None
+        self._crm_erasing: Future[Any] | None = None  # the last CRM erasure sweep started
         logs.configure(self.settings.log_level)
         use_id_key(self.settings.id_key.get_secret_value())
         if self.settings.store == "firestore" and not (
@@ -270,11 +271,10 @@ class Container:
         from concurrent.futures import TimeoutError as FutureTimeout
 
         with self._lock:
-            last = self._queued_sweep
-        if last is None:
-            return True
+            started = [f for f in (self._queued_sweep, self._crm_erasing) if f is not None]
         try:
-            last.result(timeout=timeout_s)  # one thread: the last submitted ends last
+            for last in started:  # one thread: the last submitted of each ends last
+                last.result(timeout=timeout_s)
         except FutureTimeout:
             return False
         return True
@@ -344,7 +344,7 @@ class Container:
         return sinks
 
     # Scores into the CRM (issue 18): HubSpot through its sync records, never in a request.
-    def sync_crm(self, lead_ids: Sequence[str] | None = None) -> Any:
+    def sync_crm(self, lead_ids: Sequence[str] | None = None, queued: bool = False) -> Any:
         """One CRM sync run (`lead_ids`: only these leads): the decay job's sweep and the
         background queue's unit. A failure leaves the differences for the next run, so it
         is logged, never raised. Returns the run's report (None: no CRM configured)."""
@@ -356,18 +356,44 @@ class Container:
         try:
             report = sync_crm(self.store, crm, "hubspot", self.rules, self.now(),
                               step=self.settings.hubspot_score_step, lead_ids=lead_ids,
-                              attempts=self.settings.hubspot_attempts)
+                              attempts=self.settings.hubspot_attempts, queued=queued)
         except Exception:  # noqa: BLE001 - the next sweep finds the same differences
             logs.exception("crm sync failed; differences stay for the next sweep")
             return None
         logs.info("crm sync", **report.model_dump(exclude={"last_lead_id"}))
         return report
 
+    def crm_tools(self) -> list[str]:
+        """The configured CRM syncs by tool name: an erasure deletes the contact there."""
+        return ["crm:hubspot"] if self.settings.hubspot_token.get_secret_value() else []
+
+    def erase_in_crm(self) -> Any:
+        """Delete the contacts of erased leads from the CRM (`service/crm_erasure.py`);
+        what fails stays recorded for a later sweep, so it is logged, never raised."""
+        from leadscore.service.crm_erasure import erase_in_crm
+
+        crm = self.hubspot_crm()
+        if crm is None:
+            return None
+        try:
+            return erase_in_crm(self.store, {"crm:hubspot": crm}, self.now(),
+                                attempts=self.settings.hubspot_attempts)
+        except Exception:  # noqa: BLE001 - recorded: the next CRM sync sends it
+            logs.exception("crm erasure sweep failed; the next sweep retries")
+            return None
+
+    def erase_in_crm_soon(self) -> None:
+        """After an erasure: its CRM deletion on the background thread, not in the request."""
+        if self.crm_tools():
+            erasing = self._handover_thread().submit(self.erase_in_crm)
+            with self._lock:
+                self._crm_erasing = erasing
+
     def crm_queue(self) -> Any:
         from leadscore.service.crm_outbox import CrmQueue, CrmRunReport
 
         def run(lead_ids: list[str]) -> CrmRunReport:
-            report = self.sync_crm(lead_ids)
+            report = self.sync_crm(lead_ids, queued=True)
             return report or CrmRunReport(crm="hubspot", pending=len(lead_ids))
 
         with self._lock:

@@ -27,3 +27,15 @@ def test_records_hold_no_email_and_go_with_the_lead(mailchimp_api: MailchimpFake
     # WHEN the lead is erased THEN its record goes too
     assert store.erase(lead.lead_id)
     assert store.esp_synced("mailchimp", [lead.lead_id]) == {}
+
+
+def test_a_sync_of_named_leads_that_were_all_erased_meanwhile_sends_nothing(
+        mailchimp_api: MailchimpFake, store: Any, rules: Any) -> None:
+    # GIVEN a lead named for the sync (a decay shard changed it) and erased before the sync
+    lead = newsletter_lead(store, rules, READER)
+    assert store.erase(lead.lead_id, erased_at=NOW)
+    # WHEN the email tool is synced for it THEN the run ends cleanly, having sent nothing
+    # (an empty page of leads once raised IndexError and failed the whole run)
+    report = sync_tool(store, mailchimp(mailchimp_api), rules, NOW, lead_ids=[lead.lead_id],
+                       sleep=no_sleep)
+    assert (report.examined, report.synced, report.error) == (0, 0, None)

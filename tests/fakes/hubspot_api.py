@@ -8,7 +8,11 @@ their type (number: numeric; enumeration: one of its options; datetime: ISO 8601
 milliseconds), else the whole batch is refused (400 VALIDATION_ERROR, nothing stored).
 Emails in `refuse_emails` come back as per-record errors in a 207; one of `invalid_emails`
 refuses its whole batch (400 VALIDATION_ERROR naming INVALID_EMAIL, as HubSpot validates
-every input before storing any). Forced answers
+every input before storing any). GDPR delete (POST /crm/v3/objects/contacts/gdpr-delete,
+`objectId` required, `idProperty` optional: `email` or the default, the record id) answers
+204 with no body and deletes the contact for good; an address with no contact answers 204
+too and goes on the blocklist (as HubSpot documents), an unknown record id is 404, any other
+`idProperty` or a missing `objectId` is 400 VALIDATION_ERROR. Forced answers
 (`rate_limited()`, 500...) are queued with `fail_next`. It records every batch it received
 and how many times each email was stored. Clearing `upserts_open` holds upserts until it is
 set again (a HubSpot that answers slowly).
@@ -16,6 +20,7 @@ set again (a HubSpot that answers slowly).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -41,6 +46,11 @@ def error(status: int, category: str, message: str, **extra: Any) -> tuple[int, 
                     "correlationId": "00000000-fake", **extra}
 
 
+def _record_id(email: str) -> str:
+    """HubSpot's record id of a contact (hs_object_id), stable for one address."""
+    return str(int(hashlib.sha256(email.encode()).hexdigest()[:12], 16) % 10**9)
+
+
 class HubSpotFake(FakeApi):
     def __init__(self, token: str) -> None:
         super().__init__()
@@ -56,6 +66,8 @@ class HubSpotFake(FakeApi):
         self.invalid_emails: set[str] = set()
         self.deal_contacts: dict[str, list[str]] = {}  # deal id -> contact ids
         self.contact_emails: dict[str, str] = {}  # contact id -> email
+        self.gdpr_deleted: list[str] = []  # emails of the contacts GDPR-deleted, in order
+        self.blocklist: set[str] = set()  # addresses GDPR-deleted while HubSpot had no contact
         self.upserts_open = threading.Event()  # clear it to hold upserts (a slow HubSpot)
         self.upserts_open.set()
 
@@ -86,7 +98,8 @@ class HubSpotFake(FakeApi):
         routes = {"/crm/v3/properties/contacts/groups": self._group,
                   "/crm/v3/properties/contacts": self._property,
                   "/crm/v3/objects/contacts/batch/upsert": self._upsert,
-                  "/crm/v3/objects/contacts/batch/read": self._read}
+                  "/crm/v3/objects/contacts/batch/read": self._read,
+                  "/crm/v3/objects/contacts/gdpr-delete": self._gdpr_delete}
         route = routes.get(request.path)
         if request.method != "POST" or route is None:
             return self.answer(*error(404, "OBJECT_NOT_FOUND", "not found"))
@@ -118,6 +131,27 @@ class HubSpotFake(FakeApi):
                                "message": "not found", "context": {"ids": [cid]}})
         return (207 if errors else 200), {"status": "COMPLETE", "results": results,
                                           "errors": errors}
+
+    def _gdpr_delete(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """POST /crm/v3/objects/contacts/gdpr-delete: 204 and no body when done."""
+        object_id, id_property = body.get("objectId"), body.get("idProperty")
+        if not isinstance(object_id, str) or not object_id:
+            return error(400, "VALIDATION_ERROR", "objectId is required")
+        if id_property not in (None, "email", "hs_object_id"):
+            return error(400, "VALIDATION_ERROR",
+                         f"Property {id_property!r} is not a unique identifier")
+        if id_property == "email":
+            email = object_id.lower()
+            if email not in self.contacts:
+                self.blocklist.add(email)
+                return 204, ""
+        else:
+            email = next((e for e in self.contacts if _record_id(e) == object_id), "")
+            if not email:
+                return error(404, "OBJECT_NOT_FOUND", f"contact {object_id} not found")
+        del self.contacts[email]
+        self.gdpr_deleted.append(email)
+        return 204, ""
 
     def _group(self, body: dict[str, Any]) -> tuple[int, Any]:
         name = body.get("name")
@@ -181,15 +215,22 @@ class HubSpotFake(FakeApi):
         results, errors = [], []
         for item in inputs:
             email = str(item["id"]).lower()
-            if email in self.refuse_emails:
-                errors.append({"status": "error", "category": "VALIDATION_ERROR",
-                               "message": f"contact {email} cannot be updated",
-                               "context": {"ids": [email]}})
+            if email in self.refuse_emails:  # HubSpot's documented per-input error
+                errors.append({
+                    "status": "error", "category": "VALIDATION_ERROR",
+                    "subCategory": "CrmObjectValidationError.INVALID_PROPERTY_VALUE",
+                    "message": f"Property values were not valid for contact {email}",
+                    "context": {"ids": [email]}, "links": {},
+                    "errors": [{"message": f"{email} is not allowed for this portal",
+                                "code": "INVALID_EMAIL", "in": "email",
+                                "subCategory": "INVALID_EMAIL", "context": {}}]})
                 continue
             self.contacts.setdefault(email, {"email": email}).update(item["properties"])
             self.stored[email] += 1
-            results.append({"id": str(abs(hash(email)) % 10**9), "new": False,
+            results.append({"id": _record_id(email), "new": False,
                             "properties": self.contacts[email]})
         status = 207 if errors else 200
+        stamp = "2026-11-22T09:00:00.000Z"
         return status, {"status": "COMPLETE", "results": results, "errors": errors,
-                        "numErrors": len(errors)}
+                        "numErrors": len(errors), "links": {}, "requestedAt": stamp,
+                        "startedAt": stamp, "completedAt": stamp}

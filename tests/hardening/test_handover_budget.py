@@ -27,6 +27,7 @@ from hardening.figures import record
 from hardening.test_oversized_bodies import BIN
 from leadscore.config import Settings
 from leadscore.container import Container, install
+from leadscore.service.handover import LEASE
 from leadscore.store.memory import MemoryStore
 from leadscore.store.sqlite import SqliteStore
 
@@ -114,12 +115,16 @@ def test_a_change_whose_instance_died_before_delivery_is_delivered_by_the_schedu
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
     assert len(receiver.arrived) == 1 and receiver.answered == []  # its sender is gone
-    # THEN the change is still in the outbox, and the scheduled job's sweep delivers it once
+    # THEN the change is still in the outbox, claimed by the dead instance until its lease
+    # runs out (so no other worker sends it meanwhile), and the scheduled job's sweep after
+    # that delivers it once
     store = SqliteStore(path)
-    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert store.pending_handovers(datetime.now(UTC) + timedelta(minutes=1)) == []
+    later = datetime.now(UTC) + LEASE + timedelta(minutes=1)
     assert [c.stage_after for c in store.pending_handovers(later)] == ["sql"]
     job = Container(Settings(store=f"sqlite:///{path}", handover_webhook_urls=url,
-                             handover_secret="s", handover_attempts=1), store=store)
+                             handover_secret="s", handover_attempts=1), store=store,
+                    clock=lambda: later)
     job.dispatch([], sweep=True)
     job.dispatch([], sweep=True)  # a second run finds nothing left to send
     assert store.pending_handovers(later + timedelta(days=1)) == []

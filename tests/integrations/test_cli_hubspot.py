@@ -61,3 +61,18 @@ def test_a_sync_hubspot_stops_says_how_to_resume(store_url: str,
     assert "stopped: hubspot upsert: 502; resume with `leadscore hubspot sync" in stopped.output
     assert "examined 3, sent 3" in run(store_url, "sync").output
     assert set(hubspot_api.stored.values()) == {1}
+
+
+def test_lead_erase_deletes_the_hubspot_contact_too(store_url: str,
+                                                    hubspot_api: HubSpotFake) -> None:
+    # GIVEN three leads synced to HubSpot
+    run(store_url, "setup")
+    assert "sent 3" in run(store_url, "sync").output
+    # WHEN one is erased from the command line
+    erased = CliRunner().invoke(main, ["--store", store_url, "lead", "erase", READERS[0],
+                                       "--yes"])
+    install(None)
+    # THEN its HubSpot contact is gone, and only that one
+    assert erased.exit_code == 0, erased.output
+    assert hubspot_api.gdpr_deleted == [READERS[0]]
+    assert sorted(hubspot_api.contacts) == sorted(READERS[1:])

@@ -182,7 +182,7 @@ def test_a_contact_hubspot_refuses_does_not_hold_the_others(
     report = run(store, crm, rules)
     # the refusal is logged by lead id (the autouse check fails on any address in a log)
     assert (report.synced, report.rejected) == (2, 1)
-    assert store.esp_synced("crm:hubspot", [refused]) == {}
+    assert store.esp_synced("crm:hubspot", [refused])[refused].member == {}  # never accepted
 
 
 def written_not_dispatched(store: Any, rules: Rules, fake: HubSpotFake) -> Container:
@@ -352,5 +352,67 @@ def test_an_address_hubspot_finds_invalid_does_not_hold_back_its_batch(
     # logged by lead id: the autouse check fails on any address in a log line)
     assert (report.synced, report.rejected, report.pending) == (149, 1, 0)
     assert len(hubspot_api.stored) == 149 and set(hubspot_api.stored.values()) == {1}
-    assert store.esp_synced("crm:hubspot", ["l_0042"]) == {}
+    assert store.esp_synced("crm:hubspot", ["l_0042"])["l_0042"].member == {}  # not accepted
     assert upserts(hubspot_api) <= 2 + 2 * 7  # halving: a few calls, not one per contact
+
+
+def test_a_contact_refused_one_by_one_is_not_sent_again_until_the_lead_changes(
+        store: Any, rules: Rules, hubspot_api: HubSpotFake) -> None:
+    crm = crm_for(hubspot_api)
+    # GIVEN three leads, one of which HubSpot refuses with its per-input error (a 207)
+    refused = [put(store, n) for n in range(3)][1]
+    hubspot_api.refuse_emails = {"buyer1@example.com"}
+    assert (run(store, crm, rules).synced, upserts(hubspot_api)) == (2, 1)
+    # THEN the refusal is kept for good, with HubSpot's reason and without the address
+    record = store.esp_synced("crm:hubspot", [refused])[refused]
+    assert record.member == {} and record.refused is not None
+    assert record.refused["stage"] == "mql" and "<email>" in str(record.refused_reason)
+    assert "buyer1" not in str(record.model_dump())
+    # WHEN later runs find the lead unchanged, or moved less than the step
+    again = run(store, crm, rules)
+    put(store, 1, score=53)
+    moved_a_little = run(store, crm, rules)
+    # THEN nothing is sent to HubSpot at all
+    assert (again.changed, again.refused_earlier, moved_a_little.changed) == (0, 1, 0)
+    assert upserts(hubspot_api) == 1
+    # WHEN the lead changes as much as would be sent anyway (its stage) THEN it is tried
+    # again, and once HubSpot accepts it the refusal is gone
+    hubspot_api.refuse_emails = set()
+    put(store, 1, score=53, stage="sql")
+    assert run(store, crm, rules).synced == 1
+    record = store.esp_synced("crm:hubspot", [refused])[refused]
+    assert (record.member["stage"], record.refused) == ("sql", None)
+    assert hubspot_api.stored["buyer1@example.com"] == 1
+
+
+def test_a_rate_limit_one_worker_met_holds_every_worker_until_the_wait_is_over(
+        tmp_path: Any, rules: Rules, hubspot_api: HubSpotFake) -> None:
+    from leadscore.store.sqlite import SqliteStore
+
+    crm_for(hubspot_api)
+    clock = {"now": NOW}
+    path = tmp_path / "leads.db"
+    # GIVEN two workers of `serve --workers 2`: one SQLite file, a store and queue each
+    stores = [SqliteStore(path), SqliteStore(path)]
+    one, two = (Container(Settings(store=f"sqlite:///{path}", hubspot_token=HUBSPOT_TOKEN,
+                                   hubspot_api_url=hubspot_api.url), store=s, rules=rules,
+                          clock=lambda: clock["now"]) for s in stores)
+    first, second = put(stores[0], 1), put(stores[0], 2)
+    # WHEN HubSpot tells the first worker to wait two minutes
+    hubspot_api.rate_limited(retry_after=120)
+    one.sync_crm_soon([first])
+    one.crm_queue().wait()
+    calls = upserts(hubspot_api)
+    # THEN the second worker sends nothing within those two minutes either
+    two.sync_crm_soon([second])
+    two.crm_queue().wait()
+    assert upserts(hubspot_api) == calls and two.crm_queue().pending() == [second]
+    # WHEN the wait is over THEN each lead is sent once
+    clock["now"] = NOW + timedelta(seconds=121)
+    two.sync_crm_soon([second])
+    two.crm_queue().wait()
+    one.sync_crm_soon([first])
+    one.crm_queue().wait()
+    assert hubspot_api.stored == {"buyer1@example.com": 1, "buyer2@example.com": 1}
+    for store in stores:
+        store.close()

@@ -42,6 +42,7 @@ class SyncReport(BaseModel):
     rejected: dict[str, str] = Field(default_factory=dict)  # lead id -> why, for good
     pending: list[str] = Field(default_factory=list)  # lead ids to send again later
     retry_after_s: float | None = None
+    status: int | None = None  # the CRM's answer that left records pending (429: its limit)
     error: str | None = None
 
 
@@ -63,6 +64,7 @@ def sync_records(crm: CrmSync, records: Sequence[ScoreRecord],
             report.pending = [r.lead_id for r in batch] + [r.lead_id for b in batches
                                                             for r in b]
             report.retry_after_s, report.error = exc.retry_after_s, exc.reason
+            report.status = exc.status
             return report
         except PermanentDelivery as exc:
             if exc.status == 400 and len(batch) > 1:

@@ -12,6 +12,10 @@ crm.objects.contacts.write for the sync).
   X-HubSpot-RateLimit-Interval-Milliseconds window when only that is sent; 5xx and network
   failures are retryable; 401/403/400 refuse the whole batch for good; a 207 names the
   records it refused (errors[].context.ids), and those come back as per-record refusals.
+- `HubSpotCrm.erase` deletes a contact for good with HubSpot's GDPR delete,
+  POST /crm/v3/objects/contacts/gdpr-delete with `{"objectId": <email>, "idProperty":
+  "email"}` (the address in the body, never in a URL); 204 when done. HubSpot answers 204
+  for an address it has no contact for too (and blocklists it), so a repeat is harmless.
 """
 
 from __future__ import annotations
@@ -175,6 +179,13 @@ class HubSpotCrm:
         emails = [str((r.get("properties") or {}).get("email") or "")
                   for r in body.get("results") or []]
         return sorted({e.strip().lower() for e in emails if "@" in e})
+
+    def erase(self, email: str) -> None:
+        """Delete the contact with this address for good (GDPR delete)."""
+        answer = self._post("/crm/v3/objects/contacts/gdpr-delete",
+                            {"objectId": email, "idProperty": "email"})
+        if answer.status not in (200, 204, 404):  # 404: no such contact, nothing to delete
+            _raise_for(answer, "gdpr delete")
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         if len(records) > MAX_BATCH:

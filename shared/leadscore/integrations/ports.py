@@ -117,3 +117,8 @@ class CrmSync(Protocol):
         """Create or update at most `max_batch` records. A whole-batch failure raises
         RetryableDelivery or PermanentDelivery; per-record refusals come back in the result."""
         ...
+
+    def erase(self, email: str) -> None:
+        """Delete the contact with this address for good (the person was erased); done
+        when the CRM has no such contact. Raises RetryableDelivery or PermanentDelivery."""
+        ...

@@ -16,7 +16,10 @@ CRM's size (100 for HubSpot), and records a batch only after the CRM accepted it
   is left to the next run), and the next run sends exactly what is still pending. Only a
   crash after the CRM stored a batch and before its record is written sends those values
   again, once: an upsert of the same values leaves the contact as it was;
-- a lead whose score moved by less than the step is not sent at all.
+- a lead whose score moved by less than the step is not sent at all, nor one the CRM
+  refused for good until it changes that much (the refusal is kept in its sync record);
+- a 429's wait holds every worker's queue (`NOT_BEFORE`), and erased leads' contacts are
+  deleted first (`crm_erasure.py`).
 Logs carry lead ids (keyed hashes) and counts, never an address.
 """
 
@@ -27,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -43,13 +47,20 @@ from leadscore.integrations.ports import (
     RetryableDelivery,
     ScoreRecord,
 )
-from leadscore.service.outbound_sync import lead_pages, sync_records_of
+from leadscore.service.crm_erasure import erase_in_crm, erasure_for
+from leadscore.service.outbound_sync import lead_pages, outbox_of, sync_records_of
 from leadscore.store.port import LeadStore, SyncRecord, SyncRecords
 
 HISTORY_LIMIT = 500  # the newest entries hold the reasons worth points now
 SENT_FIELDS = ("score", "fit_score", "engagement_score", "grade", "stage", "scored_at")
 STOP_WAIT_S = 600.0  # a refused token or missing properties: wait for an operator
 MAX_WAIT_S = 30.0  # a longer wait asked by the CRM is not slept: the next run sends
+# The CRM's limits are per account, not per process: when it answers 429 and the wait is
+# longer than a run sleeps, the time is kept in a sync record under this key (no lead has
+# it: ids are "l_" + hex), so the background queue of every worker of `serve --workers N`
+# and of every instance waits for it, not only the process told. The decay job's sweep and
+# `leadscore hubspot sync` do not wait for it: they run rarely, and meet a 429 themselves.
+NOT_BEFORE = "~not-before"
 
 
 def tool_name(crm_name: str) -> str:
@@ -62,9 +73,12 @@ class CrmRunReport(BaseModel):
     changed: int = 0  # leads whose change mattered
     synced: int = 0
     rejected: int = 0  # refused one by one for good (reasons logged without emails)
+    erased: int = 0  # contacts of erased leads the CRM deleted (service/crm_erasure.py)
+    refused_earlier: int = 0  # refused for good by an earlier run and not changed enough since
     pending: int = 0  # left for the next run (the CRM asked to wait, or failed)
     last_lead_id: str | None = None  # resume point of a full sweep
     retry_after_s: float | None = None
+    rate_limited: bool = False  # the CRM answered 429: every worker's queue waits
     error: str | None = None
 
 
@@ -76,6 +90,9 @@ class _Patient:
         self.max_batch = crm.max_batch
         self._crm, self._attempts, self._sleep = crm, attempts, sleep
 
+    def erase(self, email: str) -> None:  # erasures keep their own retries (crm_erasure.py)
+        self._crm.erase(email)
+
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         try:
             return with_retries(lambda: self._crm.upsert(records), attempts=self._attempts,
@@ -86,24 +103,61 @@ class _Patient:
             raise
 
 
-def _sent(record: SyncRecord | None, lead: LeadState) -> ScoreRecord | None:
-    if record is None:
+def _paused_until(records: SyncRecords, tool: str, now: datetime) -> datetime | None:
+    """When the CRM may be called again, if a run of any process was told to wait."""
+    found = records.esp_synced(tool, [NOT_BEFORE]).get(NOT_BEFORE)
+    until = datetime.fromisoformat(found.member["not_before"]) if found else None
+    return until if until is not None and until > now else None
+
+
+def _as_record(values: dict[str, Any] | None, lead: LeadState) -> ScoreRecord | None:
+    """Values kept in a sync record (accepted or refused) as the record they came from."""
+    if not values:
         return None
-    return ScoreRecord.model_validate({**record.member, "lead_id": lead.lead_id,
+    return ScoreRecord.model_validate({**values, "lead_id": lead.lead_id,
                                        "email": lead.email, "top_reasons": ""})
 
 
-def _recorder(records: SyncRecords, tool: str, crm_name: str,
-              outgoing: dict[str, ScoreRecord], now: datetime) -> Mark:
-    """Records each batch the CRM stored, as soon as it stored it."""
+def _due(record: SyncRecord | None, lead: LeadState, now: datetime, step: float) -> bool:
+    """Whether the lead goes to the CRM now: its change since what the CRM accepted matters,
+    and the CRM did not refuse values that close already (a refusal is for good: tried again
+    only once the lead changes as much as would be sent anyway)."""
+    current = score_record(lead, (), now)
+    if record is not None and (refused := _as_record(record.refused, lead)) is not None \
+            and not sync_matters(refused, current, step):
+        return False
+    return sync_matters(_as_record(record.member if record else None, lead), current, step)
+
+
+def _recorder(store: LeadStore, tool: str, crm_name: str, outgoing: dict[str, ScoreRecord],
+              last: dict[str, SyncRecord], now: datetime) -> Mark:
+    """Records each batch the CRM stored, as soon as it stored it. A lead erased after this
+    run read it (a tombstone, and no lead any more: a lead started again with consent has
+    one) was upserted from what the run read: the contact it left behind gets an erasure
+    of its own (sent by the same run), and no sync record. One tombstone read per contact
+    stored, beside its HTTP call; no clocks compared."""
+    records = sync_records_of(store)
 
     def mark(synced: list[str], rejected: dict[str, str]) -> None:
+        erased = [i for i in synced
+                  if store.tombstone(i) is not None and store.get_lead(i) is None]
+        if erased:
+            outbox_of(store).record_crm_erasures([erasure_for(
+                tool, i, outgoing[i].email, now, now) for i in erased])
         records.record_esp_synced([SyncRecord(
             tool=tool, lead_id=i, synced_at=now,
             member=outgoing[i].model_dump(mode="json", include=set(SENT_FIELDS)))
-            for i in synced])
+            for i in synced if i not in erased])
+        # a refusal is kept beside what the CRM last accepted, so it is not sent again
+        # every run (the reason is the CRM's message without addresses, never the email)
+        records.record_esp_synced([SyncRecord(
+            tool=tool, lead_id=i, synced_at=now,
+            member=last[i].member if i in last else {},
+            refused=outgoing[i].model_dump(mode="json", include=set(SENT_FIELDS)),
+            refused_reason=why[:120]) for i, why in rejected.items()])
         for lead_id, why in rejected.items():
-            logs.error("crm contact refused", crm=crm_name, lead_id=lead_id, reason=why)
+            logs.error("crm contact refused for good; not sent again until the lead changes",
+                       crm=crm_name, lead_id=lead_id, reason=why)
 
     return mark
 
@@ -112,30 +166,67 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
              step: float, lead_ids: Sequence[str] | None = None, after_id: str | None = None,
              force: bool = False, page: int = 500, attempts: int = 3,
              sleep: Callable[[float], None] = time.sleep,
-             on_progress: Callable[[int], None] | None = None) -> CrmRunReport:
+             on_progress: Callable[[int], None] | None = None,
+             queued: bool = False) -> CrmRunReport:
     """Send `crm` every lead (or the named ones) whose change since what it accepted last
-    matters (`force`: every lead); `after_id` resumes a full sweep."""
-    records = sync_records_of(store)
+    matters (`force`: every lead); `after_id` resumes a full sweep. Erasures of contacts
+    (`crm_erasure.py`) due for this CRM go first, and again after the upserts. A 429 that
+    leaves leads pending is kept in the store (`NOT_BEFORE`); `queued` (a `CrmQueue` run,
+    in any worker) sends nothing before it is over."""
     tool = tool_name(crm_name)
     patient = _Patient(crm, attempts, sleep)
     report = CrmRunReport(crm=crm_name)
+    # erasures first: an erased person's contact goes before any upsert of this run
+    report.erased = erase_in_crm(store, {tool: crm}, now, attempts=attempts,
+                                 sleep=sleep).erased
+    records = sync_records_of(store)
+    paused = _paused_until(records, tool, now) if queued else None
+    if paused is not None:  # another worker or instance met the CRM's limit: wait too
+        report.pending = len(set(lead_ids)) if lead_ids is not None else 0
+        report.retry_after_s = (paused - now).total_seconds()
+        report.error = "waiting for the CRM's rate limit (met by another run)"
+        return report
+    _upsert_due(store, crm, crm_name, rules, now, step=step, lead_ids=lead_ids,
+                after_id=after_id, force=force, page=page, patient=patient, report=report,
+                on_progress=on_progress)
+    if report.rate_limited and report.retry_after_s:  # every worker's queue waits too
+        records.record_esp_synced([SyncRecord(
+            tool=tool, lead_id=NOT_BEFORE, synced_at=now, member={
+                "not_before": (now + timedelta(seconds=report.retry_after_s)).isoformat()})])
+    # upserts that met an erasure on their way left contacts behind: delete them now
+    report.erased += erase_in_crm(store, {tool: crm}, now, attempts=attempts,
+                                  sleep=sleep).erased
+    return report
+
+
+def _upsert_due(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules,
+                now: datetime, *, step: float, lead_ids: Sequence[str] | None,
+                after_id: str | None, force: bool, page: int, patient: _Patient,
+                report: CrmRunReport,
+                on_progress: Callable[[int], None] | None) -> CrmRunReport:
+    records = sync_records_of(store)
+    tool = tool_name(crm_name)
     for leads in lead_pages(store, lead_ids, after_id, page):
         last = records.esp_synced(tool, [lead.lead_id for lead in leads])
-        due = [lead for lead in leads if force or sync_matters(
-            _sent(last.get(lead.lead_id), lead), score_record(lead, (), now), step)]
+        due = [lead for lead in leads
+               if force or _due(last.get(lead.lead_id), lead, now, step)]
         report.examined += len(leads)
         report.changed += len(due)
+        going = {lead.lead_id for lead in due}
+        report.refused_earlier += sum(1 for i, r in last.items()
+                                      if r.refused is not None and i not in going)
         # only the leads that go out pay for reading their history (the top reasons)
         outgoing = {lead.lead_id: score_record(lead, store.history(lead.lead_id, HISTORY_LIMIT),
                                                now, rules) for lead in due}
 
         result = sync_records(patient, list(outgoing.values()),
-                              _recorder(records, tool, crm_name, outgoing, now))
+                              _recorder(store, tool, crm_name, outgoing, last, now))
         report.synced += len(result.synced)
         report.rejected += len(result.rejected)
         if result.pending:
             report.pending += len(result.pending)
             report.retry_after_s, report.error = result.retry_after_s, result.error
+            report.rate_limited = result.status == 429
             logs.warning("crm sync deferred", crm=crm_name, contacts=len(result.pending),
                          reason=result.error, retry_after_s=result.retry_after_s)
             return report

@@ -4,6 +4,12 @@ Each pending change goes to every sink; a sink that fails is retried with expone
 backoff (tenacity) within this call, and if it still fails the change stays pending with a
 later next attempt, for the next request or the scheduled job. Delivery is at least once:
 receivers drop repeats by the message's `id`.
+
+Every worker of `serve --workers N` (and the decay job, on another instance) sweeps the
+same outbox, so a sweep takes one change at a time with a claim (`OutboxClaims`: its next
+attempt moves to `LEASE` from now, atomically in the store): two sweeps never send the same
+change at once. A sweeper that dies after its claim leaves the change due again when the
+lease runs out, so a crash still means "later", never "lost".
 """
 
 from __future__ import annotations
@@ -21,11 +27,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from leadscore import logs
+from leadscore.service.outbound_sync import outbox_of
 from leadscore.store.port import LeadStore
 
 Sink = Callable[[dict[str, Any]], None]
 SIGNATURE_HEADER = "Leadscore-Signature"
 MAX_BACKOFF = timedelta(hours=1)
+# longer than one change's delivery (each sink's tries and their timeouts); a sweeper that
+# dies leaves its claimed change due again then
+LEASE = timedelta(minutes=15)
 
 
 class DeliveryFailed(Exception):
@@ -78,7 +88,12 @@ def deliver_pending(store: LeadStore, sinks: list[Sink], now: datetime, *,
     report = HandoverReport()
     if not sinks:
         return report
-    for change in store.pending_handovers(now, limit):
+    outbox = outbox_of(store)
+    for _ in range(limit):
+        claimed = outbox.claim_handovers(now, now + LEASE, limit=1)
+        if not claimed:
+            break
+        change = claimed[0]
         message = change.message()
         ok = all([_with_retries(sink, message, attempts, base_s) for sink in sinks])
         change.attempts += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from leadscore.domain.state import LeadState
-from leadscore.store.port import LeadStore, SyncRecords
+from leadscore.store.port import LeadStore, OutboxClaims, SyncRecords
 
 
 def sync_records_of(store: LeadStore) -> SyncRecords:
@@ -21,14 +21,22 @@ def sync_records_of(store: LeadStore) -> SyncRecords:
     return store
 
 
+def outbox_of(store: LeadStore) -> OutboxClaims:
+    """The store's outbox claims (the handovers and the CRM erasures)."""
+    if not isinstance(store, OutboxClaims):
+        raise TypeError(f"{type(store).__name__} keeps no outbox claims")
+    return store
+
+
 def lead_pages(store: LeadStore, lead_ids: Sequence[str] | None, after_id: str | None,
                page: int) -> Iterator[list[LeadState]]:
     """The named leads (missing ones skipped), or every lead in id order after `after_id`,
-    a page at a time."""
+    a page at a time; never an empty page."""
     if lead_ids is not None:
         ids = sorted(set(lead_ids))
-        for start in range(0, len(ids), page):
-            yield [lead for i in ids[start:start + page] if (lead := store.get_lead(i))]
+        for start in range(0, len(ids), page):  # a page whose leads were all erased: none
+            if found := [lead for i in ids[start:start + page] if (lead := store.get_lead(i))]:
+                yield found
         return
     while batch := store.iter_leads(after_id, page):
         yield batch

@@ -25,6 +25,7 @@ from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import VIEW_FIELDS, HistoryEntry, LeadState, Order, Stage
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
+from leadscore.store.firestore_outbox import FirestoreOutbox
 from leadscore.store.firestore_rekey import FirestoreRekey
 from leadscore.store.firestore_stats import FirestoreStats
 from leadscore.store.firestore_visitors import FirestoreVisitors
@@ -49,7 +50,7 @@ TX_ATTEMPTS = 12  # contended transactions: attempts, and the time they may take
 TX_BUDGET_S = 8.0
 
 
-class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey):
+class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, FirestoreOutbox):
     def __init__(self, client: Client, collection: str = "leads") -> None:
         self._client = client
         self._leads = client.collection(collection)
@@ -60,6 +61,7 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey):
         self._visitors = client.collection(f"{collection}_visitors")
         self._erased = client.collection(f"{collection}_erased")  # tombstones, by lead id
         self._esp = client.collection(f"{collection}_esp_sync")
+        self._crm_erasures = client.collection(f"{collection}_crm_erasures")  # not erased
 
     # -- the unit of work's primitives ----------------------------------------------------
     def _history_ref(self, lead_id: str, entry_id: str) -> DocumentReference:

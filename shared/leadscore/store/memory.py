@@ -11,17 +11,26 @@ from datetime import datetime
 from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
+from leadscore.store.memory_outbox import MemoryOutbox
 from leadscore.store.memory_rekey import MemoryRekey
 from leadscore.store.memory_stats import CountedLeads, MemoryStats
 from leadscore.store.memory_visitors import MemoryVisitors
-from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
+from leadscore.store.port import (
+    CrmErasure,
+    EspSynced,
+    LeadSnapshot,
+    LeadWrite,
+    Plan,
+    R,
+    Tombstone,
+)
 
 
 def _ordered(entries: Iterable[HistoryEntry]) -> list[HistoryEntry]:
     return sorted(entries, key=lambda e: (e.at, e.entry_id))
 
 
-class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey):
+class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._leads: dict[str, LeadState] = CountedLeads()  # keeps the dashboard's sums
@@ -33,6 +42,7 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey):
         self._handovers: dict[str, StageChange] = {}
         self._tombstones: dict[str, Tombstone] = {}
         self._esp: dict[tuple[str, str], EspSynced] = {}
+        self._crm_erasures: dict[str, CrmErasure] = {}  # never erased with a lead
 
     # -- the unit of work's primitives ----------------------------------------------------
     def read(self, lead_id: str, ledger_keys: Sequence[str] = (),

@@ -311,6 +311,48 @@ SyncRecord = EspSynced
 SyncRecords = EspSyncRecords
 
 
+class CrmErasure(BaseModel):
+    """A CRM contact still to be deleted because its lead was erased (issue 18's HubSpot
+    sync). It holds the address, the only key the CRM knows, until the CRM confirms the
+    deletion; then it is forgotten. Never erased with the lead: it is what finishes the
+    erasure there."""
+
+    id: str  # "<tool>:<lead id>:<random>": a later record never replaces one being sent
+    tool: str  # "crm:hubspot"
+    lead_id: str
+    email: str
+    attempts: int = 0
+    next_attempt_at: datetime
+    expires_at: datetime  # given up (and logged) after this: the address is not kept forever
+
+
+@runtime_checkable
+class OutboxClaims(Protocol):
+    """Work several processes sweep at once (`serve --workers N`, the decay job, a CLI run):
+    each item is taken by one claimer at a time. A claim moves the item's next attempt to
+    `until` atomically (a lease): a claimer that dies leaves it due again then, so delivery
+    stays at least once; no second claimer takes it while the lease lasts."""
+
+    def claim_handovers(self, now: datetime, until: datetime,
+                        limit: int = 100) -> list[StageChange]:
+        """Take the stage changes not yet delivered whose next attempt is due at `now`,
+        returning them with `next_attempt_at` moved to `until`."""
+        ...
+
+    def record_crm_erasures(self, items: Sequence[CrmErasure]) -> None:
+        """Store these, replacing one of the same id."""
+        ...
+
+    def claim_crm_erasures(self, now: datetime, until: datetime,
+                           limit: int = 100) -> list[CrmErasure]:
+        """Take the CRM erasures due at `now`, as `claim_handovers` does."""
+        ...
+
+    def forget_crm_erasures(self, ids: Sequence[str]) -> None:
+        """Delete these (the CRM confirmed them, or can never do them)."""
+        ...
+
+
 class LeadCount(BaseModel):
     """One aggregation query over the leads: every given field must match; the score range is
     `min_score <= score < below_score`. Counted by the store (Firestore `count()`, SQL

@@ -28,6 +28,7 @@ from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, To
 from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
 from leadscore.store.sqlite_commits import GroupCommit
 from leadscore.store.sqlite_early import Raw, early_plan, raw_state, snapshot_of
+from leadscore.store.sqlite_outbox import OUTBOX_SCHEMA, SqliteOutbox
 from leadscore.store.sqlite_rekey import SqliteRekey
 from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats, counted_column
@@ -139,7 +140,7 @@ def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value else None
 
 
-class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
+class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, SqliteOutbox):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
@@ -164,7 +165,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey):
     def _migrate(self) -> None:
         conn = self._conn()
         # one transaction, so creating a database costs one sync, not one per statement
-        conn.executescript(f"BEGIN;{SCHEMA}{VISITOR_SCHEMA}COMMIT;")
+        conn.executescript(f"BEGIN;{SCHEMA}{VISITOR_SCHEMA}{OUTBOX_SCHEMA}COMMIT;")
         have = {row[1] for row in conn.execute("PRAGMA table_info(leads)")}
         missing = [name for name in ADDED_COLUMNS if name not in have]
         if missing:

@@ -1,0 +1,136 @@
+"""An erased person stays erased in the CRM too: the HubSpot contact goes with the lead.
+
+When a CRM sync is configured, `erase_address` records, before it deletes anything, one
+`CrmErasure` per CRM (the address, the only key the CRM knows), not due until `GRACE` has
+passed; once the lead is gone it makes them due at once (`release`). So a crash part-way
+still deletes the contact (after the grace), and a deletion is never sent before the lead
+is gone, when a sweep could still read the lead and upsert it again.
+
+`erase_in_crm` claims the due records (a lease, so workers and the decay job never send one
+twice at once, `store/port.py` `OutboxClaims`), asks the CRM to delete each contact for good
+(HubSpot's GDPR delete) and forgets the record once the CRM confirms. A 429, 5xx or network
+failure leaves it for a later sweep with backoff (the decay job's sweep and every CRM sync
+run sweep erasures first); a revoked token waits for an operator; a record still undone
+after `KEEP` is given up and logged, so no address is kept forever.
+
+One upsert may already be on its way when the lead is erased (it read the lead before): the
+sync checks, after the CRM stored each batch, whether any of its leads was erased since the
+run began, and records a new erasure for it, which the same run sends
+(`crm_outbox.sync_crm`). So a queued or in-flight upsert never leaves the contact behind.
+Logs name leads by id; the address is in the request body only, never in a URL or a log.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from leadscore import logs
+from leadscore.integrations.http_out import with_retries
+from leadscore.integrations.ports import CrmSync, PermanentDelivery, RetryableDelivery
+from leadscore.service.outbound_sync import outbox_of
+from leadscore.store.port import CrmErasure, LeadStore
+
+GRACE = timedelta(minutes=5)  # a record whose erasure crashed part-way is due after this
+LEASE = timedelta(minutes=15)  # a claimer that dies leaves its records due again then
+KEEP = timedelta(days=90)  # the address is not kept longer, even if the CRM never answers
+MAX_BACKOFF = timedelta(hours=1)
+STOP_WAIT = timedelta(minutes=10)  # a refused token: wait for an operator
+
+
+class CrmErasureReport(BaseModel):
+    erased: int = 0  # contacts the CRM deleted (or had not)
+    pending: int = 0  # left for a later sweep
+    given_up: int = 0  # refused for good, or older than KEEP (logged by lead id)
+
+
+def erasure_for(tool: str, lead_id: str, email: str, now: datetime,
+                due: datetime) -> CrmErasure:
+    return CrmErasure(id=f"{tool}:{lead_id}:{uuid.uuid4().hex[:12]}", tool=tool,
+                      lead_id=lead_id, email=email, next_attempt_at=due,
+                      expires_at=now + KEEP)
+
+
+def plan(store: LeadStore, tools: Sequence[str], lead_id: str, email: str,
+         now: datetime) -> list[CrmErasure]:
+    """Before an erasure: one record per CRM, due only after the grace (see `release`)."""
+    items = [erasure_for(tool, lead_id, email, now, now + GRACE) for tool in tools]
+    if items:
+        outbox_of(store).record_crm_erasures(items)
+    return items
+
+
+def release(store: LeadStore, items: Sequence[CrmErasure], now: datetime,
+            erased: bool) -> None:
+    """After the erasure: due at once, or forgotten if there was no lead to erase."""
+    if not items:
+        return
+    outbox = outbox_of(store)
+    if erased:
+        outbox.record_crm_erasures([i.model_copy(update={"next_attempt_at": now})
+                                    for i in items])
+    else:
+        outbox.forget_crm_erasures([i.id for i in items])
+
+
+def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync], now: datetime, *,
+                 attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
+                 limit: int = 100) -> CrmErasureReport:
+    """Send the due erasures of these CRMs (by tool name, "crm:hubspot")."""
+    outbox = outbox_of(store)
+    report = CrmErasureReport()
+    done: list[str] = []
+    later: list[CrmErasure] = []
+    for item in outbox.claim_crm_erasures(now, now + LEASE, limit):
+        crm = crms.get(item.tool)
+        if crm is None:  # that CRM is not configured here: its lease runs out, untouched
+            continue
+        if now >= item.expires_at:
+            logs.error("crm erasure given up after its time", crm=item.tool,
+                       lead_id=item.lead_id)
+            report.given_up += 1
+            done.append(item.id)
+            continue
+        wait = _send(crm, item, attempts, sleep)
+        if wait is None:
+            report.erased += 1
+            done.append(item.id)
+        elif wait == timedelta(0):
+            report.given_up += 1
+            done.append(item.id)
+        else:
+            report.pending += 1
+            later.append(item.model_copy(update={"attempts": item.attempts + 1,
+                                                 "next_attempt_at": now + wait}))
+    if done:
+        outbox.forget_crm_erasures(done)
+    if later:
+        outbox.record_crm_erasures(later)
+    return report
+
+
+def _send(crm: CrmSync, item: CrmErasure, attempts: int,
+          sleep: Callable[[float], None]) -> timedelta | None:
+    """None when done; the wait before the next try; zero when it can never succeed."""
+    try:
+        with_retries(lambda: crm.erase(item.email), attempts=attempts, sleep=sleep)
+    except RetryableDelivery as exc:
+        backoff = min(MAX_BACKOFF, timedelta(minutes=2 ** item.attempts))
+        asked = timedelta(seconds=exc.retry_after_s or 0)
+        logs.warning("crm erasure deferred", crm=item.tool, lead_id=item.lead_id,
+                     reason=exc.reason)
+        return max(backoff, asked)
+    except PermanentDelivery as exc:
+        if exc.status in (401, 403):
+            logs.error("crm erasure refused: check the token's scopes", crm=item.tool,
+                       lead_id=item.lead_id, reason=exc.reason)
+            return STOP_WAIT
+        logs.error("crm erasure refused for good", crm=item.tool, lead_id=item.lead_id,
+                   reason=exc.reason)
+        return timedelta(0)
+    logs.info("crm contact erased", crm=item.tool, lead_id=item.lead_id)
+    return None

@@ -1,0 +1,77 @@
+"""Outbox claims for the Firestore adapter (see `OutboxClaims` in port.py).
+
+A claim reads the due documents with a query, then moves each one's `next_attempt_at` to
+the lease's end with an update conditioned on the document's update time: if another
+instance claimed (or delivered) it since the query read it, the precondition fails and this
+claimer skips it. So each item has one claimer at a time, without a transaction per item.
+CRM erasures live in `{collection}_crm_erasures`, apart from the lead's documents (erasing
+the lead must not delete what finishes its erasure in the CRM).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from leadscore.domain.outbox import StageChange
+from leadscore.store.firestore_codec import to_seconds
+from leadscore.store.port import CrmErasure
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import Client, CollectionReference, Query
+
+
+def _when(seconds: Any) -> datetime:
+    return datetime.fromtimestamp(float(seconds), UTC)
+
+
+class FirestoreOutbox:
+    _client: Client
+    _handovers: CollectionReference
+    _crm_erasures: CollectionReference
+
+    def _claimed(self, query: Query, until: datetime) -> Iterator[dict[str, Any]]:
+        """Each document of `query` this call took: its fields with the new next attempt."""
+        from google.api_core import exceptions as gexc
+
+        for snap in query.stream():
+            try:
+                snap.reference.update({"next_attempt_at": to_seconds(until)},
+                                      option=self._client.write_option(
+                                          last_update_time=snap.update_time))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                continue  # another claimer took it (or delivered or forgot it) meanwhile
+            yield {**(snap.to_dict() or {}), "next_attempt_at": until}
+
+    def claim_handovers(self, now: datetime, until: datetime,
+                        limit: int = 100) -> list[StageChange]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (self._handovers.where(filter=FieldFilter("delivered", "==", False))
+                 .where(filter=FieldFilter("next_attempt_at", "<=", to_seconds(now)))
+                 .order_by("next_attempt_at").limit(limit))
+        return [StageChange.model_validate(doc) for doc in self._claimed(query, until)]
+
+    def record_crm_erasures(self, items: Sequence[CrmErasure]) -> None:
+        batch = self._client.batch()
+        for item in items:
+            batch.set(self._crm_erasures.document(item.id),
+                      {**item.model_dump(mode="python"),
+                       "next_attempt_at": to_seconds(item.next_attempt_at)})
+        batch.commit()
+
+    def claim_crm_erasures(self, now: datetime, until: datetime,
+                           limit: int = 100) -> list[CrmErasure]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (self._crm_erasures.where(filter=FieldFilter("next_attempt_at", "<=",
+                                                             to_seconds(now)))
+                 .order_by("next_attempt_at").limit(limit))
+        return [CrmErasure.model_validate(doc) for doc in self._claimed(query, until)]
+
+    def forget_crm_erasures(self, ids: Sequence[str]) -> None:
+        batch = self._client.batch()
+        for key in ids:
+            batch.delete(self._crm_erasures.document(key))
+        batch.commit()
