@@ -72,9 +72,11 @@ def _policy(app: Container, caller: auth.Caller) -> Policy:
 def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:
     if call != "batch":
         return [data], None
-    from marshmallow import ValidationError  # a batch's wire schema; single messages need
+    # only a batch loads marshmallow (its wire schema); a single message is read without it
+    # when it is plainly valid (leadscore.tracking.message), which keeps it out of cold starts
+    from marshmallow import ValidationError
 
-    from leadscore.tracking.wire import BATCH  # no marshmallow (leadscore.tracking.message)
+    from leadscore.tracking.wire import BATCH
 
     try:
         batch = BATCH.load(data)
