@@ -106,6 +106,17 @@ def _emulator(start: Any, name: str, variable: str) -> Iterator[str]:
         os.environ.pop(variable, None)
 
 
+EMULATOR_FIXTURES = frozenset({"firestore_emulator", "pubsub_emulator", "firestore_client"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that asks for an emulator, so `-m 'not emulator'` (the runs on the
+    other deploy runtimes, see the Makefile) can never start one by surprise."""
+    for item in items:
+        if EMULATOR_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.emulator)
+
+
 @pytest.fixture(scope="session")
 def firestore_emulator() -> Iterator[str]:
     yield from _emulator(emulator_process.start, "Firestore", "FIRESTORE_EMULATOR_HOST")

@@ -1,6 +1,7 @@
 """The one composition root: builds settings, rules and the store once, lazily.
 
-Importing this module builds nothing (cold starts matter); the first request does.
+Importing this module builds nothing (cold starts matter); the first request does. It only
+checks that the packages imported later are installed (leadscore.dependencies).
 Tests swap the whole container with `install(...)`.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadscore import jsonfmt, logs
 from leadscore.config import Settings
+from leadscore.dependencies import check_installed
 from leadscore.domain.happenings import DomainEvent, LeadScored, NonOpenerFlagged, StageChanged
 from leadscore.domain.identity import use_id_key
 from leadscore.domain.rules import Rules, default_rules, parse_rules_file
@@ -22,6 +24,11 @@ from leadscore.store.port import LeadStore
 
 if TYPE_CHECKING:  # the handover thread is started by the first change that has a sink
     from concurrent.futures import Future, ThreadPoolExecutor
+
+# Every entry point and command loads this module at start: a bundle missing a package that
+# is imported lazily fails here, naming it, instead of answering 500 on the first request
+# that needs it.
+check_installed()
 
 
 def build_store(url: str, settings: Settings, *, must_exist: bool = False) -> LeadStore:

@@ -210,19 +210,14 @@ def test_a_write_beside_the_recount_is_counted_once(store: Any, rules: Rules) ->
 
 
 def test_the_page_shows_the_same_numbers_from_statistics_or_from_queries(
-        store: Any, rules: Rules) -> None:
+        store: Any, rules: Rules, monkeypatch: pytest.MonkeyPatch) -> None:
     ingest(store, rules, _random_events(random.Random(9), [f"q{i}@page.example"
                                                            for i in range(20)], EARLIER, "q"), NOW)
-
-    class Incomplete:  # the same store, as if its statistics were not complete yet
-        def __getattr__(self, name: str) -> Any:
-            return getattr(store, name)
-
-        def lead_stats(self, complete_only: bool = True) -> None:
-            return None
-
     kept = queries.overview(store, rules, NOW)
-    counted = queries.overview(Incomplete(), rules, NOW)  # type: ignore[arg-type]
+    # the same store, as if its statistics were not complete yet: its own method replaced,
+    # not a proxy (since Python 3.12 isinstance against a protocol ignores __getattr__)
+    monkeypatch.setattr(store, "lead_stats", lambda complete_only=True: None)
+    counted = queries.overview(store, rules, NOW)
     assert kept.notes == [] and counted.notes
     for name in ("total", "buckets", "stages", "grades", "email", "non_openers", "opens"):
         assert getattr(kept, name) == getattr(counted, name), name

@@ -17,7 +17,12 @@ from leadscore.domain.identity import lead_id_for
 from leadscore.domain.rules import Rules
 from leadscore.service.ingest import ingest
 from leadscore.store.sqlite import SqliteStore
-from leadscore.store.sqlite_checkpoints import EVERY_COMMITS, FALLBACK_PAGES, Checkpointer
+from leadscore.store.sqlite_checkpoints import (
+    EVERY_COMMITS,
+    FALLBACK_PAGES,
+    WAL_LIMIT_BYTES,
+    Checkpointer,
+)
 
 
 def _in_database_file(path: str, lead_id: str) -> bool:
@@ -137,3 +142,37 @@ def test_a_checkpoint_thread_that_cannot_start_never_fails_the_commit(
     assert store.get_lead(lead_id_for("ana@example.org")) is not None
     assert store._checkpoints._thread is None
     store.close()
+
+
+def test_the_wal_shrinks_to_its_limit_after_a_checkpoint(tmp_path: Path, rules: Rules) -> None:
+    # GIVEN an embedded store on a real file whose WAL one large transaction (another
+    # program, an import) took well past the limit
+    store = SqliteStore(tmp_path / "wal.db")
+    wal = Path(f"{store.path}-wal")
+    try:
+        ingest(store, rules, [activity("ana@example.org", "k1", NOW)], NOW)
+        burst = sqlite3.connect(store.path, isolation_level=None)
+        burst.execute("PRAGMA wal_autocheckpoint=0")
+        burst.execute("CREATE TABLE burst (data BLOB)")
+        burst.execute("BEGIN")
+        for _ in range(WAL_LIMIT_BYTES // 2**20 + 8):
+            burst.execute("INSERT INTO burst VALUES (randomblob(1048576))")
+        burst.execute("COMMIT")
+        burst.execute("DROP TABLE burst")
+        burst.close()
+        grown = wal.stat().st_size
+        assert grown > WAL_LIMIT_BYTES + 4 * 2**20
+        # WHEN the store commits, its background checkpoint copies the WAL back, and the
+        # next commit starts the WAL again from its beginning
+        passes = store._checkpoints.passes
+        ingest(store, rules, [activity("ana@example.org", "k2", NOW)], NOW)
+        deadline = time.monotonic() + 10
+        while store._checkpoints.passes == passes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store._checkpoints.passes > passes
+        ingest(store, rules, [activity("ana@example.org", "k3", NOW)], NOW)
+        # THEN the WAL file is cut back to the limit (without it, it stays at its largest)
+        assert wal.stat().st_size <= WAL_LIMIT_BYTES < grown
+        assert store.get_lead(lead_id_for("ana@example.org")) is not None
+    finally:
+        store.close()

@@ -61,3 +61,21 @@ def test_a_file_that_is_not_yaml_or_not_a_mapping_is_refused() -> None:
         parse_rules("version: [unclosed", "x.yaml")
     with pytest.raises(RulesError, match="must be a mapping"):
         parse_rules("- just\n- a list\n", "x.yaml")
+
+
+def test_the_behaviour_rules_by_id_cannot_be_changed_through_the_lookup() -> None:
+    # GIVEN rules with behaviour rules (shared by every request of a process)
+    rules = parse_rules(default_rules_text())
+    lookup = rules.behaviour_by_id()
+    assert lookup and set(lookup) == {r.id for r in rules.behaviour}
+    before, some_id = rules.content_hash, next(iter(lookup))
+    # WHEN a caller tries to replace, add or remove one through it
+    with pytest.raises(TypeError):
+        lookup[some_id] = lookup[some_id].model_copy(update={"points": 1000.0})
+    with pytest.raises(TypeError):
+        lookup["new"] = lookup[some_id]
+    with pytest.raises(TypeError):
+        del lookup[some_id]
+    # THEN the rules are as they were
+    assert rules.behaviour_by_id() == {r.id: r for r in rules.behaviour}
+    assert rules.content_hash == before

@@ -3,12 +3,18 @@ schema's `load` gives, and any item that might differ is left to marshmallow."""
 
 from __future__ import annotations
 
+import importlib
+import logging
+import pkgutil
 import random
+from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validates_schema
 
+import leadscore.providers
 from leadscore.providers.email_events import load_item
 from leadscore.providers.mailgun import _EventData
 from leadscore.providers.sendgrid import EventSchema
@@ -114,3 +120,123 @@ def test_schemas_that_do_more_than_copy_values_never_take_the_shortcut() -> None
     # WHEN loaded without marshmallow THEN no answer for any of them
     for schema in (Hooked(), Validated(), _EventData()):
         assert load_plain(schema, item) is None
+
+
+# values of each field type's JSON type, so that whole items often take the shortcut
+TYPED: dict[type, list[Any]] = {
+    fields.String: ["", "open", "a@b.example", "2026-11-01T10:00:00Z", "1763800000"],
+    fields.Integer: [0, 1, -7, 1763800000], fields.Boolean: [True, False], fields.Raw: VALUES}
+
+
+def our_wire_schemas() -> list[type[Schema]]:
+    """Every marshmallow schema leadscore defines (each provider's, tracking's, HubSpot's)."""
+    for module in pkgutil.iter_modules(leadscore.providers.__path__):
+        importlib.import_module(f"leadscore.providers.{module.name}")
+    importlib.import_module("leadscore.tracking.wire")
+    importlib.import_module("leadscore.integrations.hubspot_webhook")
+
+    def below(cls: type[Schema]) -> Iterator[type[Schema]]:
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from below(sub)
+
+    return sorted({c for c in below(Schema) if c.__module__.startswith("leadscore.")},
+                  key=lambda c: (c.__module__, c.__qualname__))
+
+
+def typed_item(schema: Schema, rnd: random.Random) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for name, field in schema.load_fields.items():
+        roll = rnd.random()
+        if roll < 0.1:
+            continue
+        pool = TYPED.get(type(field), VALUES) if roll < 0.85 else VALUES
+        item[field.data_key or name] = None if roll > 0.97 else rnd.choice(pool)
+    if rnd.random() < 0.3:
+        item["unknown_field"] = rnd.choice(VALUES)
+    return item
+
+
+def test_every_wire_schema_of_ours_loads_plain_exactly_as_marshmallow() -> None:
+    # GIVEN every wire schema leadscore has, on the installed marshmallow, and items with
+    # values of every JSON type (mostly each field's own)
+    rnd, shortcut_schemas = random.Random(20), set()
+    for cls in our_wire_schemas():
+        schema = cls()
+        for _ in range(400):
+            item = typed_item(schema, rnd)
+            # WHEN an item is loaded without marshmallow
+            plain = load_plain(schema, item)
+            expected = marshmallow_load(schema, item)
+            # THEN whenever the shortcut answers, it is marshmallow's own result, type for type
+            if plain is not None:
+                shortcut_schemas.add(cls.__qualname__ + "@" + cls.__module__)
+                assert plain == expected, (cls, item)
+                assert [type(v) for v in plain.values()] == [
+                    type(v) for v in expected.values()], (cls, item)
+            # AND the item's loader gives marshmallow's answer either way
+            loaded = load_item(schema, item)
+            assert (loaded if loaded is not None else "refused") == expected, (cls, item)
+    # (the shortcut is taken by several schemas, so this test can fail; a marshmallow that
+    # turned it off everywhere shows here too)
+    assert len(shortcut_schemas) >= 5, shortcut_schemas
+
+
+SENDGRID_OPEN = {"email": "a@b.example", "event": "open", "timestamp": 1763800000,
+                 "sg_event_id": "e1"}
+
+
+@pytest.mark.parametrize("hooks", ["gone", ("post_load",), {"post_load": None}],
+                         ids=["gone", "a tuple", "a table of no lists"])
+def test_a_marshmallow_that_keeps_its_hooks_otherwise_gets_the_full_load(
+        hooks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN marshmallow's private hook table gone, or of another shape (a later release)
+    for cls in EventSchema.__mro__:
+        if "_hooks" in vars(cls):
+            if hooks == "gone":
+                monkeypatch.delattr(cls, "_hooks")
+            else:
+                monkeypatch.setattr(cls, "_hooks", hooks)
+    # WHEN an item is loaded THEN no shortcut (and no error): marshmallow loads it
+    assert load_plain(EventSchema(), dict(SENDGRID_OPEN)) is None
+    monkeypatch.undo()
+    assert load_item(EventSchema(), dict(SENDGRID_OPEN)) == marshmallow_load(
+        EventSchema(), dict(SENDGRID_OPEN))
+
+
+def test_a_hook_the_private_table_does_not_list_still_turns_the_shortcut_off(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a schema whose post_load hook changes the data, and a marshmallow whose private
+    # table no longer lists it (hooks kept elsewhere)
+    class Tagged(WireSchema):
+        event = fields.String()
+
+        @post_load
+        def _tag(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+            return {**data, "tagged": True}
+
+    monkeypatch.setattr(Tagged, "_hooks", defaultdict(list))
+    # WHEN an item is loaded THEN the hook's mark is seen: no shortcut
+    assert load_plain(Tagged(), {"event": "open"}) is None
+
+
+def test_a_marshmallow_that_loads_a_type_otherwise_turns_the_shortcut_off(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN a marshmallow whose String loads differently (a later release, say)
+    real = fields.String._deserialize
+
+    def shouting(self: fields.String, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return real(self, value, *args, **kwargs).upper()
+
+    monkeypatch.setattr(fields.String, "_deserialize", shouting)
+    schema = EventSchema()
+    # WHEN a well-formed item is loaded
+    with caplog.at_level(logging.WARNING):
+        plain = load_plain(schema, dict(SENDGRID_OPEN))
+    # THEN the plan's samples disagree with marshmallow: no shortcut, said once in the log
+    assert plain is None
+    assert "plain loads are off" in caplog.text
+    # AND the item's loader gives marshmallow's (changed) answer
+    loaded = load_item(schema, dict(SENDGRID_OPEN))
+    assert loaded == marshmallow_load(schema, dict(SENDGRID_OPEN))
+    assert loaded is not None and loaded["event"] == "OPEN"

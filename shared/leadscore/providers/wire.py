@@ -4,11 +4,13 @@ marshmallow's nested messages flattened into our named-field errors."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing
 
 from leadscore.errors import ValidationFailed
+from leadscore.logs import warning
 from leadscore.providers.json_body import parse_json
 
 __all__ = ["WireSchema", "load_json", "load_plain", "parse_json", "schema_errors", "schema_for"]
@@ -42,9 +44,24 @@ def schema_for(cls: type[S]) -> S:
 _PlainField = tuple[str, str, type | None, bool, bool, Any]
 _EXACT: dict[type[fields.Field[Any]], type | None] = {
     fields.Raw: None, fields.String: str, fields.Integer: int, fields.Boolean: bool}
+# a value of each exact type, for the plan's check against marshmallow (`_agrees`)
+_SAMPLE: dict[type | None, Any] = {None: {"k": [1]}, str: "x", int: 7, bool: True}
 # kept on each schema instance (`only`, `exclude` and `unknown` given to one change what it
 # loads), under a name marshmallow never uses
 _PLAN_ATTRIBUTE = "_leadscore_plain_plan"
+
+
+def _has_hooks(schema: Schema) -> bool | None:
+    """Whether the schema has load or validation hooks (None: cannot tell). Two independent
+    readings, since `_hooks` is marshmallow's private table: it must still be a table of
+    lists, and no attribute of the class may carry the mark marshmallow's decorators set."""
+    table = getattr(schema, "_hooks", None)
+    if not isinstance(table, Mapping) or not all(
+            isinstance(hooks, list | tuple) for hooks in table.values()):
+        return None
+    marked = any(getattr(value, "__marshmallow_hook__", None)
+                 for klass in type(schema).__mro__ for value in vars(klass).values())
+    return marked or any(table.values())
 
 
 def _plan(schema: Schema) -> tuple[_PlainField, ...] | None:
@@ -52,22 +69,52 @@ def _plan(schema: Schema) -> tuple[_PlainField, ...] | None:
     type: it returns each value unchanged (`String` a str, `Integer` an int, `Boolean` a
     bool with the default truthy/falsy sets, `Raw` anything), fills defaults and drops
     unknown keys. None when the schema does more than that (hooks, validators, other
-    field types, dotted attributes, unknown keys kept or refused)."""
-    if any(schema._hooks.values()) or schema.unknown != EXCLUDE or schema.many or \
-            schema.partial:
-        return None
-    out: list[_PlainField] = []
-    for name, field in schema.load_fields.items():
-        kind = type(field)
-        key = field.attribute or name
-        if kind not in _EXACT or field.validators or field.pre_load or field.post_load or \
-                "." in key or (kind is fields.Boolean and (
-                    field.truthy is not fields.Boolean.truthy  # type: ignore[attr-defined]
-                    or field.falsy is not fields.Boolean.falsy)):  # type: ignore[attr-defined]
+    field types, dotted attributes, unknown keys kept or refused), when this marshmallow
+    is not laid out as expected, or when the plan and `schema.load` disagree on samples."""
+    try:
+        if _has_hooks(schema) is not False or schema.unknown != EXCLUDE or schema.many or \
+                schema.partial:
             return None
-        out.append((field.data_key or name, key, _EXACT[kind], field.allow_none,
-                    field.required, field.load_default))
-    return tuple(out)
+        out: list[_PlainField] = []
+        for name, field in schema.load_fields.items():
+            kind = type(field)
+            key = field.attribute or name
+            # (field-level pre_load and post_load are marshmallow 4's; 3 has none)
+            if kind not in _EXACT or field.validators or getattr(field, "pre_load", None) or \
+                    getattr(field, "post_load", None) or "." in key or (
+                    kind is fields.Boolean and (
+                        field.truthy is not fields.Boolean.truthy  # type: ignore[attr-defined]
+                        or field.falsy is not fields.Boolean.falsy)):  # type: ignore[attr-defined]
+                return None
+            out.append((field.data_key or name, key, _EXACT[kind], field.allow_none,
+                        field.required, field.load_default))
+    except (AttributeError, TypeError):  # marshmallow changed how it keeps these
+        return None
+    plan = tuple(out)
+    return plan if _agrees(schema, plan) else None
+
+
+def _agrees(schema: Schema, plan: tuple[_PlainField, ...]) -> bool:
+    """Whether the plan gives `schema.load`'s own answer on three items (every field of its
+    exact type; only the required ones, so defaults fill; None wherever allowed): a
+    marshmallow that loads any of these differently turns the shortcut off, loudly."""
+    full = {data_key: _SAMPLE[exact] for data_key, _, exact, _, _, _ in plan}
+    required = {data_key for data_key, _, _, _, needed, _ in plan if needed}
+    nullable = {data_key for data_key, _, _, allow_none, _, _ in plan if allow_none}
+    samples = [full, {d: v for d, v in full.items() if d in required},
+               {d: None if d in nullable else v for d, v in full.items()}]
+    for item in samples:
+        try:
+            expected = schema.load(dict(item))
+        except ValidationError:
+            expected = None
+        except Exception:  # noqa: BLE001 - not the load this plan copies: leave it be
+            expected = missing
+        if _apply(plan, item) != expected:
+            warning("marshmallow loads differently than expected: plain loads are off",
+                    schema=type(schema).__name__)
+            return False
+    return True
 
 
 def load_plain(schema: Schema, item: dict[str, Any]) -> dict[str, Any] | None:
@@ -79,8 +126,10 @@ def load_plain(schema: Schema, item: dict[str, Any]) -> dict[str, Any] | None:
     plan = kept.get(_PLAN_ATTRIBUTE, missing)
     if plan is missing:
         plan = kept[_PLAN_ATTRIBUTE] = _plan(schema)
-    if plan is None:
-        return None
+    return None if plan is None else _apply(plan, item)
+
+
+def _apply(plan: tuple[_PlainField, ...], item: dict[str, Any]) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for data_key, key, exact, allow_none, required, default in plan:
         value = item.get(data_key, missing)

@@ -25,7 +25,7 @@ from leadscore.domain.identity import shard_of
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, Tombstone
-from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
+from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES, WAL_LIMIT_BYTES, Checkpointer
 from leadscore.store.sqlite_commits import GroupCommit
 from leadscore.store.sqlite_early import Raw, early_plan, raw_state, snapshot_of
 from leadscore.store.sqlite_outbox import OUTBOX_SCHEMA, SqliteOutbox
@@ -184,6 +184,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
         # checkpoints run on a background thread (sqlite_checkpoints.py), not in a COMMIT
         conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # the WAL shrinks again
         with self._guard:
             self._all.append(conn)
         return conn

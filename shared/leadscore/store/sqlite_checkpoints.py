@@ -34,6 +34,12 @@ from leadscore.logs import warning as log_warning
 FALLBACK_PAGES = 10_000  # each connection's own `wal_autocheckpoint` (40 MB of 4 KB pages)
 EVERY_COMMITS = 64  # ~15 pages a one-lead commit: about SQLite's 1,000 pages a pass
 IDLE_S = 1.0  # commits fewer than that are checkpointed this long after they stop coming
+# The WAL file is reused, never shrunk, after a checkpoint: one burst (a rescore, an import, a
+# checkpoint held back by a long read) would leave it at its largest size for good. SQLite
+# truncates it to this size when the first commit after a complete checkpoint starts it again.
+# 16 MiB is four times a normal cycle (EVERY_COMMITS commits of ~15 pages, ~4 MB), so steady
+# writing never pays a truncate and grows the file again, and it stays below FALLBACK_PAGES.
+WAL_LIMIT_BYTES = 16 * 1024 * 1024
 
 
 class Checkpointer:

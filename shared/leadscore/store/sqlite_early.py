@@ -34,8 +34,16 @@ def raw_state(conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str]
     known: set[str] = set()
     doc = erased_at = None
     orders: list[tuple[str, str]] = []
+    # plain `?` marks bound in order, the lead id once per part (Python 3.12.0-3.12.3 warn
+    # about numbered `?N` marks bound from a sequence, a bug fixed in 3.12.4; plain marks are
+    # right on every version)
+    params = [lead_id, lead_id]
+    if ledger_keys:
+        params += (lead_id, *ledger_keys)
+    if order_keys:
+        params += (lead_id, *order_keys)
     for kind, key, value in conn.execute(_state_query(len(ledger_keys), len(order_keys)),
-                                         (lead_id, *ledger_keys, *order_keys)):
+                                         params):
         if kind == 0:
             doc = value
         elif kind == 1:
@@ -52,17 +60,15 @@ def _state_query(keys: int, orders: int) -> str:
     """`raw_state`'s statement for this many ledger and order keys (one text per shape, so
     the driver's statement cache prepares each shape once). Rows are (kind, key, value):
     0 the lead's document, 1 its erasure time, 2 a ledger key found, 3 an order's record.
-    Parameters: ?1 the lead id, then the ledger keys, then the order keys."""
-    parts = ["SELECT 0, NULL, doc FROM leads WHERE lead_id = ?1",
-             "SELECT 1, NULL, erased_at FROM tombstones WHERE lead_id = ?1"]
+    Parameters: each part's lead id, then that part's keys (ledger keys, then order keys)."""
+    parts = ["SELECT 0, NULL, doc FROM leads WHERE lead_id = ?",
+             "SELECT 1, NULL, erased_at FROM tombstones WHERE lead_id = ?"]
     if keys:
-        marks = ",".join(f"?{n}" for n in range(2, keys + 2))
-        parts.append(f"SELECT 2, entry_id, NULL FROM history WHERE lead_id = ?1 "  # noqa: S608
-                     f"AND entry_id IN ({marks})")
+        parts.append(f"SELECT 2, entry_id, NULL FROM history WHERE lead_id = ? "  # noqa: S608
+                     f"AND entry_id IN ({','.join('?' * keys)})")
     if orders:
-        marks = ",".join(f"?{n}" for n in range(keys + 2, keys + orders + 2))
-        parts.append(f"SELECT 3, order_key, doc FROM order_records WHERE lead_id = ?1 "  # noqa: S608
-                     f"AND order_key IN ({marks})")
+        parts.append(f"SELECT 3, order_key, doc FROM order_records WHERE lead_id = ? "  # noqa: S608
+                     f"AND order_key IN ({','.join('?' * orders)})")
     return " UNION ALL ".join(parts)
 
 
