@@ -47,7 +47,7 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from leadscore.domain.defaults import empty_list
+from leadscore.domain.defaults import empty_list, empty_set
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 
@@ -74,7 +74,7 @@ class LeadSnapshot(BaseModel):
     lead_id: str
     lead: LeadState | None
     tombstone: Tombstone | None = None  # read in the same transaction as the lead
-    known: set[str] = Field(default_factory=set)  # the asked ledger keys that exist
+    known: set[str] = Field(default_factory=empty_set)  # the asked ledger keys that exist
     history: list[HistoryEntry] = Field(default_factory=empty_list)  # only when asked for
     version: Any = None  # opaque: the adapter's token for "unchanged since this read"
     orders: dict[str, Order] = Field(default_factory=dict)  # the asked order records that exist
