@@ -56,5 +56,5 @@ def hubspot_sync(force: bool, after_id: str | None, page: int) -> None:
                           force=force, page=page, attempts=app.settings.hubspot_attempts,
                           on_progress=advance)
     click.echo(f"hubspot: examined {report.examined}, sent {report.synced}, "
-               f"refused {report.rejected}, pending {report.pending}")
+               f"refused {report.rejected + report.failed}, pending {report.pending}")
     stop_if_pending(report, "HubSpot", "leadscore hubspot sync")

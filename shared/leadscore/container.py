@@ -205,7 +205,7 @@ class Container:
         if not sinks:
             return
         try:
-            deliver_pending(self.store, sinks, self.now(),
+            deliver_pending(self.store, sinks, self.now,
                             attempts=self.settings.handover_attempts,
                             base_s=self.settings.handover_backoff_s)
         except Exception:  # noqa: BLE001 - the changes are stored; a later call delivers them
@@ -359,11 +359,13 @@ class Container:
 
         crm = self.hubspot_crm()
         if crm is None:
+            self.erase_in_crm()  # no CRM now: still forget erasures older than their KEEP
             return None
         try:
             report = sync_crm(self.store, crm, "hubspot", self.rules, self.now(),
                               step=self.settings.hubspot_score_step, lead_ids=lead_ids,
-                              attempts=self.settings.hubspot_attempts, queued=queued)
+                              attempts=self.settings.hubspot_attempts, queued=queued,
+                              clock=self.now)
         except Exception:  # noqa: BLE001 - the next sweep finds the same differences
             logs.exception("crm sync failed; differences stay for the next sweep")
             return None
@@ -376,14 +378,14 @@ class Container:
 
     def erase_in_crm(self) -> Any:
         """Delete the contacts of erased leads from the CRM (`service/crm_erasure.py`);
-        what fails stays recorded for a later sweep, so it is logged, never raised."""
+        what fails stays recorded for a later sweep, so it is logged, never raised. With no
+        CRM configured, only records older than their KEEP are forgotten (SQLite has no TTL:
+        the addresses would stay for good)."""
         from leadscore.service.crm_erasure import erase_in_crm
 
         crm = self.hubspot_crm()
-        if crm is None:
-            return None
         try:
-            return erase_in_crm(self.store, {"crm:hubspot": crm}, self.now(),
+            return erase_in_crm(self.store, {"crm:hubspot": crm} if crm else {}, self.now,
                                 attempts=self.settings.hubspot_attempts)
         except Exception:  # noqa: BLE001 - recorded: the next CRM sync sends it
             logs.exception("crm erasure sweep failed; the next sweep retries")

@@ -12,7 +12,8 @@ every input before storing any). GDPR delete (POST /crm/v3/objects/contacts/gdpr
 `objectId` required, `idProperty` optional: `email` or the default, the record id) answers
 204 with no body and deletes the contact for good; an address with no contact answers 204
 too and goes on the blocklist (as HubSpot documents), an unknown record id is 404, any other
-`idProperty` or a missing `objectId` is 400 VALIDATION_ERROR. Forced answers
+`idProperty` or a missing `objectId` is 400 VALIDATION_ERROR; a path HubSpot has no route
+for (a wrong base URL) is 404 OBJECT_NOT_FOUND, never a 204. Forced answers
 (`rate_limited()`, 500...) are queued with `fail_next`. It records every batch it received
 and how many times each email was stored. Clearing `upserts_open` holds upserts until it is
 set again (a HubSpot that answers slowly).
@@ -70,9 +71,12 @@ class HubSpotFake(FakeApi):
         self.blocklist: set[str] = set()  # addresses GDPR-deleted while HubSpot had no contact
         self.upserts_open = threading.Event()  # clear it to hold upserts (a slow HubSpot)
         self.upserts_open.set()
+        self.upserts_arrived = 0  # upserts received, counted before any hold
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").endswith("/batch/upsert"):
+            with self.lock:
+                self.upserts_arrived += 1
             self.upserts_open.wait(30)
         return super().__call__(environ, start_response)
 

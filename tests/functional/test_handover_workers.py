@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import NOW
@@ -63,6 +64,12 @@ def receiver() -> Iterator[tuple[SlowReceiver, str]]:
 
 def pending_changes(path: Path, count: int) -> None:
     store = SqliteStore(path)
+    write_changes(store, count)
+    store.close()
+
+
+def write_changes(store: Any, count: int) -> None:
+    """`count` leads, each with one stage change due at NOW."""
     for n in range(count):
         lead = LeadState(lead_id=f"l_{n:03d}", email=f"p{n}@example.com", score=60,
                          stage="mql", grade="B2", scored_at=NOW)
@@ -71,7 +78,6 @@ def pending_changes(path: Path, count: int) -> None:
                              at=NOW, next_attempt_at=NOW)
         store.transact(lead.lead_id, [], lambda snap, lead=lead, change=change: (
             LeadWrite(lead=lead, fields="replace", outbox=[change]), None))
-    store.close()
 
 
 def test_two_worker_processes_sweeping_at_once_send_each_change_once(

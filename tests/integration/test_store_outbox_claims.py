@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from conftest import NOW
 
 from leadscore.domain.outbox import StageChange
@@ -110,3 +111,50 @@ def test_claimers_racing_on_one_outbox_never_take_the_same_item(store: Any) -> N
     assert sorted(taken[0] + taken[1]) == sorted(erasure(n, NOW).id for n in range(20))
     if claimers[1] is not store and type(store).__name__ == "SqliteStore":
         claimers[1].close()
+
+
+def test_a_change_erased_while_it_was_being_delivered_is_not_written_back(store: Any) -> None:
+    from leadscore.domain.state import LeadState
+
+    lead = LeadState(lead_id="l_7", email="p7@example.com", score=60, stage="mql",
+                     grade="B2", scored_at=NOW)
+    change = StageChange(id="h_7", lead_id="l_7", email=lead.email, stage_before="lead",
+                         stage_after="mql", score=60, grade="B2", at=NOW, next_attempt_at=NOW)
+    store.transact("l_7", [], lambda snap: (
+        LeadWrite(lead=lead, fields="replace", outbox=[change]), None))
+    # GIVEN a sweep claimed the change, and the lead was erased while it was on its way
+    [claimed] = store.claim_handovers(NOW, NOW + LEASE)
+    assert store.erase("l_7", erased_at=NOW)
+    # WHEN the sweep records the delivery's outcome (failed: backed off)
+    store.record_handover(claimed.model_copy(update={
+        "attempts": 1, "next_attempt_at": NOW + timedelta(minutes=2)}))
+    # THEN nothing of it comes back: no change, no address, due now or ever
+    assert store.pending_handovers(NOW + timedelta(days=365)) == []
+    assert store.claim_handovers(NOW + timedelta(days=365), NOW + 2 * LEASE) == []
+
+
+@pytest.mark.firestore
+def test_a_firestore_claim_that_loses_a_race_asks_again(
+        tmp_path: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import make_store
+    from google.cloud.firestore_v1.document import DocumentReference
+
+    from leadscore.store.firestore import FirestoreStore
+
+    store = make_store("firestore", tmp_path, request)
+    other = FirestoreStore(store._client, collection=store._leads.id)  # another worker
+    store.record_crm_erasures([erasure(1, NOW), erasure(2, NOW)])
+    real, raced = DocumentReference.update, []
+
+    def update(ref: DocumentReference, *args: Any, **kwargs: Any) -> Any:
+        if not raced:  # the other worker claims the same item between query and update
+            raced.append([])
+            raced[0] = other.claim_crm_erasures(NOW, NOW + LEASE, limit=1)
+        return real(ref, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentReference, "update", update)
+    # WHEN a sweep claims one item and loses the race for the first one it found
+    mine = store.claim_crm_erasures(NOW, NOW + LEASE, limit=1)
+    # THEN it takes the other due item instead of ending empty-handed
+    assert [i.lead_id for i in raced[0]] == ["l_1"]
+    assert [i.lead_id for i in mine] == ["l_2"]

@@ -6,8 +6,9 @@ upsert queued or already on its way never brings the contact back)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -52,6 +53,17 @@ def gdpr_deletes(fake: HubSpotFake) -> list[tuple[str, str]]:
     return [r for r in fake.requests if r[1].endswith("/gdpr-delete")]
 
 
+def assert_forgotten_after_settle(app: Container, deleted_at: datetime) -> None:
+    """The erasure's second delete goes after SETTLE; then no record is left, even to a
+    claim long after (a record never forgotten hides behind its lease at the same clock)."""
+    from leadscore.service.crm_erasure import KEEP, LEASE, SETTLE
+
+    settled = Container(app.settings, store=app.store, rules=app.rules,
+                        clock=lambda: deleted_at + SETTLE)
+    assert settled.erase_in_crm().repeated == 1
+    assert app.store.claim_crm_erasures(NOW + KEEP, NOW + KEEP + LEASE) == []
+
+
 def test_erasing_a_synced_lead_deletes_its_hubspot_contact(
         app: Container, hubspot_api: HubSpotFake, capsys: pytest.CaptureFixture[str]) -> None:
     # GIVEN a lead HubSpot has  WHEN it is erased through the leads API
@@ -66,6 +78,7 @@ def test_erasing_a_synced_lead_deletes_its_hubspot_contact(
     # and nothing is left to send
     assert app.sync_crm().erased == 0
     assert len(gdpr_deletes(hubspot_api)) == 1
+    assert_forgotten_after_settle(app, NOW)
 
 
 def test_hubspot_down_at_the_erasure_a_later_sweep_deletes_the_contact(
@@ -85,6 +98,7 @@ def test_hubspot_down_at_the_erasure_a_later_sweep_deletes_the_contact(
     assert report.erased == 1
     assert EMAIL not in hubspot_api.contacts and hubspot_api.gdpr_deleted == [EMAIL]
     assert later.sync_crm().erased == 0
+    assert_forgotten_after_settle(app, NOW + timedelta(minutes=3))
 
 
 def test_a_queued_upsert_after_the_erasure_does_not_bring_the_contact_back(
@@ -109,8 +123,11 @@ def test_an_upsert_on_its_way_during_the_erasure_does_not_bring_the_contact_back
     lead = app.store.get_lead(lead_id)
     assert isinstance(lead, LeadState)
     app.store.put_lead(lead.model_copy(update={"stage": "sql", "score": lead.score + 30}))
+    arrived = hubspot_api.upserts_arrived  # the setup's upserts came before
     run.start()
-    while not any(p.endswith("/batch/upsert") for _, p in hubspot_api.requests[1:]):
+    deadline = time.monotonic() + 30
+    while hubspot_api.upserts_arrived == arrived:  # this run's upsert is held by HubSpot
+        assert time.monotonic() < deadline, "the run's upsert never reached HubSpot"
         threading.Event().wait(0.01)
     # WHEN the lead is erased meanwhile (its GDPR delete goes first) and then HubSpot
     # stores the upsert that was on its way
@@ -145,3 +162,88 @@ def test_a_person_who_comes_back_with_consent_after_the_erasure_is_synced_again(
     assert (report.synced, report.erased) == (1, 0)
     assert EMAIL in hubspot_api.contacts
     assert lead_id in app.store.esp_synced("crm:hubspot", [lead_id])
+
+
+def test_a_404_from_the_gdpr_delete_is_not_taken_for_done(
+        app: Container, hubspot_api: HubSpotFake, capsys: pytest.CaptureFixture[str]) -> None:
+    from leadscore.service.erasure import erase_address
+
+    # GIVEN a deployment whose HubSpot URL is wrong (every route answers 404)
+    wrong = Container(app.settings.model_copy(update={
+        "hubspot_api_url": hubspot_api.url + "/wrong"}), store=app.store, rules=app.rules,
+        clock=lambda: NOW)
+    # WHEN the lead is erased and its erasure swept
+    assert erase_address(app.store, EMAIL, NOW, crm_tools=wrong.crm_tools())
+    report = wrong.erase_in_crm()
+    # THEN the erasure is not forgotten: it stays pending, logged by lead id only
+    assert (report.erased, report.pending, report.given_up) == (0, 1, 0)
+    assert EMAIL in hubspot_api.contacts
+    said = [line for line in capsys.readouterr().out.splitlines()
+            if "crm erasure not found" in line]
+    assert said and lead_id_for(EMAIL) in said[0] and EMAIL not in said[0]
+    # WHEN the URL is fixed and a later sweep runs THEN the contact is deleted
+    later = Container(app.settings, store=app.store, rules=app.rules,
+                      clock=lambda: NOW + timedelta(hours=1))
+    assert later.erase_in_crm().erased == 1
+    assert EMAIL not in hubspot_api.contacts
+
+
+def test_erasing_a_lead_hubspot_never_had_sends_no_gdpr_delete(
+        app: Container, hubspot_api: HubSpotFake, rules: Rules) -> None:
+    from leadscore.service.erasure import erase_address
+
+    # GIVEN a second lead that was never synced to HubSpot (no sync record)
+    other = "solo@tiendassol.example"
+    apply_events(app.store, lead_id_for(other), other, warm_lead_events(other), rules, NOW)
+    before = len(gdpr_deletes(hubspot_api))
+    # WHEN it is erased and the erasures are swept, even long after
+    assert erase_address(app.store, other, NOW, crm_tools=app.crm_tools())
+    assert app.erase_in_crm().erased == 0
+    late = Container(app.settings, store=app.store, rules=rules,
+                     clock=lambda: NOW + timedelta(days=1))
+    assert late.erase_in_crm().erased == 0
+    # THEN HubSpot was not asked to delete it, so it does not blocklist the address
+    assert len(gdpr_deletes(hubspot_api)) == before
+    assert other not in hubspot_api.blocklist
+    assert EMAIL in hubspot_api.contacts  # the synced lead is left alone
+
+
+def test_an_upsert_stored_after_the_erasure_by_a_run_that_then_crashed_is_deleted_too(
+        app: Container, hubspot_api: HubSpotFake) -> None:
+    from leadscore.integrations.cards import score_record
+    from leadscore.service.crm_erasure import KEEP, SETTLE
+
+    lead_id = lead_id_for(EMAIL)
+    # GIVEN a sync run that read the lead before its erasure
+    lead = app.store.get_lead(lead_id)
+    assert lead is not None
+    on_its_way = score_record(lead.model_copy(update={"score": lead.score + 30}), (), NOW)
+    # WHEN the lead is erased (HubSpot deletes the contact), then HubSpot stores that run's
+    # upsert, and the run dies before its tombstone check
+    erase(app)
+    assert hubspot_api.gdpr_deleted == [EMAIL]
+    crm_for(hubspot_api).upsert([on_its_way])
+    assert EMAIL in hubspot_api.contacts
+    # THEN a sweep after SETTLE deletes the contact again, and forgets the erasure
+    later = Container(app.settings, store=app.store, rules=app.rules,
+                      clock=lambda: NOW + SETTLE)
+    assert later.erase_in_crm().repeated == 1
+    assert EMAIL not in hubspot_api.contacts
+    assert app.store.claim_crm_erasures(NOW + KEEP, NOW + KEEP + SETTLE) == []
+
+
+def test_with_no_crm_configured_the_decay_sweep_forgets_erasures_past_their_keep(
+        durable_store: Any, rules: Rules) -> None:
+    from leadscore.service.crm_erasure import KEEP, erasure_for
+
+    # GIVEN an erasure recorded while HubSpot was configured, never confirmed, and a
+    # deployment that no longer has a HubSpot token
+    long_ago = NOW - KEEP - timedelta(days=1)
+    durable_store.record_crm_erasures([erasure_for("crm:hubspot", lead_id_for(EMAIL), EMAIL,
+                                                   long_ago, long_ago)])
+    app = Container(Settings(), store=durable_store, rules=rules, clock=lambda: NOW)
+    assert app.crm_tools() == []
+    # WHEN the decay job's sweep runs
+    app.dispatch([], sweep=True)
+    # THEN the address is gone from the store: no claim finds the record any more
+    assert durable_store.claim_crm_erasures(NOW + KEEP, NOW + 2 * KEEP) == []

@@ -416,3 +416,29 @@ def test_a_rate_limit_one_worker_met_holds_every_worker_until_the_wait_is_over(
     assert hubspot_api.stored == {"buyer1@example.com": 1, "buyer2@example.com": 1}
     for store in stores:
         store.close()
+
+
+@pytest.mark.parametrize("status, body", [
+    (404, {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "not found"}),
+    (409, {"status": "error", "category": "CONFLICT", "message": "conflict"}),
+    (413, {"status": "error", "message": "payload too large"}),
+    (422, {"status": "error", "message": "unprocessable"}),
+    (207, {"status": "COMPLETE", "results": [], "numErrors": 1,
+           "errors": [{"status": "error", "category": "INTERNAL", "message": "failed"}]}),
+])
+def test_a_batch_refused_whole_or_unnamed_is_not_kept_as_a_refusal(
+        status: int, body: dict[str, Any], rules: Rules, hubspot_api: HubSpotFake) -> None:
+    from leadscore.store.memory import MemoryStore
+
+    store, crm = MemoryStore(), crm_for(hubspot_api)
+    ids = [put(store, n) for n in range(3)]
+    # GIVEN HubSpot refuses one batch as a whole, or with an error that names no record
+    hubspot_api.fail_next(status, body)
+    report = run(store, crm, rules)
+    # THEN nothing is recorded as stored or as refused for good for those leads
+    assert (report.synced, report.rejected, report.failed) == (0, 0, 3)
+    assert store.esp_synced("crm:hubspot", ids) == {}
+    # WHEN the next run comes THEN all three go, and are stored
+    again = run(store, crm, rules)
+    assert (again.synced, again.refused_earlier) == (3, 0)
+    assert sorted(hubspot_api.stored) == [f"buyer{n}@example.com" for n in range(3)]

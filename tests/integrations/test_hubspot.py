@@ -35,10 +35,13 @@ class Marks:
     def __init__(self) -> None:
         self.synced: list[str] = []
         self.rejected: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
 
-    def __call__(self, synced: list[str], rejected: dict[str, str]) -> None:
+    def __call__(self, synced: list[str], rejected: dict[str, str],
+                 failed: dict[str, str]) -> None:
         self.synced += synced
         self.rejected.update(rejected)
+        self.failed.update(failed)
 
 
 def test_setup_creates_the_group_and_properties_once(hubspot_api: HubSpotFake) -> None:

@@ -26,7 +26,9 @@ from leadscore.integrations.ports import (
     ScoreRecord,
 )
 
-Mark = Callable[[list[str], dict[str, str]], None]
+# (synced, refused for good: records the CRM named, failed: refused with the whole batch or
+# by an error naming no record, so sent again by the next run)
+Mark = Callable[[list[str], dict[str, str], dict[str, str]], None]
 
 
 def sync_matters(last_sent: ScoreRecord | None, current: ScoreRecord, step: float) -> bool:
@@ -40,6 +42,7 @@ def sync_matters(last_sent: ScoreRecord | None, current: ScoreRecord, step: floa
 class SyncReport(BaseModel):
     synced: list[str] = Field(default_factory=list)  # lead ids the CRM stored
     rejected: dict[str, str] = Field(default_factory=dict)  # lead id -> why, for good
+    failed: dict[str, str] = Field(default_factory=dict)  # lead id -> why; sent again next run
     pending: list[str] = Field(default_factory=list)  # lead ids to send again later
     retry_after_s: float | None = None
     status: int | None = None  # the CRM's answer that left records pending (429: its limit)
@@ -73,15 +76,21 @@ def sync_records(crm: CrmSync, records: Sequence[ScoreRecord],
                 half = len(batch) // 2
                 batches.extendleft([batch[half:], batch[:half]])
                 continue
-            rejected = dict.fromkeys((r.lead_id for r in batch), exc.reason)
+            # a record refused alone is the one HubSpot named; any other whole-batch refusal
+            # (a wrong URL, 409, 413, 422) is the call's problem: one misconfiguration must
+            # not keep every lead back for good, so those are sent again next run
+            why = dict.fromkeys((r.lead_id for r in batch), exc.reason)
+            rejected, failed = (why, {}) if exc.status == 400 else ({}, why)
             synced: list[str] = []
             report.error = exc.reason
         else:
-            rejected = {k: v for k, v in result.rejected.items()
-                        if k in {r.lead_id for r in batch}}
-            synced = [r.lead_id for r in batch if r.lead_id not in rejected]
+            ids = {r.lead_id for r in batch}
+            rejected = {k: v for k, v in result.rejected.items() if k in ids}
+            failed = {k: v for k, v in result.unnamed.items() if k in ids and k not in rejected}
+            synced = [r.lead_id for r in batch if r.lead_id not in rejected | failed]
         report.synced += synced
         report.rejected.update(rejected)
+        report.failed.update(failed)
         if mark is not None:
-            mark(synced, rejected)
+            mark(synced, rejected, failed)
     return report

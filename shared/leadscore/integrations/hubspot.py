@@ -15,7 +15,8 @@ crm.objects.contacts.write for the sync).
 - `HubSpotCrm.erase` deletes a contact for good with HubSpot's GDPR delete,
   POST /crm/v3/objects/contacts/gdpr-delete with `{"objectId": <email>, "idProperty":
   "email"}` (the address in the body, never in a URL); 204 when done. HubSpot answers 204
-  for an address it has no contact for too (and blocklists it), so a repeat is harmless.
+  for an address it has no contact for too (and blocklists it), so a repeat is harmless and
+  any other answer, a 404 included (a wrong URL), leaves the erasure to be sent again.
 """
 
 from __future__ import annotations
@@ -184,7 +185,9 @@ class HubSpotCrm:
         """Delete the contact with this address for good (GDPR delete)."""
         answer = self._post("/crm/v3/objects/contacts/gdpr-delete",
                             {"objectId": email, "idProperty": "email"})
-        if answer.status not in (200, 204, 404):  # 404: no such contact, nothing to delete
+        # only 200/204 is done: with idProperty=email HubSpot answers 204 for an address it
+        # has no contact for too, so a 404 is a wrong URL or route, never "nothing to delete"
+        if answer.status not in (200, 204):
             _raise_for(answer, "gdpr delete")
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
@@ -204,8 +207,9 @@ class HubSpotCrm:
 
 
 def _partial(answer: Answer, records: Sequence[ScoreRecord]) -> BatchResult:
-    """Per-record refusals of a 207. An error naming no record refuses every record the
-    answer does not confirm, so nothing is marked synced that HubSpot did not store."""
+    """Per-record refusals of a 207 (the records an error names). An error naming no record
+    leaves every record the answer does not confirm `unnamed`: not marked synced, since
+    HubSpot did not store it, nor refused for good, since HubSpot did not say it was it."""
     body = answer.json() if isinstance(answer.json(), dict) else {}
     by_email = {r.email.lower(): r.lead_id for r in records}
     rejected: dict[str, str] = {}
@@ -217,10 +221,10 @@ def _partial(answer: Answer, records: Sequence[ScoreRecord]) -> BatchResult:
         rejected.update(dict.fromkeys(named, message))
         if not named:
             unattributed = message
+    unnamed: dict[str, str] = {}
     if unattributed:
         stored = {str((r.get("properties") or {}).get("email", "")).lower()
                   for r in body.get("results") or []}
-        for email, lead_id in by_email.items():
-            if email not in stored:
-                rejected.setdefault(lead_id, unattributed)
-    return BatchResult(rejected=rejected)
+        unnamed = {lead_id: unattributed for email, lead_id in by_email.items()
+                   if email not in stored and lead_id not in rejected}
+    return BatchResult(rejected=rejected, unnamed=unnamed)

@@ -102,6 +102,9 @@ class BatchResult(BaseModel):
     model_config = _ON_FIRST_USE
 
     rejected: dict[str, str] = Field(default_factory=dict)
+    # records not stored under an error that names no record: not refused for good (a
+    # problem of the whole call), so sent again by the next run
+    unnamed: dict[str, str] = Field(default_factory=dict)
 
 
 class Notifier(Protocol):

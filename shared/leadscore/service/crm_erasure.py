@@ -8,7 +8,9 @@ is gone, when a sweep could still read the lead and upsert it again.
 
 `erase_in_crm` claims the due records (a lease, so workers and the decay job never send one
 twice at once, `store/port.py` `OutboxClaims`), asks the CRM to delete each contact for good
-(HubSpot's GDPR delete) and forgets the record once the CRM confirms. A 429, 5xx or network
+(HubSpot's GDPR delete) and, once the CRM confirms, sends it once more after `SETTLE` (an
+upsert on its way, whose run crashed before its tombstone check, is deleted too; skipped if
+the person has consented again since) and then forgets the record. A 429, 5xx or network
 failure leaves it for a later sweep with backoff (the decay job's sweep and every CRM sync
 run sweep erasures first); a revoked token waits for an operator; a record still undone
 after `KEEP` is given up and logged, so no address is kept forever.
@@ -32,18 +34,24 @@ from pydantic import BaseModel
 from leadscore import logs
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import CrmSync, PermanentDelivery, RetryableDelivery
-from leadscore.service.outbound_sync import outbox_of
+from leadscore.service.outbound_sync import clock_of, outbox_of, sync_records_of
 from leadscore.store.port import CrmErasure, LeadStore
 
 GRACE = timedelta(minutes=5)  # a record whose erasure crashed part-way is due after this
 LEASE = timedelta(minutes=15)  # a claimer that dies leaves its records due again then
 KEEP = timedelta(days=90)  # the address is not kept longer, even if the CRM never answers
+# An upsert that read the lead before its erasure may reach the CRM after the first delete;
+# the sync deletes it again when it sees the tombstone after its batch, but a crash or a
+# failed read there would leave the contact. So each erasure is sent once more after this,
+# longer than any upsert is on its way (a batch with its retries and waits), then forgotten.
+SETTLE = timedelta(minutes=15)
 MAX_BACKOFF = timedelta(hours=1)
 STOP_WAIT = timedelta(minutes=10)  # a refused token: wait for an operator
 
 
 class CrmErasureReport(BaseModel):
     erased: int = 0  # contacts the CRM deleted (or had not)
+    repeated: int = 0  # second deletes after SETTLE (an upsert on its way is gone too)
     pending: int = 0  # left for a later sweep
     given_up: int = 0  # refused for good, or older than KEEP (logged by lead id)
 
@@ -55,10 +63,20 @@ def erasure_for(tool: str, lead_id: str, email: str, now: datetime,
                       expires_at=now + KEEP)
 
 
-def plan(store: LeadStore, tools: Sequence[str], lead_id: str, email: str,
-         now: datetime) -> list[CrmErasure]:
-    """Before an erasure: one record per CRM, due only after the grace (see `release`)."""
-    items = [erasure_for(tool, lead_id, email, now, now + GRACE) for tool in tools]
+def plan(store: LeadStore, tools: Sequence[str], lead_id: str, email: str, now: datetime,
+         known_as: Sequence[str] = ()) -> list[CrmErasure]:
+    """Before an erasure: one record per CRM that accepted values for the lead (under
+    `lead_id` or one of `known_as`: a sync record with values), due only after the grace
+    (see `release`). None for a CRM that never had it: HubSpot blocklists an address it
+    GDPR-deletes without a contact, and a person who consents again later would never
+    reach it. An upsert on its way during the erasure is caught after its batch
+    (`crm_outbox`), which records an erasure of its own."""
+    if not tools:
+        return []
+    ids = list(dict.fromkeys([lead_id, *known_as]))
+    records = sync_records_of(store)
+    items = [erasure_for(tool, lead_id, email, now, now + GRACE) for tool in tools
+             if any(r.member for r in records.esp_synced(tool, ids).values())]
     if items:
         outbox_of(store).record_crm_erasures(items)
     return items
@@ -77,39 +95,50 @@ def release(store: LeadStore, items: Sequence[CrmErasure], now: datetime,
         outbox.forget_crm_erasures([i.id for i in items])
 
 
-def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync], now: datetime, *,
-                 attempts: int = 3, sleep: Callable[[float], None] = time.sleep,
+def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
+                 now: datetime | Callable[[], datetime], *, attempts: int = 3,
+                 sleep: Callable[[float], None] = time.sleep,
                  limit: int = 100) -> CrmErasureReport:
-    """Send the due erasures of these CRMs (by tool name, "crm:hubspot")."""
+    """Send the due erasures of these CRMs (by tool name, "crm:hubspot"). `now`: the clock,
+    read again at each claim and backoff (one erasure can take its tries and their waits, so
+    a sweep can outlast a lease); each record is claimed, sent and settled on its own."""
     outbox = outbox_of(store)
+    clock = clock_of(now)
     report = CrmErasureReport()
-    done: list[str] = []
-    later: list[CrmErasure] = []
-    for item in outbox.claim_crm_erasures(now, now + LEASE, limit):
+    started = clock()  # what is due then: one that fails in this sweep is not tried again
+    for _ in range(limit):
+        claimed_at = clock()
+        claimed = outbox.claim_crm_erasures(started, claimed_at + LEASE, 1)
+        if not claimed:
+            break
+        item = claimed[0]
+        if claimed_at >= item.expires_at:  # first: with no CRM configured too (no TTL on
+            logs.error("crm erasure given up after its time", crm=item.tool,  # SQLite)
+                       lead_id=item.lead_id)
+            report.given_up += 1
+            outbox.forget_crm_erasures([item.id])
+            continue
         crm = crms.get(item.tool)
         if crm is None:  # that CRM is not configured here: its lease runs out, untouched
             continue
-        if now >= item.expires_at:
-            logs.error("crm erasure given up after its time", crm=item.tool,
-                       lead_id=item.lead_id)
-            report.given_up += 1
-            done.append(item.id)
+        if item.deleted and store.get_lead(item.lead_id) is not None:
+            outbox.forget_crm_erasures([item.id])  # consented again since: its contact stays
             continue
         wait = _send(crm, item, attempts, sleep)
-        if wait is None:
+        if wait is None and not item.deleted:  # once more after SETTLE, then forgotten
             report.erased += 1
-            done.append(item.id)
+            outbox.record_crm_erasures([item.model_copy(update={
+                "deleted": True, "next_attempt_at": clock() + SETTLE})])
+        elif wait is None:
+            report.repeated += 1
+            outbox.forget_crm_erasures([item.id])
         elif wait == timedelta(0):
             report.given_up += 1
-            done.append(item.id)
+            outbox.forget_crm_erasures([item.id])
         else:
             report.pending += 1
-            later.append(item.model_copy(update={"attempts": item.attempts + 1,
-                                                 "next_attempt_at": now + wait}))
-    if done:
-        outbox.forget_crm_erasures(done)
-    if later:
-        outbox.record_crm_erasures(later)
+            outbox.record_crm_erasures([item.model_copy(update={
+                "attempts": item.attempts + 1, "next_attempt_at": clock() + wait})])
     return report
 
 
@@ -129,6 +158,10 @@ def _send(crm: CrmSync, item: CrmErasure, attempts: int,
             logs.error("crm erasure refused: check the token's scopes", crm=item.tool,
                        lead_id=item.lead_id, reason=exc.reason)
             return STOP_WAIT
+        if exc.status == 404:  # a wrong URL or route: HubSpot answers 204 for no contact
+            logs.error("crm erasure not found: check the CRM's URL", crm=item.tool,
+                       lead_id=item.lead_id, reason=exc.reason)
+            return max(STOP_WAIT, min(MAX_BACKOFF, timedelta(minutes=2 ** item.attempts)))
         logs.error("crm erasure refused for good", crm=item.tool, lead_id=item.lead_id,
                    reason=exc.reason)
         return timedelta(0)

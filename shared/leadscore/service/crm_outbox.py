@@ -73,6 +73,7 @@ class CrmRunReport(BaseModel):
     changed: int = 0  # leads whose change mattered
     synced: int = 0
     rejected: int = 0  # refused one by one for good (reasons logged without emails)
+    failed: int = 0  # refused with their whole batch: sent again by the next run
     erased: int = 0  # contacts of erased leads the CRM deleted (service/crm_erasure.py)
     refused_earlier: int = 0  # refused for good by an earlier run and not changed enough since
     pending: int = 0  # left for the next run (the CRM asked to wait, or failed)
@@ -138,7 +139,7 @@ def _recorder(store: LeadStore, tool: str, crm_name: str, outgoing: dict[str, Sc
     stored, beside its HTTP call; no clocks compared."""
     records = sync_records_of(store)
 
-    def mark(synced: list[str], rejected: dict[str, str]) -> None:
+    def mark(synced: list[str], rejected: dict[str, str], failed: dict[str, str]) -> None:
         erased = [i for i in synced
                   if store.tombstone(i) is not None and store.get_lead(i) is None]
         if erased:
@@ -158,6 +159,9 @@ def _recorder(store: LeadStore, tool: str, crm_name: str, outgoing: dict[str, Sc
         for lead_id, why in rejected.items():
             logs.error("crm contact refused for good; not sent again until the lead changes",
                        crm=crm_name, lead_id=lead_id, reason=why)
+        if failed:  # nothing kept: the next run sends them again
+            logs.error("crm batch refused; sent again by the next run", crm=crm_name,
+                       contacts=len(failed), reason=next(iter(failed.values())))
 
     return mark
 
@@ -167,17 +171,19 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
              force: bool = False, page: int = 500, attempts: int = 3,
              sleep: Callable[[float], None] = time.sleep,
              on_progress: Callable[[int], None] | None = None,
-             queued: bool = False) -> CrmRunReport:
+             queued: bool = False,
+             clock: Callable[[], datetime] | None = None) -> CrmRunReport:
     """Send `crm` every lead (or the named ones) whose change since what it accepted last
     matters (`force`: every lead); `after_id` resumes a full sweep. Erasures of contacts
     (`crm_erasure.py`) due for this CRM go first, and again after the upserts. A 429 that
     leaves leads pending is kept in the store (`NOT_BEFORE`); `queued` (a `CrmQueue` run,
-    in any worker) sends nothing before it is over."""
+    in any worker) sends nothing before it is over. `clock` (default: `now` throughout)
+    times each erasure's claim and backoff."""
     tool = tool_name(crm_name)
     patient = _Patient(crm, attempts, sleep)
     report = CrmRunReport(crm=crm_name)
     # erasures first: an erased person's contact goes before any upsert of this run
-    report.erased = erase_in_crm(store, {tool: crm}, now, attempts=attempts,
+    report.erased = erase_in_crm(store, {tool: crm}, clock or now, attempts=attempts,
                                  sleep=sleep).erased
     records = sync_records_of(store)
     paused = _paused_until(records, tool, now) if queued else None
@@ -194,7 +200,7 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
             tool=tool, lead_id=NOT_BEFORE, synced_at=now, member={
                 "not_before": (now + timedelta(seconds=report.retry_after_s)).isoformat()})])
     # upserts that met an erasure on their way left contacts behind: delete them now
-    report.erased += erase_in_crm(store, {tool: crm}, now, attempts=attempts,
+    report.erased += erase_in_crm(store, {tool: crm}, clock or now, attempts=attempts,
                                   sleep=sleep).erased
     return report
 
@@ -223,6 +229,7 @@ def _upsert_due(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules,
                               _recorder(store, tool, crm_name, outgoing, last, now))
         report.synced += len(result.synced)
         report.rejected += len(result.rejected)
+        report.failed += len(result.failed)
         if result.pending:
             report.pending += len(result.pending)
             report.retry_after_s, report.error = result.retry_after_s, result.error

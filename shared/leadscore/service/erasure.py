@@ -54,14 +54,15 @@ def erase_address(store: LeadStore, email: str, now: datetime,
                   found_id: str | None = None, crm_tools: Sequence[str] = ()) -> bool:
     """Erase every lead this address has (its keyed id, its id from before keyed ids, and
     `found_id`), and keep a tombstone under its keyed id. True if anything was deleted.
-    `crm_tools` (the configured CRM syncs, "crm:hubspot") get the contact deleted too:
-    recorded before the erasure, due once it is done (`service/crm_erasure.py`)."""
+    `crm_tools` (the configured CRM syncs, "crm:hubspot") that have the contact get it
+    deleted too: recorded before the erasure, due once it is done (`service/crm_erasure.py`)."""
     from leadscore.service import crm_erasure
 
     current = lead_id_for(email)
-    pending = crm_erasure.plan(store, crm_tools, current, email, now)
+    others = {legacy_lead_id(email), found_id or current} - {current}
+    pending = crm_erasure.plan(store, crm_tools, current, email, now, sorted(others))
     erased = store.erase(current, erased_at=now)
-    for other in {legacy_lead_id(email), found_id or current} - {current}:
+    for other in others:
         erased = store.erase(other, erased_at=now) or erased
     crm_erasure.release(store, pending, now, erased)
     logs.info("lead erased", lead_id=current)

@@ -7,9 +7,10 @@ receivers drop repeats by the message's `id`.
 
 Every worker of `serve --workers N` (and the decay job, on another instance) sweeps the
 same outbox, so a sweep takes one change at a time with a claim (`OutboxClaims`: its next
-attempt moves to `LEASE` from now, atomically in the store): two sweeps never send the same
-change at once. A sweeper that dies after its claim leaves the change due again when the
-lease runs out, so a crash still means "later", never "lost".
+attempt moves to `LEASE` from the moment of that claim, atomically in the store): two sweeps
+never send the same change at once, however long the sweep runs. A sweeper that dies after
+its claim leaves the change due again when the lease runs out, so a crash still means
+"later", never "lost".
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from leadscore import logs
-from leadscore.service.outbound_sync import outbox_of
+from leadscore.service.outbound_sync import clock_of, outbox_of
 from leadscore.store.port import LeadStore
 
 Sink = Callable[[dict[str, Any]], None]
@@ -83,14 +84,21 @@ def _with_retries(sink: Sink, message: dict[str, Any], attempts: int, base_s: fl
     return True
 
 
-def deliver_pending(store: LeadStore, sinks: list[Sink], now: datetime, *,
-                    attempts: int = 3, base_s: float = 0.5, limit: int = 100) -> HandoverReport:
+def deliver_pending(store: LeadStore, sinks: list[Sink], now: datetime | Callable[[], datetime],
+                    *, attempts: int = 3, base_s: float = 0.5,
+                    limit: int = 100) -> HandoverReport:
+    """`now`: the clock (the container's `now`), read again at each claim and backoff, as
+    one change can take each sink's tries and timeouts (~31 s) and 100 of them outlast the
+    lease."""
     report = HandoverReport()
     if not sinks:
         return report
     outbox = outbox_of(store)
+    clock = clock_of(now)
+    started = clock()  # what is due then: one that fails in this sweep is not tried again
     for _ in range(limit):
-        claimed = outbox.claim_handovers(now, now + LEASE, limit=1)
+        claimed_at = clock()
+        claimed = outbox.claim_handovers(started, claimed_at + LEASE, limit=1)
         if not claimed:
             break
         change = claimed[0]
@@ -101,7 +109,7 @@ def deliver_pending(store: LeadStore, sinks: list[Sink], now: datetime, *,
             change.delivered = True
             report.delivered += 1
         else:
-            change.next_attempt_at = now + min(MAX_BACKOFF,
+            change.next_attempt_at = clock() + min(MAX_BACKOFF,
                                                timedelta(minutes=2 ** change.attempts))
             report.failed += 1
         store.record_handover(change)

@@ -9,7 +9,8 @@ next sweep: no event or queue has to survive for nothing to be lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 
 from leadscore.domain.state import LeadState
 from leadscore.store.port import LeadStore, OutboxClaims, SyncRecords
@@ -26,6 +27,13 @@ def outbox_of(store: LeadStore) -> OutboxClaims:
     if not isinstance(store, OutboxClaims):
         raise TypeError(f"{type(store).__name__} keeps no outbox claims")
     return store
+
+
+def clock_of(now: datetime | Callable[[], datetime]) -> Callable[[], datetime]:
+    """A sweep's clock: a lease or backoff is counted from the moment of its claim, not from
+    the sweep's start (a sweep of slow deliveries outlasts a lease); a fixed time (tests, a
+    one-off run) stands still."""
+    return now if callable(now) else lambda: now
 
 
 def lead_pages(store: LeadStore, lead_ids: Sequence[str] | None, after_id: str | None,

@@ -244,7 +244,14 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
         return [_handover_from(d.to_dict() or {}) for d in query.stream()]
 
     def record_handover(self, change: StageChange) -> None:
-        self._handovers.document(change.id).set(_handover_doc(change))
+        """Only if the change still exists: one erased while it was being delivered must not
+        come back with its address (`update` requires the document)."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            self._handovers.document(change.id).update(_handover_doc(change))
+        except gexc.NotFound:
+            pass
 
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         refs = [self._esp.document(f"{tool}:{lead_id}") for lead_id in lead_ids]
@@ -345,6 +352,11 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
             for child in ref.collections():  # history and orders; the lead document last,
                 self._client.recursive_delete(child)  # with its counts, in a transaction
             self._delete_counted(ref)
+        # a sync that read the lead before its document went may have recorded what a tool
+        # accepted after the first pass: its record would outlive the lead (no TTL) and mark
+        # a lead started again with consent "not due"; a check from now on sees no lead
+        for snap in self._esp.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
+            snap.reference.delete()
         self.erase_visitors(lead_id)
         if erased_at is not None:
             with _transient():

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from google.cloud.firestore import Client, CollectionReference, Query
 
 
+CLAIM_TRIES = 4  # queries of one claim when others keep taking what it found
+
+
 def _when(seconds: Any) -> datetime:
     return datetime.fromtimestamp(float(seconds), UTC)
 
@@ -32,17 +35,26 @@ class FirestoreOutbox:
     _crm_erasures: CollectionReference
 
     def _claimed(self, query: Query, until: datetime) -> Iterator[dict[str, Any]]:
-        """Each document of `query` this call took: its fields with the new next attempt."""
+        """Each document of `query` this call took: its fields with the new next attempt.
+        If the query found documents but another claimer took every one of them meanwhile
+        (a sweep asks for one at a time), it asks again, a few times: a lost race must not
+        end a sweep while other items are due."""
         from google.api_core import exceptions as gexc
 
-        for snap in query.stream():
-            try:
-                snap.reference.update({"next_attempt_at": to_seconds(until)},
-                                      option=self._client.write_option(
-                                          last_update_time=snap.update_time))
-            except (gexc.FailedPrecondition, gexc.NotFound):
-                continue  # another claimer took it (or delivered or forgot it) meanwhile
-            yield {**(snap.to_dict() or {}), "next_attempt_at": until}
+        for _ in range(CLAIM_TRIES):
+            found = taken = 0
+            for snap in query.stream():
+                found += 1
+                try:
+                    snap.reference.update({"next_attempt_at": to_seconds(until)},
+                                          option=self._client.write_option(
+                                              last_update_time=snap.update_time))
+                except (gexc.FailedPrecondition, gexc.NotFound):
+                    continue  # another claimer took it (or delivered or forgot it) meanwhile
+                taken += 1
+                yield {**(snap.to_dict() or {}), "next_attempt_at": until}
+            if taken or not found:
+                return
 
     def claim_handovers(self, now: datetime, until: datetime,
                         limit: int = 100) -> list[StageChange]:

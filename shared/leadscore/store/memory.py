@@ -148,7 +148,8 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
 
     def record_handover(self, change: StageChange) -> None:
         with self._lock:
-            self._handovers[change.id] = change
+            if change.id in self._handovers:  # erased meanwhile: not written back
+                self._handovers[change.id] = change
 
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         with self._lock:

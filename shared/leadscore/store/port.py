@@ -142,7 +142,8 @@ class LeadStore(Protocol):
         ...
 
     def record_handover(self, change: StageChange) -> None:
-        """Store a handover's delivery state (attempts, next attempt, delivered)."""
+        """Store a handover's delivery state (attempts, next attempt, delivered), only if
+        it still exists (an erasure while it was being delivered deleted it)."""
         ...
 
     def count_leads(self) -> int:
@@ -324,6 +325,7 @@ class CrmErasure(BaseModel):
     attempts: int = 0
     next_attempt_at: datetime
     expires_at: datetime  # given up (and logged) after this: the address is not kept forever
+    deleted: bool = False  # the CRM confirmed one delete; a second after SETTLE, then forgotten
 
 
 @runtime_checkable
