@@ -22,6 +22,10 @@ the import cheaper by deferring work to the request shows up there. Building the
 (werkzeug's test helpers) happens before that probe's clock starts and loads a few modules
 the import would otherwise load, so compare the column between runs (before and after a
 change), not with the import column beside it.
+
+`python bench/cold_start.py --against REV [repeat]` measures this tree and commit REV side
+by side in one run (the same probes, alternating), for before/after comparisons on a
+machine whose load moves the absolute numbers between runs.
 """
 
 from __future__ import annotations
@@ -154,15 +158,20 @@ def _request_code(target: str) -> tuple[str, str]:
     return _HTTP_SETUP.format(build=build), _HTTP_REQUEST
 
 
-def probe(libs: list[str], target: str | None, first: bool = False) -> dict[str, float]:
+def probe(libs: list[str], target: str | None, first: bool = False,
+          tree: Path = ROOT) -> dict[str, float]:
+    """One fresh interpreter; `tree` is the source tree whose leadscore and main.py it loads
+    (another one, such as `--against`'s, goes first on PYTHONPATH)."""
     setup, request = _request_code(target) if first and target else ("", "")
-    code = _PROBE.format(libs=libs, target=target, main=str(MAIN), setup=setup,
-                         request=request)
+    code = _PROBE.format(libs=libs, target=target, main=str(tree / "functions" / "main.py"),
+                         setup=setup, request=request)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as home:
         env.update(_SECRETS, LEADSCORE_HOME=home)
+        if tree != ROOT:
+            env["PYTHONPATH"] = str(tree / "shared")
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=120, check=False, cwd=ROOT / "functions", env=env)
+                              timeout=120, check=False, cwd=tree / "functions", env=env)
     if done.returncode:
         raise RuntimeError(f"probe of {target} failed: {done.stderr[-1500:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -206,5 +215,43 @@ def run(repeat: int = 5) -> tuple[float, bool]:
     return worst, met
 
 
+def compare(rev: str, repeat: int = 5) -> None:
+    """This tree against commit `rev` (taken with `git archive`), side by side in one run:
+    for each target and round, one baseline probe, then each tree's import and its import
+    plus first request, alternating, so both meet the same load. Medians of `repeat`."""
+    with tempfile.TemporaryDirectory() as other:
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", other], input=archive, check=True)
+        trees = {rev: Path(other), "this tree": ROOT}
+        print(f"\n## Cold start, {rev} against this tree (CPU ms, median of {repeat}; "
+              f"ratio against one baseline probe per round)")
+        print(f"{'target':<18}{'ff+libs':>8}" + "".join(
+            f"{'import':>9}{'ratio':>7}{'+1st req':>9}" for _ in trees) + "   ("
+              + " | ".join(trees) + ")")
+        for target, libs in NEEDS.items():
+            for tree in trees.values():  # OS cache and .pyc files, unmeasured
+                probe(libs, target, tree=tree)
+                probe(libs, target, first=True, tree=tree)
+            base: list[float] = []
+            seen: dict[str, dict[str, list[float]]] = {
+                name: {"ms": [], "ratio": [], "first": []} for name in trees}
+            for _ in range(repeat):
+                base.append(probe(libs, None)["ms"])
+                for name, tree in trees.items():
+                    ms = probe(libs, target, tree=tree)["ms"]
+                    seen[name]["ms"].append(ms)
+                    seen[name]["ratio"].append(ms / base[-1])
+                    seen[name]["first"].append(
+                        probe(libs, target, first=True, tree=tree)["first_ms"])
+            med = statistics.median
+            print(f"{target:<18}{med(base):>8.0f}" + "".join(
+                f"{med(v['ms']):>9.0f}{med(v['ratio']):>7.2f}{med(v['first']):>9.0f}"
+                for v in seen.values()), flush=True)
+
+
 if __name__ == "__main__":
-    run()
+    if len(sys.argv) > 2 and sys.argv[1] == "--against":
+        compare(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 5)
+    else:
+        run()

@@ -26,12 +26,12 @@ from leadscore.errors import (
     ValidationFailed,
 )
 from leadscore.http import endpoint, json_response, read_body
-from leadscore.providers.wire import parse_json
+from leadscore.providers.json_body import parse_json
 from leadscore.service.visitors import record
 from leadscore.store.port import VisitorStore
 from leadscore.tracking import auth, snippet
 from leadscore.tracking.mapping import Policy, Refusal, map_message
-from leadscore.tracking.wire import BATCH, MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SHORT, TYPES
+from leadscore.tracking.message import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, SHORT, TYPES
 
 
 def _listed(value: str) -> list[str]:
@@ -72,7 +72,11 @@ def _policy(app: Container, caller: auth.Caller) -> Policy:
 def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:
     if call != "batch":
         return [data], None
+    # only a batch loads marshmallow (its wire schema); a single message is read without it
+    # when it is plainly valid (leadscore.tracking.message), which keeps it out of cold starts
     from marshmallow import ValidationError
+
+    from leadscore.tracking.wire import BATCH
 
     try:
         batch = BATCH.load(data)

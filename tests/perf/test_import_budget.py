@@ -6,7 +6,9 @@ which does not depend on how busy the machine is.
 """
 
 from __future__ import annotations
+import __future__
 
+import importlib
 import json
 import os
 import subprocess
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 TARGETS = ("crm_webhook", "dashboard", "email_webhook", "form_submission", "inactivity_decay",
@@ -40,21 +42,22 @@ ONLY_FOR = {"leadscore.service.purchases": "purchase_webhook"}
 SHARED_PRESENTATION = {"dashboard": {"leadscore.integrations", "leadscore.integrations.cards",
                                      "leadscore.integrations.ports"}}
 # Outside wire formats (marshmallow) come with their provider, which the registry imports on
-# first use; only `track` reads one wire format (the Segment spec) on every request.
-OWN_WIRE_FORMAT = ("track",)
+# first use. `track` reads the Segment spec on every request, plainly when a message is plainly
+# valid (leadscore.tracking.message; marshmallow's import alone was ~25 ms of its cold start),
+# so no target loads marshmallow at import.
 # Every provider module is imported by the registry when its path is first asked for.
 PROVIDERS = ("sendgrid", "mailgun", "mailchimp", "postmark", "ses", "brevo", "stripe",
              "shopify", "woocommerce", "generic_purchase", "typeform", "tally")
-# Modules a target may add to what functions_framework loads by itself: 97-120 since issue
-# 20's second cold-start pass (109-135 before it, 199-220 before the first, with
-# pydantic-settings, its dotenv and argparse sources, and PyYAML), 113 for `track`, which
-# also loads its wire schemas (marshmallow; 153 with email-validator and the write path, 238
-# before the first pass). A new heavy library adds dozens and shows up here; the checks
-# above name the libraries no target may load at all.
+# Modules a target may add to what functions_framework loads by itself: 98-121 since issue
+# 20's third cold-start pass (97-120 after the second, 109-135 before it, 199-220 before the
+# first, with pydantic-settings, its dotenv and argparse sources, and PyYAML), 101 for
+# `track` (113 with marshmallow, 153 with email-validator and the write path, 238 before the
+# first pass). A new heavy library adds dozens and shows up here; the checks above name the
+# libraries no target may load at all.
 MODULE_BUDGET = 125
-# `track` adds marshmallow but, unlike the others, no write path at import (an anonymous
-# page view writes none), so its own budget is the tighter one
-TRACK_MODULE_BUDGET = 120
+# `track` loads no write path at import (an anonymous page view writes none) and no wire
+# schema, so its own budget is the tighter one
+TRACK_MODULE_BUDGET = 105
 
 PROBE = """
 import json, sys
@@ -102,8 +105,7 @@ def test_clients_and_tools_wait_for_the_request_that_needs_them(
     shared = SHARED_PRESENTATION.get(name, set())
     for package in NEVER_AT_IMPORT:
         assert not [m for m in _under(everything, package) if m not in shared], package
-    if name not in OWN_WIRE_FORMAT:
-        assert not _under(everything, "marshmallow")
+    assert not _under(everything, "marshmallow")
     assert not [m for m in everything
                 if m.rsplit(".", 1)[-1] in PROVIDERS and m.startswith("leadscore.providers.")]
     for module, owner in ONLY_FOR.items():
@@ -113,8 +115,47 @@ def test_clients_and_tools_wait_for_the_request_that_needs_them(
 def test_a_target_stays_within_its_module_budget(
         target: tuple[str, set[str], set[str]]) -> None:
     name, _, added = target
-    budget = TRACK_MODULE_BUDGET if name in OWN_WIRE_FORMAT else MODULE_BUDGET
+    budget = TRACK_MODULE_BUDGET if name == "track" else MODULE_BUDGET
     assert len(added) <= budget, (name, len(added))
+
+
+def _models_loaded(modules: set[str]) -> list[tuple[str, type[BaseModel]]]:
+    """(module, model class) for each pydantic model defined by a leadscore module loaded."""
+    found = []
+    for module_name in sorted(m for m in modules if m.startswith("leadscore.")):
+        module = importlib.import_module(module_name)
+        found += [(module_name, value) for value in vars(module).values()
+                  if isinstance(value, type) and issubclass(value, BaseModel)
+                  and value.__module__ == module_name]
+    return found
+
+
+def test_the_models_a_target_builds_at_import_keep_their_annotations_real(
+        target: tuple[str, set[str], set[str]]) -> None:
+    # GIVEN the modules a cold target loads that define pydantic models
+    _, everything, _ = target
+    defining = {module for module, _ in _models_loaded(everything)}
+    assert "leadscore.domain.events" in defining or "leadscore.domain.rules" in defining
+    # THEN none turns its annotations into strings: pydantic would compile each one back
+    # (a `typing.ForwardRef` a field, about 5 ms of every cold start, issue 20)
+    stringified = [m for m in sorted(defining)
+                   if getattr(sys.modules[m], "annotations", None) is __future__.annotations]
+    assert not stringified
+
+
+def test_no_model_a_target_builds_at_import_has_its_default_factory_parsed_from_text(
+        target: tuple[str, set[str], set[str]]) -> None:
+    # GIVEN the pydantic models a cold target builds
+    _, everything, _ = target
+    models = _models_loaded(everything)
+    assert models
+    # THEN no field's default factory is a built-in whose signature `inspect` must tokenize
+    # and parse (`list`: see leadscore.domain.defaults); pydantic asks every factory for it
+    assert list.__text_signature__  # the case this guards exists on this Python
+    parsed = [f"{module}.{model.__name__}.{name}" for module, model in models
+              for name, field in model.model_fields.items()
+              if getattr(field.default_factory, "__text_signature__", None)]
+    assert not parsed
 
 
 def test_the_probe_sees_an_eager_main_py(tmp_path: Path) -> None:
@@ -171,7 +212,7 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def test_an_anonymous_page_view_loads_no_address_check_and_no_write_path(
+def test_an_anonymous_page_view_loads_no_address_check_no_write_path_and_no_marshmallow(
         tmp_path: Path) -> None:
     # GIVEN a fresh track function
     env = {**os.environ, "LEADSCORE_STORE": "memory", "LEADSCORE_TRACK_SERVER_KEYS": "wk",
@@ -185,6 +226,8 @@ def test_an_anonymous_page_view_loads_no_address_check_and_no_write_path(
     # THEN it was kept for its visitor without checking an address or scoring a lead
     assert "leadscore.store.memory" in loaded
     assert not _under(loaded, "email_validator")
+    # AND its message was read without marshmallow (leadscore.tracking.message)
+    assert not _under(loaded, "marshmallow")
     assert "leadscore.service.ingest" not in loaded and "leadscore.domain.scoring" not in loaded
 
 

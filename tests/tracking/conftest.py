@@ -27,6 +27,25 @@ def track_settings(**extra: Any) -> Settings:
     return Settings(**values)
 
 
+@pytest.fixture(autouse=True)
+def plain_reading_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every message these tests send is read by marshmallow's wire schema too: the plain
+    reading that spares `track` marshmallow's import (leadscore.tracking.message) must give
+    the schema's dict or step aside, so the whole suite checks it, not only its own tests."""
+    from leadscore.tracking import message
+    from leadscore.tracking.wire import MESSAGE
+
+    plain = message.load_plain
+
+    def checked(data: dict[str, Any]) -> dict[str, Any] | None:
+        read = plain(data)
+        if read is not None:
+            assert read == MESSAGE.load(data), data
+        return read
+
+    monkeypatch.setattr(message, "load_plain", checked)
+
+
 @pytest.fixture
 def track_app(durable_store: Any) -> Iterator[Container]:
     built = Container(track_settings(), store=durable_store, clock=lambda: NOW)

@@ -20,8 +20,6 @@ N events that straddle two windows do not count (a sliding window would need eve
 time). Windows far in the past are pruned like accumulator buckets.
 """
 
-from __future__ import annotations
-
 import math
 import re
 from collections.abc import Mapping

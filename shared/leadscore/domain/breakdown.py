@@ -3,8 +3,6 @@ purchases (faded orders and the purchase bands it is in), frequency awards and w
 category limits take off. The parts add up to the score; `view.py` materialises it and
 `explain.py` shows it rule by rule."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from datetime import datetime
 

@@ -14,8 +14,6 @@ A field test names a profile `field` and exactly one matcher:
 Every matcher is prepared once, when the rules load, so scoring an event re-parses nothing.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Self, cast
@@ -23,6 +21,7 @@ from typing import Any, Self, cast
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from leadscore.domain import matching
+from leadscore.domain.defaults import empty_list
 from leadscore.domain.limits import ProfileValue
 
 MATCHERS = ("equals", "one_of", "contains", "matches", "range", "email_domain")
@@ -72,7 +71,7 @@ class NumericRange(_Strict):
 
 
 class DomainTest(_Strict):
-    domains: list[str] = Field(default_factory=list)
+    domains: list[str] = Field(default_factory=empty_list)
     free_mail: bool = False
 
     @model_validator(mode="before")
@@ -102,11 +101,11 @@ class Condition(_Strict):
     matches: str | None = Field(default=None, min_length=1)
     range: NumericRange | None = None
     email_domain: DomainTest | None = None
-    all_: list[Condition] | None = Field(default=None, alias="all", min_length=1,
+    all_: list["Condition"] | None = Field(default=None, alias="all", min_length=1,
                                          max_length=MAX_TESTS)
-    any_: list[Condition] | None = Field(default=None, alias="any", min_length=1,
+    any_: list["Condition"] | None = Field(default=None, alias="any", min_length=1,
                                          max_length=MAX_TESTS)
-    not_: Condition | None = Field(default=None, alias="not")
+    not_: "Condition | None" = Field(default=None, alias="not")
     _test: Test = PrivateAttr()
 
     @model_validator(mode="after")

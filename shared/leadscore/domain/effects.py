@@ -1,7 +1,5 @@
 """What one canonical event does to a lead: a delta of facts plus the explained points."""
 
-from __future__ import annotations
-
 import math
 from datetime import datetime
 

@@ -6,8 +6,6 @@ on every redelivery of that event. Scores depend on `occurred_at`, never on arri
 so late, duplicated or reordered deliveries give the same lead.
 """
 
-from __future__ import annotations
-
 import re
 from functools import lru_cache
 from importlib import import_module

@@ -5,8 +5,6 @@ They are facts about the past, not requests: a stage change is already recorded 
 outbox with the lead's write, a flagged non-opener is already stored as flagged.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Literal
 

@@ -15,8 +15,6 @@ changed, at most, a week later).
 Marks are a list, not a map: Firestore's merge writes keep map keys a write leaves out, and
 the pruned days must go."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache

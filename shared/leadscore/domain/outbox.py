@@ -5,8 +5,6 @@ Plain data, so the store can keep it without knowing how stages are decided
 reports, delivered after.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from pydantic import BaseModel

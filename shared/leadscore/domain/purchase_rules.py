@@ -25,8 +25,6 @@ one currency is in it. `min_minor` (minor units of any currency) is the older fo
 value band's threshold, still read.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +34,7 @@ from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, model_valid
 
 from leadscore.domain import decay, money
 from leadscore.domain.conditions import Prepared, private_attrs
+from leadscore.domain.defaults import empty_list
 from leadscore.domain.state import PurchaseTotals
 
 Measure = Literal["count", "total_spend", "average_basket", "days_since_last"]
@@ -120,12 +119,12 @@ class PurchaseBand(_Strict):
 
 class PurchaseRules(_Strict):
     per_purchase: float = 0
-    value_bands: list[ValueBand] = Field(default_factory=list)
+    value_bands: list[ValueBand] = Field(default_factory=empty_list)
     half_life_days: decay.HalfLife | None = None
     currency: CurrencyCode | None = None  # money in these rules is in this currency
     rates: dict[CurrencyCode, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = Field(
         default_factory=dict)  # one unit of the key's currency, in `currency`
-    bands: list[PurchaseBand] = Field(default_factory=list)
+    bands: list[PurchaseBand] = Field(default_factory=empty_list)
     # each band with its measure and range, found once (two properties per band and lead)
     _measured_bands: tuple[tuple[PurchaseBand, Measure, Between], ...] = PrivateAttr(default=())
     # the bands a lead that never bought is in (a count band from 0 up): most leads

@@ -5,8 +5,6 @@ bounced_hard|bounced_soft|complained|unsubscribed|resubscribed>`, `activity.<nam
 Fit rules match profile fields; every matching fit rule adds its points.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 import re
@@ -34,6 +32,7 @@ from leadscore.domain.conditions import (
     Test,
     private_attrs,
 )
+from leadscore.domain.defaults import empty_list
 from leadscore.domain.purchase_rules import PurchaseBand, PurchaseRules, ValueBand
 from leadscore.domain.rules_errors import message, where
 from leadscore.domain.segments import Segments
@@ -164,9 +163,9 @@ class GradeBands(_Strict):
 class Rules(_Strict):
     version: str = Field(min_length=1, max_length=64)
     engagement_half_life_days: HalfLife
-    fit: list[FitRule] = Field(default_factory=list)
+    fit: list[FitRule] = Field(default_factory=empty_list)
     engagement: dict[str, EventRule] = Field(default_factory=dict)
-    behaviour: list[BehaviourRule] = Field(default_factory=list)
+    behaviour: list[BehaviourRule] = Field(default_factory=empty_list)
     # at most this many engagement points now per category, e.g. {email: 30, website: 40}
     limits: dict[Category, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)

@@ -6,11 +6,11 @@ email frequency hint (synced as a field, for the tool's automations to read) and
 tool, the tag or list that carries it. Pure: no I/O; `band_for` reads the lead's view.
 """
 
-from __future__ import annotations
-
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadscore.domain.defaults import empty_list
 
 TOOLS = ("mailchimp", "brevo", "sendgrid")
 
@@ -20,8 +20,8 @@ class Band(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_\-]{0,30}$")
     min_score: float | None = None  # at least this score
-    grades: list[str] = Field(default_factory=list)  # grade prefixes: "A", "B1"
-    stages: list[str] = Field(default_factory=list)
+    grades: list[str] = Field(default_factory=empty_list)  # grade prefixes: "A", "B1"
+    stages: list[str] = Field(default_factory=empty_list)
     non_opener: bool | None = None  # only flagged (True) or only not flagged (False)
     frequency: str = Field(default="weekly", max_length=40)
     # per tool: a Mailchimp tag name, a Brevo list id, a SendGrid list id; absent -> the

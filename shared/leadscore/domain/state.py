@@ -11,13 +11,12 @@ A lead holds two kinds of fields:
   `scored_at`. The view can always be recomputed exactly from the facts and a moment.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadscore.domain.defaults import empty_list
 from leadscore.domain.limits import ProfileValue
 from leadscore.domain.movement import ScoreMark
 
@@ -112,7 +111,7 @@ class LeadState(BaseModel):
     updated_at: datetime | None = None
     next_review_at: datetime | None = None
     # the last 7 days' score movement (domain/movement.py): the dashboard's top movers
-    score_marks: list[ScoreMark] = Field(default_factory=list)
+    score_marks: list[ScoreMark] = Field(default_factory=empty_list)
     movement: float = 0.0
     # the dashboard's statistics keys this view counts under (domain/lead_stats.py); None:
     # stored by a release before them, until `leadscore dashboard recount` counts it
@@ -184,5 +183,5 @@ class HistoryEntry(BaseModel):
     rules_version: str
     event_id: str | None = None
     source: str | None = None
-    items: list[HistoryItem] = Field(default_factory=list)
+    items: list[HistoryItem] = Field(default_factory=empty_list)
     event: dict[str, Any] | None = None  # the canonical event, for rescoring

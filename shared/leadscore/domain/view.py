@@ -1,8 +1,6 @@
 """Materialising a lead's view (score, stage, grade, non-opener flag) exactly at a moment,
 and the decay job's refresh of it."""
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel

@@ -8,12 +8,12 @@ e-commerce events (Email Opened, Order Completed...) map to our email and purcha
 when `semantic_events` is on; only server write keys may send those.
 """
 
-from __future__ import annotations
-
 import fnmatch
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from leadscore.domain.defaults import empty_list
 
 ACTIVITY = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 
@@ -36,7 +36,7 @@ class PageRule(BaseModel):
 class WebsiteRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pages: list[PageRule] = Field(default_factory=list)
+    pages: list[PageRule] = Field(default_factory=empty_list)
     default_page_activity: str | None = "website_visit"
     events: dict[str, str] = Field(default_factory=dict)  # Segment event name -> activity
     semantic_events: bool = True

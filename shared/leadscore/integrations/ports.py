@@ -7,13 +7,13 @@ Both raise the same two typed errors, so the outbox can decide without knowing t
 same request will never succeed: log it, mark it, move on).
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from leadscore.domain.defaults import empty_list
 
 
 class DeliveryError(Exception):
@@ -75,8 +75,8 @@ class LeadCard(BaseModel):
     stage_before: str
     stage_after: str
     changed_at: datetime
-    reasons: list[Reason] = Field(default_factory=list)
-    activities: list[Activity] = Field(default_factory=list)
+    reasons: list[Reason] = Field(default_factory=empty_list)
+    activities: list[Activity] = Field(default_factory=empty_list)
     dashboard_url: str | None = None
 
 

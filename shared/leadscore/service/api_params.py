@@ -1,8 +1,6 @@
 """Query parameters of the leads API: one pydantic model per route, one error naming each
 bad parameter (400, with `details` of `{"field", "problem"}`)."""
 
-from __future__ import annotations
-
 import base64
 import binascii
 import json

@@ -8,14 +8,13 @@ a run after a missed week lands exactly where the daily runs would have, and a c
 every lead either done or untouched for the next run.
 """
 
-from __future__ import annotations
-
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from leadscore.domain.defaults import empty_list
 from leadscore.domain.happenings import DomainEvent, LeadScored, NonOpenerFlagged, StageChanged
 from leadscore.domain.rebuild import rebuilt, stale_rules
 from leadscore.domain.rules import Rules
@@ -40,7 +39,7 @@ class DecaySummary(BaseModel):
     shards_published: int = 0
     elapsed_s: float = 0.0
     # what happened, for `Container.dispatch` (kept out of the logged summary)
-    events: list[DomainEvent] = Field(default_factory=list, exclude=True)
+    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)
 
     def count(self, change: ViewChange | None) -> None:
         self.examined += 1

@@ -1,13 +1,12 @@
 """The ingest use case: apply canonical events, grouped by lead, one atomic write per lead."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
 from leadscore import logs
+from leadscore.domain.defaults import empty_list
 from leadscore.domain.events import Event
 from leadscore.domain.happenings import DomainEvent, LeadScored, StageChanged
 from leadscore.domain.identity import lead_id_for
@@ -29,7 +28,7 @@ class IngestResult(BaseModel):
     erased: int = 0  # events dropped because their lead was erased (service/erasure.py)
     stage_changes: list[ApplyOutcome]
     # what happened, for `Container.dispatch` (kept out of response bodies and logs)
-    events: list[DomainEvent] = Field(default_factory=list, exclude=True)
+    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)
 
     def summary(self) -> dict[str, int]:
         return self.model_dump(include={"received", "applied", "duplicates", "leads"})

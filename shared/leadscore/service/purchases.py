@@ -19,14 +19,13 @@ Then:
   would lose it for good (its ledger key would be spent).
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from leadscore import logs
+from leadscore.domain.defaults import empty_list
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
 from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.rules import Rules
@@ -45,7 +44,7 @@ class PurchaseResult(BaseModel):
     unmatched_refunds: int
     ignored: int = 0
     stage_changes: int = 0
-    events: list[DomainEvent] = Field(default_factory=list, exclude=True)  # for dispatch
+    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)  # for dispatch
 
 
 def _event(report: PurchaseReport, email: str) -> Event:

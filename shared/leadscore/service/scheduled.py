@@ -6,8 +6,6 @@ processes each shard (a fixed set of the 64 lead buckets), all with the tick's `
 that runs out of time publishes itself again for the rest.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import json

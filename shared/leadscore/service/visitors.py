@@ -17,14 +17,13 @@ an identification links first and reads the stored events afterwards. Whichever 
 second sees the other, and the ledger makes a double join harmless.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
 from leadscore import logs
+from leadscore.domain.defaults import empty_list
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.identity import lead_id_for, ledger_key
@@ -42,7 +41,7 @@ class TrackResult(BaseModel):
     joined: int  # earlier anonymous events that joined a lead now
     applied: int
     duplicates: int
-    events: list[DomainEvent] = Field(default_factory=list, exclude=True)
+    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)
 
 
 class _Visits:

@@ -20,8 +20,6 @@ and commit what this module plans (see `store/port.py` for the primitives). One 
 Rescore and refresh are transactional plans too (the whole history, or the view at `now`).
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta

@@ -40,8 +40,6 @@ History order, the same on every adapter: (at, entry_id) ascending; with `limit`
 newest `limit` entries in that order.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -49,6 +47,7 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from leadscore.domain.defaults import empty_list, empty_set
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 
@@ -75,8 +74,8 @@ class LeadSnapshot(BaseModel):
     lead_id: str
     lead: LeadState | None
     tombstone: Tombstone | None = None  # read in the same transaction as the lead
-    known: set[str] = Field(default_factory=set)  # the asked ledger keys that exist
-    history: list[HistoryEntry] = Field(default_factory=list)  # only when asked for
+    known: set[str] = Field(default_factory=empty_set)  # the asked ledger keys that exist
+    history: list[HistoryEntry] = Field(default_factory=empty_list)  # only when asked for
     version: Any = None  # opaque: the adapter's token for "unchanged since this read"
     orders: dict[str, Order] = Field(default_factory=dict)  # the asked order records that exist
 
@@ -91,9 +90,9 @@ class LeadWrite(BaseModel):
 
     lead: LeadState
     fields: Literal["merge", "replace", "view"] = "merge"
-    history: list[HistoryEntry] = Field(default_factory=list)
-    outbox: list[StageChange] = Field(default_factory=list)
-    orders: list[str] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=empty_list)
+    outbox: list[StageChange] = Field(default_factory=empty_list)
+    orders: list[str] = Field(default_factory=empty_list)
     aliases: dict[str, str] = Field(default_factory=dict)  # alias -> order key, with the lead
     order_records: dict[str, Order] = Field(default_factory=dict)  # order key -> its record
 

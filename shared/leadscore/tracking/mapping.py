@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import ValidationError as WireError
 from pydantic import ValidationError as ModelError
 from pydantic_core import PydanticCustomError
 
@@ -38,8 +37,9 @@ from leadscore.domain.identity import normalise_email
 from leadscore.domain.money import MoneyError, currency_code, to_minor
 from leadscore.domain.visitors import ANONYMOUS, Tracked, visitor_key
 from leadscore.domain.website_rules import WebsiteRules
+from leadscore.tracking import message as wire_message
 from leadscore.tracking.auth import Kind
-from leadscore.tracking.wire import MAX_MESSAGE_BYTES, MESSAGE
+from leadscore.tracking.message import MAX_MESSAGE_BYTES
 
 SOURCE = "track"
 MAX_CLOCK_SKEW = timedelta(hours=1)  # as /ingest: later than this is "in the future"
@@ -216,9 +216,9 @@ def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: d
         raise Refusal("a message must be a JSON object")
     if len(json.dumps(raw, default=str)) > MAX_MESSAGE_BYTES:
         raise Refusal("message larger than 32 KB")
-    try:
-        msg: dict[str, Any] = MESSAGE.load(raw if call == "batch" else {**raw, "type": call})
-    except WireError as exc:
+    try:  # marshmallow's wire schema, or the same reading without it (tracking.message)
+        msg = wire_message.load(raw if call == "batch" else {**raw, "type": call})
+    except wire_message.Refused as exc:
         raise Refusal(json.dumps(exc.messages, default=str)[:500]) from None
     kind = msg.get("type")
     if kind is None:

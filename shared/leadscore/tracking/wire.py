@@ -1,55 +1,65 @@
 """Segment's HTTP Tracking API messages, as marshmallow schemas (segment.com/docs/connections/
 sources/catalog/libraries/server/http-api/): identify, track, page, screen, group, alias and
 batch. Unknown fields are dropped; ids may be strings or numbers (Segment accepts both).
+
+The limits and the rules a message's values follow live in `leadscore.tracking.message`,
+which also reads a plain message the way `MESSAGE.load` does without importing this module
+(issue 20's cold start); both read them from there.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validates_schema
+from marshmallow.exceptions import SCHEMA
 from marshmallow.validate import Length, OneOf
 
 from leadscore.providers.wire import WireSchema
+from leadscore.tracking.message import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    MAX_MESSAGE_BYTES,
+    MAX_TEXT,
+    SHORT,
+    TYPES,
+    Invalid,
+    check_semantics,
+    segment_id,
+    with_zone,
+)
 
-TYPES = ("identify", "track", "page", "screen", "group", "alias")
-SHORT = {"i": "identify", "t": "track", "p": "page", "s": "screen", "g": "group",
-         "a": "alias", "b": "batch"}
-MAX_MESSAGE_BYTES = 32 * 1024
-MAX_BATCH_BYTES = 500 * 1024
-MAX_BATCH_EVENTS = 2500
+__all__ = ["BATCH", "MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "MAX_MESSAGE_BYTES", "MESSAGE",
+           "SHORT", "TYPES", "BatchSchema", "MessageSchema"]
 
 
 class Id(fields.Field[str]):
     """A user, anonymous or previous id: a non-empty string or a number, as a string."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ValidationError("must be a string or a number")
-        text = str(value).strip()
-        if not text or len(text) > 256:
-            raise ValidationError("must be 1-256 characters")
-        return text
+        try:
+            return segment_id(value)
+        except Invalid as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class Moment(fields.DateTime):
     """ISO 8601; a time without a zone is UTC (as Segment reads it)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        moment: datetime = super()._deserialize(value, attr, data, **kwargs)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return with_zone(super()._deserialize(value, attr, data, **kwargs))
 
 
 class MessageSchema(WireSchema):
     type = fields.String(validate=OneOf(TYPES))
-    messageId = fields.String(validate=Length(min=1, max=200))
+    messageId = fields.String(validate=Length(min=1, max=MAX_TEXT))
     userId = Id()
     anonymousId = Id()
     previousId = Id()
     groupId = Id()
-    event = fields.String(validate=Length(min=1, max=200))
-    name = fields.String(allow_none=True, validate=Length(max=200))
+    event = fields.String(validate=Length(min=1, max=MAX_TEXT))
+    name = fields.String(allow_none=True, validate=Length(max=MAX_TEXT))
     category = fields.String(allow_none=True)
     properties = fields.Dict(keys=fields.String(), load_default=dict)
     traits = fields.Dict(keys=fields.String(), load_default=dict)
@@ -68,16 +78,10 @@ class MessageSchema(WireSchema):
 
     @validates_schema
     def _semantics(self, data: dict[str, Any], **kwargs: Any) -> None:
-        kind = data.get("type")
-        if kind == "alias":
-            if not data.get("previousId") or not data.get("userId"):
-                raise ValidationError("alias needs previousId and userId")
-        elif not data.get("userId") and not data.get("anonymousId"):
-            raise ValidationError("every message needs userId or anonymousId")
-        if kind == "track" and not data.get("event"):
-            raise ValidationError("track needs an event name", "event")
-        if kind == "group" and not data.get("groupId"):
-            raise ValidationError("group needs a groupId", "groupId")
+        try:
+            check_semantics(data)
+        except Invalid as exc:
+            raise ValidationError(str(exc), exc.field or SCHEMA) from None
 
 
 class BatchSchema(WireSchema):
