@@ -54,7 +54,7 @@ def hubspot_sync(force: bool, after_id: str | None, page: int) -> None:
         report = sync_crm(app.existing_store(), crm, "hubspot", app.rules, app.now(),
                           step=app.settings.hubspot_score_step, after_id=after_id,
                           force=force, page=page, attempts=app.settings.hubspot_attempts,
-                          on_progress=advance)
+                          on_progress=advance, clock=app.now)
     click.echo(f"hubspot: examined {report.examined}, sent {report.synced}, "
                f"refused {report.rejected + report.failed}, pending {report.pending}")
     stop_if_pending(report, "HubSpot", "leadscore hubspot sync")

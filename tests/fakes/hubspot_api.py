@@ -8,13 +8,16 @@ their type (number: numeric; enumeration: one of its options; datetime: ISO 8601
 milliseconds), else the whole batch is refused (400 VALIDATION_ERROR, nothing stored).
 Emails in `refuse_emails` come back as per-record errors in a 207; one of `invalid_emails`
 refuses its whole batch (400 VALIDATION_ERROR naming INVALID_EMAIL, as HubSpot validates
-every input before storing any). GDPR delete (POST /crm/v3/objects/contacts/gdpr-delete,
+every input before storing any); one of `conflict_emails` refuses its whole batch with a
+409 CONFLICT. GDPR delete (POST /crm/v3/objects/contacts/gdpr-delete,
 `objectId` required, `idProperty` optional: `email` or the default, the record id) answers
 204 with no body and deletes the contact for good; an address with no contact answers 204
 too and goes on the blocklist (as HubSpot documents), an unknown record id is 404, any other
 `idProperty` or a missing `objectId` is 400 VALIDATION_ERROR; a path HubSpot has no route
 for (a wrong base URL) is 404 OBJECT_NOT_FOUND, never a 204. Forced answers
-(`rate_limited()`, 500...) are queued with `fail_next`. It records every batch it received
+(`rate_limited()`, 500...) are queued with `fail_next`; `store_then_fail` upserts are
+stored and then answered 500 (an answer lost after HubSpot stored the batch). Batch read
+takes record ids or, with `idProperty: email`, addresses. It records every batch it received
 and how many times each email was stored. Clearing `upserts_open` holds upserts until it is
 set again (a HubSpot that answers slowly).
 """
@@ -65,6 +68,7 @@ class HubSpotFake(FakeApi):
         self.stored = Counter[str]()  # email -> times stored
         self.refuse_emails: set[str] = set()
         self.invalid_emails: set[str] = set()
+        self.conflict_emails: set[str] = set()  # a batch holding one is refused whole: 409
         self.deal_contacts: dict[str, list[str]] = {}  # deal id -> contact ids
         self.contact_emails: dict[str, str] = {}  # contact id -> email
         self.gdpr_deleted: list[str] = []  # emails of the contacts GDPR-deleted, in order
@@ -72,6 +76,7 @@ class HubSpotFake(FakeApi):
         self.upserts_open = threading.Event()  # clear it to hold upserts (a slow HubSpot)
         self.upserts_open.set()
         self.upserts_arrived = 0  # upserts received, counted before any hold
+        self.store_then_fail = 0  # upserts still to store and then answer 500 (lost answer)
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").endswith("/batch/upsert"):
@@ -119,22 +124,36 @@ class HubSpotFake(FakeApi):
             for c in self.deal_contacts[deal_id]]}
 
     def _read(self, body: dict[str, Any]) -> tuple[int, Any]:
-        """POST /crm/v3/objects/contacts/batch/read: at most 100 inputs; unknown ids are
-        per-record errors in a 207."""
-        inputs = body.get("inputs")
+        """POST /crm/v3/objects/contacts/batch/read: at most 100 inputs, by record id or, with
+        `idProperty: email`, by address; ids with no contact are one OBJECT_NOT_FOUND error
+        naming them in a 207 (results may be empty), as HubSpot answers."""
+        inputs, id_property = body.get("inputs"), body.get("idProperty")
         if not isinstance(inputs, list) or not inputs or len(inputs) > 100:
             return error(400, "VALIDATION_ERROR", "between 1 and 100 inputs")
-        results, errors = [], []
+        if id_property not in (None, "email", "hs_object_id"):
+            return error(400, "VALIDATION_ERROR",
+                         f"Property {id_property!r} is not a unique identifier")
+        results, missing = [], []
         for item in inputs:
-            cid = str(item.get("id"))
-            if cid in self.contact_emails:
-                results.append({"id": cid, "properties": {
-                    "email": self.contact_emails[cid], "hs_object_id": cid}})
+            key = str(item.get("id"))
+            if id_property == "email":
+                email = key.lower()
+                found = email in self.contacts
+                cid = _record_id(email)
             else:
-                errors.append({"status": "error", "category": "OBJECT_NOT_FOUND",
-                               "message": "not found", "context": {"ids": [cid]}})
+                cid, found = key, key in self.contact_emails
+                email = self.contact_emails.get(key, "")
+            if found:
+                results.append({"id": cid, "properties": {"email": email, "hs_object_id": cid},
+                                "archived": False})
+            else:
+                missing.append(key)
+        errors = [{"status": "error", "category": "OBJECT_NOT_FOUND",
+                   "message": "Could not get some CONTACT objects, they may be deleted or not "
+                              "exist. Check that ids are valid.",
+                   "context": {"ids": missing}}] if missing else []
         return (207 if errors else 200), {"status": "COMPLETE", "results": results,
-                                          "errors": errors}
+                                          "errors": errors, "numErrors": len(errors)}
 
     def _gdpr_delete(self, body: dict[str, Any]) -> tuple[int, Any]:
         """POST /crm/v3/objects/contacts/gdpr-delete: 204 and no body when done."""
@@ -213,6 +232,9 @@ class HubSpotFake(FakeApi):
             problems += [p for n, v in (item.get("properties") or {}).items()
                          if (p := self._invalid(n, v))]
         self.batches.append([str(i.get("id", "")).lower() for i in inputs])
+        if any(str(i.get("id", "")).lower() in self.conflict_emails for i in inputs):
+            return error(409, "CONFLICT", "A contact with this email already exists "
+                         "(unique property conflict)")
         if problems:
             return error(400, "VALIDATION_ERROR", "Property values were not valid: "
                          + "; ".join(problems[:5]))
@@ -233,6 +255,9 @@ class HubSpotFake(FakeApi):
             self.stored[email] += 1
             results.append({"id": _record_id(email), "new": False,
                             "properties": self.contacts[email]})
+        if self.store_then_fail > 0:  # stored, but the answer is lost: the caller sees a 500
+            self.store_then_fail -= 1
+            return error(500, "INTERNAL_ERROR", "internal error")
         status = 207 if errors else 200
         stamp = "2026-11-22T09:00:00.000Z"
         return status, {"status": "COMPLETE", "results": results, "errors": errors,

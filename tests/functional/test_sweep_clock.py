@@ -76,7 +76,7 @@ class SlowCrm:
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         return BatchResult()
 
-    def erase(self, email: str) -> None:
+    def erase(self, email: str) -> bool:
         self.clock.at += SLOW
         if self.fail:
             raise RetryableDelivery("hubspot gdpr delete: 503", status=503)
@@ -86,6 +86,7 @@ class SlowCrm:
         self.store.record_crm_erasures([i.model_copy(update={  # the others go back
             "next_attempt_at": self.clock() + SLOW if i.deleted else NOW})
             for i in taken if i.email != email])
+        return True
 
 
 def recorded_erasures(store: Any, count: int) -> None:

@@ -158,3 +158,17 @@ def test_a_firestore_claim_that_loses_a_race_asks_again(
     # THEN it takes the other due item instead of ending empty-handed
     assert [i.lead_id for i in raced[0]] == ["l_1"]
     assert [i.lead_id for i in mine] == ["l_2"]
+
+
+def test_a_write_back_does_not_bring_back_a_crm_erasure_forgotten_meanwhile(
+        store: Any) -> None:
+    assert isinstance(store, OutboxClaims)
+    # GIVEN two erasures, one of which another claimer finished and forgot meanwhile
+    store.record_crm_erasures([erasure(1, NOW), erasure(2, NOW)])
+    store.forget_crm_erasures(["crm:hubspot:l_1:x"])
+    # WHEN the first claimer writes both back after its send
+    store.update_crm_erasures([erasure(n, NOW).model_copy(update={"attempts": 1})
+                               for n in (1, 2)])
+    # THEN the forgotten one stays forgotten, and the other one is replaced
+    due = store.claim_crm_erasures(NOW, NOW + LEASE)
+    assert [(i.lead_id, i.attempts) for i in due] == [("l_2", 1)]

@@ -53,15 +53,23 @@ def gdpr_deletes(fake: HubSpotFake) -> list[tuple[str, str]]:
     return [r for r in fake.requests if r[1].endswith("/gdpr-delete")]
 
 
-def assert_forgotten_after_settle(app: Container, deleted_at: datetime) -> None:
-    """The erasure's second delete goes after SETTLE; then no record is left, even to a
-    claim long after (a record never forgotten hides behind its lease at the same clock)."""
+def contact_reads(fake: HubSpotFake) -> list[tuple[str, str]]:
+    return [r for r in fake.requests if r[1].endswith("/contacts/batch/read")]
+
+
+def assert_forgotten_after_settle(app: Container, fake: HubSpotFake,
+                                  deleted_at: datetime, email: str = EMAIL) -> None:
+    """The erasure's second pass goes after SETTLE; then no record is left, even to a
+    claim long after (a record never forgotten hides behind its lease at the same clock),
+    no contact, and HubSpot has not blocklisted the address (it can come back)."""
     from leadscore.service.crm_erasure import KEEP, LEASE, SETTLE
 
     settled = Container(app.settings, store=app.store, rules=app.rules,
                         clock=lambda: deleted_at + SETTLE)
     assert settled.erase_in_crm().repeated == 1
     assert app.store.claim_crm_erasures(NOW + KEEP, NOW + KEEP + LEASE) == []
+    assert email not in fake.contacts
+    assert email not in fake.blocklist
 
 
 def test_erasing_a_synced_lead_deletes_its_hubspot_contact(
@@ -78,7 +86,7 @@ def test_erasing_a_synced_lead_deletes_its_hubspot_contact(
     # and nothing is left to send
     assert app.sync_crm().erased == 0
     assert len(gdpr_deletes(hubspot_api)) == 1
-    assert_forgotten_after_settle(app, NOW)
+    assert_forgotten_after_settle(app, hubspot_api, NOW)
 
 
 def test_hubspot_down_at_the_erasure_a_later_sweep_deletes_the_contact(
@@ -86,10 +94,12 @@ def test_hubspot_down_at_the_erasure_a_later_sweep_deletes_the_contact(
     # GIVEN HubSpot answers 503 to everything for a while
     hubspot_api.fail_next(503, {"status": "error", "message": "unavailable"}, times=3)
     # WHEN the lead is erased THEN the contact is still there: HubSpot refused all three
-    # tries (LEADSCORE_HUBSPOT_ATTEMPTS) and the erasure stays recorded
+    # tries (LEADSCORE_HUBSPOT_ATTEMPTS; each asks first whether it has the contact, so
+    # HubSpot's 503 comes to the read and no delete is sent) and the erasure stays recorded
+    reads = len(contact_reads(hubspot_api))
     erase(app)
     assert EMAIL in hubspot_api.contacts and hubspot_api.gdpr_deleted == []
-    assert len(gdpr_deletes(hubspot_api)) == 3
+    assert len(contact_reads(hubspot_api)) - reads == 3 and gdpr_deletes(hubspot_api) == []
     # WHEN a later sweep runs (the decay job's CRM sync), once the backoff has passed
     later = Container(app.settings, store=app.store, rules=app.rules,
                       clock=lambda: NOW + timedelta(minutes=3))
@@ -98,7 +108,7 @@ def test_hubspot_down_at_the_erasure_a_later_sweep_deletes_the_contact(
     assert report.erased == 1
     assert EMAIL not in hubspot_api.contacts and hubspot_api.gdpr_deleted == [EMAIL]
     assert later.sync_crm().erased == 0
-    assert_forgotten_after_settle(app, NOW + timedelta(minutes=3))
+    assert_forgotten_after_settle(app, hubspot_api, NOW + timedelta(minutes=3))
 
 
 def test_a_queued_upsert_after_the_erasure_does_not_bring_the_contact_back(
@@ -190,22 +200,55 @@ def test_a_404_from_the_gdpr_delete_is_not_taken_for_done(
 
 def test_erasing_a_lead_hubspot_never_had_sends_no_gdpr_delete(
         app: Container, hubspot_api: HubSpotFake, rules: Rules) -> None:
+    from leadscore.service.crm_erasure import KEEP, LEASE
     from leadscore.service.erasure import erase_address
 
-    # GIVEN a second lead that was never synced to HubSpot (no sync record)
+    # GIVEN a second lead that was never synced to HubSpot (no sync record, no contact)
     other = "solo@tiendassol.example"
     apply_events(app.store, lead_id_for(other), other, warm_lead_events(other), rules, NOW)
-    before = len(gdpr_deletes(hubspot_api))
+    before, reads = len(gdpr_deletes(hubspot_api)), len(contact_reads(hubspot_api))
     # WHEN it is erased and the erasures are swept, even long after
     assert erase_address(app.store, other, NOW, crm_tools=app.crm_tools())
-    assert app.erase_in_crm().erased == 0
+    report = app.erase_in_crm()
+    assert (report.erased, report.absent) == (0, 1)
     late = Container(app.settings, store=app.store, rules=rules,
                      clock=lambda: NOW + timedelta(days=1))
-    assert late.erase_in_crm().erased == 0
-    # THEN HubSpot was not asked to delete it, so it does not blocklist the address
+    late_report = late.erase_in_crm()
+    assert (late_report.erased, late_report.repeated) == (0, 1)
+    # THEN HubSpot was asked whether it has the contact (first pass and after SETTLE, the
+    # address in the body only), was not asked to delete it, so it does not blocklist the
+    # address, and has no contact for it
+    assert len(contact_reads(hubspot_api)) - reads == 2
+    assert all(other not in path for _, path in hubspot_api.requests)
     assert len(gdpr_deletes(hubspot_api)) == before
     assert other not in hubspot_api.blocklist
+    assert other not in hubspot_api.contacts
     assert EMAIL in hubspot_api.contacts  # the synced lead is left alone
+    # and the erasure is forgotten
+    assert app.store.claim_crm_erasures(NOW + KEEP, NOW + KEEP + LEASE) == []
+
+
+def test_a_contact_hubspot_stored_without_our_sync_record_is_deleted_on_erasure(
+        app: Container, hubspot_api: HubSpotFake, rules: Rules) -> None:
+    from leadscore.service.erasure import erase_address
+
+    # GIVEN a lead whose upsert HubSpot stored, but whose answers were lost (500 on every
+    # try), so we keep no sync record for it while HubSpot has its contact
+    other = "lost@tiendassol.example"
+    other_id = lead_id_for(other)
+    apply_events(app.store, other_id, other, warm_lead_events(other), rules, NOW)
+    hubspot_api.store_then_fail = app.settings.hubspot_attempts
+    assert app.sync_crm([other_id]).synced == 0
+    assert other in hubspot_api.contacts
+    assert app.store.esp_synced("crm:hubspot", [other_id]) == {}
+    # WHEN it is erased and the erasure swept
+    assert erase_address(app.store, other, NOW, crm_tools=app.crm_tools())
+    assert app.erase_in_crm().erased == 1
+    # THEN HubSpot's contact is deleted (by its record id: no blocklist entry)
+    assert other not in hubspot_api.contacts
+    assert hubspot_api.gdpr_deleted == [other]
+    assert other not in hubspot_api.blocklist
+    assert_forgotten_after_settle(app, hubspot_api, NOW, other)
 
 
 def test_an_upsert_stored_after_the_erasure_by_a_run_that_then_crashed_is_deleted_too(
@@ -247,3 +290,21 @@ def test_with_no_crm_configured_the_decay_sweep_forgets_erasures_past_their_keep
     app.dispatch([], sweep=True)
     # THEN the address is gone from the store: no claim finds the record any more
     assert durable_store.claim_crm_erasures(NOW + KEEP, NOW + 2 * KEEP) == []
+
+
+def test_an_expired_erasure_whose_contact_was_deleted_is_not_reported_given_up(
+        durable_store: Any, rules: Rules, capsys: pytest.CaptureFixture[str]) -> None:
+    from leadscore.service.crm_erasure import KEEP, erasure_for
+
+    # GIVEN an erasure whose first delete HubSpot confirmed, its repeat never sent in time
+    long_ago = NOW - KEEP - timedelta(days=1)
+    done = erasure_for("crm:hubspot", lead_id_for(EMAIL), EMAIL, long_ago, long_ago)
+    durable_store.record_crm_erasures([done.model_copy(update={"deleted": True})])
+    app = Container(Settings(), store=durable_store, rules=rules, clock=lambda: NOW)
+    # WHEN a sweep finds it past its KEEP
+    report = app.erase_in_crm()
+    # THEN it is forgotten as done, not given up
+    assert report.given_up == 0
+    assert durable_store.claim_crm_erasures(NOW + KEEP, NOW + 2 * KEEP) == []
+    out = capsys.readouterr().out
+    assert "crm erasure done" in out and "given up" not in out

@@ -38,7 +38,9 @@ def crm_for(fake: HubSpotFake, token: str = HUBSPOT_TOKEN) -> HubSpotCrm:
 
 def run(store: Any, crm: HubSpotCrm, rules: Rules, sleeps: Sleeps | None = None,
         **kw: Any) -> CrmRunReport:
-    return sync_crm(store, crm, "hubspot", rules, kw.pop("now", NOW), step=STEP,
+    now = kw.pop("now", NOW)
+    kw.setdefault("clock", lambda: now)
+    return sync_crm(store, crm, "hubspot", rules, now, step=STEP,
                     sleep=sleeps if sleeps is not None else Sleeps(), **kw)
 
 
@@ -338,22 +340,28 @@ def test_after_a_long_rate_limit_the_queue_sends_nothing_before_the_wait(
     assert hubspot_api.stored == {"buyer1@example.com": 1, "buyer2@example.com": 1}
 
 
+@pytest.mark.parametrize("refusing", ["invalid_emails", "conflict_emails"])
 def test_an_address_hubspot_finds_invalid_does_not_hold_back_its_batch(
-        rules: Rules, hubspot_api: HubSpotFake) -> None:
+        refusing: str, rules: Rules, hubspot_api: HubSpotFake) -> None:
     from leadscore.store.memory import MemoryStore
 
     store, crm = MemoryStore(), crm_for(hubspot_api)
     for n in range(150):
         put(store, n)
     # GIVEN one address HubSpot refuses, which makes it refuse every batch holding it
-    hubspot_api.invalid_emails = {"buyer42@example.com"}
+    # (invalid: a 400; conflicting with another contact: a 409)
+    setattr(hubspot_api, refusing, {"buyer42@example.com"})
     report = run(store, crm, rules)
-    # THEN the other 149 are stored once and recorded; the bad one alone is refused (and
-    # logged by lead id: the autouse check fails on any address in a log line)
-    assert (report.synced, report.rejected, report.pending) == (149, 1, 0)
+    # THEN the other 149 are stored once and recorded; the bad one alone is refused for
+    # good, by name (and logged by lead id: the autouse check fails on any address in a
+    # log line)
+    assert (report.synced, report.rejected, report.failed, report.pending) == (149, 1, 0, 0)
     assert len(hubspot_api.stored) == 149 and set(hubspot_api.stored.values()) == {1}
-    assert store.esp_synced("crm:hubspot", ["l_0042"])["l_0042"].member == {}  # not accepted
+    refused = store.esp_synced("crm:hubspot", ["l_0042"])["l_0042"]
+    assert refused.member == {} and refused.refused is not None  # not accepted
     assert upserts(hubspot_api) <= 2 + 2 * 7  # halving: a few calls, not one per contact
+    # WHEN the next run comes THEN nothing more is sent
+    assert run(store, crm, rules).changed == 0
 
 
 def test_a_contact_refused_one_by_one_is_not_sent_again_until_the_lead_changes(
@@ -418,27 +426,50 @@ def test_a_rate_limit_one_worker_met_holds_every_worker_until_the_wait_is_over(
         store.close()
 
 
-@pytest.mark.parametrize("status, body", [
-    (404, {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "not found"}),
-    (409, {"status": "error", "category": "CONFLICT", "message": "conflict"}),
-    (413, {"status": "error", "message": "payload too large"}),
-    (422, {"status": "error", "message": "unprocessable"}),
+@pytest.mark.parametrize("status, body, halved", [
+    (404, {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "not found"}, False),
+    (409, {"status": "error", "category": "CONFLICT", "message": "conflict"}, True),
+    (413, {"status": "error", "message": "payload too large"}, True),
+    (422, {"status": "error", "message": "unprocessable"}, True),
     (207, {"status": "COMPLETE", "results": [], "numErrors": 1,
-           "errors": [{"status": "error", "category": "INTERNAL", "message": "failed"}]}),
+           "errors": [{"status": "error", "category": "INTERNAL", "message": "failed"}]},
+     False),
 ])
 def test_a_batch_refused_whole_or_unnamed_is_not_kept_as_a_refusal(
-        status: int, body: dict[str, Any], rules: Rules, hubspot_api: HubSpotFake) -> None:
+        status: int, body: dict[str, Any], halved: bool, rules: Rules,
+        hubspot_api: HubSpotFake) -> None:
     from leadscore.store.memory import MemoryStore
 
     store, crm = MemoryStore(), crm_for(hubspot_api)
     ids = [put(store, n) for n in range(3)]
-    # GIVEN HubSpot refuses one batch as a whole, or with an error that names no record
+    # GIVEN HubSpot refuses one batch as a whole, once, or with an error naming no record
     hubspot_api.fail_next(status, body)
     report = run(store, crm, rules)
-    # THEN nothing is recorded as stored or as refused for good for those leads
-    assert (report.synced, report.rejected, report.failed) == (0, 0, 3)
-    assert store.esp_synced("crm:hubspot", ids) == {}
-    # WHEN the next run comes THEN all three go, and are stored
+    # THEN no lead is refused for good: a wrong URL (404) or an unnamed error leaves all
+    # three to the next run, unrecorded; any other whole refusal halves the batch, and the
+    # halves are stored now
+    first = 3 if halved else 0
+    assert (report.synced, report.rejected, report.failed) == (first, 0, 3 - first)
+    assert all(r.refused is None for r in store.esp_synced("crm:hubspot", ids).values())
+    if not halved:
+        assert store.esp_synced("crm:hubspot", ids) == {}
+    # WHEN the next run comes THEN the rest go, and all three are stored once
     again = run(store, crm, rules)
-    assert (again.synced, again.refused_earlier) == (3, 0)
-    assert sorted(hubspot_api.stored) == [f"buyer{n}@example.com" for n in range(3)]
+    assert (again.synced, again.refused_earlier) == (3 - first, 0)
+    assert hubspot_api.stored == {f"buyer{n}@example.com": 1 for n in range(3)}
+
+
+def test_a_409_for_every_record_is_not_kept_as_a_refusal(
+        rules: Rules, hubspot_api: HubSpotFake) -> None:
+    from leadscore.store.memory import MemoryStore
+
+    store, crm = MemoryStore(), crm_for(hubspot_api)
+    ids = [put(store, n) for n in range(4)]
+    # GIVEN HubSpot answers 409 to every upsert (the call is at fault, not a record)
+    hubspot_api.conflict_emails = {f"buyer{n}@example.com" for n in range(4)}
+    report = run(store, crm, rules)
+    # THEN no lead is refused for good: all are sent again next run
+    assert (report.synced, report.rejected, report.failed) == (0, 0, 4)
+    assert store.esp_synced("crm:hubspot", ids) == {}
+    hubspot_api.conflict_emails = set()
+    assert run(store, crm, rules).synced == 4

@@ -172,3 +172,34 @@ def test_only_changes_a_rep_would_see_matter() -> None:
     assert sync_matters(last, record(1, score=50).model_copy(update={"grade": "A1"}), 5)
     assert not sync_matters(last, record(1, score=50).model_copy(
         update={"scored_at": NOW + timedelta(days=1)}), 5)
+
+
+def test_erase_deletes_by_record_id_only_a_contact_hubspot_has(
+        hubspot_api: HubSpotFake, crm: HubSpotCrm) -> None:
+    sync_records(crm, [record(1)])
+    # WHEN a contact HubSpot has and an address it has none for are erased
+    assert crm.erase("Buyer1@example.com") is True
+    assert crm.erase("nobody@example.com") is False
+    # THEN the first is gone, and neither address was blocklisted or put in a URL
+    assert hubspot_api.gdpr_deleted == ["buyer1@example.com"]
+    assert not hubspot_api.blocklist and "buyer1@example.com" not in hubspot_api.contacts
+    assert all("@" not in path for _, path in hubspot_api.requests)
+
+
+def test_erase_takes_no_unknown_read_answer_for_no_contact(
+        hubspot_api: HubSpotFake, crm: HubSpotCrm) -> None:
+    sync_records(crm, [record(1)])
+    # GIVEN HubSpot's read answers a 207 with an error other than OBJECT_NOT_FOUND
+    hubspot_api.fail_next(207, {"status": "COMPLETE", "results": [], "errors": [
+        {"status": "error", "category": "INTERNAL_ERROR", "message": "failed"}]})
+    # THEN the erasure is retryable, not done
+    with pytest.raises(RetryableDelivery):
+        crm.erase("buyer1@example.com")
+    # WHEN the contact went between the read and the delete (a 404 on the delete)
+    hubspot_api.fail_next(200, {"status": "COMPLETE", "errors": [], "results": [
+        {"id": "12345", "properties": {"email": "buyer1@example.com"}}]})
+    # THEN it is retryable too (the next try reads again), and nothing is deleted meanwhile
+    with pytest.raises(RetryableDelivery):
+        crm.erase("buyer1@example.com")
+    assert hubspot_api.gdpr_deleted == [] and "buyer1@example.com" in hubspot_api.contacts
+    assert crm.erase("buyer1@example.com") is True

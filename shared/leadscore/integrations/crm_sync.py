@@ -8,8 +8,10 @@ well inside HubSpot's rate limits while decay nudges every score daily.
 batch through `mark`, which records are stored (synced) and which the CRM refused for good.
 A batch that fails retryably marks nothing: it and every later batch stay pending, with
 the wait the CRM asked for, and the next run sends exactly those records, so each record
-reaches the CRM once. A batch refused whole as invalid (400) is halved until the record
-that spoils it is alone: one bad address never holds back the other 99.
+reaches the CRM once. A batch refused whole for good (400, 409, 413, 422: anything but the
+token or the URL, 401/403/404) is halved until the record that spoils it is alone: one bad
+record never holds back the other 99. One refused alone with 400 is refused for good; with
+409/422 only if other records of the run got through (else the call was at fault).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from leadscore.integrations.ports import (
     RetryableDelivery,
     ScoreRecord,
 )
+
+CALL_REFUSALS = (401, 403, 404)  # the token or the URL: no record of the batch is at fault
+DOUBTFUL = (409, 422)  # a record alone refused so is at fault only if others got through
 
 # (synced, refused for good: records the CRM named, failed: refused with the whole batch or
 # by an error naming no record, so sent again by the next run)
@@ -59,6 +64,7 @@ def sync_records(crm: CrmSync, records: Sequence[ScoreRecord],
     size = max(1, crm.max_batch)
     batches = deque(queue[start:start + size] for start in range(0, len(queue), size))
     report = SyncReport()
+    doubtful: dict[str, str] = {}  # refused alone with 409/422: theirs if others got through
     while batches:
         batch = batches.popleft()
         try:
@@ -68,21 +74,26 @@ def sync_records(crm: CrmSync, records: Sequence[ScoreRecord],
                                                             for r in b]
             report.retry_after_s, report.error = exc.retry_after_s, exc.reason
             report.status = exc.status
+            _settle(report, doubtful, mark, theirs=False)
             return report
         except PermanentDelivery as exc:
-            if exc.status == 400 and len(batch) > 1:
-                # one bad record refuses the whole batch (HubSpot validates all inputs
-                # first): halve it until the bad one stands alone, the rest still go
+            if exc.status not in CALL_REFUSALS and len(batch) > 1:
+                # one bad record can refuse the whole batch (HubSpot validates all inputs
+                # first; a 409 or 422 for one input): halve it until the bad one stands
+                # alone, the rest still go
                 half = len(batch) // 2
                 batches.extendleft([batch[half:], batch[:half]])
                 continue
-            # a record refused alone is the one HubSpot named; any other whole-batch refusal
-            # (a wrong URL, 409, 413, 422) is the call's problem: one misconfiguration must
-            # not keep every lead back for good, so those are sent again next run
             why = dict.fromkeys((r.lead_id for r in batch), exc.reason)
+            report.error = exc.reason
+            if exc.status in DOUBTFUL:  # decided at the end (`_settle`)
+                doubtful.update(why)
+                continue
+            # a 400 for a record alone is the one HubSpot named; a refusal of the call (401,
+            # 403, a wrong URL) or of a record alone that says nothing of it (413...) must
+            # not keep a lead back for good, so those are sent again next run
             rejected, failed = (why, {}) if exc.status == 400 else ({}, why)
             synced: list[str] = []
-            report.error = exc.reason
         else:
             ids = {r.lead_id for r in batch}
             rejected = {k: v for k, v in result.rejected.items() if k in ids}
@@ -93,4 +104,19 @@ def sync_records(crm: CrmSync, records: Sequence[ScoreRecord],
         report.failed.update(failed)
         if mark is not None:
             mark(synced, rejected, failed)
+    _settle(report, doubtful, mark, theirs=bool(report.synced))
     return report
+
+
+def _settle(report: SyncReport, doubtful: dict[str, str], mark: Mark | None,
+            theirs: bool) -> None:
+    """Records refused alone with a 409/422 are refused for good only when other records
+    of the run got through: when none did, the call itself is at fault (a misconfiguration
+    answering so to everything) and they are sent again next run."""
+    if not doubtful:
+        return
+    rejected, failed = (doubtful, {}) if theirs else ({}, doubtful)
+    report.rejected.update(rejected)
+    report.failed.update(failed)
+    if mark is not None:
+        mark([], rejected, failed)

@@ -1,8 +1,8 @@
 """HubSpot: the `leadscore` property group and properties, and contact upserts by email.
 
 Calls HubSpot's CRM v3 API with a private-app token (`LEADSCORE_HUBSPOT_TOKEN`, sent as
-`Authorization: Bearer`; the app needs crm.schemas.contacts.write for setup and
-crm.objects.contacts.write for the sync).
+`Authorization: Bearer`; the app needs crm.schemas.contacts.write for setup,
+crm.objects.contacts.write for the sync and crm.objects.contacts.read for erasures).
 
 - `setup_properties` creates the group and the seven properties; HubSpot answers 409 for
   one that exists, which counts as done, so running it again is harmless.
@@ -12,11 +12,15 @@ crm.objects.contacts.write for the sync).
   X-HubSpot-RateLimit-Interval-Milliseconds window when only that is sent; 5xx and network
   failures are retryable; 401/403/400 refuse the whole batch for good; a 207 names the
   records it refused (errors[].context.ids), and those come back as per-record refusals.
-- `HubSpotCrm.erase` deletes a contact for good with HubSpot's GDPR delete,
-  POST /crm/v3/objects/contacts/gdpr-delete with `{"objectId": <email>, "idProperty":
-  "email"}` (the address in the body, never in a URL); 204 when done. HubSpot answers 204
-  for an address it has no contact for too (and blocklists it), so a repeat is harmless and
-  any other answer, a 404 included (a wrong URL), leaves the erasure to be sent again.
+- `HubSpotCrm.erase` first asks HubSpot whether it has a contact with the address
+  (POST /crm/v3/objects/contacts/batch/read, `idProperty: email`, the address in the body,
+  never in a URL); none (a 207 naming it OBJECT_NOT_FOUND, or a 200 without it) is done.
+  Only a contact found is deleted for good, by its record id, with HubSpot's GDPR delete
+  (POST /crm/v3/objects/contacts/gdpr-delete, `{"objectId": <id>}`); 204 when done. A GDPR
+  delete by email would blocklist an address HubSpot has no contact for, and a person who
+  consents again could never be synced. A 404 on the read (a wrong URL) or any other
+  answer leaves the erasure to be sent again; a 404 on the delete (the contact went or was
+  merged since the read) reads again.
 """
 
 from __future__ import annotations
@@ -181,14 +185,42 @@ class HubSpotCrm:
                   for r in body.get("results") or []]
         return sorted({e.strip().lower() for e in emails if "@" in e})
 
-    def erase(self, email: str) -> None:
-        """Delete the contact with this address for good (GDPR delete)."""
-        answer = self._post("/crm/v3/objects/contacts/gdpr-delete",
-                            {"objectId": email, "idProperty": "email"})
-        # only 200/204 is done: with idProperty=email HubSpot answers 204 for an address it
-        # has no contact for too, so a 404 is a wrong URL or route, never "nothing to delete"
-        if answer.status not in (200, 204):
-            _raise_for(answer, "gdpr delete")
+    def erase(self, email: str) -> bool:
+        """Delete the contact with this address for good: find it by email, then GDPR-delete
+        it by its record id. True when one was deleted; False when HubSpot has none."""
+        contact_id = self._contact_id(email)
+        if contact_id is None:  # no contact: nothing to delete, and no blocklist entry
+            return False
+        answer = self._post("/crm/v3/objects/contacts/gdpr-delete", {"objectId": contact_id})
+        if answer.status in (200, 204):
+            return True
+        if answer.status == 404:  # gone (or merged) since the read: ask again
+            raise RetryableDelivery("hubspot gdpr delete: contact gone since read", status=404)
+        _raise_for(answer, "gdpr delete")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _contact_id(self, email: str) -> str | None:
+        """The record id of the contact with this address (batch read by `email`, the
+        address in the body), None when HubSpot has none: a 207 naming it OBJECT_NOT_FOUND,
+        or a 200 without it. Any other error leaves the answer unknown (retryable)."""
+        answer = self._post("/crm/v3/objects/contacts/batch/read", {
+            "idProperty": "email", "properties": ["email"], "inputs": [{"id": email}]})
+        if answer.status not in (200, 207):
+            _raise_for(answer, "contact read")
+        body = answer.json() if isinstance(answer.json(), dict) else {}
+        results = body.get("results") or []
+        for result in results:
+            found = str(result.get("id") or "")
+            if found.isdigit():
+                return found
+        if results:  # a contact, but no record id to delete it by
+            raise RetryableDelivery("hubspot contact read: no record id", status=answer.status)
+        other = [str(e.get("category", "")) for e in body.get("errors") or []
+                 if e.get("category") != "OBJECT_NOT_FOUND"]
+        if other:
+            raise RetryableDelivery(f"hubspot contact read: {', '.join(other)[:200]}",
+                                    status=answer.status)
+        return None
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         if len(records) > MAX_BATCH:

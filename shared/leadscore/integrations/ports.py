@@ -121,7 +121,8 @@ class CrmSync(Protocol):
         RetryableDelivery or PermanentDelivery; per-record refusals come back in the result."""
         ...
 
-    def erase(self, email: str) -> None:
-        """Delete the contact with this address for good (the person was erased); done
-        when the CRM has no such contact. Raises RetryableDelivery or PermanentDelivery."""
+    def erase(self, email: str) -> bool:
+        """Delete the contact with this address for good (the person was erased): True when
+        one was deleted, False when the CRM had none (done too). Raises RetryableDelivery or
+        PermanentDelivery."""
         ...

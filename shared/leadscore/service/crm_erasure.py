@@ -6,11 +6,16 @@ passed; once the lead is gone it makes them due at once (`release`). So a crash 
 still deletes the contact (after the grace), and a deletion is never sent before the lead
 is gone, when a sweep could still read the lead and upsert it again.
 
-`erase_in_crm` claims the due records (a lease, so workers and the decay job never send one
-twice at once, `store/port.py` `OutboxClaims`), asks the CRM to delete each contact for good
-(HubSpot's GDPR delete) and, once the CRM confirms, sends it once more after `SETTLE` (an
-upsert on its way, whose run crashed before its tombstone check, is deleted too; skipped if
-the person has consented again since) and then forgets the record. A 429, 5xx or network
+Every erased lead gets one, synced or not: HubSpot can hold a contact without our sync
+record (a timeout after it stored a batch, a crash before the mark). `erase_in_crm` claims
+the due records (a lease, so workers and the decay job never send one twice at once,
+`store/port.py` `OutboxClaims`) and asks the CRM to erase each address: HubSpot is asked
+first whether it has a contact with it, and only one found is deleted for good (GDPR
+delete by record id; by email, HubSpot would blocklist an address it has no contact for,
+and a person who consents again could never be synced). Once done (deleted or none), it
+is sent once more after `SETTLE` (an upsert on its way, whose run crashed before its
+tombstone check, is deleted too; skipped if the person has consented again since) and
+then the record is forgotten. A 429, 5xx or network
 failure leaves it for a later sweep with backoff (the decay job's sweep and every CRM sync
 run sweep erasures first); a revoked token waits for an operator; a record still undone
 after `KEEP` is given up and logged, so no address is kept forever.
@@ -34,7 +39,7 @@ from pydantic import BaseModel
 from leadscore import logs
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import CrmSync, PermanentDelivery, RetryableDelivery
-from leadscore.service.outbound_sync import clock_of, outbox_of, sync_records_of
+from leadscore.service.outbound_sync import clock_of, outbox_of
 from leadscore.store.port import CrmErasure, LeadStore
 
 GRACE = timedelta(minutes=5)  # a record whose erasure crashed part-way is due after this
@@ -50,7 +55,8 @@ STOP_WAIT = timedelta(minutes=10)  # a refused token: wait for an operator
 
 
 class CrmErasureReport(BaseModel):
-    erased: int = 0  # contacts the CRM deleted (or had not)
+    erased: int = 0  # contacts the CRM deleted
+    absent: int = 0  # first passes that found no contact in the CRM (done, nothing deleted)
     repeated: int = 0  # second deletes after SETTLE (an upsert on its way is gone too)
     pending: int = 0  # left for a later sweep
     given_up: int = 0  # refused for good, or older than KEEP (logged by lead id)
@@ -63,20 +69,13 @@ def erasure_for(tool: str, lead_id: str, email: str, now: datetime,
                       expires_at=now + KEEP)
 
 
-def plan(store: LeadStore, tools: Sequence[str], lead_id: str, email: str, now: datetime,
-         known_as: Sequence[str] = ()) -> list[CrmErasure]:
-    """Before an erasure: one record per CRM that accepted values for the lead (under
-    `lead_id` or one of `known_as`: a sync record with values), due only after the grace
-    (see `release`). None for a CRM that never had it: HubSpot blocklists an address it
-    GDPR-deletes without a contact, and a person who consents again later would never
-    reach it. An upsert on its way during the erasure is caught after its batch
-    (`crm_outbox`), which records an erasure of its own."""
-    if not tools:
-        return []
-    ids = list(dict.fromkeys([lead_id, *known_as]))
-    records = sync_records_of(store)
-    items = [erasure_for(tool, lead_id, email, now, now + GRACE) for tool in tools
-             if any(r.member for r in records.esp_synced(tool, ids).values())]
+def plan(store: LeadStore, tools: Sequence[str], lead_id: str, email: str,
+         now: datetime) -> list[CrmErasure]:
+    """Before an erasure: one record per configured CRM, due only after the grace (see
+    `release`). Every erased lead gets one, synced or not: the CRM can hold a contact we
+    have no sync record for (a timeout after it stored the batch, a crash before the mark),
+    and `erase` asks the CRM first, so one it never had costs a read, never a blocklist."""
+    items = [erasure_for(tool, lead_id, email, now, now + GRACE) for tool in tools]
     if items:
         outbox_of(store).record_crm_erasures(items)
     return items
@@ -113,9 +112,13 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
             break
         item = claimed[0]
         if claimed_at >= item.expires_at:  # first: with no CRM configured too (no TTL on
-            logs.error("crm erasure given up after its time", crm=item.tool,  # SQLite)
-                       lead_id=item.lead_id)
-            report.given_up += 1
+            if item.deleted:  # SQLite); its first pass was done: only the repeat is left out
+                logs.info("crm erasure done, its repeat left out after its time",
+                          crm=item.tool, lead_id=item.lead_id)
+            else:
+                logs.error("crm erasure given up after its time", crm=item.tool,
+                           lead_id=item.lead_id)
+                report.given_up += 1
             outbox.forget_crm_erasures([item.id])
             continue
         crm = crms.get(item.tool)
@@ -124,10 +127,13 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
         if item.deleted and store.get_lead(item.lead_id) is not None:
             outbox.forget_crm_erasures([item.id])  # consented again since: its contact stays
             continue
-        wait = _send(crm, item, attempts, sleep)
+        deleted, wait = _send(crm, item, attempts, sleep)
         if wait is None and not item.deleted:  # once more after SETTLE, then forgotten
-            report.erased += 1
-            outbox.record_crm_erasures([item.model_copy(update={
+            if deleted:
+                report.erased += 1
+            else:
+                report.absent += 1
+            outbox.update_crm_erasures([item.model_copy(update={
                 "deleted": True, "next_attempt_at": clock() + SETTLE})])
         elif wait is None:
             report.repeated += 1
@@ -137,33 +143,38 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
             outbox.forget_crm_erasures([item.id])
         else:
             report.pending += 1
-            outbox.record_crm_erasures([item.model_copy(update={
+            outbox.update_crm_erasures([item.model_copy(update={
                 "attempts": item.attempts + 1, "next_attempt_at": clock() + wait})])
     return report
 
 
 def _send(crm: CrmSync, item: CrmErasure, attempts: int,
-          sleep: Callable[[float], None]) -> timedelta | None:
-    """None when done; the wait before the next try; zero when it can never succeed."""
+          sleep: Callable[[float], None]) -> tuple[bool, timedelta | None]:
+    """(whether a contact was deleted, None when done; else the wait before the next try,
+    zero when it can never succeed)."""
     try:
-        with_retries(lambda: crm.erase(item.email), attempts=attempts, sleep=sleep)
+        deleted = with_retries(lambda: crm.erase(item.email), attempts=attempts, sleep=sleep)
     except RetryableDelivery as exc:
         backoff = min(MAX_BACKOFF, timedelta(minutes=2 ** item.attempts))
         asked = timedelta(seconds=exc.retry_after_s or 0)
         logs.warning("crm erasure deferred", crm=item.tool, lead_id=item.lead_id,
                      reason=exc.reason)
-        return max(backoff, asked)
+        return False, max(backoff, asked)
     except PermanentDelivery as exc:
         if exc.status in (401, 403):
             logs.error("crm erasure refused: check the token's scopes", crm=item.tool,
                        lead_id=item.lead_id, reason=exc.reason)
-            return STOP_WAIT
-        if exc.status == 404:  # a wrong URL or route: HubSpot answers 204 for no contact
+            return False, STOP_WAIT
+        if exc.status == 404:  # a wrong URL or route: no contact is a 207 on the read
             logs.error("crm erasure not found: check the CRM's URL", crm=item.tool,
                        lead_id=item.lead_id, reason=exc.reason)
-            return max(STOP_WAIT, min(MAX_BACKOFF, timedelta(minutes=2 ** item.attempts)))
+            return False, max(STOP_WAIT, min(MAX_BACKOFF,
+                                             timedelta(minutes=2 ** item.attempts)))
         logs.error("crm erasure refused for good", crm=item.tool, lead_id=item.lead_id,
                    reason=exc.reason)
-        return timedelta(0)
-    logs.info("crm contact erased", crm=item.tool, lead_id=item.lead_id)
-    return None
+        return False, timedelta(0)
+    if deleted:
+        logs.info("crm contact erased", crm=item.tool, lead_id=item.lead_id)
+    else:
+        logs.info("crm had no contact to erase", crm=item.tool, lead_id=item.lead_id)
+    return deleted, None

@@ -91,8 +91,8 @@ class _Patient:
         self.max_batch = crm.max_batch
         self._crm, self._attempts, self._sleep = crm, attempts, sleep
 
-    def erase(self, email: str) -> None:  # erasures keep their own retries (crm_erasure.py)
-        self._crm.erase(email)
+    def erase(self, email: str) -> bool:  # erasures keep their own retries (crm_erasure.py)
+        return self._crm.erase(email)
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         try:
@@ -172,18 +172,19 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
              sleep: Callable[[float], None] = time.sleep,
              on_progress: Callable[[int], None] | None = None,
              queued: bool = False,
-             clock: Callable[[], datetime] | None = None) -> CrmRunReport:
+             clock: Callable[[], datetime]) -> CrmRunReport:
     """Send `crm` every lead (or the named ones) whose change since what it accepted last
     matters (`force`: every lead); `after_id` resumes a full sweep. Erasures of contacts
     (`crm_erasure.py`) due for this CRM go first, and again after the upserts. A 429 that
     leaves leads pending is kept in the store (`NOT_BEFORE`); `queued` (a `CrmQueue` run,
-    in any worker) sends nothing before it is over. `clock` (default: `now` throughout)
-    times each erasure's claim and backoff."""
+    in any worker) sends nothing before it is over. `clock` (required: a long run's last
+    erasure sweep must not claim with the start time, its leases already run out) times
+    each erasure's claim and backoff."""
     tool = tool_name(crm_name)
     patient = _Patient(crm, attempts, sleep)
     report = CrmRunReport(crm=crm_name)
     # erasures first: an erased person's contact goes before any upsert of this run
-    report.erased = erase_in_crm(store, {tool: crm}, clock or now, attempts=attempts,
+    report.erased = erase_in_crm(store, {tool: crm}, clock, attempts=attempts,
                                  sleep=sleep).erased
     records = sync_records_of(store)
     paused = _paused_until(records, tool, now) if queued else None
@@ -200,7 +201,7 @@ def sync_crm(store: LeadStore, crm: CrmSync, crm_name: str, rules: Rules, now: d
             tool=tool, lead_id=NOT_BEFORE, synced_at=now, member={
                 "not_before": (now + timedelta(seconds=report.retry_after_s)).isoformat()})])
     # upserts that met an erasure on their way left contacts behind: delete them now
-    report.erased += erase_in_crm(store, {tool: crm}, clock or now, attempts=attempts,
+    report.erased += erase_in_crm(store, {tool: crm}, clock, attempts=attempts,
                                   sleep=sleep).erased
     return report
 

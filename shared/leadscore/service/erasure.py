@@ -60,7 +60,7 @@ def erase_address(store: LeadStore, email: str, now: datetime,
 
     current = lead_id_for(email)
     others = {legacy_lead_id(email), found_id or current} - {current}
-    pending = crm_erasure.plan(store, crm_tools, current, email, now, sorted(others))
+    pending = crm_erasure.plan(store, crm_tools, current, email, now)
     erased = store.erase(current, erased_at=now)
     for other in others:
         erased = store.erase(other, erased_at=now) or erased

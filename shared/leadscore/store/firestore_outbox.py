@@ -73,6 +73,17 @@ class FirestoreOutbox:
                        "next_attempt_at": to_seconds(item.next_attempt_at)})
         batch.commit()
 
+    def update_crm_erasures(self, items: Sequence[CrmErasure]) -> None:
+        from google.api_core.exceptions import NotFound
+
+        for item in items:  # one by one: a batch fails whole on one that is gone
+            try:
+                self._crm_erasures.document(item.id).update(
+                    {**item.model_dump(mode="python"),
+                     "next_attempt_at": to_seconds(item.next_attempt_at)})
+            except NotFound:
+                pass  # forgotten meanwhile: stays forgotten
+
     def claim_crm_erasures(self, now: datetime, until: datetime,
                            limit: int = 100) -> list[CrmErasure]:
         from google.cloud.firestore_v1.base_query import FieldFilter

@@ -38,6 +38,11 @@ class MemoryOutbox:
         with self._lock:
             self._crm_erasures.update((i.id, i.model_copy()) for i in items)
 
+    def update_crm_erasures(self, items: Sequence[CrmErasure]) -> None:
+        with self._lock:
+            self._crm_erasures.update((i.id, i.model_copy()) for i in items
+                                      if i.id in self._crm_erasures)
+
     def claim_crm_erasures(self, now: datetime, until: datetime,
                            limit: int = 100) -> list[CrmErasure]:
         with self._lock:

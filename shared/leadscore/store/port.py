@@ -345,6 +345,12 @@ class OutboxClaims(Protocol):
         """Store these, replacing one of the same id."""
         ...
 
+    def update_crm_erasures(self, items: Sequence[CrmErasure]) -> None:
+        """Replace these where they still exist: a claimer's write-back after its send,
+        so one forgotten meanwhile (by a claimer that took it after the lease ran out)
+        is not brought back."""
+        ...
+
     def claim_crm_erasures(self, now: datetime, until: datetime,
                            limit: int = 100) -> list[CrmErasure]:
         """Take the CRM erasures due at `now`, as `claim_handovers` does."""

@@ -62,6 +62,12 @@ class SqliteOutbox:
                              "VALUES (?, ?, ?)", [(i.id, i.next_attempt_at.timestamp(),
                                                    i.model_dump_json()) for i in items])
 
+    def update_crm_erasures(self, items: Sequence[CrmErasure]) -> None:
+        with self._tx() as conn:
+            conn.executemany("UPDATE crm_erasures SET next_attempt_at = ?, doc = ? WHERE id = ?",
+                             [(i.next_attempt_at.timestamp(), i.model_dump_json(), i.id)
+                              for i in items])
+
     def claim_crm_erasures(self, now: datetime, until: datetime,
                            limit: int = 100) -> list[CrmErasure]:
         return self._claim("crm_erasures", "", CrmErasure, now, until, limit)
