@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -203,3 +204,22 @@ def test_erase_takes_no_unknown_read_answer_for_no_contact(
         crm.erase("buyer1@example.com")
     assert hubspot_api.gdpr_deleted == [] and "buyer1@example.com" in hubspot_api.contacts
     assert crm.erase("buyer1@example.com") is True
+
+
+@pytest.mark.parametrize("status,body", [
+    (200, {}),  # a proxy or a wrong base URL answering 200 to anything
+    (200, {"status": "COMPLETE", "results": [], "errors": []}),  # no contact, no absence
+    (207, {"status": "COMPLETE", "results": [], "errors": [  # another address is missing
+        {"status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": ["x@y.com"]}}]}),
+])
+def test_erase_takes_only_hubspots_own_not_found_for_no_contact(
+        hubspot_api: HubSpotFake, crm: HubSpotCrm, status: int, body: dict[str, Any]) -> None:
+    # GIVEN a synced contact, and a read answer that does not say this address is missing
+    sync_records(crm, [record(1)])
+    hubspot_api.fail_next(status, body)
+    # WHEN it is erased THEN the answer is unknown (retried), never "nothing to delete"
+    with pytest.raises(RetryableDelivery):
+        crm.erase("buyer1@example.com")
+    # AND the next try, with HubSpot's real answers, deletes the contact
+    assert crm.erase("buyer1@example.com") is True
+    assert "buyer1@example.com" not in hubspot_api.contacts

@@ -14,7 +14,8 @@ crm.objects.contacts.write for the sync and crm.objects.contacts.read for erasur
   records it refused (errors[].context.ids), and those come back as per-record refusals.
 - `HubSpotCrm.erase` first asks HubSpot whether it has a contact with the address
   (POST /crm/v3/objects/contacts/batch/read, `idProperty: email`, the address in the body,
-  never in a URL); none (a 207 naming it OBJECT_NOT_FOUND, or a 200 without it) is done.
+  never in a URL); none (a 207 whose OBJECT_NOT_FOUND error names it) is done, any other
+  answer is retried.
   Only a contact found is deleted for good, by its record id, with HubSpot's GDPR delete
   (POST /crm/v3/objects/contacts/gdpr-delete, `{"objectId": <id>}`); 204 when done. A GDPR
   delete by email would blocklist an address HubSpot has no contact for, and a person who
@@ -201,8 +202,10 @@ class HubSpotCrm:
 
     def _contact_id(self, email: str) -> str | None:
         """The record id of the contact with this address (batch read by `email`, the
-        address in the body), None when HubSpot has none: a 207 naming it OBJECT_NOT_FOUND,
-        or a 200 without it. Any other error leaves the answer unknown (retryable)."""
+        address in the body), None when HubSpot has none: a 207 whose OBJECT_NOT_FOUND error
+        names this address, as HubSpot answers a missing one. Anything else (another error,
+        a 200 without the contact, a body that is not HubSpot's, e.g. a proxy's) leaves the
+        answer unknown (retryable), so a wrong URL never passes for "nothing to delete"."""
         answer = self._post("/crm/v3/objects/contacts/batch/read", {
             "idProperty": "email", "properties": ["email"], "inputs": [{"id": email}]})
         if answer.status not in (200, 207):
@@ -215,11 +218,17 @@ class HubSpotCrm:
                 return found
         if results:  # a contact, but no record id to delete it by
             raise RetryableDelivery("hubspot contact read: no record id", status=answer.status)
-        other = [str(e.get("category", "")) for e in body.get("errors") or []
+        errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+        other = [str(e.get("category", "")) for e in errors
                  if e.get("category") != "OBJECT_NOT_FOUND"]
         if other:
             raise RetryableDelivery(f"hubspot contact read: {', '.join(other)[:200]}",
                                     status=answer.status)
+        named = {str(i).strip().lower() for e in errors
+                 for i in ((e.get("context") or {}).get("ids") or [])}
+        if answer.status != 207 or email.strip().lower() not in named:
+            raise RetryableDelivery("hubspot contact read: neither the contact nor its "
+                                    "absence", status=answer.status)
         return None
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
