@@ -115,6 +115,20 @@ def test_one_contact_sendgrid_refuses_does_not_hold_back_its_batch(
     assert (again.changed, again.refused_earlier) == (0, 1)
 
 
+def test_one_contact_sendgrids_import_job_refuses_does_not_stop_the_sweep(
+        sendgrid_api: SendGridFake, store: Any, rules: Rules) -> None:
+    # GIVEN three new readers, one of whom makes SendGrid's import job end `errored`
+    sync = sendgrid(sendgrid_api)
+    ids = readers(store, rules)
+    sendgrid_api.job_error_emails = {READERS[2]}
+    # WHEN the sweep runs
+    first = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    # THEN the batch is halved: the two others are synced, the one the job refuses alone
+    # is refused for good (others got through)
+    assert counts(first) == (2, 1, 0, 0)
+    assert store.esp_synced("sendgrid", [ids[2]])[ids[2]].refused is not None
+
+
 def test_one_contact_brevo_refuses_does_not_hold_back_its_batch(
         brevo_api: BrevoFake, store: Any, rules: Rules) -> None:
     # GIVEN three readers synced to Brevo, one of whom was then deleted in Brevo (its

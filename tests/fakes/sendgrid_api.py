@@ -47,6 +47,9 @@ class SendGridFake(FakeApi):
         # job is made, so one of them answers 400 for the whole request, the error's
         # `field` naming the contact's index (contacts[n].email), never the address
         self.invalid_emails: set[str] = set()
+        # addresses the import job itself refuses (accepted with 202, then the job's status
+        # is `errored`, as SendGrid reports a job whose contacts failed): nothing applied
+        self.job_error_emails: set[str] = set()
 
     def rate_limited(self, in_s: int = 1, times: int = 1) -> None:
         self.fail_next(429, {"errors": [{"field": None, "message": "too many requests"}]},
@@ -131,8 +134,12 @@ class SendGridFake(FakeApi):
             return errors(404, "job not found")
         job["checks"] += 1
         if job["status"] == "pending" and job["checks"] >= 2:
-            self._apply(job["body"])
-            job["status"] = "completed"
+            emails = {str(c.get("email", "")).lower() for c in job["body"]["contacts"]}
+            if emails & self.job_error_emails:
+                job["status"] = "errored"
+            else:
+                self._apply(job["body"])
+                job["status"] = "completed"
         return 200, {"id": job_id, "status": job["status"], "job_type": "upsert"}
 
     def _apply(self, body: dict[str, Any]) -> None:
