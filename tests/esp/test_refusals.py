@@ -24,6 +24,7 @@ from esp.conftest import (
     sendgrid,
 )
 from leadscore.domain.rules import Rules
+from leadscore.service.erasure import erase_address
 from leadscore.service.esp_sync import sync_tool
 
 READERS = [f"reader{n}@tiendassol.example" for n in range(3)]
@@ -161,3 +162,26 @@ def test_a_brevo_list_missing_for_every_contact_keeps_no_contact_back(
     brevo_api.lists.add(BREVO_STAGE_LISTS["lead"])
     again = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
     assert (again.synced, again.refused_earlier) == (3, 0)
+
+
+def test_a_reader_erased_during_the_sweep_leaves_no_sync_record(
+        mailchimp_api: MailchimpFake, store: Any, rules: Rules) -> None:
+    # GIVEN three readers, and an erasure of the first that completes after the sweep read
+    # its page, just before the batch goes out (found by a review: the sweep then kept a
+    # sync record, with the erased lead's score and stage, under its id)
+    sync = mailchimp(mailchimp_api)
+    ids = readers(store, rules)
+    push = sync.push
+
+    def erasing_first(batch: Any) -> Any:
+        erase_address(store, READERS[0], NOW)
+        return push(batch)
+
+    sync.push = erasing_first  # type: ignore[method-assign]
+    # WHEN the sweep runs
+    report = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    # THEN the erased reader has no sync record, and the others do
+    assert report.synced == 3
+    assert set(store.esp_synced("mailchimp", ids)) == set(ids[1:])
+    # AND the erasure still holds: no lead, its tombstone kept
+    assert store.get_lead(ids[0]) is None and store.tombstone(ids[0]) is not None
