@@ -17,12 +17,20 @@ Then:
   event links to its invoice) is answered 503: Stripe retries for up to three days, by
   which time the order or its link has arrived. Applying it to a made-up order instead
   would lose it for good (its ledger key would be spent).
+
+Before anything is written, every report is checked on its own (`screen`): one whose
+canonical event cannot be built (an amount out of range, an id over 128 characters, an
+invalid buyer address) is acknowledged as "invalid", one dated more than an hour ahead as
+"future"; neither writes anything (not even its aliases), and the other reports of the same
+delivery still count. A retry could never make them succeed, so a 5xx or 4xx would only
+make the platform resend them for days and then disable the endpoint.
 """
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from leadscore import logs
 from leadscore.domain.defaults import empty_list
@@ -31,10 +39,14 @@ from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.rules import Rules
 from leadscore.errors import TransientError
 from leadscore.providers.purchase_report import PurchaseReport
-from leadscore.service.ingest import ingest
+from leadscore.service.ingest import MAX_CLOCK_SKEW, ingest
 from leadscore.store.port import LeadStore
 
 MAX_HOPS = 4  # charge -> payment intent -> invoice is the longest chain a platform makes
+# stands in for the buyer while a report is checked before it is placed: the address the
+# event finally carries is the report's own (checked here when there is one) or the one of
+# a stored lead (checked when it was stored)
+_SOME_BUYER = "buyer@example.com"
 
 
 class PurchaseResult(BaseModel):
@@ -43,6 +55,8 @@ class PurchaseResult(BaseModel):
     duplicates: int
     unmatched_refunds: int
     ignored: int = 0
+    invalid: int = 0  # reports whose values are out of range: acknowledged, nothing written
+    future: int = 0  # reports dated more than an hour ahead: acknowledged, nothing written
     stage_changes: int = 0
     events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)  # for dispatch
 
@@ -94,9 +108,45 @@ def place(store: LeadStore, report: PurchaseReport) -> tuple[PurchaseReport, boo
     return report.with_order(order_id, email), owner is not None
 
 
+def _problem(report: PurchaseReport, now: datetime) -> str | None:
+    """Why this report can never be applied ("future", "invalid"), or None. Logs the
+    fields at fault by name, never their values (an address may be one)."""
+    if report.kind == "link":
+        return None
+    if report.occurred_at > now + MAX_CLOCK_SKEW:
+        return "future"
+    try:
+        _event(report, report.email or _SOME_BUYER)
+    except (ValidationError, ValueError, OverflowError) as exc:
+        fields = (sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+                  if isinstance(exc, ValidationError) else [type(exc).__name__])
+        logs.warning("purchase report ignored: a value is out of range",
+                     platform=report.platform, type=report.event_type, fields=fields[:10])
+        return "invalid"
+    return None
+
+
+def screen(reports: Sequence[PurchaseReport],
+           now: datetime) -> tuple[list[PurchaseReport], Counter[str]]:
+    """The reports that can be applied, and how many of the others were dropped, by why."""
+    usable: list[PurchaseReport] = []
+    dropped: Counter[str] = Counter()
+    for report in reports:
+        problem = _problem(report, now)
+        if problem is None:
+            usable.append(report)
+        else:
+            dropped[problem] += 1
+    if dropped:
+        logs.info("webhook items ignored", provider=reports[0].platform,
+                  function="purchase_webhook", types=dict(dropped), scored=len(usable))
+    return usable, dropped
+
+
 def record_purchases(store: LeadStore, rules: Rules, reports: Sequence[PurchaseReport],
                      now: datetime) -> PurchaseResult:
     """Apply paid orders and refunds, each on its order's lead (see the module docstring)."""
+    reports, dropped = screen(reports, now)  # before any write: a bad report writes nothing
     aliases = {report.key(a): report.key(t) for report in reports
                for a, t in report.aliases.items()}
     store.record_aliases(aliases)
@@ -122,11 +172,13 @@ def record_purchases(store: LeadStore, rules: Rules, reports: Sequence[PurchaseR
                              type=report.event_type)
             continue
         events.append(_event(placed, placed.email))
+    counts = {"invalid": dropped["invalid"], "future": dropped["future"]}
     if not events:
         return PurchaseResult(status="ignored", applied=0, duplicates=0,
                               unmatched_refunds=unmatched, ignored=ignored + sum(
-                                  r.kind == "link" for r in reports))
+                                  r.kind == "link" for r in reports), **counts)
     result = ingest(store, rules, events, now)
     return PurchaseResult(applied=result.applied, duplicates=result.duplicates,
                           unmatched_refunds=unmatched, ignored=ignored,
-                          stage_changes=len(result.stage_changes), events=result.events)
+                          stage_changes=len(result.stage_changes), events=result.events,
+                          **counts)
