@@ -149,3 +149,14 @@ def test_one_bad_brevo_item_leaves_the_rest_of_the_batch_applied(
     assert answer.get_json()["status"] == "ok" and answer.get_json()["applied"] == 7
     assert any("invalid" in name for name in answer.get_json()["ignored"])
     assert app_container.store.get_lead(lead_id_for("hugo.martin@fourth-coffee.fr")) is not None
+
+
+def test_a_signed_shopify_body_nested_too_deep_is_a_400(client: Any,
+                                                        app_container: Container) -> None:
+    # GIVEN a correctly signed Shopify body nested 100,000 deep (before: RecursionError in
+    # the test-notification check, a 500 Shopify retries)
+    body = b"[" * 100_000 + b"]" * 100_000
+    answer = send(client, "shopify", body, signed("shopify", body, topic="orders/paid"))
+    # THEN it is refused as bad JSON, nothing written
+    assert answer.status_code == 400, answer.get_json()
+    assert app_container.store.list_leads() == []
