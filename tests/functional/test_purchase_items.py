@@ -160,3 +160,93 @@ def test_a_signed_shopify_body_nested_too_deep_is_a_400(client: Any,
     # THEN it is refused as bad JSON, nothing written
     assert answer.status_code == 400, answer.get_json()
     assert app_container.store.list_leads() == []
+
+
+def _refund(**change: Any) -> bytes:
+    data = json.loads(body_of("generic_refund.json"))
+    data.update(change)
+    return json.dumps(data).encode()
+
+
+def test_the_same_refund_id_on_two_orders_refunds_both(client: Any,
+                                                       app_container: Container) -> None:
+    # GIVEN two paid orders of the same buyer (generic_purchase.json, order WEB-88213 and a
+    # second one), and a shop whose refund ids restart on every order ("RF-5521" on both)
+    for body in (_generic(), _generic(id="evt-2", order_id="WEB-88214")):
+        assert send(client, "generic", body, signed("generic", body)).status_code == 200
+    first = _refund(amount="100.00")
+    second = _refund(id="evt-4", order_id="WEB-88214", amount="100.00")
+    # WHEN each order's refund arrives (before: the second was taken for a duplicate)
+    for body in (first, second):
+        answer = send(client, "generic", body, signed("generic", body))
+        assert answer.get_json()["applied"] == 1, answer.get_json()
+    # THEN both orders are refunded
+    assert totals(app_container, "kim.nguyen@example.net") == {"USD": (2, 250000, 20000)}
+
+
+def test_a_refund_in_another_currency_is_acknowledged_as_invalid(
+        client: Any, app_container: Container, caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN a paid order of 1250.00 USD
+    body = _generic()
+    assert send(client, "generic", body, signed("generic", body)).status_code == 200
+    # WHEN a refund of 125000 JPY arrives for it (before: it refunded the order in full)
+    refund = _refund(amount="125000", currency="JPY")
+    answer = send(client, "generic", refund, signed("generic", refund))
+    # THEN it is acknowledged as invalid, the order still counts, no address is logged
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["invalid"] == 1 and answer.get_json()["applied"] == 0
+    assert totals(app_container, "kim.nguyen@example.net") == {"USD": (1, 125000, 0)}
+    assert "kim.nguyen" not in caplog.text and "another currency" in caplog.text
+
+
+def test_a_refund_recorded_under_the_old_key_does_not_count_twice(
+        client: Any, app_container: Container) -> None:
+    # GIVEN an order and its refund recorded before refunds were keyed by order (the ledger
+    # holds "refund:RF-5521:125000", written here the way the old release wrote it)
+    from leadscore.domain.events import PurchaseRefunded
+    from leadscore.service.ingest import ingest
+
+    body = _generic()
+    assert send(client, "generic", body, signed("generic", body)).status_code == 200
+    old = PurchaseRefunded(email="kim.nguyen@example.net", source="generic",
+                           idempotency_key="refund:RF-5521:125000",
+                           occurred_at=NOW.replace(hour=9), order_id="WEB-88213",
+                           refund_id="RF-5521", amount_minor=125000, currency="USD")
+    ingest(app_container.store, app_container.rules, [old], NOW)
+    # WHEN the shop redelivers that refund after the upgrade (its new key is not in the ledger)
+    refund = _refund()
+    assert send(client, "generic", refund, signed("generic", refund)).status_code == 200
+    # THEN the order is refunded once: an order keeps one amount per refund id
+    assert totals(app_container, "kim.nguyen@example.net") == {}
+    lead = app_container.store.get_lead(lead_id_for("kim.nguyen@example.net"))
+    order = app_container.store.orders_of(lead.lead_id)["generic:WEB-88213"]
+    assert (order.amount_minor, order.refunds) == (125000, {"RF-5521": 125000})
+
+
+def test_a_stripe_refund_of_an_erased_leads_order_is_acknowledged_not_a_503(
+        client: Any, app_container: Container) -> None:
+    from leadscore.service.erasure import erase_address
+
+    # GIVEN an invoice paid by buyer@example.com (charge ch_3SUB1, payment pi_3SUB1), then
+    # the buyer erased (their order index and aliases go with them)
+    paid = body_of("stripe/stripe_invoice_paid_pre_basil.json")
+    assert send(client, "stripe", paid, signed("stripe", paid)).status_code == 200
+    erase_address(app_container.store, "buyer@example.com", NOW)
+    # WHEN Stripe delivers the charge's refund (before: 503 on every retry for three days)
+    refund = body_of("stripe/stripe_charge_refunded_pre_basil.json")
+    answers = [send(client, "stripe", refund, signed("stripe", refund)) for _ in range(2)]
+    # THEN each delivery is acknowledged as a refund of an erased lead's order; nothing is back
+    for answer in answers:
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.get_json()["erased"] == 1 and answer.get_json()["applied"] == 0
+    assert app_container.store.list_leads() == []
+    # AND the marker is a keyed hash: no id of the order is readable in the alias index
+    assert app_container.store.order_alias("stripe:ch_3SUB1") is None
+
+
+def test_a_stripe_refund_of_an_order_never_seen_still_asks_for_a_retry(
+        client: Any, app_container: Container) -> None:
+    # GIVEN no order at all WHEN a charge's refund arrives THEN 503, Stripe retries (the
+    # payment or the event linking it may be on its way): unchanged by erasure markers
+    refund = body_of("stripe/stripe_charge_refunded_pre_basil.json")
+    assert send(client, "stripe", refund, signed("stripe", refund)).status_code == 503
