@@ -221,6 +221,10 @@ def test_a_refund_recorded_under_the_old_key_does_not_count_twice(
     lead = app_container.store.get_lead(lead_id_for("kim.nguyen@example.net"))
     order = app_container.store.orders_of(lead.lead_id)["generic:WEB-88213"]
     assert (order.amount_minor, order.refunds) == (125000, {"RF-5521": 125000})
+    # AND it is taken for the duplicate it is: no second history line, no second count
+    assert lead.counters.get("purchase_refunded") == 1
+    assert [e.kind for e in app_container.store.history(lead.lead_id)].count(
+        "purchase_refunded") == 1
 
 
 def test_a_stripe_refund_of_an_erased_leads_order_is_acknowledged_not_a_503(

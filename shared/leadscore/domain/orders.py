@@ -16,10 +16,12 @@ Pure functions; the caller passes the touched order records in a dict it then wr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from leadscore.domain import decay
 from leadscore.domain.effects import OrderChange
+from leadscore.domain.events import PurchaseRefunded
 from leadscore.domain.purchase_rules import day_of
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState, Order, PurchaseTotals
@@ -75,6 +77,22 @@ def changed(order: Order, change: OrderChange, at: datetime) -> Order:
         order.refunds[refund_id] = max(order.refunds.get(refund_id, 0), change.amount_minor)
         order.currency = order.currency or change.currency
     return order
+
+
+def changes_nothing(orders: Mapping[str, Order], event: PurchaseRefunded) -> bool:
+    """True when the refund's order already holds it at this amount or more, or was paid in
+    another currency: applying it would change nothing, so it is a duplicate (a redelivery
+    of a refund recorded before refunds were keyed by their order, under its old key)."""
+    order = orders.get(f"{event.source}:{event.order_id}")
+    if order is None:
+        return False
+    paid = order.reported_at is not None or order.amount_minor is not None
+    if paid and order.currency != event.currency:
+        return True
+    key = event.refund_id
+    if order.currency is not None and order.currency != event.currency:
+        key = f"{event.currency}{FOREIGN}{key}"
+    return order.refunds.get(key, -1) >= event.amount_minor
 
 
 def order_points(order: Order, rules: Rules) -> float:

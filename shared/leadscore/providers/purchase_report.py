@@ -59,9 +59,9 @@ class PurchaseReport:
         """One ledger entry per order paid, and per refund state of an order (amounts only
         grow). A refund id is the platform's, not unique across orders (a shop's "R-1" on
         every order): the order is part of the key. Keys written before it was (`refund:
-        {refund_id}:{amount}`) stay in the ledger; a redelivery of such a refund is written
-        again under the new key, but changes no total: an order keeps one amount per refund
-        id, the largest reported (`domain/orders.changed`)."""
+        {refund_id}:{amount}`) stay in the ledger; a redelivery of such a refund misses its
+        new key, but its order holds that refund at that amount already, so the write
+        takes it for a duplicate (`domain/orders.changes_nothing`)."""
         if self.kind == "paid":
             return f"order:{self.order_id}:paid"
         key = f"refund:{self.order_id}:{self.refund_id}:{self.amount_minor}"
