@@ -254,3 +254,18 @@ def test_a_stripe_refund_of_an_order_never_seen_still_asks_for_a_retry(
     # payment or the event linking it may be on its way): unchanged by erasure markers
     refund = body_of("stripe/stripe_charge_refunded_pre_basil.json")
     assert send(client, "stripe", refund, signed("stripe", refund)).status_code == 503
+
+
+def test_an_edited_amount_is_a_duplicate_and_a_refund_lowers_the_order(
+        client: Any, app_container: Container) -> None:
+    # GIVEN a paid order of 1250.00 USD (documented: the first paid report fixes the amount)
+    body = _generic()
+    assert send(client, "generic", body, signed("generic", body)).status_code == 200
+    # WHEN the shop reports it again, edited to 5000.00, a day later
+    edit = _generic(id="evt-9", amount="5000.00", occurred_at="2026-11-22T09:00:00Z")
+    answer = send(client, "generic", edit, signed("generic", edit))
+    # THEN it is a duplicate; a refund is the way to lower the order
+    assert answer.get_json()["duplicates"] == 1, answer.get_json()
+    refund = _refund(amount="250.00")
+    assert send(client, "generic", refund, signed("generic", refund)).status_code == 200
+    assert totals(app_container, "kim.nguyen@example.net") == {"USD": (1, 125000, 25000)}

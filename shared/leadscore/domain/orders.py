@@ -64,7 +64,10 @@ def changed(order: Order, change: OrderChange, at: datetime) -> Order:
             _settle(order, change.currency)
         newer = order.reported_at is None or at > order.reported_at or (
             at == order.reported_at and change.amount_minor > (order.amount_minor or 0))
-        if newer:  # the latest report of the order's amount wins
+        # the latest report of the order's amount wins: the ledger keeps one paid report per
+        # platform order (`order:{id}:paid`), so edits never get here; the rule keeps a
+        # replay or a rebuild the same in any order
+        if newer:
             order.amount_minor, order.currency = change.amount_minor, change.currency
             order.reported_at = at
         order.paid_at = _earlier(order.paid_at, at)
