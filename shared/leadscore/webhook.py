@@ -9,8 +9,9 @@ answered 200 `{"status": "ignored", ...}`; an email provider's verified payload 
 are wrong (a wrong JSON type, an invalid address), and a purchase platform's, are acknowledged
 the same way (naming the bad fields), because the
 provider would send it again and again (or disable the endpoint) and it can never succeed.
-Either way one log line names the provider and the ignored types, never an address. Store
-failures stay 5xx, so the sender retries.
+Either way one log line names the provider and the ignored types, never an address. An item
+dated more than an hour ahead is dropped alone, as "future" (our own `/ingest` answers 422
+instead: its caller can be told). Store failures stay 5xx, so the sender retries.
 """
 
 from __future__ import annotations
