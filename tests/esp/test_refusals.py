@@ -216,10 +216,7 @@ def test_a_contact_deleted_in_mailchimp_is_refused_alone(
     # GIVEN three synced readers, one then deleted in Mailchimp by the operator, and a change
     # for all three that needs only their tags (found by a review: the member's 404 failed
     # the whole batch on every sweep)
-    sync = mailchimp(mailchimp_api)
-    ids = readers(store, rules)
-    assert sync_tool(store, sync, rules, NOW, sleep=no_sleep).synced == 3
-    _retag(store, ids)
+    sync, ids = _synced_then_retagged(mailchimp_api, store, rules)
     mailchimp_api.members = {k: v for k, v in mailchimp_api.members.items()
                              if v["email_address"] != READERS[1]}
     # WHEN the sweep runs
@@ -232,10 +229,7 @@ def test_a_contact_deleted_in_mailchimp_is_refused_alone(
 def test_an_audience_deleted_in_mailchimp_keeps_no_member_back(
         mailchimp_api: MailchimpFake, store: Any, rules: Rules) -> None:
     # GIVEN three synced readers whose tags must change, and the audience deleted since
-    sync = mailchimp(mailchimp_api)
-    ids = readers(store, rules)
-    assert sync_tool(store, sync, rules, NOW, sleep=no_sleep).synced == 3
-    _retag(store, ids)
+    sync, ids = _synced_then_retagged(mailchimp_api, store, rules)
     mailchimp_api.list_id = "deleted-audience"
     # WHEN the sweep runs
     report = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
@@ -244,10 +238,15 @@ def test_an_audience_deleted_in_mailchimp_keeps_no_member_back(
     assert all(r.refused is None for r in store.esp_synced("mailchimp", ids).values())
 
 
-def _retag(store: Any, ids: list[str]) -> None:
-    """Make each reader's last accepted band tag another one, so the next sweep sends a
-    tags-only change (no batch call first)."""
+def _synced_then_retagged(mailchimp_api: MailchimpFake, store: Any,
+                          rules: Rules) -> tuple[Any, list[str]]:
+    """Three readers synced to Mailchimp, each last accepted with another band tag, so the
+    next sweep sends tags-only changes (no batch call first)."""
+    sync = mailchimp(mailchimp_api)
+    ids = readers(store, rules)
+    assert sync_tool(store, sync, rules, NOW, sleep=no_sleep).synced == 3
     kept = store.esp_synced("mailchimp", ids)
     store.record_esp_synced([EspSynced(tool="mailchimp", lead_id=i, synced_at=NOW,
                                        member={**r.member, "band_target": "old-band"})
                              for i, r in kept.items()])
+    return sync, ids
