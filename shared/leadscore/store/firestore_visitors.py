@@ -42,14 +42,16 @@ class FirestoreVisitors:
             query = query.limit(limit)
         return [_event_from(snap.to_dict() or {}) for snap in query.stream()]
 
-    def trim_visitor_events(self, key: str, keep: int) -> int:
-        query: Any = self._events_of(key)
-        extra = int(query.count().get()[0][0].value) - keep  # one read per 1,000 matched
-        if extra <= 0:
-            return 0
-        gone = [e.ledger_key for e in self.visitor_events(key, extra)]
-        self.drop_visitor_events(key, gone)
-        return len(gone)
+    def trim_visitor_events(self, keys: Sequence[str], keep: int) -> int:
+        count = 0
+        for key in keys:
+            query: Any = self._events_of(key)
+            extra = int(query.count().get()[0][0].value) - keep  # one read per 1,000 matched
+            if extra > 0:
+                gone = [e.ledger_key for e in self.visitor_events(key, extra)]
+                self.drop_visitor_events(key, gone)
+                count += len(gone)
+        return count
 
     def _events_of(self, key: str) -> Query:
         from google.cloud.firestore_v1.base_query import FieldFilter

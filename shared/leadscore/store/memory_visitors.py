@@ -29,13 +29,16 @@ class MemoryVisitors:
             stored, _ = self._visitors()
             return _oldest_first(stored.get(key, {}).values())[:limit]
 
-    def trim_visitor_events(self, key: str, keep: int) -> int:
+    def trim_visitor_events(self, keys: Sequence[str], keep: int) -> int:
+        count = 0
         with self._lock:
-            events = self._visitors()[0].get(key, {})
-            gone = _oldest_first(events.values())[:max(len(events) - keep, 0)]
-            for event in gone:
-                del events[event.ledger_key]
-            return len(gone)
+            for key in keys:
+                events = self._visitors()[0].get(key, {})
+                gone = _oldest_first(events.values())[:max(len(events) - keep, 0)]
+                for event in gone:
+                    del events[event.ledger_key]
+                count += len(gone)
+        return count
 
     def drop_visitor_events(self, key: str, ledger_keys: Sequence[str]) -> None:
         with self._lock:

@@ -265,8 +265,8 @@ class VisitorStore(Protocol):
         `ledger_key`), at most `limit` (expired ones may still be listed)."""
         ...
 
-    def trim_visitor_events(self, key: str, keep: int) -> int:
-        """Delete all but the `keep` most recently stored events of one visitor key (the
+    def trim_visitor_events(self, keys: Sequence[str], keep: int) -> int:
+        """Delete all but the `keep` most recently stored events of each visitor key (the
         last in `visitor_events`' order); the number deleted."""
         ...
 
