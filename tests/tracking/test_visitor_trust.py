@@ -23,6 +23,7 @@ from leadscore.domain.visitors import visitor_key
 from leadscore.service.erasure import erase_address
 from leadscore.service.visitors import join_visitor
 from leadscore.service.writes import apply_events
+from leadscore.store.port import VisitorLink
 from leadscore.tracking.mapping import Refusal
 
 from .conftest import CLIENT_KEY, ORIGIN, client_for, track_settings
@@ -120,6 +121,22 @@ def test_an_erased_address_gets_no_visitor_link(store: Any, rules: Rules) -> Non
     join_visitor(store, store, rules, "stranger-1", DANA, again, KEEP)
     assert store.visitor_link(visitor_key("anon", "stranger-1")).lead_id == DANA_LEAD
     assert "pricing_page_visit" in [e.event.get("activity") for e in store.history(DANA_LEAD)]
+
+
+def test_a_link_that_raced_an_erasure_is_not_renewed(store: Any, rules: Rules) -> None:
+    # GIVEN Dana erased, and a link to her lead that a request racing the erasure wrote,
+    # with less than half its time left
+    _with_form(store, rules, DANA, NOW - timedelta(hours=1))
+    erase_address(store, DANA, NOW)
+    key, ends = visitor_key("anon", "raced"), NOW + timedelta(days=1)
+    store.put_visitor_link(VisitorLink(key=key, lead_id=DANA_LEAD, email=DANA, expires_at=ends))
+    # WHEN that browser views a page
+    later = NOW + timedelta(minutes=10)
+    send(store, rules, [page("raced", "/", later, "p1")], later, caller="client")
+    # THEN the link keeps its end (it expires, with her address), and no lead is made
+    link = store.visitor_link(key)
+    assert link is not None and link.expires_at == ends
+    assert store.get_lead(DANA_LEAD) is None
 
 
 @pytest.fixture

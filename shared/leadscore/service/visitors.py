@@ -119,7 +119,8 @@ class _Visits:
         for key in item.keys:
             _, link = self.resolve(key)
             if link is not None and link.lead_id and link.email:
-                if link.expires_at < self.now + self.keep / 2:  # still in use: keep it
+                if link.expires_at < self.now + self.keep / 2 and not self.erased(
+                        link.lead_id):  # still in use: keep it (unless erased meanwhile)
                     self.put(link.key, (link.lead_id, link.email))
                 return link.lead_id, link.email
         return None
