@@ -234,7 +234,12 @@ def _event(kind: str, msg: dict[str, Any], base: dict[str, Any],
 
 def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: datetime,
                 policy: Policy) -> Tracked:
-    """One message, validated and mapped; `Refusal` says why it cannot be accepted."""
+    """One message, validated and mapped; `Refusal` says why it cannot be accepted.
+
+    A client key's message is keyed by its `anonymousId` alone: a `userId` is the site's
+    own server-side identity, and a public key that could name one could claim it (link it
+    to another address, so the server's later orders for it went there). Its `userId` is
+    not read, and a client message without `anonymousId` is refused."""
     if not isinstance(raw, dict):
         raise Refusal("a message must be a JSON object")
     if len(json.dumps(raw, default=str)) > MAX_MESSAGE_BYTES:
