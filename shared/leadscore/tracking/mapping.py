@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from leadscore.domain import field_map
 from leadscore.domain.behaviour import split_url
 from leadscore.domain.events import (
+    EARLIEST,
     CustomActivity,
     EmailClicked,
     EmailComplained,
@@ -44,9 +45,6 @@ from leadscore.tracking.message import MAX_MESSAGE_BYTES
 SOURCE = "track"
 MAX_CLOCK_SKEW = timedelta(hours=1)  # as /ingest: later than this is "in the future"
 CLIENT_HISTORY = timedelta(days=1)  # client keys cannot date events further back
-# No event is older than this: a year-1 time (or one whose zone puts it before year 1) would
-# break every later date computation, so it is refused here, as the message's own error.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 SEMANTIC_EMAIL = {"Email Opened", "Email Link Clicked", "Unsubscribed", "Email Marked as Spam"}
 SEMANTIC_ORDERS = {"Order Completed", "Order Refunded"}
 # Sales outcomes (issue 16): what the score is judged against, so only server keys (a CRM or
@@ -108,7 +106,7 @@ def occurred_at(msg: dict[str, Any], batch_sent_at: datetime | None, received: d
         raise Refusal("timestamp is more than an hour in the future")
     if caller == "client" and at < received - CLIENT_HISTORY:
         raise Refusal("client write keys cannot send events older than a day")
-    if at < EARLIEST:
+    if at < EARLIEST:  # the events' own bound (domain/events.py), said plainly here
         raise Refusal("timestamp is before 1970")
     return at
 
