@@ -20,6 +20,7 @@ from leadscore.domain.identity import lead_id_for, ledger_key
 from leadscore.domain.rules import Rules
 from leadscore.domain.visitors import visitor_key
 from leadscore.service import visitors
+from leadscore.service.erasure import erase_address
 from leadscore.store.port import VisitorEvent
 from leadscore.tracking.mapping import Refusal
 
@@ -52,6 +53,13 @@ def small(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(visitors, "JOIN_PAGE", PAGE)
 
 
+def _views(store: Any, rules: Rules, count: int) -> None:
+    """`count` anonymous page views of visitor "anon-b", one request a minute."""
+    for i in range(count):
+        at = NOW - timedelta(minutes=30 - i)
+        send(store, rules, [page("anon-b", "/", at, f"p{i}")], at)
+
+
 def _ledgers(store: Any, anon: str) -> set[str]:
     return {e.ledger_key for e in store.visitor_events(visitor_key("anon", anon))}
 
@@ -64,9 +72,7 @@ def test_the_real_bounds_are_sane() -> None:
 def test_a_visitor_keeps_its_newest_events_and_joins_them_a_page_at_a_time(
         store: Any, rules: Rules) -> None:
     # GIVEN 17 anonymous page views of one visitor, one request a minute
-    for i in range(17):
-        at = NOW - timedelta(minutes=30 - i)
-        send(store, rules, [page("anon-b", "/", at, f"p{i}")], at)
+    _views(store, rules, 17)
     # THEN only the 12 newest are kept
     assert _ledgers(store, "anon-b") == {ledger_key("track", f"p{i}") for i in range(5, 17)}
     # WHEN the visitor identifies
@@ -96,6 +102,66 @@ def test_one_batch_keeps_its_newest_events_and_pooled_visitors_move_a_page_at_a_
     # THEN the pooled visitor kept at most 12 events and every read was at most a page
     assert joined.joined == 12 and max(reads.sizes) <= PAGE
     assert store.visitor_events(visitor_key("user", "u-7")) == []
+
+
+class FailingOnce:
+    """The store as it is, whose `nth` lead transaction fails once (a function timeout or an
+    aborted Firestore transaction in the middle of a join: the library retries)."""
+
+    def __init__(self, store: Any, nth: int) -> None:
+        self.store, self.left = store, nth
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def transact(self, *args: Any, **kwargs: Any) -> Any:
+        self.left -= 1
+        if self.left == 0:
+            raise RuntimeError("function timeout")
+        return self.store.transact(*args, **kwargs)
+
+
+@pytest.mark.usefixtures("small")
+def test_a_join_that_failed_part_way_is_finished_by_the_retried_identify(
+        store: Any, rules: Rules) -> None:
+    # GIVEN 12 anonymous views, and an identify whose join fails on its second page (found
+    # by a review: its link was written first, so the retry saw nothing to join and the
+    # rest stayed under the anonymous key until they expired)
+    _views(store, rules, 12)
+    with pytest.raises(RuntimeError):
+        send(FailingOnce(store, 2), rules, [identify("anon-b", EMAIL, NOW, "i1")], NOW)
+    assert _ledgers(store, "anon-b")  # some events wait
+    # WHEN the browser library retries the identify
+    retry = send(store, rules, [identify("anon-b", EMAIL, NOW, "i1")], NOW)
+    # THEN every view is on the lead, once, and none waits any more
+    assert retry.joined > 0 and _ledgers(store, "anon-b") == set()
+    assert len(store.history(LEAD)) == 13
+
+
+def test_an_erasure_finishing_while_a_link_is_written_leaves_no_link(
+        store: Any, rules: Rules) -> None:
+    # GIVEN Ines known by a form, and her erasure completing just as a browser's identify
+    # writes its link (found by a review: the link, with her address, outlived the erasure)
+    send(store, rules, [identify(None, EMAIL, NOW - timedelta(hours=1), "i0", user="u-1")],
+         NOW - timedelta(hours=1))
+
+    class ErasingAtPut:
+        def __init__(self) -> None:
+            self.done = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def put_visitor_link(self, link: Any) -> None:
+            if link.lead_id == LEAD and not self.done:
+                self.done = bool(erase_address(store, EMAIL, NOW))
+            store.put_visitor_link(link)
+
+    # WHEN the identify runs
+    send(store, rules, [identify("anon-z", EMAIL, NOW, "i1")], NOW, visitors=ErasingAtPut())
+    # THEN the erasure holds, and no link names her
+    assert store.tombstone(LEAD) is not None and store.get_lead(LEAD) is None
+    assert store.visitor_link(visitor_key("anon", "anon-z")) is None
 
 
 @pytest.mark.parametrize("times", [

@@ -135,11 +135,23 @@ class _Visits:
                 link = self.link(k)
                 if link is None or link.lead_id != lead[0] or link.alias_of:
                     writes.append(k)
+                elif item.email and self.visitors.visitor_events(k, 1):
+                    # linked already, yet events wait: a join that failed part-way (its
+                    # link was written first); the retried identify finishes it
+                    self.drain[k] = lead
         if not writes or self.erased(lead[0]):
             return
         for k in dict.fromkeys(writes):
             self.put(k, lead)
             self.drain[k] = lead
+        # An erasure that finished between the check above and these puts deleted the links
+        # it found, not ours. It writes its tombstone before deleting links, so reading the
+        # tombstone after our puts sees it: whichever comes second sees the other.
+        if self.store.tombstone(lead[0]) is not None and self.store.get_lead(lead[0]) is None:
+            self.visitors.erase_visitors(lead[0])
+            for k in writes:
+                self.drain.pop(k, None)
+                self.links.pop(k, None)
 
     def pool(self, item: Tracked) -> None:
         """An unknown visitor: its keys become aliases of the first, its event waits there."""
