@@ -140,7 +140,10 @@ def _of_erased_lead(store: LeadStore, report: PurchaseReport) -> bool:
     keys = [report.key(c) for c in (report.order_id, *report.lookups)]
     if any(store.order_owner(follow(store, key)) for key in keys):
         return False
-    return any(store.order_alias(erased_marker(key)) == ERASED for key in keys)
+    # a raw payment or charge id may reach the marked order only through a link report
+    # (Stripe "basil": invoice_payment.paid), which names no lead and so outlives erasure
+    keys += [follow(store, key) for key in keys]
+    return any(store.order_alias(erased_marker(key)) == ERASED for key in dict.fromkeys(keys))
 
 
 def place(store: LeadStore, report: PurchaseReport) -> tuple[PurchaseReport, bool]:
