@@ -22,7 +22,8 @@ COLLECTIONS: dict[str, tuple[str | None, bool, str]] = {
     "/history": (None, True, "each event that moved a score, with its payload"),
     "_orders": (None, True, "order key -> lead id, for refunds"),
     "/orders": (None, True, "each order of the lead: amounts, refunds, times"),
-    "_order_aliases": (None, True, "platform ids of one payment -> its order key (no address)"),
+    "_order_aliases": (TTL_FIELD, True, "platform ids of one payment -> its order key (no "
+                       "address); erased orders' markers (keyed hashes) expire with the tombstone"),
     "_handovers": (TTL_FIELD, True, "stage changes to hand to sales; delivered ones expire"),
     "_tokens": (TTL_FIELD, False, "Mailgun replay tokens, useless after their 15 minutes"),
     "_visitors": (TTL_FIELD, True, "anonymous website visitors, until identified"),

@@ -172,6 +172,29 @@ def test_a_legacy_lead_reads_the_same_and_moves_its_orders_out(store: Any,
     assert store.orders_of(ANA_ID)["shop:A-4"].refunded_minor == 1600
 
 
+def test_a_legacy_leads_old_refund_redelivered_under_its_new_key_counts_once(
+        store: Any, rules: Rules) -> None:
+    # GIVEN a lead written before orders had records, whose order A-1 holds refund R-1 at
+    # 8000 inside its document (review of the hooks merge)
+    orders: dict[str, Order] = {}
+    modern, _ = domain_apply(None, ANA_ID, ANA, _story(), rules, NOW, orders)
+    legacy = modern.model_copy(update={
+        "orders": {k: o.model_copy(update={"weight": 0.0, "weight_key": ""})
+                   for k, o in orders.items()},
+        "purchase_totals": {}, "purchase_acc": {}})
+    store.put_lead(legacy)
+    counted = store.get_lead(ANA_ID).counters.get("purchase_refunded")
+    # WHEN the shop redelivers that refund under the key refunds have now (by their order)
+    out = apply_events(store, ANA_ID, ANA, [refund("refund:shop-A-1:R-1:8000", "A-1", "R-1",
+                                                   8000, NOW)], rules, NOW)
+    # THEN it is a duplicate: nothing applied, counted or refunded again
+    assert out.applied == 0 and out.duplicates == 1
+    lead = store.get_lead(ANA_ID)
+    assert lead.counters.get("purchase_refunded") == counted
+    assert [e.kind for e in store.history(ANA_ID)].count("purchase_refunded") == 0
+    assert lead.orders["shop:A-1"].refunded_minor == 8000
+
+
 def test_a_rescore_rebuilds_the_order_records(store: Any, rules: Rules) -> None:
     apply_one_by_one(store, rules, _story())
     before = store.orders_of(ANA_ID)

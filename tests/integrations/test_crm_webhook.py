@@ -149,3 +149,18 @@ def test_a_replayed_request_is_refused_and_writes_nothing(app: Container) -> Non
     # THEN it is refused as a replay, and the lead is as it was
     assert again.status_code == 401 and again.get_json()["error"] == "unauthorized"
     assert app.store.history(lead_id_for(ANA)) == before
+
+
+def test_one_undatable_event_costs_only_itself(app: Container) -> None:
+    # GIVEN HubSpot's documented batch (tests/events/crm/hubspot_deal_events.json) in which
+    # only the deal creation carries an occurredAt no date can hold (review of the hooks merge)
+    events = json.loads(EVENTS.read_bytes())
+    creation = next(e for e in events if e["subscriptionType"] == "deal.creation")
+    creation["occurredAt"] = 10**15
+    # WHEN it arrives signed
+    answer = post(json.dumps(events).encode())
+    # THEN that event alone is acknowledged as invalid and the rest of the request counts
+    assert answer.status_code == 200, answer.get_json()
+    assert "invalid" in json.dumps(answer.get_json())
+    assert [e.event["outcome"] for e in outcomes(app, ANA)] == ["deal_won"]
+    assert [e.event["outcome"] for e in outcomes(app, BEN)] == ["deal_lost"]

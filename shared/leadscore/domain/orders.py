@@ -82,11 +82,15 @@ def changed(order: Order, change: OrderChange, at: datetime) -> Order:
     return order
 
 
-def changes_nothing(orders: Mapping[str, Order], event: PurchaseRefunded) -> bool:
+def changes_nothing(orders: Mapping[str, Order], event: PurchaseRefunded,
+                    legacy: Mapping[str, Order] | None = None) -> bool:
     """True when the refund's order already holds it at this amount or more, or was paid in
     another currency: applying it would change nothing, so it is a duplicate (a redelivery
-    of a refund recorded before refunds were keyed by their order, under its old key)."""
-    order = orders.get(f"{event.source}:{event.order_id}")
+    of a refund recorded before refunds were keyed by their order, under its old key).
+    `legacy` is the lead document's own `orders`: a lead stored before orders had records
+    of their own keeps them there, and its old refunds must count as held too."""
+    key = f"{event.source}:{event.order_id}"
+    order = orders.get(key) or (legacy or {}).get(key)
     if order is None:
         return False
     paid = order.reported_at is not None or order.amount_minor is not None

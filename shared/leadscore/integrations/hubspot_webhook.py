@@ -134,8 +134,12 @@ def deal_outcomes(payload: Any, won_stages: Iterable[str] = WON_STAGES,
         if not outcome:
             continue
         deal = event["object_id"]
+        try:  # per event: one occurredAt no date can hold costs only its own outcome
+            at: datetime | None = datetime.fromtimestamp(event["occurred_at"] / 1000, UTC)
+        except (ValueError, OverflowError, OSError):
+            at = None  # the caller acknowledges it as invalid
         outcomes.append({
             "type": outcome, "deal_id": str(deal), "amount": amounts.get(deal),
-            "occurred_at": datetime.fromtimestamp(event["occurred_at"] / 1000, UTC),
+            "occurred_at": at,
             "idempotency_key": f"hubspot-{event['portal_id']}-{event['event_id']}"})
     return outcomes

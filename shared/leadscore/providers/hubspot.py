@@ -79,11 +79,12 @@ class HubSpot(WebhookProvider):
                                                _stages(settings.hubspot_lost_stages))
         except signature.PayloadInvalid:
             return ParseResult()  # signed, but nothing we know: acknowledged, ignored
-        except (ValueError, OverflowError, OSError):  # an occurredAt no date can hold
-            return ParseResult(ignored=["invalid"])
         events: list[Event] = []
         ignored: list[str] = []
         for outcome in outcomes:
+            if outcome["occurred_at"] is None:  # an occurredAt no date can hold: this one only
+                ignored.append("invalid")
+                continue
             amount, currency = _amount(outcome["amount"], settings.hubspot_currency)
             for email in edges.deal_contact_emails(outcome["deal_id"]):
                 try:  # one contact's bad address costs only that contact its outcome

@@ -63,7 +63,7 @@ def erase_address(store: LeadStore, email: str, now: datetime,
     others = {legacy_lead_id(email), found_id or current} - {current}
     pending = crm_erasure.plan(store, crm_tools, current, email, now)
     for lead_id in (current, *sorted(others)):  # a later refund of theirs: not a 503
-        forget_orders(store, lead_id)
+        forget_orders(store, lead_id, now)
     erased = store.erase(current, erased_at=now)
     for other in others:
         erased = store.erase(other, erased_at=now) or erased

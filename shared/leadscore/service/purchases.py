@@ -44,7 +44,7 @@ from leadscore.domain.rules import Rules
 from leadscore.errors import TransientError
 from leadscore.providers.purchase_report import PurchaseReport
 from leadscore.service.ingest import MAX_CLOCK_SKEW, ingest
-from leadscore.store.port import LeadStore
+from leadscore.store.port import TOMBSTONE_KEPT, LeadStore
 
 MAX_HOPS = 4  # charge -> payment intent -> invoice is the longest chain a platform makes
 # stands in for the buyer while a report is checked before it is placed: the address the
@@ -119,10 +119,10 @@ def erased_marker(order_key: str) -> str:
     return f"{ERASED}:{keyed_hash('erased-order', order_key)}"
 
 
-def forget_orders(store: LeadStore, lead_id: str) -> None:
+def forget_orders(store: LeadStore, lead_id: str, erased_at: datetime) -> None:
     """Before the lead is erased: mark its orders, and every id that stood for them, as
-    erased (keyed hashes in the alias index, kept like the tombstone), so a refund of one
-    that arrives later is acknowledged instead of answered 503 for three days."""
+    erased (keyed hashes in the alias index, expiring with the tombstone), so a refund of
+    one that arrives later is acknowledged instead of answered 503 for three days."""
     keys = set(store.orders_of(lead_id))
     lead = store.get_lead(lead_id)
     keys.update(lead.orders if lead is not None else {})  # orders of a legacy document
@@ -132,7 +132,8 @@ def forget_orders(store: LeadStore, lead_id: str) -> None:
             source = event["source"]
             keys.add(f"{source}:{event['order_id']}")
             keys.update(f"{source}:{alias}" for alias in event.get("aliases") or {})
-    store.record_aliases({erased_marker(key): ERASED for key in keys})
+    store.record_aliases({erased_marker(key): ERASED for key in keys},
+                         expires_at=erased_at + TOMBSTONE_KEPT)
 
 
 def _of_erased_lead(store: LeadStore, report: PurchaseReport) -> bool:
@@ -140,7 +141,10 @@ def _of_erased_lead(store: LeadStore, report: PurchaseReport) -> bool:
     keys = [report.key(c) for c in (report.order_id, *report.lookups)]
     if any(store.order_owner(follow(store, key)) for key in keys):
         return False
-    return any(store.order_alias(erased_marker(key)) == ERASED for key in keys)
+    # a raw payment or charge id may reach the marked order only through a link report
+    # (Stripe "basil": invoice_payment.paid), which names no lead and so outlives erasure
+    keys += [follow(store, key) for key in keys]
+    return any(store.order_alias(erased_marker(key)) == ERASED for key in dict.fromkeys(keys))
 
 
 def place(store: LeadStore, report: PurchaseReport) -> tuple[PurchaseReport, bool]:

@@ -149,7 +149,8 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         before = current.stage if current else None
         fresh = [event for key, event in keyed if key not in snap.known
                  and not (isinstance(event, PurchaseRefunded)  # held at this amount already
-                          and changes_nothing(snap.orders, event))]
+                          and changes_nothing(snap.orders, event,
+                                              current.orders if current else None))]
         kept = erasure.admitted(snap, fresh, now)  # issue 21: erasure sticks
         dropped = len(fresh) - len(kept)
         fresh = kept

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from leadscore.domain.identity import shard_of
@@ -30,6 +30,7 @@ from leadscore.store.firestore_rekey import FirestoreRekey
 from leadscore.store.firestore_stats import FirestoreStats
 from leadscore.store.firestore_visitors import FirestoreVisitors
 from leadscore.store.port import (
+    TOMBSTONE_KEPT,
     EspSynced,
     FieldTransforms,
     LeadSnapshot,
@@ -43,9 +44,8 @@ from leadscore.store.port import (
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, DocumentReference, WriteBatch
 
-# Tombstones outlive every provider's retry window and the backups (a TTL policy on
-# `expires_at`, infra/data_care.py); they hold a keyed hash and a time, no address.
-TOMBSTONE_KEPT = timedelta(days=400)
+# tombstones and erased orders' markers expire after TOMBSTONE_KEPT (store/port.py) by a
+# TTL policy on `expires_at` (infra/data_care.py)
 TX_ATTEMPTS = 12  # contended transactions: attempts, and the time they may take in all
 TX_BUDGET_S = 8.0
 
@@ -320,13 +320,16 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
         key = (snap.to_dict() or {}).get("order_key") if snap.exists else None
         return str(key) if key else None
 
-    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+    def record_aliases(self, aliases: Mapping[str, str],
+                       expires_at: datetime | None = None) -> None:
         if not aliases:
             return
         batch = self._client.batch()
         for alias, key in aliases.items():  # merge: an alias written with a lead keeps it
-            batch.set(self._aliases.document(_hashed("a_", alias)),
-                      {"alias": alias, "order_key": key}, merge=True)
+            doc: dict[str, Any] = {"alias": alias, "order_key": key}
+            if expires_at is not None:  # an erased order's marker: goes with the tombstone
+                doc["expires_at"] = expires_at
+            batch.set(self._aliases.document(_hashed("a_", alias)), doc, merge=True)
         with _transient():
             batch.commit()
 

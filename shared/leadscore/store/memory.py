@@ -188,7 +188,9 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
             found = self._aliases.get(alias)
         return found[0] if found else None
 
-    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+    def record_aliases(self, aliases: Mapping[str, str],
+                       expires_at: datetime | None = None) -> None:
+        del expires_at  # tombstones are kept for good here, and so are erased orders' markers
         with self._lock:
             for alias, key in aliases.items():
                 self._aliases[alias] = (key, self._aliases.get(alias, ("", None))[1])

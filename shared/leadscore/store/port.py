@@ -42,7 +42,7 @@ newest `limit` entries in that order.
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -56,6 +56,11 @@ R = TypeVar("R")
 
 class LedgerConflict(Exception):
     """A blind append met a ledger entry that exists already: nothing was written."""
+
+
+# Tombstones, and the markers of the orders an erasure forgot, outlive every provider's retry
+# window and the backups; they hold keyed hashes and a time, no address.
+TOMBSTONE_KEPT = timedelta(days=400)
 
 
 class Tombstone(BaseModel):
@@ -186,9 +191,12 @@ class LeadStore(Protocol):
         """The key `platform:id` stands for (an order key or the next alias), if recorded."""
         ...
 
-    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+    def record_aliases(self, aliases: Mapping[str, str],
+                       expires_at: datetime | None = None) -> None:
         """Remember ids that stand for another (facts that never change); an alias already
-        written with a lead keeps its lead."""
+        written with a lead keeps its lead. `expires_at`: erased orders' markers, which no
+        lead owns, go when the erasure's tombstone does (Firestore: a TTL policy; SQLite and
+        memory keep tombstones, and so markers, for good)."""
         ...
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:

@@ -435,7 +435,9 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
                                    (alias,)).fetchone()
         return str(row[0]) if row else None
 
-    def record_aliases(self, aliases: Mapping[str, str]) -> None:
+    def record_aliases(self, aliases: Mapping[str, str],
+                       expires_at: datetime | None = None) -> None:
+        del expires_at  # tombstones are kept for good here, and so are erased orders' markers
         if not aliases:
             return
         with self._tx() as conn:
