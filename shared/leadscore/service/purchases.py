@@ -20,12 +20,11 @@ Then:
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from leadscore import logs
-from leadscore.domain.defaults import empty_list
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
 from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.rules import Rules
@@ -37,14 +36,22 @@ from leadscore.store.port import LeadStore
 MAX_HOPS = 4  # charge -> payment intent -> invoice is the longest chain a platform makes
 
 
-class PurchaseResult(BaseModel):
+# A dataclass, not a pydantic model: built only here, and holding the domain events (dataclasses,
+# which a model would build a pydantic schema for at every cold start; issue 20).
+@dataclass(kw_only=True)
+class PurchaseResult:
     status: str = "ok"
     applied: int
     duplicates: int
     unmatched_refunds: int
     ignored: int = 0
     stage_changes: int = 0
-    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)  # for dispatch
+    events: list[DomainEvent] = field(default_factory=list)  # for dispatch
+
+    def body(self) -> dict[str, Any]:
+        """The answer's counts (what the webhook sends back)."""
+        return {"status": self.status, "applied": self.applied, "duplicates": self.duplicates,
+                "unmatched_refunds": self.unmatched_refunds, "ignored": self.ignored}
 
 
 def _event(report: PurchaseReport, email: str) -> Event:

@@ -18,12 +18,10 @@ second sees the other, and the ledger makes a double join harmless.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
-
 from leadscore import logs
-from leadscore.domain.defaults import empty_list
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.identity import lead_id_for, ledger_key
@@ -35,13 +33,16 @@ MAX_ALIAS_HOPS = 4
 Lead = tuple[str, str]  # (lead id, address)
 
 
-class TrackResult(BaseModel):
+# A dataclass, not a pydantic model: built only here, and holding the domain events (dataclasses,
+# which a model would build a pydantic schema for at every cold start; issue 20).
+@dataclass(kw_only=True)
+class TrackResult:
     accepted: int
     anonymous: int  # kept as visitor records, waiting for an identification
     joined: int  # earlier anonymous events that joined a lead now
     applied: int
     duplicates: int
-    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)
+    events: list[DomainEvent] = field(default_factory=list)
 
 
 class _Visits:
