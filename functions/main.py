@@ -56,14 +56,15 @@ def __getattr__(name: str) -> Any:
 
 def _import_without_collecting(module: str) -> Any:
     """Import a target's module with the cyclic garbage collector paused, then freeze what
-    is loaded (issue 20). An import allocates hundreds of thousands of long-lived objects
-    (modules, classes, pydantic's validators) and almost no garbage, so the collections it
-    triggered only traversed them: about 150 M of `ingest`'s 2,100 M instructions at cold
-    start, most of it one full collection. `gc.freeze` moves everything then alive into
-    the permanent generation, which later collections skip, so that traversal is not paid
-    by a later request instead (the Python documentation's disable-early, freeze pattern
-    for pre-loading servers); the import's few garbage cycles (about 150 objects) stay.
-    Only the first target's import freezes (a test process resolves many)."""
+    is loaded (issue 20). An import allocates some 90,000 long-lived objects (modules,
+    classes, pydantic's validators) and almost no garbage, so the ~180 collections it
+    triggered only traversed them (about 15 M of `ingest`'s ~1,900 M instructions).
+    `gc.freeze` moves everything then alive into the permanent generation, which later
+    collections skip: no request pays for traversing the import's objects instead, and a
+    full collection while serving traverses only what requests keep (the Python
+    documentation's disable-early, freeze pattern for pre-loading servers). The import's
+    few garbage cycles (about 150 objects) stay. Only the first target's import freezes
+    (a test process resolves many)."""
     global _frozen
     if _frozen or not gc.isenabled():  # an embedder that manages the collector keeps it
         return import_module(module)
