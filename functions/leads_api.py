@@ -46,8 +46,19 @@ def _non_openers(request: Request, app: Container) -> Response:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=NON_OPENER_COLUMNS)
     writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return Response(out.getvalue(), mimetype="text/csv")
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: an address may begin with "=", "+", "-" or
+    "@" (valid in a local part), which Excel and Sheets would run as a formula (OWASP's
+    CSV injection); a leading apostrophe makes it text."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _list(request: Request, app: Container) -> Response:

@@ -3,7 +3,12 @@
     main.py and every entry point module (from functions/); main.py names every target
                            and imports one only when Cloud Functions asks for it
                            (`--entry-point`), so each function loads its own code alone
-    leadscore/             the package source (no caches)
+    leadscore/             the package source (no caches: Google's Python functions
+                           buildpack runs `python3 -m compileall -f -q .` on the source when
+                           it builds the image (GoogleCloudPlatform/buildpacks,
+                           cmd/python/functions_framework/lib/lib.go), so every instance
+                           starts from bytecode compiled for its own runtime, and a cache
+                           made here for another Python would only be overwritten)
     requirements.txt       the runtime lock (requirements.lock): every dependency pinned,
                            with its hashes, for every supported Python (a universal lock)
 

@@ -11,22 +11,42 @@ import json
 import logging
 import re
 import sys
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
 from leadscore.domain.identity import redact_email
 
-# An address as text or inside a URL: letters of any script (`\w`: "josé@exämple.com"), and
-# the "@" percent-encoded as a browser's encodeURIComponent sends it in a path
-# ("/leads_api/leads/ana%40example.com", which the access log prints as it came)
-EMAIL = re.compile(r"[\w.%+\-]+(?:@|%40)[\w.\-]+\.\w{2,}")
+# An address as text or inside a URL: letters of any script (`\w`: "josé@exämple.com"), the
+# rest of an address's local part ("o'brien", "ana+news"), the "@" percent-encoded as a
+# browser's encodeURIComponent sends it in a path ("/leads_api/leads/ana%40example.com", which
+# the access log prints as it came; "%2540" once more encoded) and percent-encoded letters
+# ("b%C3%BCcher.de"). `/ ? & =` end an address: they are a URL's delimiters, and a path or
+# query around an address stays readable.
+#
+# Linear whatever the text (a stranger's 4 MiB body can reach a log line through an error
+# message): a match may only start where a run of address characters starts (the
+# lookbehind), and every repetition is possessive, so no run is read twice. The plain
+# `[\w.%+\-]+@...` this replaces read each run again from every position in it: quadratic,
+# 15 s of CPU for a 64 KB run of letters before an "@b".
+_LOCAL_CHAR = r"(?:[\w.+\-'!#$*^`{|}~]|%(?!(?:25)*40)[0-9A-Fa-f]{2})"
+_LABEL = r"(?:[\w\-]|%[0-9A-Fa-f]{2})++"
+EMAIL = re.compile(rf"(?<![\w.+\-'!#$*^`{{|}}~%]){_LOCAL_CHAR}++(?:@|%(?:25)*40)"
+                   rf"{_LABEL}(?:\.{_LABEL})++")
+# Characters that NFKC turns into "@" or "." (fullwidth U+FF20 and U+FF0E, small U+FE6B and
+# U+FE52, one dot leader U+2024): `find_lead` folds an address with NFKC, so an address
+# written with a fullwidth at sign finds the lead, and must not be logged either
+_COMPATIBLE = re.compile("[\u2024\ufe52\ufe6b\uff0e\uff20]")
+_ADDRESS_RUN = re.compile(r"[\w.+\-'!#$*^`{|}~%@\u2024\ufe52\ufe6b\uff0e\uff20]*")
+LONGEST = 16384  # characters of one logged string: a log line stays well under Cloud
+# Logging's 256 KB entry, however much of a request an error message repeats
 LOGGER_NAME = "leadscore"
 
 
 def scrub(value: Any) -> Any:
-    if isinstance(value, str):  # no "@" or "%40", no address: most strings skip the pattern
-        return EMAIL.sub(_redacted, value) if "@" in value or "%40" in value else value
+    if isinstance(value, str):
+        return _scrubbed(value)
     if isinstance(value, dict):
         return {k: scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -34,9 +54,29 @@ def scrub(value: Any) -> Any:
     return value
 
 
+def _scrubbed(text: str) -> str:
+    if len(text) > LONGEST:  # cut first, so scrubbing reads at most LONGEST characters
+        kept = text[:LONGEST]
+        # and drop a run of address characters the cut ends in: it may be half an address
+        run = _ADDRESS_RUN.match(kept[::-1])
+        kept = kept[:len(kept) - (run.end() if run else 0)]
+        text = f"{kept}... ({len(text) - len(kept)} more characters)"
+    if not text.isascii() and _COMPATIBLE.search(text):
+        text = unicodedata.normalize("NFKC", text)
+    if "@" in text or "%" in text:  # no "@" and no "%40": no address, most strings skip
+        text = EMAIL.sub(_redacted, text)
+    return text
+
+
 def _redacted(match: re.Match[str]) -> str:
+    token = match.group()
     # decoded first, so an encoded address gets the same lead id as the address itself
-    return redact_email(unquote(match.group()))
+    decoded = unquote(unquote(token))
+    domain = decoded.rpartition("@")[2]
+    if len(domain.rpartition(".")[2]) < 2:  # "a@b.c", "x@localhost.": no address
+        return token
+    quotes = len(decoded) - len(decoded.lstrip("'."))  # 'ana@example.com' as repr shows it
+    return decoded[:quotes] + redact_email(decoded[quotes:])
 
 
 class ScrubFilter(logging.Filter):

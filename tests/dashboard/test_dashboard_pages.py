@@ -96,6 +96,19 @@ def test_rotating_the_tokens_ends_sessions() -> None:
     assert not access.session_ok(cookie, ["a", "b"], NOW + access.SESSION_LIFETIME)
 
 
+@pytest.mark.parametrize("cookie", ["\u00b2.abc", "9" * 4301 + ".abc", "9999999999.\u00e9",
+                                    "-1.abc", " 9999999999.abc"])
+def test_a_forged_session_cookie_is_no_session(cookie: str) -> None:
+    # GIVEN a cookie a stranger made (found by a review: each of these was a 500)
+    # WHEN it is checked THEN it is refused, as any cookie that is not ours
+    assert not access.session_ok(cookie, ["a"], NOW)
+
+
+def test_a_csrf_value_outside_ascii_is_refused() -> None:
+    assert not access.csrf_ok("nonce", "\u00e9", ["a"])
+    assert access.csrf_ok("nonce", access.csrf_token("nonce", ["a"]), ["a"])
+
+
 def test_the_page_numbers_equal_the_store_and_the_report(dash: Any) -> None:
     client, app = dash
     seed_leads(app.store, default_rules(), 120, NOW)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import NOW
-from functional.conftest import SECRETS, SENDGRID, client_for
+from functional.conftest import SECRETS, SENDGRID, TOKENS, client_for
 from signatures import stripe_style
 
 from hardening.figures import add
@@ -101,6 +101,41 @@ def test_a_lone_surrogate_in_a_form_is_400(app_container: Container) -> None:
         "/", data=b'{"email": "s@example.com", "form": "contact", "name": "\\ud800"}',
         content_type="application/json")
     assert answer.status_code == 400
+    assert app_container.store.list_leads() == []
+
+
+@pytest.mark.parametrize("depth", [450, 900])
+def test_a_lone_surrogate_deep_in_nested_lists_is_400(app_container: Container,
+                                                     depth: int) -> None:
+    # GIVEN a small body json.loads accepts: lists nested hundreds deep around "\ud800"
+    # (found by a review: walking it recursively overflowed the stack, a 500 and a 115 KB
+    # traceback per request, with no credentials)
+    nested = b"[" * depth + b'"\\ud800"' + b"]" * depth
+    body = b'{"email": "s@example.com", "form": "contact", "x": ' + nested + b"}"
+    # WHEN a stranger posts it as a form
+    answer = client_for("form_submission").post("/", data=body,
+                                                content_type="application/json")
+    # THEN it is refused as bad JSON naming the surrogate, and nothing is written
+    assert answer.status_code == 400
+    assert "lone surrogate" in answer.get_json()["message"]
+    assert app_container.store.list_leads() == []
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z",
+                                  "2201-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00"])
+def test_a_time_outside_the_scored_years_is_a_422_naming_it(app_container: Container,
+                                                           when: str) -> None:
+    # GIVEN an event dated where scores are not exact, or whose UTC is before year 1 (found
+    # by a review: "+14:00" on year 1 overflowed converting to UTC in the store, a 500)
+    body = json.dumps({"type": "email_opened", "email": "t@example.com", "source": "esp",
+                       "idempotency_key": "k1", "occurred_at": when})
+    # WHEN it is sent to /ingest with the token
+    answer = client_for("ingest").post("/", data=body, content_type="application/json",
+                                       headers={"Authorization": f"Bearer {TOKENS.split(',')[0]}"})
+    # THEN it is a 422 naming the field and the years, and nothing is written
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert "1970 to 2200" in json.dumps(answer.get_json())
+    assert "occurred_at" in json.dumps(answer.get_json()["details"])
     assert app_container.store.list_leads() == []
 
 

@@ -42,7 +42,10 @@ def session_ok(cookie: str | None, tokens: list[str], now: datetime) -> bool:
     if not cookie or not tokens or "." not in cookie:
         return False
     expires, signature = cookie.split(".", 1)
-    if not expires.isdigit() or int(expires) <= now.timestamp():
+    # ASCII digits only ("²".isdigit() is true), a bounded number, an ASCII signature:
+    # compare_digest refuses other text with a TypeError (a 500), not a False
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12
+            and signature.isascii()) or int(expires) <= now.timestamp():
         return False
     return hmac.compare_digest(signature, _sign(_key(tokens), "session", expires))
 
@@ -56,6 +59,6 @@ def csrf_token(nonce: str, tokens: list[str]) -> str:
 
 
 def csrf_ok(nonce: str | None, given: str | None, tokens: list[str]) -> bool:
-    if not nonce or not given:
+    if not nonce or not given or not given.isascii():  # compare_digest: ASCII text only
         return False
     return hmac.compare_digest(given, csrf_token(nonce, tokens))

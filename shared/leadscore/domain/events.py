@@ -7,6 +7,7 @@ so late, duplicated or reordered deliveries give the same lead.
 """
 
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import import_module
 from typing import Annotated, Literal
@@ -87,6 +88,28 @@ class _Event(BaseModel):
     @classmethod
     def _normalise(cls, value: object) -> object:
         return normalise_email(value) if isinstance(value, str) else value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        return within_scored_years(value)
+
+
+# The years scores are exact for (domain/decay.py). A time outside them is refused where it
+# is read, not at the store: "0001-01-01T00:00:00+14:00" is a valid aware time whose UTC is
+# before year 1, and converting it raised OverflowError deep in a write (a 500).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def within_scored_years(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError("must be a time from 1970 to 2200 (UTC)")
+    return value
 
 
 def _slug(value: str) -> str:

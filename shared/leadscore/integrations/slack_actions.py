@@ -62,9 +62,14 @@ def verify_action(query: Mapping[str, str], secrets: Sequence[str],
     expired; ActionLinkInvalid otherwise. Pure: the caller passes `now`."""
     try:
         lead_id, change_id = query["lead"], query["change"]
-        action, sig, expires = query["action"], query["sig"], int(query["exp"])
-    except (KeyError, ValueError):
+        action, sig, exp = query["action"], query["sig"], query["exp"]
+    except KeyError:
         raise ActionLinkInvalid("incomplete link") from None
+    # ASCII only: compare_digest refuses other text (a 500), and int() reads "²" and
+    # 4,300 digits; an expiry of 12 digits reaches the year 33658
+    if not (sig.isascii() and exp.isascii() and exp.isdigit() and len(exp) <= 12):
+        raise ActionLinkInvalid("malformed link")
+    expires = int(exp)
     if action not in OUTCOMES or not lead_id or not change_id:
         raise ActionLinkInvalid("unknown action")
     if any("\n" in part for part in (lead_id, change_id)):

@@ -39,9 +39,8 @@ import hmac
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
-from leadscore.errors import BadRequest, Unauthorized
+from leadscore.errors import Unauthorized
 from leadscore.providers import signing
 from leadscore.providers.base import (
     Edges,
@@ -52,6 +51,7 @@ from leadscore.providers.base import (
     WebhookProvider,
 )
 from leadscore.providers.email_events import Batch
+from leadscore.providers.form_body import parse_form
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -74,10 +74,7 @@ def verify(query_key: str | None, keys: list[str]) -> None:
 
 
 def _form(raw: bytes) -> dict[str, str]:
-    try:
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"body is not form-encoded: {exc}") from None
+    return dict(parse_form(raw))
 
 
 def _fired_at(form: dict[str, str]) -> datetime | None:

@@ -55,14 +55,14 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 from marshmallow import fields
 
-from leadscore.errors import BadRequest, Unauthorized, UnsupportedMediaType
+from leadscore.errors import Unauthorized, UnsupportedMediaType
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, TokenClaim, WebhookProvider
 from leadscore.providers.email_events import Batch, load_item, unix_time
+from leadscore.providers.form_body import parse_form
 from leadscore.providers.wire import WireSchema, parse_json, schema_for
 
 if TYPE_CHECKING:
@@ -191,11 +191,7 @@ def is_legacy(request: Inbound) -> bool:
 
 
 def legacy_fields(raw: bytes) -> dict[str, str]:
-    try:
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
-                              strict_parsing=True))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"body is not form-encoded: {exc}") from None
+    return dict(parse_form(raw))
 
 
 def parse_legacy(form: dict[str, str]) -> ParseResult:

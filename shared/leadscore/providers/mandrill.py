@@ -49,12 +49,12 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 from leadscore.errors import BadRequest, PayloadTooLarge, Unauthorized
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
 from leadscore.providers.email_events import Batch, unix_time
+from leadscore.providers.form_body import parse_form
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -69,10 +69,7 @@ BOUNCES = {"hard_bounce": True, "soft_bounce": False}
 
 
 def form(raw: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"body is not form-encoded: {exc}") from None
+    return parse_form(raw)
 
 
 def signed_data(url: str, params: list[tuple[str, str]]) -> bytes:

@@ -4,6 +4,7 @@ bad parameter (400, with `details` of `{"field", "problem"}`)."""
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -41,7 +42,9 @@ def encode_cursor(score: float, lead_id: str) -> str:
 def _cursor(value: str) -> tuple[float, str]:
     try:
         score, lead_id = json.loads(base64.urlsafe_b64decode(value.encode()))
-        if isinstance(score, int | float) and isinstance(lead_id, str):
+        # a lead id is short ASCII, a score finite: JSON's "\ud800" or NaN never came from us
+        if (isinstance(score, int | float) and isinstance(lead_id, str) and lead_id.isascii()
+                and len(lead_id) <= 100 and math.isfinite(score)):
             return float(score), lead_id
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
         pass
