@@ -322,7 +322,7 @@ _SECRET = cs.union_schema([cs.is_instance_schema(SecretStr),
 _PATH = cs.union_schema([cs.is_instance_schema(Path),
                          cs.no_info_after_validator_function(Path, cs.str_schema(strict=True))],
                         custom_error_type="path_type",
-                        custom_error_message="Input is not a valid path for <class 'pathlib.Path'>")
+                        custom_error_message=f"Input is not a valid path for {Path}")
 
 
 def _value_schema(annotation: Any, info: SettingInfo, name: str) -> CoreSchema:

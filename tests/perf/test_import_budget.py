@@ -256,12 +256,13 @@ import functions_framework
 from functions_framework import _function_registry as registry
 if sys.argv[2] == "disabled":
     gc.disable()
+already = gc.get_freeze_count()  # some runtimes' start-up freezes a few hundred objects
 module, spec = registry.load_function_module(sys.argv[1])
 spec.loader.exec_module(module)
 module.ingest
 frozen = gc.get_freeze_count()
 module.leads_api  # a second target in the same process (tests, `leadscore serve`)
-print(json.dumps({"enabled": gc.isenabled(), "frozen": frozen,
+print(json.dumps({"enabled": gc.isenabled(), "frozen": frozen, "already": already,
                   "frozen_after_second": gc.get_freeze_count()}))
 """
 
@@ -283,8 +284,8 @@ def test_a_target_import_leaves_the_collector_as_it_found_it_and_its_objects_fro
         # AND what the first import loaded is frozen (later collections skip it, so no
         # request pays the traversal the import skipped), once: the second target's objects
         # (thousands) are collected as usual
-        assert seen["frozen"] > 50_000
+        assert seen["frozen"] - seen["already"] > 50_000
         assert abs(seen["frozen_after_second"] - seen["frozen"]) < 1_000
     else:
         # AND an embedder managing the collector itself gets no freeze either
-        assert seen["frozen"] == 0
+        assert seen["frozen"] == seen["already"]
