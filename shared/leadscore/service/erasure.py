@@ -57,10 +57,13 @@ def erase_address(store: LeadStore, email: str, now: datetime,
     `crm_tools` (the configured CRM syncs, "crm:hubspot") that have the contact get it
     deleted too: recorded before the erasure, due once it is done (`service/crm_erasure.py`)."""
     from leadscore.service import crm_erasure
+    from leadscore.service.purchases import forget_orders
 
     current = lead_id_for(email)
     others = {legacy_lead_id(email), found_id or current} - {current}
     pending = crm_erasure.plan(store, crm_tools, current, email, now)
+    for lead_id in (current, *sorted(others)):  # a later refund of theirs: not a 503
+        forget_orders(store, lead_id)
     erased = store.erase(current, erased_at=now)
     for other in others:
         erased = store.erase(other, erased_at=now) or erased

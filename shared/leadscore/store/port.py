@@ -186,6 +186,10 @@ class LeadStore(Protocol):
         """Every order record of the lead, by order key (the leads API, tests, exports)."""
         ...
 
+    def order_record(self, lead_id: str, order_key: str) -> Order | None:
+        """One order record of the lead (a refund checks its order's currency first)."""
+        ...
+
     def order_alias(self, alias: str) -> str | None:
         """The key `platform:id` stands for (an order key or the next alias), if recorded."""
         ...
