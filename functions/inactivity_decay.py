@@ -41,4 +41,4 @@ def inactivity_decay(cloud_event: Any) -> None:
     # non-openers flagged by this run, its stage changes, and retries of earlier handovers;
     # the email tools' full comparison once per decay run (the tick), not once per shard
     app.dispatch(summary.events, sweep=True, shard=buckets is not None)
-    logs.info("decay run", function="inactivity_decay", **summary.model_dump(mode="json"))
+    logs.info("decay run", function="inactivity_decay", **summary.as_json())

@@ -209,7 +209,7 @@ def decay(now: datetime | None, dry_run: bool, as_json: bool) -> None:
         summary = run_decay(app.store, app.rules, now or app.now(), dry_run=dry_run,
                             on_progress=step)
     if as_json:
-        _dump(summary.model_dump(mode="json"))
+        _dump(summary.as_json())
         return
     verb = "would change" if dry_run else "changed"
     click.echo(f"examined {summary.examined} due leads, {verb} {summary.decayed}: "

@@ -67,7 +67,7 @@ def write_events(app: Container, result: ParseResult, now: datetime,
 
         purchased = record_purchases(app.store, app.rules, result.purchases, now)
         happened = purchased.events
-        body = {"status": "ok", **purchased.model_dump(exclude={"stage_changes"})}
+        body = {"status": "ok", **purchased.body()}
     elif result.events:
         events, future = without_future(result.events, now)
         if future:  # named below; the rest of the batch still counts

@@ -8,6 +8,7 @@ from typing import Any
 from builders import event, form
 from conftest import NOW
 
+from leadscore import jsonfmt
 from leadscore.config import Settings
 from leadscore.container import Container
 from leadscore.domain.happenings import NonOpenerFlagged, StageChanged
@@ -38,7 +39,7 @@ def test_a_stage_change_is_reported_and_dispatched_to_sales(rules: Rules) -> Non
     # THEN the result says so, in a domain event kept out of the response body
     assert result.events == [StageChanged(lead_id=lead_id_for("ana@acme.com"),
                                           stage_before=None, stage_after="mql")]
-    assert "events" not in result.model_dump()
+    assert "events" not in result.summary()  # the response body (functions/ingest.py)
     # AND dispatching it hands the change over, once, in the background
     app.dispatch(result.events)
     app.dispatch(result.events)
@@ -58,7 +59,8 @@ def test_a_flagged_non_opener_is_reported_and_dispatched(rules: Rules) -> None:
     # THEN it reports the flag, and dispatch publishes it
     flagged = [e for e in summary.events if isinstance(e, NonOpenerFlagged)]
     assert [(e.lead_id, e.at) for e in flagged] == [(lead_id_for(email), later)]
-    assert "events" not in summary.model_dump()
+    assert "events" not in summary.as_json()  # what the job logs (functions/inactivity_decay)
+    assert summary.as_json()["now"] == jsonfmt.iso(later)  # ISO 8601, as JSON, with `Z`
     app.dispatch(summary.events)
     assert app.published == [("non-openers", {"lead_id": lead_id_for(email), "email": email,
                                               "flagged_at": later.isoformat()})]

@@ -34,7 +34,10 @@ NEVER_AT_IMPORT = ("google.cloud.firestore", "google.cloud.pubsub_v1", "boto3", 
                    # concurrent.futures with the first handover, address moves with one,
                    # pycountry with the first country or currency looked up
                    "email_validator", "sqlite3", "concurrent.futures", "leadscore.service.moves",
-                   "pycountry")
+                   "pycountry",
+                   # internal values are stdlib dataclasses (ARCHITECTURE.md, "Where pydantic
+                   # is used"); a pydantic model with one in a field builds a schema for it
+                   "pydantic.dataclasses")
 # Code only one target's requests use: loaded by that target at its cold start, by no other.
 ONLY_FOR = {"leadscore.service.purchases": "purchase_webhook"}
 # The dashboard's overview gives each hot lead's reasons as the Slack cards do: it shares their
@@ -245,3 +248,44 @@ def test_the_anonymous_placeholder_is_an_address_email_validator_accepts_as_is()
     with pytest.raises(ValidationError):
         FormSubmitted(email="anonymous@visitor", source="s", idempotency_key="k",
                       occurred_at="2026-11-20T10:00:00Z", form_kind="contact")
+
+
+GC_PROBE = """
+import gc, json, sys
+import functions_framework
+from functions_framework import _function_registry as registry
+if sys.argv[2] == "disabled":
+    gc.disable()
+already = gc.get_freeze_count()  # some runtimes' start-up freezes a few hundred objects
+module, spec = registry.load_function_module(sys.argv[1])
+spec.loader.exec_module(module)
+module.ingest
+frozen = gc.get_freeze_count()
+module.leads_api  # a second target in the same process (tests, `leadscore serve`)
+print(json.dumps({"enabled": gc.isenabled(), "frozen": frozen, "already": already,
+                  "frozen_after_second": gc.get_freeze_count()}))
+"""
+
+
+@pytest.mark.parametrize("collector", ["enabled", "disabled"])
+def test_a_target_import_leaves_the_collector_as_it_found_it_and_its_objects_frozen(
+        collector: str) -> None:
+    # GIVEN Cloud Functions loading main.py with the garbage collector on (or an embedder
+    # that turned it off)
+    done = subprocess.run([sys.executable, "-c", GC_PROBE, str(FUNCTIONS / "main.py"),
+                           collector], cwd=FUNCTIONS, timeout=120, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    # WHEN it asks for a target, then another
+    # THEN the collector is as it was, never left paused by the import
+    assert seen["enabled"] is (collector == "enabled")
+    if collector == "enabled":
+        # AND what the first import loaded is frozen (later collections skip it, so no
+        # request pays the traversal the import skipped), once: the second target's objects
+        # (thousands) are collected as usual
+        assert seen["frozen"] - seen["already"] > 50_000
+        assert abs(seen["frozen_after_second"] - seen["frozen"]) < 1_000
+    else:
+        # AND an embedder managing the collector itself gets no freeze either
+        assert seen["frozen"] == seen["already"]

@@ -4,9 +4,8 @@ category limits take off. The parts add up to the score; `view.py` materialises 
 `explain.py` shows it rule by rule."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-
-from pydantic import BaseModel
 
 from leadscore.domain import orders as order_records
 from leadscore.domain.accumulators import (
@@ -20,16 +19,23 @@ from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState
 
 
-class Breakdown(BaseModel):
+# A plain dataclass (issue 20: class building at cold start), built only by `breakdown`
+# below; its sums are made floats there, as the pydantic model it was made them (an empty
+# `sum` is the int 0, and the leads API prints these numbers).
+@dataclass(kw_only=True)
+class Breakdown:
     fit: float
     engagement_by_half_life: dict[str, float]
     capped: float
     purchases: float  # orders' points, faded, less refunds
     # every fading part summed per half-life in days: what `review` projects forward
-    terms: dict[float, float] = {}
-    behaviour: dict[str, float] = {}  # frequency rules' awards now, by rule id
-    limited: dict[str, float] = {}  # what category limits take off now (<= 0), by category
-    purchase_bands: dict[str, float] = {}  # purchase bands the lead is in now, by id
+    terms: dict[float, float] = field(default_factory=dict)
+    # frequency rules' awards now, by rule id
+    behaviour: dict[str, float] = field(default_factory=dict)
+    # what category limits take off now (<= 0), by category
+    limited: dict[str, float] = field(default_factory=dict)
+    # purchase bands the lead is in now, by id
+    purchase_bands: dict[str, float] = field(default_factory=dict)
 
     @property
     def engagement(self) -> float:
@@ -61,8 +67,8 @@ def breakdown(state: LeadState, rules: Rules, now: datetime) -> Breakdown:
             terms[half_life] = terms.get(half_life, 0.0) + points
     fit = fit_points(state, rules)
     limited = _over_limits(state, rules, now, by_id, won_now) if rules.limits else {}
-    return Breakdown(fit=fit, engagement_by_half_life=acc, capped=capped, purchases=purchase,
-                     terms=terms, behaviour=behaviour, limited=limited,
+    return Breakdown(fit=float(fit), engagement_by_half_life=acc, capped=float(capped),
+                     purchases=float(purchase), terms=terms, behaviour=behaviour, limited=limited,
                      purchase_bands=order_records.band_points(state, rules, now))
 
 

@@ -1,9 +1,8 @@
 """What one canonical event does to a lead: a delta of facts plus the explained points."""
 
 import math
+from dataclasses import dataclass, field
 from datetime import datetime
-
-from pydantic import BaseModel, Field
 
 from leadscore.domain import decay, money
 from leadscore.domain.behaviour import counter_key, event_fields
@@ -29,7 +28,10 @@ from leadscore.domain.state import EmailStatus, HistoryItem
 NEWSLETTER = "newsletter"
 
 
-class OrderChange(BaseModel):
+# Plain dataclasses: built only here, from validated events (issue 20: a pydantic model's
+# class costs a cold start about twice a dataclass's; ARCHITECTURE.md "Where pydantic is used").
+@dataclass(kw_only=True)
+class OrderChange:
     key: str
     paid: bool  # True: a purchase report; False: a refund
     amount_minor: int
@@ -37,18 +39,19 @@ class OrderChange(BaseModel):
     refund_id: str | None = None
 
 
-class LeadDelta(BaseModel):
+@dataclass(kw_only=True)
+class LeadDelta:
     """Changes that commute (sums, maxima, minima) plus, rarely, state-dependent ones."""
 
     at: datetime
-    acc: dict[str, float] = Field(default_factory=dict)
-    caps: dict[str, int] = Field(default_factory=dict)
-    cap_weights: dict[str, float] = Field(default_factory=dict)
-    counters: dict[str, int] = Field(default_factory=dict)
-    latest: dict[str, datetime] = Field(default_factory=dict)
-    earliest: dict[str, datetime] = Field(default_factory=dict)
+    acc: dict[str, float] = field(default_factory=dict)
+    caps: dict[str, int] = field(default_factory=dict)
+    cap_weights: dict[str, float] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    latest: dict[str, datetime] = field(default_factory=dict)
+    earliest: dict[str, datetime] = field(default_factory=dict)
     # state-dependent (last writer by event time wins): need the old value to apply
-    profile: dict[str, ProfileValue] = Field(default_factory=dict)
+    profile: dict[str, ProfileValue] = field(default_factory=dict)
     email_status: EmailStatus | None = None
     order: OrderChange | None = None
 

@@ -5,13 +5,17 @@ They are facts about the past, not requests: a stage change is already recorded 
 outbox with the lead's write, a flagged non-opener is already stored as flagged.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+# Plain dataclasses, not pydantic models: only use cases build them, for `Container.dispatch`
+# in the same process; nothing reads them from outside or from storage (issue 20: a model's
+# class costs every cold start about twice a dataclass's).
 
 
-class StageChanged(BaseModel):
+@dataclass(kw_only=True)
+class StageChanged:
     """A lead's stored stage moved; its handover waits in the outbox."""
 
     kind: Literal["stage_changed"] = "stage_changed"
@@ -20,7 +24,8 @@ class StageChanged(BaseModel):
     stage_after: str
 
 
-class NonOpenerFlagged(BaseModel):
+@dataclass(kw_only=True)
+class NonOpenerFlagged:
     """The decay job flagged a lead as a non-opener (to suppress or remove from ESP lists)."""
 
     kind: Literal["non_opener_flagged"] = "non_opener_flagged"
@@ -29,7 +34,8 @@ class NonOpenerFlagged(BaseModel):
     at: datetime
 
 
-class LeadScored(BaseModel):
+@dataclass(kw_only=True)
+class LeadScored:
     """A write applied events to a lead and stored its new score, grade and stage, with no
     stage change (a `StageChanged` says the lead was scored too). The CRM sync decides
     whether the move matters (`integrations/crm_sync.sync_matters`)."""

@@ -1,9 +1,8 @@
 """Materialising a lead's view (score, stage, grade, non-opener flag) exactly at a moment,
 and the decay job's refresh of it."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from pydantic import BaseModel
 
 from leadscore.domain import lead_stats
 from leadscore.domain import movement as moved
@@ -79,7 +78,8 @@ def materialise(state: LeadState, rules: Rules, now: datetime) -> LeadState:
     return fresh
 
 
-class ViewChange(BaseModel):
+@dataclass(kw_only=True)  # not a pydantic model: built only below and in rebuild (issue 20)
+class ViewChange:
     """What re-materialising one lead at `now` changed (the decay job's unit of work)."""
 
     lead_id: str

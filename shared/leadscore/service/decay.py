@@ -10,11 +10,10 @@ every lead either done or untouched for the next run.
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from leadscore.domain.defaults import empty_list
 from leadscore.domain.happenings import DomainEvent, LeadScored, NonOpenerFlagged, StageChanged
 from leadscore.domain.rebuild import rebuilt, stale_rules
 from leadscore.domain.rules import Rules
@@ -26,7 +25,10 @@ from leadscore.store.port import LeadStore
 DRY_RUN_LIMIT = 100_000
 
 
-class DecaySummary(BaseModel):
+# A dataclass, not a pydantic model: built only here, and holding the domain events (dataclasses,
+# which a model would build a pydantic schema for at every cold start; issue 20).
+@dataclass(kw_only=True)
+class DecaySummary:
     now: datetime
     dry_run: bool
     examined: int = 0
@@ -39,7 +41,14 @@ class DecaySummary(BaseModel):
     shards_published: int = 0
     elapsed_s: float = 0.0
     # what happened, for `Container.dispatch` (kept out of the logged summary)
-    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary as JSON values, without its events (what the model's JSON dump
+        gave: `now` in ISO 8601, `Z` for UTC)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "events"}
+        out["now"] = self.now.isoformat().replace("+00:00", "Z")
+        return out
 
     def count(self, change: ViewChange | None) -> None:
         self.examined += 1

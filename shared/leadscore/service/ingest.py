@@ -1,12 +1,10 @@
 """The ingest use case: apply canonical events, grouped by lead, one atomic write per lead."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
-
 from leadscore import logs
-from leadscore.domain.defaults import empty_list
 from leadscore.domain.events import Event
 from leadscore.domain.happenings import DomainEvent, LeadScored, StageChanged
 from leadscore.domain.identity import lead_id_for
@@ -19,7 +17,8 @@ from leadscore.store.port import LeadStore
 MAX_CLOCK_SKEW = timedelta(hours=1)
 
 
-class IngestResult(BaseModel):
+@dataclass(kw_only=True)  # not a pydantic model: built only here and in forms (issue 20)
+class IngestResult:
     received: int
     applied: int
     duplicates: int
@@ -28,10 +27,11 @@ class IngestResult(BaseModel):
     erased: int = 0  # events dropped because their lead was erased (service/erasure.py)
     stage_changes: list[ApplyOutcome]
     # what happened, for `Container.dispatch` (kept out of response bodies and logs)
-    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)
+    events: list[DomainEvent] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
-        return self.model_dump(include={"received", "applied", "duplicates", "leads"})
+        return {"received": self.received, "applied": self.applied,
+                "duplicates": self.duplicates, "leads": self.leads}
 
 
 def group_by_lead(events: Sequence[Event]) -> dict[str, list[Event]]:
@@ -84,6 +84,11 @@ def ingest(store: LeadStore, rules: Rules, events: Sequence[Event],
     for outcome in changed:  # logged once committed
         logs.info("stage changed", lead_id=outcome.lead_id, stage_before=outcome.stage_before,
                   stage_after=outcome.stage_after)
+    happened: list[DomainEvent] = [
+        StageChanged(lead_id=o.lead_id, stage_before=o.stage_before,
+                     stage_after=o.stage_after or "lead") for o in changed]
+    happened += [LeadScored(lead_id=o.lead_id) for o in outcomes
+                 if o.applied and o.stage_before == o.stage_after]
     result = IngestResult(
         received=len(events),
         applied=sum(o.applied for o in outcomes),
@@ -92,10 +97,7 @@ def ingest(store: LeadStore, rules: Rules, events: Sequence[Event],
         commits=sum(o.commits for o in outcomes),
         erased=sum(o.erased for o in outcomes),
         stage_changes=changed,
-        events=[StageChanged(lead_id=o.lead_id, stage_before=o.stage_before,
-                             stage_after=o.stage_after or "lead") for o in changed]
-        + [LeadScored(lead_id=o.lead_id) for o in outcomes
-           if o.applied and o.stage_before == o.stage_after],
+        events=happened,
     )
     logs.info("events ingested", received=result.received, applied=result.applied,
               duplicates=result.duplicates, leads=result.leads)

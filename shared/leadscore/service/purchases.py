@@ -31,12 +31,13 @@ make the platform resend them for days and then disable the endpoint.
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from leadscore import logs
-from leadscore.domain.defaults import empty_list
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
 from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.identity import keyed_hash
@@ -53,7 +54,10 @@ MAX_HOPS = 4  # charge -> payment intent -> invoice is the longest chain a platf
 _SOME_BUYER = "buyer@example.com"
 
 
-class PurchaseResult(BaseModel):
+# A dataclass, not a pydantic model: built only here, and holding the domain events (dataclasses,
+# which a model would build a pydantic schema for at every cold start; issue 20).
+@dataclass(kw_only=True)
+class PurchaseResult:
     status: str = "ok"
     applied: int
     duplicates: int
@@ -63,7 +67,13 @@ class PurchaseResult(BaseModel):
     invalid: int = 0  # reports whose values are out of range: acknowledged, nothing written
     future: int = 0  # reports dated more than an hour ahead: acknowledged, nothing written
     stage_changes: int = 0
-    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)  # for dispatch
+    events: list[DomainEvent] = field(default_factory=list)  # for dispatch
+
+    def body(self) -> dict[str, Any]:
+        """The answer's counts (what the webhook sends back)."""
+        return {"status": self.status, "applied": self.applied, "duplicates": self.duplicates,
+                "unmatched_refunds": self.unmatched_refunds, "ignored": self.ignored,
+                "erased": self.erased, "invalid": self.invalid, "future": self.future}
 
 
 def _event(report: PurchaseReport, email: str) -> Event:
@@ -233,14 +243,14 @@ def record_purchases(store: LeadStore, rules: Rules, reports: Sequence[PurchaseR
                              type=report.event_type)
             continue
         events.append(_event(placed, placed.email))
-    counts = {"invalid": dropped["invalid"] + invalid, "future": dropped["future"],
-              "erased": len(erased)}
+    invalid_all, future, erased_n = dropped["invalid"] + invalid, dropped["future"], len(erased)
     if not events:
         return PurchaseResult(status="ignored", applied=0, duplicates=0,
                               unmatched_refunds=unmatched, ignored=ignored + sum(
-                                  r.kind == "link" for r in reports), **counts)
+                                  r.kind == "link" for r in reports),
+                              invalid=invalid_all, future=future, erased=erased_n)
     result = ingest(store, rules, events, now)
     return PurchaseResult(applied=result.applied, duplicates=result.duplicates,
                           unmatched_refunds=unmatched, ignored=ignored,
                           stage_changes=len(result.stage_changes), events=result.events,
-                          **counts)
+                          invalid=invalid_all, future=future, erased=erased_n)

@@ -39,12 +39,12 @@ RSS 64 -> 525 MB, 12.2 s; after, 1,000 kept and joined in 5 pages, max RSS 63 ->
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from leadscore import logs
-from leadscore.domain.defaults import empty_list
 from leadscore.domain.events import EVENT_ADAPTER, Event
 from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.identity import lead_id_for, ledger_key
@@ -58,13 +58,16 @@ JOIN_PAGE = 200  # stored events read at once (moved between keys, or joined to 
 Lead = tuple[str, str]  # (lead id, address)
 
 
-class TrackResult(BaseModel):
+# A dataclass, not a pydantic model: built only here, and holding the domain events (dataclasses,
+# which a model would build a pydantic schema for at every cold start; issue 20).
+@dataclass(kw_only=True)
+class TrackResult:
     accepted: int
     anonymous: int  # kept as visitor records, waiting for an identification
     joined: int  # earlier anonymous events that joined a lead now
     applied: int
     duplicates: int
-    events: list[DomainEvent] = Field(default_factory=empty_list, exclude=True)
+    events: list[DomainEvent] = field(default_factory=list)
 
 
 class _Visits:

@@ -22,10 +22,9 @@ Rescore and refresh are transactional plans too (the whole history, or the view 
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, cast
-
-from pydantic import BaseModel
 
 from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
@@ -60,7 +59,10 @@ MAX_CONFLICT_ROUNDS = 5
 SAFETY_REVIEW = timedelta(minutes=10)  # due for the scheduled job if a writer dies mid-way
 
 
-class ApplyOutcome(BaseModel):
+# Plain dataclasses: what this module's own code answers (issue 20: a pydantic model's class
+# costs every cold start about twice a dataclass's; ARCHITECTURE.md "Where pydantic is used").
+@dataclass(kw_only=True)
+class ApplyOutcome:
     lead_id: str
     applied: int
     duplicates: int
@@ -136,7 +138,8 @@ def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Ev
     return _apply_in_transaction(store, lead_id, email, keyed, rules, now, len(events))
 
 
-class _NeedsRebuild(BaseModel):
+@dataclass
+class _NeedsRebuild:
     """A plan's answer when the lead was stored under other rules: read its history too."""
 
 

@@ -42,12 +42,12 @@ newest `limit` entries in that order.
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from leadscore.domain.defaults import empty_list, empty_set
 from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, LeadState, Order, Stage
 
@@ -73,19 +73,26 @@ class Tombstone(BaseModel):
     settled: bool = True
 
 
-class LeadSnapshot(BaseModel):
+# The port's own values (a snapshot, a write, transforms, a count query, a scan page) are
+# plain dataclasses, not pydantic models: only the adapters and the service build them, from
+# values already validated (stored documents are read into `LeadState`, `HistoryEntry`...),
+# so nothing is left to validate, and a dataclass costs a fraction of a model's class
+# building at every cold start (issue 20; ARCHITECTURE.md "Where pydantic is used").
+@dataclass(kw_only=True)
+class LeadSnapshot:
     """What a plan is computed from."""
 
     lead_id: str
     lead: LeadState | None
     tombstone: Tombstone | None = None  # read in the same transaction as the lead
-    known: set[str] = Field(default_factory=empty_set)  # the asked ledger keys that exist
-    history: list[HistoryEntry] = Field(default_factory=empty_list)  # only when asked for
+    known: set[str] = field(default_factory=set)  # the asked ledger keys that exist
+    history: list[HistoryEntry] = field(default_factory=list)  # only when asked for
     version: Any = None  # opaque: the adapter's token for "unchanged since this read"
-    orders: dict[str, Order] = Field(default_factory=dict)  # the asked order records that exist
+    orders: dict[str, Order] = field(default_factory=dict)  # the asked order records that exist
 
 
-class LeadWrite(BaseModel):
+@dataclass(kw_only=True)
+class LeadWrite:
     """One planned change to one lead, committed atomically by `transact`.
 
     `fields` says how the lead is written: "merge" the whole document over the stored one,
@@ -95,23 +102,24 @@ class LeadWrite(BaseModel):
 
     lead: LeadState
     fields: Literal["merge", "replace", "view"] = "merge"
-    history: list[HistoryEntry] = Field(default_factory=empty_list)
-    outbox: list[StageChange] = Field(default_factory=empty_list)
-    orders: list[str] = Field(default_factory=empty_list)
-    aliases: dict[str, str] = Field(default_factory=dict)  # alias -> order key, with the lead
-    order_records: dict[str, Order] = Field(default_factory=dict)  # order key -> its record
+    history: list[HistoryEntry] = field(default_factory=list)
+    outbox: list[StageChange] = field(default_factory=list)
+    orders: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> order key, with the lead
+    order_records: dict[str, Order] = field(default_factory=dict)  # order key -> its record
 
 
-class FieldTransforms(BaseModel):
+@dataclass(kw_only=True)
+class FieldTransforms:
     """Commutative changes to a lead's fields, written blind (no read), from any writer.
 
     `increment` adds to keys of map fields (`eng_acc`, `counters`...), `maximum` and
     `minimum` keep the later or earlier of a top-level time, `set` writes plain values."""
 
-    set: dict[str, Any] = Field(default_factory=dict)
-    increment: dict[str, dict[str, float]] = Field(default_factory=dict)
-    maximum: dict[str, datetime] = Field(default_factory=dict)
-    minimum: dict[str, datetime] = Field(default_factory=dict)
+    set: dict[str, Any] = field(default_factory=dict)
+    increment: dict[str, dict[str, float]] = field(default_factory=dict)
+    maximum: dict[str, datetime] = field(default_factory=dict)
+    minimum: dict[str, datetime] = field(default_factory=dict)
 
 
 Plan = Callable[[LeadSnapshot], tuple[LeadWrite | None, R]]
@@ -379,7 +387,8 @@ class OutboxClaims(Protocol):
         ...
 
 
-class LeadCount(BaseModel):
+@dataclass(kw_only=True)
+class LeadCount:
     """One aggregation query over the leads: every given field must match; the score range is
     `min_score <= score < below_score`. Counted by the store (Firestore `count()`, SQL
     `COUNT`), never by reading the leads."""
@@ -455,7 +464,8 @@ class DashboardStats(Protocol):
         ...
 
 
-class StoredEvents(BaseModel):
+@dataclass(kw_only=True)
+class StoredEvents:
     """One lead's stored canonical events, as the JSON its history keeps, unvalidated."""
 
     lead_id: str
