@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +45,6 @@ __all__ = ["crm_webhook", "dashboard", "email_webhook", "form_submission", "inac
            "ingest", "leads_api", "purchase_webhook", "track"]
 
 
-_frozen = False  # the first target's import has frozen what was loaded (below)
-
-
 def __getattr__(name: str) -> Any:
     module = TARGETS.get(name)
     if module is None:
@@ -63,17 +61,18 @@ def _import_without_collecting(module: str) -> Any:
     collections skip: no request pays for traversing the import's objects instead, and a
     full collection while serving traverses only what requests keep (the Python
     documentation's disable-early, freeze pattern for pre-loading servers). The import's
-    few garbage cycles (about 150 objects) stay. Only the first target's import freezes
-    (a test process resolves many)."""
-    global _frozen
-    if _frozen or not gc.isenabled():  # an embedder that manages the collector keeps it
-        return import_module(module)
+    few garbage cycles (about 150 objects) stay. Only the process's first target import
+    freezes: the framework loads `main.py` afresh for every app it creates (a test process,
+    `leadscore serve`), so whether a target was imported before is read from `sys.modules`,
+    which lives as long as the process; a module flag here would be new each time, and each
+    freeze would keep whatever garbage was pending for good."""
+    if not gc.isenabled() or any(m in sys.modules for m in TARGETS.values()):
+        return import_module(module)  # an embedder that manages the collector keeps it
     gc.disable()
     try:
         return import_module(module)
     finally:
         gc.freeze()
-        _frozen = True
         gc.enable()
 
 
