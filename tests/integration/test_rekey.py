@@ -213,3 +213,76 @@ def test_the_cli_rekeys_with_a_dry_run_first(tmp_path: Path, rules: Rules) -> No
     reopened = SqliteStore(path)
     assert reopened.get_lead(NEW) is not None and reopened.get_lead(OLD) is None
     reopened.close()
+
+
+def test_a_rekey_racing_an_erasure_never_brings_the_lead_back(store: Any, rules: Rules) -> None:
+    # GIVEN a legacy lead, and `leadscore rekey` running at the moment the erasure of its
+    # address has erased its first id (found by /tmp/rev3/r1_rekey_erase.py: the move put
+    # the lead back under the tombstoned keyed id, and the erasure answered "nothing")
+    from leadscore.service.erasure import erase_address
+
+    _seed_legacy(store, rules)
+    real, calls = store.erase, []
+
+    def erase(lead_id: str, erased_at: Any = None) -> bool:
+        found: bool = real(lead_id, erased_at=erased_at)
+        calls.append(lead_id)
+        if len(calls) == 1:
+            rekey_leads(store, rules, NOW)
+        return found
+
+    store.erase = erase
+    # WHEN the address is erased
+    erased = erase_address(store, ANA, NOW)
+    store.erase = real
+    # THEN the lead was erased, nothing of it is left under either id, and a later open
+    # for the address starts nothing
+    assert erased
+    _nothing_left_under(store, OLD)
+    _nothing_left_under(store, NEW)
+    late = apply_events(store, NEW, ANA, [opened(ANA, "o-late", NOW + timedelta(minutes=1))],
+                        rules, NOW + timedelta(minutes=2))
+    assert late.applied == 0 and store.get_lead(NEW) is None
+
+
+def test_a_legacy_lead_whose_address_was_erased_is_erased_not_moved(
+        store: Any, rules: Rules) -> None:
+    # GIVEN a legacy lead whose keyed id already carries an erasure's tombstone
+    _seed_legacy(store, rules)
+    store.erase(NEW, erased_at=NOW)
+    # WHEN the operator re-keys
+    report = rekey_leads(store, rules, NOW + timedelta(minutes=1))
+    # THEN nothing moved: the legacy lead is erased too, with the same erasure time
+    assert report.moved == 0
+    _nothing_left_under(store, OLD)
+    _nothing_left_under(store, NEW)
+    stone = store.tombstone(OLD)
+    assert stone is not None and stone.erased_at == NOW
+
+
+@pytest.mark.firestore
+def test_firestore_an_erasure_between_copying_and_switching_is_never_undone(
+        firestore_client: Any, rules: Rules, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    # GIVEN a legacy lead on Firestore, and an erasure of its address that lands after the
+    # move copied the history under the keyed id but before the switching transaction
+    from conftest import make_store
+
+    store = make_store("firestore", tmp_path, request)
+    _seed_legacy(store, rules)
+    real, calls = store._move_children, []
+
+    def move_children(old: Any, new: Any) -> Any:
+        copied = real(old, new)
+        calls.append(1)
+        if len(calls) == 2:  # history and orders copied
+            store.erase(NEW, erased_at=NOW)
+        return copied
+
+    store._move_children = move_children
+    # WHEN the operator re-keys
+    report = rekey_leads(store, rules, NOW + timedelta(minutes=1))
+    # THEN the switch reads the tombstone: nothing moved, nothing copied is left behind
+    assert report.moved == 0
+    _nothing_left_under(store, OLD)
+    _nothing_left_under(store, NEW)

@@ -55,15 +55,23 @@ def erase_address(store: LeadStore, email: str, now: datetime,
     """Erase every lead this address has (its keyed id, its id from before keyed ids, and
     `found_id`), and keep a tombstone under its keyed id. True if anything was deleted.
     `crm_tools` (the configured CRM syncs, "crm:hubspot") that have the contact get it
-    deleted too: recorded before the erasure, due once it is done (`service/crm_erasure.py`)."""
+    deleted too: recorded before the erasure, due once it is done (`service/crm_erasure.py`).
+
+    Order: the other ids first, the keyed id last. `leadscore rekey` moves a legacy lead
+    onto the keyed id, so the keyed id is the one place a lead can arrive while this runs:
+    a move that commits before the keyed id's erasure begins is erased by it, and one after
+    reads the keyed id's tombstone in its transaction and erases the legacy lead instead of
+    moving it (the stores' `rekey_lead`). The reverse order left a window in which a move
+    brought the lead back under the tombstoned id and this answered "nothing erased"."""
     from leadscore.service import crm_erasure
 
     current = lead_id_for(email)
-    others = {legacy_lead_id(email), found_id or current} - {current}
+    others = sorted({legacy_lead_id(email), found_id or current} - {current})
     pending = crm_erasure.plan(store, crm_tools, current, email, now)
-    erased = store.erase(current, erased_at=now)
+    erased = False
     for other in others:
         erased = store.erase(other, erased_at=now) or erased
+    erased = store.erase(current, erased_at=now) or erased
     crm_erasure.release(store, pending, now, erased)
     logs.info("lead erased", lead_id=current)
     return erased
