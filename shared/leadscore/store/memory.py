@@ -198,6 +198,13 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
         self.erase_visitors(lead_id)
         return found
 
+    def erase_leftover(self, lead_id: str) -> bool:
+        with self._lock:
+            stone, lead = self._tombstones.get(lead_id), self._leads.get(lead_id)
+            if stone is None or lead is None or stone.restarted(lead):
+                return False
+            return self._erase_locked(lead_id, None)
+
     def _erase_locked(self, lead_id: str, erased_at: datetime | None) -> bool:
         """`erase` under the caller's lock (also the re-keying of a lead whose new id is
         erased, `MemoryRekey`); the visitor records are the caller's to erase."""

@@ -67,6 +67,16 @@ class Tombstone(BaseModel):
     erased_at: datetime
     settled: bool = True
 
+    def restarted(self, lead: LeadState) -> bool:
+        """Whether `lead` was started again with consent after this erasure (its mark,
+        `restarted_after`); a lead under a tombstone without it is a leftover. A lead an
+        earlier release started again has no mark: created after the erasure with a form
+        (no leftover has one: an erasure's is created before it, a blind batch has none)."""
+        if lead.restarted_after is not None:
+            return lead.restarted_after >= self.erased_at
+        return (lead.created_at is not None and lead.created_at > self.erased_at
+                and lead.counters.get("form_submitted", 0) > 0)
+
 
 class LeadSnapshot(BaseModel):
     """What a plan is computed from."""
@@ -197,6 +207,13 @@ class LeadStore(Protocol):
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
         """The lead id's erasure, if there was one."""
+        ...
+
+    def erase_leftover(self, lead_id: str) -> bool:
+        """Delete the lead like `erase` (no new tombstone), only if it is a leftover of an
+        erasure: under a tombstone and not `Tombstone.restarted`. The check and the lead
+        document's deletion are one transaction, so a lead started again with consent is
+        never deleted. True if a leftover was deleted."""
         ...
 
     def close(self) -> None: ...

@@ -443,6 +443,15 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         self.erase_visitors(lead_id)
         return found
 
+    def erase_leftover(self, lead_id: str) -> bool:
+        with self._tx() as conn:
+            row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            stone = self._tombstone(conn, lead_id)
+            if row is None or stone is None or stone.restarted(
+                    LeadState.model_validate_json(row[0])):
+                return False
+            return self._erase_rows(conn, lead_id, None)
+
     def _erase_rows(self, conn: sqlite3.Connection, lead_id: str,
                     erased_at: datetime | None) -> bool:
         """`erase` inside the caller's transaction (also the re-keying of a lead whose new
