@@ -113,7 +113,7 @@ def test_a_lead_started_under_the_new_id_after_the_upgrade_is_merged_exactly(
         expected.counters, expected.profile, expected.email_status)
     assert merged.created_at == old.created_at  # the earlier of the two
     assert {e.entry_id for e in store.history(NEW)} == {
-        e.entry_id for e in reference.history(NEW)}
+        e.entry_id for e in reference.history(NEW)} | {f"merged-{OLD}"}  # + what it did
     assert set(store.orders_of(NEW)) == {"shop:in_1"}
     _nothing_left_under(store, OLD)
 
@@ -286,3 +286,31 @@ def test_firestore_an_erasure_between_copying_and_switching_is_never_undone(
     assert report.moved == 0
     _nothing_left_under(store, OLD)
     _nothing_left_under(store, NEW)
+
+
+def test_a_merge_that_moves_the_stage_hands_it_over_and_says_so_in_the_history(
+        store: Any, rules: Rules) -> None:
+    # GIVEN two halves of one person below MQL each: a contact form under the legacy id, a
+    # webinar and a download under the keyed id (/tmp/rev3/r4_rekey_handover.py: the merge
+    # reached MQL with no hand-over and no history entry)
+    at = NOW - timedelta(hours=2)
+    old = apply_events(store, OLD, ANA, [form(ANA, "c1", at, kind="contact")], rules, at)
+    new = apply_events(store, NEW, ANA, [form(ANA, "w1", at, kind="webinar"),
+                                         form(ANA, "d1", at, kind="content_download")],
+                       rules, at)
+    assert (old.stage_after, new.stage_after) == ("lead", "lead")
+    assert store.pending_handovers(NOW + timedelta(days=1)) == []
+    # WHEN the operator re-keys
+    report = rekey_leads(store, rules, NOW)
+    # THEN the merged lead's new stage is handed over, and its history says it was merged
+    lead = store.get_lead(NEW)
+    assert report.merged == 1 and lead is not None and lead.stage == "mql"
+    changes = store.pending_handovers(NOW + timedelta(days=1))
+    assert [(c.lead_id, c.stage_before, c.stage_after) for c in changes] == [
+        (NEW, "lead", "mql")]
+    merged = [e for e in store.history(NEW) if e.kind == "merged"]
+    assert len(merged) == 1 and "lead -> mql" in merged[0].reason
+    assert ANA not in merged[0].reason
+    # and re-keying again changes nothing (no second hand-over)
+    rekey_leads(store, rules, NOW + timedelta(minutes=1))
+    assert len(store.pending_handovers(NOW + timedelta(days=1))) == 1

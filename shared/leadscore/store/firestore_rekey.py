@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, Order
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc
@@ -127,9 +128,10 @@ class FirestoreRekey:
             esp = [(s, self._esp.document(s.id.rsplit(":", 1)[0] + ":" + new_id))
                    for s in naming_old(self._esp, tx)]
             esp_new = {ref.id for _, ref in esp if ref.get(transaction=tx).exists}
-            lead, records = merge(from_doc(old.to_dict() or {}),
-                                  from_doc(target.to_dict() or {}) if target.exists else None,
-                                  history, records)
+            merged = merge(from_doc(old.to_dict() or {}),
+                           from_doc(target.to_dict() or {}) if target.exists else None,
+                           history, records)
+            lead, records = merged.lead, merged.records
             tx.set(new_ref, to_doc(lead))
             # the shards: the old lead's counts go, the new id's are replaced by the merge's
             self._stage_counts(tx, (old_id, (old.to_dict() or {}).get("counted"), None),
@@ -138,6 +140,11 @@ class FirestoreRekey:
             for key, order in records.items():
                 tx.set(new_ref.collection("orders").document(_order_doc(key)),
                        {"key": key, **order.model_dump(mode="python")})
+            for entry in merged.history:
+                tx.set(new_ref.collection("history").document(entry.entry_id),
+                       entry.model_dump(mode="python"))
+            for change in merged.outbox:  # its id is the change's: a second merge rewrites it
+                tx.set(self._handovers.document(change.id), _handover(change))
             for snap in pointing:
                 tx.update(snap.reference, {"lead_id": new_id})
             for snap, ref in esp:
@@ -152,6 +159,12 @@ class FirestoreRekey:
         except ValueError as exc:  # the client's "Failed to commit transaction in N attempts"
             raise TransientError(f"re-keying {old_id} kept contending; run again") from exc
         return outcome
+
+
+def _handover(change: StageChange) -> dict[str, Any]:
+    from leadscore.store.firestore import _handover_doc
+
+    return _handover_doc(change)
 
 
 def _order_doc(order_key: str) -> str:

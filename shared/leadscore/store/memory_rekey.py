@@ -50,11 +50,12 @@ class MemoryRekey:
         history = {**self._history.get(old_id, {}), **self._history.get(new_id, {})}
         records = {**self._order_records.get(old_id, {}),
                    **self._order_records.get(new_id, {})}
-        lead, records = merge(old.model_copy(deep=True),
-                              (t.model_copy(deep=True) if (t := self._leads.get(new_id))
-                               else None),
-                              sorted(history.values(), key=lambda e: (e.at, e.entry_id)),
-                              records)
+        merged = merge(old.model_copy(deep=True),
+                       (t.model_copy(deep=True) if (t := self._leads.get(new_id)) else None),
+                       sorted(history.values(), key=lambda e: (e.at, e.entry_id)), records)
+        lead, records = merged.lead, merged.records
+        for entry in merged.history:
+            history.setdefault(entry.entry_id, entry)
         self._leads[new_id], self._history[new_id] = lead, history
         self._order_records[new_id] = records
         self._orders = {k: new_id if v == old_id else v for k, v in self._orders.items()}
@@ -62,6 +63,8 @@ class MemoryRekey:
                          for a, (k, owner) in self._aliases.items()}
         self._handovers = {i: c.model_copy(update={"lead_id": new_id})
                            if c.lead_id == old_id else c for i, c in self._handovers.items()}
+        for change in merged.outbox:
+            self._handovers.setdefault(change.id, change)
         for (tool, owner), record in list(self._esp.items()):
             if owner == old_id:
                 del self._esp[(tool, owner)]

@@ -43,7 +43,7 @@ newest `limit` entries in that order.
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -478,8 +478,18 @@ class EventScan(Protocol):
 # (old lead, lead already under the new id or None, the whole history under the new id after
 # the move, every order record under the new id) -> (the lead document under the new id, the
 # order records to store under it). The service's pure merge; the adapter only calls it.
-Merge = Callable[[LeadState, LeadState | None, list[HistoryEntry], dict[str, Order]],
-                 tuple[LeadState, dict[str, Order]]]
+class Merged(NamedTuple):
+    """What a re-key merge writes in its transaction: the lead, its order records, and
+    (when it merged into a lead already under the new id) a history entry saying so and the
+    hand-over of the stage change the merge made, if any."""
+
+    lead: LeadState
+    records: dict[str, Order]
+    history: Sequence[HistoryEntry] = ()
+    outbox: Sequence[StageChange] = ()
+
+
+Merge = Callable[[LeadState, LeadState | None, list[HistoryEntry], dict[str, Order]], Merged]
 
 
 @runtime_checkable
@@ -490,9 +500,12 @@ class Rekeyable(Protocol):
     def rekey_lead(self, old_id: str, new_id: str, merge: Merge) -> bool:
         """Move the lead `old_id` and everything stored with it (history, order records,
         order index entries and aliases, handovers, email-tool sync records, visitor links)
-        to `new_id`, writing the lead document `merge` returns, and delete it under
+        to `new_id`, writing what `merge` returns (the lead document, its history entry and
+        hand-over, in the same transaction), and delete it under
         `old_id`; atomic per lead with respect to every writer (SQLite and memory: one
         transaction; Firestore: the records are copied first and the switch is one
         transaction that fails if the old lead changed since, see the adapter). Running it
-        again after a crash part-way finishes the move. False if no lead `old_id` exists."""
+        again after a crash part-way finishes the move. False if no lead `old_id` exists.
+        If `new_id` has a tombstone (its address was erased), the old lead is erased instead,
+        with that erasure time, read in the same transaction: False too."""
         ...

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 
 from leadscore.domain.state import HistoryEntry, LeadState, Order
 from leadscore.store.port import Merge
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()  # as SqliteStore orders history times
 
 # Tables whose rows name the lead (and a JSON document that repeats its id), moved as is.
 _REPOINT = [
@@ -69,9 +73,10 @@ class SqliteRekey:
         records = {key: Order.model_validate_json(doc) for key, doc in conn.execute(
             "SELECT order_key, doc FROM order_records WHERE lead_id IN (?, ?) "
             "ORDER BY lead_id = ?", (old_id, new_id, new_id))}  # the new id's win
-        lead, records = merge(LeadState.model_validate_json(old_doc),
-                              LeadState.model_validate_json(target[0]) if target else None,
-                              history, records)
+        merged = merge(LeadState.model_validate_json(old_doc),
+                       LeadState.model_validate_json(target[0]) if target else None,
+                       history, records)
+        lead, records = merged.lead, merged.records
         for table in _DROP_OLD:
             conn.execute(f"DELETE FROM {table} WHERE lead_id = ?", (old_id,))  # noqa: S608
         conn.execute("DELETE FROM order_records WHERE lead_id = ?", (new_id,))
@@ -79,3 +84,10 @@ class SqliteRekey:
                          "VALUES (?, ?, ?)", [(new_id, k, o.model_dump_json())
                                               for k, o in records.items()])
         self._stage_lead_write(conn, lead)
+        conn.executemany("INSERT OR IGNORE INTO history (lead_id, entry_id, at, doc) "
+                         "VALUES (?, ?, ?, ?)", [(new_id, e.entry_id, _utc(e.at),
+                                                  e.model_dump_json()) for e in merged.history])
+        conn.executemany("INSERT OR IGNORE INTO handovers (id, lead_id, delivered, "
+                         "next_attempt_at, doc) VALUES (?, ?, 0, ?, ?)",
+                         [(c.id, c.lead_id, c.next_attempt_at.timestamp(), c.model_dump_json())
+                          for c in merged.outbox])
