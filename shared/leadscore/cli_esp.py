@@ -78,7 +78,8 @@ def esp_resync(tool: str, force: bool, after_id: str | None, page: int) -> None:
                 f"interrupted; resume with --after {last}" if last else "interrupted") from None
     click.echo(f"{tool}: examined {report.examined}, sent {report.synced}, "
                f"removed {report.removed}, restored {report.restored}, "
-               f"refused {report.rejected}, pending {report.pending}")
+               f"refused {report.rejected}, failed {report.failed}, "
+               f"pending {report.pending}")
     if report.refused_earlier:
         click.echo(f"{tool}: {report.refused_earlier} refused for good earlier (invalid or "
                    "forbidden addresses); sent again when those leads change, or with --force")

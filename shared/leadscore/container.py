@@ -238,7 +238,7 @@ class Container:
             self.sync_esp(None if full else named)
             scored = [e.lead_id for e in events if isinstance(e, LeadScored | StageChanged)]
             full_crm = self.settings.hubspot_full_sweep and not shard
-            self.sync_crm(None if full_crm else named + scored)
+            self.sync_crm(None if full_crm else named + scored, forget_expired=not shard)
         else:
             self.sync_crm_soon([e.lead_id for e in events
                                 if isinstance(e, LeadScored | StageChanged)])
@@ -351,15 +351,20 @@ class Container:
         return sinks
 
     # Scores into the CRM (issue 18): HubSpot through its sync records, never in a request.
-    def sync_crm(self, lead_ids: Sequence[str] | None = None, queued: bool = False) -> Any:
+    def sync_crm(self, lead_ids: Sequence[str] | None = None, queued: bool = False,
+                 forget_expired: bool = True) -> Any:
         """One CRM sync run (`lead_ids`: only these leads): the decay job's sweep and the
         background queue's unit. A failure leaves the differences for the next run, so it
-        is logged, never raised. Returns the run's report (None: no CRM configured)."""
+        is logged, never raised. Returns the run's report (None: no CRM configured).
+        `forget_expired` (no CRM configured): forget erasures past their KEEP; a decay
+        shard leaves it to its run's tick, so a run reads `crm_erasures` once, not once
+        per shard (the tick runs every day: a record is forgotten at most a day late)."""
         from leadscore.service.crm_outbox import sync_crm
 
         crm = self.hubspot_crm()
         if crm is None:
-            self.erase_in_crm()  # no CRM now: still forget erasures older than their KEEP
+            if forget_expired:  # no CRM now: still forget erasures older than their KEEP
+                self.erase_in_crm()
             return None
         try:
             report = sync_crm(self.store, crm, "hubspot", self.rules, self.now(),

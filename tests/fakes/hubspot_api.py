@@ -19,7 +19,8 @@ for (a wrong base URL) is 404 OBJECT_NOT_FOUND, never a 204. Forced answers
 stored and then answered 500 (an answer lost after HubSpot stored the batch). Batch read
 takes record ids or, with `idProperty: email`, addresses. It records every batch it received
 and how many times each email was stored. Clearing `upserts_open` holds upserts until it is
-set again (a HubSpot that answers slowly).
+set again (a HubSpot that answers slowly). Merged contacts and the CRM search (its own limits
+enforced): `hubspot_search.py`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from fakes.hubspot_search import SearchMixin
 from fakes.server import FakeApi
 
 TYPES = {"string": {"text", "textarea", "phonenumber", "html", "file"},
@@ -55,9 +57,10 @@ def _record_id(email: str) -> str:
     return str(int(hashlib.sha256(email.encode()).hexdigest()[:12], 16) % 10**9)
 
 
-class HubSpotFake(FakeApi):
+class HubSpotFake(SearchMixin, FakeApi):
     def __init__(self, token: str) -> None:
         super().__init__()
+        self._init_search()
         self.token = token
         self.groups: set[str] = {"contactinformation"}
         self.properties: dict[str, dict[str, Any]] = {
@@ -108,7 +111,8 @@ class HubSpotFake(FakeApi):
                   "/crm/v3/properties/contacts": self._property,
                   "/crm/v3/objects/contacts/batch/upsert": self._upsert,
                   "/crm/v3/objects/contacts/batch/read": self._read,
-                  "/crm/v3/objects/contacts/gdpr-delete": self._gdpr_delete}
+                  "/crm/v3/objects/contacts/gdpr-delete": self._gdpr_delete,
+                  "/crm/v3/objects/contacts/search": self._search}
         route = routes.get(request.path)
         if request.method != "POST" or route is None:
             return self.answer(*error(404, "OBJECT_NOT_FOUND", "not found"))
@@ -138,6 +142,8 @@ class HubSpotFake(FakeApi):
             key = str(item.get("id"))
             if id_property == "email":
                 email = key.lower()
+                if email not in self.contacts and self.reads_find_secondary:
+                    email = self.holder_of(email) or email
                 found = email in self.contacts
                 cid = _record_id(email)
             else:

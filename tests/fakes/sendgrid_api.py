@@ -43,6 +43,13 @@ class SendGridFake(FakeApi):
         self.jobs: dict[str, dict[str, Any]] = {}
         self.field_changes = Counter[str]()
         self.list_events: list[tuple[str, str, str]] = []  # (email, list, added|removed)
+        # addresses SendGrid's validation refuses: the upsert is checked whole before the
+        # job is made, so one of them answers 400 for the whole request, the error's
+        # `field` naming the contact's index (contacts[n].email), never the address
+        self.invalid_emails: set[str] = set()
+        # addresses the import job itself refuses (accepted with 202, then the job's status
+        # is `errored`, as SendGrid reports a job whose contacts failed): nothing applied
+        self.job_error_emails: set[str] = set()
 
     def rate_limited(self, in_s: int = 1, times: int = 1) -> None:
         self.fail_next(429, {"errors": [{"field": None, "message": "too many requests"}]},
@@ -104,7 +111,8 @@ class SendGridFake(FakeApi):
         if any(i not in self.lists for i in body.get("list_ids") or []):
             return errors(400, "list_ids: unknown list", "list_ids")
         for n, contact in enumerate(contacts):
-            if "@" not in str(contact.get("email", "")):
+            if "@" not in str(contact.get("email", "")) or (
+                    str(contact["email"]).lower() in self.invalid_emails):
                 return errors(400, "email is required", f"contacts[{n}].email")
             for key, value in (contact.get("custom_fields") or {}).items():
                 field = self.fields.get(key)
@@ -126,8 +134,12 @@ class SendGridFake(FakeApi):
             return errors(404, "job not found")
         job["checks"] += 1
         if job["status"] == "pending" and job["checks"] >= 2:
-            self._apply(job["body"])
-            job["status"] = "completed"
+            emails = {str(c.get("email", "")).lower() for c in job["body"]["contacts"]}
+            if emails & self.job_error_emails:
+                job["status"] = "errored"
+            else:
+                self._apply(job["body"])
+                job["status"] = "completed"
         return 200, {"id": job_id, "status": job["status"], "job_type": "upsert"}
 
     def _apply(self, body: dict[str, Any]) -> None:

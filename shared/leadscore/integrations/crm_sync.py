@@ -17,11 +17,13 @@ record never holds back the other 99. One refused alone with 400 is refused for 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
 from leadscore.integrations.ports import (
+    BatchResult,
     CrmSync,
     PermanentDelivery,
     RetryableDelivery,
@@ -30,6 +32,7 @@ from leadscore.integrations.ports import (
 
 CALL_REFUSALS = (401, 403, 404)  # the token or the URL: no record of the batch is at fault
 DOUBTFUL = (409, 422)  # a record alone refused so is at fault only if others got through
+T = TypeVar("T")
 
 # (synced, refused for good: records the CRM named, failed: refused with the whole batch or
 # by an error naming no record, so sent again by the next run)
@@ -60,51 +63,65 @@ def sync_records(crm: CrmSync, records: Sequence[ScoreRecord],
     for record in records:  # one lead queued twice is sent once, with its latest score
         latest.pop(record.lead_id, None)
         latest[record.lead_id] = record
-    queue = list(latest.values())
-    size = max(1, crm.max_batch)
+    return send_in_batches(crm.upsert, list(latest.values()), _lead_id, crm.max_batch, mark)
+
+
+def _lead_id(record: ScoreRecord) -> str:
+    return record.lead_id
+
+
+def send_in_batches(send: Callable[[list[T]], BatchResult], items: Sequence[T],
+                    key: Callable[[T], str], size: int, mark: Mark | None = None,
+                    doubtful: Collection[int] = DOUBTFUL) -> SyncReport:
+    """`send` each batch of at most `size` items (keyed by lead id), halving a batch
+    refused whole for good until the item that spoils it stands alone. Shared by the CRM
+    sync and the email tools' sync (`service/esp_sync.py`, with 400 among `doubtful`: the
+    email tools answer 400 to a misconfigured list or field as much as to a bad member)."""
+    queue = list(items)
+    size = max(1, size)
     batches = deque(queue[start:start + size] for start in range(0, len(queue), size))
     report = SyncReport()
-    doubtful: dict[str, str] = {}  # refused alone with 409/422: theirs if others got through
+    unsure: dict[str, str] = {}  # refused alone, doubtful: theirs if others got through
     while batches:
         batch = batches.popleft()
         try:
-            result = crm.upsert(batch)
+            result = send(batch)
         except RetryableDelivery as exc:
-            report.pending = [r.lead_id for r in batch] + [r.lead_id for b in batches
-                                                            for r in b]
+            report.pending = [key(r) for r in batch] + [key(r) for b in batches for r in b]
             report.retry_after_s, report.error = exc.retry_after_s, exc.reason
             report.status = exc.status
-            _settle(report, doubtful, mark, theirs=False)
+            _settle(report, unsure, mark, theirs=False)
             return report
         except PermanentDelivery as exc:
-            if exc.status not in CALL_REFUSALS and len(batch) > 1:
+            if exc.status is not None and exc.status not in CALL_REFUSALS and len(batch) > 1:
                 # one bad record can refuse the whole batch (HubSpot validates all inputs
-                # first; a 409 or 422 for one input): halve it until the bad one stands
-                # alone, the rest still go
+                # first; a 409 or 422 for one input; Brevo's batch is all or nothing):
+                # halve it until the bad one stands alone, the rest still go
                 half = len(batch) // 2
                 batches.extendleft([batch[half:], batch[:half]])
                 continue
-            why = dict.fromkeys((r.lead_id for r in batch), exc.reason)
+            why = dict.fromkeys((key(r) for r in batch), exc.reason)
             report.error = exc.reason
-            if exc.status in DOUBTFUL:  # decided at the end (`_settle`)
-                doubtful.update(why)
+            if exc.status in doubtful:  # decided at the end (`_settle`)
+                unsure.update(why)
                 continue
             # a 400 for a record alone is the one HubSpot named; a refusal of the call (401,
-            # 403, a wrong URL) or of a record alone that says nothing of it (413...) must
-            # not keep a lead back for good, so those are sent again next run
+            # 403, a wrong URL, no answer at all: never halved) or of a record alone that
+            # says nothing of it (413...) must not keep a lead back for good, so those are
+            # sent again next run
             rejected, failed = (why, {}) if exc.status == 400 else ({}, why)
             synced: list[str] = []
         else:
-            ids = {r.lead_id for r in batch}
+            ids = {key(r) for r in batch}
             rejected = {k: v for k, v in result.rejected.items() if k in ids}
             failed = {k: v for k, v in result.unnamed.items() if k in ids and k not in rejected}
-            synced = [r.lead_id for r in batch if r.lead_id not in rejected | failed]
+            synced = [key(r) for r in batch if key(r) not in rejected | failed]
         report.synced += synced
         report.rejected.update(rejected)
         report.failed.update(failed)
         if mark is not None:
             mark(synced, rejected, failed)
-    _settle(report, doubtful, mark, theirs=bool(report.synced))
+    _settle(report, unsure, mark, theirs=bool(report.synced))
     return report
 
 

@@ -15,7 +15,10 @@ crm.objects.contacts.write for the sync and crm.objects.contacts.read for erasur
 - `HubSpotCrm.erase` first asks HubSpot whether it has a contact with the address
   (POST /crm/v3/objects/contacts/batch/read, `idProperty: email`, the address in the body,
   never in a URL); none (a 207 whose OBJECT_NOT_FOUND error names it) is done, any other
-  answer is retried.
+  answer is retried. An address the read does not find may still be a merged contact's
+  secondary email (`hs_additional_emails`): the CRM search is asked too
+  (`hubspot_merged.py`), and a contact it finds is deleted only if the address is really
+  one of its emails.
   Only a contact found is deleted for good, by its record id, with HubSpot's GDPR delete
   (POST /crm/v3/objects/contacts/gdpr-delete, `{"objectId": <id>}`); 204 when done. A GDPR
   delete by email would blocklist an address HubSpot has no contact for, and a person who
@@ -35,6 +38,7 @@ from pydantic import BaseModel, Field
 
 from leadscore.domain.state import STAGES
 from leadscore.integrations.http_out import Answer, request_json, retry_after_s
+from leadscore.integrations.hubspot_merged import Pacer, merged_contact_id
 from leadscore.integrations.ports import (
     BatchResult,
     PermanentDelivery,
@@ -102,9 +106,12 @@ def _rate_wait(answer: Answer) -> float:
     if asked is not None:
         return asked
     body = answer.json()
-    if isinstance(body, dict) and str(body.get("policyName", "")).upper() == "DAILY":
+    policy = str(body.get("policyName", "")).upper() if isinstance(body, dict) else ""
+    if policy == "DAILY":
         return DAILY_WAIT_S
     window = answer.header("X-HubSpot-RateLimit-Interval-Milliseconds")
+    if policy == "SECONDLY" and not window:  # search's own limit: no headers, one second
+        return 1.0
     try:
         return float(window) / 1000 if window else DEFAULT_RATE_WAIT_S
     except ValueError:
@@ -136,6 +143,7 @@ class HubSpotCrm:
         self._headers = {"Authorization": f"Bearer {token}"}
         self._api = api_url.rstrip("/")
         self._timeout = timeout_s
+        self._searches = Pacer()  # search's own limit, per token: this client's calls
 
     def _post(self, path: str, payload: Any) -> Answer:
         return request_json("POST", self._api + path, payload, self._headers, self._timeout)
@@ -203,7 +211,8 @@ class HubSpotCrm:
     def _contact_id(self, email: str) -> str | None:
         """The record id of the contact with this address (batch read by `email`, the
         address in the body), None when HubSpot has none: a 207 whose OBJECT_NOT_FOUND error
-        names this address, as HubSpot answers a missing one. Anything else (another error,
+        names this address, as HubSpot answers a missing one, and no contact holding it as
+        a merged secondary email (a search, `hubspot_merged.py`). Anything else (another error,
         a 200 without the contact, a body that is not HubSpot's, e.g. a proxy's) leaves the
         answer unknown (retryable), so a wrong URL never passes for "nothing to delete"."""
         answer = self._post("/crm/v3/objects/contacts/batch/read", {
@@ -229,7 +238,8 @@ class HubSpotCrm:
         if answer.status != 207 or email.strip().lower() not in named:
             raise RetryableDelivery("hubspot contact read: neither the contact nor its "
                                     "absence", status=answer.status)
-        return None
+        # no contact with it as `email`: a merge may have kept it as a secondary email
+        return merged_contact_id(self._post, email, self._searches, _raise_for)
 
     def upsert(self, records: Sequence[ScoreRecord]) -> BatchResult:
         if len(records) > MAX_BATCH:

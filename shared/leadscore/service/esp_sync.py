@@ -11,6 +11,10 @@ only after the tool accepted it. So:
   after the tool accepted but before the record is written resends the same values, and
   every call made is idempotent (set fields, tag active/inactive, archive, add to a list),
   so the tool ends in the same state. Delivery is at-least-once; the effect exactly-once.
+- a refusal is kept for good only for a member the tool named (`EspRunReport.rejected`):
+  a refused key, a wrong URL, a misconfiguration refusing every member, or a batch refused
+  whole is logged and sent again (`failed`, `pending`); a batch refused whole for good is
+  halved until the member that spoils it stands alone (`crm_sync.send_in_batches`);
 - the clean-up runs when the lead's non-opener flag flips on (a `removing` change), and
   the way back when it flips off (a human open; a resubscribe) as each tool allows.
 Never called inside a provider's request: the decay job and the CLI run it.
@@ -29,12 +33,19 @@ from leadscore import logs
 from leadscore.domain.rules import Rules
 from leadscore.domain.segments import Segments, segments_of
 from leadscore.domain.state import HistoryEntry, HistoryItem, LeadState
+from leadscore.integrations.crm_sync import Mark, send_in_batches
 from leadscore.integrations.esp.port import EspMember, EspSync, MemberChange, member_for
 from leadscore.integrations.http_out import with_retries
-from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
+from leadscore.integrations.ports import BatchResult, PermanentDelivery, RetryableDelivery
 from leadscore.service.outbound_sync import lead_pages as _pages  # shared with the CRM sync
 from leadscore.service.outbound_sync import sync_records_of
 from leadscore.store.port import EspSynced, EspSyncRecords, LeadSnapshot, LeadStore, LeadWrite
+
+# A member alone refused with one of these is refused for good only when other members of
+# the page got through: the email tools answer 400 to a misconfigured list, field or
+# attribute (Brevo's `document_not_found`, SendGrid's unknown `list_ids`) as much as to one
+# bad member, and a misconfiguration must not keep every lead back until it changes.
+DOUBTFUL = (400, 409, 422)
 
 
 class EspRunReport(BaseModel):
@@ -44,9 +55,15 @@ class EspRunReport(BaseModel):
     synced: int = 0
     removed: int = 0
     restored: int = 0
-    rejected: int = 0  # refused for good (reasons are logged without emails)
+    # members the tool named in its refusal (a per-member error, or a batch refused for
+    # good halved down to that member alone while others got through): kept in the sync
+    # record and not sent again until the lead changes (reasons logged without emails)
+    rejected: int = 0
+    # members refused with their whole batch (a 404, a doubtful refusal no member of the
+    # page got past, an error naming none): logged, nothing kept, sent again next sweep
+    failed: int = 0
     refused_earlier: int = 0  # refused for good by an earlier sweep and unchanged since
-    pending: int = 0  # left for the next run (the tool asked to wait, or failed)
+    pending: int = 0  # left for the next run (the tool asked to wait, refused the key, failed)
     last_lead_id: str | None = None  # resume point of a full resync
     retry_after_s: float | None = None
     error: str | None = None
@@ -102,7 +119,8 @@ def _sync_page(store: LeadStore, records: EspSyncRecords, esp: EspSync,
                leads: list[LeadState], segments: Segments, rules: Rules, now: datetime,
                report: EspRunReport, cleanup: bool, force: bool, attempts: int,
                sleep: Callable[[float], None]) -> bool:
-    """One page of leads for one tool; False: the tool asked to wait (the rest is pending)."""
+    """One page of leads for one tool; False: the tool asked to wait, or refused the key
+    (the rest is pending)."""
     last = records.esp_synced(esp.name, [lead.lead_id for lead in leads])
     changes = []
     for lead in leads:
@@ -117,14 +135,41 @@ def _sync_page(store: LeadStore, records: EspSyncRecords, esp: EspSync,
             changes.append(MemberChange(before=accepted, after=wanted))
     report.examined += len(leads)
     report.changed += len(changes)
-    size = max(1, esp.max_batch)
-    for start in range(0, len(changes), size):
-        batch = changes[start:start + size]
-        if not _send(store, records, esp, batch, rules, now, report, attempts, sleep):
-            report.pending += len(changes) - start
-            return False
+    result = send_in_batches(_patient(esp, attempts, sleep), changes, _lead_id,
+                             esp.max_batch, _recorder(store, records, esp, changes, rules, now,
+                                                      report), doubtful=DOUBTFUL)
+    report.synced += len(result.synced)
+    report.rejected += len(result.rejected)
+    report.failed += len(result.failed)
+    if result.error:
+        report.error = result.error
+    if result.pending:
+        report.pending += len(result.pending)
+        report.retry_after_s = result.retry_after_s
+        logs.warning("esp sync deferred", tool=esp.name, members=len(result.pending),
+                     reason=result.error)
+        return False
     report.last_lead_id = leads[-1].lead_id
     return True
+
+
+def _lead_id(change: MemberChange) -> str:
+    return change.after.lead_id
+
+
+def _patient(esp: EspSync, attempts: int,
+             sleep: Callable[[float], None]) -> Callable[[list[MemberChange]], BatchResult]:
+    """`esp.push`, each batch retried with backoff. A refusal no batch can pass (the key
+    refused, 401/403, or no answer saying why: the client missing, the setup not run)
+    stops the tool's sweep with the rest pending, as the CRM sync does."""
+    def push(batch: list[MemberChange]) -> BatchResult:
+        try:
+            return with_retries(lambda: esp.push(batch), attempts=attempts, sleep=sleep)
+        except PermanentDelivery as exc:
+            if exc.status is None or exc.status in (401, 403):
+                raise RetryableDelivery(exc.reason, None, exc.status) from None
+            raise
+    return push
 
 
 def _stored(member: EspMember) -> dict[str, Any]:
@@ -139,43 +184,50 @@ def _accepted(record: EspSynced | None, email: str) -> EspMember | None:
     return EspMember.model_validate({**record.member, "email": email})
 
 
-def _send(store: LeadStore, records: EspSyncRecords, esp: EspSync,
-          batch: list[MemberChange], rules: Rules, now: datetime, report: EspRunReport,
-          attempts: int, sleep: Callable[[float], None]) -> bool:
-    try:
-        result = with_retries(lambda: esp.push(batch), attempts=attempts, sleep=sleep)
-    except RetryableDelivery as exc:
-        report.retry_after_s, report.error = exc.retry_after_s, exc.reason
-        logs.warning("esp sync deferred", tool=esp.name, members=len(batch), reason=exc.reason)
-        return False
-    except PermanentDelivery as exc:
-        report.rejected += len(batch)
-        report.error = exc.reason
-        logs.error("esp sync refused", tool=esp.name, members=len(batch), reason=exc.reason)
-        return True
-    accepted = [c for c in batch if c.after.lead_id not in result.rejected]
-    report.rejected += len(batch) - len(accepted)
-    refused = [c for c in batch if c.after.lead_id in result.rejected]
-    for change in refused:  # the lead id is a keyed hash; the reason is the tool's code
-        logs.error("esp member refused for good; not retried until the lead changes",
-                   tool=esp.name, lead_id=change.after.lead_id,
-                   reason=result.rejected[change.after.lead_id])
-    if refused:  # the record keeps what the tool last accepted, beside what it refused
-        records.record_esp_synced([EspSynced(
-            tool=esp.name, lead_id=c.after.lead_id,
-            member=_stored(c.before) if c.before else {}, synced_at=now,
-            refused=_stored(c.after), refused_reason=result.rejected[c.after.lead_id][:120])
-            for c in refused])
-    for change in accepted:  # the lead's history says what the clean-up did, and when
-        if change.removing or change.restoring:
-            record_action(store, esp, change, rules, now)
-            report.removed += change.removing
-            report.restored += change.restoring
-    records.record_esp_synced([EspSynced(tool=esp.name, lead_id=c.after.lead_id,
-                                         member=_stored(c.after), synced_at=now)
-                               for c in accepted])
-    report.synced += len(accepted)
-    return True
+def _recorder(store: LeadStore, records: EspSyncRecords, esp: EspSync,
+              changes: list[MemberChange], rules: Rules, now: datetime,
+              report: EspRunReport) -> Mark:
+    """Records each batch the tool accepted, as soon as it did; keeps a refusal only for
+    a member the tool named (the CRM sync's rule, `integrations/crm_sync.py`)."""
+    by_id = {c.after.lead_id: c for c in changes}
+
+    def mark(synced: list[str], rejected: dict[str, str], failed: dict[str, str]) -> None:
+        for lead_id, why in rejected.items():  # the lead id is a keyed hash; the reason
+            logs.error("esp member refused for good; not retried until the lead changes",
+                       tool=esp.name, lead_id=lead_id, reason=why)  # is the tool's code
+        if rejected:  # the record keeps what the tool last accepted, beside what it refused
+            records.record_esp_synced([EspSynced(
+                tool=esp.name, lead_id=i, member=_stored(c.before) if c.before else {},
+                synced_at=now, refused=_stored(c.after), refused_reason=why[:120])
+                for i, why in rejected.items() for c in [by_id[i]]])
+        if failed:  # nothing kept: the next sweep sends them again
+            logs.error("esp batch refused; sent again by the next sweep", tool=esp.name,
+                       members=len(failed), reason=next(iter(failed.values())))
+        accepted = [by_id[i] for i in _not_erased(store, esp.name, synced)]
+        for change in accepted:  # the lead's history says what the clean-up did, and when
+            if change.removing or change.restoring:
+                record_action(store, esp, change, rules, now)
+                report.removed += change.removing
+                report.restored += change.restoring
+        records.record_esp_synced([EspSynced(tool=esp.name, lead_id=c.after.lead_id,
+                                             member=_stored(c.after), synced_at=now)
+                                   for c in accepted])
+
+    return mark
+
+
+def _not_erased(store: LeadStore, tool: str, synced: list[str]) -> list[str]:
+    """The members the tool stored that are still leads. One erased after this run read its
+    page (a tombstone and no lead; a lead started again with consent has one) was pushed
+    from what the run read: no sync record is kept for it (the erasure deleted the old one,
+    and a new one would outlive it), and the log says its contact in the tool is the
+    operator's to delete, as for every erased lead. One tombstone read per member stored,
+    as the CRM sync's recorder does."""
+    erased = {i for i in synced if store.tombstone(i) is not None and store.get_lead(i) is None}
+    for lead_id in erased:
+        logs.warning("esp member erased during the sweep; its contact in the tool is yours "
+                     "to delete there", tool=tool, lead_id=lead_id)
+    return [i for i in synced if i not in erased]
 
 
 def record_action(store: LeadStore, esp: EspSync, change: MemberChange, rules: Rules,

@@ -32,6 +32,7 @@ from leadscore.integrations.esp.common import (
     checked_removal,
     client_module,
     member_values,
+    of_the_member,
     raise_for,
 )
 from leadscore.integrations.esp.port import MemberChange, SetupReport
@@ -130,6 +131,8 @@ class BrevoSync:
                                email=change.after.email, attributes=attributes(change),
                                update_enabled=True)
                 except PermanentDelivery as exc:
+                    if not of_the_member(exc):  # the key or the URL: the whole batch
+                        raise
                     rejected[change.after.lead_id] = exc.reason
         contacts = []
         for change in changes:

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from leadscore import jsonfmt
+from leadscore.integrations.crm_sync import CALL_REFUSALS
 from leadscore.integrations.esp.port import MemberChange
 from leadscore.integrations.http_out import Answer, retry_after_s
 from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
@@ -72,11 +73,20 @@ def raise_for(answer: Answer, what: str, default_wait_s: float = 1.0) -> None:
     """RetryableDelivery for 429, 408 and 5xx; PermanentDelivery for any other refusal.
     The body's title or message is kept short and never holds the request's emails."""
     if answer.status == 429:
-        raise RetryableDelivery(f"{what}: rate limited", rate_wait(answer, default_wait_s))
+        raise RetryableDelivery(f"{what}: rate limited", rate_wait(answer, default_wait_s),
+                                429)
     if answer.status >= 500 or answer.status == 408:
-        raise RetryableDelivery(f"{what}: {answer.status}")
+        raise RetryableDelivery(f"{what}: {answer.status}", status=answer.status)
     body = answer.json()
     detail = ""
     if isinstance(body, dict):
         detail = str(body.get("title") or body.get("code") or body.get("message") or "")
-    raise PermanentDelivery(f"{what}: {answer.status} {detail[:120]}".strip())
+    raise PermanentDelivery(f"{what}: {answer.status} {detail[:120]}".strip(), answer.status)
+
+
+def of_the_member(exc: PermanentDelivery) -> bool:
+    """Whether a refusal of a call made for one member names that member: not when the
+    key, the audience or the URL is refused (401, 403, 404: every member would be), nor
+    when no answer says why (the client is missing). Those fail the whole batch instead,
+    which is sent again by the next sweep, so no member is kept back for good by them."""
+    return exc.status is not None and exc.status not in CALL_REFUSALS

@@ -35,7 +35,13 @@ from typing import Any
 
 from leadscore.domain.segments import Segments
 from leadscore.domain.state import STAGES
-from leadscore.integrations.esp.common import answer_of, client_module, member_values, raise_for
+from leadscore.integrations.esp.common import (
+    answer_of,
+    client_module,
+    member_values,
+    of_the_member,
+    raise_for,
+)
 from leadscore.integrations.esp.port import (
     NON_OPENER_TAG,
     MemberChange,
@@ -153,13 +159,16 @@ class MailchimpSync:
     @staticmethod
     def _each(rejected: dict[str, str], change: MemberChange,
               call: Callable[[MemberChange], None]) -> None:
-        """One member's call; a refusal for good rejects that member only (a 429 or 5xx
-        still fails the whole batch, which is sent again)."""
+        """One member's call; a refusal for good of that member rejects it only (a 429 or
+        5xx, or a refused key, audience or URL, still fails the whole batch, which is sent
+        again)."""
         if change.after.lead_id in rejected:
             return
         try:
             call(change)
         except PermanentDelivery as exc:
+            if not of_the_member(exc):
+                raise
             rejected[change.after.lead_id] = exc.reason
 
     def _batch_fields(self, changes: list[MemberChange]) -> dict[str, str]:

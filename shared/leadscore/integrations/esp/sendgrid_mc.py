@@ -173,8 +173,9 @@ class SendGridSync:
             state = (status or {}).get("status")
             if state == "completed":
                 return
-            if state in ("errored", "failed"):
-                raise PermanentDelivery(f"sendgrid upsert job {state}")
+            if state in ("errored", "failed"):  # the data was refused, as a 422 would:
+                # the batch is halved until the contact that spoils it stands alone
+                raise PermanentDelivery(f"sendgrid upsert job {state}", 422)
             self._sleep(self._poll_wait)
         raise RetryableDelivery("sendgrid upsert job still pending", 60)
 
