@@ -66,7 +66,8 @@ def _policy(app: Container, caller: auth.Caller) -> Policy:
     names = _listed(app.settings.track_client_events) or list(website.events)
     return Policy(caller=caller.kind, website=website, client_events=frozenset(names),
                   field_mapping=mapping,
-                  profile_fields=frozenset(set(field_map.DEFAULT_ALIASES) | set(mapping.values())))
+                  profile_fields=frozenset(set(field_map.DEFAULT_ALIASES) | set(mapping.values())),
+                  captcha_required=bool(app.settings.captcha_secret.get_secret_value()))
 
 
 def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:

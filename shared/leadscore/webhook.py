@@ -9,8 +9,9 @@ answered 200 `{"status": "ignored", ...}`; an email provider's verified payload 
 are wrong (a wrong JSON type, an invalid address), and a purchase platform's, are acknowledged
 the same way (naming the bad fields), because the
 provider would send it again and again (or disable the endpoint) and it can never succeed.
-Either way one log line names the provider and the ignored types, never an address. Store
-failures stay 5xx, so the sender retries.
+Either way one log line names the provider and the ignored types, never an address. An item
+dated more than an hour ahead is dropped alone, as "future" (our own `/ingest` answers 422
+instead: its caller can be told). Store failures stay 5xx, so the sender retries.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from leadscore.errors import NotFound, Unauthorized, ValidationFailed
 from leadscore.http import json_response, lower_headers, read_body, require_json
 from leadscore.providers.base import Inbound, ParseResult, Provider
 from leadscore.providers.registry import REGISTRY
-from leadscore.service.ingest import ingest
+from leadscore.service.ingest import ingest, without_future
 
 # A verified request whose payload has the wrong JSON types (a string where an object
 # belongs, a number out of range, an invalid address inside an object a schema passed):
@@ -68,9 +69,16 @@ def write_events(app: Container, result: ParseResult, now: datetime,
         happened = purchased.events
         body = {"status": "ok", **purchased.model_dump(exclude={"stage_changes"})}
     elif result.events:
-        ingested = ingest(app.store, app.rules, result.events, now)
-        happened = ingested.events
-        body = {"status": "ok", **ingested.summary()}
+        events, future = without_future(result.events, now)
+        if future:  # named below; the rest of the batch still counts
+            result.ignored.extend(["future"] * future)
+            logs.info("webhook items ignored", types={"future": future}, scored=len(events))
+        if events:
+            ingested = ingest(app.store, app.rules, events, now)
+            happened = ingested.events
+            body = {"status": "ok", **ingested.summary()}
+        else:
+            body, happened = {"status": "ignored", "message": ignored}, []
     else:
         body, happened = {"status": "ignored", "message": ignored}, []
     if result.ignored:  # named, so a sender's operator can see what we did not score

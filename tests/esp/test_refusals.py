@@ -26,6 +26,7 @@ from esp.conftest import (
 from leadscore.domain.rules import Rules
 from leadscore.service.erasure import erase_address
 from leadscore.service.esp_sync import sync_tool
+from leadscore.store.port import EspSynced
 
 READERS = [f"reader{n}@tiendassol.example" for n in range(3)]
 
@@ -185,3 +186,67 @@ def test_a_reader_erased_during_the_sweep_leaves_no_sync_record(
     assert set(store.esp_synced("mailchimp", ids)) == set(ids[1:])
     # AND the erasure still holds: no lead, its tombstone kept
     assert store.get_lead(ids[0]) is None and store.tombstone(ids[0]) is not None
+
+
+def test_a_reader_erased_and_refused_during_the_sweep_leaves_no_sync_record(
+        sendgrid_api: SendGridFake, store: Any, rules: Rules) -> None:
+    # GIVEN three readers, the first one's address refused by SendGrid, and its erasure
+    # completing after the sweep read its page (found by a review: its refusal was still
+    # kept, with the erased lead's score and stage, under its id)
+    sync = sendgrid(sendgrid_api)
+    ids = readers(store, rules)
+    sendgrid_api.invalid_emails = {READERS[0]}
+    push, erased = sync.push, []
+
+    def erasing_first(batch: Any) -> Any:
+        if not erased:
+            erased.append(erase_address(store, READERS[0], NOW))
+        return push(batch)
+
+    sync.push = erasing_first  # type: ignore[method-assign]
+    # WHEN the sweep runs
+    sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    # THEN the erased reader has no record at all, refused or stored; the others are stored
+    assert erased == [True]
+    assert set(store.esp_synced("sendgrid", ids)) == set(ids[1:])
+
+
+def test_a_contact_deleted_in_mailchimp_is_refused_alone(
+        mailchimp_api: MailchimpFake, store: Any, rules: Rules) -> None:
+    # GIVEN three synced readers, one then deleted in Mailchimp by the operator, and a change
+    # for all three that needs only their tags (found by a review: the member's 404 failed
+    # the whole batch on every sweep)
+    sync, ids = _synced_then_retagged(mailchimp_api, store, rules)
+    mailchimp_api.members = {k: v for k, v in mailchimp_api.members.items()
+                             if v["email_address"] != READERS[1]}
+    # WHEN the sweep runs
+    report = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    # THEN only the deleted contact is refused; the other two are stored
+    assert counts(report) == (2, 1, 0, 0)
+    assert store.esp_synced("mailchimp", ids)[ids[1]].refused is not None
+
+
+def test_an_audience_deleted_in_mailchimp_keeps_no_member_back(
+        mailchimp_api: MailchimpFake, store: Any, rules: Rules) -> None:
+    # GIVEN three synced readers whose tags must change, and the audience deleted since
+    sync, ids = _synced_then_retagged(mailchimp_api, store, rules)
+    mailchimp_api.list_id = "deleted-audience"
+    # WHEN the sweep runs
+    report = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    # THEN no member is refused for good: the batch fails whole and is sent again later
+    assert counts(report)[:2] == (0, 0) and report.failed + report.pending == 3
+    assert all(r.refused is None for r in store.esp_synced("mailchimp", ids).values())
+
+
+def _synced_then_retagged(mailchimp_api: MailchimpFake, store: Any,
+                          rules: Rules) -> tuple[Any, list[str]]:
+    """Three readers synced to Mailchimp, each last accepted with another band tag, so the
+    next sweep sends tags-only changes (no batch call first)."""
+    sync = mailchimp(mailchimp_api)
+    ids = readers(store, rules)
+    assert sync_tool(store, sync, rules, NOW, sleep=no_sleep).synced == 3
+    kept = store.esp_synced("mailchimp", ids)
+    store.record_esp_synced([EspSynced(tool="mailchimp", lead_id=i, synced_at=NOW,
+                                       member={**r.member, "band_target": "old-band"})
+                             for i, r in kept.items()])
+    return sync, ids

@@ -114,6 +114,9 @@ class MailchimpFake(FakeApi):
             return self.answer(*self._create_field(body))
         if rest == "" and request.method == "POST":
             return self.answer(*self._batch(body))
+        if rest == "" and request.method == "GET":  # the audience itself (GET /lists/{id})
+            return self.answer(200, {"id": self.list_id, "name": "Newsletter",
+                                     "stats": {"member_count": len(self.members)}})
         if with_hash and with_hash.group(2) and request.method == "POST":
             return self.answer(*self._tags(with_hash.group(1), body))
         if with_hash and not with_hash.group(2):

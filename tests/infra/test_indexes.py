@@ -101,6 +101,8 @@ def test_every_adapter_query_has_an_index(firestore_client: Any, rules: Any,
     store.claim_handovers(NOW + timedelta(days=1), NOW + timedelta(days=2))
     store.claim_crm_erasures(NOW + timedelta(days=1), NOW + timedelta(days=2))
     _every_dashboard_query(store)
+    store.visitor_events("v-x", 5)  # the visitors' pages and trims (service/visitors.py)
+    store.trim_visitor_events(["v-x"], 0)
     store.erase(lead_id_for(email))
     indexes = json.loads(INDEXES.read_text())["indexes"]
     generic = [(c.replace(collection, "leads"), f, o) for c, f, o in seen]

@@ -74,6 +74,13 @@ def ledger_key(source: str, idempotency_key: str) -> str:
     return f"e_{hashlib.sha256(raw).hexdigest()[:40]}"
 
 
+def keyed_hash(purpose: str, value: str) -> str:
+    """A keyed hash (the id key) of a value that is not an address, for markers that must
+    not be readable or guessable from the value (an erased lead's order ids)."""
+    digest = hmac.new(_id_key, f"{purpose}\x1f{value}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:40]
+
+
 def redact_email(email: str) -> str:
     """What logs may show of an address: its lead id, nothing readable."""
     return lead_id_for(email)

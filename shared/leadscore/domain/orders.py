@@ -16,10 +16,12 @@ Pure functions; the caller passes the touched order records in a dict it then wr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from leadscore.domain import decay
 from leadscore.domain.effects import OrderChange
+from leadscore.domain.events import PurchaseRefunded
 from leadscore.domain.purchase_rules import day_of
 from leadscore.domain.rules import Rules
 from leadscore.domain.state import LeadState, Order, PurchaseTotals
@@ -29,23 +31,71 @@ def _earlier(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b < a else a
 
 
+# A refund reported before any paid report of its order, in another currency than the
+# refunds before it: kept under "<currency><FOREIGN><refund id>" until the order's currency
+# is known (such an order does not count yet, so these amounts weigh nothing meanwhile).
+FOREIGN = "\x1f"
+
+
+def _settle(order: Order, currency: str) -> None:
+    """The first paid report: keep only the refunds in the order's currency, by refund id."""
+    kept: dict[str, int] = {}
+    for key, amount in order.refunds.items():
+        code, sep, refund_id = key.partition(FOREIGN)
+        if sep and code == currency:
+            kept[refund_id] = max(kept.get(refund_id, 0), amount)
+        elif not sep and order.currency == currency:
+            kept[key] = max(kept.get(key, 0), amount)
+    order.refunds = kept
+
+
 def changed(order: Order, change: OrderChange, at: datetime) -> Order:
-    """The order after one report; commutes with every other report of it."""
+    """The order after one report; commutes with every other report of it.
+
+    A refund counts only in its order's currency: one in another currency (4990 JPY against
+    a 49.90 EUR order) changes nothing, whichever arrives first."""
+    known = order.reported_at is not None or order.amount_minor is not None  # paid before
+    paid_in = order.currency if known else None
+    if not change.paid and paid_in is not None and change.currency != paid_in:
+        return order  # the service acknowledges such a refund as invalid before it gets here
     order = order.model_copy(deep=True)
     if change.paid:
+        if not known and order.refunds:
+            _settle(order, change.currency)
         newer = order.reported_at is None or at > order.reported_at or (
             at == order.reported_at and change.amount_minor > (order.amount_minor or 0))
-        if newer:  # the latest report of the order's amount wins
+        # the latest report of the order's amount wins: the ledger keeps one paid report per
+        # platform order (`order:{id}:paid`), so edits never get here; the rule keeps a
+        # replay or a rebuild the same in any order
+        if newer:
             order.amount_minor, order.currency = change.amount_minor, change.currency
             order.reported_at = at
         order.paid_at = _earlier(order.paid_at, at)
     else:
         assert change.refund_id is not None
+        refund_id = change.refund_id
+        if order.currency is not None and change.currency != order.currency:
+            refund_id = f"{change.currency}{FOREIGN}{refund_id}"  # order not paid yet
         # a refund id's amount only grows (Stripe reports a charge's cumulative refund)
-        order.refunds[change.refund_id] = max(order.refunds.get(change.refund_id, 0),
-                                              change.amount_minor)
+        order.refunds[refund_id] = max(order.refunds.get(refund_id, 0), change.amount_minor)
         order.currency = order.currency or change.currency
     return order
+
+
+def changes_nothing(orders: Mapping[str, Order], event: PurchaseRefunded) -> bool:
+    """True when the refund's order already holds it at this amount or more, or was paid in
+    another currency: applying it would change nothing, so it is a duplicate (a redelivery
+    of a refund recorded before refunds were keyed by their order, under its old key)."""
+    order = orders.get(f"{event.source}:{event.order_id}")
+    if order is None:
+        return False
+    paid = order.reported_at is not None or order.amount_minor is not None
+    if paid and order.currency != event.currency:
+        return True
+    key = event.refund_id
+    if order.currency is not None and order.currency != event.currency:
+        key = f"{event.currency}{FOREIGN}{key}"
+    return order.refunds.get(key, -1) >= event.amount_minor
 
 
 def order_points(order: Order, rules: Rules) -> float:

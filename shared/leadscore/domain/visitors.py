@@ -15,6 +15,11 @@ class Tracked:
     keys: tuple[str, ...]  # visitor keys, the user id's first
     email: str | None
     event: Event | None  # its address is ANONYMOUS while `email` is None
+    # sent with a server key (a secret): may re-point a visitor key linked to another lead.
+    # A client key is public, so its messages (and forms) only link keys nobody else has.
+    trusted: bool = True
+    # may start a lead for `email` (else only a lead that exists; see Policy.captcha_required)
+    creates: bool = True
 
 
 def visitor_key(kind: str, raw: str) -> str:

@@ -43,14 +43,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import fields
 
-from leadscore.domain.events import Event
 from leadscore.errors import Unauthorized
 from leadscore.providers import canonical as bearer
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
-from leadscore.providers.email_events import canonical
-from leadscore.providers.wire import WireSchema, parse_json, schema_errors, schema_for
+from leadscore.providers.email_events import Batch, load_item
+from leadscore.providers.wire import WireSchema, parse_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -123,20 +122,21 @@ def when(item: dict[str, Any]) -> datetime | None:
 
 
 def parse(raw: bytes) -> ParseResult:
+    """Every item loaded and built on its own (as SendGrid's): one we cannot read, or whose
+    address is not one, is acknowledged as invalid and the rest of the batch still counts."""
     body = parse_json(raw)
-    try:
-        items: list[dict[str, Any]] = schema_for(EventSchema).load(
-            body if isinstance(body, list) else [body], many=True)
-    except ValidationError as exc:
-        raise schema_errors(exc) from None
-    events: list[Event] = []
-    ignored: list[str] = []
+    batch, schema = Batch(SOURCE), schema_for(EventSchema)
     seen: set[str] = set()
-    for i, item in enumerate(items):
+    for i, raw_item in enumerate(body if isinstance(body, list) else [body]):
+        item = load_item(schema, raw_item)
+        if item is None:
+            batch.ignore(raw_item.get("event") if isinstance(raw_item, dict) else None,
+                         "invalid")
+            continue
         kind = CAMEL.get(item["event"], item["event"])
         at, email = when(item), item["email"]
         if kind not in KINDS or at is None or not isinstance(email, str):
-            ignored.append(kind if kind in DOCUMENTED else "unknown")
+            batch.ignored.append(kind if kind in DOCUMENTED else "unknown")
             continue  # sent, deferred, blocked, list and contact changes, new kinds: ignored
         mapped, extra = KINDS[kind]
         link = item["link"] or item["URL"]
@@ -148,8 +148,8 @@ def parse(raw: bytes) -> ParseResult:
         if key in seen:
             continue  # unique_opened and opened for the same open, in one batch
         seen.add(key)
-        events.append(canonical(str(i), mapped, email, SOURCE, key, at, **extra))
-    return ParseResult(events=events, ignored=ignored)
+        batch.add(str(i), kind, mapped, email, key, at, **extra)
+    return batch.result()
 
 
 class Brevo(WebhookProvider):

@@ -25,18 +25,20 @@ answers 503 and HubSpot retries; a deal with no contacts is acknowledged and ign
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from leadscore.config import Settings
 from leadscore.domain.events import Event, OutcomeRecorded
 from leadscore.domain.money import MoneyError, to_minor
-from leadscore.errors import BadRequest, Unauthorized
+from leadscore.errors import Unauthorized
 from leadscore.integrations import hubspot_webhook as signature
 from leadscore.providers.base import Edges, Inbound, ParseResult, TokenClaim, WebhookProvider
+from leadscore.providers.json_body import parse_json
 from leadscore.providers.signing import require_configured, secrets
 
 SOURCE = "hubspot"
@@ -71,27 +73,32 @@ class HubSpot(WebhookProvider):
             raise Unauthorized(f"HubSpot signature v3: {exc}") from None
 
     def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
+        payload = parse_json(request.raw)  # bad JSON or nesting too deep: 400
         try:
-            payload = json.loads(request.raw)
             outcomes = signature.deal_outcomes(payload, _stages(settings.hubspot_won_stages),
                                                _stages(settings.hubspot_lost_stages))
-        except ValueError:
-            raise BadRequest("the body is not JSON") from None
         except signature.PayloadInvalid:
             return ParseResult()  # signed, but nothing we know: acknowledged, ignored
+        except (ValueError, OverflowError, OSError):  # an occurredAt no date can hold
+            return ParseResult(ignored=["invalid"])
         events: list[Event] = []
+        ignored: list[str] = []
         for outcome in outcomes:
             amount, currency = _amount(outcome["amount"], settings.hubspot_currency)
             for email in edges.deal_contact_emails(outcome["deal_id"]):
-                events.append(OutcomeRecorded(
-                    email=email, source=SOURCE, idempotency_key=outcome["idempotency_key"],
-                    occurred_at=outcome["occurred_at"], outcome=outcome["type"],
-                    amount_minor=amount, currency=currency, deal_id=outcome["deal_id"]))
+                try:  # one contact's bad address costs only that contact its outcome
+                    events.append(OutcomeRecorded(
+                        email=email, source=SOURCE, idempotency_key=outcome["idempotency_key"],
+                        occurred_at=outcome["occurred_at"], outcome=outcome["type"],
+                        amount_minor=amount, currency=currency, deal_id=outcome["deal_id"]))
+                except ValidationError:
+                    ignored.append(f"{outcome['type']} (invalid)")
         stamp = request.headers.get(signature.SIGNATURE_HEADER.lower(), "")
         # each request owns its claim: HubSpot's own retries are new requests with a new
         # timestamp, so a new signature; the same signature twice is a replay, refused
         owner = f"{hashlib.sha256(request.raw).hexdigest()[:16]}:{uuid.uuid4().hex}"
-        return ParseResult(events=events, claims=[TokenClaim(f"hubspot-v3:{stamp}", owner)])
+        return ParseResult(events=events, ignored=ignored,
+                           claims=[TokenClaim(f"hubspot-v3:{stamp}", owner)])
 
 
 PROVIDER = HubSpot()

@@ -14,12 +14,15 @@ else (Stripe's `invoice_payment.paid`, `charge.succeeded`).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from leadscore.domain.money import MoneyError, currency_code, to_minor
 from leadscore.errors import ValidationFailed
+
+MAX_KEY = 256  # an event's idempotency key (domain/events.py)
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,18 @@ class PurchaseReport:
 
     @property
     def idempotency_key(self) -> str:
-        """One ledger entry per order paid, and per refund state (amounts only grow)."""
+        """One ledger entry per order paid, and per refund state of an order (amounts only
+        grow). A refund id is the platform's, not unique across orders (a shop's "R-1" on
+        every order): the order is part of the key. Keys written before it was (`refund:
+        {refund_id}:{amount}`) stay in the ledger; a redelivery of such a refund misses its
+        new key, but its order holds that refund at that amount already, so the write
+        takes it for a duplicate (`domain/orders.changes_nothing`)."""
         if self.kind == "paid":
             return f"order:{self.order_id}:paid"
-        return f"refund:{self.refund_id}:{self.amount_minor}"
+        key = f"refund:{self.order_id}:{self.refund_id}:{self.amount_minor}"
+        if len(key) > MAX_KEY:  # ids of 128 characters each: the event's key holds 256
+            key = "refund:#" + hashlib.sha256(key.encode()).hexdigest()
+        return key
 
 
 def money(amount: object, currency: object, where: str) -> tuple[int, str]:

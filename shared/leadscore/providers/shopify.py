@@ -24,7 +24,6 @@ Shopify's refund names no buyer, and retrying would not make the order appear.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -36,7 +35,7 @@ from leadscore import logs
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, money
-from leadscore.providers.wire import WireSchema, load_json, schema_for
+from leadscore.providers.wire import WireSchema, load_json, parse_json, schema_for
 
 if TYPE_CHECKING:
     from leadscore.config import Settings
@@ -81,10 +80,7 @@ def is_test(raw: bytes, headers: dict[str, str]) -> bool:
     """The admin's "Send test notification": a signed, fixed sample that must get a 2xx."""
     if headers.get("x-shopify-test", "").strip().lower() == "true":
         return True
-    try:
-        body: Any = json.loads(raw)
-    except ValueError:
-        return False  # the schema reports it
+    body: Any = parse_json(raw)  # bad JSON, nesting too deep included: a 400, never a 500
     if not isinstance(body, dict):
         return False
     transactions = body.get("transactions")

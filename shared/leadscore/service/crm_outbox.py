@@ -48,7 +48,12 @@ from leadscore.integrations.ports import (
     ScoreRecord,
 )
 from leadscore.service.crm_erasure import erase_in_crm, erasure_for
-from leadscore.service.outbound_sync import lead_pages, outbox_of, sync_records_of
+from leadscore.service.outbound_sync import (
+    erased_since_read,
+    lead_pages,
+    outbox_of,
+    sync_records_of,
+)
 from leadscore.store.port import LeadStore, SyncRecord, SyncRecords
 
 HISTORY_LIMIT = 500  # the newest entries hold the reasons worth points now
@@ -140,11 +145,11 @@ def _recorder(store: LeadStore, tool: str, crm_name: str, outgoing: dict[str, Sc
     records = sync_records_of(store)
 
     def mark(synced: list[str], rejected: dict[str, str], failed: dict[str, str]) -> None:
-        erased = [i for i in synced
-                  if store.tombstone(i) is not None and store.get_lead(i) is None]
-        if erased:
+        erased = erased_since_read(store, [*synced, *rejected])
+        if erased:  # refused contacts too: a refusal kept would keep the erased lead's score
             outbox_of(store).record_crm_erasures([erasure_for(
-                tool, i, outgoing[i].email, now, now) for i in erased])
+                tool, i, outgoing[i].email, now, now) for i in sorted(erased)])
+        rejected = {i: why for i, why in rejected.items() if i not in erased}
         records.record_esp_synced([SyncRecord(
             tool=tool, lead_id=i, synced_at=now,
             member=outgoing[i].model_dump(mode="json", include=set(SENT_FIELDS)))

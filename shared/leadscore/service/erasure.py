@@ -112,10 +112,13 @@ def erase_address(store: LeadStore, email: str, now: datetime,
     moving it (the stores' `rekey_lead`). The reverse order left a window in which a move
     brought the lead back under the tombstoned id and this answered "nothing erased"."""
     from leadscore.service import crm_erasure
+    from leadscore.service.purchases import forget_orders
 
     current = lead_id_for(email)
     others = sorted({legacy_lead_id(email), found_id or current} - {current})
     pending = crm_erasure.plan(store, crm_tools, current, email, now)
+    for lead_id in (current, *others):  # a later refund of theirs: not a 503
+        forget_orders(store, lead_id)
     erased = False
     for other in others:
         erased = store.erase(other, erased_at=now) or erased

@@ -37,8 +37,8 @@ from leadscore.integrations.crm_sync import Mark, send_in_batches
 from leadscore.integrations.esp.port import EspMember, EspSync, MemberChange, member_for
 from leadscore.integrations.http_out import with_retries
 from leadscore.integrations.ports import BatchResult, PermanentDelivery, RetryableDelivery
+from leadscore.service.outbound_sync import erased_since_read, sync_records_of
 from leadscore.service.outbound_sync import lead_pages as _pages  # shared with the CRM sync
-from leadscore.service.outbound_sync import sync_records_of
 from leadscore.store.port import EspSynced, EspSyncRecords, LeadSnapshot, LeadStore, LeadWrite
 
 # A member alone refused with one of these is refused for good only when other members of
@@ -192,6 +192,11 @@ def _recorder(store: LeadStore, records: EspSyncRecords, esp: EspSync,
     by_id = {c.after.lead_id: c for c in changes}
 
     def mark(synced: list[str], rejected: dict[str, str], failed: dict[str, str]) -> None:
+        erased = erased_since_read(store, [*synced, *rejected])
+        for lead_id in erased:
+            logs.warning("esp member erased during the sweep; its contact in the tool is "
+                         "yours to delete there", tool=esp.name, lead_id=lead_id)
+        rejected = {i: why for i, why in rejected.items() if i not in erased}
         for lead_id, why in rejected.items():  # the lead id is a keyed hash; the reason
             logs.error("esp member refused for good; not retried until the lead changes",
                        tool=esp.name, lead_id=lead_id, reason=why)  # is the tool's code
@@ -203,7 +208,7 @@ def _recorder(store: LeadStore, records: EspSyncRecords, esp: EspSync,
         if failed:  # nothing kept: the next sweep sends them again
             logs.error("esp batch refused; sent again by the next sweep", tool=esp.name,
                        members=len(failed), reason=next(iter(failed.values())))
-        accepted = [by_id[i] for i in _not_erased(store, esp.name, synced)]
+        accepted = [by_id[i] for i in synced if i not in erased]
         for change in accepted:  # the lead's history says what the clean-up did, and when
             if change.removing or change.restoring:
                 record_action(store, esp, change, rules, now)
@@ -214,20 +219,6 @@ def _recorder(store: LeadStore, records: EspSyncRecords, esp: EspSync,
                                    for c in accepted])
 
     return mark
-
-
-def _not_erased(store: LeadStore, tool: str, synced: list[str]) -> list[str]:
-    """The members the tool stored that are still leads. One erased after this run read its
-    page (a tombstone and no lead; a lead started again with consent has one) was pushed
-    from what the run read: no sync record is kept for it (the erasure deleted the old one,
-    and a new one would outlive it), and the log says its contact in the tool is the
-    operator's to delete, as for every erased lead. One tombstone read per member stored,
-    as the CRM sync's recorder does."""
-    erased = {i for i in synced if store.tombstone(i) is not None and store.get_lead(i) is None}
-    for lead_id in erased:
-        logs.warning("esp member erased during the sweep; its contact in the tool is yours "
-                     "to delete there", tool=tool, lead_id=lead_id)
-    return [i for i in synced if i not in erased]
 
 
 def record_action(store: LeadStore, esp: EspSync, change: MemberChange, rules: Rules,

@@ -53,6 +53,17 @@ def check_times(events: Sequence[Event], now: datetime) -> None:
         raise ValidationFailed("events dated in the future", details=late)
 
 
+def without_future(events: Sequence[Event], now: datetime) -> tuple[list[Event], int]:
+    """A provider's batch without its items dated in the future, and how many there were.
+
+    Our own API refuses such a request (`check_times`: its sender is told and can fix its
+    clock); a provider cannot, and would resend the whole batch for days, so its webhooks
+    drop those items alone, acknowledged as "future", and apply the rest."""
+    limit = now + MAX_CLOCK_SKEW
+    kept = [e for e in events if e.occurred_at <= limit]
+    return kept, len(events) - len(kept)
+
+
 def ingest(store: LeadStore, rules: Rules, events: Sequence[Event],
            now: datetime) -> IngestResult:
     """Validate everything first, then write lead by lead, each lead atomically.

@@ -31,7 +31,7 @@ from leadscore.domain.effects import LeadDelta, effect_of
 from leadscore.domain.events import Event, PurchaseMade, PurchaseRefunded
 from leadscore.domain.handover import stage_change
 from leadscore.domain.identity import ledger_key
-from leadscore.domain.orders import drops_keys
+from leadscore.domain.orders import changes_nothing, drops_keys
 from leadscore.domain.rebuild import rebuilt, replayed, stale_rules
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import (
@@ -152,7 +152,9 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
             leftovers.append(True)
         current = snap.lead
         before = current.stage if current else None
-        fresh = [event for key, event in keyed if key not in snap.known]
+        fresh = [event for key, event in keyed if key not in snap.known
+                 and not (isinstance(event, PurchaseRefunded)  # held at this amount already
+                          and changes_nothing(snap.orders, event))]
         kept = erasure.admitted(snap, fresh, now)  # issue 21: erasure sticks
         dropped = len(fresh) - len(kept)
         fresh = kept

@@ -308,6 +308,12 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
         return {d["key"]: Order.model_validate(d) for d in sorted(
             (d for d in docs if d.get("key")), key=lambda d: str(d["key"]))}
 
+    def order_record(self, lead_id: str, order_key: str) -> Order | None:
+        with _transient():
+            snap = self._order_ref(lead_id, order_key).get()
+        doc = (snap.to_dict() or {}) if snap.exists else {}
+        return Order.model_validate(doc) if doc.get("key") else None
+
     def order_alias(self, alias: str) -> str | None:
         with _transient():
             snap = self._aliases.document(_hashed("a_", alias)).get()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from leadscore.store.port import VisitorEvent, VisitorLink
 
 if TYPE_CHECKING:
-    from google.cloud.firestore import Client, CollectionReference
+    from google.cloud.firestore import Client, CollectionReference, Query
 
 BATCH = 400  # below Firestore's 500 writes per batch
 
@@ -36,11 +36,27 @@ class FirestoreVisitors:
                            "expires_at": e.expires_at})
             batch.commit()
 
-    def visitor_events(self, key: str) -> list[VisitorEvent]:
+    def visitor_events(self, key: str, limit: int | None = None) -> list[VisitorEvent]:
+        query = self._events_of(key).order_by("expires_at")  # then by id: key_ledger
+        if limit is not None:
+            query = query.limit(limit)
+        return [_event_from(snap.to_dict() or {}) for snap in query.stream()]
+
+    def trim_visitor_events(self, keys: Sequence[str], keep: int) -> int:
+        count = 0
+        for key in keys:
+            query: Any = self._events_of(key)
+            extra = int(query.count().get()[0][0].value) - keep  # one read per 1,000 matched
+            if extra > 0:
+                gone = [e.ledger_key for e in self.visitor_events(key, extra)]
+                self.drop_visitor_events(key, gone)
+                count += len(gone)
+        return count
+
+    def _events_of(self, key: str) -> Query:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = self._visitors.where(filter=FieldFilter("visitor", "==", key))
-        return [_event_from(snap.to_dict() or {}) for snap in query.stream()]
+        return self._visitors.where(filter=FieldFilter("visitor", "==", key))
 
     def drop_visitor_events(self, key: str, ledger_keys: Sequence[str]) -> None:
         keys = list(ledger_keys)

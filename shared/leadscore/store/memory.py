@@ -178,6 +178,11 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
             return {k: o.model_copy(deep=True)
                     for k, o in self._order_records.get(lead_id, {}).items()}
 
+    def order_record(self, lead_id: str, order_key: str) -> Order | None:
+        with self._lock:
+            found = self._order_records.get(lead_id, {}).get(order_key)
+            return found.model_copy(deep=True) if found else None
+
     def order_alias(self, alias: str) -> str | None:
         with self._lock:
             found = self._aliases.get(alias)

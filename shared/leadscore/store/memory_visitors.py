@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from leadscore.store.port import VisitorEvent, VisitorLink
@@ -24,10 +24,21 @@ class MemoryVisitors:
             for event in events:
                 stored.setdefault(event.key, {}).setdefault(event.ledger_key, event)
 
-    def visitor_events(self, key: str) -> list[VisitorEvent]:
+    def visitor_events(self, key: str, limit: int | None = None) -> list[VisitorEvent]:
         with self._lock:
             stored, _ = self._visitors()
-            return list(stored.get(key, {}).values())
+            return _oldest_first(stored.get(key, {}).values())[:limit]
+
+    def trim_visitor_events(self, keys: Sequence[str], keep: int) -> int:
+        count = 0
+        with self._lock:
+            for key in keys:
+                events = self._visitors()[0].get(key, {})
+                gone = _oldest_first(events.values())[:max(len(events) - keep, 0)]
+                for event in gone:
+                    del events[event.ledger_key]
+                count += len(gone)
+        return count
 
     def drop_visitor_events(self, key: str, ledger_keys: Sequence[str]) -> None:
         with self._lock:
@@ -65,3 +76,7 @@ class MemoryVisitors:
                 del links[key]
                 count += 1
             return count
+
+
+def _oldest_first(events: Iterable[VisitorEvent]) -> list[VisitorEvent]:
+    return sorted(events, key=lambda e: (e.expires_at, e.ledger_key))

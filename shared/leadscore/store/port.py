@@ -188,6 +188,10 @@ class LeadStore(Protocol):
         """Every order record of the lead, by order key (the leads API, tests, exports)."""
         ...
 
+    def order_record(self, lead_id: str, order_key: str) -> Order | None:
+        """One order record of the lead (a refund checks its order's currency first)."""
+        ...
+
     def order_alias(self, alias: str) -> str | None:
         """The key `platform:id` stands for (an order key or the next alias), if recorded."""
         ...
@@ -277,8 +281,14 @@ class VisitorStore(Protocol):
         """Store each event under (key, ledger_key); storing one again changes nothing."""
         ...
 
-    def visitor_events(self, key: str) -> list[VisitorEvent]:
-        """Every stored event of one visitor key (expired ones may still be listed)."""
+    def visitor_events(self, key: str, limit: int | None = None) -> list[VisitorEvent]:
+        """The stored events of one visitor key, oldest stored first (`expires_at`, then
+        `ledger_key`), at most `limit` (expired ones may still be listed)."""
+        ...
+
+    def trim_visitor_events(self, keys: Sequence[str], keep: int) -> int:
+        """Delete all but the `keep` most recently stored events of each visitor key (the
+        last in `visitor_events`' order); the number deleted."""
         ...
 
     def drop_visitor_events(self, key: str, ledger_keys: Sequence[str]) -> None: ...

@@ -424,6 +424,12 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
             (lead_id,))
         return {r[0]: Order.model_validate_json(r[1]) for r in rows}
 
+    def order_record(self, lead_id: str, order_key: str) -> Order | None:
+        row = self._conn().execute(
+            "SELECT doc FROM order_records WHERE lead_id = ? AND order_key = ?",
+            (lead_id, order_key)).fetchone()
+        return Order.model_validate_json(row[0]) if row else None
+
     def order_alias(self, alias: str) -> str | None:
         row = self._conn().execute("SELECT order_key FROM order_aliases WHERE alias = ?",
                                    (alias,)).fetchone()

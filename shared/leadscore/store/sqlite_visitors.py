@@ -47,10 +47,27 @@ class SqliteVisitors:
                 [(e.key, e.ledger_key, e.expires_at.timestamp(), e.model_dump_json())
                  for e in events])
 
-    def visitor_events(self, key: str) -> list[VisitorEvent]:
-        rows = self._conn().execute("SELECT doc FROM visitor_events WHERE key = ?",
-                                    (key,)).fetchall()
+    def visitor_events(self, key: str, limit: int | None = None) -> list[VisitorEvent]:
+        rows = self._conn().execute(
+            "SELECT doc FROM visitor_events WHERE key = ? ORDER BY expires_at, ledger_key "
+            "LIMIT ?", (key, -1 if limit is None else limit)).fetchall()
         return [VisitorEvent.model_validate_json(r[0]) for r in rows]
+
+    def trim_visitor_events(self, keys: Sequence[str], keep: int) -> int:
+        if not keys:
+            return 0
+        count = 0
+        with self._tx() as conn:
+            for key in keys:  # most keys are under the cap: an index walk says so, no sort
+                if conn.execute("SELECT 1 FROM visitor_events WHERE key = ? LIMIT 1 OFFSET ?",
+                                (key, keep)).fetchone() is None:
+                    continue
+                count += conn.execute(
+                    "DELETE FROM visitor_events WHERE key = ? AND ledger_key IN ("
+                    " SELECT ledger_key FROM visitor_events WHERE key = ?"
+                    " ORDER BY expires_at DESC, ledger_key DESC LIMIT -1 OFFSET ?)",
+                    (key, key, keep)).rowcount
+        return count
 
     def drop_visitor_events(self, key: str, ledger_keys: Sequence[str]) -> None:
         with self._tx() as conn:

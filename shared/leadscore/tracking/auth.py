@@ -3,7 +3,8 @@
 A write key comes as HTTP Basic username with an empty password (Segment's libraries), as
 `X-Write-Key`, or as `writeKey` in the body (the browser library when it cannot set
 headers). Server keys are secrets and may send anything; client keys are public (they sit
-in web pages), so they only work from an allowed origin, for page/track/identify.
+in web pages), so they only work from an allowed origin, for page/track/identify, and
+name visitors by `anonymousId` only (`tracking.mapping.map_message`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from leadscore.domain import field_map
 from leadscore.domain.behaviour import split_url
 from leadscore.domain.events import (
+    EARLIEST,
     CustomActivity,
     EmailClicked,
     EmailComplained,
@@ -62,6 +63,9 @@ class Policy:
     client_events: frozenset[str]
     field_mapping: dict[str, str]
     profile_fields: frozenset[str]
+    # LEADSCORE_CAPTCHA_SECRET is set: forms need a captcha, so a client key (public, no
+    # captcha) may not create a lead or set profile fields either (see `Tracked.creates`)
+    captcha_required: bool = False
 
 
 def message_id(msg: dict[str, Any], raw: dict[str, Any]) -> str:
@@ -73,22 +77,37 @@ def message_id(msg: dict[str, Any], raw: dict[str, Any]) -> str:
                                 ).hexdigest()[:40]
 
 
+def _utc(moment: datetime, name: str) -> datetime:
+    try:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC: no datetime holds it
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise Refusal(f"{name} is out of range") from None
+
+
 def occurred_at(msg: dict[str, Any], batch_sent_at: datetime | None, received: datetime,
                 caller: Kind) -> datetime:
     """Segment's clock-skew correction: `receivedAt - (sentAt - originalTimestamp)`; a server
-    key's `timestamp` without `sentAt` is taken as given (historical imports)."""
+    key's `timestamp` without `sentAt` is taken as given (historical imports). A time out of
+    range (before 1970, or beyond what a datetime holds once corrected) is a `Refusal`."""
     sent = msg.get("sentAt") or batch_sent_at
     original = msg.get("originalTimestamp") or msg.get("timestamp")
     if original is None:
         return received
+    original = _utc(original, "originalTimestamp" if msg.get("originalTimestamp")
+                    else "timestamp")
     if sent is not None:
-        at: datetime = received - (sent - original)
+        try:
+            at: datetime = received - (_utc(sent, "sentAt") - original)
+        except OverflowError:
+            raise Refusal("sentAt and the event's timestamp are too far apart") from None
     else:
         at = original if caller == "server" else received
     if at > received + MAX_CLOCK_SKEW:
         raise Refusal("timestamp is more than an hour in the future")
     if caller == "client" and at < received - CLIENT_HISTORY:
         raise Refusal("client write keys cannot send events older than a day")
+    if at < EARLIEST:  # the events' own bound (domain/events.py), said plainly here
+        raise Refusal("timestamp is before 1970")
     return at
 
 
@@ -119,6 +138,8 @@ def _profile(msg: dict[str, Any], policy: Policy) -> dict[str, ProfileValue]:
     mapped = field_map.map_fields(_scalars(msg["traits"]),  # type: ignore[arg-type]
                                   policy.field_mapping)
     mapped.pop("email", None)
+    if policy.caller == "client" and policy.captcha_required:  # forms need a captcha
+        return {}
     if policy.caller == "client":  # no more than a form could set
         mapped = {k: v for k, v in mapped.items() if k in policy.profile_fields}
     return dict(mapped)
@@ -211,7 +232,12 @@ def _event(kind: str, msg: dict[str, Any], base: dict[str, Any],
 
 def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: datetime,
                 policy: Policy) -> Tracked:
-    """One message, validated and mapped; `Refusal` says why it cannot be accepted."""
+    """One message, validated and mapped; `Refusal` says why it cannot be accepted.
+
+    A client key's message is keyed by its `anonymousId` alone: a `userId` is the site's
+    own server-side identity, and a public key that could name one could claim it (link it
+    to another address, so the server's later orders for it went there). Its `userId` is
+    not read, and a client message without `anonymousId` is refused."""
     if not isinstance(raw, dict):
         raise Refusal("a message must be a JSON object")
     if len(json.dumps(raw, default=str)) > MAX_MESSAGE_BYTES:
@@ -227,7 +253,10 @@ def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: d
         raise Refusal(f"a client write key cannot send {kind} calls")
     email = _address(msg)
     keys = []
-    if msg.get("userId"):
+    if policy.caller == "client" and not msg.get("anonymousId"):
+        raise Refusal("client write keys name visitors by anonymousId; a userId is the "
+                      "site's own identity, which only server keys may send")
+    if msg.get("userId") and policy.caller == "server":  # a client key's is not read at all
         keys.append(visitor_key("user", msg["userId"]))
     if kind == "alias":
         keys += [visitor_key("user", msg["previousId"]), visitor_key("anon", msg["previousId"])]
@@ -242,4 +271,6 @@ def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: d
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                              for e in exc.errors(include_url=False, include_input=False))
         raise Refusal(problems[:500]) from None
-    return Tracked(keys=tuple(dict.fromkeys(keys)), email=email, event=event)
+    client = policy.caller == "client"
+    return Tracked(keys=tuple(dict.fromkeys(keys)), email=email, event=event,
+                   trusted=not client, creates=not (client and policy.captcha_required))

@@ -89,6 +89,7 @@ class MailchimpSync:
         self._key = api_key
         self._api = (api_url or api_url_for(api_key)).rstrip("/")
         self._list = list_id
+        self._audience: bool | None = None  # whether the audience exists (asked per batch)
         self.removal = removal
         self._status_if_new = status_if_new
         self._band_tags = sorted({b.target("mailchimp") or "" for b in
@@ -135,9 +136,16 @@ class MailchimpSync:
             report.created.append(field["tag"])
         return report
 
+    def _audience_found(self) -> bool:
+        if self._audience is None:
+            self._audience = self._call("mailchimp audience", "get_list",
+                                        missing_ok=True) is not None
+        return self._audience
+
     def push(self, changes: Sequence[MemberChange]) -> BatchResult:
         if len(changes) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} members per batch")
+        self._audience = None  # unknown until a member's call answers 404
         archive = self.removal == "archive"
         rejected: dict[str, str] = {}
         for change in changes:  # back from the archive before fields and tags are set
@@ -156,18 +164,18 @@ class MailchimpSync:
                 self._each(rejected, change, self._remove)
         return BatchResult(rejected=rejected)
 
-    @staticmethod
-    def _each(rejected: dict[str, str], change: MemberChange,
+    def _each(self, rejected: dict[str, str], change: MemberChange,
               call: Callable[[MemberChange], None]) -> None:
         """One member's call; a refusal for good of that member rejects it only (a 429 or
         5xx, or a refused key, audience or URL, still fails the whole batch, which is sent
-        again)."""
+        again). A 404 names the member when the audience is there (a contact deleted in
+        Mailchimp): asked once per batch, at the first 404."""
         if change.after.lead_id in rejected:
             return
         try:
             call(change)
         except PermanentDelivery as exc:
-            if not of_the_member(exc):
+            if not (of_the_member(exc) or (exc.status == 404 and self._audience_found())):
                 raise
             rejected[change.after.lead_id] = exc.reason
 
