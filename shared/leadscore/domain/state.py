@@ -110,6 +110,9 @@ class LeadState(BaseModel):
     scored_at: datetime | None = None
     updated_at: datetime | None = None
     next_review_at: datetime | None = None
+    # the erasure (its time) this lead was started again after, with consent (a form): a
+    # lead under a tombstone without it is what an erasure left half-deleted (erasure.py)
+    restarted_after: datetime | None = None
     # the last 7 days' score movement (domain/movement.py): the dashboard's top movers
     score_marks: list[ScoreMark] = Field(default_factory=empty_list)
     movement: float = 0.0

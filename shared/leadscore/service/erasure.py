@@ -11,9 +11,19 @@ transaction as the lead (`store.transact`), so:
   erasure that arrive beside it); ESP engagement, purchases and activities for an address
   that has no lead any more are dropped. Once a new lead exists, later events apply to it.
 
+A lead started again with consent is marked with the erasure it follows
+(`LeadState.restarted_after` = the tombstone's `erased_at`). A lead under a tombstone
+without that mark is a *leftover*: the lead document an erasure had not deleted yet
+(Firestore deletes its records before the document), or one the blind path wrote after an
+erasure it could not see. No event, refresh or rescore writes to a leftover: its events are
+dropped (a form too: answered with a `TransientError`, so the sender's retry starts the new
+lead once the leftover is gone) and the leftover is erased (`clear_leftover`, which deletes
+only an unmarked document, in a transaction, so a lead started again meanwhile stays).
+
 The blind write path (Firestore) never writes for an erased id: it checks the tombstone
 before (and routes such ids to the transactional path) and after its commit (if an erasure
-slipped in between, it erases what it wrote). See `writes._apply_blind`.
+slipped in between, it clears what it wrote: a leftover). If that check fails, the sender's
+retry takes the transactional path, which finds the leftover. See `writes._apply_blind`.
 """
 
 from __future__ import annotations
@@ -24,10 +34,26 @@ from datetime import datetime, timedelta
 from leadscore import logs
 from leadscore.domain.events import Event, FormSubmitted
 from leadscore.domain.identity import lead_id_for, legacy_lead_id
+from leadscore.domain.state import LeadState
 from leadscore.errors import TransientError
-from leadscore.store.port import LeadSnapshot, LeadStore
+from leadscore.store.port import LeadSnapshot, LeadStore, Tombstone
 
 UNSETTLED_GRACE = timedelta(minutes=5)  # an erasure that crashed part-way counts as done
+
+
+def restarted(lead: LeadState, stone: Tombstone) -> bool:
+    """Whether `lead` was started again with consent after the erasure `stone` records."""
+    return stone.restarted(lead)
+
+
+def leftover(snap: LeadSnapshot) -> bool:
+    """A lead document under a tombstone that no consented restart marked (see above)."""
+    return (snap.tombstone is not None and snap.lead is not None
+            and not restarted(snap.lead, snap.tombstone))
+
+
+class LeftoverOfAnErasure(TransientError):
+    """A form arrived for a leftover: clear it, then the sender's retry starts the lead."""
 
 
 def admitted(snap: LeadSnapshot, events: Sequence[Event], now: datetime) -> list[Event]:
@@ -36,13 +62,35 @@ def admitted(snap: LeadSnapshot, events: Sequence[Event], now: datetime) -> list
     if stone is None:
         return list(events)
     later = [e for e in events if e.occurred_at > stone.erased_at]
-    if snap.lead is not None:  # a new lead, started with consent after the erasure
+    if snap.lead is not None and restarted(snap.lead, stone):  # started with consent
         return later
+    if snap.lead is not None:  # a leftover: nothing writes to it, the caller clears it
+        if any(isinstance(e, FormSubmitted) for e in later):
+            raise LeftoverOfAnErasure("an erasure of this address is in progress; "
+                                      "retry shortly")
+        return []
     if not any(isinstance(e, FormSubmitted) for e in later):
         return []  # no lawful basis to start a new lead
     if not stone.settled and now - stone.erased_at < UNSETTLED_GRACE:
         raise TransientError("an erasure of this address is in progress; retry shortly")
     return later
+
+
+def clear_leftover(store: LeadStore, lead_id: str) -> bool:
+    """Erase a leftover of an erasure (atomically: only a document still unmarked)."""
+    cleared = store.erase_leftover(lead_id)
+    if cleared:
+        logs.info("leftover of an erased lead deleted", lead_id=lead_id)
+    return cleared
+
+
+def erased_lead(store: LeadStore, lead_id: str) -> bool:
+    """Whether the lead was erased and not started again (hand-over delivery's backstop)."""
+    stone = store.tombstone(lead_id)
+    if stone is None:
+        return False
+    lead = store.get_lead(lead_id)
+    return lead is None or not restarted(lead, stone)
 
 
 def log_dropped(lead_id: str, dropped: int) -> None:
@@ -55,18 +103,26 @@ def erase_address(store: LeadStore, email: str, now: datetime,
     """Erase every lead this address has (its keyed id, its id from before keyed ids, and
     `found_id`), and keep a tombstone under its keyed id. True if anything was deleted.
     `crm_tools` (the configured CRM syncs, "crm:hubspot") that have the contact get it
-    deleted too: recorded before the erasure, due once it is done (`service/crm_erasure.py`)."""
+    deleted too: recorded before the erasure, due once it is done (`service/crm_erasure.py`).
+
+    Order: the other ids first, the keyed id last. `leadscore rekey` moves a legacy lead
+    onto the keyed id, so the keyed id is the one place a lead can arrive while this runs:
+    a move that commits before the keyed id's erasure begins is erased by it, and one after
+    reads the keyed id's tombstone in its transaction and erases the legacy lead instead of
+    moving it (the stores' `rekey_lead`). The reverse order left a window in which a move
+    brought the lead back under the tombstoned id and this answered "nothing erased"."""
     from leadscore.service import crm_erasure
     from leadscore.service.purchases import forget_orders
 
     current = lead_id_for(email)
-    others = {legacy_lead_id(email), found_id or current} - {current}
+    others = sorted({legacy_lead_id(email), found_id or current} - {current})
     pending = crm_erasure.plan(store, crm_tools, current, email, now)
-    for lead_id in (current, *sorted(others)):  # a later refund of theirs: not a 503
+    for lead_id in (current, *others):  # a later refund of theirs: not a 503
         forget_orders(store, lead_id, now)
-    erased = store.erase(current, erased_at=now)
+    erased = False
     for other in others:
         erased = store.erase(other, erased_at=now) or erased
+    erased = store.erase(current, erased_at=now) or erased
     crm_erasure.release(store, pending, now, erased)
     logs.info("lead erased", lead_id=current)
     return erased

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from leadscore import logs
+from leadscore.service import erasure
 from leadscore.service.outbound_sync import clock_of, outbox_of
 from leadscore.store.port import LeadStore
 
@@ -102,6 +103,9 @@ def deliver_pending(store: LeadStore, sinks: list[Sink], now: datetime | Callabl
         if not claimed:
             break
         change = claimed[0]
+        if erasure.erased_lead(store, change.lead_id):  # a backstop: erasure deletes these
+            store.record_handover(change.model_copy(update={"email": "", "delivered": True}))
+            continue  # never sent, and the address is not kept
         message = change.message()
         ok = all([_with_retries(sink, message, attempts, base_s) for sink in sinks])
         change.attempts += 1

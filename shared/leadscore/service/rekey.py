@@ -7,7 +7,9 @@ that crashed part-way is finished by the next run) and atomic per lead (the stor
 `rekey_lead`). When events for the address arrived after the upgrade, a lead exists under
 the new id too: the two are merged by replaying every stored event of both under the rules
 in force (every fact comes from an event, so this is exact), keeping the earlier creation
-time and the newer lead's stage (no hand-over is sent again: sales saw the old one).
+time and continuing from the newer lead's stage: if the merged facts move that stage, the
+hand-over is recorded with the merge, and a "merged" history entry says what happened
+(both in the move's transaction), like any other stage change.
 Leads whose id is neither the keyed one nor the legacy one of their address are counted as
 `unrecognised` and left alone (a changed `LEADSCORE_ID_KEY` is not something to guess).
 """
@@ -21,13 +23,14 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from leadscore import logs
+from leadscore.domain.handover import stage_change
 from leadscore.domain.identity import lead_id_for, legacy_lead_id
 from leadscore.domain.rebuild import replayed
 from leadscore.domain.rules import Rules
-from leadscore.domain.state import HistoryEntry, LeadState, Order
+from leadscore.domain.state import HistoryEntry, HistoryItem, LeadState, Order
 from leadscore.errors import ConfigError
 from leadscore.service.outbound_sync import lead_pages
-from leadscore.store.port import LeadStore, Merge, Rekeyable
+from leadscore.store.port import LeadStore, Merge, Merged, Rekeyable
 
 PAGE = 200
 
@@ -46,14 +49,23 @@ def merger(new_id: str, rules: Rules, now: datetime) -> Merge:
     """The pure merge `rekey_lead` calls inside its transaction."""
 
     def merge(old: LeadState, target: LeadState | None, history: list[HistoryEntry],
-              records: dict[str, Order]) -> tuple[LeadState, dict[str, Order]]:
+              records: dict[str, Order]) -> Merged:
         if target is None:  # the same lead under its new name: nothing to recompute
-            return old.model_copy(update={"lead_id": new_id}), records
+            return Merged(old.model_copy(update={"lead_id": new_id}), records)
         rebuilt: dict[str, Order] = {}
         lead = replayed(target, history, rules, now, rebuilt)
         starts = [t for t in (old.created_at, target.created_at) if t is not None]
         lead.created_at = min(starts) if starts else None
-        return lead, {**records, **rebuilt}
+        change = stage_change(target, lead, now)
+        delta = round(lead.score - target.score, 4)
+        reason = f"merged with the lead stored under {old.lead_id} (earlier release)"
+        if change is not None:
+            reason += f"; stage {target.stage} -> {lead.stage}"
+        entry = HistoryEntry(entry_id=f"merged-{old.lead_id}", kind="merged", at=now,
+                             recorded_at=now, delta=delta, reason=reason,
+                             rules_version=rules.version,
+                             items=[HistoryItem(rule="merged", points=delta, reason=reason)])
+        return Merged(lead, {**records, **rebuilt}, [entry], [change] if change else [])
 
     return merge
 

@@ -52,6 +52,7 @@ from leadscore.store.port import (
     LeadStore,
     LeadWrite,
     LedgerConflict,
+    Tombstone,
     UnitOfWork,
 )
 
@@ -146,8 +147,12 @@ class _NeedsRebuild:
 def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
                           keyed: list[tuple[str, Event]], rules: Rules, now: datetime,
                           received: int) -> ApplyOutcome:
+    leftovers: list[bool] = []  # an erasure's leftover seen: cleared after the transaction
+
     def plan(snap: LeadSnapshot, rebuild: bool) -> tuple[LeadWrite | None,
                                                        ApplyOutcome | _NeedsRebuild]:
+        if erasure.leftover(snap):
+            leftovers.append(True)
         current = snap.lead
         before = current.stage if current else None
         fresh = [event for key, event in keyed if key not in snap.known
@@ -172,6 +177,8 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
             base = done[0] if done else replayed(current, snap.history, rules, now, records)
             extra = [done[2]] if done else []
         lead, entries = apply_to_lead(base, lead_id, email, fresh, rules, now, records)
+        if current is None and snap.tombstone is not None:  # started again with consent
+            lead.restarted_after = snap.tombstone.erased_at
         change = stage_change(current, lead, now)
         # a rebuilt lead, or a legacy lead whose orders map leaves the document: write it whole
         whole = bool(extra) or base is not current or bool(current and current.orders)
@@ -188,10 +195,17 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
 
     keys = [key for key, _ in keyed]
     touched = touched_orders([event for _, event in keyed])
-    outcome = store.transact(lead_id, keys, lambda snap: plan(snap, False), order_keys=touched)
-    if isinstance(outcome, _NeedsRebuild):  # rare: once per lead after a rules change
-        outcome = store.transact(lead_id, keys, lambda snap: plan(snap, True),
-                                 with_history=True, order_keys=touched)
+    try:
+        outcome = store.transact(lead_id, keys, lambda snap: plan(snap, False),
+                                 order_keys=touched)
+        if isinstance(outcome, _NeedsRebuild):  # rare: once per lead after a rules change
+            outcome = store.transact(lead_id, keys, lambda snap: plan(snap, True),
+                                     with_history=True, order_keys=touched)
+    except erasure.LeftoverOfAnErasure:  # a form: clear, and the sender's retry starts it
+        erasure.clear_leftover(store, lead_id)
+        raise
+    if leftovers:
+        erasure.clear_leftover(store, lead_id)
     assert isinstance(outcome, ApplyOutcome)
     erasure.log_dropped(lead_id, outcome.erased)
     return outcome
@@ -217,10 +231,12 @@ def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str
                 break
     else:
         raise TransientError("events kept conflicting; retry the delivery")
-    if pending and store.tombstone(lead_id) is not None:
+    if pending and (stone := store.tombstone(lead_id)) is not None and not _restarted(
+            store, lead_id, stone):
         # an erasure began after our check: it may have listed the documents before our
-        # commit, so delete what we wrote (the erasure wins; issue 21)
-        store.erase(lead_id)
+        # commit, so delete what we wrote (the erasure wins; issue 21). Only a leftover: a
+        # lead started again with consent meanwhile is not ours to delete (erasure.py), and
+        # our events count on it (they are after its erasure, or raced it and the restart)
         erasure.log_dropped(lead_id, len(pending))
         return ApplyOutcome(lead_id=lead_id, applied=0, duplicates=received - len(pending),
                             erased=len(pending), created=False, stage_before=None,
@@ -231,6 +247,14 @@ def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str
                         duplicates=received - len(pending),
                         created=bool(pending) and stage_before is None,
                         stage_before=stage_before, stage_after=stage_after, commits=commits)
+
+
+def _restarted(store: LeadStore, lead_id: str, stone: Tombstone) -> bool:
+    """After a blind write under a tombstone: clear a leftover; True if a lead started again
+    with consent holds the id (then the write counted on it)."""
+    erasure.clear_leftover(store, lead_id)
+    lead = store.get_lead(lead_id)
+    return lead is not None and stone.restarted(lead)
 
 
 def _refresh_view_blind(store: LeadStore, blind: BlindAppends, lead_id: str, rules: Rules,
@@ -281,7 +305,12 @@ def rescore_lead(store: LeadStore, lead_id: str, rules: Rules,
                  now: datetime) -> ViewChange | None:
     """Recompute one lead from its events under `rules` and store it with a history entry,
     atomically; None if nothing changed."""
+    leftovers: list[bool] = []
+
     def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ViewChange | None]:
+        if erasure.leftover(snap):  # an erasure's leftover is cleared, never rescored
+            leftovers.append(True)
+            return None, None
         records: dict[str, Order] = {}  # every order, rebuilt from its events too
         done = rebuilt(snap.lead, snap.history, rules, now, records) if snap.lead else None
         if done is None:
@@ -291,14 +320,22 @@ def rescore_lead(store: LeadStore, lead_id: str, rules: Rules,
         return LeadWrite(lead=fresh, fields="replace", history=[entry],
                          outbox=[handover] if handover else [], order_records=records), change
 
-    return store.transact(lead_id, (), plan, with_history=True)
+    change = store.transact(lead_id, (), plan, with_history=True)
+    if leftovers:
+        erasure.clear_leftover(store, lead_id)
+    return change
 
 
 def refresh_view(store: LeadStore, lead_id: str, rules: Rules,
                  now: datetime) -> ViewChange | None:
     """Re-materialise one lead at `now` and record the change in its history, atomically
     and only if something changed (so two runs at the same `now` equal one)."""
+    leftovers: list[bool] = []
+
     def plan(snap: LeadSnapshot) -> tuple[LeadWrite | None, ViewChange | _NeedsRebuild | None]:
+        if erasure.leftover(snap):  # an erasure's leftover is cleared, never decayed
+            leftovers.append(True)
+            return None, None
         if stale_rules(snap.lead, rules):
             return None, _NeedsRebuild()
         done = refreshed(snap.lead, rules, now) if snap.lead else None
@@ -313,6 +350,8 @@ def refresh_view(store: LeadStore, lead_id: str, rules: Rules,
                          outbox=[handover] if handover else []), change
 
     outcome = store.transact(lead_id, (), plan)
+    if leftovers:
+        erasure.clear_leftover(store, lead_id)
     if isinstance(outcome, _NeedsRebuild):  # stored under other rules: rebuild, never mix
         return rescore_lead(store, lead_id, rules, now)
     return outcome

@@ -363,14 +363,55 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
             self._delete_counted(ref)
         # a sync that read the lead before its document went may have recorded what a tool
         # accepted after the first pass: its record would outlive the lead (no TTL) and mark
-        # a lead started again with consent "not due"; a check from now on sees no lead
-        for snap in self._esp.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
-            snap.reference.delete()
+        # a lead started again with consent "not due"; a check from now on sees no lead.
+        # So may a writer that read the lead before it went: a hand-over (with the address)
+        # or an order record it committed after the first pass. Nothing can start the lead
+        # again before the tombstone is settled, so these are all the erased lead's.
+        for collection in (self._orders, self._aliases, self._handovers, self._esp):
+            for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
+                snap.reference.delete()
         self.erase_visitors(lead_id)
         if erased_at is not None:
             with _transient():
                 stone_ref.update({"settled": True})
         return found
+
+    def erase_leftover(self, lead_id: str) -> bool:
+        """What names the leftover is listed first (nothing can start the lead again while
+        the leftover exists: `erasure.admitted`), then one transaction checks it is still a
+        leftover and deletes the document, then the listed records go."""
+        from google.cloud import firestore
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        ref, stone_ref = self._leads.document(lead_id), self._erased.document(lead_id)
+        with _transient():
+            named = [s.reference for c in (ref.collection("history"), ref.collection("orders"))
+                     for s in c.stream()]
+            named += [s.reference for c in (self._orders, self._aliases, self._handovers,
+                                            self._esp)
+                      for s in c.where(filter=FieldFilter("lead_id", "==", lead_id)).stream()]
+
+        @firestore.transactional
+        def run(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            stone = _tombstone_from(stone_ref.get(transaction=transaction))
+            if not snap.exists or stone is None or stone.restarted(
+                    from_doc(snap.to_dict() or {})):
+                return False
+            transaction.delete(ref)
+            self._stage_counts(transaction,
+                               (lead_id, (snap.to_dict() or {}).get("counted"), None))
+            return True
+
+        if not self._with_jitter(lambda: run(self._client.transaction(max_attempts=1))):
+            return False
+        with _transient():
+            for start in range(0, len(named), 400):
+                batch = self._client.batch()
+                for doc in named[start:start + 400]:
+                    batch.delete(doc)
+                batch.commit()
+        return True
 
     def _delete_counted(self, ref: DocumentReference) -> None:
         """Delete the lead document and take its `counted` back from its shard, atomically."""

@@ -8,16 +8,23 @@ the new lead document, re-points every record that names the old id (order index
 handovers, email-tool sync records, visitor links) and deletes the old document. A crash
 between the steps leaves the old document in place, so the next run finds it and finishes;
 readers meanwhile see the old lead (by address, read-through) or the new one, never neither.
+
+The new id's tombstone is read before step 1 and again in the step-2 transaction: a lead
+whose address was erased meanwhile is erased under its old id (with the same erasure time)
+instead of moved, and what step 1 copied under the erased id is deleted; otherwise the move
+would bring the erased lead back under the id its tombstone guards.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
+from leadscore.domain.outbox import StageChange
 from leadscore.domain.state import HistoryEntry, Order
 from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc
-from leadscore.store.port import Merge
+from leadscore.store.port import Merge, Tombstone
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, CollectionReference, DocumentReference
@@ -34,6 +41,13 @@ class FirestoreRekey:
     _handovers: CollectionReference
     _visitors: CollectionReference
     _esp: CollectionReference
+    _erased: CollectionReference
+
+    def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
+        raise NotImplementedError  # FirestoreStore's
+
+    def tombstone(self, lead_id: str) -> Tombstone | None:
+        raise NotImplementedError  # FirestoreStore's
 
     def _stage_counts(self, writer: Any,
                       *changes: tuple[str, list[str] | None, list[str] | None]) -> None:
@@ -45,13 +59,32 @@ class FirestoreRekey:
             before = old_ref.get()
             if not before.exists:
                 return False
-            for name in ("history", "orders"):
-                self._move_children(old_ref.collection(name), new_ref.collection(name))
-            if self._switch(old_ref, new_ref, before.update_time, merge):
+            if (stone := self.tombstone(new_id)) is not None:
+                self.erase(old_id, erased_at=stone.erased_at)
+                return False
+            copied = [ref for name in ("history", "orders") for ref in
+                      self._move_children(old_ref.collection(name), new_ref.collection(name))]
+            outcome = self._switch(old_ref, new_ref, before.update_time, merge)
+            if outcome == "erased":  # erased between the check and the switch
+                self._forget_copies(copied)
+                stone = self.tombstone(new_id)
+                self.erase(old_id, erased_at=stone.erased_at if stone else None)
+                return False
+            if outcome == "moved":
                 return True
         raise TransientError(f"lead {old_id} kept changing while it was re-keyed; run again")
 
-    def _move_children(self, old: CollectionReference, new: CollectionReference) -> None:
+    def _forget_copies(self, copied: list[DocumentReference]) -> None:
+        """Delete what step 1 copied under an id erased meanwhile: facts from before the
+        erasure (a lead started again with consent under that id has other documents)."""
+        for start in range(0, len(copied), BATCH):
+            batch = self._client.batch()
+            for ref in copied[start:start + BATCH]:
+                batch.delete(ref)
+            batch.commit()
+
+    def _move_children(self, old: CollectionReference,
+                       new: CollectionReference) -> list[DocumentReference]:
         snaps = list(old.stream())
         for start in range(0, len(snaps), BATCH):
             part = snaps[start:start + BATCH]
@@ -63,9 +96,10 @@ class FirestoreRekey:
             for snap in part:
                 batch.delete(snap.reference)
             batch.commit()
+        return [new.document(snap.id) for snap in snaps]
 
     def _switch(self, old_ref: DocumentReference, new_ref: DocumentReference,
-                seen: Any, merge: Merge) -> bool:
+                seen: Any, merge: Merge) -> Literal["moved", "changed", "erased"]:
         from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -76,10 +110,12 @@ class FirestoreRekey:
                         .stream(transaction=tx))
 
         @firestore.transactional
-        def run(tx: Any) -> bool:
+        def run(tx: Any) -> Literal["moved", "changed", "erased"]:
             old = old_ref.get(transaction=tx)
             if not old.exists or old.update_time != seen:
-                return False  # moved meanwhile, or written to: copy again first
+                return "changed"  # moved meanwhile, or written to: copy again first
+            if self._erased.document(new_id).get(transaction=tx).exists:
+                return "erased"  # the erasure's deletion may have passed: never move
             target = new_ref.get(transaction=tx)
             history = sorted((HistoryEntry.model_validate(d.to_dict()) for d in
                               new_ref.collection("history").stream(transaction=tx)),
@@ -92,9 +128,10 @@ class FirestoreRekey:
             esp = [(s, self._esp.document(s.id.rsplit(":", 1)[0] + ":" + new_id))
                    for s in naming_old(self._esp, tx)]
             esp_new = {ref.id for _, ref in esp if ref.get(transaction=tx).exists}
-            lead, records = merge(from_doc(old.to_dict() or {}),
-                                  from_doc(target.to_dict() or {}) if target.exists else None,
-                                  history, records)
+            merged = merge(from_doc(old.to_dict() or {}),
+                           from_doc(target.to_dict() or {}) if target.exists else None,
+                           history, records)
+            lead, records = merged.lead, merged.records
             tx.set(new_ref, to_doc(lead))
             # the shards: the old lead's counts go, the new id's are replaced by the merge's
             self._stage_counts(tx, (old_id, (old.to_dict() or {}).get("counted"), None),
@@ -103,6 +140,11 @@ class FirestoreRekey:
             for key, order in records.items():
                 tx.set(new_ref.collection("orders").document(_order_doc(key)),
                        {"key": key, **order.model_dump(mode="python")})
+            for entry in merged.history:
+                tx.set(new_ref.collection("history").document(entry.entry_id),
+                       entry.model_dump(mode="python"))
+            for change in merged.outbox:  # its id is the change's: a second merge rewrites it
+                tx.set(self._handovers.document(change.id), _handover(change))
             for snap in pointing:
                 tx.update(snap.reference, {"lead_id": new_id})
             for snap, ref in esp:
@@ -110,13 +152,19 @@ class FirestoreRekey:
                     tx.set(ref, {**(snap.to_dict() or {}), "lead_id": new_id})
                 tx.delete(snap.reference)
             tx.delete(old_ref)
-            return True
+            return "moved"
 
         try:
-            done: bool = run(self._client.transaction())
+            outcome: Literal["moved", "changed", "erased"] = run(self._client.transaction())
         except ValueError as exc:  # the client's "Failed to commit transaction in N attempts"
             raise TransientError(f"re-keying {old_id} kept contending; run again") from exc
-        return done
+        return outcome
+
+
+def _handover(change: StageChange) -> dict[str, Any]:
+    from leadscore.store.firestore import _handover_doc
+
+    return _handover_doc(change)
 
 
 def _order_doc(order_key: str) -> str:

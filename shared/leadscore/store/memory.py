@@ -201,17 +201,30 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         with self._lock:  # the same lock as `transact`: atomic with every write
-            if erased_at is not None:
-                self._tombstones[lead_id] = Tombstone(erased_at=erased_at)
-            self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
-            self._aliases = {k: v for k, v in self._aliases.items() if v[1] != lead_id}
-            self._order_records.pop(lead_id, None)
-            self._handovers = {k: v for k, v in self._handovers.items() if v.lead_id != lead_id}
-            self._esp = {k: v for k, v in self._esp.items() if k[1] != lead_id}
-            found = lead_id in self._leads or lead_id in self._history
-            self._leads.pop(lead_id, None)
-            self._history.pop(lead_id, None)
+            found = self._erase_locked(lead_id, erased_at)
         self.erase_visitors(lead_id)
+        return found
+
+    def erase_leftover(self, lead_id: str) -> bool:
+        with self._lock:
+            stone, lead = self._tombstones.get(lead_id), self._leads.get(lead_id)
+            if stone is None or lead is None or stone.restarted(lead):
+                return False
+            return self._erase_locked(lead_id, None)
+
+    def _erase_locked(self, lead_id: str, erased_at: datetime | None) -> bool:
+        """`erase` under the caller's lock (also the re-keying of a lead whose new id is
+        erased, `MemoryRekey`); the visitor records are the caller's to erase."""
+        if erased_at is not None:
+            self._tombstones[lead_id] = Tombstone(erased_at=erased_at)
+        self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
+        self._aliases = {k: v for k, v in self._aliases.items() if v[1] != lead_id}
+        self._order_records.pop(lead_id, None)
+        self._handovers = {k: v for k, v in self._handovers.items() if v.lead_id != lead_id}
+        self._esp = {k: v for k, v in self._esp.items() if k[1] != lead_id}
+        found = lead_id in self._leads or lead_id in self._history
+        self._leads.pop(lead_id, None)
+        self._history.pop(lead_id, None)
         return found
 
     def close(self) -> None:

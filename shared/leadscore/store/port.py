@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -71,6 +71,16 @@ class Tombstone(BaseModel):
 
     erased_at: datetime
     settled: bool = True
+
+    def restarted(self, lead: LeadState) -> bool:
+        """Whether `lead` was started again with consent after this erasure (its mark,
+        `restarted_after`); a lead under a tombstone without it is a leftover. A lead an
+        earlier release started again has no mark: created after the erasure with a form
+        (no leftover has one: an erasure's is created before it, a blind batch has none)."""
+        if lead.restarted_after is not None:
+            return lead.restarted_after >= self.erased_at
+        return (lead.created_at is not None and lead.created_at > self.erased_at
+                and lead.counters.get("form_submitted", 0) > 0)
 
 
 # The port's own values (a snapshot, a write, transforms, a count query, a scan page) are
@@ -217,6 +227,13 @@ class LeadStore(Protocol):
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
         """The lead id's erasure, if there was one."""
+        ...
+
+    def erase_leftover(self, lead_id: str) -> bool:
+        """Delete the lead like `erase` (no new tombstone), only if it is a leftover of an
+        erasure: under a tombstone and not `Tombstone.restarted`. The check and the lead
+        document's deletion are one transaction, so a lead started again with consent is
+        never deleted. True if a leftover was deleted."""
         ...
 
     def close(self) -> None: ...
@@ -489,8 +506,18 @@ class EventScan(Protocol):
 # (old lead, lead already under the new id or None, the whole history under the new id after
 # the move, every order record under the new id) -> (the lead document under the new id, the
 # order records to store under it). The service's pure merge; the adapter only calls it.
-Merge = Callable[[LeadState, LeadState | None, list[HistoryEntry], dict[str, Order]],
-                 tuple[LeadState, dict[str, Order]]]
+class Merged(NamedTuple):
+    """What a re-key merge writes in its transaction: the lead, its order records, and
+    (when it merged into a lead already under the new id) a history entry saying so and the
+    hand-over of the stage change the merge made, if any."""
+
+    lead: LeadState
+    records: dict[str, Order]
+    history: Sequence[HistoryEntry] = ()
+    outbox: Sequence[StageChange] = ()
+
+
+Merge = Callable[[LeadState, LeadState | None, list[HistoryEntry], dict[str, Order]], Merged]
 
 
 @runtime_checkable
@@ -501,9 +528,12 @@ class Rekeyable(Protocol):
     def rekey_lead(self, old_id: str, new_id: str, merge: Merge) -> bool:
         """Move the lead `old_id` and everything stored with it (history, order records,
         order index entries and aliases, handovers, email-tool sync records, visitor links)
-        to `new_id`, writing the lead document `merge` returns, and delete it under
+        to `new_id`, writing what `merge` returns (the lead document, its history entry and
+        hand-over, in the same transaction), and delete it under
         `old_id`; atomic per lead with respect to every writer (SQLite and memory: one
         transaction; Firestore: the records are copied first and the switch is one
         transaction that fails if the old lead changed since, see the adapter). Running it
-        again after a crash part-way finishes the move. False if no lead `old_id` exists."""
+        again after a crash part-way finishes the move. False if no lead `old_id` exists.
+        If `new_id` has a tombstone (its address was erased), the old lead is erased instead,
+        with that erasure time, read in the same transaction: False too."""
         ...

@@ -447,17 +447,33 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         with self._tx() as conn:  # one transaction: no writer sees half an erasure
-            if erased_at is not None:
-                conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at) "
-                             "VALUES (?, ?)", (lead_id, _utc(erased_at)))
-            conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
-            conn.execute("DELETE FROM order_aliases WHERE lead_id = ?", (lead_id,))
-            conn.execute("DELETE FROM order_records WHERE lead_id = ?", (lead_id,))
-            conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
-            conn.execute("DELETE FROM esp_sync WHERE lead_id = ?", (lead_id,))
-            found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
-            found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
+            found = self._erase_rows(conn, lead_id, erased_at)
         self.erase_visitors(lead_id)
+        return found
+
+    def erase_leftover(self, lead_id: str) -> bool:
+        with self._tx() as conn:
+            row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            stone = self._tombstone(conn, lead_id)
+            if row is None or stone is None or stone.restarted(
+                    LeadState.model_validate_json(row[0])):
+                return False
+            return self._erase_rows(conn, lead_id, None)
+
+    def _erase_rows(self, conn: sqlite3.Connection, lead_id: str,
+                    erased_at: datetime | None) -> bool:
+        """`erase` inside the caller's transaction (also the re-keying of a lead whose new
+        id is erased, `SqliteRekey`); the visitor records are the caller's to erase."""
+        if erased_at is not None:
+            conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at) "
+                         "VALUES (?, ?)", (lead_id, _utc(erased_at)))
+        conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
+        conn.execute("DELETE FROM order_aliases WHERE lead_id = ?", (lead_id,))
+        conn.execute("DELETE FROM order_records WHERE lead_id = ?", (lead_id,))
+        conn.execute("DELETE FROM handovers WHERE lead_id = ?", (lead_id,))
+        conn.execute("DELETE FROM esp_sync WHERE lead_id = ?", (lead_id,))
+        found = conn.execute("DELETE FROM leads WHERE lead_id = ?", (lead_id,)).rowcount
+        found += conn.execute("DELETE FROM history WHERE lead_id = ?", (lead_id,)).rowcount
         return found > 0
 
     def close(self) -> None:
