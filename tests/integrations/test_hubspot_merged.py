@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from fakes.hubspot_api import HubSpotFake, _record_id
 
 from integrations.conftest import HUBSPOT_TOKEN
 from integrations.test_hubspot import record
+from leadscore.integrations import hubspot_merged
 from leadscore.integrations.crm_sync import sync_records
+from leadscore.integrations.http_out import Answer
 from leadscore.integrations.hubspot import HubSpotCrm
 from leadscore.integrations.ports import RetryableDelivery
 
@@ -96,3 +101,27 @@ def test_when_the_batch_read_finds_the_secondary_address_no_search_is_made(
     # WHEN it is erased THEN the contact is deleted from the read alone
     assert crm.erase("buyer2@example.com") is True
     assert hubspot_api.searches == [] and hubspot_api.gdpr_deleted == ["buyer1@example.com"]
+
+
+def test_a_search_whose_matches_run_past_its_pages_is_no_answer() -> None:
+    # GIVEN a search that keeps answering pages of near matches, none holding the address
+    # exactly, with more pages to come (found by a review: after five pages it answered
+    # "absent", so the erasure settled while the holder could be on page six)
+    asked: list[Any] = []
+
+    def post(path: str, body: Any) -> Answer:
+        asked.append(body)
+        page = {"results": [{"id": str(len(asked)), "properties": {
+            "email": "other@example.com", "hs_additional_emails": "ana.other@example.com"}}],
+            "paging": {"next": {"after": str(len(asked) * 100)}}}
+        return Answer(200, {}, json.dumps(page).encode())
+
+    def refused(answer: Answer, what: str) -> None:
+        raise AssertionError(what)
+
+    # WHEN the merged contact is looked for
+    with pytest.raises(RetryableDelivery):
+        hubspot_merged.merged_contact_id(post, "ana@example.com",
+                                         hubspot_merged.Pacer(0.0), refused)
+    # THEN it read its pages, no more, and gave no answer rather than "absent"
+    assert len(asked) == hubspot_merged.MAX_PAGES

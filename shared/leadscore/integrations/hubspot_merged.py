@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from leadscore.integrations.http_out import Answer
+from leadscore.integrations.ports import RetryableDelivery
 
 SEARCH = "/crm/v3/objects/contacts/search"
 PAGE = 100  # results per search page: the documented maximum (older docs; 200 newer)
@@ -97,4 +98,7 @@ def merged_contact_id(post: Callable[[str, Any], Answer], email: str, pacer: Pac
         after = str(((body.get("paging") or {}).get("next") or {}).get("after") or "")
         if not after:
             return None
-    return None
+    # results remain unread: the holder may be among them, so this is no "absent" (that
+    # would settle the erasure and leave the contact); the erasure waits and is retried,
+    # and is given up and logged after its 90 days like any other that never completes
+    raise RetryableDelivery(f"contact search: more than {MAX_PAGES * PAGE} matches")
