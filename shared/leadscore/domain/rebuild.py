@@ -40,6 +40,7 @@ def replayed(lead: LeadState, history: list[HistoryEntry], rules: Rules,
     facts.score_marks, facts.score = lead.score_marks, lead.score  # the 7-day baseline goes on
     fresh = materialise(facts, rules, now)
     fresh.created_at = lead.created_at
+    fresh.restarted_after = lead.restarted_after  # its consent mark (service/erasure.py)
     fresh.rescored_for = rules.version
     return fresh
 

@@ -36,7 +36,7 @@ from leadscore.domain.events import Event, FormSubmitted
 from leadscore.domain.identity import lead_id_for, legacy_lead_id
 from leadscore.domain.state import LeadState
 from leadscore.errors import TransientError
-from leadscore.store.port import LeadSnapshot, LeadStore, Tombstone
+from leadscore.store.port import LeadSnapshot, LeadStore, Tombstone, VisitorStore
 
 UNSETTLED_GRACE = timedelta(minutes=5)  # an erasure that crashed part-way counts as done
 
@@ -53,7 +53,7 @@ def leftover(snap: LeadSnapshot) -> bool:
 
 
 class LeftoverOfAnErasure(TransientError):
-    """A form arrived for a leftover: clear it, then the sender's retry starts the lead."""
+    """A form arrived for a leftover: the caller clears it, then the form starts the lead."""
 
 
 def admitted(snap: LeadSnapshot, events: Sequence[Event], now: datetime) -> list[Event]:
@@ -79,7 +79,8 @@ def admitted(snap: LeadSnapshot, events: Sequence[Event], now: datetime) -> list
 def clear_leftover(store: LeadStore, lead_id: str) -> bool:
     """Erase a leftover of an erasure (atomically: only a document still unmarked)."""
     cleared = store.erase_leftover(lead_id)
-    if cleared:
+    if cleared and isinstance(store, VisitorStore):  # its visitor links name the erased
+        store.erase_visitors(lead_id)  # address too (`erase` deletes them as well)
         logs.info("leftover of an erased lead deleted", lead_id=lead_id)
     return cleared
 

@@ -201,9 +201,13 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         if isinstance(outcome, _NeedsRebuild):  # rare: once per lead after a rules change
             outcome = store.transact(lead_id, keys, lambda snap: plan(snap, True),
                                      with_history=True, order_keys=touched)
-    except erasure.LeftoverOfAnErasure:  # a form: clear, and the sender's retry starts it
+    except erasure.LeftoverOfAnErasure:  # a form: clear the leftover, then the form starts
+        # the lead, in this same call: raising for a retry would roll the clearing back
+        # with a SQLite request's unit of work, and every retry would meet it again
         erasure.clear_leftover(store, lead_id)
-        raise
+        leftovers.clear()
+        outcome = store.transact(lead_id, keys, lambda snap: plan(snap, False),
+                                 order_keys=touched)
     if leftovers:
         erasure.clear_leftover(store, lead_id)
     assert isinstance(outcome, ApplyOutcome)
