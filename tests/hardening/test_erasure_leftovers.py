@@ -142,6 +142,13 @@ def test_a_rescore_keeps_the_consent_mark(store: Any, rules: Rules) -> None:
     assert lead is not None and lead.restarted_after == ERASED
 
 
+def _subscribed(store: Any, rules: Rules) -> Any:
+    """GIVEN a lead known by a newsletter form, before the erasure; the store, to race."""
+    apply_events(store, LEAD, EMAIL, [form(EMAIL, "n1", BEFORE, kind="newsletter")], rules,
+                 BEFORE)
+    return store
+
+
 @pytest.fixture
 def firestore_store(firestore_client: Any, tmp_path: Path,
                     request: pytest.FixtureRequest) -> Any:
@@ -153,9 +160,7 @@ def test_firestore_a_blind_write_whose_check_fails_after_an_erasure_leaves_nothi
         firestore_store: Any, rules: Rules) -> None:
     # GIVEN a lead, and an open (blind path) whose first tombstone check passes just before
     # an erasure completes, and whose second check then fails transiently (f2_blind.py)
-    store = firestore_store
-    apply_events(store, LEAD, EMAIL, [form(EMAIL, "n1", BEFORE, kind="newsletter")], rules,
-                 BEFORE)
+    store = _subscribed(firestore_store, rules)
     real, calls = store.tombstone, []
 
     def tombstone(lead_id: str) -> Any:
@@ -188,9 +193,7 @@ def test_firestore_a_blind_writers_clean_up_keeps_a_lead_started_again_with_cons
         firestore_store: Any, rules: Rules) -> None:
     # GIVEN a blind writer that chose its path just before an erasure, and the person
     # signing up again (consent) before its commit (f4_blind_kills_new.py)
-    store = firestore_store
-    apply_events(store, LEAD, EMAIL, [form(EMAIL, "n1", BEFORE, kind="newsletter")], rules,
-                 BEFORE)
+    store = _subscribed(firestore_store, rules)
     real, calls = store.tombstone, []
 
     def tombstone(lead_id: str) -> Any:
@@ -219,9 +222,7 @@ def test_firestore_a_write_during_the_erasure_leaves_no_lead_and_no_hand_over(
         firestore_store: Any, rules: Rules) -> None:
     # GIVEN forms for a lead arriving while Firestore's erase has deleted its hand-overs and
     # orders but not yet its document (f1_window.py)
-    store = firestore_store
-    apply_events(store, LEAD, EMAIL, [form(EMAIL, "n1", BEFORE, kind="newsletter")], rules,
-                 BEFORE)
+    store = _subscribed(firestore_store, rules)
     real, fired = store._delete_counted, []
 
     def delete_counted(ref: Any) -> None:

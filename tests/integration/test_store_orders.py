@@ -144,16 +144,22 @@ def test_aggregates_are_exact_in_any_order_and_under_retries(store: Any, rules: 
         "USD": {"count": 1, "total_minor": 1500, "average_minor": 1500, "refunded_minor": 0}}
 
 
+def _stored_as_legacy(store: Any, rules: Rules) -> tuple[Any, dict[str, Order]]:
+    """Ana's story as a release before order records stored it (its orders inside the lead
+    document); the lead as scored today, and its orders."""
+    orders: dict[str, Order] = {}
+    modern, _ = domain_apply(None, ANA_ID, ANA, _story(), rules, NOW, orders)
+    store.put_lead(modern.model_copy(update={
+        "orders": {k: o.model_copy(update={"weight": 0.0, "weight_key": ""})
+                   for k, o in orders.items()},
+        "purchase_totals": {}, "purchase_acc": {}}))
+    return modern, orders
+
+
 def test_a_legacy_lead_reads_the_same_and_moves_its_orders_out(store: Any,
                                                              rules: Rules) -> None:
     # GIVEN a lead written before orders had records: its orders inside its document
-    orders: dict[str, Order] = {}
-    modern, _ = domain_apply(None, ANA_ID, ANA, _story(), rules, NOW, orders)
-    legacy = modern.model_copy(update={
-        "orders": {k: o.model_copy(update={"weight": 0.0, "weight_key": ""})
-                   for k, o in orders.items()},
-        "purchase_totals": {}, "purchase_acc": {}})
-    store.put_lead(legacy)
+    modern, orders = _stored_as_legacy(store, rules)
     # THEN it reads as before: same stage, same purchases
     stored = store.get_lead(ANA_ID)
     assert purchases(stored)["by_currency"] == purchases(modern)["by_currency"]
@@ -176,13 +182,7 @@ def test_a_legacy_leads_old_refund_redelivered_under_its_new_key_counts_once(
         store: Any, rules: Rules) -> None:
     # GIVEN a lead written before orders had records, whose order A-1 holds refund R-1 at
     # 8000 inside its document (review of the hooks merge)
-    orders: dict[str, Order] = {}
-    modern, _ = domain_apply(None, ANA_ID, ANA, _story(), rules, NOW, orders)
-    legacy = modern.model_copy(update={
-        "orders": {k: o.model_copy(update={"weight": 0.0, "weight_key": ""})
-                   for k, o in orders.items()},
-        "purchase_totals": {}, "purchase_acc": {}})
-    store.put_lead(legacy)
+    _stored_as_legacy(store, rules)
     counted = store.get_lead(ANA_ID).counters.get("purchase_refunded")
     # WHEN the shop redelivers that refund under the key refunds have now (by their order)
     out = apply_events(store, ANA_ID, ANA, [refund("refund:shop-A-1:R-1:8000", "A-1", "R-1",

@@ -9,7 +9,6 @@ same Python values, and refuse the same ones with the same errors.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, get_origin
 
@@ -24,13 +23,7 @@ TEXT = ["", " ", " 12 ", "1_000", "12.5", "12.0", "2048", "1e3", "true", "YES", 
 CODE: list[Any] = [None, 3, 2048.0, 2048.5, -1.0, True, Path("/x"), SecretStr("s"), b"bytes",
                    {"a": "b"}, {"mql": "3"}, {"a": 1}, ["a"]]
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("LEADSCORE_") or name.upper() in (
-                "GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def _pydantic_reading(name: str) -> TypeAdapter[Any]:

@@ -12,16 +12,7 @@ from pydantic import SecretStr, ValidationError
 
 from leadscore.config import Settings
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No LEADSCORE_* or Google variable of the machine running the tests leaks in."""
-    import os
-
-    for name in list(os.environ):
-        if name.upper().startswith("LEADSCORE_") or name.upper() in (
-                "GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_each_setting_is_read_from_its_leadscore_variable(
