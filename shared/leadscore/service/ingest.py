@@ -17,6 +17,12 @@ from leadscore.store.port import LeadStore
 MAX_CLOCK_SKEW = timedelta(hours=1)
 
 
+def dated_ahead(at: datetime, now: datetime) -> bool:
+    """Dated further in the future than clocks drift: it would score more than it is worth.
+    Our own API refuses it (`check_times`); providers' webhooks drop it alone."""
+    return at > now + MAX_CLOCK_SKEW
+
+
 @dataclass(kw_only=True)  # not a pydantic model: built only here and in forms (issue 20)
 class IngestResult:
     received: int
@@ -48,7 +54,7 @@ def group_by_lead(events: Sequence[Event]) -> dict[str, list[Event]]:
 def check_times(events: Sequence[Event], now: datetime) -> None:
     """Events from the future would score more than they are worth: refuse the request."""
     late = [{"field": f"{i}.occurred_at", "problem": "is more than an hour in the future"}
-            for i, e in enumerate(events) if e.occurred_at > now + MAX_CLOCK_SKEW]
+            for i, e in enumerate(events) if dated_ahead(e.occurred_at, now)]
     if late:
         raise ValidationFailed("events dated in the future", details=late)
 
@@ -59,8 +65,7 @@ def without_future(events: Sequence[Event], now: datetime) -> tuple[list[Event],
     Our own API refuses such a request (`check_times`: its sender is told and can fix its
     clock); a provider cannot, and would resend the whole batch for days, so its webhooks
     drop those items alone, acknowledged as "future", and apply the rest."""
-    limit = now + MAX_CLOCK_SKEW
-    kept = [e for e in events if e.occurred_at <= limit]
+    kept = [e for e in events if not dated_ahead(e.occurred_at, now)]
     return kept, len(events) - len(kept)
 
 

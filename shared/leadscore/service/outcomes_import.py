@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from leadscore.domain.events import OutcomeRecorded
 from leadscore.domain.money import MoneyError, currency_code, to_minor
 from leadscore.domain.rules import Rules
-from leadscore.service.ingest import MAX_CLOCK_SKEW, ingest
+from leadscore.service.ingest import dated_ahead, ingest
 from leadscore.store.port import LeadStore
 
 PAGE = 500
@@ -57,7 +57,7 @@ def outcome_of(row: dict[str, str | None], now: datetime) -> OutcomeRecorded:
         occurred_at = _instant(cells["occurred_at"])
     except ValueError:
         raise ValueError(f"occurred_at {cells['occurred_at']!r} is not an ISO 8601 time") from None
-    if occurred_at > now + MAX_CLOCK_SKEW:
+    if dated_ahead(occurred_at, now):
         raise ValueError("occurred_at is in the future")
     amount_minor = currency = None
     if cells.get("amount"):

@@ -44,7 +44,7 @@ from leadscore.domain.identity import keyed_hash
 from leadscore.domain.rules import Rules
 from leadscore.errors import TransientError
 from leadscore.providers.purchase_report import PurchaseReport
-from leadscore.service.ingest import MAX_CLOCK_SKEW, ingest
+from leadscore.service.ingest import dated_ahead, ingest
 from leadscore.store.port import TOMBSTONE_KEPT, LeadStore
 
 MAX_HOPS = 4  # charge -> payment intent -> invoice is the longest chain a platform makes
@@ -172,7 +172,7 @@ def _problem(report: PurchaseReport, now: datetime) -> str | None:
     fields at fault by name, never their values (an address may be one)."""
     if report.kind == "link":
         return None
-    if report.occurred_at > now + MAX_CLOCK_SKEW:
+    if dated_ahead(report.occurred_at, now):
         return "future"
     try:
         _event(report, report.email or _SOME_BUYER)
