@@ -81,7 +81,8 @@ def _secret_values(settings: config.DeployConfig, path: Path | None) -> dict[str
     from_file = secrets.read_file(path) if path else {}
     unknown = sorted(set(from_file) - set(names))
     if unknown:
-        print(f"note: {path} names secrets this deployment does not use: {', '.join(unknown)}",
+        print(f"note: {path} names secrets this deployment does not use: "
+              f"{secrets.shown_names(unknown)}",
               file=sys.stderr)
     return secrets.gather(names, from_file)
 

@@ -252,6 +252,34 @@ def test_a_secrets_file_may_be_yaml_or_dotenv(tmp_path: Path) -> None:
         "A": "file", "B": "env"}
 
 
+def test_a_yaml_secrets_file_whose_values_hold_equals_signs_is_read_as_yaml(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a YAML secrets file whose every value holds "=" (base64 padding, a whsec_ value),
+    # and one key this deployment does not use (found by a deploy review: the file was read
+    # as KEY=value lines, the secrets were lost and their text printed as unknown names)
+    key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSm+g=="
+    secrets_file = tmp_path / "secrets.yaml"
+    secrets_file.write_text(f"LEADSCORE_SENDGRID_PUBLIC_KEY: {key}\n"
+                            "LEADSCORE_STRIPE_SECRET: whsec_abc=\n"
+                            "LEADSCORE_NOT_USED: x=y\n")
+    monkeypatch.chdir(tmp_path)
+    from infra import secrets
+
+    # WHEN it is read, and the plan printed with it
+    values = secrets.read_file(secrets_file)
+    deploy.main(["--project", "leadscore-demo-42", "--region", "europe-west1", "--dry-run",
+                 "--secrets-file", str(secrets_file), "--bundle", str(tmp_path / "bundle")])
+    shown = capsys.readouterr()
+    # THEN each value is its key's, whole, and no value is printed, only the unused name
+    assert values == {"LEADSCORE_SENDGRID_PUBLIC_KEY": key,
+                      "LEADSCORE_STRIPE_SECRET": "whsec_abc=", "LEADSCORE_NOT_USED": "x=y"}
+    assert key not in shown.err + shown.out and "whsec_abc" not in shown.err + shown.out
+    assert "LEADSCORE_NOT_USED" in shown.err
+    assert secrets.shown_names(["A_B", "MFkw+g== x"]) == (
+        "A_B, 1 entries that are not variable names")
+
+
 def test_destroy_keeps_the_data_unless_told_and_asks_first(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     kept = plan.destroy_plan(settings(), delete_data=False)
