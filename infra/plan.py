@@ -313,4 +313,6 @@ def destroy_plan(config: DeployConfig, delete_data: bool) -> list[Step]:
             "gcloud", "firestore", "databases", "update", db, "--no-delete-protection", p]))
         steps.append(Step("the Firestore database and ALL lead data", [
             "gcloud", "firestore", "databases", "delete", db, p, "--quiet"]))
+    for step in steps:  # a re-run after a partial deploy or destroy goes on past gaps
+        step.tolerate_missing = True
     return steps
