@@ -100,8 +100,8 @@ def test_the_configured_group_may_call_the_private_api(tmp_path: Path) -> None:
                             tmp_path)
     grants = [s.command for s in steps if "add-invoker-policy-binding" in s.command
               and "--member=group:sales-ops@example.com" in s.command]
-    assert [c[c.index("add-invoker-policy-binding") + 1] for c in grants] == ["leads_api",
-                                                                             "dashboard"]
+    # (the dashboard is public behind its own sign-in unless `dashboard_access: iam`, below)
+    assert [c[c.index("add-invoker-policy-binding") + 1] for c in grants] == ["leads_api"]
 
 
 def test_firestore_access_is_limited_to_the_one_database(tmp_path: Path) -> None:
@@ -312,3 +312,39 @@ def test_problems_across_fields_are_each_listed_on_their_own_line() -> None:
     assert any("Secret Manager" in line and "LEADSCORE_" not in line.split(":")[0]
                for line in lines)
     assert "(4 problems)" in lines[0]
+
+
+def _deploy_of(steps: list[plan.Step], name: str) -> list[str]:
+    return next(s.command for s in steps if s.what == f"deploy {name}")
+
+
+def test_the_dashboard_is_reachable_from_a_browser_behind_its_own_sign_in(
+        tmp_path: Path) -> None:
+    # GIVEN the default deployment with invoker members (a deploy review found the
+    # dashboard deployed private: browsers send no identity token, so Cloud Run answered
+    # every member 403 before the sign-in page)
+    default = plan.build_plan(settings(invoker_members=["group:sales@example.com"]), tmp_path)
+    # WHEN it is planned THEN the dashboard is public (its token sign-in guards every page)
+    # and the leads API stays private to the members
+    assert "--allow-unauthenticated" in _deploy_of(default, "dashboard")
+    assert "--no-allow-unauthenticated" in _deploy_of(default, "leads_api")
+    bound = {s.command[3] for s in default if "add-invoker-policy-binding" in s.command
+             and "--member=group:sales@example.com" in s.command}
+    assert bound == {"leads_api"}
+    # AND with `dashboard_access: iam` (Identity-Aware Proxy in front) it is private to them
+    private = plan.build_plan(settings(invoker_members=["group:sales@example.com"],
+                                       dashboard_access="iam"), tmp_path)
+    assert "--no-allow-unauthenticated" in _deploy_of(private, "dashboard")
+    assert {s.command[3] for s in private if "add-invoker-policy-binding" in s.command
+            and "--member=group:sales@example.com" in s.command} == {"leads_api", "dashboard"}
+
+
+def test_hubspot_without_the_webhook_url_it_signs_is_refused_before_anything_runs() -> None:
+    # GIVEN hubspot on but no LEADSCORE_HUBSPOT_WEBHOOK_URL (HubSpot's v3 signature covers
+    # the URL it calls: without it every webhook would be 401 and HubSpot would give up)
+    # WHEN the deploy file is loaded THEN it is refused, naming the setting
+    with pytest.raises(config.ConfigError, match="LEADSCORE_HUBSPOT_WEBHOOK_URL"):
+        settings(hubspot=True)
+    url = "https://europe-west1-p.cloudfunctions.net/crm_webhook/hubspot"
+    assert settings(hubspot=True, env={"LEADSCORE_HUBSPOT_WEBHOOK_URL": url}).hubspot
+
