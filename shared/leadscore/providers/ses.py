@@ -219,6 +219,9 @@ class Ses(WebhookProvider):
     name, function, path = SOURCE, "email_webhook", "/ses"
     settings = ("ses_topic_arns",)
     json_body = False  # SNS posts JSON as text/plain
+    # the SNS signature is inside the body; an SNS message is at most 256 KiB, and its
+    # JSON escaping in the envelope at most doubles it (a quote becomes \")
+    max_body = 640 * 1024
 
     def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
                edges: Edges) -> None:
