@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 from leadscore.errors import BadRequest, Unauthorized
 from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
 from leadscore.providers.ses_records import SOURCE, record_events, record_label
+from leadscore.providers.signing import require_configured
 from leadscore.providers.wire import parse_json
 
 if TYPE_CHECKING:
@@ -172,8 +173,7 @@ def verify(message: dict[str, Any], topics: list[str], fetch: CertificateFetcher
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    if not topics:
-        raise Unauthorized("this endpoint is not configured: set LEADSCORE_SES_TOPIC_ARNS")
+    topics = require_configured(topics, "LEADSCORE_SES_TOPIC_ARNS")
     if not isinstance(message.get("TopicArn"), str) or message["TopicArn"] not in topics:
         raise Unauthorized("topic is not in LEADSCORE_SES_TOPIC_ARNS")
     _check_fields(message)
