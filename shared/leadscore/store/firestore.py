@@ -27,6 +27,7 @@ from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
 from leadscore.store.firestore_outbox import FirestoreOutbox
 from leadscore.store.firestore_rekey import FirestoreRekey
+from leadscore.store.firestore_retention import FirestoreRetention
 from leadscore.store.firestore_stats import FirestoreStats
 from leadscore.store.firestore_visitors import FirestoreVisitors
 from leadscore.store.port import (
@@ -50,7 +51,8 @@ TX_ATTEMPTS = 12  # contended transactions: attempts, and the time they may take
 TX_BUDGET_S = 8.0
 
 
-class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, FirestoreOutbox):
+class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, FirestoreOutbox,
+                     FirestoreRetention):
     def __init__(self, client: Client, collection: str = "leads") -> None:
         self._client = client
         self._leads = client.collection(collection)
@@ -354,6 +356,10 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
         for collection in (self._orders, self._aliases, self._handovers, self._esp):
             for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
                 snap.reference.delete()
+        if erased_at is not None:  # moved records pointing here name the erased lead id
+            for snap in self._erased.where(
+                    filter=FieldFilter("moved_to", "==", lead_id)).stream():
+                snap.reference.delete()
         ref = self._leads.document(lead_id)
         # recursive_delete counts the lead document even when it does not exist
         found = ref.get().exists or any(True for _ in ref.collection("history").limit(1).stream())
@@ -517,7 +523,7 @@ def _tombstone_from(snap: Any) -> Tombstone | None:
         return None
     doc = snap.to_dict() or {}
     return Tombstone(erased_at=datetime.fromtimestamp(float(doc["erased_at"]), UTC),
-                     settled=bool(doc.get("settled", True)))
+                     settled=bool(doc.get("settled", True)), moved_to=doc.get("moved_to"))
 
 
 def _hashed(prefix: str, key: str) -> str:

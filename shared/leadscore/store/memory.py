@@ -195,6 +195,18 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
             for alias, key in aliases.items():
                 self._aliases[alias] = (key, self._aliases.get(alias, ("", None))[1])
 
+    def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        with self._lock:  # the same lock as `transact`, like an erasure's tombstone
+            if self._tombstones.get(moved_to, Tombstone(erased_at=moved_at)).moved_to:
+                del self._tombstones[moved_to]  # a move back: the new id holds a lead again
+            for old_id, stone in self._tombstones.items():
+                if stone.moved_to == lead_id:
+                    self._tombstones[old_id] = stone.model_copy(update={"moved_to": moved_to})
+            self._tombstones[lead_id] = Tombstone(erased_at=moved_at, moved_to=moved_to)
+            found = self._erase_locked(lead_id, None)
+        self.erase_visitors(lead_id)
+        return found
+
     def tombstone(self, lead_id: str) -> Tombstone | None:
         with self._lock:
             return self._tombstones.get(lead_id)
@@ -215,8 +227,10 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
     def _erase_locked(self, lead_id: str, erased_at: datetime | None) -> bool:
         """`erase` under the caller's lock (also the re-keying of a lead whose new id is
         erased, `MemoryRekey`); the visitor records are the caller's to erase."""
-        if erased_at is not None:
-            self._tombstones[lead_id] = Tombstone(erased_at=erased_at)
+        if erased_at is not None:  # a moved record of this id becomes a plain tombstone,
+            self._tombstones[lead_id] = Tombstone(erased_at=erased_at)  # and those to it go
+            self._tombstones = {i: s for i, s in self._tombstones.items()
+                                if s.moved_to != lead_id}
         self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
         self._aliases = {k: v for k, v in self._aliases.items() if v[1] != lead_id}
         self._order_records.pop(lead_id, None)

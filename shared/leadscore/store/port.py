@@ -67,10 +67,16 @@ class Tombstone(BaseModel):
     """An erasure, kept under the lead id (a keyed hash: no personal data) forever.
 
     Events dated at or before `erased_at` never write again; `settled` is False while the
-    erasure is still deleting (Firestore), when nothing may start a new lead."""
+    erasure is still deleting (Firestore), when nothing may start a new lead.
+
+    With `moved_to` it is no erasure but a move (Mailchimp's `upemail`, `service/moves.py`):
+    the lead went to that lead id at `erased_at`, and every write for this id goes there
+    (`service/writes.py`), so a provider's retry of an old-address event is de-duplicated
+    on the new lead instead of starting a lead again here. It expires like a tombstone."""
 
     erased_at: datetime
     settled: bool = True
+    moved_to: str | None = None
 
     def restarted(self, lead: LeadState) -> bool:
         """Whether `lead` was started again with consent after this erasure (its mark,
@@ -226,8 +232,18 @@ class LeadStore(Protocol):
         ...
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
-        """The lead id's erasure, if there was one."""
+        """The lead id's erasure (or move), if there was one."""
         ...
+
+    def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        """Delete the lead like `erase` and keep a moved record under its id (a `Tombstone`
+        with `moved_to`), atomically with respect to `transact` like an erasure's
+        tombstone; moved records that pointed at `lead_id` now point at `moved_to` (one hop,
+        always). Doing it again changes nothing more. An erasure (`erase` with `erased_at`)
+        of `moved_to` deletes the moved records pointing at it; of `lead_id`, replaces its
+        moved record with a plain tombstone. True if there was anything to delete."""
+        ...
+
 
     def erase_leftover(self, lead_id: str) -> bool:
         """Delete the lead like `erase` (no new tombstone), only if it is a leftover of an

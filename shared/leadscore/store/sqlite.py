@@ -30,6 +30,12 @@ from leadscore.store.sqlite_commits import GroupCommit
 from leadscore.store.sqlite_early import Raw, early_plan, raw_state, snapshot_of
 from leadscore.store.sqlite_outbox import OUTBOX_SCHEMA, SqliteOutbox
 from leadscore.store.sqlite_rekey import SqliteRekey
+from leadscore.store.sqlite_retention import (
+    RETENTION_INDEXES,
+    add_columns,
+    missing_columns,
+    record_move,
+)
 from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats, counted_column
 from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
@@ -76,7 +82,8 @@ CREATE TABLE IF NOT EXISTS handovers (
 CREATE INDEX IF NOT EXISTS handovers_pending ON handovers (delivered, next_attempt_at);
 CREATE TABLE IF NOT EXISTS tombstones (
     lead_id TEXT PRIMARY KEY,
-    erased_at TEXT NOT NULL
+    erased_at TEXT NOT NULL,
+    moved_to TEXT
 );
 CREATE TABLE IF NOT EXISTS esp_sync (
     tool TEXT NOT NULL,
@@ -174,7 +181,10 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
                     tx.execute(f"ALTER TABLE leads ADD COLUMN {name} {ADDED_COLUMNS[name]}")
                 for (doc,) in tx.execute("SELECT doc FROM leads").fetchall():
                     self._stage_lead_write(tx, LeadState.model_validate_json(doc))
-        conn.executescript(f"BEGIN;{INDEXES}COMMIT;")
+        if later := missing_columns(conn):  # sqlite_retention.py
+            with self._tx() as tx:
+                add_columns(tx, later, datetime.now(UTC))
+        conn.executescript(f"BEGIN;{INDEXES}{RETENTION_INDEXES}COMMIT;")
         self._ensure_lead_stats()
 
     def _connect(self) -> sqlite3.Connection:
@@ -254,9 +264,10 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         return snap
 
     def _tombstone(self, conn: sqlite3.Connection, lead_id: str) -> Tombstone | None:
-        row = conn.execute("SELECT erased_at FROM tombstones WHERE lead_id = ?",
+        row = conn.execute("SELECT erased_at, moved_to FROM tombstones WHERE lead_id = ?",
                            (lead_id,)).fetchone()
-        return Tombstone(erased_at=datetime.fromisoformat(row[0])) if row else None
+        return Tombstone(erased_at=datetime.fromisoformat(row[0]),
+                         moved_to=row[1]) if row else None
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
         return self._tombstone(self._conn(), lead_id)
@@ -451,6 +462,13 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         self.erase_visitors(lead_id)
         return found
 
+    def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        with self._tx() as conn:  # one transaction, like an erasure's tombstone
+            record_move(conn, lead_id, moved_to, moved_at)
+            found = self._erase_rows(conn, lead_id, None)
+        self.erase_visitors(lead_id)
+        return found
+
     def erase_leftover(self, lead_id: str) -> bool:
         with self._tx() as conn:
             row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
@@ -464,9 +482,11 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
                     erased_at: datetime | None) -> bool:
         """`erase` inside the caller's transaction (also the re-keying of a lead whose new
         id is erased, `SqliteRekey`); the visitor records are the caller's to erase."""
-        if erased_at is not None:
+        if erased_at is not None:  # a moved record of this id becomes a plain tombstone
             conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at) "
                          "VALUES (?, ?)", (lead_id, _utc(erased_at)))
+            # moved records pointing here would name the erased lead id: they go too
+            conn.execute("DELETE FROM tombstones WHERE moved_to = ?", (lead_id,))
         conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
         conn.execute("DELETE FROM order_aliases WHERE lead_id = ?", (lead_id,))
         conn.execute("DELETE FROM order_records WHERE lead_id = ?", (lead_id,))

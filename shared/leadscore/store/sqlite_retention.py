@@ -1,0 +1,51 @@
+"""What the SQLite adapter keeps about moves: a move (Mailchimp's `upemail`) keeps a moved
+record in the tombstones table (`moved_to`), read by every transaction like a tombstone
+(`sqlite_early.py`), so writes for the old address land on the new lead.
+
+Databases created before these columns existed get them when opened (`add_columns`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+# table -> column -> type, added to older databases in place
+LATER_COLUMNS = {
+    "tombstones": {"moved_to": "TEXT"},
+}
+RETENTION_INDEXES = """
+CREATE INDEX IF NOT EXISTS tombstones_by_moved_to ON tombstones (moved_to)
+    WHERE moved_to IS NOT NULL;
+"""
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()  # as SqliteStore stores erasure times
+
+
+def missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The columns above that a database of an older release lacks."""
+    return [(table, name, kind) for table, columns in LATER_COLUMNS.items()
+            for name, kind in columns.items()
+            if name not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}]
+
+
+def add_columns(tx: sqlite3.Connection, missing: list[tuple[str, str, str]],
+                now: datetime) -> None:
+    """Add them, inside the caller's transaction."""
+    del now
+    for table, name, kind in missing:
+        tx.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def record_move(conn: sqlite3.Connection, lead_id: str, moved_to: str,
+                moved_at: datetime) -> None:
+    """`move_away`'s moved record, inside the caller's transaction (before it deletes the
+    lead's rows, as an erasure's tombstone)."""
+    # the new address holds a lead again (a move back): it no longer moves away
+    conn.execute("DELETE FROM tombstones WHERE lead_id = ? AND moved_to IS NOT NULL",
+                 (moved_to,))
+    conn.execute("UPDATE tombstones SET moved_to = ? WHERE moved_to = ?", (moved_to, lead_id))
+    conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at, moved_to) "
+                 "VALUES (?, ?, ?)", (lead_id, _utc(moved_at), moved_to))
