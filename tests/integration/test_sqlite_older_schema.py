@@ -4,16 +4,24 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import NOW
 
+from leadscore.service.purchases import ERASED
+from leadscore.store.port import TOMBSTONE_KEPT
 from leadscore.store.sqlite import SqliteStore
+from leadscore.store.sqlite_retention import ERASED_MARKER
 
-# the tables as the release before moved records created them
+# the tables as the release before moved records and expiries created them
 OLDER_SCHEMA = """
 CREATE TABLE tombstones (lead_id TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
 INSERT INTO tombstones VALUES ('erased-id', '2026-11-01T00:00:00+00:00');
+CREATE TABLE order_aliases (alias TEXT PRIMARY KEY, order_key TEXT NOT NULL, lead_id TEXT);
+INSERT INTO order_aliases VALUES ('erased:marker', 'erased', NULL);
+INSERT INTO order_aliases VALUES ('stripe:pi_1', 'stripe:in_1', NULL);
+INSERT INTO order_aliases VALUES ('stripe:pi_2', 'stripe:in_2', 'lead-id');
 """
 
 
@@ -36,3 +44,27 @@ def test_an_older_database_gets_moved_records(tmp_path: Path) -> None:
         assert store.tombstone("old-id").moved_to == "new-id"
     finally:
         store.close()
+
+
+def test_an_older_databases_erased_order_markers_expire_from_the_migration_on(
+        tmp_path: Path) -> None:
+    # GIVEN a database whose order aliases have no expiry, one of them an erased order's
+    # marker (kept for good by that release)
+    store = SqliteStore(older_database(tmp_path))
+    try:
+        # WHEN it is opened, THEN the marker is kept TOMBSTONE_KEPT from then on, as long
+        # as the tombstone of its erasure could be, then it goes; other aliases stay
+        migrated = datetime.now(UTC)
+        early, late = (migrated + TOMBSTONE_KEPT + timedelta(hours=h) for h in (-1, 1))
+        assert store.purge_expired_erasures(early) == 1  # the older tombstone only
+        assert store.order_alias("erased:marker") == ERASED
+        assert store.purge_expired_erasures(late) == 1
+        assert store.order_alias("erased:marker") is None
+        assert store.order_alias("stripe:pi_1") == "stripe:in_1"
+        assert store.order_alias("stripe:pi_2") == "stripe:in_2"
+    finally:
+        store.close()
+
+
+def test_the_store_names_an_erased_order_as_the_service_does() -> None:
+    assert ERASED_MARKER == ERASED

@@ -1,9 +1,15 @@
-"""Moves for the Firestore adapter (see `move_away` in port.py).
+"""Moves and expiries for the Firestore adapter (see `move_away` and
+`purge_expired_erasures` in port.py).
 
 A move writes its moved record (a tombstone with `moved_to`) first, then deletes the old
 lead like an erasure: every transaction reads the tombstone, so a writer either committed
 before (and the move's deletion removes its writes, as it would an erasure's) or sees the
 record and writes on the new lead; the blind path checks it after its commit (writes.py).
+
+Tombstones, moved records and erased orders' markers carry `expires_at`, which Firestore's
+TTL policies (infra/data_care.py) delete by in production, usually within a day. The purge
+deletes at most `PURGE_PAGE` of each per decay tick, by a query on `expires_at`: what the
+TTL has not reached yet, and everything on the emulator (which runs no TTL).
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from leadscore.store.port import TOMBSTONE_KEPT
 if TYPE_CHECKING:
     from google.cloud.firestore import Client, CollectionReference
 
+PURGE_PAGE = 400  # below Firestore's 500 writes per batch
+
 
 class FirestoreRetention:
     _client: Client
     _erased: CollectionReference
+    _aliases: CollectionReference
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         raise NotImplementedError  # FirestoreStore's
@@ -38,3 +47,18 @@ class FirestoreRetention:
             "erased_at": to_seconds(moved_at), "settled": True, "moved_to": moved_to,
             "expires_at": moved_at + TOMBSTONE_KEPT})
         return self.erase(lead_id)
+
+    def purge_expired_erasures(self, now: datetime) -> int:
+        return self._purge(self._erased, now) + self._purge(self._aliases, now)
+
+    def _purge(self, collection: CollectionReference, now: datetime) -> int:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        expired = list(collection.where(filter=FieldFilter("expires_at", "<=", now))
+                       .limit(PURGE_PAGE).stream())
+        if expired:
+            batch = self._client.batch()
+            for snap in expired:
+                batch.delete(snap.reference)
+            batch.commit()
+        return len(expired)

@@ -16,6 +16,7 @@ from leadscore.store.memory_rekey import MemoryRekey
 from leadscore.store.memory_stats import CountedLeads, MemoryStats
 from leadscore.store.memory_visitors import MemoryVisitors
 from leadscore.store.port import (
+    TOMBSTONE_KEPT,
     CrmErasure,
     EspSynced,
     LeadSnapshot,
@@ -39,6 +40,7 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
         self._aliases: dict[str, tuple[str, str | None]] = {}  # alias -> (key, lead id)
         self._order_records: dict[str, dict[str, Order]] = {}  # lead id -> key -> record
         self._tokens: dict[str, str] = {}
+        self._expiry: dict[str, datetime] = {}  # alias -> its expires_at (erased orders)
         self._handovers: dict[str, StageChange] = {}
         self._tombstones: dict[str, Tombstone] = {}
         self._esp: dict[tuple[str, str], EspSynced] = {}
@@ -190,10 +192,25 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
 
     def record_aliases(self, aliases: Mapping[str, str],
                        expires_at: datetime | None = None) -> None:
-        del expires_at  # tombstones are kept for good here, and so are erased orders' markers
-        with self._lock:
+        with self._lock:  # an erased order's marker expires (purge_expired_erasures)
             for alias, key in aliases.items():
                 self._aliases[alias] = (key, self._aliases.get(alias, ("", None))[1])
+                if expires_at is None:
+                    self._expiry.pop(alias, None)
+                else:
+                    self._expiry[alias] = expires_at
+
+    def purge_expired_erasures(self, now: datetime) -> int:
+        with self._lock:
+            old = [i for i, s in self._tombstones.items()
+                   if s.erased_at <= now - TOMBSTONE_KEPT]
+            gone = [a for a, at in self._expiry.items() if at <= now]
+            for lead_id in old:
+                del self._tombstones[lead_id]
+            for alias in gone:
+                self._aliases.pop(alias, None)
+                del self._expiry[alias]
+            return len(old) + len(gone)
 
     def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
         with self._lock:  # the same lock as `transact`, like an erasure's tombstone

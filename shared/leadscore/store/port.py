@@ -220,7 +220,7 @@ class LeadStore(Protocol):
         """Remember ids that stand for another (facts that never change); an alias already
         written with a lead keeps its lead. `expires_at`: erased orders' markers, which no
         lead owns, go when the erasure's tombstone does (Firestore: a TTL policy; SQLite and
-        memory keep tombstones, and so markers, for good)."""
+        memory: `purge_expired_erasures`, from the decay tick)."""
         ...
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
@@ -233,6 +233,13 @@ class LeadStore(Protocol):
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
         """The lead id's erasure (or move), if there was one."""
+        ...
+
+    def purge_expired_erasures(self, now: datetime) -> int:
+        """Delete the tombstones (and moved records) erased `TOMBSTONE_KEPT` or longer before
+        `now`, and the erased orders' markers whose `expires_at` is at or before `now`; how
+        many went. Firestore's TTL policies do this in production (infra/data_care.py): its
+        method deletes at most a page of each, what the TTL has not reached yet."""
         ...
 
     def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:

@@ -34,6 +34,7 @@ from leadscore.store.sqlite_retention import (
     RETENTION_INDEXES,
     add_columns,
     missing_columns,
+    purge_erasures,
     record_move,
 )
 from leadscore.store.sqlite_scan import SqliteEventScan
@@ -63,7 +64,8 @@ CREATE INDEX IF NOT EXISTS order_index_by_lead ON order_index (lead_id);
 CREATE TABLE IF NOT EXISTS order_aliases (
     alias TEXT PRIMARY KEY,
     order_key TEXT NOT NULL,
-    lead_id TEXT
+    lead_id TEXT,
+    expires_at REAL
 );
 CREATE INDEX IF NOT EXISTS order_aliases_by_lead ON order_aliases (lead_id);
 CREATE TABLE IF NOT EXISTS order_records (
@@ -448,13 +450,18 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
 
     def record_aliases(self, aliases: Mapping[str, str],
                        expires_at: datetime | None = None) -> None:
-        del expires_at  # tombstones are kept for good here, and so are erased orders' markers
         if not aliases:
             return
-        with self._tx() as conn:
+        with self._tx() as conn:  # an erased order's marker expires (purge_expired_erasures)
             conn.executemany(
-                "INSERT INTO order_aliases (alias, order_key) VALUES (?, ?) ON CONFLICT (alias) "
-                "DO UPDATE SET order_key = excluded.order_key", list(aliases.items()))
+                "INSERT INTO order_aliases (alias, order_key, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (alias) DO UPDATE SET order_key = excluded.order_key, "
+                "expires_at = excluded.expires_at",
+                [(alias, key, _ts(expires_at)) for alias, key in aliases.items()])
+
+    def purge_expired_erasures(self, now: datetime) -> int:
+        with self._tx() as conn:
+            return purge_erasures(conn, now)
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         with self._tx() as conn:  # one transaction: no writer sees half an erasure

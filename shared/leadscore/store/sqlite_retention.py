@@ -1,8 +1,14 @@
-"""What the SQLite adapter keeps about moves: a move (Mailchimp's `upemail`) keeps a moved
-record in the tombstones table (`moved_to`), read by every transaction like a tombstone
-(`sqlite_early.py`), so writes for the old address land on the new lead.
+"""What the SQLite adapter keeps about erasures and moves, and for how long.
 
-Databases created before these columns existed get them when opened (`add_columns`).
+A move (Mailchimp's `upemail`) keeps a moved record in the tombstones table (`moved_to`),
+read by every transaction like a tombstone (`sqlite_early.py`), so writes for the old
+address land on the new lead. Firestore expires tombstones and erased orders' markers by TTL
+policies on `expires_at` (infra/data_care.py); here the decay tick purges them
+(`purge_erasures`) once `TOMBSTONE_KEPT` has passed, as the TTL would.
+
+Databases created before these columns existed get them when opened (`add_columns`). The
+erased orders' markers they hold had no expiry: they get `TOMBSTONE_KEPT` from the
+migration on (the longest their erasure's tombstone can still be kept).
 """
 
 from __future__ import annotations
@@ -10,13 +16,22 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from leadscore.store.port import TOMBSTONE_KEPT
+
 # table -> column -> type, added to older databases in place
 LATER_COLUMNS = {
     "tombstones": {"moved_to": "TEXT"},
+    "order_aliases": {"expires_at": "REAL"},
 }
+# what an erased order's marker stands for (`service.purchases.ERASED`; the store knows no
+# service, tests/integration/test_sqlite_older_schema.py holds the two equal)
+ERASED_MARKER = "erased"
 RETENTION_INDEXES = """
 CREATE INDEX IF NOT EXISTS tombstones_by_moved_to ON tombstones (moved_to)
     WHERE moved_to IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tombstones_by_time ON tombstones (erased_at);
+CREATE INDEX IF NOT EXISTS order_aliases_by_expiry ON order_aliases (expires_at)
+    WHERE expires_at IS NOT NULL;
 """
 
 
@@ -34,9 +49,11 @@ def missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
 def add_columns(tx: sqlite3.Connection, missing: list[tuple[str, str, str]],
                 now: datetime) -> None:
     """Add them, inside the caller's transaction."""
-    del now
     for table, name, kind in missing:
         tx.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        if (table, name) == ("order_aliases", "expires_at"):
+            tx.execute("UPDATE order_aliases SET expires_at = ? WHERE lead_id IS NULL AND "
+                       "order_key = ?", ((now + TOMBSTONE_KEPT).timestamp(), ERASED_MARKER))
 
 
 def record_move(conn: sqlite3.Connection, lead_id: str, moved_to: str,
@@ -49,3 +66,12 @@ def record_move(conn: sqlite3.Connection, lead_id: str, moved_to: str,
     conn.execute("UPDATE tombstones SET moved_to = ? WHERE moved_to = ?", (moved_to, lead_id))
     conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at, moved_to) "
                  "VALUES (?, ?, ?)", (lead_id, _utc(moved_at), moved_to))
+
+
+def purge_erasures(conn: sqlite3.Connection, now: datetime) -> int:
+    """Tombstones and moved records `TOMBSTONE_KEPT` old, and expired markers, go."""
+    purged: int = conn.execute("DELETE FROM tombstones WHERE erased_at <= ?",
+                               (_utc(now - TOMBSTONE_KEPT),)).rowcount
+    purged += conn.execute("DELETE FROM order_aliases WHERE expires_at <= ?",
+                           (now.timestamp(),)).rowcount
+    return purged
