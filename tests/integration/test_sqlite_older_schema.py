@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conftest import NOW
 
+from leadscore.service.crm_erasure import KEEP, erasure_for
 from leadscore.service.purchases import ERASED
 from leadscore.store.port import TOMBSTONE_KEPT
 from leadscore.store.sqlite import SqliteStore
@@ -22,13 +23,23 @@ CREATE TABLE order_aliases (alias TEXT PRIMARY KEY, order_key TEXT NOT NULL, lea
 INSERT INTO order_aliases VALUES ('erased:marker', 'erased', NULL);
 INSERT INTO order_aliases VALUES ('stripe:pi_1', 'stripe:in_1', NULL);
 INSERT INTO order_aliases VALUES ('stripe:pi_2', 'stripe:in_2', 'lead-id');
+CREATE TABLE crm_erasures (id TEXT PRIMARY KEY, next_attempt_at REAL NOT NULL,
+                           doc TEXT NOT NULL);
 """
+
+
+# one CRM erasure past its KEEP, one not
+CRM_ERASURES = [erasure_for("crm:hubspot", lead, f"{lead}@example.com", at, at)
+                for lead, at in (("gone", NOW - KEEP - timedelta(days=1)), ("kept", NOW))]
 
 
 def older_database(tmp_path: Path) -> Path:
     path = tmp_path / "older.db"
     conn = sqlite3.connect(path)
     conn.executescript(OLDER_SCHEMA)
+    conn.executemany("INSERT INTO crm_erasures VALUES (?, ?, ?)", [
+        (i.id, i.next_attempt_at.timestamp(), i.model_dump_json()) for i in CRM_ERASURES])
+    conn.commit()
     conn.close()
     return path
 
@@ -68,3 +79,14 @@ def test_an_older_databases_erased_order_markers_expire_from_the_migration_on(
 
 def test_the_store_names_an_erased_order_as_the_service_does() -> None:
     assert ERASED_MARKER == ERASED
+
+
+def test_an_older_databases_crm_erasures_are_claimed_by_their_expiry(tmp_path: Path) -> None:
+    # GIVEN a database whose CRM erasures table has no `expires_at` column
+    store = SqliteStore(older_database(tmp_path))
+    try:
+        # WHEN it is opened, THEN the expired record is found by its expiry, the other not
+        expired = store.claim_crm_erasures(NOW, NOW, expired=True)
+        assert [i.lead_id for i in expired] == ["gone"]
+    finally:
+        store.close()

@@ -417,9 +417,11 @@ class OutboxClaims(Protocol):
         is not brought back."""
         ...
 
-    def claim_crm_erasures(self, now: datetime, until: datetime,
-                           limit: int = 100) -> list[CrmErasure]:
-        """Take the CRM erasures due at `now`, as `claim_handovers` does."""
+    def claim_crm_erasures(self, now: datetime, until: datetime, limit: int = 100,
+                           expired: bool = False) -> list[CrmErasure]:
+        """Take the CRM erasures due at `now`, as `claim_handovers` does; `expired`: those
+        whose `expires_at` is at or before `now` instead, earliest first, due or not (what a
+        sweep with no CRM configured forgets)."""
         ...
 
     def forget_crm_erasures(self, ids: Sequence[str]) -> None:

@@ -28,7 +28,7 @@ from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, To
 from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES, WAL_LIMIT_BYTES, Checkpointer
 from leadscore.store.sqlite_commits import GroupCommit
 from leadscore.store.sqlite_early import Raw, early_plan, raw_state, snapshot_of
-from leadscore.store.sqlite_outbox import OUTBOX_SCHEMA, SqliteOutbox
+from leadscore.store.sqlite_outbox import OUTBOX_INDEXES, OUTBOX_SCHEMA, SqliteOutbox
 from leadscore.store.sqlite_rekey import SqliteRekey
 from leadscore.store.sqlite_retention import (
     RETENTION_INDEXES,
@@ -186,7 +186,7 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         if later := missing_columns(conn):  # sqlite_retention.py
             with self._tx() as tx:
                 add_columns(tx, later, datetime.now(UTC))
-        conn.executescript(f"BEGIN;{INDEXES}{RETENTION_INDEXES}COMMIT;")
+        conn.executescript(f"BEGIN;{INDEXES}{RETENTION_INDEXES}{OUTBOX_INDEXES}COMMIT;")
         self._ensure_lead_stats()
 
     def _connect(self) -> sqlite3.Connection:

@@ -13,6 +13,7 @@ migration on (the longest their erasure's tombstone can still be kept).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 
@@ -22,6 +23,7 @@ from leadscore.store.port import TOMBSTONE_KEPT
 LATER_COLUMNS = {
     "tombstones": {"moved_to": "TEXT"},
     "order_aliases": {"expires_at": "REAL"},
+    "crm_erasures": {"expires_at": "REAL"},  # the no-CRM purge claims by it (crm_erasure.py)
 }
 # what an erased order's marker stands for (`service.purchases.ERASED`; the store knows no
 # service, tests/integration/test_sqlite_older_schema.py holds the two equal)
@@ -51,6 +53,10 @@ def add_columns(tx: sqlite3.Connection, missing: list[tuple[str, str, str]],
     """Add them, inside the caller's transaction."""
     for table, name, kind in missing:
         tx.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        if table == "crm_erasures":
+            tx.executemany("UPDATE crm_erasures SET expires_at = ? WHERE id = ?", [
+                (datetime.fromisoformat(json.loads(doc)["expires_at"]).timestamp(), key)
+                for key, doc in tx.execute("SELECT id, doc FROM crm_erasures").fetchall()])
         if (table, name) == ("order_aliases", "expires_at"):
             tx.execute("UPDATE order_aliases SET expires_at = ? WHERE lead_id IS NULL AND "
                        "order_key = ?", ((now + TOMBSTONE_KEPT).timestamp(), ERASED_MARKER))
