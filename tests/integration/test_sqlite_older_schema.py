@@ -13,7 +13,7 @@ from leadscore.service.crm_erasure import KEEP, erasure_for
 from leadscore.service.purchases import ERASED
 from leadscore.store.port import TOMBSTONE_KEPT
 from leadscore.store.sqlite import SqliteStore
-from leadscore.store.sqlite_retention import ERASED_MARKER
+from leadscore.store.sqlite_retention import ERASED_MARKER, LEGACY_TOKEN_KEPT
 
 # the tables as the release before moved records and expiries created them
 OLDER_SCHEMA = """
@@ -25,6 +25,8 @@ INSERT INTO order_aliases VALUES ('stripe:pi_1', 'stripe:in_1', NULL);
 INSERT INTO order_aliases VALUES ('stripe:pi_2', 'stripe:in_2', 'lead-id');
 CREATE TABLE crm_erasures (id TEXT PRIMARY KEY, next_attempt_at REAL NOT NULL,
                            doc TEXT NOT NULL);
+CREATE TABLE used_tokens (token TEXT PRIMARY KEY, owner TEXT NOT NULL);
+INSERT INTO used_tokens VALUES ('mailgun:older', 'event-a');
 """
 
 
@@ -88,5 +90,21 @@ def test_an_older_databases_crm_erasures_are_claimed_by_their_expiry(tmp_path: P
         # WHEN it is opened, THEN the expired record is found by its expiry, the other not
         expired = store.claim_crm_erasures(NOW, NOW, expired=True)
         assert [i.lead_id for i in expired] == ["gone"]
+    finally:
+        store.close()
+
+
+def test_an_older_databases_used_tokens_are_kept_a_whole_window_then_purged(
+        tmp_path: Path) -> None:
+    # GIVEN a database whose used tokens have no time
+    store = SqliteStore(older_database(tmp_path))
+    try:
+        # WHEN it is opened, THEN its token is still refused to another owner after a
+        # purge inside the window it is given, and purged after it
+        migrated = datetime.now(UTC)
+        assert store.purge_used_tokens(migrated + LEGACY_TOKEN_KEPT - timedelta(hours=1)) == 0
+        assert store.claim_token("mailgun:older", "event-b") is False
+        assert store.purge_used_tokens(migrated + LEGACY_TOKEN_KEPT + timedelta(hours=1)) == 1
+        assert store.claim_token("mailgun:older", "event-b") is True
     finally:
         store.close()

@@ -286,13 +286,16 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
             self.transact(lead.lead_id, (), lambda _: (LeadWrite(lead=lead, fields="replace"),
                                                        None))
 
-    def claim_token(self, token: str, owner: str) -> bool:
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
         from google.api_core import exceptions as gexc
 
         ref = self._tokens.document(_hashed("t_", token))
+        doc: dict[str, Any] = {"owner": owner}
+        if expires_at is not None:  # the TTL policy's field (infra/data_care.py)
+            doc["expires_at"] = expires_at
         with _transient():
             try:
-                ref.create({"owner": owner})
+                ref.create(doc)
                 return True
             except gexc.Aborted:  # contention, not a used token
                 raise

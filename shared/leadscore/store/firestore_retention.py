@@ -1,15 +1,16 @@
-"""Moves and expiries for the Firestore adapter (see `move_away` and
-`purge_expired_erasures` in port.py).
+"""Moves and expiries for the Firestore adapter (see `move_away`, `purge_expired_erasures`
+and `purge_used_tokens` in port.py).
 
 A move writes its moved record (a tombstone with `moved_to`) first, then deletes the old
 lead like an erasure: every transaction reads the tombstone, so a writer either committed
 before (and the move's deletion removes its writes, as it would an erasure's) or sees the
 record and writes on the new lead; the blind path checks it after its commit (writes.py).
 
-Tombstones, moved records and erased orders' markers carry `expires_at`, which Firestore's
-TTL policies (infra/data_care.py) delete by in production, usually within a day. The purge
-deletes at most `PURGE_PAGE` of each per decay tick, by a query on `expires_at`: what the
-TTL has not reached yet, and everything on the emulator (which runs no TTL).
+Tombstones, moved records, erased orders' markers and used signature tokens carry
+`expires_at`, which Firestore's TTL policies (infra/data_care.py) delete by in production,
+usually within a day. The purges delete at most `PURGE_PAGE` of each per decay tick, by a
+query on `expires_at`: what the TTL has not reached yet, and everything on the emulator
+(which runs no TTL).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FirestoreRetention:
     _client: Client
     _erased: CollectionReference
     _aliases: CollectionReference
+    _tokens: CollectionReference
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         raise NotImplementedError  # FirestoreStore's
@@ -50,6 +52,9 @@ class FirestoreRetention:
 
     def purge_expired_erasures(self, now: datetime) -> int:
         return self._purge(self._erased, now) + self._purge(self._aliases, now)
+
+    def purge_used_tokens(self, now: datetime) -> int:
+        return self._purge(self._tokens, now)
 
     def _purge(self, collection: CollectionReference, now: datetime) -> int:
         from google.cloud.firestore_v1.base_query import FieldFilter

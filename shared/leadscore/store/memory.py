@@ -41,6 +41,7 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
         self._order_records: dict[str, dict[str, Order]] = {}  # lead id -> key -> record
         self._tokens: dict[str, str] = {}
         self._expiry: dict[str, datetime] = {}  # alias -> its expires_at (erased orders)
+        self._token_expiry: dict[str, datetime] = {}
         self._handovers: dict[str, StageChange] = {}
         self._tombstones: dict[str, Tombstone] = {}
         self._esp: dict[tuple[str, str], EspSynced] = {}
@@ -167,9 +168,18 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
         with self._lock:
             self._leads[lead.lead_id] = lead.model_copy(deep=True)
 
-    def claim_token(self, token: str, owner: str) -> bool:
-        with self._lock:
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
+        with self._lock:  # the first claim's expiry stays (purge_used_tokens)
+            if token not in self._tokens and expires_at is not None:
+                self._token_expiry[token] = expires_at
             return self._tokens.setdefault(token, owner) == owner
+
+    def purge_used_tokens(self, now: datetime) -> int:
+        with self._lock:
+            gone = [token for token, at in self._token_expiry.items() if at <= now]
+            for token in gone:
+                del self._tokens[token], self._token_expiry[token]
+            return len(gone)
 
     def order_owner(self, order_key: str) -> str | None:
         with self._lock:

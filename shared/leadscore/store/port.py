@@ -194,9 +194,17 @@ class LeadStore(Protocol):
         """Overwrite one lead document (seeding, benchmarks' raw write rate)."""
         ...
 
-    def claim_token(self, token: str, owner: str) -> bool:
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
         """Remember a one-use signing token; True if it is new or was claimed by `owner`
-        before (a retry of the same delivery), False if another request used it (a replay)."""
+        before (a retry of the same delivery), False if another request used it (a replay).
+        `expires_at`: when no signature carrying it can be accepted any more, set by its
+        first claim (`providers/base.py` `TOKEN_KEPT`); None keeps it for good."""
+        ...
+
+    def purge_used_tokens(self, now: datetime) -> int:
+        """Delete the claimed tokens whose `expires_at` is at or before `now`; how many.
+        Firestore's TTL policy on `expires_at` does this in production (infra/data_care.py):
+        its method deletes at most a page, what the TTL has not reached yet."""
         ...
 
     def order_owner(self, order_key: str) -> str | None:

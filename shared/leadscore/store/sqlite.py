@@ -95,7 +95,8 @@ CREATE TABLE IF NOT EXISTS esp_sync (
 );
 CREATE TABLE IF NOT EXISTS used_tokens (
     token TEXT PRIMARY KEY,
-    owner TEXT NOT NULL
+    owner TEXT NOT NULL,
+    expires_at REAL
 );
 """
 
@@ -418,10 +419,10 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         with self._tx() as conn:
             self._stage_lead_write(conn, lead)
 
-    def claim_token(self, token: str, owner: str) -> bool:
-        with self._tx() as conn:
-            conn.execute("INSERT OR IGNORE INTO used_tokens (token, owner) VALUES (?, ?)",
-                         (token, owner))
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
+        with self._tx() as conn:  # the first claim's expiry stays (purge_used_tokens)
+            conn.execute("INSERT OR IGNORE INTO used_tokens (token, owner, expires_at) "
+                         "VALUES (?, ?, ?)", (token, owner, _ts(expires_at)))
             row = conn.execute("SELECT owner FROM used_tokens WHERE token = ?",
                                (token,)).fetchone()
         return bool(row and row[0] == owner)
@@ -462,6 +463,11 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
     def purge_expired_erasures(self, now: datetime) -> int:
         with self._tx() as conn:
             return purge_erasures(conn, now)
+
+    def purge_used_tokens(self, now: datetime) -> int:
+        with self._tx() as conn:
+            return int(conn.execute("DELETE FROM used_tokens WHERE expires_at <= ?",
+                                    (now.timestamp(),)).rowcount)
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         with self._tx() as conn:  # one transaction: no writer sees half an erasure

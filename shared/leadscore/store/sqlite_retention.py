@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from leadscore.store.port import TOMBSTONE_KEPT
 
@@ -24,7 +24,11 @@ LATER_COLUMNS = {
     "tombstones": {"moved_to": "TEXT"},
     "order_aliases": {"expires_at": "REAL"},
     "crm_erasures": {"expires_at": "REAL"},  # the no-CRM purge claims by it (crm_erasure.py)
+    "used_tokens": {"expires_at": "REAL"},
 }
+# longer than any provider's window (`providers/base.py` TOKEN_KEPT): a token claimed by an
+# older release has no expiry, so it is kept this long from the migration on
+LEGACY_TOKEN_KEPT = timedelta(days=1)
 # what an erased order's marker stands for (`service.purchases.ERASED`; the store knows no
 # service, tests/integration/test_sqlite_older_schema.py holds the two equal)
 ERASED_MARKER = "erased"
@@ -34,6 +38,7 @@ CREATE INDEX IF NOT EXISTS tombstones_by_moved_to ON tombstones (moved_to)
 CREATE INDEX IF NOT EXISTS tombstones_by_time ON tombstones (erased_at);
 CREATE INDEX IF NOT EXISTS order_aliases_by_expiry ON order_aliases (expires_at)
     WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS used_tokens_by_expiry ON used_tokens (expires_at);
 """
 
 
@@ -57,6 +62,9 @@ def add_columns(tx: sqlite3.Connection, missing: list[tuple[str, str, str]],
             tx.executemany("UPDATE crm_erasures SET expires_at = ? WHERE id = ?", [
                 (datetime.fromisoformat(json.loads(doc)["expires_at"]).timestamp(), key)
                 for key, doc in tx.execute("SELECT id, doc FROM crm_erasures").fetchall()])
+        if table == "used_tokens":
+            tx.execute("UPDATE used_tokens SET expires_at = ?",
+                       ((now + LEGACY_TOKEN_KEPT).timestamp(),))
         if (table, name) == ("order_aliases", "expires_at"):
             tx.execute("UPDATE order_aliases SET expires_at = ? WHERE lead_id IS NULL AND "
                        "order_key = ?", ((now + TOMBSTONE_KEPT).timestamp(), ERASED_MARKER))
