@@ -27,8 +27,9 @@ does all of that, once, for every adapter). The primitives:
   anyway, so they offer only `transact` and the service uses it for every write.
 - queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
   pending_handovers, record_handover, claim_token, order_owner, orders_of, put_lead, erase,
-  tombstone, close. Every snapshot `transact` reads carries the lead id's `Tombstone`
-  (erasure).
+  tombstone, move_away, close, and the decay tick's purges of what Firestore expires by TTL
+  (`purge_expired_erasures`, `purge_used_tokens`). Every snapshot `transact` reads carries
+  the lead id's `Tombstone` (an erasure, or a move's record: `moved_to`).
 - the order alias index: `order_alias` and `record_aliases`. A platform may name one payment
   by several ids (Stripe: invoice, payment intent, charge); an alias maps one of them
   (`stripe:pi_...`) to the order key the payment is counted under (`stripe:in_...`), or to
