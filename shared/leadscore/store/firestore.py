@@ -27,6 +27,7 @@ from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
 from leadscore.store.firestore_outbox import FirestoreOutbox
 from leadscore.store.firestore_rekey import FirestoreRekey
+from leadscore.store.firestore_retention import FirestoreRetention
 from leadscore.store.firestore_stats import FirestoreStats
 from leadscore.store.firestore_visitors import FirestoreVisitors
 from leadscore.store.port import (
@@ -50,7 +51,8 @@ TX_ATTEMPTS = 12  # contended transactions: attempts, and the time they may take
 TX_BUDGET_S = 8.0
 
 
-class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, FirestoreOutbox):
+class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, FirestoreOutbox,
+                     FirestoreRetention):
     def __init__(self, client: Client, collection: str = "leads") -> None:
         self._client = client
         self._leads = client.collection(collection)
@@ -284,13 +286,16 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
             self.transact(lead.lead_id, (), lambda _: (LeadWrite(lead=lead, fields="replace"),
                                                        None))
 
-    def claim_token(self, token: str, owner: str) -> bool:
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
         from google.api_core import exceptions as gexc
 
         ref = self._tokens.document(_hashed("t_", token))
+        doc: dict[str, Any] = {"owner": owner}
+        if expires_at is not None:  # the TTL policy's field (infra/data_care.py)
+            doc["expires_at"] = expires_at
         with _transient():
             try:
-                ref.create({"owner": owner})
+                ref.create(doc)
                 return True
             except gexc.Aborted:  # contention, not a used token
                 raise
@@ -353,6 +358,10 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
 
         for collection in (self._orders, self._aliases, self._handovers, self._esp):
             for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
+                snap.reference.delete()
+        if erased_at is not None:  # moved records pointing here name the erased lead id
+            for snap in self._erased.where(
+                    filter=FieldFilter("moved_to", "==", lead_id)).stream():
                 snap.reference.delete()
         ref = self._leads.document(lead_id)
         # recursive_delete counts the lead document even when it does not exist
@@ -517,7 +526,7 @@ def _tombstone_from(snap: Any) -> Tombstone | None:
         return None
     doc = snap.to_dict() or {}
     return Tombstone(erased_at=datetime.fromtimestamp(float(doc["erased_at"]), UTC),
-                     settled=bool(doc.get("settled", True)))
+                     settled=bool(doc.get("settled", True)), moved_to=doc.get("moved_to"))
 
 
 def _hashed(prefix: str, key: str) -> str:
