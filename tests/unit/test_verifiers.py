@@ -7,10 +7,9 @@ several secrets (the second one valid: rotation), and no secret configured (fail
 
 from __future__ import annotations
 
-import logging
-
 import base64
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
