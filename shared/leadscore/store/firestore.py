@@ -495,8 +495,13 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
 
 
 def _handover_doc(change: StageChange) -> dict[str, Any]:
+    """`expires_at` stays a datetime (a Timestamp: the TTL policy reads no other type) and
+    is written only once the change is closed; a pending change has no such field."""
     doc = change.model_dump(mode="python")
     doc["next_attempt_at"] = to_seconds(change.next_attempt_at)
+    for unset in ("closed_at", "expires_at"):
+        if doc[unset] is None:
+            del doc[unset]
     return doc
 
 

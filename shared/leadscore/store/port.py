@@ -372,6 +372,17 @@ class CrmErasure(BaseModel):
 
 
 @runtime_checkable
+class HandoverPurge(Protocol):
+    """Stores without a TTL policy (SQLite, memory) delete closed hand-overs past their
+    `expires_at` when asked (each sweep asks); Firestore's TTL policy does it there."""
+
+    def purge_handovers(self, now: datetime) -> int:
+        """Delete the closed stage changes whose `expires_at` is at or before `now`;
+        how many went."""
+        ...
+
+
+@runtime_checkable
 class OutboxClaims(Protocol):
     """Work several processes sweep at once (`serve --workers N`, the decay job, a CLI run):
     each item is taken by one claimer at a time. A claim moves the item's next attempt to
