@@ -5,6 +5,7 @@ never gets through is given up, and a closed change keeps no address and expires
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,10 @@ class Receiver:
         if self.calls <= self.failures:
             raise self.error
         self.got.append(message["id"])
+
+
+def logged(caplog: pytest.LogCaptureFixture, message: str) -> list[dict[str, Any]]:
+    return [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == message]
 
 
 def stored(store: Any) -> list[dict[str, Any]]:
@@ -58,7 +63,9 @@ def test_a_sink_that_failed_gets_the_change_alone_on_the_next_sweep(store: Any) 
     assert record["delivered"] and sorted(record["delivered_to"]) == ["sink0", "sink1"]
 
 
-def test_a_permanent_refusal_is_not_retried_and_closes_the_change(store: Any) -> None:
+def test_a_permanent_refusal_is_not_retried_and_closes_the_change(
+        store: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="leadscore")
     # GIVEN Slack refusing the card for good (400 invalid_blocks) and Pub/Sub answering
     write_changes(store, 1)
     pubsub = Receiver()
@@ -72,10 +79,15 @@ def test_a_permanent_refusal_is_not_retried_and_closes_the_change(store: Any) ->
     assert store.pending_handovers(NOW + timedelta(days=30)) == []
     [record] = stored(store)
     assert (record["delivered_to"], record["refused_by"]) == (["sink0"], ["sink1"])
+    # AND the refusal was logged once, by the change's id and without the address
+    assert [(f["handover_id"], f["sink"], f["status"]) for f in logged(
+        caplog, "handover refused for good")] == [("h_000", "sink1", 400)]
+    assert "p0@example.com" not in caplog.text
 
 
 def test_a_change_that_never_gets_through_is_given_up_after_ten_tries_and_three_days(
-        store: Any) -> None:
+        store: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="leadscore")
     # GIVEN a receiver that is down for good
     write_changes(store, 1)
     down = Receiver(failures=10**6)
@@ -98,6 +110,8 @@ def test_a_change_that_never_gets_through_is_given_up_after_ten_tries_and_three_
     assert down.calls == calls
     [record] = stored(store)
     assert record["delivered"] and record["given_up"] and record["email"] == ""
+    assert [(f["handover_id"], f["sinks"]) for f in logged(caplog, "handover given up")] == [
+        ("h_000", "sink0")]
 
 
 def test_a_delivered_change_keeps_no_address_and_expires_thirty_days_later(

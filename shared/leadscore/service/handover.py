@@ -187,7 +187,8 @@ def _send_where_missing(store: LeadStore, change: StageChange, sinks: dict[str, 
             if rest is not None:
                 resting[name] = clock() + rest
             logs.warning("handover delivery failed", handover_id=change.id, sink=name,
-                         error=type(exc).__name__, rest_s=rest and rest.total_seconds())
+                         error=type(exc).__name__,
+                         rest_s=None if rest is None else rest.total_seconds())
             continue
         else:
             change = change.model_copy(update={"delivered_to": [*change.delivered_to, name]})
