@@ -129,8 +129,6 @@ def test_a_delivered_change_keeps_no_address_and_expires_thirty_days_later(
         assert expires == NOW + KEEP_CLOSED
         if type(store).__name__ == "FirestoreStore":  # the TTL policy reads a Timestamp
             assert isinstance(record["expires_at"], datetime)
-    if type(store).__name__ == "FirestoreStore":
-        return  # Firestore's TTL policy deletes them; the emulator runs none
     # WHEN sweeps run before and after that time
     deliver_pending(store, [sent], NOW + KEEP_CLOSED - timedelta(minutes=1))
     assert len(stored(store)) == 2
@@ -180,3 +178,32 @@ def test_a_change_stored_by_an_older_release_is_delivered_and_closed(
     [record] = stored(store)
     assert sent.got == ["h_000"] and record["delivered_to"] == ["sink0"]
     assert record["email"] == "" and record["expires_at"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("firestore",
+                                                         marks=pytest.mark.firestore)])
+def test_a_change_an_older_release_delivered_goes_with_its_address_at_the_next_sweep(
+        kind: str, tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    from conftest import make_store
+
+    # GIVEN a change an older release delivered (closed, with the address, no expiry; its
+    # last lease as its next attempt) and a pending one
+    store = make_store(kind, tmp_path, request)
+    write_changes(store, 2)
+    old = {**{k: v for k, v in stored(store)[0].items() if k in (
+        "id", "lead_id", "email", "stage_before", "stage_after", "score", "grade", "at")},
+        "attempts": 1, "delivered": True}
+    leased = NOW + LEASE
+    if kind == "sqlite":
+        old["next_attempt_at"] = leased.isoformat()
+        with store._tx() as conn:
+            conn.execute("UPDATE handovers SET delivered = 1, next_attempt_at = ?, doc = ? "
+                         "WHERE id = 'h_000'", (leased.timestamp(), json.dumps(old)))
+    else:
+        store._handovers.document("h_000").set({**old, "next_attempt_at": leased.timestamp()})
+    # WHEN the next sweep runs
+    sent = Receiver()
+    deliver_pending(store, [sent], NOW + timedelta(hours=1))
+    # THEN the old one is gone, and the one it delivered stays, without the address
+    assert sent.got == ["h_001"]
+    assert [(r["id"], r["email"]) for r in stored(store)] == [("h_001", "")]

@@ -114,6 +114,7 @@ def test_every_adapter_query_has_an_index(firestore_client: Any, rules: Any,
     store.due_for_review(NOW + timedelta(days=2), buckets=list(range(40)))
     store.pending_handovers(NOW + timedelta(days=1))
     store.claim_handovers(NOW + timedelta(days=1), NOW + timedelta(days=2))
+    store.purge_handovers(NOW + timedelta(days=1))
     store.claim_crm_erasures(NOW + timedelta(days=1), NOW + timedelta(days=2))
     _every_dashboard_query(store)
     store.visitor_events("v-x", 5)  # the visitors' pages and trims (service/visitors.py)

@@ -14,8 +14,8 @@ Delivery is at least once: receivers drop repeats by the message's `id`.
 
 A change closes (`delivered`) when every sink has it or refused it, when it is given up,
 or when its lead was erased: it then keeps no address and expires KEEP_CLOSED later
-(`expires_at`: Firestore's TTL policy deletes it; SQLite and memory purge it at the end
-of each sweep).
+(`expires_at`: Firestore's TTL policy deletes it; every store also purges expired ones at
+the end of each sweep, and on Firestore those an older release closed without the field).
 
 Every worker of `serve --workers N` (and the decay job, on another instance) sweeps the
 same outbox, so a sweep takes one change at a time with a claim (`OutboxClaims`: its next
@@ -249,7 +249,7 @@ def deliver_pending(store: LeadStore, sinks: Sequence[Sink],
 
 
 def purge_closed_handovers(store: LeadStore, now: datetime) -> int:
-    """Closed changes past `expires_at` go (Firestore's TTL policy does it there)."""
+    """Closed changes past `expires_at` go (on Firestore its TTL policy deletes them too)."""
     purged = store.purge_handovers(now) if isinstance(store, HandoverPurge) else 0
     if purged:
         logs.info("expired handovers purged", purged=purged)

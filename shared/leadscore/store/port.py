@@ -373,8 +373,9 @@ class CrmErasure(BaseModel):
 
 @runtime_checkable
 class HandoverPurge(Protocol):
-    """Stores without a TTL policy (SQLite, memory) delete closed hand-overs past their
-    `expires_at` when asked (each sweep asks); Firestore's TTL policy does it there."""
+    """Closed hand-overs past their `expires_at` are deleted when asked (each sweep asks):
+    on SQLite and memory only so; on Firestore the TTL policy does it too, and this
+    catches changes closed by an older release, which have no `expires_at`."""
 
     def purge_handovers(self, now: datetime) -> int:
         """Delete the closed stage changes whose `expires_at` is at or before `now`;
