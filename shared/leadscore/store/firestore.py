@@ -255,6 +255,24 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
         except gexc.NotFound:
             pass
 
+    def purge_handovers(self, now: datetime, limit: int = 300) -> int:
+        """The TTL policy deletes closed changes in production; this also deletes what it
+        never will: a change closed by an older release, without `expires_at` (and with
+        the address). A closed change's `next_attempt_at` is its expiry (`_handover_doc`),
+        so one query on the outbox's index finds both; an empty answer costs one read."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (self._handovers.where(filter=FieldFilter("delivered", "==", True))
+                 .where(filter=FieldFilter("next_attempt_at", "<=", to_seconds(now)))
+                 .limit(limit))
+        expired = [snap.reference for snap in query.stream()]
+        if expired:
+            batch = self._client.batch()
+            for ref in expired:
+                batch.delete(ref)
+            batch.commit()
+        return len(expired)
+
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         refs = [self._esp.document(f"{tool}:{lead_id}") for lead_id in lead_ids]
         found: dict[str, EspSynced] = {}
@@ -504,8 +522,16 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
 
 
 def _handover_doc(change: StageChange) -> dict[str, Any]:
+    """`expires_at` stays a datetime (a Timestamp: the TTL policy reads no other type) and
+    is written only once the change is closed; a pending change has no such field. A
+    closed change's `next_attempt_at` is its expiry, for `purge_handovers`."""
     doc = change.model_dump(mode="python")
-    doc["next_attempt_at"] = to_seconds(change.next_attempt_at)
+    due = change.expires_at if change.delivered and change.expires_at else (
+        change.next_attempt_at)
+    doc["next_attempt_at"] = to_seconds(due)
+    for unset in ("closed_at", "expires_at"):
+        if doc[unset] is None:
+            del doc[unset]
     return doc
 
 

@@ -152,7 +152,15 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
     def record_handover(self, change: StageChange) -> None:
         with self._lock:
             if change.id in self._handovers:  # erased meanwhile: not written back
-                self._handovers[change.id] = change
+                self._handovers[change.id] = change.model_copy(deep=True)
+
+    def purge_handovers(self, now: datetime) -> int:
+        with self._lock:
+            expired = [k for k, c in self._handovers.items()
+                       if c.delivered and c.expires_at is not None and c.expires_at <= now]
+            for key in expired:
+                del self._handovers[key]
+        return len(expired)
 
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         with self._lock:

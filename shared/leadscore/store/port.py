@@ -404,6 +404,18 @@ class CrmErasure(BaseModel):
 
 
 @runtime_checkable
+class HandoverPurge(Protocol):
+    """Closed hand-overs past their `expires_at` are deleted when asked (each sweep asks):
+    on SQLite and memory only so; on Firestore the TTL policy does it too, and this
+    catches changes closed by an older release, which have no `expires_at`."""
+
+    def purge_handovers(self, now: datetime) -> int:
+        """Delete the closed stage changes whose `expires_at` is at or before `now`;
+        how many went."""
+        ...
+
+
+@runtime_checkable
 class OutboxClaims(Protocol):
     """Work several processes sweep at once (`serve --workers N`, the decay job, a CLI run):
     each item is taken by one claimer at a time. A claim moves the item's next attempt to

@@ -390,11 +390,24 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         return [StageChange.model_validate_json(r[0]) for r in rows]
 
     def record_handover(self, change: StageChange) -> None:
+        # a closed change's row keeps its expiry in `next_attempt_at`, so the purge below
+        # finds it through the `handovers_pending` index (delivered, next_attempt_at)
+        due = change.expires_at if change.delivered and change.expires_at else (
+            change.next_attempt_at)
         with self._tx() as conn:
             conn.execute("UPDATE handovers SET delivered = ?, next_attempt_at = ?, doc = ? "
-                         "WHERE id = ?", (int(change.delivered),
-                                          change.next_attempt_at.timestamp(),
+                         "WHERE id = ?", (int(change.delivered), due.timestamp(),
                                           change.model_dump_json(), change.id))
+
+    def purge_handovers(self, now: datetime) -> int:
+        """Delete the closed changes expired at `now` (a row closed by an older release
+        has its last attempt's time there: it goes at the first purge)."""
+        where, args = "FROM handovers WHERE delivered = 1 AND next_attempt_at <= ?", (
+            now.timestamp(),)
+        if self._conn().execute(f"SELECT 1 {where} LIMIT 1", args).fetchone() is None:
+            return 0  # nothing expired: no write lock taken (every sweep asks)
+        with self._tx() as conn:
+            return int(conn.execute(f"DELETE {where}", args).rowcount)
 
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         found: dict[str, EspSynced] = {}
