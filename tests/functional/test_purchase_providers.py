@@ -347,3 +347,31 @@ def test_no_documented_payload_is_refused_even_alone(client: Any, app_container:
     # which Stripe repeats for up to three days), and never a 4xx that would disable us
     expected = 503 if fixture in RETRY_LATER else 200
     assert answer.status_code == expected, answer.get_json()
+
+
+def test_a_shopify_markets_order_is_counted_in_the_buyers_currency_and_refunds_match(
+        client: Any, app_container: Container) -> None:
+    # GIVEN a USD shop selling in EUR (Shopify Markets): the order's total_price/currency
+    # are the shop's (64.00 USD), total_price_set.presentment_money what the buyer paid
+    # (59.00 EUR), and Shopify's refund transactions come in the presentment currency
+    # (shopify.dev, REST Transaction: "for multi-currency orders ... the presentment
+    # currency"). An audit found every such refund refused as another currency's.
+    order = json.loads(body("shopify", "shopify_orders_paid.json"))
+    order.update(currency="USD", total_price="64.00")
+    order["total_price_set"] = {"shop_money": {"amount": "64.00", "currency_code": "USD"},
+                                "presentment_money": {"amount": "59.00",
+                                                      "currency_code": "EUR"}}
+    refund = json.loads(body("shopify", "shopify_refunds_create.json"))
+    for t in refund["transactions"]:
+        if t["kind"] == "refund" and t.get("currency"):
+            t["amount"] = "59.00"
+    # WHEN the order is paid and then fully refunded
+    for raw, topic in ((json.dumps(order).encode(), "orders/paid"),
+                       (json.dumps(refund).encode(), "refunds/create")):
+        answer = send(client, "shopify", raw, signed("shopify", raw, topic=topic))
+        assert answer.status_code == 200 and answer.get_json().get("invalid", 0) == 0, \
+            answer.get_json()
+    # THEN the order is the buyer's 59.00 EUR, wholly refunded, and the buyer no customer
+    assert orders(app_container, BUYER) == {"shopify:5950032576610": (5900, 5900, "EUR")}
+    lead = app_container.store.get_lead(lead_id_for(BUYER))
+    assert lead is not None and lead.stage != "customer"
