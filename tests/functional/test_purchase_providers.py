@@ -375,3 +375,23 @@ def test_a_shopify_markets_order_is_counted_in_the_buyers_currency_and_refunds_m
     assert orders(app_container, BUYER) == {"shopify:5950032576610": (5900, 5900, "EUR")}
     lead = app_container.store.get_lead(lead_id_for(BUYER))
     assert lead is not None and lead.stage != "customer"
+
+
+@pytest.mark.parametrize(("currency", "stripe_amount", "iso_minor"), [
+    ("isk", 990000, 9900),  # Stripe: ISK stays two-decimal in its API; ISO: no decimals
+    ("mga", 50000, 5000000),  # Stripe: zero-decimal; ISO: two decimals
+    ("jpy", 4900, 4900), ("eur", 4900, 4900), ("kwd", 4900, 4900)])
+def test_stripe_amounts_are_stored_in_iso_minor_units(
+        client: Any, app_container: Container, currency: str, stripe_amount: int,
+        iso_minor: int) -> None:
+    # GIVEN a paid checkout in a currency whose minor unit Stripe defines (docs.stripe.com/
+    # currencies: zero-decimal list, and "an ISK amount of 100 represents 1 krona"); an
+    # audit found ISK and MGA orders recorded 100 times wrong
+    session = json.loads(body("stripe", "stripe_checkout_session_completed_payment.json"))
+    session["data"]["object"].update(currency=currency, amount_total=stripe_amount)
+    raw = json.dumps(session).encode()
+    # WHEN it is delivered
+    answer = send(client, "stripe", raw, signed("stripe", raw))
+    # THEN the order holds the same money in ISO 4217 minor units
+    assert answer.status_code == 200, answer.get_json()
+    assert list(orders(app_container, BUYER).values()) == [(iso_minor, 0, currency.upper())]
