@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from leadscore.domain import decay
 from leadscore.domain.conditions import Condition
 from leadscore.domain.limits import ProfileValue
+from leadscore.domain.rules_numbers import FINITE, Points
 
 FREQ = "freq|"
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
@@ -38,7 +39,7 @@ UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FINITE
 
 
 class Frequency(_Strict):
@@ -50,7 +51,7 @@ class BehaviourRule(_Strict):
     id: str
     events: list[str] = Field(min_length=1)
     where: Condition | None = None
-    points: float
+    points: Points
     frequency: Frequency | None = None
     half_life_days: float | None = None
     reason: str | None = None

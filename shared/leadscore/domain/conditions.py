@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from leadscore.domain import matching
 from leadscore.domain.defaults import empty_list
 from leadscore.domain.limits import ProfileValue
+from leadscore.domain.rules_numbers import Points
 
 MATCHERS = ("equals", "one_of", "contains", "matches", "range", "email_domain")
 COUNTRY_FIELDS = frozenset({"country"})
@@ -54,7 +55,8 @@ class Prepared(BaseModel):
 
 
 class _Strict(Prepared):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)  # rules_numbers
 
 
 class NumericRange(_Strict):
@@ -223,7 +225,7 @@ class FitRule(Condition):
     """A condition worth `points` when it holds; every matching fit rule adds its points."""
 
     id: str = Field(min_length=1, max_length=64)
-    points: float
+    points: Points
     reason: str | None = None
 
     @model_validator(mode="after")

@@ -14,7 +14,6 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -35,6 +34,7 @@ from leadscore.domain.conditions import (
 from leadscore.domain.defaults import empty_list
 from leadscore.domain.purchase_rules import PurchaseBand, PurchaseRules, ValueBand
 from leadscore.domain.rules_errors import message, where
+from leadscore.domain.rules_numbers import FINITE, Limit, Points, Threshold
 from leadscore.domain.segments import Segments
 from leadscore.domain.website_rules import WebsiteRules
 from leadscore.errors import RulesError
@@ -56,7 +56,7 @@ HalfLife = decay.HalfLife
 
 
 class _Strict(Prepared):  # a copy with changes is validated again (conditions.Prepared)
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FINITE
 
 
 class Cap(_Strict):
@@ -76,7 +76,7 @@ DEFAULT_CATEGORY = {"email": "email", "form": "form", "activity": "website"}
 
 
 class EventRule(_Strict):
-    points: float
+    points: Points
     half_life_days: HalfLife | None = None
     cap: Cap | None = None
     reason: str | None = None
@@ -87,7 +87,7 @@ class StageGate(_Strict):
     """What a stage needs: a total score and, optionally, a fit letter and an engagement
     digit at least this good (A best, 1 best), so fit alone cannot make a lead an MQL."""
 
-    score: float
+    score: Threshold
     fit_at_least: Literal["A", "B", "C", "D"] | None = None
     engagement_at_least: Literal["1", "2", "3", "4"] | None = None
 
@@ -115,8 +115,8 @@ class Stages(_Strict):
     and `gates` holds the whole requirement of each stage. `hysteresis: {margin: 5,
     min_stay_days: 7}` (optional) keeps a stage from flapping."""
 
-    mql: float
-    sql: float
+    mql: Threshold
+    sql: Threshold
     gates: dict[Literal["mql", "sql"], StageGate] = Field(default_factory=dict)
     hysteresis: Hysteresis = Field(default_factory=Hysteresis)
 
@@ -148,8 +148,9 @@ class Stages(_Strict):
 class GradeBands(_Strict):
     """Lower bounds: fit A/B/C (else D) and engagement 1/2/3 (else 4); best first."""
 
-    fit: dict[str, float] = Field(default_factory=lambda: {"A": 30.0, "B": 15.0, "C": 0.0})
-    engagement: dict[str, float] = Field(default_factory=lambda: {"1": 60.0, "2": 30.0, "3": 10.0})
+    fit: dict[str, Threshold] = Field(default_factory=lambda: {"A": 30.0, "B": 15.0, "C": 0.0})
+    engagement: dict[str, Threshold] = Field(
+        default_factory=lambda: {"1": 60.0, "2": 30.0, "3": 10.0})
 
     @model_validator(mode="after")
     def _labels(self) -> Self:
@@ -167,7 +168,7 @@ class Rules(_Strict):
     engagement: dict[str, EventRule] = Field(default_factory=dict)
     behaviour: list[BehaviourRule] = Field(default_factory=empty_list)
     # at most this many engagement points now per category, e.g. {email: 30, website: 40}
-    limits: dict[Category, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    limits: dict[Category, Limit] = Field(default_factory=dict)
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)

@@ -11,15 +11,16 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadscore.domain.defaults import empty_list
+from leadscore.domain.rules_numbers import FINITE, Threshold
 
 TOOLS = ("mailchimp", "brevo", "sendgrid")
 
 
 class Band(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FINITE
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_\-]{0,30}$")
-    min_score: float | None = None  # at least this score
+    min_score: Threshold | None = None  # at least this score
     grades: list[str] = Field(default_factory=empty_list)  # grade prefixes: "A", "B1"
     stages: list[str] = Field(default_factory=empty_list)
     non_opener: bool | None = None  # only flagged (True) or only not flagged (False)
