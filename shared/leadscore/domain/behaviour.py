@@ -36,6 +36,7 @@ from leadscore.domain.rules_numbers import FINITE, Points
 FREQ = "freq|"
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+EVENT_FIELDS = ("url", "page", "campaign", *UTM)  # what `event_fields` gives a `where`
 
 
 class _Strict(BaseModel):
@@ -62,6 +63,15 @@ class BehaviourRule(_Strict):
     def _slug(cls, value: str) -> str:
         if not RULE_ID.match(value):
             raise ValueError("must be a lower-case slug: letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("where")
+    @classmethod
+    def _event_fields(cls, value: Condition | None) -> Condition | None:
+        unknown = sorted(value.fields() - set(EVENT_FIELDS)) if value is not None else []
+        if unknown:  # a typo (`pgae`) would never match, silently
+            raise ValueError(f"unknown event field {', '.join(unknown)}: a behaviour rule's "
+                             f"where reads {', '.join(EVENT_FIELDS)}")
         return value
 
     @field_validator("half_life_days")

@@ -203,6 +203,14 @@ class Condition(_Strict):
     def holds(self, fields: Mapping[str, ProfileValue]) -> bool:
         return cast(bool, private_attrs(self)["_test"](fields))
 
+    def fields(self) -> set[str]:
+        """Every profile field the condition's tests read."""
+        children = [c for c in (self.all_ or self.any_ or [])] + (
+            [self.not_] if self.not_ else [])
+        if not children:
+            return {self.field or "email_domain"}
+        return set().union(*(c.fields() for c in children))
+
     def shape(self) -> tuple[int, int]:
         """(nesting depth, number of field tests)."""
         children = [c for c in (self.all_ or self.any_ or [])] + (

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from leadscore.domain import decay
+from leadscore.domain import decay, rules_yaml
 from leadscore.domain.behaviour import BehaviourRule, Frequency
 from leadscore.domain.conditions import (
     Condition,
@@ -197,12 +197,24 @@ class Rules(_Strict):
             if rule.id in self._behaviour:
                 raise ValueError(f'duplicate behaviour rule id "{rule.id}"')
             self._behaviour[rule.id] = rule
+        self._known_limits()
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True,
                                                exclude={"segments"}),  # not scoring
                                sort_keys=True,
                                separators=(",", ":"), ensure_ascii=False)
         self._content_hash = hashlib.sha256(canonical.encode()).hexdigest()
         return self
+
+    def _known_limits(self) -> None:
+        """A limit on a category no rule scores in is a typo (`webiste`): it would limit
+        nothing, silently."""
+        scored = {_scored_category(k, r) for k, r in self.engagement.items()} | {
+            _scored_category(r.events[0], r) for r in self.behaviour}
+        unknown = sorted(set(self.limits) - scored)
+        if unknown:
+            known = ", ".join(sorted(scored)) or "none: no engagement or behaviour rules"
+            raise ValueError(f"limits on categories no rule scores in: {', '.join(unknown)} "
+                             f"(the rules' categories: {known})")
 
     @property
     def content_hash(self) -> str:
@@ -225,12 +237,7 @@ class Rules(_Strict):
     def category_for(self, key: str, rule: EventRule | BehaviourRule) -> str | None:
         """The category an event's points count in; None when no limits are set (keys
         then carry no category, as before limits existed)."""
-        if not self.limits:
-            return None
-        if rule.category:
-            return rule.category
-        first = rule.events[0] if isinstance(rule, BehaviourRule) else key
-        return DEFAULT_CATEGORY.get(first.split(".", 1)[0], "other")
+        return _scored_category(key, rule) if self.limits else None
 
     def half_life_for(self, rule: EventRule | BehaviourRule) -> float:
         return rule.half_life_days or self.engagement_half_life_days
@@ -239,13 +246,21 @@ class Rules(_Strict):
         return self.purchase.half_life_days or self.engagement_half_life_days
 
 
+def _scored_category(key: str, rule: EventRule | BehaviourRule) -> str:
+    """The category a rule's points count in: its own, else by its (first) event's kind."""
+    if rule.category:
+        return rule.category
+    first = rule.events[0] if isinstance(rule, BehaviourRule) else key
+    return DEFAULT_CATEGORY.get(first.split(".", 1)[0], "other")
+
+
 def parse_rules(text: str, origin: str = "rules") -> Rules:
     """Validate a whole rules document; raise RulesError listing every problem."""
     import yaml  # here, not at the top: the built-in rules and JSON files never need it, and
     # PyYAML's import and pure-Python parse cost ~25 ms of a function's cold start (issue 20)
 
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=rules_yaml.unique_key_loader())  # noqa: S506 (safe)
     except yaml.YAMLError as exc:
         raise RulesError(f"{origin}: not valid YAML: {exc}") from None
     return rules_from_data(data, origin)
@@ -255,7 +270,7 @@ def parse_rules_json(text: str, origin: str = "rules") -> Rules:
     """`parse_rules` for a JSON document (a `.json` LEADSCORE_RULES file, the built-in rules'
     JSON twin): the same rules and errors, read by the standard library."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=rules_yaml.unique_json_object)
     except ValueError as exc:
         raise RulesError(f"{origin}: not valid JSON: {exc}") from None
     return rules_from_data(data, origin)
