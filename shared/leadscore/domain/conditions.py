@@ -162,13 +162,12 @@ class Condition(_Strict):
             if field in DOMAIN_FIELDS:
                 domains = frozenset(str(w).strip().lower().rstrip(".") for w in wanted)
                 return lambda v: matching.domain_in(matching.email_domain_of(_text(v)), domains)
-            folded = frozenset(matching.fold_text(str(w)) for w in wanted)
+            folded = frozenset(_folded(matcher, [str(w) for w in wanted]))
             return lambda v: matching.fold_text(_text(v)) in folded
         if matcher == "contains":
-            phrases = [p for p in (matching.fold_text(c) for c in self.contains or []) if p]
-            if not phrases:
-                raise ValueError("contains needs at least one word")
-            padded = tuple(f" {p} " for p in phrases)  # whole words: see matching.has_phrase
+            phrases = _folded(matcher, self.contains or [])
+            # whole words, or anywhere for a script without spaces: see matching.has_phrase
+            padded = tuple(p if matching.unspaced(p) else f" {p} " for p in phrases)
 
             def contains(v: ProfileValue) -> bool:
                 text = f" {matching.fold_text(_text(v))} "
@@ -219,6 +218,16 @@ class Condition(_Strict):
             return 0, 1
         shapes = [c.shape() for c in children]
         return 1 + max(d for d, _ in shapes), sum(n for _, n in shapes)
+
+
+def _folded(matcher: str, values: list[str]) -> list[str]:
+    """The values folded (see `matching.fold_text`); one with no letter or digit in any
+    script would match every value that has none either, so it is refused."""
+    folded = [matching.fold_text(v) for v in values]
+    empty = [v for v, f in zip(values, folded, strict=True) if not f]
+    if empty:
+        raise ValueError(f'field "{matcher}": no letter or digit in {", ".join(map(repr, empty))}')
+    return folded
 
 
 def _in_range(value: ProfileValue, bounds: NumericRange) -> bool:

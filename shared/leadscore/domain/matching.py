@@ -2,9 +2,13 @@
 
 - Text is folded before it is compared: accents and case removed, every run of
   punctuation or spaces becomes one space ("Jefe de Ventas" -> "jefe de ventas",
-  "C-Level" -> "c level"). `contains` matches whole words and phrases of the folded text, so
+  "C-Level" -> "c level"). Letters of every script are kept ("Директор" -> "директор",
+  "Διευθυντής" -> "διευθυντησ"): NFKD, combining marks dropped (the kana voicing marks
+  kept), casefold. `contains` matches whole words and phrases of the folded text, so
   `intern` matches "Marketing Intern" but not "International", `cto` matches "CTO/Founder"
-  but not "Doctor".
+  but not "Doctor". A phrase in a script written without spaces between words (Chinese,
+  Japanese, Thai, Lao, Khmer, Burmese) has no word edges to find, so it matches anywhere in
+  the text: `部长` matches "销售部长" (and, the price of it, "部长助理").
 - Numbers (`read_number`): the first number in the value, with
   * grouping: "5.000", "5,000", "5 000" and "5'000" are 5000. A `.` or `,` followed by
     exactly three digits (and not after a lone 0) groups thousands; followed by any other
@@ -35,6 +39,11 @@ from typing import Protocol, cast
 MAX_VALUE_CHARS = 256
 MAX_PATTERN_CHARS = 200
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+# scripts written without spaces between words: a phrase in them matches as a substring
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff"
+                       "\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+                       "\U00020000-\U0003ffff]")
+_KANA_VOICING = "\u3099\u309a"  # a mark that makes another kana (か/が), not an accent
 
 _NUMBER = re.compile(
     r"(?P<int>\d{1,3}(?P<sep>[.,'\u2019 \u00a0\u202f\u2009])\d{3}(?!\d)"
@@ -56,15 +65,31 @@ _COUNTRY_ALIASES = {"uk": "GB", "great britain": "GB", "england": "GB", "scotlan
 
 @lru_cache(maxsize=65536)
 def fold_text(value: str) -> str:
-    """Lower case, no accents, words separated by single spaces."""
+    """Lower case, no accents, words (letters, marks and digits of any script) separated by
+    single spaces. ASCII text takes a fast path; other text is read a character at a time
+    (values are short, and cached)."""
     plain = unicodedata.normalize("NFKD", value[:MAX_VALUE_CHARS].casefold())
-    plain = plain.encode("ascii", "ignore").decode()
-    return _NON_WORD.sub(" ", plain).strip()
+    if plain.isascii():
+        return _NON_WORD.sub(" ", plain).strip()
+    plain = unicodedata.normalize("NFC", "".join(
+        c for c in plain if not unicodedata.combining(c) or c in _KANA_VOICING))
+    words = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in plain)
+    return " ".join(words.split())
+
+
+def unspaced(folded_phrase: str) -> bool:
+    """Whether a phrase is in a script written without spaces (it matches as a substring)."""
+    return _UNSPACED.search(folded_phrase) is not None
 
 
 def has_phrase(folded_text: str, folded_phrase: str) -> bool:
-    """Whole words: the phrase's words appear together, not inside longer words."""
-    return bool(folded_phrase) and f" {folded_phrase} " in f" {folded_text} "
+    """Whole words: the phrase's words appear together, not inside longer words (anywhere,
+    for a phrase in a script without spaces: see the module docstring)."""
+    if not folded_phrase:
+        return False
+    if unspaced(folded_phrase):
+        return folded_phrase in folded_text
+    return f" {folded_phrase} " in f" {folded_text} "
 
 
 def _plain_number(match: re.Match[str]) -> float:
