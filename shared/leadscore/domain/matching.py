@@ -43,6 +43,7 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 _UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff"
                        "\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
                        "\U00020000-\U0003ffff]")
+_LATIN_ACCENTS = re.compile("[\u0300-\u036f]+")  # combining diacritics: é is e + U+0301
 _KANA_VOICING = "\u3099\u309a"  # a mark that makes another kana (か/が), not an accent
 
 _NUMBER = re.compile(
@@ -68,8 +69,9 @@ def fold_text(value: str) -> str:
     """Lower case, no accents, words (letters, marks and digits of any script) separated by
     single spaces. ASCII text takes a fast path; other text is read a character at a time
     (values are short, and cached)."""
-    plain = unicodedata.normalize("NFKD", value[:MAX_VALUE_CHARS].casefold())
-    if plain.isascii():
+    plain = _LATIN_ACCENTS.sub("", unicodedata.normalize("NFKD",
+                                                       value[:MAX_VALUE_CHARS].casefold()))
+    if plain.isascii():  # also accented Latin, once its accents are off
         return _NON_WORD.sub(" ", plain).strip()
     plain = unicodedata.normalize("NFC", "".join(
         c for c in plain if not unicodedata.combining(c) or c in _KANA_VOICING))
