@@ -75,10 +75,21 @@ class DeliveryFailed(RetryableDelivery):
     """The webhook receiver could not be reached (refused, timed out): try again later."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect comes back as the 3xx it is: urllib would follow a 301/302/303 of a POST
+    as a GET without the body, and that GET's 200 would count as delivered (the receiver
+    saw nothing) or its 405 as a refusal for good."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def webhook_sink(url: str, secret: str, timeout_s: float = 10) -> NamedSink:
     """POST the change as JSON, signed like our generic format: t=<unix>,v1=<hex HMAC-SHA256
     of "<t>.<body>"> in `Leadscore-Signature`; any 2xx is delivered (see `_refusal` for the
-    rest). Named by a hash of its URL, which may hold a credential."""
+    rest). Redirects are not followed. Named by a hash of its URL, which may hold a
+    credential."""
+    opener = urllib.request.build_opener(_NoRedirects)
 
     def send(message: dict[str, Any]) -> None:
         body = json.dumps(message).encode()
@@ -88,7 +99,7 @@ def webhook_sink(url: str, secret: str, timeout_s: float = 10) -> NamedSink:
             "Content-Type": "application/json", "Leadscore-Delivery-Id": str(message["id"]),
             SIGNATURE_HEADER: f"t={stamp},v1={mac.hexdigest()}"})
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
+            with opener.open(request, timeout=timeout_s) as answer:
                 answer.read()
         except urllib.error.HTTPError as error:
             with error:
@@ -100,10 +111,11 @@ def webhook_sink(url: str, secret: str, timeout_s: float = 10) -> NamedSink:
 
 
 def _refusal(status: int, retry_after: str | None) -> DeliveryError:
-    """A webhook's answer other than 2xx: 429 waits its Retry-After; 408, 425 and 5xx (and a
-    redirect, not followed with the body) may pass later; any other 4xx refuses for good."""
-    if status == 429:
-        return RetryableDelivery("webhook 429", retry_after_s(retry_after), status)
+    """A webhook's answer other than 2xx: 429 and 503 wait their Retry-After; 408, 425 and
+    5xx, and a redirect (not followed: a receiver's address to fix, logged by the sweep with
+    its status) may pass later; any other 4xx refuses for good."""
+    if status in (429, 503):
+        return RetryableDelivery(f"webhook {status}", retry_after_s(retry_after), status)
     if 400 <= status < 500 and status not in (408, 425):
         return PermanentDelivery(f"webhook {status}", status)
     return RetryableDelivery(f"webhook {status}", status=status)
@@ -145,8 +157,8 @@ def _rest_asked(exc: Exception) -> timedelta | None:
     """How long a sink asked to be left alone (a 429, a Retry-After), or None."""
     if not isinstance(exc, RetryableDelivery):
         return None
-    if exc.retry_after_s is not None:
-        return min(MAX_REST, timedelta(seconds=exc.retry_after_s))
+    if exc.retry_after_s is not None:  # clamped first: a timedelta overflows near 1e14 s
+        return timedelta(seconds=min(MAX_REST.total_seconds(), max(0.0, exc.retry_after_s)))
     return RATE_LIMIT_REST if exc.status == 429 else None
 
 
