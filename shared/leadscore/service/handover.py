@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -123,9 +124,10 @@ def _refusal(status: int, retry_after: str | None) -> DeliveryError:
 
 def pubsub_sink(topic: str, publish: Callable[[str, dict[str, Any]], None]) -> NamedSink:
     """Publish to `topic`. The client library already retried Pub/Sub's transient codes;
-    INVALID_ARGUMENT, or a message over its size limit, can never be published, so it
-    refuses for good; anything else (NOT_FOUND, PERMISSION_DENIED: a deployment to fix)
-    is tried again later."""
+    a message over its size limit, or INVALID_ARGUMENT about the message, can never be
+    published, so it refuses for good; anything else (NOT_FOUND, PERMISSION_DENIED, an
+    INVALID_ARGUMENT naming the topic as a malformed name: a deployment to fix) is tried
+    again later."""
 
     def send(message: dict[str, Any]) -> None:
         try:
@@ -134,11 +136,21 @@ def pubsub_sink(topic: str, publish: Callable[[str, dict[str, Any]], None]) -> N
             from google.api_core.exceptions import InvalidArgument
             from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
-            if isinstance(exc, InvalidArgument | MessageTooLargeError):
+            if isinstance(exc, MessageTooLargeError) or (
+                    isinstance(exc, InvalidArgument) and not _bad_name(exc)):
                 raise PermanentDelivery(f"pubsub {type(exc).__name__}", 400) from None
             raise
 
     return NamedSink(f"pubsub:{topic}", send)
+
+
+# Pub/Sub's INVALID_ARGUMENT for a malformed resource name: "Invalid [topics] name: (...)",
+# "Invalid resource name ..."; it is the deployment's topic setting, not the message
+_BAD_NAME = re.compile(r"invalid \[?\w+\]? name|invalid resource name", re.IGNORECASE)
+
+
+def _bad_name(exc: Exception) -> bool:
+    return _BAD_NAME.search(str(getattr(exc, "message", "") or exc)) is not None
 
 
 class HandoverReport(BaseModel):
