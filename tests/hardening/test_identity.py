@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import quote
 
 import pytest
 from builders import form
@@ -46,9 +45,9 @@ def test_the_api_finds_and_erases_a_lead_by_any_spelling(app_container: Containe
     ingest(app_container.store, app_container.rules,
            [form(SPELLINGS[0], "k1", NOW)], NOW)
     client = client_for("leads_api")
-    # WHEN it is looked up and erased under another
-    shown = client.get(f"/leads/{quote(spelling.strip())}", headers=AUTH)
-    erased = client.delete(f"/leads/{quote(spelling.strip())}", headers=AUTH)
+    # WHEN it is looked up and erased under another (the address in the body, as it is spelled)
+    shown = client.post("/leads/lookup", json={"email": spelling}, headers=AUTH)
+    erased = client.post("/leads/erase", json={"email": spelling}, headers=AUTH)
     # THEN both find it, and it is gone
     assert shown.status_code == 200 and erased.status_code == 200
     assert app_container.store.get_lead(lead_id_for(SPELLINGS[0])) is None
@@ -62,7 +61,9 @@ def test_a_lead_stored_under_the_old_unkeyed_id_is_still_found_and_erased(
                                            created_at=NOW, updated_at=NOW))
     client = client_for("leads_api")
     # WHEN it is looked up and erased by address
-    assert client.get("/leads/old@example.com", headers=AUTH).status_code == 200
-    assert client.delete("/leads/old@example.com", headers=AUTH).status_code == 200
+    assert client.post("/leads/lookup", json={"email": "old@example.com"},
+                       headers=AUTH).status_code == 200
+    assert client.post("/leads/erase", json={"email": "old@example.com"},
+                       headers=AUTH).status_code == 200
     # THEN it is gone
     assert app_container.store.get_lead(old) is None
