@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 from builders import form
@@ -14,6 +15,7 @@ from leadscore.domain import identity
 from leadscore.domain.identity import lead_id_for, legacy_lead_id
 from leadscore.domain.state import LeadState
 from leadscore.service.ingest import ingest
+from leadscore.service.leads import find_lead
 
 AUTH = {"Authorization": "Bearer current-token-123"}
 SPELLINGS = ["ana@bücher.example", "ANA@BÜCHER.EXAMPLE", "ana@bu\u0308cher.example",
@@ -67,3 +69,11 @@ def test_a_lead_stored_under_the_old_unkeyed_id_is_still_found_and_erased(
                        headers=AUTH).status_code == 200
     # THEN it is gone
     assert app_container.store.get_lead(old) is None
+
+
+@pytest.mark.parametrize("text", ["l_" + "a" * 2000, "l___x__", "l_..", "l_a/b"])
+def test_text_that_is_no_lead_id_never_reaches_the_store_as_one(store: Any, text: str) -> None:
+    # GIVEN a store (Firestore refuses ids over 1,500 bytes, `a/b` is a path there)
+    # WHEN `leadscore lead show` (find_lead) is given text that only starts like an id
+    # THEN it is read as an address would be, and nothing is found (no InvalidArgument)
+    assert find_lead(store, text) is None
