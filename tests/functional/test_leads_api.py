@@ -245,15 +245,18 @@ def test_a_stranger_gets_401_before_any_route_or_body_is_read(client: Any,
     # GIVEN a known lead
     seed(app_container, 1)
     # WHEN a caller without the token asks by address (body, path) or by id
-    for answer in (client.post("/leads/lookup", json={"email": "person0@acme0.com"}),
-                   client.post("/leads/lookup", json={"email": "nobody@acme0.com"}),
-                   client.post("/leads/erase", json={"email": "person0@acme0.com"}),
-                   client.post("/leads/lookup", data=b"not json",
-                               content_type="application/json"),
-                   client.get("/leads/person0@acme0.com"), client.get("/leads/__x__")):
-        # THEN every answer is the same 401
-        assert answer.status_code == 401
-        assert answer.get_json()["error"] == "unauthorized"
+    answers = [client.post("/leads/lookup", json={"email": "person0@acme0.com"}),
+               client.post("/leads/lookup", json={"email": "nobody@acme0.com"}),
+               client.post("/leads/erase", json={"email": "person0@acme0.com"}),
+               client.post("/leads/erase", json={"email": "nobody@acme0.com"}),
+               client.post("/leads/lookup", data=b"not json", content_type="application/json"),
+               client.get("/leads/person0@acme0.com"), client.get("/leads/__x__"),
+               client.get(f"/leads/{lead_id_for('person0@acme0.com')}"),
+               client.get(f"/leads/{lead_id_for('nobody@acme0.com')}")]
+    # THEN every answer is the same 401: known or not, nothing tells
+    assert {a.status_code for a in answers} == {401}
+    assert all(a.get_json() == answers[0].get_json() for a in answers)
+    assert answers[0].get_json()["error"] == "unauthorized"
     # AND nothing was erased
     assert app_container.store.get_lead(lead_id_for("person0@acme0.com")) is not None
 
