@@ -83,6 +83,12 @@ class DeployConfig(BaseModel):
         default_factory=list, description="email tools the scheduled job syncs scores to")
     invoker_members: list[str] = Field(
         default_factory=list, description="who may call private functions (leads_api)")
+    # How the dashboard is reached: `token` (default) serves it publicly behind its own
+    # sign-in (LEADSCORE_DASHBOARD_TOKENS, Secure HttpOnly session cookie, CSRF), since a
+    # browser sends no Cloud Run identity token and a private function answers it 403
+    # before any page; `iam` deploys it private for a deployment that puts Identity-Aware
+    # Proxy in front of it (then `invoker_members` get the invoker role on it too).
+    dashboard_access: Literal["token", "iam"] = "token"
     build_service_account: str | None = Field(
         default=None, pattern=r"^[^@\s]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$")
     max_delivery_attempts: int = Field(default=10, ge=5, le=100)  # Pub/Sub's bounds
@@ -147,6 +153,10 @@ def cross_field_problems(data: dict[str, Any]) -> list[str]:
             "LEADSCORE_SES_TOPIC_ARNS"):
         problems.append("email_providers has ses: set env.LEADSCORE_SES_TOPIC_ARNS to the "
                         "SNS topic ARNs SES publishes to (else every SES webhook is 401)")
+    if data.get("hubspot") is True and not env.get("LEADSCORE_HUBSPOT_WEBHOOK_URL"):
+        problems.append("hubspot is on: set env.LEADSCORE_HUBSPOT_WEBHOOK_URL to the URL "
+                        "HubSpot calls (crm_webhook's URL + /hubspot); HubSpot signs it, so "
+                        "without it every HubSpot webhook is 401")
     region = data.get("region")
     if isinstance(region, str) and re.match(REGION, region):
         override = data.get("firestore_location")

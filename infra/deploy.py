@@ -25,6 +25,15 @@ DEFAULT_BUNDLE = Path("build/bundle")
 MISSING_SECRETS = 3
 
 
+# How gcloud says a resource to delete is not there: NOT_FOUND (Pub/Sub, Secret Manager,
+# Scheduler, Firestore, Cloud Functions gen2), IAM's "does not exist" / 404.
+GONE = ("NOT_FOUND", "not found", "does not exist", "status=[404]")
+
+
+def already_gone(stderr: str) -> bool:
+    return any(sign in stderr for sign in GONE)
+
+
 def run_step(step: Step, values: dict[str, str] | None = None) -> None:
     found: dict[str, str] = {}
     for name, command in step.captures.items():
@@ -48,10 +57,13 @@ def run_step(step: Step, values: dict[str, str] | None = None) -> None:
     if step.stdin_secret and not stdin:
         raise SystemExit(f"no value for {step.stdin_secret}: see --secrets-file")
     print(f"+ {step.what}")
-    done = subprocess.run(command, capture_output=step.tolerate_exists, text=True, check=False,
-                          input=stdin)
+    done = subprocess.run(command, capture_output=step.tolerate_exists or step.tolerate_missing,
+                          text=True, check=False, input=stdin)
     if done.returncode != 0:
         if step.tolerate_exists and "ALREADY_EXISTS" in (done.stderr or ""):
+            return
+        if step.tolerate_missing and already_gone(done.stderr or ""):
+            print(f"= {step.what}: already gone")
             return
         raise SystemExit(f"failed: {shlex.join(command)}\n{done.stderr or ''}")
 
@@ -81,7 +93,8 @@ def _secret_values(settings: config.DeployConfig, path: Path | None) -> dict[str
     from_file = secrets.read_file(path) if path else {}
     unknown = sorted(set(from_file) - set(names))
     if unknown:
-        print(f"note: {path} names secrets this deployment does not use: {', '.join(unknown)}",
+        print(f"note: {path} names secrets this deployment does not use: "
+              f"{secrets.shown_names(unknown)}",
               file=sys.stderr)
     return secrets.gather(names, from_file)
 

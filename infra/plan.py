@@ -85,7 +85,9 @@ def functions(config: DeployConfig) -> list[Function]:
         Function("track", "track", "public", "webhook", ["track_server_keys", *handover],
                  writes),
         Function("leads_api", "leads_api", "private", "api", ["api_token"], []),
-        Function("dashboard", "dashboard", "private", "api", ["dashboard_tokens"], []),
+        Function("dashboard", "dashboard",
+                 "public" if config.dashboard_access == "token" else "private", "api",
+                 ["dashboard_tokens"], []),
         Function("crm_webhook", "crm_webhook", "public", "webhook",
                  [*crm, *handover], writes),
         Function("inactivity_decay", "inactivity_decay", "schedule", "decay",
@@ -313,4 +315,6 @@ def destroy_plan(config: DeployConfig, delete_data: bool) -> list[Step]:
             "gcloud", "firestore", "databases", "update", db, "--no-delete-protection", p]))
         steps.append(Step("the Firestore database and ALL lead data", [
             "gcloud", "firestore", "databases", "delete", db, p, "--quiet"]))
+    for step in steps:  # a re-run after a partial deploy or destroy goes on past gaps
+        step.tolerate_missing = True
     return steps

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import yaml
+
+# A dotenv line: a variable name, then `=`. Deciding the format by a bare `=` anywhere took a
+# YAML file whose values all hold one (base64 padding, `whsec_...=`) for dotenv, and its
+# "keys" (the values' text) were then printed as unknown names.
+DOTENV_LINE = re.compile(r"^\s*(export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=")
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class SecretsFileError(Exception):
@@ -25,7 +32,7 @@ def read_file(path: Path) -> dict[str, str]:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise SecretsFileError(f"{path}: {exc.strerror}") from None
-    if all("=" in line or not line.strip() or line.lstrip().startswith("#")
+    if all(DOTENV_LINE.match(line) or not line.strip() or line.lstrip().startswith("#")
            for line in text.splitlines()):
         return _dotenv(text)
     try:
@@ -50,6 +57,16 @@ def _dotenv(text: str) -> dict[str, str]:
         if value:
             values[key.strip()] = value
     return values
+
+
+def shown_names(keys: Iterable[str]) -> str:
+    """Keys for a message: variable names as they are, anything else (a value pasted where
+    a key belongs) only counted, so no message ever shows a secret."""
+    keys = list(keys)
+    names = [k for k in keys if NAME.match(k)]
+    others = len(keys) - len(names)
+    return ", ".join(names + ([f"{others} entries that are not variable names"] if others
+                              else []))
 
 
 def gather(names: Iterable[str], file_values: Mapping[str, str],

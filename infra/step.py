@@ -22,6 +22,7 @@ class Step:
     guard: list[str] | None = None  # if it succeeds the resource exists: skip (or update)
     update: list[str] | None = None  # run instead of `command` when the guard succeeds
     tolerate_exists: bool = False
+    tolerate_missing: bool = False  # a delete: a NOT_FOUND answer means already gone
     guard_needs_output: bool = False  # the guard is a `list`: it exists if it printed a line
     captures: dict[str, list[str]] = field(default_factory=dict)
     stdin_secret: str | None = None  # stdin gets the value of this secret (its env name)
@@ -36,6 +37,8 @@ class Step:
             line = f"{self._test()} || {cmd}"
         elif self.tolerate_exists:
             line = f"{cmd}  # an ALREADY_EXISTS answer is fine"
+        elif self.tolerate_missing:
+            line = f"{cmd}  # a NOT_FOUND answer is fine (already gone)"
         else:
             line = cmd
         lets = [f"{name}=$({_join(c)})" for name, c in self.captures.items()]

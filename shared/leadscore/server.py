@@ -82,6 +82,50 @@ def _scrub_access_logs() -> None:
         logging.getLogger(name).addFilter(ScrubFilter())
 
 
+# The longest request line (method, path, query, version) the local server reads. The
+# functions-framework sets 0 (no limit) because Google's front end bounds URLs before Cloud
+# Run; nothing does in front of `leadscore serve`, where 0 let one request line of 100 MiB
+# grow a worker by 145 MB. 8190 is gunicorn's largest allowed value, and far above any URL
+# leadscore makes (a leads-API cursor or a dashboard filter is under 200 bytes).
+MAX_REQUEST_LINE = 8190
+_CLIENT_ERRORS = {"LimitRequestLine": (414, "request_line_too_long"),
+                  "LimitRequestHeaders": (431, "headers_too_large")}
+
+
+def _json_errors_worker() -> type:
+    """gunicorn's threaded worker, answering a request it cannot parse (a line or headers
+    over the limits, a malformed line) with a JSON error like every other refusal of
+    leadscore's, instead of gunicorn's HTML page; anything else is gunicorn's as before."""
+    from gunicorn import util  # type: ignore[import-untyped]
+    from gunicorn.http import errors  # type: ignore[import-untyped]
+    from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
+
+    class JsonErrorsWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
+        def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+            if not isinstance(exc, errors.ParseException) or isinstance(
+                    exc, (errors.ConfigurationProblem, errors.InvalidResponseHeader,
+                          errors.InvalidResponseHeaderName)):
+                super().handle_error(req, client, addr, exc)
+                return
+            status, code = _CLIENT_ERRORS.get(type(exc).__name__, (400, "bad_request"))
+            self.log.warning("refused a request it could not parse: %s", type(exc).__name__)
+            body = json.dumps({"error": code, "message": _PARSE_MESSAGES.get(
+                code, "the request line or headers could not be parsed")}).encode()
+            head = (f"HTTP/1.1 {status} {code.replace('_', ' ')}\r\nConnection: close\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+            try:
+                util.write_nonblock(client, head.encode("latin-1") + body)
+            except OSError:
+                pass  # the client has gone: nothing to tell
+
+    return JsonErrorsWorker
+
+
+_PARSE_MESSAGES = {
+    "request_line_too_long": f"the request line is longer than {MAX_REQUEST_LINE} bytes",
+    "headers_too_large": "too many request headers, or one too long"}
+
+
 def run_gunicorn(app: Any, host: str, port: int, workers: int = 1, threads: int = 8,
                  access_log: bool = True) -> None:
     """Serve a WSGI app on gunicorn's threaded workers, the way the functions-framework does
@@ -92,7 +136,8 @@ def run_gunicorn(app: Any, host: str, port: int, workers: int = 1, threads: int 
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
     options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-               "worker_class": "gthread", "timeout": 0, "limit_request_line": 0,
+               "worker_class": _json_errors_worker(), "timeout": 0,
+               "limit_request_line": MAX_REQUEST_LINE,
                "accesslog": "-" if access_log else None, "loglevel": "warning",
                "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'}
 

@@ -7,6 +7,7 @@ a deployed instance has 512 MiB, and the growth must stay under 10 % of it.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -151,3 +152,48 @@ def test_an_unsized_body_is_read_no_further_than_the_limit() -> None:
                                  lambda *_: None)
     # THEN it got one byte over the limit (enough to know), and the rest stayed unread
     assert read == [1025] and stream.tell() == 1025
+
+
+def raw_request(base: str, head: bytes, size: int) -> tuple[bytes, int]:
+    """Send `head`, then up to `size` bytes of 'a' while the server reads; its answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        sent = 0
+        try:
+            while sent < size:
+                sock.sendall(b"a" * MIB)
+                sent += MIB
+        except OSError:  # the server answered and closed: it read no further
+            pass
+        reply = b""
+        try:
+            while chunk := sock.recv(65536):
+                reply += chunk
+        except OSError:
+            pass
+    return reply, sent
+
+
+def test_a_huge_request_line_or_header_is_refused_with_json_and_bounded_memory(
+        server: tuple[str, int]) -> None:
+    # GIVEN a real local server, warmed up
+    base, pid = server
+    requests.get(base + "/healthz", timeout=10)
+    before = rss(pid)
+    # WHEN a client sends a request line of up to 64 MiB (a review found the local server
+    # reading it whole: limit 0, +145 MB for 100 MiB), then a header of up to 64 MiB
+    line, _ = raw_request(base, b"GET /leads_api/leads?cursor=", 64 * MIB)
+    header, _ = raw_request(base, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ", 64 * MIB)
+    growth = rss(pid) - before
+    # THEN each is refused with a JSON body naming the problem, and the worker grew by
+    # less than 2 % of an instance
+    status, _, body = line.partition(b"\r\n\r\n")
+    assert status.split()[1] == b"414" and b"application/json" in status
+    assert json.loads(body)["error"] == "request_line_too_long"
+    status, _, body = header.partition(b"\r\n\r\n")
+    assert status.split()[1] in (b"400", b"431") and b"application/json" in status
+    assert json.loads(body)["error"] in ("headers_too_large", "bad_request")
+    assert growth < INSTANCE // 50, growth
+    # AND the server still answers
+    assert requests.get(base + "/healthz", timeout=10).status_code == 200

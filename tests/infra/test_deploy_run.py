@@ -67,3 +67,49 @@ def test_a_first_deploy_adds_each_secret_from_stdin_then_wires_the_dead_letters(
                        "projects/p/subscriptions/eventarc-inactivity_decay_shards-123-sub"]
     agent = "--member=serviceAccount:service-987654321@gcp-sa-pubsub.iam.gserviceaccount.com"
     assert sum(agent in c["args"] for c in calls) == 3  # the dead-letter topic, 2 subscriptions
+
+
+GONE_GCLOUD = '''#!{python}
+import json, sys
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[:3] == ["scheduler", "jobs", "delete"]:
+    sys.stderr.write("ERROR: (gcloud.scheduler.jobs.delete) NOT_FOUND: Job not found.\\n")
+    sys.exit(1)
+if args[:2] == ["functions", "delete"] and args[2] == {refused!r}:
+    sys.stderr.write("ERROR: (gcloud.functions.delete) PERMISSION_DENIED: denied\\n")
+    sys.exit(1)
+'''
+
+
+def _fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str) -> Path:
+    log = tmp_path / "gcloud.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gcloud = bin_dir / "gcloud"
+    gcloud.write_text(GONE_GCLOUD.format(python=sys.executable, log=str(log), refused=refused))
+    gcloud.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    return log
+
+
+def test_destroy_goes_on_past_what_is_already_gone_and_stops_at_a_real_refusal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a project whose first deploy stopped before the decay tick existed (gcloud
+    # answers NOT_FOUND for it; found by a deploy review: --destroy stopped there)
+    args = ["--project", "leadscore-demo-42", "--region", "europe-west1", "--destroy", "--yes"]
+    steps = plan.destroy_plan(deploy.config.load(None, {"project": "leadscore-demo-42",
+                                                        "region": "europe-west1"}), False)
+    log = _fake(tmp_path, monkeypatch, refused="none")
+    # WHEN --destroy runs
+    code = deploy.main(args)
+    # THEN every step was tried and the run succeeds
+    assert code == 0 and len(log.read_text().splitlines()) == len(steps)
+    # AND a refusal that is not NOT_FOUND (no permission) still stops it there
+    other = tmp_path / "other"
+    other.mkdir()
+    log = _fake(other, monkeypatch, refused="ingest")
+    with pytest.raises(SystemExit, match="PERMISSION_DENIED"):
+        deploy.main(args)
+    assert json.loads(log.read_text().splitlines()[-1])[:3] == ["functions", "delete", "ingest"]

@@ -100,8 +100,8 @@ def test_the_configured_group_may_call_the_private_api(tmp_path: Path) -> None:
                             tmp_path)
     grants = [s.command for s in steps if "add-invoker-policy-binding" in s.command
               and "--member=group:sales-ops@example.com" in s.command]
-    assert [c[c.index("add-invoker-policy-binding") + 1] for c in grants] == ["leads_api",
-                                                                             "dashboard"]
+    # (the dashboard is public behind its own sign-in unless `dashboard_access: iam`, below)
+    assert [c[c.index("add-invoker-policy-binding") + 1] for c in grants] == ["leads_api"]
 
 
 def test_firestore_access_is_limited_to_the_one_database(tmp_path: Path) -> None:
@@ -252,6 +252,34 @@ def test_a_secrets_file_may_be_yaml_or_dotenv(tmp_path: Path) -> None:
         "A": "file", "B": "env"}
 
 
+def test_a_yaml_secrets_file_whose_values_hold_equals_signs_is_read_as_yaml(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a YAML secrets file whose every value holds "=" (base64 padding, a whsec_ value),
+    # and one key this deployment does not use (found by a deploy review: the file was read
+    # as KEY=value lines, the secrets were lost and their text printed as unknown names)
+    key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSm+g=="
+    secrets_file = tmp_path / "secrets.yaml"
+    secrets_file.write_text(f"LEADSCORE_SENDGRID_PUBLIC_KEY: {key}\n"
+                            "LEADSCORE_STRIPE_SECRET: whsec_abc=\n"
+                            "LEADSCORE_NOT_USED: x=y\n")
+    monkeypatch.chdir(tmp_path)
+    from infra import secrets
+
+    # WHEN it is read, and the plan printed with it
+    values = secrets.read_file(secrets_file)
+    deploy.main(["--project", "leadscore-demo-42", "--region", "europe-west1", "--dry-run",
+                 "--secrets-file", str(secrets_file), "--bundle", str(tmp_path / "bundle")])
+    shown = capsys.readouterr()
+    # THEN each value is its key's, whole, and no value is printed, only the unused name
+    assert values == {"LEADSCORE_SENDGRID_PUBLIC_KEY": key,
+                      "LEADSCORE_STRIPE_SECRET": "whsec_abc=", "LEADSCORE_NOT_USED": "x=y"}
+    assert key not in shown.err + shown.out and "whsec_abc" not in shown.err + shown.out
+    assert "LEADSCORE_NOT_USED" in shown.err
+    assert secrets.shown_names(["A_B", "MFkw+g== x"]) == (
+        "A_B, 1 entries that are not variable names")
+
+
 def test_destroy_keeps_the_data_unless_told_and_asks_first(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     kept = plan.destroy_plan(settings(), delete_data=False)
@@ -284,3 +312,39 @@ def test_problems_across_fields_are_each_listed_on_their_own_line() -> None:
     assert any("Secret Manager" in line and "LEADSCORE_" not in line.split(":")[0]
                for line in lines)
     assert "(4 problems)" in lines[0]
+
+
+def _deploy_of(steps: list[plan.Step], name: str) -> list[str]:
+    return next(s.command for s in steps if s.what == f"deploy {name}")
+
+
+def test_the_dashboard_is_reachable_from_a_browser_behind_its_own_sign_in(
+        tmp_path: Path) -> None:
+    # GIVEN the default deployment with invoker members (a deploy review found the
+    # dashboard deployed private: browsers send no identity token, so Cloud Run answered
+    # every member 403 before the sign-in page)
+    default = plan.build_plan(settings(invoker_members=["group:sales@example.com"]), tmp_path)
+    # WHEN it is planned THEN the dashboard is public (its token sign-in guards every page)
+    # and the leads API stays private to the members
+    assert "--allow-unauthenticated" in _deploy_of(default, "dashboard")
+    assert "--no-allow-unauthenticated" in _deploy_of(default, "leads_api")
+    bound = {s.command[3] for s in default if "add-invoker-policy-binding" in s.command
+             and "--member=group:sales@example.com" in s.command}
+    assert bound == {"leads_api"}
+    # AND with `dashboard_access: iam` (Identity-Aware Proxy in front) it is private to them
+    private = plan.build_plan(settings(invoker_members=["group:sales@example.com"],
+                                       dashboard_access="iam"), tmp_path)
+    assert "--no-allow-unauthenticated" in _deploy_of(private, "dashboard")
+    assert {s.command[3] for s in private if "add-invoker-policy-binding" in s.command
+            and "--member=group:sales@example.com" in s.command} == {"leads_api", "dashboard"}
+
+
+def test_hubspot_without_the_webhook_url_it_signs_is_refused_before_anything_runs() -> None:
+    # GIVEN hubspot on but no LEADSCORE_HUBSPOT_WEBHOOK_URL (HubSpot's v3 signature covers
+    # the URL it calls: without it every webhook would be 401 and HubSpot would give up)
+    # WHEN the deploy file is loaded THEN it is refused, naming the setting
+    with pytest.raises(config.ConfigError, match="LEADSCORE_HUBSPOT_WEBHOOK_URL"):
+        settings(hubspot=True)
+    url = "https://europe-west1-p.cloudfunctions.net/crm_webhook/hubspot"
+    assert settings(hubspot=True, env={"LEADSCORE_HUBSPOT_WEBHOOK_URL": url}).hubspot
+
