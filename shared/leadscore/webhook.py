@@ -103,7 +103,7 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
     if request.method not in provider.methods:
         raise NotFound("this provider only " + " or ".join(
             f"{m}s" for m in sorted(provider.methods)))
-    raw = read_body(request, limit)
+    raw = read_body(request, min(limit, provider.max_body or limit))
     inbound = Inbound(raw, lower_headers(request), dict(request.args.items()), request.method)
     early = provider.handshake(inbound)  # unsigned pings, answered before any check
     if early is not None:

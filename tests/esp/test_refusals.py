@@ -165,6 +165,30 @@ def test_a_brevo_list_missing_for_every_contact_keeps_no_contact_back(
     assert (again.synced, again.refused_earlier) == (3, 0)
 
 
+def test_a_brevo_list_missing_for_a_hundred_readers_costs_a_few_calls_not_one_each(
+        brevo_api: BrevoFake, store: Any, rules: Rules) -> None:
+    # GIVEN 100 readers and the `lead` stage list deleted in Brevo, so every call is refused
+    # alike (400); halving down to each reader cost 971 requests for one sweep (a review)
+    sync = brevo(brevo_api)
+    many = [f"reader{n}@tiendassol.example" for n in range(100)]
+    for email in many:
+        newsletter_lead(store, rules, email)
+    brevo_api.lists.discard(BREVO_STAGE_LISTS["lead"])
+    before = len(brevo_api.requests)
+    # WHEN the sweep runs
+    first = sync_tool(store, sync, rules, NOW, sleep=no_sleep)
+    # THEN halving stops once a reader alone was refused while nobody got through, and no
+    # reader is created twice: the 100 creates every new reader needs plus a few batch
+    # calls; none refused for good, all sent again by the next sweep
+    calls = brevo_api.requests[before:]
+    creates = [path for method, path in calls if path.endswith("/contacts")]
+    assert counts(first) == (0, 0, 100, 0)
+    assert len(creates) == 100 and len(calls) - len(creates) <= 10, len(calls)
+    # AND once the list is back, the next sweep sends all hundred
+    brevo_api.lists.add(BREVO_STAGE_LISTS["lead"])
+    assert sync_tool(store, sync, rules, NOW, sleep=no_sleep).synced == 100
+
+
 def test_a_reader_erased_during_the_sweep_leaves_no_sync_record(
         mailchimp_api: MailchimpFake, store: Any, rules: Rules) -> None:
     # GIVEN three readers, and an erasure of the first that completes after the sweep read

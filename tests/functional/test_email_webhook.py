@@ -288,7 +288,19 @@ def test_postmark_wrong_credentials_write_nothing(client: Any, app_container: Co
     assert nothing_written(app_container)
 
 
+def test_an_unsigned_mailgun_body_over_its_limit_is_refused_before_parsing(
+        client: Any, app_container: Container) -> None:
+    # GIVEN a stranger's 1 MiB JSON body for Mailgun, whose signature lies inside the body
+    # (a review measured 4 MiB of unsigned JSON parsed before the check: 0.5 s, 108 MiB)
+    body = json.dumps({"signature": {}, "event-data": [{"a": 1}] * 120_000}).encode()
+    # WHEN it is posted THEN it is refused for its size and nothing is written
+    answer = mailgun_post(client, body)
+    assert answer.status_code == 413 and "limit of 524288 bytes" in answer.get_json()["message"]
+    assert nothing_written(app_container)
+
+
 # --- Amazon SES through SNS --------------------------------------------------------------
+MIB_TEST = 1024 * 1024
 def sns_notification(ses_event: bytes, message_id: str = "2f6b1c5e-3c5d-5b0e-9f1e-1a2b3c4d5e6f",
                      **override: str) -> dict[str, str]:
     return {"Type": "Notification", "MessageId": message_id, "TopicArn": SES_TOPIC,
@@ -316,6 +328,25 @@ def test_ses_bounce_names_several_recipients(client: Any, app_container: Contain
 def test_ses_open(client: Any, app_container: Container) -> None:
     sns_post(client, SNS.sign(sns_notification(fixture("ses_open.json"))))
     assert lead(app_container, "grace.lee@margie-travel.com").last_open_at is not None
+
+
+def test_ses_bodies_are_capped_above_the_largest_sns_message(
+        client: Any, app_container: Container) -> None:
+    # GIVEN a signed SES event as large as SNS allows (256 KiB), its quotes escaped in the
+    # envelope, and a stranger's unsigned body of 1 MiB
+    event = json.loads(fixture("ses_open.json"))
+    event["mail"]["tags"] = {"pad": ['"' * 1000] * (255 * 1024 // 2004 - 1)}  # 2 bytes each
+    large = json.dumps(event).encode()
+    assert 250 * 1024 < len(large) <= 256 * 1024
+    stranger = json.dumps({"Type": "Notification", "Message": "x" * MIB_TEST}).encode()
+    # WHEN each is posted
+    signed = sns_post(client, SNS.sign(sns_notification(large)))
+    refused = client.post("/ses", data=stranger, content_type="text/plain",
+                          headers={"x-amz-sns-message-type": "Notification"})
+    # THEN the signed one counts and the stranger's is refused for its size
+    assert signed.status_code == 200, signed.get_json()
+    assert lead(app_container, "grace.lee@margie-travel.com").last_open_at is not None
+    assert refused.status_code == 413
 
 
 @pytest.mark.parametrize("forge", ["tampered", "other-topic", "foreign-cert-url", "http-cert",

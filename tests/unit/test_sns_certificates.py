@@ -77,10 +77,12 @@ def empty_cache() -> Iterator[None]:
     with ses._keys_lock:
         saved = dict(ses._keys)
         ses._keys.clear()
+        ses._failed_fetches.clear()
     yield
     with ses._keys_lock:
         ses._keys.clear()
         ses._keys.update(saved)
+        ses._failed_fetches.clear()
 
 
 def signed(message_id: str = "5a1b-0001", **override: Any) -> dict[str, Any]:
@@ -167,3 +169,24 @@ def test_the_certificate_cache_is_bounded() -> None:
     assert len(fetch.urls) == ses.CERT_CACHE_SIZE + 8
     assert len(ses._keys) == ses.CERT_CACHE_SIZE
     assert f"SimpleNotificationService-{ses.CERT_CACHE_SIZE + 7}.pem" in next(reversed(ses._keys))
+
+
+def test_after_many_failed_fetches_new_certificates_wait_and_cached_ones_still_verify() -> None:
+    # GIVEN the real certificate cached, then someone who knows the topic sending forged
+    # messages that each name another file on the SNS host (each one a failed fetch)
+    ses.verify(signed(), [TOPIC], CountingFetch(), NOW)
+    failing = CountingFetch(fail=OSError("404"))
+    for i in range(ses.FAILED_FETCHES_ALLOWED + 30):
+        url = f"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-x{i}.pem"
+        refused(signed(SigningCertURL=url), failing)
+    # THEN only the allowance was fetched, the rest refused without a fetch
+    assert len(failing.urls) == ses.FAILED_FETCHES_ALLOWED
+    # AND real SNS traffic under the cached certificate still verifies
+    ses.verify(signed("5a1b-0009"), [TOPIC], CountingFetch(fail=OSError("unused")), NOW)
+    # AND once the window has passed, a new certificate is fetched again
+    later = CountingFetch()
+    url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-new.pem"
+    ses.verify(signed("5a1b-0010", SigningCertURL=url), [TOPIC], later,
+               NOW + ses.FAILED_FETCH_WINDOW)
+    assert later.urls == [url]
+

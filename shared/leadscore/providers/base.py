@@ -95,6 +95,9 @@ class Provider(Protocol):
     settings: tuple[str, ...]
     methods: frozenset[str]
     json_body: bool
+    # A tighter body limit than the function's, for a provider whose signature lies inside
+    # the body (so a stranger's unsigned body is parsed before it can be refused), or None.
+    max_body: int | None
 
     def handshake(self, request: Inbound) -> Reply | None:
         """An unsigned request answered before verification (WooCommerce's ping), or None."""
@@ -115,6 +118,7 @@ class WebhookProvider:
     settings: tuple[str, ...] = ()
     methods: frozenset[str] = frozenset({"POST"})
     json_body = True
+    max_body: int | None = None
 
     def handshake(self, request: Inbound) -> Reply | None:
         return None

@@ -229,6 +229,9 @@ class Mailgun(WebhookProvider):
     name, function, path = SOURCE, "email_webhook", "/mailgun"
     settings = ("mailgun_signing_key",)
     json_body = False  # JSON, or a legacy form: checked in `parse`
+    # the signature is inside the body, which must be parsed to find it: a stranger's
+    # body is read no further than this (one event, a few KB; the function allows 4 MiB)
+    max_body = 512 * 1024
 
     def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
                edges: Edges) -> None:

@@ -34,9 +34,9 @@ import binascii
 import json
 import re
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -67,6 +67,14 @@ VALIDATION = "Successfully validated SNS topic"
 CertificateFetcher = Callable[[str], bytes]
 _keys: OrderedDict[str, Any] = OrderedDict()
 _keys_lock = threading.Lock()
+# Someone who knows a topic ARN can name any file on an SNS host, so every forged message
+# with a new name costs one outbound fetch (up to its 5 s timeout on a worker thread).
+# After this many failed fetches within the window, a certificate not yet cached is refused
+# without a fetch until the window has passed; the cached certificate of real SNS traffic
+# is unaffected, and a real new one is fetched on SNS's next retry.
+FAILED_FETCHES_ALLOWED = 20
+FAILED_FETCH_WINDOW = timedelta(minutes=1)
+_failed_fetches: deque[datetime] = deque()
 
 
 def fetch_certificate(url: str) -> bytes:
@@ -100,7 +108,7 @@ def certificate_url(url: str) -> str:
     return f"https://{host}{parts.path}"
 
 
-def _public_key(url: str, fetch: CertificateFetcher) -> Any:
+def _public_key(url: str, fetch: CertificateFetcher, now: datetime) -> Any:
     from cryptography import x509
 
     with _keys_lock:
@@ -108,9 +116,16 @@ def _public_key(url: str, fetch: CertificateFetcher) -> Any:
         if cached is not None:
             _keys.move_to_end(url)
             return cached
+        while _failed_fetches and _failed_fetches[0] <= now - FAILED_FETCH_WINDOW:
+            _failed_fetches.popleft()
+        if len(_failed_fetches) >= FAILED_FETCHES_ALLOWED:
+            raise Unauthorized("signing certificates cannot be fetched now (too many failed "
+                               "fetches in the last minute); retry later")
     try:
         pem = fetch(url)
     except Exception:  # noqa: BLE001 - any failed fetch is "cannot verify", never a 500
+        with _keys_lock:
+            _failed_fetches.append(now)
         raise Unauthorized("the signing certificate could not be fetched") from None
     if len(pem) > MAX_CERT_BYTES:
         raise Unauthorized("the signing certificate is too large")
@@ -178,7 +193,7 @@ def verify(message: dict[str, Any], topics: list[str], fetch: CertificateFetcher
         signature = base64.b64decode(message["Signature"], validate=True)
     except (binascii.Error, ValueError):
         raise Unauthorized("SNS Signature is not base64") from None
-    key = _public_key(certificate_url(message["SigningCertURL"]), fetch)
+    key = _public_key(certificate_url(message["SigningCertURL"]), fetch, now)
     try:
         key.verify(signature, signing_string(message), padding.PKCS1v15(), algorithm)
     except (InvalidSignature, ValueError, TypeError):
@@ -219,6 +234,9 @@ class Ses(WebhookProvider):
     name, function, path = SOURCE, "email_webhook", "/ses"
     settings = ("ses_topic_arns",)
     json_body = False  # SNS posts JSON as text/plain
+    # the SNS signature is inside the body; an SNS message is at most 256 KiB, and its
+    # JSON escaping in the envelope at most doubles it (a quote becomes \")
+    max_body = 640 * 1024
 
     def verify(self, request: Inbound, secrets: Sequence[str], now: datetime,
                edges: Edges) -> None:

@@ -74,6 +74,9 @@ class BrevoSync:
         self._timeout = timeout_s
         self._band_lists: set[int] = set()
         self._client: Any = None
+        # contacts this sweep created (each sweep builds its BrevoSync anew): a batch halved
+        # after Brevo refused it is pushed again, and must not create them once more
+        self._created: set[str] = set()
 
     def with_bands(self, segments: Segments) -> BrevoSync:
         self._band_lists = {int(t) for b in segments.bands if (t := b.target("brevo"))}
@@ -125,7 +128,7 @@ class BrevoSync:
             raise ValueError(f"at most {MAX_BATCH} contacts per batch")
         rejected: dict[str, str] = {}
         for change in changes:  # contacts Brevo may not know yet: create them first
-            if change.before is None:
+            if change.before is None and change.after.lead_id not in self._created:
                 try:
                     self._call("brevo create contact", "create_contact",
                                email=change.after.email, attributes=attributes(change),
@@ -134,6 +137,8 @@ class BrevoSync:
                     if not of_the_member(exc):  # the key or the URL: the whole batch
                         raise
                     rejected[change.after.lead_id] = exc.reason
+                else:
+                    self._created.add(change.after.lead_id)
         contacts = []
         for change in changes:
             if change.after.lead_id in rejected:
