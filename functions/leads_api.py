@@ -153,9 +153,9 @@ def _erase(request: Request, app: Container, key: str) -> Response:
 
 
 def _erase_address(request: Request, app: Container) -> Response:
-    """`POST /leads/erase` `{"email": ...}`: erase by any spelling of the address. An address
-    with nothing stored still gets its tombstone and its CRM erasure (a 404 says nothing was
-    deleted here)."""
+    """`POST /leads/erase` `{"email": ...}`: erase by any spelling of the address, the same
+    call `DELETE` makes. An address with nothing stored still gets its tombstone (a 404 says
+    nothing was deleted; its CRM erasure record is then forgotten: `crm_erasure.release`)."""
     from leadscore.service.erasure import erase_address
 
     email = _address(request)
