@@ -25,10 +25,11 @@ COLLECTIONS: dict[str, tuple[str | None, bool, str]] = {
     "_order_aliases": (TTL_FIELD, True, "platform ids of one payment -> its order key (no "
                        "address); erased orders' markers (keyed hashes) expire with the tombstone"),
     "_handovers": (TTL_FIELD, True, "stage changes to hand to sales; delivered ones expire"),
-    "_tokens": (TTL_FIELD, False, "Mailgun replay tokens, useless after their 15 minutes"),
+    "_tokens": (TTL_FIELD, False, "Mailgun and HubSpot signature tokens (replays), "
+                "expiring once no signature with them can be accepted (about 1.5 hours)"),
     "_visitors": (TTL_FIELD, True, "anonymous website visitors, until identified"),
-    "_erased": (TTL_FIELD, False, "erasure tombstones: lead id (a keyed hash) and time, no "
-                "address; they expire after 400 days"),
+    "_erased": (TTL_FIELD, False, "erasure tombstones and moved records: lead ids (keyed "
+                "hashes) and time, no address; they expire after 400 days"),
     "_esp_sync": (None, True, "what each email tool last accepted per lead (scores, no email)"),
     "_crm_erasures": (TTL_FIELD, False, "addresses whose CRM contact an erasure must still "
                       "delete; deleted once the CRM confirms, expire after 90 days"),

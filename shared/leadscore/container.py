@@ -174,8 +174,9 @@ class Container:
         settings = self.settings
         sinks: list[Callable[[dict[str, Any]], None]] = []
         if settings.handover_topic:
-            topic = settings.handover_topic
-            sinks.append(lambda message: self.publish(topic, message))
+            from leadscore.service.handover import pubsub_sink
+
+            sinks.append(pubsub_sink(settings.handover_topic, self.publish))
         secret = settings.handover_secret.get_secret_value()
         for url in self._handover_urls():  # the webhook code only where one is configured
             from leadscore.service.handover import webhook_sink
@@ -340,7 +341,8 @@ class Container:
         return emails
 
     def integration_sinks(self) -> list[Callable[[dict[str, Any]], None]]:
-        s, sinks = self.settings, []
+        s = self.settings
+        sinks: list[Callable[[dict[str, Any]], None]] = []
         notifier = self.slack_notifier()  # HubSpot has its own outbox: sync_crm
         if notifier is not None:  # the integrations load only where one is configured
             from leadscore.integrations.handover_sinks import notifier_sink

@@ -73,11 +73,22 @@ def build_app(source: Path | None = None) -> DispatcherMiddleware:
 
 def _scrub_access_logs() -> None:
     """Request paths can hold addresses (`/leads_api/leads/ana@example.com`): both servers'
-    loggers print lead ids instead."""
+    loggers print lead ids instead. Query strings are not logged at all: a plain HTML form
+    without `method` submits by GET, so `?email=..&first_name=..` carried names."""
     import logging
+    import re
 
     from leadscore.logs import ScrubFilter
 
+    query = re.compile(r"\?[^\s\"]*")
+
+    class _NoQuery(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg, record.args = query.sub("?…", record.getMessage()), ()
+            return True
+
+    for name in ("werkzeug", "gunicorn.access"):
+        logging.getLogger(name).addFilter(_NoQuery())
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
         logging.getLogger(name).addFilter(ScrubFilter())
 

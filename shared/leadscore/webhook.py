@@ -130,7 +130,7 @@ def serve_provider(request: Request, app: Container, function: str, *, limit: in
     if result.reply is not None:
         return json_response(result.reply.status, result.reply.body)
     for claim in result.claims:
-        if not app.store.claim_token(claim.key, claim.owner):
+        if not app.store.claim_token(claim.key, claim.owner, now + claim.kept):
             raise Unauthorized("signature token already used by another request (replay)")
     log_ignored(provider, function, result)  # a replay is refused above, not acknowledged
     if result.move is not None:  # an address change (rare): its code loads when one comes

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from conftest import NOW
 from signatures import basic_auth
 
 from functional.conftest import SECRETS, client_for
@@ -129,6 +130,25 @@ def test_a_replayed_mailgun_signature_with_any_change_is_refused(
     assert lead(app_container, "victim@example.org") is None
     assert lead(app_container, LENA).email_status == "active"
     assert lead(app_container, LENA).counters == {"email_opened": 1}
+
+
+def test_a_mailgun_token_is_kept_through_the_purge_for_as_long_as_it_can_be_replayed(
+        client: Any, app_container: Container) -> None:
+    from leadscore.providers.mailgun import TOLERANCE_S
+
+    # GIVEN a genuine Mailgun open, signed now
+    genuine = mailgun_signed(fixture("mailgun", "mailgun_opened.json"), token="k" * 50)
+    assert client.open(method="POST", **mailgun_post(genuine)).get_json()["applied"] == 1
+    # WHEN the daily purge runs at the last moment its signature could still be accepted
+    window_end = NOW + timedelta(seconds=2 * TOLERANCE_S)
+    app_container.store.purge_used_tokens(window_end)
+    # THEN a replay of its signature with another recipient is still refused
+    forged = json.loads(genuine)
+    forged["event-data"]["recipient"] = "victim@example.org"
+    answer = client.open(method="POST", **mailgun_post(json.dumps(forged).encode()))
+    assert answer.status_code == 401 and "replay" in answer.get_json()["message"]
+    # and once no signature with it can be accepted any more, the purge forgets it
+    assert app_container.store.purge_used_tokens(window_end + timedelta(hours=2)) == 1
 
 
 def test_a_mailgun_redelivery_reformatted_is_still_the_same_event(

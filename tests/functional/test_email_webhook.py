@@ -250,6 +250,18 @@ def test_mailchimp_upemail_moves_the_lead_with_its_history(client: Any,
     assert [h.kind for h in history] == ["form_submitted"]
 
 
+def test_mailchimp_retry_of_a_subscribe_after_upemail_counts_once(
+        client: Any, app_container: Container) -> None:
+    mailchimp_post(client, "mailchimp_subscribe.txt")
+    mailchimp_post(client, "mailchimp_upemail.txt")
+    moved = lead(app_container, "sofia@bellini-studio.it")
+    # WHEN Mailchimp retries the subscribe of the old address after the move
+    assert mailchimp_post(client, "mailchimp_subscribe.txt").get_json()["duplicates"] == 1
+    # THEN it is a duplicate on the moved lead, and the old address has no lead again
+    assert lead(app_container, "sofia.rossi@bellini-design.it") is None
+    assert lead(app_container, "sofia@bellini-studio.it").counters == moved.counters
+
+
 def test_mailchimp_wrong_key_writes_nothing(client: Any, app_container: Container) -> None:
     assert mailchimp_post(client, "mailchimp_subscribe.txt", key="nope").status_code == 401
     assert nothing_written(app_container)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from builders import form
 from conftest import NOW, PROJECT
+from fakes.server import FakeApi, serving
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -135,3 +136,77 @@ def test_the_webhook_sink_reports_a_refused_connection() -> None:
 
     with pytest.raises(DeliveryFailed):
         webhook_sink("http://127.0.0.1:9/nothing-listens", SECRET, timeout_s=2)({"id": "x"})
+
+
+class Answering(FakeApi):
+    """A webhook receiver that accepts, unless an answer was queued with `fail_next`."""
+
+    def handle(self, request: Request) -> Response:
+        return Response("ok")
+
+
+def test_the_webhook_sink_tells_a_refusal_for_good_from_one_worth_waiting_for() -> None:
+    from leadscore.integrations.ports import PermanentDelivery, RetryableDelivery
+
+    receiver = Answering()
+    with serving(receiver) as base:
+        send = webhook_sink(base + "/hook?token=abc", SECRET, timeout_s=5)
+        # GIVEN a receiver answering 400, then 429 with Retry-After: 30, then 503, then 200
+        receiver.fail_next(400, "bad")
+        receiver.fail_next(429, "slow down", {"Retry-After": "30"})
+        receiver.fail_next(503, "busy")
+        # WHEN the sink sends four times THEN each answer is told apart
+        with pytest.raises(PermanentDelivery) as refused:
+            send({"id": "h_1"})
+        with pytest.raises(RetryableDelivery) as limited:
+            send({"id": "h_1"})
+        with pytest.raises(RetryableDelivery) as busy:
+            send({"id": "h_1"})
+        send({"id": "h_1"})
+    assert refused.value.status == 400 and not isinstance(refused.value, RetryableDelivery)
+    assert (limited.value.status, limited.value.retry_after_s) == (429, 30)
+    assert (busy.value.status, busy.value.retry_after_s) == (503, None)
+    # AND the change remembers the sink by a name that does not hold its URL's token
+    assert "abc" not in send.name and send.name.startswith("webhook:")
+
+
+def test_a_webhook_that_answers_gone_is_not_retried(store: Any) -> None:
+    from functional.test_handover_workers import write_changes
+
+    # GIVEN a stage change and a receiver that answers 410 Gone
+    write_changes(store, 1)
+    receiver = Answering()
+    receiver.fail_next(410, "gone", times=9)
+    with serving(receiver) as base:
+        # WHEN two sweeps run with three tries each
+        sinks = [webhook_sink(base + "/hook", SECRET, timeout_s=5)]
+        first = deliver_pending(store, sinks, NOW, attempts=3, base_s=0)
+        deliver_pending(store, sinks, NOW + timedelta(hours=2), attempts=3, base_s=0)
+    # THEN it was asked once, and the change is closed as refused
+    assert len(receiver.requests) == 1 and first.refused == 1
+    assert store.pending_handovers(NOW + timedelta(days=9)) == []
+
+
+@pytest.mark.parametrize(("error", "permanent"), [
+    ("InvalidArgument", True), ("ServiceUnavailable", False), ("NotFound", False)])
+def test_the_pubsub_sink_refuses_for_good_only_what_pubsub_never_takes(
+        error: str, permanent: bool) -> None:
+    from google.api_core import exceptions as gexc
+
+    from leadscore.integrations.ports import PermanentDelivery
+    from leadscore.service.handover import pubsub_sink
+
+    published: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(topic: str, message: dict[str, Any]) -> None:
+        published.append((topic, message))
+        raise getattr(gexc, error)("from the publisher client")
+
+    # GIVEN a topic whose publish fails with this status WHEN the sink sends a change
+    send = pubsub_sink("stage-changes", publish)
+    with pytest.raises(Exception) as failed:
+        send({"id": "h_1"})
+    # THEN only INVALID_ARGUMENT is a refusal for good; the rest stays worth retrying
+    assert isinstance(failed.value, PermanentDelivery) == permanent
+    assert published == [("stage-changes", {"id": "h_1"})]
+    assert send.name == "pubsub:stage-changes"

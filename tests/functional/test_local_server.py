@@ -110,9 +110,14 @@ def test_the_access_log_never_shows_an_address(server: dict[str, Any]) -> None:
     # as a browser's encodeURIComponent sends it, and with a letter outside ASCII
     requests.get(f"{server['base']}/leads_api/leads/secret.other%40example.org", timeout=5)
     requests.get(f"{server['base']}/leads_api/leads/jos%C3%A9.secret@example.org", timeout=5)
+    # a plain HTML form without `method` submits by GET: names in the query (an audit saw
+    # them printed in clear)
+    requests.get(f"{server['base']}/form_submission?form=newsletter&email=jane%40victim"
+                 ".example&first_name=Janette&last_name=Quuxley", timeout=5)
     time.sleep(0.3)
     log = server["process"].stdout
     assert log is not None
     server["process"].terminate()
     output = log.read()
     assert "/leads_api/leads/" in output and "secret" not in output
+    assert "/form_submission" in output and "Janette" not in output and "Quuxley" not in output

@@ -114,7 +114,12 @@ def test_every_adapter_query_has_an_index(firestore_client: Any, rules: Any,
     store.due_for_review(NOW + timedelta(days=2), buckets=list(range(40)))
     store.pending_handovers(NOW + timedelta(days=1))
     store.claim_handovers(NOW + timedelta(days=1), NOW + timedelta(days=2))
+    store.purge_handovers(NOW + timedelta(days=1))
     store.claim_crm_erasures(NOW + timedelta(days=1), NOW + timedelta(days=2))
+    store.claim_crm_erasures(NOW + timedelta(days=1), NOW + timedelta(days=2), expired=True)
+    store.purge_expired_erasures(NOW)  # the decay tick's purges, and a move's repointing
+    store.purge_used_tokens(NOW)
+    store.move_away(lead_id_for("moved@acme.com"), lead_id_for(email), NOW)
     _every_dashboard_query(store)
     store.visitor_events("v-x", 5)  # the visitors' pages and trims (service/visitors.py)
     store.trim_visitor_events(["v-x"], 0)

@@ -47,8 +47,11 @@ def test_a_background_checkpoint_copies_committed_writes_into_the_database_file(
         ingest(store, rules, [activity("ana@example.org", "k1", NOW)], NOW)
         # THEN the write is durable in the WAL at once, and a background checkpoint copies
         # it into the database file soon after, with no further write to trigger it
+        # (the pass is counted after its copy: wait for both, or a check between the two
+        # saw the data but no pass yet, a flake two full runs hit under load)
         deadline = time.monotonic() + 10
-        while not _in_database_file(store.path, lead_id) and time.monotonic() < deadline:
+        while not (_in_database_file(store.path, lead_id) and store._checkpoints.passes >= 1) \
+                and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _in_database_file(store.path, lead_id)
         assert store._checkpoints.passes >= 1

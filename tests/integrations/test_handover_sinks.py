@@ -107,3 +107,39 @@ def test_no_card_for_a_stage_flap_inside_the_hysteresis_margin(
     assert durable_store.get_lead(lead_id_for(EMAIL)).stage == "mql"
     # THEN Slack heard of the MQL once; without hysteresis the flap would have sent another
     assert len(slack_api.delivered) == cards
+
+
+def test_slack_refusing_a_card_for_good_is_asked_once(store: Any, rules: Rules,
+                                                       slack_api: SlackWebhookFake) -> None:
+    app = Container(Settings(store="memory", slack_webhook_url=slack_api.url + HOOK_PATH),
+                    store=store, rules=rules, clock=lambda: NOW)
+    # GIVEN an MQL, a topic that takes it, and Slack refusing its card (400 invalid_blocks)
+    apply_events(store, lead_id_for(EMAIL), EMAIL, warm_lead_events(EMAIL), rules, NOW)
+    slack_api.fail_next(400, "invalid_blocks", times=10)
+    published: list[dict[str, Any]] = []
+    sinks = [published.append, *app.integration_sinks()]
+    # WHEN ten sweeps run, two hours apart
+    for n in range(10):
+        deliver_pending(store, sinks, NOW + timedelta(hours=2 * n), attempts=3, base_s=0)
+    # THEN Slack was asked once, the topic got the change once, and nothing is pending
+    assert len(slack_api.requests) == 1 and len(published) == 1
+    assert store.pending_handovers(NOW + timedelta(days=30)) == []
+
+
+def test_slack_rate_limiting_rests_slack_for_the_sweep_and_its_retry_after(
+        store: Any, rules: Rules, slack_api: SlackWebhookFake) -> None:
+    app = Container(Settings(store="memory", slack_webhook_url=slack_api.url + HOOK_PATH),
+                    store=store, rules=rules, clock=lambda: NOW)
+    # GIVEN two new MQLs, and Slack answering 429 with Retry-After: 600 (ten minutes)
+    for email in (EMAIL, "bo@tiendassol.example"):
+        apply_events(store, lead_id_for(email), email, warm_lead_events(email), rules, NOW)
+    slack_api.fail_next(429, "rate_limited", {"Retry-After": "600"})
+    # WHEN a sweep runs with three tries a sink
+    report = deliver_pending(store, app.integration_sinks(), NOW, attempts=3, base_s=0)
+    # THEN Slack was asked once in it, and neither card is due before the ten minutes
+    assert len(slack_api.requests) == 1 and report.failed == 2
+    assert store.pending_handovers(NOW + timedelta(minutes=9)) == []
+    # WHEN the next sweep runs after them THEN both cards arrive
+    later = NOW + timedelta(minutes=10)
+    assert deliver_pending(store, app.integration_sinks(), later).delivered == 2
+    assert len(slack_api.delivered) == 2

@@ -140,6 +140,35 @@ def test_a_batch_with_bad_messages_answers_200_and_lists_them(track_app: Contain
     assert len(track_app.store.history(LEAD)) == 2
 
 
+def test_a_null_in_a_batch_is_refused_alone_and_the_rest_count(track_app: Container) -> None:
+    # GIVEN a batch of a good message and a null (an audit found the whole batch refused
+    # with 422, so the browser library dropped the good message too)
+    batch = [{"type": "track", "userId": "u-1", "event": "Trial Started", "messageId": "n-1",
+              "context": {"traits": {"email": EMAIL}}}, None]
+    # WHEN it is posted
+    r = post("/v1/batch", {"batch": batch, "sentAt": iso(NOW)}, basic(SERVER_KEY))
+    # THEN 200: the good one is written and the null listed by its index
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["accepted"] == 1 and [x["index"] for x in r.get_json()["refused"]] == [1]
+    assert len(track_app.store.history(LEAD)) == 1
+
+
+@pytest.mark.parametrize(("text", "accepted"), [("\u00e9" * 6000, True), ("\u65e5" * 6000, True),
+                                                ("\u00e9" * 16500, False)])
+def test_the_32_kb_message_limit_counts_utf8_bytes(track_app: Container, text: str,
+                                                   accepted: bool) -> None:
+    # GIVEN a message whose property holds 12 KB or 18 KB of accented or Japanese letters
+    # (valid: Segment's limit is 32 KB), or 33 KB of them (over it)
+    message = {"userId": "u-1", "event": "Trial Started", "messageId": f"u-{len(text)}",
+               "properties": {"note": text}, "context": {"traits": {"email": EMAIL}}}
+    # WHEN it is posted as a browser's JSON.stringify sends it (UTF-8, no \u escapes)
+    # THEN only the one over 32 KB in UTF-8 is refused
+    r = post("/v1/track", json.dumps(message, ensure_ascii=False).encode(), basic(SERVER_KEY))
+    assert (r.status_code == 200) is accepted, r.get_json()
+    if not accepted:  # by the body's limit (one message's body is capped at 32 KB too)
+        assert r.status_code == 413 and "32768 bytes" in r.get_json()["message"]
+
+
 def test_a_single_bad_message_is_400(track_app: Container) -> None:
     r = post("/v1/track", {"event": "Trial Started"}, basic(SERVER_KEY))
     assert r.status_code == 400 and "userId or anonymousId" in r.get_json()["message"]

@@ -5,15 +5,17 @@ certificate cache is keyed by the canonical URL and bounded, and a failed fetch 
 from __future__ import annotations
 
 import json
+import urllib.error
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from email.message import Message
 from typing import Any
 
 import pytest
 from conftest import NOW
 from functional.conftest import SNS
 
-from leadscore.errors import Unauthorized
+from leadscore.errors import TransientError, Unauthorized
 from leadscore.http import status_of
 from leadscore.providers import ses
 
@@ -77,12 +79,12 @@ def empty_cache() -> Iterator[None]:
     with ses._keys_lock:
         saved = dict(ses._keys)
         ses._keys.clear()
-        ses._failed_fetches.clear()
+        ses._missing.clear()
     yield
     with ses._keys_lock:
         ses._keys.clear()
         ses._keys.update(saved)
-        ses._failed_fetches.clear()
+        ses._missing.clear()
 
 
 def signed(message_id: str = "5a1b-0001", **override: Any) -> dict[str, Any]:
@@ -92,9 +94,9 @@ def signed(message_id: str = "5a1b-0001", **override: Any) -> dict[str, Any]:
     return {**SNS.sign(message), **override}
 
 
-def refused(message: dict[str, Any], fetch: CountingFetch) -> str:
+def refused(message: dict[str, Any], fetch: CountingFetch, now: datetime = NOW) -> str:
     with pytest.raises(Unauthorized) as caught:
-        ses.verify(message, [TOPIC], fetch, NOW)
+        ses.verify(message, [TOPIC], fetch, now)
     assert status_of(caught.value) == 401
     return caught.value.message
 
@@ -138,11 +140,17 @@ def test_cheap_checks_come_before_any_fetch(forge: str) -> None:
 
 @pytest.mark.parametrize("failure", [OSError("connection refused"), TimeoutError("slow"),
                                      ValueError("bad redirect"), RuntimeError("anything")])
-def test_a_failed_certificate_fetch_is_a_401_and_is_not_cached(failure: Exception) -> None:
+def test_a_failed_certificate_fetch_is_a_503_and_is_not_cached(failure: Exception) -> None:
+    # GIVEN a fetch that fails for a reason that may pass (network, timeout, anything but
+    # the host saying there is no such file)
     fetch = CountingFetch(fail=failure)
-    assert "could not be fetched" in refused(signed(), fetch)
-    assert "could not be fetched" in refused(signed(), fetch)
-    assert len(fetch.urls) == 2 and ses._keys == {}
+    # WHEN a message needs it, twice THEN each is a 503 (SNS retries a 5xx, never a 4xx:
+    # a 401 here lost the event) and each fetches again: nothing is remembered
+    for _ in range(2):
+        with pytest.raises(TransientError) as caught:
+            ses.verify(signed(), [TOPIC], fetch, NOW)
+        assert status_of(caught.value) == 503
+    assert len(fetch.urls) == 2 and ses._keys == {} and ses._missing == {}
 
 
 def test_an_unreadable_certificate_is_a_401() -> None:
@@ -171,22 +179,23 @@ def test_the_certificate_cache_is_bounded() -> None:
     assert f"SimpleNotificationService-{ses.CERT_CACHE_SIZE + 7}.pem" in next(reversed(ses._keys))
 
 
-def test_after_many_failed_fetches_new_certificates_wait_and_cached_ones_still_verify() -> None:
-    # GIVEN the real certificate cached, then someone who knows the topic sending forged
-    # messages that each name another file on the SNS host (each one a failed fetch)
-    ses.verify(signed(), [TOPIC], CountingFetch(), NOW)
-    failing = CountingFetch(fail=OSError("404"))
-    for i in range(ses.FAILED_FETCHES_ALLOWED + 30):
+def test_a_certificate_the_host_says_does_not_exist_is_a_401_remembered_for_a_while() -> None:
+    # GIVEN someone who knows the topic, sending forged messages that name a missing file on
+    # the SNS host (it answers 404), 50 times the same name and once 30 other names
+    missing = urllib.error.HTTPError("https://sns", 404, "Not Found", Message(), None)
+    failing = CountingFetch(fail=missing)
+    same = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-gone.pem"
+    for _ in range(50):
+        assert "does not exist" in refused(signed(SigningCertURL=same), failing)
+    for i in range(30):
         url = f"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-x{i}.pem"
         refused(signed(SigningCertURL=url), failing)
-    # THEN only the allowance was fetched, the rest refused without a fetch
-    assert len(failing.urls) == ses.FAILED_FETCHES_ALLOWED
-    # AND real SNS traffic under the cached certificate still verifies
-    ses.verify(signed("5a1b-0009"), [TOPIC], CountingFetch(fail=OSError("unused")), NOW)
-    # AND once the window has passed, a new certificate is fetched again
-    later = CountingFetch()
-    url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-new.pem"
-    ses.verify(signed("5a1b-0010", SigningCertURL=url), [TOPIC], later,
-               NOW + ses.FAILED_FETCH_WINDOW)
-    assert later.urls == [url]
-
+    # THEN the same name was fetched once, each other name once
+    assert failing.urls.count(same) == 1 and len(failing.urls) == 31
+    # AND a genuine message whose certificate is not cached yet still verifies (no budget
+    # a stranger could spend to lock real SNS traffic out)
+    ses.verify(signed("5a1b-0009"), [TOPIC], CountingFetch(), NOW)
+    # AND once remembered long enough, the missing name is asked again
+    later = CountingFetch(fail=missing)
+    refused(signed(SigningCertURL=same), later, NOW + ses.MISSING_KEPT)
+    assert later.urls == [same]

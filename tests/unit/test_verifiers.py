@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -300,9 +301,19 @@ def test_while_secrets_rotate_both_are_accepted(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_without_a_configured_secret_everything_is_refused(name: str) -> None:
+def test_without_a_configured_secret_everything_is_refused(
+        name: str, caplog: pytest.LogCaptureFixture) -> None:
     # GIVEN a provider nobody configured, and a request that would otherwise verify
     case = CASES[name]
     _, material = case.credential(0)
-    # THEN it fails closed, naming the setting to set
-    assert "LEADSCORE_" in refused(name, case.sign(material, NOW_TS), [])
+    # WHEN it is checked, and the same request against a configured, other secret
+    with caplog.at_level(logging.WARNING):
+        unconfigured = refused(name, case.sign(material, NOW_TS), [])
+    configured = refused(name, case.sign(material, NOW_TS), [case.credential(2)[0]])
+    # THEN it fails closed with the very answer a wrong secret gets (an audit listed a
+    # company's tools from "not configured: set LEADSCORE_..." answers), and the log, not
+    # the stranger, is told which setting to set
+    assert unconfigured == configured and "not configured" not in unconfigured
+    hints = [getattr(r, "fields", {}).get("setting", "") for r in caplog.records
+             if "not configured" in r.getMessage()]
+    assert hints and all(h.startswith("LEADSCORE_") for h in hints)

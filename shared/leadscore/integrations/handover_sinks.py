@@ -3,26 +3,25 @@
 The handover (service/handover.py) hands each sink `StageChange.message()`; this sink
 reads the lead and its history from the store, builds the card and calls the port. (The
 CRM is not a handover sink: every score change that matters goes to it through its own
-outbox, `service/crm_outbox.py`.) The sink raises RetryableDelivery or PermanentDelivery
-(both Exceptions, so the sweep keeps a failed change pending and backs off). A change Slack should
+outbox, `service/crm_outbox.py`.) The sink raises RetryableDelivery (the sweep keeps the
+change pending for Slack alone and backs off; a 429 rests Slack for the sweep) or
+PermanentDelivery (Slack never gets that change again). A change Slack should
 not hear about (a move down, a stage not in LEADSCORE_SLACK_STAGES) and a lead erased
 since the change are delivered as no-ops: there is nothing to say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from leadscore.domain.handover import StageChange
 from leadscore.domain.rules import Rules
 from leadscore.integrations.cards import lead_card
-from leadscore.integrations.ports import Notifier
+from leadscore.integrations.ports import NamedSink, Notifier
 from leadscore.integrations.slack import should_notify
 from leadscore.store.port import LeadStore
 
-Sink = Callable[[dict[str, Any]], None]
 HISTORY_LIMIT = 500  # the latest entries are the ones worth points now
 
 
@@ -35,7 +34,7 @@ def change_from_message(message: dict[str, Any]) -> StageChange:
 
 
 def notifier_sink(notifier: Notifier, store: LeadStore, *, stages: str, dashboard_url: str,
-                  show_email: bool, rules: Rules | None = None) -> Sink:
+                  show_email: bool, rules: Rules | None = None) -> NamedSink:
     def send(message: dict[str, Any]) -> None:
         change = change_from_message(message)
         if not should_notify(change, stages):
@@ -46,5 +45,5 @@ def notifier_sink(notifier: Notifier, store: LeadStore, *, stages: str, dashboar
         history = store.history(change.lead_id, HISTORY_LIMIT)
         notifier.notify(lead_card(lead, history, change, dashboard_url, show_email, rules))
 
-    return send
+    return NamedSink("slack", send)  # one Slack webhook per deployment
 

@@ -7,9 +7,10 @@ Both raise the same two typed errors, so the outbox can decide without knowing t
 same request will never succeed: log it, mark it, move on).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -111,6 +112,21 @@ class Notifier(Protocol):
     def notify(self, card: LeadCard) -> None:
         """Send one stage-change card; raises RetryableDelivery or PermanentDelivery."""
         ...
+
+
+@dataclass(frozen=True)
+class NamedSink:
+    """A hand-over sink (service/handover.py): `send` takes one stage-change message and
+    raises RetryableDelivery (`retry_after_s` or a 429 ends its tries for the sweep) or
+    PermanentDelivery (never sent this change again); any other exception is retryable.
+    `name` is what a change remembers it by (`StageChange.delivered_to`, `refused_by`), so it
+    stays the same across deployments and holds no secret (a webhook URL is hashed)."""
+
+    name: str
+    send: Callable[[dict[str, Any]], None]
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        self.send(message)
 
 
 class CrmSync(Protocol):

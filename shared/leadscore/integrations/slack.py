@@ -184,7 +184,7 @@ class SlackNotifier:
         error = answer.body.decode("utf-8", "replace")[:100] or str(answer.status)
         if answer.status == 429:
             raise RetryableDelivery("slack rate_limited",
-                                    retry_after_s(answer.header("Retry-After")))
+                                    retry_after_s(answer.header("Retry-After")), 429)
         if answer.status >= 500 or answer.status == 408:
             raise RetryableDelivery(f"slack {answer.status}")
         raise PermanentDelivery(f"slack {answer.status} {error}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -46,12 +46,21 @@ class EmailMove:
     occurred_at: datetime
 
 
+# A signature is accepted while its timestamp is within the provider's tolerance of our
+# clock, so a token first seen at the start of that window can be replayed until its end:
+# twice the widest tolerance of the providers that claim tokens (Mailgun's TOLERANCE_S,
+# 900 s; HubSpot's 5 minutes), plus an hour for our own instances' clocks to disagree
+# (`service.ingest.MAX_CLOCK_SKEW`). tests/unit/test_token_retention.py holds it wide enough.
+TOKEN_KEPT = timedelta(seconds=2 * 900) + timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class TokenClaim:
     """A one-time value from a signature (Mailgun's token): a second owner is a replay."""
 
     key: str
     owner: str
+    kept: timedelta = TOKEN_KEPT  # how long the store remembers it, from its first claim
 
 
 @dataclass

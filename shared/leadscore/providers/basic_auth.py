@@ -13,7 +13,7 @@ from leadscore.providers import signing
 
 
 def verify_basic(authorization: str | None, credentials: list[str], setting: str) -> None:
-    signing.require_configured(credentials, setting)
+    credentials = signing.require_configured(credentials, setting)
     scheme, _, encoded = (authorization or "").partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
         raise Unauthorized("missing basic auth: configure user:password on the webhook")

@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields
 
-from leadscore.errors import Unauthorized
 from leadscore.providers import canonical as bearer
+from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.email_events import Batch, load_item
 from leadscore.providers.wire import WireSchema, parse_json, schema_for
@@ -100,9 +100,8 @@ class EventSchema(WireSchema):
 
 
 def verify(authorization: str | None, tokens: list[str]) -> None:
-    if not tokens:
-        raise Unauthorized("this endpoint is not configured: set LEADSCORE_BREVO_TOKEN")
-    bearer.verify_bearer(authorization, tokens)
+    bearer.verify_bearer(authorization, signing.require_configured(tokens,
+                                                                   "LEADSCORE_BREVO_TOKEN"))
 
 
 def epoch(value: Any, milliseconds: bool | None = None) -> datetime | None:

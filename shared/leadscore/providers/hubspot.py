@@ -65,7 +65,7 @@ class HubSpot(WebhookProvider):
 
     def verify(self, request: Inbound, active: Sequence[str], now: datetime,
                edges: Edges) -> None:
-        require_configured(list(active), "LEADSCORE_HUBSPOT_CLIENT_SECRET")
+        active = require_configured(list(active), "LEADSCORE_HUBSPOT_CLIENT_SECRET")
         uri = edges.settings.hubspot_webhook_url
         try:
             signature.verify_v3(request.method, uri, request.raw, request.headers, active, now)

@@ -63,7 +63,7 @@ MERGE_FIELDS = {"FNAME": "first_name", "LNAME": "last_name", "COMPANY": "company
 
 
 def verify(query_key: str | None, keys: list[str]) -> None:
-    signing.require_configured(keys, "LEADSCORE_MAILCHIMP_SECRET")
+    keys = signing.require_configured(keys, "LEADSCORE_MAILCHIMP_SECRET")
     if not query_key:
         raise Unauthorized("missing ?key= in the webhook URL")
     matched = False

@@ -102,7 +102,7 @@ def signature_of(request: Inbound) -> Any:
 
 def verify(sig: Any, keys: list[str], now: datetime) -> str:
     """Check a signature object; return the token for the replay check."""
-    signing.require_configured(keys, "LEADSCORE_MAILGUN_SIGNING_KEY")
+    keys = signing.require_configured(keys, "LEADSCORE_MAILGUN_SIGNING_KEY")
     if not isinstance(sig, dict) or not all(isinstance(sig.get(k), str) for k in SIGNED):
         raise Unauthorized("missing signature object (timestamp, token, signature)")
     stamp, token = sig["timestamp"], sig["token"]

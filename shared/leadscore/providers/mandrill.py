@@ -78,8 +78,8 @@ def signed_data(url: str, params: list[tuple[str, str]]) -> bytes:
 
 
 def verify(raw: bytes, signature: str | None, keys: list[str], urls: list[str]) -> None:
-    signing.require_configured(keys, "LEADSCORE_MANDRILL_WEBHOOK_KEY")
-    signing.require_configured(urls, "LEADSCORE_MANDRILL_WEBHOOK_URL")
+    keys = signing.require_configured(keys, "LEADSCORE_MANDRILL_WEBHOOK_KEY")
+    urls = signing.require_configured(urls, "LEADSCORE_MANDRILL_WEBHOOK_URL")
     if not signature:
         raise Unauthorized("missing X-Mandrill-Signature header")
     try:

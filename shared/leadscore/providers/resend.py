@@ -86,7 +86,7 @@ def presented_signatures(header: str) -> list[bytes]:
 
 
 def verify(request: Inbound, secrets: list[str], now: datetime) -> None:
-    require_configured(secrets, "LEADSCORE_RESEND_SECRET")
+    secrets = require_configured(secrets, "LEADSCORE_RESEND_SECRET")
     msg_id = request.headers.get("svix-id", "")
     stamp = request.headers.get("svix-timestamp", "")
     header = request.headers.get("svix-signature", "")

@@ -96,7 +96,7 @@ def verify(raw: bytes, headers: dict[str, str], keys: list[str], now: datetime) 
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    signing.require_configured(keys, "LEADSCORE_SENDGRID_PUBLIC_KEY")
+    keys = signing.require_configured(keys, "LEADSCORE_SENDGRID_PUBLIC_KEY")
     signature, stamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
     if not signature or not stamp:
         raise Unauthorized("missing X-Twilio-Email-Event-Webhook-Signature or -Timestamp")

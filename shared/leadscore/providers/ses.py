@@ -34,15 +34,16 @@ import binascii
 import json
 import re
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from leadscore.errors import BadRequest, Unauthorized
+from leadscore.errors import BadRequest, TransientError, Unauthorized
 from leadscore.providers.base import Edges, Inbound, ParseResult, Reply, WebhookProvider
 from leadscore.providers.ses_records import SOURCE, record_events, record_label
+from leadscore.providers.signing import require_configured
 from leadscore.providers.wire import parse_json
 
 if TYPE_CHECKING:
@@ -67,14 +68,14 @@ VALIDATION = "Successfully validated SNS topic"
 CertificateFetcher = Callable[[str], bytes]
 _keys: OrderedDict[str, Any] = OrderedDict()
 _keys_lock = threading.Lock()
-# Someone who knows a topic ARN can name any file on an SNS host, so every forged message
-# with a new name costs one outbound fetch (up to its 5 s timeout on a worker thread).
-# After this many failed fetches within the window, a certificate not yet cached is refused
-# without a fetch until the window has passed; the cached certificate of real SNS traffic
-# is unaffected, and a real new one is fetched on SNS's next retry.
-FAILED_FETCHES_ALLOWED = 20
-FAILED_FETCH_WINDOW = timedelta(minutes=1)
-_failed_fetches: deque[datetime] = deque()
+# Someone who knows a topic ARN can name any file on an SNS host, so a forged message costs
+# one outbound fetch. A certificate the host says does not exist (403/404/410: a forged
+# name) is remembered for a while, so naming it again costs nothing and is a 401. Any other
+# failure (network, timeout, 5xx) is transient: a 503, which SNS retries (it does not
+# retry a 4xx), and nothing is remembered, so a genuine certificate is never locked out.
+MISSING_KEPT = timedelta(minutes=10)
+MISSING_CACHE_SIZE = 1024
+_missing: OrderedDict[str, datetime] = OrderedDict()
 
 
 def fetch_certificate(url: str) -> bytes:
@@ -116,17 +117,20 @@ def _public_key(url: str, fetch: CertificateFetcher, now: datetime) -> Any:
         if cached is not None:
             _keys.move_to_end(url)
             return cached
-        while _failed_fetches and _failed_fetches[0] <= now - FAILED_FETCH_WINDOW:
-            _failed_fetches.popleft()
-        if len(_failed_fetches) >= FAILED_FETCHES_ALLOWED:
-            raise Unauthorized("signing certificates cannot be fetched now (too many failed "
-                               "fetches in the last minute); retry later")
+        seen = _missing.get(url)
+        if seen is not None and now - seen < MISSING_KEPT:
+            raise Unauthorized("the signing certificate does not exist")
     try:
         pem = fetch(url)
-    except Exception:  # noqa: BLE001 - any failed fetch is "cannot verify", never a 500
-        with _keys_lock:
-            _failed_fetches.append(now)
-        raise Unauthorized("the signing certificate could not be fetched") from None
+    except Exception as exc:  # noqa: BLE001 - any failed fetch is a 401 or 503, never a 500
+        if getattr(exc, "code", None) in (403, 404, 410):  # urllib's HTTPError: no such file
+            with _keys_lock:
+                _missing[url] = now
+                _missing.move_to_end(url)
+                while len(_missing) > MISSING_CACHE_SIZE:
+                    _missing.popitem(last=False)
+            raise Unauthorized("the signing certificate does not exist") from None
+        raise TransientError("the signing certificate could not be fetched; retry") from None
     if len(pem) > MAX_CERT_BYTES:
         raise Unauthorized("the signing certificate is too large")
     try:
@@ -172,8 +176,7 @@ def verify(message: dict[str, Any], topics: list[str], fetch: CertificateFetcher
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    if not topics:
-        raise Unauthorized("this endpoint is not configured: set LEADSCORE_SES_TOPIC_ARNS")
+    topics = require_configured(topics, "LEADSCORE_SES_TOPIC_ARNS")
     if not isinstance(message.get("TopicArn"), str) or message["TopicArn"] not in topics:
         raise Unauthorized("topic is not in LEADSCORE_SES_TOPIC_ARNS")
     _check_fields(message)

@@ -33,7 +33,7 @@ HEADER = "x-leadscore-key"
 
 
 def verify(key: str | None, secrets: list[str]) -> None:
-    require_configured(secrets, "LEADSCORE_SES_EVENTBRIDGE_SECRET")
+    secrets = require_configured(secrets, "LEADSCORE_SES_EVENTBRIDGE_SECRET")
     if not key:
         raise Unauthorized("missing X-Leadscore-Key header (the API destination's API key)")
     if not any_matches([key.strip().encode()], [s.encode() for s in secrets]):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 from collections.abc import Iterable
 from datetime import datetime
 
+from leadscore import logs
 from leadscore.errors import Unauthorized
 
 
@@ -31,15 +33,26 @@ def any_matches(presented: Iterable[bytes], expected: Iterable[bytes]) -> bool:
     return found
 
 
-def require_configured(active: list[str], setting: str) -> None:
-    if not active:
-        raise Unauthorized(f"this endpoint is not configured: set {setting}")
+# A secret nobody has (new in each process). An endpoint whose secret is not set checks a
+# request against it, so a stranger gets the very answer a configured endpoint gives a
+# wrong or missing signature: which tools a company uses is not a stranger's to learn (an
+# audit listed them from "not configured: set LEADSCORE_..." answers). The operator's hint
+# goes to the log.
+DECOY = base64.b64encode(os.urandom(32)).decode()
+
+
+def require_configured(active: list[str], setting: str) -> list[str]:
+    """`active`, or the decoy (a refusal like a wrong secret's) with a logged hint."""
+    if active:
+        return active
+    logs.warning("a request reached an endpoint that is not configured", setting=setting)
+    return [DECOY]
 
 
 def verify_base64_hmac(raw: bytes, header: str | None, active: list[str], setting: str,
                        header_name: str) -> None:
     """Shopify and WooCommerce: base64(HMAC-SHA256(secret, raw body)) in one header."""
-    require_configured(active, setting)
+    active = require_configured(active, setting)
     if not header:
         raise Unauthorized(f"missing {header_name} header")
     try:
@@ -84,7 +97,7 @@ def parse_timestamped(header: str | None, header_name: str) -> tuple[int, list[b
 def verify_timestamped(raw: bytes, header: str | None, active: list[str], now: datetime,
                        tolerance_s: int, setting: str, header_name: str) -> None:
     """HMAC-SHA256 over `{t}.{raw body}`, within `tolerance_s` seconds of now."""
-    require_configured(active, setting)
+    active = require_configured(active, setting)
     stamp, presented = parse_timestamped(header, header_name)
     if abs(now.timestamp() - stamp) > tolerance_s:
         raise Unauthorized(f"{header_name} timestamp is outside the {tolerance_s} s tolerance")

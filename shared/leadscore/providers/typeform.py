@@ -65,7 +65,7 @@ class WebhookSchema(WireSchema):
 
 def verify(raw: bytes, headers: dict[str, str], active: list[str]) -> None:
     """Typeform's scheme is Shopify's and Tally's behind a `sha256=` prefix."""
-    signing.require_configured(active, "LEADSCORE_TYPEFORM_SECRET")
+    active = signing.require_configured(active, "LEADSCORE_TYPEFORM_SECRET")
     header = headers.get(HEADER, "")
     if not header.startswith("sha256="):
         raise Unauthorized("missing Typeform-Signature (sha256=...)")

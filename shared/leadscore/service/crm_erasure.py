@@ -100,14 +100,18 @@ def erase_in_crm(store: LeadStore, crms: Mapping[str, CrmSync],
                  limit: int = 100) -> CrmErasureReport:
     """Send the due erasures of these CRMs (by tool name, "crm:hubspot"). `now`: the clock,
     read again at each claim and backoff (one erasure can take its tries and their waits, so
-    a sweep can outlast a lease); each record is claimed, sent and settled on its own."""
+    a sweep can outlast a lease); each record is claimed, sent and settled on its own.
+    With no CRM configured it only forgets the records past their `expires_at`, claimed by
+    that time (claimed by due time, the first `limit` due could all be unexpired ones, and
+    expired addresses would wait for them, days when more than `limit` are due)."""
     outbox = outbox_of(store)
     clock = clock_of(now)
     report = CrmErasureReport()
     started = clock()  # what is due then: one that fails in this sweep is not tried again
     for _ in range(limit):
         claimed_at = clock()
-        claimed = outbox.claim_crm_erasures(started, claimed_at + LEASE, 1)
+        claimed = outbox.claim_crm_erasures(started, claimed_at + LEASE, 1,
+                                            expired=not crms)
         if not claimed:
             break
         item = claimed[0]

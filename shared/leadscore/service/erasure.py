@@ -47,9 +47,10 @@ def restarted(lead: LeadState, stone: Tombstone) -> bool:
 
 
 def leftover(snap: LeadSnapshot) -> bool:
-    """A lead document under a tombstone that no consented restart marked (see above)."""
+    """A lead document under a tombstone that no consented restart marked (see above). A
+    moved record is no erasure: the move deletes its own lead (`service/moves.py`)."""
     return (snap.tombstone is not None and snap.lead is not None
-            and not restarted(snap.lead, snap.tombstone))
+            and snap.tombstone.moved_to is None and not restarted(snap.lead, snap.tombstone))
 
 
 class LeftoverOfAnErasure(TransientError):
@@ -91,7 +92,7 @@ def erased_lead(store: LeadStore, lead_id: str) -> bool:
     if stone is None:
         return False
     lead = store.get_lead(lead_id)
-    return lead is None or not restarted(lead, stone)
+    return lead is None or (stone.moved_to is None and not restarted(lead, stone))
 
 
 def log_dropped(lead_id: str, dropped: int) -> None:

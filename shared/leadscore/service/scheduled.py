@@ -61,6 +61,25 @@ def purge_expired_visitors(store: LeadStore, now: datetime) -> int:
     return purged
 
 
+def purge_expired_erasures(store: LeadStore, now: datetime) -> int:
+    """Tombstones, moved records and erased orders' markers `TOMBSTONE_KEPT` old go
+    (Firestore's TTL policies do the same in production; on SQLite and memory this daily
+    purge is what removes them)."""
+    purged = store.purge_expired_erasures(now)
+    if purged:
+        logs.info("expired erasure records purged", purged=purged)
+    return purged
+
+
+def purge_used_tokens(store: LeadStore, now: datetime) -> int:
+    """Signature tokens kept against replays go once no signature carrying them can be
+    accepted (`providers/base.py` TOKEN_KEPT; Firestore's TTL policy does the same)."""
+    purged = store.purge_used_tokens(now)
+    if purged:
+        logs.info("used signature tokens purged", purged=purged)
+    return purged
+
+
 def snapshot_for_dashboard(store: LeadStore, now: datetime) -> None:
     """Today's stage and grade counts for the dashboard's "over time" chart (a few count
     queries, once a day)."""
@@ -76,6 +95,8 @@ def handle(store: LeadStore, rules: Rules, now: datetime, buckets: list[int] | N
            on_flagged: Callable[[LeadState], None] | None) -> DecaySummary:
     if buckets is None:  # the daily tick
         purge_expired_visitors(store, now)
+        purge_expired_erasures(store, now)
+        purge_used_tokens(store, now)
         summary = run_decay(store, rules, now, limit=inline_limit, deadline_s=deadline_s,
                             on_flagged=on_flagged)
         snapshot_for_dashboard(store, now)

@@ -22,7 +22,7 @@ Rescore and refresh are transactional plans too (the whole history, or the view 
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, cast
 
@@ -126,8 +126,10 @@ def request_unit(store: LeadStore, leads: int) -> AbstractContextManager[None]:
 
 
 def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Event],
-                 rules: Rules, now: datetime) -> ApplyOutcome:
-    """Apply one lead's events exactly once, atomically (see the module's docstring)."""
+                 rules: Rules, now: datetime, follow_moves: bool = True) -> ApplyOutcome:
+    """Apply one lead's events exactly once, atomically (see the module's docstring). An
+    address that moved (a `Tombstone.moved_to`) has its events written on the lead it moved
+    to; a move's own replay (`follow_moves=False`) writes where it is told."""
     keyed = unique_by_key(events)
     # an erased id never takes the blind path (the transaction reads the tombstone)
     if (_may_append_blind(store) and isinstance(store, BlindAppends)
@@ -136,7 +138,8 @@ def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Ev
         if all(delta.blind for delta, _ in effects.values()):
             return _apply_blind(store, store, lead_id, email, keyed, effects, rules, now,
                                 len(events))
-    return _apply_in_transaction(store, lead_id, email, keyed, rules, now, len(events))
+    return _apply_in_transaction(store, lead_id, email, keyed, rules, now, len(events),
+                                 follow_moves)
 
 
 @dataclass
@@ -144,13 +147,41 @@ class _NeedsRebuild:
     """A plan's answer when the lead was stored under other rules: read its history too."""
 
 
+@dataclass
+class _MovedTo:
+    """A plan's answer when the address moved (Mailchimp `upemail`): write there instead."""
+
+    lead_id: str
+
+
+def _follow_move(store: LeadStore, old_id: str, new_id: str, keyed: list[tuple[str, Event]],
+                 rules: Rules, now: datetime, received: int) -> ApplyOutcome:
+    """Write events for an address that moved on the lead it moved to, under that lead's
+    address: their ledger keys de-duplicate them there, so a provider's retry of an event
+    the move carried over counts once. If that lead is gone (erased), they write nowhere."""
+    target = store.get_lead(new_id)
+    if target is None or new_id == old_id:
+        erasure.log_dropped(old_id, len(keyed))
+        return ApplyOutcome(lead_id=old_id, applied=0, duplicates=received - len(keyed),
+                            erased=len(keyed), created=False, stage_before=None,
+                            stage_after=None, commits=0)
+    events = [event.model_copy(update={"email": target.email}) for _, event in keyed]
+    outcome = apply_events(store, new_id, target.email, events, rules, now, follow_moves=False)
+    outcome.duplicates += received - len(keyed)
+    return outcome
+
+
 def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
                           keyed: list[tuple[str, Event]], rules: Rules, now: datetime,
-                          received: int) -> ApplyOutcome:
+                          received: int, follow_moves: bool = True) -> ApplyOutcome:
     leftovers: list[bool] = []  # an erasure's leftover seen: cleared after the transaction
 
-    def plan(snap: LeadSnapshot, rebuild: bool) -> tuple[LeadWrite | None,
-                                                       ApplyOutcome | _NeedsRebuild]:
+    def plan(snap: LeadSnapshot, rebuild: bool) -> tuple[
+            LeadWrite | None, ApplyOutcome | _NeedsRebuild | _MovedTo]:
+        if snap.tombstone is not None and snap.tombstone.moved_to is not None:
+            if follow_moves:  # read in this transaction: a move committed meanwhile counts
+                return None, _MovedTo(snap.tombstone.moved_to)
+            snap = replace(snap, tombstone=None)  # a move back here: no erasure to obey
         if erasure.leftover(snap):
             leftovers.append(True)
         current = snap.lead
@@ -208,6 +239,8 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         leftovers.clear()
         outcome = store.transact(lead_id, keys, lambda snap: plan(snap, False),
                                  order_keys=touched)
+    if isinstance(outcome, _MovedTo):
+        return _follow_move(store, lead_id, outcome.lead_id, keyed, rules, now, received)
     if leftovers:
         erasure.clear_leftover(store, lead_id)
     assert isinstance(outcome, ApplyOutcome)
@@ -235,7 +268,12 @@ def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str
                 break
     else:
         raise TransientError("events kept conflicting; retry the delivery")
-    if pending and (stone := store.tombstone(lead_id)) is not None and not _restarted(
+    if pending and (stone := store.tombstone(lead_id)) is not None and stone.moved_to:
+        # moved away after our check (Firestore's move writes its record first): our
+        # entries go with the old lead, the events to the lead it moved to
+        store.erase(lead_id)
+        return _follow_move(store, lead_id, stone.moved_to, pending, rules, now, received)
+    if pending and stone is not None and not _restarted(
             store, lead_id, stone):
         # an erasure began after our check: it may have listed the documents before our
         # commit, so delete what we wrote (the erasure wins; issue 21). Only a leftover: a

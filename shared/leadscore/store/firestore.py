@@ -27,6 +27,7 @@ from leadscore.errors import TransientError
 from leadscore.store.firestore_codec import from_doc, to_doc, to_seconds
 from leadscore.store.firestore_outbox import FirestoreOutbox
 from leadscore.store.firestore_rekey import FirestoreRekey
+from leadscore.store.firestore_retention import FirestoreRetention
 from leadscore.store.firestore_stats import FirestoreStats
 from leadscore.store.firestore_visitors import FirestoreVisitors
 from leadscore.store.port import (
@@ -50,7 +51,8 @@ TX_ATTEMPTS = 12  # contended transactions: attempts, and the time they may take
 TX_BUDGET_S = 8.0
 
 
-class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, FirestoreOutbox):
+class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, FirestoreOutbox,
+                     FirestoreRetention):
     def __init__(self, client: Client, collection: str = "leads") -> None:
         self._client = client
         self._leads = client.collection(collection)
@@ -253,6 +255,24 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
         except gexc.NotFound:
             pass
 
+    def purge_handovers(self, now: datetime, limit: int = 300) -> int:
+        """The TTL policy deletes closed changes in production; this also deletes what it
+        never will: a change closed by an older release, without `expires_at` (and with
+        the address). A closed change's `next_attempt_at` is its expiry (`_handover_doc`),
+        so one query on the outbox's index finds both; an empty answer costs one read."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (self._handovers.where(filter=FieldFilter("delivered", "==", True))
+                 .where(filter=FieldFilter("next_attempt_at", "<=", to_seconds(now)))
+                 .limit(limit))
+        expired = [snap.reference for snap in query.stream()]
+        if expired:
+            batch = self._client.batch()
+            for ref in expired:
+                batch.delete(ref)
+            batch.commit()
+        return len(expired)
+
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         refs = [self._esp.document(f"{tool}:{lead_id}") for lead_id in lead_ids]
         found: dict[str, EspSynced] = {}
@@ -284,13 +304,16 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
             self.transact(lead.lead_id, (), lambda _: (LeadWrite(lead=lead, fields="replace"),
                                                        None))
 
-    def claim_token(self, token: str, owner: str) -> bool:
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
         from google.api_core import exceptions as gexc
 
         ref = self._tokens.document(_hashed("t_", token))
+        doc: dict[str, Any] = {"owner": owner}
+        if expires_at is not None:  # the TTL policy's field (infra/data_care.py)
+            doc["expires_at"] = expires_at
         with _transient():
             try:
-                ref.create({"owner": owner})
+                ref.create(doc)
                 return True
             except gexc.Aborted:  # contention, not a used token
                 raise
@@ -353,6 +376,10 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
 
         for collection in (self._orders, self._aliases, self._handovers, self._esp):
             for snap in collection.where(filter=FieldFilter("lead_id", "==", lead_id)).stream():
+                snap.reference.delete()
+        if erased_at is not None:  # moved records pointing here name the erased lead id
+            for snap in self._erased.where(
+                    filter=FieldFilter("moved_to", "==", lead_id)).stream():
                 snap.reference.delete()
         ref = self._leads.document(lead_id)
         # recursive_delete counts the lead document even when it does not exist
@@ -495,8 +522,16 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
 
 
 def _handover_doc(change: StageChange) -> dict[str, Any]:
+    """`expires_at` stays a datetime (a Timestamp: the TTL policy reads no other type) and
+    is written only once the change is closed; a pending change has no such field. A
+    closed change's `next_attempt_at` is its expiry, for `purge_handovers`."""
     doc = change.model_dump(mode="python")
-    doc["next_attempt_at"] = to_seconds(change.next_attempt_at)
+    due = change.expires_at if change.delivered and change.expires_at else (
+        change.next_attempt_at)
+    doc["next_attempt_at"] = to_seconds(due)
+    for unset in ("closed_at", "expires_at"):
+        if doc[unset] is None:
+            del doc[unset]
     return doc
 
 
@@ -517,7 +552,7 @@ def _tombstone_from(snap: Any) -> Tombstone | None:
         return None
     doc = snap.to_dict() or {}
     return Tombstone(erased_at=datetime.fromtimestamp(float(doc["erased_at"]), UTC),
-                     settled=bool(doc.get("settled", True)))
+                     settled=bool(doc.get("settled", True)), moved_to=doc.get("moved_to"))
 
 
 def _hashed(prefix: str, key: str) -> str:

@@ -84,13 +84,13 @@ class FirestoreOutbox:
             except NotFound:
                 pass  # forgotten meanwhile: stays forgotten
 
-    def claim_crm_erasures(self, now: datetime, until: datetime,
-                           limit: int = 100) -> list[CrmErasure]:
+    def claim_crm_erasures(self, now: datetime, until: datetime, limit: int = 100,
+                           expired: bool = False) -> list[CrmErasure]:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = (self._crm_erasures.where(filter=FieldFilter("next_attempt_at", "<=",
-                                                             to_seconds(now)))
-                 .order_by("next_attempt_at").limit(limit))
+        by, at = ("expires_at", now) if expired else ("next_attempt_at", to_seconds(now))
+        query = (self._crm_erasures.where(filter=FieldFilter(by, "<=", at))
+                 .order_by(by).limit(limit))
         return [CrmErasure.model_validate(doc) for doc in self._claimed(query, until)]
 
     def forget_crm_erasures(self, ids: Sequence[str]) -> None:

@@ -16,6 +16,7 @@ from leadscore.store.memory_rekey import MemoryRekey
 from leadscore.store.memory_stats import CountedLeads, MemoryStats
 from leadscore.store.memory_visitors import MemoryVisitors
 from leadscore.store.port import (
+    TOMBSTONE_KEPT,
     CrmErasure,
     EspSynced,
     LeadSnapshot,
@@ -39,6 +40,8 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
         self._aliases: dict[str, tuple[str, str | None]] = {}  # alias -> (key, lead id)
         self._order_records: dict[str, dict[str, Order]] = {}  # lead id -> key -> record
         self._tokens: dict[str, str] = {}
+        self._expiry: dict[str, datetime] = {}  # alias -> its expires_at (erased orders)
+        self._token_expiry: dict[str, datetime] = {}
         self._handovers: dict[str, StageChange] = {}
         self._tombstones: dict[str, Tombstone] = {}
         self._esp: dict[tuple[str, str], EspSynced] = {}
@@ -149,7 +152,15 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
     def record_handover(self, change: StageChange) -> None:
         with self._lock:
             if change.id in self._handovers:  # erased meanwhile: not written back
-                self._handovers[change.id] = change
+                self._handovers[change.id] = change.model_copy(deep=True)
+
+    def purge_handovers(self, now: datetime) -> int:
+        with self._lock:
+            expired = [k for k, c in self._handovers.items()
+                       if c.delivered and c.expires_at is not None and c.expires_at <= now]
+            for key in expired:
+                del self._handovers[key]
+        return len(expired)
 
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         with self._lock:
@@ -165,9 +176,18 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
         with self._lock:
             self._leads[lead.lead_id] = lead.model_copy(deep=True)
 
-    def claim_token(self, token: str, owner: str) -> bool:
-        with self._lock:
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
+        with self._lock:  # the first claim's expiry stays (purge_used_tokens)
+            if token not in self._tokens and expires_at is not None:
+                self._token_expiry[token] = expires_at
             return self._tokens.setdefault(token, owner) == owner
+
+    def purge_used_tokens(self, now: datetime) -> int:
+        with self._lock:
+            gone = [token for token, at in self._token_expiry.items() if at <= now]
+            for token in gone:
+                del self._tokens[token], self._token_expiry[token]
+            return len(gone)
 
     def order_owner(self, order_key: str) -> str | None:
         with self._lock:
@@ -190,10 +210,37 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
 
     def record_aliases(self, aliases: Mapping[str, str],
                        expires_at: datetime | None = None) -> None:
-        del expires_at  # tombstones are kept for good here, and so are erased orders' markers
-        with self._lock:
+        with self._lock:  # an erased order's marker expires (purge_expired_erasures)
             for alias, key in aliases.items():
                 self._aliases[alias] = (key, self._aliases.get(alias, ("", None))[1])
+                if expires_at is None:
+                    self._expiry.pop(alias, None)
+                else:
+                    self._expiry[alias] = expires_at
+
+    def purge_expired_erasures(self, now: datetime) -> int:
+        with self._lock:
+            old = [i for i, s in self._tombstones.items()
+                   if s.erased_at <= now - TOMBSTONE_KEPT]
+            gone = [a for a, at in self._expiry.items() if at <= now]
+            for lead_id in old:
+                del self._tombstones[lead_id]
+            for alias in gone:
+                self._aliases.pop(alias, None)
+                del self._expiry[alias]
+            return len(old) + len(gone)
+
+    def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        with self._lock:  # the same lock as `transact`, like an erasure's tombstone
+            if self._tombstones.get(moved_to, Tombstone(erased_at=moved_at)).moved_to:
+                del self._tombstones[moved_to]  # a move back: the new id holds a lead again
+            for old_id, stone in self._tombstones.items():
+                if stone.moved_to == lead_id:
+                    self._tombstones[old_id] = stone.model_copy(update={"moved_to": moved_to})
+            self._tombstones[lead_id] = Tombstone(erased_at=moved_at, moved_to=moved_to)
+            found = self._erase_locked(lead_id, None)
+        self.erase_visitors(lead_id)
+        return found
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
         with self._lock:
@@ -215,8 +262,10 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
     def _erase_locked(self, lead_id: str, erased_at: datetime | None) -> bool:
         """`erase` under the caller's lock (also the re-keying of a lead whose new id is
         erased, `MemoryRekey`); the visitor records are the caller's to erase."""
-        if erased_at is not None:
-            self._tombstones[lead_id] = Tombstone(erased_at=erased_at)
+        if erased_at is not None:  # a moved record of this id becomes a plain tombstone,
+            self._tombstones[lead_id] = Tombstone(erased_at=erased_at)  # and those to it go
+            self._tombstones = {i: s for i, s in self._tombstones.items()
+                                if s.moved_to != lead_id}
         self._orders = {k: v for k, v in self._orders.items() if v != lead_id}
         self._aliases = {k: v for k, v in self._aliases.items() if v[1] != lead_id}
         self._order_records.pop(lead_id, None)

@@ -20,11 +20,11 @@ class MemoryOutbox:
     _crm_erasures: dict[str, CrmErasure]
 
     def _claim(self, items: dict[str, Item], now: datetime, until: datetime,
-               limit: int) -> list[Item]:
+               limit: int, by: str = "next_attempt_at") -> list[Item]:
         """Under the store's lock: the due items (a delivered handover never is), leased."""
         due = sorted((i for i in items.values()
-                      if i.next_attempt_at <= now and not getattr(i, "delivered", False)),
-                     key=lambda i: (i.next_attempt_at, i.id))[:limit]
+                      if getattr(i, by) <= now and not getattr(i, "delivered", False)),
+                     key=lambda i: (getattr(i, by), i.id))[:limit]
         for item in due:
             items[item.id] = item.model_copy(update={"next_attempt_at": until})
         return [items[i.id].model_copy() for i in due]
@@ -43,10 +43,11 @@ class MemoryOutbox:
             self._crm_erasures.update((i.id, i.model_copy()) for i in items
                                       if i.id in self._crm_erasures)
 
-    def claim_crm_erasures(self, now: datetime, until: datetime,
-                           limit: int = 100) -> list[CrmErasure]:
+    def claim_crm_erasures(self, now: datetime, until: datetime, limit: int = 100,
+                           expired: bool = False) -> list[CrmErasure]:
         with self._lock:
-            return self._claim(self._crm_erasures, now, until, limit)
+            return self._claim(self._crm_erasures, now, until, limit,
+                               "expires_at" if expired else "next_attempt_at")
 
     def forget_crm_erasures(self, ids: Sequence[str]) -> None:
         with self._lock:

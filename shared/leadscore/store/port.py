@@ -27,8 +27,9 @@ does all of that, once, for every adapter). The primitives:
   anyway, so they offer only `transact` and the service uses it for every write.
 - queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
   pending_handovers, record_handover, claim_token, order_owner, orders_of, put_lead, erase,
-  tombstone, close. Every snapshot `transact` reads carries the lead id's `Tombstone`
-  (erasure).
+  tombstone, move_away, close, and the decay tick's purges of what Firestore expires by TTL
+  (`purge_expired_erasures`, `purge_used_tokens`). Every snapshot `transact` reads carries
+  the lead id's `Tombstone` (an erasure, or a move's record: `moved_to`).
 - the order alias index: `order_alias` and `record_aliases`. A platform may name one payment
   by several ids (Stripe: invoice, payment intent, charge); an alias maps one of them
   (`stripe:pi_...`) to the order key the payment is counted under (`stripe:in_...`), or to
@@ -67,10 +68,16 @@ class Tombstone(BaseModel):
     """An erasure, kept under the lead id (a keyed hash: no personal data) forever.
 
     Events dated at or before `erased_at` never write again; `settled` is False while the
-    erasure is still deleting (Firestore), when nothing may start a new lead."""
+    erasure is still deleting (Firestore), when nothing may start a new lead.
+
+    With `moved_to` it is no erasure but a move (Mailchimp's `upemail`, `service/moves.py`):
+    the lead went to that lead id at `erased_at`, and every write for this id goes there
+    (`service/writes.py`), so a provider's retry of an old-address event is de-duplicated
+    on the new lead instead of starting a lead again here. It expires like a tombstone."""
 
     erased_at: datetime
     settled: bool = True
+    moved_to: str | None = None
 
     def restarted(self, lead: LeadState) -> bool:
         """Whether `lead` was started again with consent after this erasure (its mark,
@@ -188,9 +195,17 @@ class LeadStore(Protocol):
         """Overwrite one lead document (seeding, benchmarks' raw write rate)."""
         ...
 
-    def claim_token(self, token: str, owner: str) -> bool:
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
         """Remember a one-use signing token; True if it is new or was claimed by `owner`
-        before (a retry of the same delivery), False if another request used it (a replay)."""
+        before (a retry of the same delivery), False if another request used it (a replay).
+        `expires_at`: when no signature carrying it can be accepted any more, set by its
+        first claim (`providers/base.py` `TOKEN_KEPT`); None keeps it for good."""
+        ...
+
+    def purge_used_tokens(self, now: datetime) -> int:
+        """Delete the claimed tokens whose `expires_at` is at or before `now`; how many.
+        Firestore's TTL policy on `expires_at` does this in production (infra/data_care.py):
+        its method deletes at most a page, what the TTL has not reached yet."""
         ...
 
     def order_owner(self, order_key: str) -> str | None:
@@ -214,7 +229,7 @@ class LeadStore(Protocol):
         """Remember ids that stand for another (facts that never change); an alias already
         written with a lead keeps its lead. `expires_at`: erased orders' markers, which no
         lead owns, go when the erasure's tombstone does (Firestore: a TTL policy; SQLite and
-        memory keep tombstones, and so markers, for good)."""
+        memory: `purge_expired_erasures`, from the decay tick)."""
         ...
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
@@ -226,8 +241,25 @@ class LeadStore(Protocol):
         ...
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
-        """The lead id's erasure, if there was one."""
+        """The lead id's erasure (or move), if there was one."""
         ...
+
+    def purge_expired_erasures(self, now: datetime) -> int:
+        """Delete the tombstones (and moved records) erased `TOMBSTONE_KEPT` or longer before
+        `now`, and the erased orders' markers whose `expires_at` is at or before `now`; how
+        many went. Firestore's TTL policies do this in production (infra/data_care.py): its
+        method deletes at most a page of each, what the TTL has not reached yet."""
+        ...
+
+    def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        """Delete the lead like `erase` and keep a moved record under its id (a `Tombstone`
+        with `moved_to`), atomically with respect to `transact` like an erasure's
+        tombstone; moved records that pointed at `lead_id` now point at `moved_to` (one hop,
+        always). Doing it again changes nothing more. An erasure (`erase` with `erased_at`)
+        of `moved_to` deletes the moved records pointing at it; of `lead_id`, replaces its
+        moved record with a plain tombstone. True if there was anything to delete."""
+        ...
+
 
     def erase_leftover(self, lead_id: str) -> bool:
         """Delete the lead like `erase` (no new tombstone), only if it is a leftover of an
@@ -372,6 +404,18 @@ class CrmErasure(BaseModel):
 
 
 @runtime_checkable
+class HandoverPurge(Protocol):
+    """Closed hand-overs past their `expires_at` are deleted when asked (each sweep asks):
+    on SQLite and memory only so; on Firestore the TTL policy does it too, and this
+    catches changes closed by an older release, which have no `expires_at`."""
+
+    def purge_handovers(self, now: datetime) -> int:
+        """Delete the closed stage changes whose `expires_at` is at or before `now`;
+        how many went."""
+        ...
+
+
+@runtime_checkable
 class OutboxClaims(Protocol):
     """Work several processes sweep at once (`serve --workers N`, the decay job, a CLI run):
     each item is taken by one claimer at a time. A claim moves the item's next attempt to
@@ -394,9 +438,11 @@ class OutboxClaims(Protocol):
         is not brought back."""
         ...
 
-    def claim_crm_erasures(self, now: datetime, until: datetime,
-                           limit: int = 100) -> list[CrmErasure]:
-        """Take the CRM erasures due at `now`, as `claim_handovers` does."""
+    def claim_crm_erasures(self, now: datetime, until: datetime, limit: int = 100,
+                           expired: bool = False) -> list[CrmErasure]:
+        """Take the CRM erasures due at `now`, as `claim_handovers` does; `expired`: those
+        whose `expires_at` is at or before `now` instead, earliest first, due or not (what a
+        sweep with no CRM configured forgets)."""
         ...
 
     def forget_crm_erasures(self, ids: Sequence[str]) -> None:

@@ -28,8 +28,15 @@ from leadscore.store.port import EspSynced, LeadSnapshot, LeadWrite, Plan, R, To
 from leadscore.store.sqlite_checkpoints import FALLBACK_PAGES, WAL_LIMIT_BYTES, Checkpointer
 from leadscore.store.sqlite_commits import GroupCommit
 from leadscore.store.sqlite_early import Raw, early_plan, raw_state, snapshot_of
-from leadscore.store.sqlite_outbox import OUTBOX_SCHEMA, SqliteOutbox
+from leadscore.store.sqlite_outbox import OUTBOX_INDEXES, OUTBOX_SCHEMA, SqliteOutbox
 from leadscore.store.sqlite_rekey import SqliteRekey
+from leadscore.store.sqlite_retention import (
+    RETENTION_INDEXES,
+    add_columns,
+    missing_columns,
+    purge_erasures,
+    record_move,
+)
 from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats, counted_column
 from leadscore.store.sqlite_visitors import VISITOR_SCHEMA, SqliteVisitors
@@ -57,7 +64,8 @@ CREATE INDEX IF NOT EXISTS order_index_by_lead ON order_index (lead_id);
 CREATE TABLE IF NOT EXISTS order_aliases (
     alias TEXT PRIMARY KEY,
     order_key TEXT NOT NULL,
-    lead_id TEXT
+    lead_id TEXT,
+    expires_at REAL
 );
 CREATE INDEX IF NOT EXISTS order_aliases_by_lead ON order_aliases (lead_id);
 CREATE TABLE IF NOT EXISTS order_records (
@@ -76,7 +84,8 @@ CREATE TABLE IF NOT EXISTS handovers (
 CREATE INDEX IF NOT EXISTS handovers_pending ON handovers (delivered, next_attempt_at);
 CREATE TABLE IF NOT EXISTS tombstones (
     lead_id TEXT PRIMARY KEY,
-    erased_at TEXT NOT NULL
+    erased_at TEXT NOT NULL,
+    moved_to TEXT
 );
 CREATE TABLE IF NOT EXISTS esp_sync (
     tool TEXT NOT NULL,
@@ -86,7 +95,8 @@ CREATE TABLE IF NOT EXISTS esp_sync (
 );
 CREATE TABLE IF NOT EXISTS used_tokens (
     token TEXT PRIMARY KEY,
-    owner TEXT NOT NULL
+    owner TEXT NOT NULL,
+    expires_at REAL
 );
 """
 
@@ -174,7 +184,10 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
                     tx.execute(f"ALTER TABLE leads ADD COLUMN {name} {ADDED_COLUMNS[name]}")
                 for (doc,) in tx.execute("SELECT doc FROM leads").fetchall():
                     self._stage_lead_write(tx, LeadState.model_validate_json(doc))
-        conn.executescript(f"BEGIN;{INDEXES}COMMIT;")
+        if later := missing_columns(conn):  # sqlite_retention.py
+            with self._tx() as tx:
+                add_columns(tx, later, datetime.now(UTC))
+        conn.executescript(f"BEGIN;{INDEXES}{RETENTION_INDEXES}{OUTBOX_INDEXES}COMMIT;")
         self._ensure_lead_stats()
 
     def _connect(self) -> sqlite3.Connection:
@@ -254,9 +267,10 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         return snap
 
     def _tombstone(self, conn: sqlite3.Connection, lead_id: str) -> Tombstone | None:
-        row = conn.execute("SELECT erased_at FROM tombstones WHERE lead_id = ?",
+        row = conn.execute("SELECT erased_at, moved_to FROM tombstones WHERE lead_id = ?",
                            (lead_id,)).fetchone()
-        return Tombstone(erased_at=datetime.fromisoformat(row[0])) if row else None
+        return Tombstone(erased_at=datetime.fromisoformat(row[0]),
+                         moved_to=row[1]) if row else None
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
         return self._tombstone(self._conn(), lead_id)
@@ -376,11 +390,24 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         return [StageChange.model_validate_json(r[0]) for r in rows]
 
     def record_handover(self, change: StageChange) -> None:
+        # a closed change's row keeps its expiry in `next_attempt_at`, so the purge below
+        # finds it through the `handovers_pending` index (delivered, next_attempt_at)
+        due = change.expires_at if change.delivered and change.expires_at else (
+            change.next_attempt_at)
         with self._tx() as conn:
             conn.execute("UPDATE handovers SET delivered = ?, next_attempt_at = ?, doc = ? "
-                         "WHERE id = ?", (int(change.delivered),
-                                          change.next_attempt_at.timestamp(),
+                         "WHERE id = ?", (int(change.delivered), due.timestamp(),
                                           change.model_dump_json(), change.id))
+
+    def purge_handovers(self, now: datetime) -> int:
+        """Delete the closed changes expired at `now` (a row closed by an older release
+        has its last attempt's time there: it goes at the first purge)."""
+        where, args = "FROM handovers WHERE delivered = 1 AND next_attempt_at <= ?", (
+            now.timestamp(),)
+        if self._conn().execute(f"SELECT 1 {where} LIMIT 1", args).fetchone() is None:
+            return 0  # nothing expired: no write lock taken (every sweep asks)
+        with self._tx() as conn:
+            return int(conn.execute(f"DELETE {where}", args).rowcount)
 
     def esp_synced(self, tool: str, lead_ids: Sequence[str]) -> dict[str, EspSynced]:
         found: dict[str, EspSynced] = {}
@@ -405,10 +432,10 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         with self._tx() as conn:
             self._stage_lead_write(conn, lead)
 
-    def claim_token(self, token: str, owner: str) -> bool:
-        with self._tx() as conn:
-            conn.execute("INSERT OR IGNORE INTO used_tokens (token, owner) VALUES (?, ?)",
-                         (token, owner))
+    def claim_token(self, token: str, owner: str, expires_at: datetime | None = None) -> bool:
+        with self._tx() as conn:  # the first claim's expiry stays (purge_used_tokens)
+            conn.execute("INSERT OR IGNORE INTO used_tokens (token, owner, expires_at) "
+                         "VALUES (?, ?, ?)", (token, owner, _ts(expires_at)))
             row = conn.execute("SELECT owner FROM used_tokens WHERE token = ?",
                                (token,)).fetchone()
         return bool(row and row[0] == owner)
@@ -437,17 +464,34 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
 
     def record_aliases(self, aliases: Mapping[str, str],
                        expires_at: datetime | None = None) -> None:
-        del expires_at  # tombstones are kept for good here, and so are erased orders' markers
         if not aliases:
             return
-        with self._tx() as conn:
+        with self._tx() as conn:  # an erased order's marker expires (purge_expired_erasures)
             conn.executemany(
-                "INSERT INTO order_aliases (alias, order_key) VALUES (?, ?) ON CONFLICT (alias) "
-                "DO UPDATE SET order_key = excluded.order_key", list(aliases.items()))
+                "INSERT INTO order_aliases (alias, order_key, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (alias) DO UPDATE SET order_key = excluded.order_key, "
+                "expires_at = excluded.expires_at",
+                [(alias, key, _ts(expires_at)) for alias, key in aliases.items()])
+
+    def purge_expired_erasures(self, now: datetime) -> int:
+        with self._tx() as conn:
+            return purge_erasures(conn, now)
+
+    def purge_used_tokens(self, now: datetime) -> int:
+        with self._tx() as conn:
+            return int(conn.execute("DELETE FROM used_tokens WHERE expires_at <= ?",
+                                    (now.timestamp(),)).rowcount)
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         with self._tx() as conn:  # one transaction: no writer sees half an erasure
             found = self._erase_rows(conn, lead_id, erased_at)
+        self.erase_visitors(lead_id)
+        return found
+
+    def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        with self._tx() as conn:  # one transaction, like an erasure's tombstone
+            record_move(conn, lead_id, moved_to, moved_at)
+            found = self._erase_rows(conn, lead_id, None)
         self.erase_visitors(lead_id)
         return found
 
@@ -464,9 +508,11 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
                     erased_at: datetime | None) -> bool:
         """`erase` inside the caller's transaction (also the re-keying of a lead whose new
         id is erased, `SqliteRekey`); the visitor records are the caller's to erase."""
-        if erased_at is not None:
+        if erased_at is not None:  # a moved record of this id becomes a plain tombstone
             conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at) "
                          "VALUES (?, ?)", (lead_id, _utc(erased_at)))
+            # moved records pointing here would name the erased lead id: they go too
+            conn.execute("DELETE FROM tombstones WHERE moved_to = ?", (lead_id,))
         conn.execute("DELETE FROM order_index WHERE lead_id = ?", (lead_id,))
         conn.execute("DELETE FROM order_aliases WHERE lead_id = ?", (lead_id,))
         conn.execute("DELETE FROM order_records WHERE lead_id = ?", (lead_id,))

@@ -21,8 +21,10 @@ from datetime import datetime
 from leadscore.domain.state import LeadState, Order
 from leadscore.store.port import LeadSnapshot, LeadWrite, Plan, R, Tombstone
 
-# (lead document, existing ledger keys, erasure time, (order key, record document) pairs)
-Raw = tuple[str | None, frozenset[str], str | None, tuple[tuple[str, str], ...]]
+# (lead document, existing ledger keys, (erasure time, moved to) of a tombstone, (order key,
+# record document) pairs)
+Raw = tuple[str | None, frozenset[str], tuple[str, str | None] | None,
+            tuple[tuple[str, str], ...]]
 
 
 def raw_state(conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str],
@@ -32,7 +34,8 @@ def raw_state(conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str]
     orders' records. It runs twice per early-planned write (before and under the lock), so
     one statement instead of four saves six round trips through the driver per request."""
     known: set[str] = set()
-    doc = erased_at = None
+    doc = None
+    stone: tuple[str, str | None] | None = None
     orders: list[tuple[str, str]] = []
     # plain `?` marks bound in order, the lead id once per part (Python 3.12.0-3.12.3 warn
     # about numbered `?N` marks bound from a sequence, a bug fixed in 3.12.4; plain marks are
@@ -47,22 +50,23 @@ def raw_state(conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str]
         if kind == 0:
             doc = value
         elif kind == 1:
-            erased_at = value
+            stone = (value, key)
         elif kind == 2:
             known.add(key)
         else:
             orders.append((key, value))
-    return doc, frozenset(known), erased_at, tuple(sorted(orders))
+    return doc, frozenset(known), stone, tuple(sorted(orders))
 
 
 @functools.lru_cache(maxsize=256)
 def _state_query(keys: int, orders: int) -> str:
     """`raw_state`'s statement for this many ledger and order keys (one text per shape, so
     the driver's statement cache prepares each shape once). Rows are (kind, key, value):
-    0 the lead's document, 1 its erasure time, 2 a ledger key found, 3 an order's record.
+    0 the lead's document, 1 its erasure time (key: moved to), 2 a ledger key found, 3 an
+    order's record.
     Parameters: each part's lead id, then that part's keys (ledger keys, then order keys)."""
     parts = ["SELECT 0, NULL, doc FROM leads WHERE lead_id = ?",
-             "SELECT 1, NULL, erased_at FROM tombstones WHERE lead_id = ?"]
+             "SELECT 1, moved_to, erased_at FROM tombstones WHERE lead_id = ?"]
     if keys:
         parts.append(f"SELECT 2, entry_id, NULL FROM history WHERE lead_id = ? "  # noqa: S608
                      f"AND entry_id IN ({','.join('?' * keys)})")
@@ -73,11 +77,12 @@ def _state_query(keys: int, orders: int) -> str:
 
 
 def snapshot_of(lead_id: str, raw: Raw) -> LeadSnapshot:
-    doc, known, erased_at, orders = raw
+    doc, known, stone, orders = raw
     return LeadSnapshot(
         lead_id=lead_id, lead=LeadState.model_validate_json(doc) if doc else None,
         known=set(known), orders={k: Order.model_validate_json(d) for k, d in orders},
-        tombstone=Tombstone(erased_at=datetime.fromisoformat(erased_at)) if erased_at else None)
+        tombstone=Tombstone(erased_at=datetime.fromisoformat(stone[0]),
+                            moved_to=stone[1]) if stone else None)
 
 
 def early_plan(conn: sqlite3.Connection, lead_id: str, ledger_keys: Sequence[str],

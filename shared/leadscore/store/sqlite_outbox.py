@@ -22,9 +22,14 @@ OUTBOX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS crm_erasures (
     id TEXT PRIMARY KEY,
     next_attempt_at REAL NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    expires_at REAL
 );
 CREATE INDEX IF NOT EXISTS crm_erasures_due ON crm_erasures (next_attempt_at);
+"""
+# after `expires_at` is added to an older database's table (sqlite_retention.py)
+OUTBOX_INDEXES = """
+CREATE INDEX IF NOT EXISTS crm_erasures_by_expiry ON crm_erasures (expires_at);
 """
 
 
@@ -39,12 +44,12 @@ class SqliteOutbox:
         raise NotImplementedError  # SqliteStore's
 
     def _claim(self, table: str, undelivered: str, kind: type[Item], now: datetime,
-               until: datetime, limit: int) -> list[Item]:
-        due = f"SELECT doc FROM {table} WHERE {undelivered} next_attempt_at <= ? "  # noqa: S608
+               until: datetime, limit: int, by: str = "next_attempt_at") -> list[Item]:
+        due = f"SELECT doc FROM {table} WHERE {undelivered} {by} <= ? "  # noqa: S608
         if self._conn().execute(due + "LIMIT 1", (now.timestamp(),)).fetchone() is None:
             return []  # nothing due: no write lock taken (every CRM run and sweep asks)
         with self._tx() as conn:  # BEGIN IMMEDIATE: one claimer at a time, every process
-            rows = conn.execute(due + "ORDER BY next_attempt_at, id LIMIT ?",
+            rows = conn.execute(due + f"ORDER BY {by}, id LIMIT ?",
                                 (now.timestamp(), limit)).fetchall()
             taken = [kind.model_validate_json(r[0]).model_copy(update={"next_attempt_at": until})
                      for r in rows]
@@ -58,9 +63,10 @@ class SqliteOutbox:
 
     def record_crm_erasures(self, items: Sequence[CrmErasure]) -> None:
         with self._tx() as conn:
-            conn.executemany("INSERT OR REPLACE INTO crm_erasures (id, next_attempt_at, doc) "
-                             "VALUES (?, ?, ?)", [(i.id, i.next_attempt_at.timestamp(),
-                                                   i.model_dump_json()) for i in items])
+            conn.executemany("INSERT OR REPLACE INTO crm_erasures (id, next_attempt_at, doc, "
+                             "expires_at) VALUES (?, ?, ?, ?)",
+                             [(i.id, i.next_attempt_at.timestamp(), i.model_dump_json(),
+                               i.expires_at.timestamp()) for i in items])
 
     def update_crm_erasures(self, items: Sequence[CrmErasure]) -> None:
         with self._tx() as conn:
@@ -68,9 +74,10 @@ class SqliteOutbox:
                              [(i.next_attempt_at.timestamp(), i.model_dump_json(), i.id)
                               for i in items])
 
-    def claim_crm_erasures(self, now: datetime, until: datetime,
-                           limit: int = 100) -> list[CrmErasure]:
-        return self._claim("crm_erasures", "", CrmErasure, now, until, limit)
+    def claim_crm_erasures(self, now: datetime, until: datetime, limit: int = 100,
+                           expired: bool = False) -> list[CrmErasure]:
+        return self._claim("crm_erasures", "", CrmErasure, now, until, limit,
+                           "expires_at" if expired else "next_attempt_at")
 
     def forget_crm_erasures(self, ids: Sequence[str]) -> None:
         with self._tx() as conn:

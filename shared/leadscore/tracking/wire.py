@@ -85,7 +85,7 @@ class MessageSchema(WireSchema):
 
 
 class BatchSchema(WireSchema):
-    batch = fields.List(fields.Raw(), required=True,
+    batch = fields.List(fields.Raw(allow_none=True), required=True,  # a null: refused alone
                         validate=Length(min=1, max=MAX_BATCH_EVENTS))
     context = fields.Dict(keys=fields.String(), load_default=dict)
     sentAt = Moment()
