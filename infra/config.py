@@ -155,8 +155,8 @@ def cross_field_problems(data: dict[str, Any]) -> list[str]:
                         "SNS topic ARNs SES publishes to (else every SES webhook is 401)")
     if data.get("hubspot") is True and not env.get("LEADSCORE_HUBSPOT_WEBHOOK_URL"):
         problems.append("hubspot is on: set env.LEADSCORE_HUBSPOT_WEBHOOK_URL to the URL "
-                        "HubSpot calls (crm_webhook's URL + /hubspot); HubSpot signs it, so "
-                        "without it every HubSpot webhook is 401")
+                        "HubSpot calls, crm_webhook's URL + /hubspot (HubSpot signs it, so "
+                        "without it every HubSpot webhook is 401)")
     region = data.get("region")
     if isinstance(region, str) and re.match(REGION, region):
         override = data.get("firestore_location")

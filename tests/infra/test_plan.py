@@ -343,8 +343,9 @@ def test_hubspot_without_the_webhook_url_it_signs_is_refused_before_anything_run
     # GIVEN hubspot on but no LEADSCORE_HUBSPOT_WEBHOOK_URL (HubSpot's v3 signature covers
     # the URL it calls: without it every webhook would be 401 and HubSpot would give up)
     # WHEN the deploy file is loaded THEN it is refused, naming the setting
-    with pytest.raises(config.ConfigError, match="LEADSCORE_HUBSPOT_WEBHOOK_URL"):
+    with pytest.raises(config.ConfigError, match="LEADSCORE_HUBSPOT_WEBHOOK_URL") as refused:
         settings(hubspot=True)
+    assert "(1 problems)" in str(refused.value)  # one line, not cut at its "; "
     url = "https://europe-west1-p.cloudfunctions.net/crm_webhook/hubspot"
     assert settings(hubspot=True, env={"LEADSCORE_HUBSPOT_WEBHOOK_URL": url}).hubspot
 

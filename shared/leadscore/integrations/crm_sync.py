@@ -11,14 +11,15 @@ the wait the CRM asked for, and the next run sends exactly those records, so eac
 reaches the CRM once. A batch refused whole for good (400, 409, 413, 422: anything but the
 token or the URL, 401/403/404) is halved until the record that spoils it is alone: one bad
 record never holds back the other 99. One refused alone with 400 is refused for good; with
-409/422 only if other records of the run got through (else the call was at fault). Once a
-record alone was refused with a doubtful status while none got through, a further batch
-refused so is not halved: it and the rest are sent again next run (a tool refusing every
-record alike, a deleted list, cost one call per record otherwise: 971 for 100 readers).
+409/422 only if other records of the run got through (else the call was at fault). When
+the first record refused alone so comes while none got through, two other records, drawn at
+random, are asked about next, alone; if they are refused too, the rest is left for the next run
+(`_probe_first`: a tool refusing every record alike cost one call per record otherwise).
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from typing import TypeVar
@@ -36,6 +37,7 @@ from leadscore.integrations.ports import (
 CALL_REFUSALS = (401, 403, 404)  # the token or the URL: no record of the batch is at fault
 DOUBTFUL = (409, 422)  # a record alone refused so is at fault only if others got through
 T = TypeVar("T")
+_RANDOM = random.Random()  # which records to ask about: no secret
 
 # (synced, refused for good: records the CRM named, failed: refused with the whole batch or
 # by an error naming no record, so sent again by the next run)
@@ -85,6 +87,7 @@ def send_in_batches(send: Callable[[list[T]], BatchResult], items: Sequence[T],
     batches = deque(queue[start:start + size] for start in range(0, len(queue), size))
     report = SyncReport()
     unsure: dict[str, str] = {}  # refused alone, doubtful: theirs if others got through
+    probes: set[str] | None = None  # see `_probe_first`
     while batches:
         batch = batches.popleft()
         try:
@@ -96,15 +99,15 @@ def send_in_batches(send: Callable[[list[T]], BatchResult], items: Sequence[T],
             _settle(report, unsure, mark, theirs=False)
             return report
         except PermanentDelivery as exc:
-            if unsure and not report.synced and exc.status in doubtful:
-                # a record alone was refused so and nothing got through: most likely the
-                # tool refuses every record alike (a deleted list), so halving this batch
-                # too would cost a call per record; it and the rest go again next run
-                rest = [r for b in (batch, *batches) for r in b]
-                report.failed.update(dict.fromkeys((key(r) for r in rest), exc.reason))
-                if mark is not None:
-                    mark([], {}, dict.fromkeys((key(r) for r in rest), exc.reason))
-                break
+            if len(batch) == 1 and exc.status in doubtful and not report.synced:
+                if probes is None:  # the first: ask about two records far from it
+                    probes = _probe_first(batches, key)
+                elif key(batch[0]) in probes:
+                    probes.discard(key(batch[0]))
+                    if not probes:  # both refused too: the tool refuses every record
+                        unsure[key(batch[0])] = exc.reason
+                        _leave_for_next_run(report, batches, key, exc.reason, mark)
+                        break
             if exc.status is not None and exc.status not in CALL_REFUSALS and len(batch) > 1:
                 # one bad record can refuse the whole batch (HubSpot validates all inputs
                 # first; a 409 or 422 for one input; Brevo's batch is all or nothing):
@@ -135,6 +138,32 @@ def send_in_batches(send: Callable[[list[T]], BatchResult], items: Sequence[T],
             mark(synced, rejected, failed)
     _settle(report, unsure, mark, theirs=bool(report.synced))
     return report
+
+
+def _probe_first(batches: deque[list[T]], key: Callable[[T], str]) -> set[str]:
+    """After the first record refused alone with a doubtful status while none got through,
+    two other records, drawn at random, go next, each alone. If both are refused so too,
+    the tool most likely refuses every record alike (a deleted list): halving on would cost
+    a call per record (971 for 100 readers), so the rest is left for the next run. If either
+    gets through, halving goes on and finds each bad record (two bad records at the front
+    held back all the others on every run under a first version of this rule). Drawn at
+    random, so a run that happened to draw two bad records is followed by one that does not,
+    rather than the same draw every run."""
+    rest = [r for b in batches for r in b]
+    picks = _RANDOM.sample(rest, min(2, len(rest)))
+    chosen = {key(r) for r in picks}
+    kept = [[r for r in b if key(r) not in chosen] for b in batches]
+    batches.clear()
+    batches.extend([[r] for r in picks] + [b for b in kept if b])
+    return chosen
+
+
+def _leave_for_next_run(report: SyncReport, batches: deque[list[T]], key: Callable[[T], str],
+                        reason: str, mark: Mark | None) -> None:
+    left = dict.fromkeys((key(r) for b in batches for r in b), reason)
+    report.failed.update(left)
+    if mark is not None and left:
+        mark([], {}, left)
 
 
 def _settle(report: SyncReport, doubtful: dict[str, str], mark: Mark | None,
