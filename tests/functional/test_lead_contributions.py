@@ -25,7 +25,8 @@ def test_the_lead_page_lists_what_each_rule_is_worth_now(app_container: Containe
     apply_events(app_container.store, lead_id_for(ANA), ANA, events, app_container.rules,
                  NOW - timedelta(days=1))
     # WHEN its page is read
-    page: Any = client_for("leads_api").get(f"/leads/{ANA}", headers=AUTH).get_json()
+    page: Any = client_for("leads_api").get(f"/leads/{lead_id_for(ANA)}",
+                                                headers=AUTH).get_json()
     # THEN each rule says what it is worth now, and together they are the score
     lines = {line["rule"]: line for line in page["contributions"]}
     assert lines["form.demo_request"]["points"] < 45  # faded over 30 days
