@@ -32,7 +32,7 @@ from leadscore.service.api_params import (
     lead_filters,
     parse_query,
 )
-from leadscore.service.leads import HISTORY_SHOWN, describe, find_lead, history_line, summary
+from leadscore.service.leads import describe, find_lead, history_line, shown, summary
 
 NON_OPENER_COLUMNS = ["lead_id", "email", "non_opener_since", "last_sent_at", "last_open_at",
                       "email_status"]
@@ -112,8 +112,9 @@ def _by_id(app: Container, key: str) -> LeadState:
 
 
 def _described(app: Container, lead: LeadState) -> Response:
-    history = app.store.history(lead.lead_id, limit=HISTORY_SHOWN)
-    return json_response(200, describe(lead, history, app.rules, app.now()))
+    now = app.now()
+    current, history = shown(app.store, lead, app.rules, now)
+    return json_response(200, describe(current, history, app.rules, now))
 
 
 def _show(request: Request, app: Container, key: str) -> Response:
