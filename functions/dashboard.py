@@ -15,6 +15,7 @@ from werkzeug.routing import Map, Rule
 
 from leadscore.container import Container, container
 from leadscore.dashboard import access, pages, queries, snapshot
+from leadscore.domain.identity import is_lead_id
 from leadscore.domain.state import STAGES
 from leadscore.http import endpoint
 from leadscore.logs import warning
@@ -104,7 +105,9 @@ def _leads(request: Request, app: Container, csrf: str) -> Response:
 
 
 def _lead(request: Request, app: Container, csrf: str, lead_id: str) -> Response:
-    lead = app.store.get_lead(lead_id)
+    # only our ids are read: other text names no lead, and some is no Firestore document id
+    # ("__x__", "..", 2,000 characters: an InvalidArgument there, which was a 500)
+    lead = app.store.get_lead(lead_id) if is_lead_id(lead_id) else None
     if lead is None:
         return _html(pages.layout("Not found", "<p>No lead with that id.</p>", csrf), 404)
     return _html(pages.lead_page(lead, app.store.history(lead_id, limit=200), csrf))

@@ -169,15 +169,15 @@ def lead() -> None:
 def lead_show(email: str, as_json: bool) -> None:
     """Show EMAIL's lead with its score breakdown and history (an id also works)."""
     from leadscore.cli_views import print_lead
-    from leadscore.service.leads import HISTORY_SHOWN, describe, find_lead
+    from leadscore.service.leads import describe, find_lead, shown
 
     app = _reading()
     found = find_lead(app.store, email)
     if found is None:
         _fail("no lead with that email or id")
         return
-    data = describe(found, app.store.history(found.lead_id, limit=HISTORY_SHOWN), app.rules,
-                    app.now())
+    now = app.now()
+    data = describe(*shown(app.store, found, app.rules, now), app.rules, now)
     if as_json:
         _dump(data)
     else:

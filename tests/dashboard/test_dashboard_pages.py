@@ -4,6 +4,7 @@ to the store's counts and to `leadscore report`'s."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -192,3 +193,29 @@ def _every_lead(store: Any) -> list[Any]:
         leads += page
         after = page[-1].lead_id
     return leads
+
+
+RAW_SURROGATE = "\xed\xa0\x80"  # a server's PATH_INFO for the bytes of "\ud800" (latin-1)
+
+
+@pytest.mark.parametrize("lead_id", ["__x__", ".", "..", "a/b", "l_" + "a" * 2000,
+                                     "a" * 2000, "%ED%A0%80", RAW_SURROGATE, "l___x__"])
+def test_a_lead_page_for_text_that_is_no_lead_id_is_a_404_without_a_store_read(
+        dash: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        lead_id: str) -> None:
+    # GIVEN a signed-in user (Firestore refuses "__x__", "..", ids over 1,500 bytes: a 500)
+    client, app = dash
+    _sign_in(client)
+    reads: list[str] = []
+    real = app.store.get_lead
+    monkeypatch.setattr(app.store, "get_lead", lambda i: (reads.append(i), real(i))[1])
+    # WHEN a lead page is asked for under text that is not a lead id
+    path = f"/dashboard/leads/{lead_id}"
+    answer = client.get(path, environ_overrides={"PATH_INFO": path}
+                        if lead_id == RAW_SURROGATE else None)
+    # THEN it is the page an unknown lead gets, without a read or a logged failure
+    assert answer.status_code == 404, answer.get_data(as_text=True)[:300]
+    assert answer.mimetype == "text/html"
+    assert reads == []
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

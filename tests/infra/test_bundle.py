@@ -199,9 +199,10 @@ def test_every_entry_point_runs_from_the_bundle(serve: Any, venv: Path) -> None:
         "ce-time": "2026-12-20T05:00:00Z"})
     # THEN both answer from the bundle alone, on the Firestore emulator
     assert tick.status_code == 200, tick.text
-    # AND the lead is readable through the API, on this Python
-    lead = requests.get(f"{bases['leads_api']}/leads/bundle@example.com", timeout=30,
-                        headers={"Authorization": f"Bearer {TOKEN}"})
+    # AND the lead is readable through the API, on this Python (its address in the body)
+    lead = requests.post(f"{bases['leads_api']}/leads/lookup", timeout=30,
+                         json={"email": "bundle@example.com"},
+                         headers={"Authorization": f"Bearer {TOKEN}"})
     assert lead.status_code == 200, lead.text
 
 

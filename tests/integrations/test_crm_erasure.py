@@ -308,3 +308,22 @@ def test_an_expired_erasure_whose_contact_was_deleted_is_not_reported_given_up(
     assert durable_store.claim_crm_erasures(NOW + KEEP, NOW + 2 * KEEP) == []
     out = capsys.readouterr().out
     assert "crm erasure done" in out and "given up" not in out
+
+
+def test_erasing_by_the_address_in_the_body_deletes_the_hubspot_contact_too(
+        app: Container, hubspot_api: HubSpotFake) -> None:
+    from functional.conftest import client_for
+
+    lead_id = lead_id_for(EMAIL)
+    # GIVEN a lead HubSpot has  WHEN it is erased by another spelling of its address, in the
+    # body of `POST /leads/erase` (an address never goes in a URL: request logs keep them)
+    answer = client_for("leads_api").post("/leads/erase", json={"email": EMAIL.upper()},
+                                          headers=AUTH)
+    # THEN the answer names its id, the lead is gone and a tombstone keeps it erased
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json() == {"status": "erased", "lead_id": lead_id}
+    assert app.store.get_lead(lead_id) is None and app.store.tombstone(lead_id) is not None
+    # AND HubSpot's contact is deleted after the answer, the address never in a URL
+    assert app.handovers_settled(30)
+    assert EMAIL not in hubspot_api.contacts and hubspot_api.gdpr_deleted == [EMAIL]
+    assert all(EMAIL not in path for _, path in hubspot_api.requests)

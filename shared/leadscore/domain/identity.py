@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import unicodedata
 
 LOCAL_ID_KEY = "leadscore-local-development-key-not-secret"
@@ -52,6 +53,16 @@ def lead_id_for(email: str) -> str:
     """The lead's document id: a keyed hash, never the raw email (ids reach URLs and logs)."""
     digest = hmac.new(_id_key, canonical_email(email).encode("utf-8"), hashlib.sha256)
     return f"l_{digest.hexdigest()[:32]}"
+
+
+LEAD_ID = re.compile(r"l_[0-9a-f]{32}")
+
+
+def is_lead_id(text: str) -> bool:
+    """Whether `text` is spelled as `lead_id_for` and `legacy_lead_id` spell ids: what a URL
+    may name a lead by. Nothing else can name a stored lead, and some text is no Firestore
+    document id at all (`__x__`, `..`, over 1,500 bytes): a caller checks before a read."""
+    return LEAD_ID.fullmatch(text) is not None
 
 
 def legacy_lead_id(email: str) -> str:

@@ -8,6 +8,7 @@ integration maps status codes in one place. Network failures and timeouts are re
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -57,19 +58,25 @@ def request_json(method: str, url: str, payload: Any | None, headers: Mapping[st
 
 
 def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: either delta-seconds or an HTTP date (RFC 9110)."""
+    """Retry-After as seconds: either delta-seconds or an HTTP date (RFC 9110); a date
+    without a zone (`-0000`) is read as UTC, and "inf", "1e400" or "nan" mean nothing (None,
+    like "soon"). Not capped here (an email tool's reset header may be an epoch time, see
+    esp/common.py): whoever builds a timedelta from it caps it first (timedelta overflows
+    near 8.64e13 s)."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def with_retries(call: Callable[[], T], attempts: int = 3, base_s: float = 0.5,

@@ -1,5 +1,5 @@
-"""Query parameters of the leads API: one pydantic model per route, one error naming each
-bad parameter (400, with `details` of `{"field", "problem"}`)."""
+"""Query parameters and bodies of the leads API: one pydantic model per route, one error
+naming each bad parameter or field (400, with `details` of `{"field", "problem"}`)."""
 
 import base64
 import binascii
@@ -17,11 +17,15 @@ from pydantic import (
     field_validator,
 )
 
+from leadscore.domain.events import checked_email
+from leadscore.domain.identity import is_lead_id, normalise_email
 from leadscore.domain.state import STAGES, Stage
 from leadscore.errors import BadRequest
+from leadscore.providers.json_body import parse_json
 
 MAX_LIMIT = 500
 MAX_HISTORY = 5000
+ADDRESS_BODY_BYTES = 4096  # `{"email": ...}`: an address is at most 254 characters
 
 
 def _digits(value: Any) -> Any:
@@ -42,9 +46,10 @@ def encode_cursor(score: float, lead_id: str) -> str:
 def _cursor(value: str) -> tuple[float, str]:
     try:
         score, lead_id = json.loads(base64.urlsafe_b64decode(value.encode()))
-        # a lead id is short ASCII, a score finite: JSON's "\ud800" or NaN never came from us
-        if (isinstance(score, int | float) and isinstance(lead_id, str) and lead_id.isascii()
-                and len(lead_id) <= 100 and math.isfinite(score)):
+        # a lead id as we spell them, a score finite: JSON's "\ud800", NaN, or an id that is
+        # no Firestore document id ("__x__", "a/b": a 500 there) never came from us
+        if (isinstance(score, int | float) and isinstance(lead_id, str)
+                and is_lead_id(lead_id) and math.isfinite(score)):
             return float(score), lead_id
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
         pass
@@ -100,6 +105,45 @@ class HistoryQuery(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     limit: Annotated[WholeNumber, Field(ge=1, le=MAX_HISTORY)] = 500
+
+
+class AddressBody(BaseModel):
+    """`POST /leads/lookup` and `POST /leads/erase`: `{"email": "..."}`. An address goes in a
+    body, never in a URL: request logs (Cloud Run's too) keep every URL in clear."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        checked_email(normalise_email(value))  # the check every stored address passed
+        # as the caller spelled it, trimmed: `find_lead` and the erasure fold every spelling
+        return value.strip()
+
+
+BODY_PROBLEMS = {"missing": "required: the lead's address",
+                 "string_type": "must be a string: the lead's address",
+                 "extra_forbidden": "unknown field"}
+
+
+def address_in(raw: bytes) -> str:
+    """The address of a `{"email": "..."}` body, or one BadRequest naming what is wrong:
+    not JSON, not an object, `email` missing or not a string, not an address, another field.
+    The body is bounded by the caller (`ADDRESS_BODY_BYTES`); nothing here repeats it."""
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise BadRequest('the body must be a JSON object: {"email": "..."}',
+                         details=[{"field": "(body)", "problem": "not a JSON object"}])
+    try:
+        return AddressBody.model_validate(data).email
+    except ValidationError as exc:
+        problems = [{"field": ".".join(str(p) for p in error["loc"]) or "(body)",
+                     "problem": BODY_PROBLEMS.get(error["type"], error["msg"])}
+                    for error in exc.errors(include_url=False, include_input=False)]
+        raise BadRequest(f"{len(problems)} invalid field(s) in the body",
+                         details=problems) from None
 
 
 def parse_query(model: type[Q], args: Mapping[str, str]) -> Q:

@@ -20,7 +20,11 @@ the end of each sweep, and on Firestore those an older release closed without th
 Every worker of `serve --workers N` (and the decay job, on another instance) sweeps the
 same outbox, so a sweep takes one change at a time with a claim (`OutboxClaims`: its next
 attempt moves to `LEASE` from the moment of that claim, atomically in the store): two sweeps
-never send the same change at once, however long the sweep runs. A sweeper that dies after
+never send the same change at once while the lease lasts. Each write of the sweeper renews
+its lease and applies only while the change is still its claim (`record_handover(change,
+lease)`): one that outlasted its lease (a receiver slower than 15 minutes) and lost the
+change to another sweeper has its writes dropped (logged), so it never reopens a change the
+other closed, nor puts its address back. A sweeper that dies after
 its claim leaves the change due again when the lease runs out, so a crash still means
 "later", never "lost" (and the sinks it had already reached are not sent it again).
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -71,10 +76,21 @@ class DeliveryFailed(RetryableDelivery):
     """The webhook receiver could not be reached (refused, timed out): try again later."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect comes back as the 3xx it is: urllib would follow a 301/302/303 of a POST
+    as a GET without the body, and that GET's 200 would count as delivered (the receiver
+    saw nothing) or its 405 as a refusal for good."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def webhook_sink(url: str, secret: str, timeout_s: float = 10) -> NamedSink:
     """POST the change as JSON, signed like our generic format: t=<unix>,v1=<hex HMAC-SHA256
     of "<t>.<body>"> in `Leadscore-Signature`; any 2xx is delivered (see `_refusal` for the
-    rest). Named by a hash of its URL, which may hold a credential."""
+    rest). Redirects are not followed. Named by a hash of its URL, which may hold a
+    credential."""
+    opener = urllib.request.build_opener(_NoRedirects)
 
     def send(message: dict[str, Any]) -> None:
         body = json.dumps(message).encode()
@@ -84,7 +100,7 @@ def webhook_sink(url: str, secret: str, timeout_s: float = 10) -> NamedSink:
             "Content-Type": "application/json", "Leadscore-Delivery-Id": str(message["id"]),
             SIGNATURE_HEADER: f"t={stamp},v1={mac.hexdigest()}"})
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
+            with opener.open(request, timeout=timeout_s) as answer:
                 answer.read()
         except urllib.error.HTTPError as error:
             with error:
@@ -96,10 +112,11 @@ def webhook_sink(url: str, secret: str, timeout_s: float = 10) -> NamedSink:
 
 
 def _refusal(status: int, retry_after: str | None) -> DeliveryError:
-    """A webhook's answer other than 2xx: 429 waits its Retry-After; 408, 425 and 5xx (and a
-    redirect, not followed with the body) may pass later; any other 4xx refuses for good."""
-    if status == 429:
-        return RetryableDelivery("webhook 429", retry_after_s(retry_after), status)
+    """A webhook's answer other than 2xx: 429 and 503 wait their Retry-After; 408, 425 and
+    5xx, and a redirect (not followed: a receiver's address to fix, logged by the sweep with
+    its status) may pass later; any other 4xx refuses for good."""
+    if status in (429, 503):
+        return RetryableDelivery(f"webhook {status}", retry_after_s(retry_after), status)
     if 400 <= status < 500 and status not in (408, 425):
         return PermanentDelivery(f"webhook {status}", status)
     return RetryableDelivery(f"webhook {status}", status=status)
@@ -107,9 +124,10 @@ def _refusal(status: int, retry_after: str | None) -> DeliveryError:
 
 def pubsub_sink(topic: str, publish: Callable[[str, dict[str, Any]], None]) -> NamedSink:
     """Publish to `topic`. The client library already retried Pub/Sub's transient codes;
-    INVALID_ARGUMENT, or a message over its size limit, can never be published, so it
-    refuses for good; anything else (NOT_FOUND, PERMISSION_DENIED: a deployment to fix)
-    is tried again later."""
+    a message over its size limit, or INVALID_ARGUMENT about the message, can never be
+    published, so it refuses for good; anything else (NOT_FOUND, PERMISSION_DENIED, an
+    INVALID_ARGUMENT naming the topic as a malformed name: a deployment to fix) is tried
+    again later."""
 
     def send(message: dict[str, Any]) -> None:
         try:
@@ -118,11 +136,21 @@ def pubsub_sink(topic: str, publish: Callable[[str, dict[str, Any]], None]) -> N
             from google.api_core.exceptions import InvalidArgument
             from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
-            if isinstance(exc, InvalidArgument | MessageTooLargeError):
+            if isinstance(exc, MessageTooLargeError) or (
+                    isinstance(exc, InvalidArgument) and not _bad_name(exc)):
                 raise PermanentDelivery(f"pubsub {type(exc).__name__}", 400) from None
             raise
 
     return NamedSink(f"pubsub:{topic}", send)
+
+
+# Pub/Sub's INVALID_ARGUMENT for a malformed resource name: "Invalid [topics] name: (...)",
+# "Invalid resource name ..."; it is the deployment's topic setting, not the message
+_BAD_NAME = re.compile(r"invalid \[?\w+\]? name|invalid resource name", re.IGNORECASE)
+
+
+def _bad_name(exc: Exception) -> bool:
+    return _BAD_NAME.search(str(getattr(exc, "message", "") or exc)) is not None
 
 
 class HandoverReport(BaseModel):
@@ -141,8 +169,8 @@ def _rest_asked(exc: Exception) -> timedelta | None:
     """How long a sink asked to be left alone (a 429, a Retry-After), or None."""
     if not isinstance(exc, RetryableDelivery):
         return None
-    if exc.retry_after_s is not None:
-        return min(MAX_REST, timedelta(seconds=exc.retry_after_s))
+    if exc.retry_after_s is not None:  # clamped first: a timedelta overflows near 1e14 s
+        return timedelta(seconds=min(MAX_REST.total_seconds(), max(0.0, exc.retry_after_s)))
     return RATE_LIMIT_REST if exc.status == 429 else None
 
 
@@ -166,11 +194,18 @@ def _closed(change: StageChange, at: datetime, **update: Any) -> StageChange:
                                      "expires_at": at + KEEP_CLOSED, **update})
 
 
-def _send_where_missing(store: LeadStore, change: StageChange, sinks: dict[str, Sink],
-                        resting: dict[str, datetime], clock: Callable[[], datetime],
-                        attempts: int, base_s: float) -> StageChange:
+def _lost(change: StageChange) -> None:
+    logs.warning("handover claim lost, write dropped", handover_id=change.id)
+
+
+def _send_where_missing(store: LeadStore, change: StageChange, lease: datetime,
+                        sinks: dict[str, Sink], resting: dict[str, datetime],
+                        clock: Callable[[], datetime], attempts: int,
+                        base_s: float) -> tuple[StageChange, datetime] | None:
     """Send to each sink without the change, each outcome stored before the next sink, so a
-    sweeper that dies mid-way resends to none that had it."""
+    sweeper that dies mid-way resends to none that had it. Each such write renews the claim
+    (`lease`: its end); the change and the claim's end, or None once the claim was lost
+    (this sweeper outlasted it and another took the change: it is that one's now)."""
     message = change.message()
     missing = [n for n in sinks if n not in change.delivered_to and n not in change.refused_by]
     for n, name in enumerate(missing):
@@ -187,36 +222,36 @@ def _send_where_missing(store: LeadStore, change: StageChange, sinks: dict[str, 
             if rest is not None:
                 resting[name] = clock() + rest
             logs.warning("handover delivery failed", handover_id=change.id, sink=name,
-                         error=type(exc).__name__,
+                         error=type(exc).__name__, status=getattr(exc, "status", None),
                          rest_s=None if rest is None else rest.total_seconds())
             continue
         else:
             change = change.model_copy(update={"delivered_to": [*change.delivered_to, name]})
         if n < len(missing) - 1:  # more sinks to go: keep this one's outcome now
-            store.record_handover(change)
-    return change
+            renewed = clock() + LEASE
+            change = change.model_copy(update={"next_attempt_at": renewed})
+            if not store.record_handover(change, lease):
+                _lost(change)
+                return None
+            lease = renewed
+    return change, lease
 
 
 def _settled(change: StageChange, sinks: Sequence[str], resting: dict[str, datetime],
-             now: datetime, report: HandoverReport) -> StageChange:
-    """The change after its sweep: closed, given up, or pending with its next attempt."""
+             now: datetime) -> tuple[StageChange, str]:
+    """The change after its sweep: closed, given up, or pending with its next attempt; and
+    the report's count it adds to."""
     change = change.model_copy(update={"attempts": change.attempts + 1})
     missing = [n for n in sinks if n not in change.delivered_to and n not in change.refused_by]
     if not missing:
-        if change.refused_by:
-            report.refused += 1
-        else:
-            report.delivered += 1
-        return _closed(change, now)
+        return _closed(change, now), "refused" if change.refused_by else "delivered"
     if change.attempts >= GIVE_UP_TRIES and now - change.at >= GIVE_UP_AGE:
         logs.warning("handover given up", handover_id=change.id, sinks=",".join(missing),
                      attempts=change.attempts)
-        report.given_up += 1
-        return _closed(change, now, given_up=True)
-    report.failed += 1
+        return _closed(change, now, given_up=True), "given_up"
     later = now + min(MAX_BACKOFF, timedelta(minutes=2 ** min(change.attempts, 6)))
     later = max([later, *(resting[n] for n in missing if n in resting)])
-    return change.model_copy(update={"next_attempt_at": later})
+    return change.model_copy(update={"next_attempt_at": later}), "failed"
 
 
 def deliver_pending(store: LeadStore, sinks: Sequence[Sink],
@@ -238,12 +273,20 @@ def deliver_pending(store: LeadStore, sinks: Sequence[Sink],
         claimed = outbox.claim_handovers(started, claimed_at + LEASE, limit=1)
         if not claimed:
             break
-        change = claimed[0]
+        change, lease = claimed[0], claimed_at + LEASE
         if erasure.erased_lead(store, change.lead_id):  # a backstop: erasure deletes these
-            store.record_handover(_closed(change, clock()))
+            if not store.record_handover(_closed(change, clock()), lease):
+                _lost(change)
             continue  # never sent, and the address is not kept
-        change = _send_where_missing(store, change, named, resting, clock, attempts, base_s)
-        store.record_handover(_settled(change, list(named), resting, clock(), report))
+        sent = _send_where_missing(store, change, lease, named, resting, clock, attempts,
+                                   base_s)
+        if sent is None:
+            continue
+        settled, outcome = _settled(sent[0], list(named), resting, clock())
+        if store.record_handover(settled, sent[1]):
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        else:
+            _lost(settled)
     purge_closed_handovers(store, clock())
     return report
 

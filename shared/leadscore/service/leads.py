@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from leadscore.domain.explain import contributions
-from leadscore.domain.identity import lead_id_for, legacy_lead_id
+from leadscore.domain.identity import is_lead_id, lead_id_for, legacy_lead_id
 from leadscore.domain.orders import totals as order_totals
+from leadscore.domain.rebuild import replayed, stale_rules
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import breakdown, fit_items, materialise
 from leadscore.domain.state import HistoryEntry, LeadState, Stage
@@ -18,11 +19,24 @@ HISTORY_SHOWN = 500  # a lead's page shows its newest entries; the history endpo
 
 def find_lead(store: LeadStore, email_or_id: str) -> LeadState | None:
     """By id, or by any spelling of the address; a lead stored under the unkeyed id of
-    earlier releases is found too (read-through, until `leadscore` re-keys it)."""
-    if email_or_id.startswith("l_") and "@" not in email_or_id:
+    earlier releases is found too (read-through, until `leadscore` re-keys it). Other text
+    is read as an address (hashed): it never reaches a store as a document id."""
+    if is_lead_id(email_or_id):
         return store.get_lead(email_or_id)
     return store.get_lead(lead_id_for(email_or_id)) or store.get_lead(
         legacy_lead_id(email_or_id))
+
+
+def shown(store: LeadStore, lead: LeadState, rules: Rules,
+          now: datetime) -> tuple[LeadState, list[HistoryEntry]]:
+    """The lead as the rules in force score it, with its newest history entries. A lead
+    stored under other rules is rebuilt from its whole history here, read-only (its next
+    write, the decay job or `rescore` stores it): showing it as stored gave the old rules'
+    score, with an "older events" line making up the difference (an audit)."""
+    if not stale_rules(lead, rules):
+        return lead, store.history(lead.lead_id, limit=HISTORY_SHOWN)
+    everything = store.history(lead.lead_id)
+    return replayed(lead, everything, rules, now, orders={}), everything[-HISTORY_SHOWN:]
 
 
 def purchases(lead: LeadState) -> dict[str, Any]:

@@ -245,15 +245,20 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
                  .order_by("next_attempt_at").limit(limit))
         return [_handover_from(d.to_dict() or {}) for d in query.stream()]
 
-    def record_handover(self, change: StageChange) -> None:
+    def record_handover(self, change: StageChange, lease: datetime | None = None) -> bool:
         """Only if the change still exists: one erased while it was being delivered must not
-        come back with its address (`update` requires the document)."""
+        come back with its address (`update` requires the document). With `lease`, only
+        while it is still that claim (`FirestoreOutbox._update_claimed`)."""
         from google.api_core import exceptions as gexc
 
+        ref = self._handovers.document(change.id)
+        if lease is not None:
+            return self._update_claimed(ref, _handover_doc(change), lease)
         try:
-            self._handovers.document(change.id).update(_handover_doc(change))
+            ref.update(_handover_doc(change))
         except gexc.NotFound:
-            pass
+            return False
+        return True
 
     def purge_handovers(self, now: datetime, limit: int = 300) -> int:
         """The TTL policy deletes closed changes in production; this also deletes what it

@@ -19,7 +19,7 @@ from leadscore.store.firestore_codec import to_seconds
 from leadscore.store.port import CrmErasure
 
 if TYPE_CHECKING:
-    from google.cloud.firestore import Client, CollectionReference, Query
+    from google.cloud.firestore import Client, CollectionReference, DocumentReference, Query
 
 
 CLAIM_TRIES = 4  # queries of one claim when others keep taking what it found
@@ -55,6 +55,29 @@ class FirestoreOutbox:
                 yield {**(snap.to_dict() or {}), "next_attempt_at": until}
             if taken or not found:
                 return
+
+    def _update_claimed(self, ref: DocumentReference, doc: dict[str, Any],
+                        lease: datetime) -> bool:
+        """Write `doc` only while the stored change is still the claim that ends at `lease`
+        (not closed, its next attempt that lease's end): read, checked, then updated on the
+        condition that nothing wrote it since the read (looked at again if something did).
+        A sweeper that outlasted its lease, another having claimed and closed the change
+        since, never reopens it."""
+        from google.api_core import exceptions as gexc
+
+        for _ in range(CLAIM_TRIES):
+            snap = ref.get()
+            held = snap.to_dict() if snap.exists else None
+            if held is None or held.get("delivered") or (
+                    held.get("next_attempt_at") != to_seconds(lease)):
+                return False
+            try:
+                ref.update(doc, option=self._client.write_option(
+                    last_update_time=snap.update_time))
+            except (gexc.FailedPrecondition, gexc.NotFound):
+                continue  # written meanwhile: look again
+            return True
+        return False
 
     def claim_handovers(self, now: datetime, until: datetime,
                         limit: int = 100) -> list[StageChange]:

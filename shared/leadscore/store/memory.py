@@ -149,10 +149,15 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
                    if not h.delivered and h.next_attempt_at <= now]
         return sorted(due, key=lambda h: (h.next_attempt_at, h.id))[:limit]
 
-    def record_handover(self, change: StageChange) -> None:
+    def record_handover(self, change: StageChange, lease: datetime | None = None) -> bool:
         with self._lock:
-            if change.id in self._handovers:  # erased meanwhile: not written back
-                self._handovers[change.id] = change.model_copy(deep=True)
+            held = self._handovers.get(change.id)
+            if held is None:  # erased meanwhile: not written back
+                return False
+            if lease is not None and (held.delivered or held.next_attempt_at != lease):
+                return False  # no longer this sweeper's claim
+            self._handovers[change.id] = change.model_copy(deep=True)
+            return True
 
     def purge_handovers(self, now: datetime) -> int:
         with self._lock:

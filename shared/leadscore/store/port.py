@@ -171,9 +171,13 @@ class LeadStore(Protocol):
         """Stage changes not yet delivered whose next attempt is due."""
         ...
 
-    def record_handover(self, change: StageChange) -> None:
+    def record_handover(self, change: StageChange, lease: datetime | None = None) -> bool:
         """Store a handover's delivery state (attempts, next attempt, delivered), only if
-        it still exists (an erasure while it was being delivered deleted it)."""
+        it still exists (an erasure while it was being delivered deleted it); whether it was
+        written. With `lease` (a sweeper's claim's end), only while the stored change is
+        still that claim: not closed and its `next_attempt_at` equal to `lease`, checked
+        atomically with the write, so a sweeper that outlasted its lease never overwrites
+        what the next claimer did."""
         ...
 
     def count_leads(self) -> int:

@@ -389,15 +389,19 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
             "ORDER BY next_attempt_at, id LIMIT ?", (now.timestamp(), limit))
         return [StageChange.model_validate_json(r[0]) for r in rows]
 
-    def record_handover(self, change: StageChange) -> None:
+    def record_handover(self, change: StageChange, lease: datetime | None = None) -> bool:
         # a closed change's row keeps its expiry in `next_attempt_at`, so the purge below
         # finds it through the `handovers_pending` index (delivered, next_attempt_at)
         due = change.expires_at if change.delivered and change.expires_at else (
             change.next_attempt_at)
+        sql, args = "UPDATE handovers SET delivered = ?, next_attempt_at = ?, doc = ? " \
+            "WHERE id = ?", [int(change.delivered), due.timestamp(), change.model_dump_json(),
+                             change.id]
+        if lease is not None:  # still this claim: the claim stored exactly this float
+            sql, args = sql + " AND delivered = 0 AND next_attempt_at = ?", [
+                *args, lease.timestamp()]
         with self._tx() as conn:
-            conn.execute("UPDATE handovers SET delivered = ?, next_attempt_at = ?, doc = ? "
-                         "WHERE id = ?", (int(change.delivered), due.timestamp(),
-                                          change.model_dump_json(), change.id))
+            return int(conn.execute(sql, args).rowcount) == 1
 
     def purge_handovers(self, now: datetime) -> int:
         """Delete the closed changes expired at `now` (a row closed by an older release
