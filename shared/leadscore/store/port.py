@@ -257,7 +257,22 @@ class LeadStore(Protocol):
         tombstone; moved records that pointed at `lead_id` now point at `moved_to` (one hop,
         always). Doing it again changes nothing more. An erasure (`erase` with `erased_at`)
         of `moved_to` deletes the moved records pointing at it; of `lead_id`, replaces its
-        moved record with a plain tombstone. True if there was anything to delete."""
+        moved record with a plain tombstone. True if there was anything to delete.
+        `record_move`'s refusals hold here too (then nothing is recorded, nothing deleted)."""
+        ...
+
+    def record_move(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        """`move_away`'s moved record alone, the lead left in place (`service/moves.py`
+        writes it first, so writes racing the move follow it, then replays and deletes),
+        atomically with respect to `transact` and `erase`. Refused (False, nothing written)
+        when `lead_id` holds an erasure's tombstone (an erasure is never replaced by a
+        moved record: the erased person stays erased), or when `moved_to` holds one and no
+        lead started again with consent (a record there would send writes nowhere)."""
+        ...
+
+    def forget_move(self, lead_id: str, moved_to: str) -> bool:
+        """Delete `lead_id`'s moved record if it still points at `moved_to` (a move that
+        found nothing at its target); True if it did."""
         ...
 
 

@@ -35,7 +35,7 @@ from leadscore.store.sqlite_retention import (
     add_columns,
     missing_columns,
     purge_erasures,
-    record_move,
+    stage_move,
 )
 from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats, counted_column
@@ -490,10 +490,20 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
 
     def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
         with self._tx() as conn:  # one transaction, like an erasure's tombstone
-            record_move(conn, lead_id, moved_to, moved_at)
+            if not stage_move(conn, lead_id, moved_to, moved_at):
+                return False
             found = self._erase_rows(conn, lead_id, None)
         self.erase_visitors(lead_id)
         return found
+
+    def record_move(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        with self._tx() as conn:
+            return stage_move(conn, lead_id, moved_to, moved_at)
+
+    def forget_move(self, lead_id: str, moved_to: str) -> bool:
+        with self._tx() as conn:
+            return bool(conn.execute("DELETE FROM tombstones WHERE lead_id = ? AND "
+                                     "moved_to = ?", (lead_id, moved_to)).rowcount)
 
     def erase_leftover(self, lead_id: str) -> bool:
         with self._tx() as conn:
