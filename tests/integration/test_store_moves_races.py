@@ -18,6 +18,7 @@ from leadscore.errors import TransientError
 from leadscore.service.erasure import erase_address
 from leadscore.service.ingest import ingest
 from leadscore.service.moves import move_lead
+from leadscore.service.writes import apply_events
 
 OLD, NEW, THIRD = "ana@example.com", "ana.new@example.com", "ana.third@example.com"
 OLD_ID, NEW_ID, THIRD_ID = lead_id_for(OLD), lead_id_for(NEW), lead_id_for(THIRD)
@@ -173,3 +174,22 @@ def test_a_followed_write_racing_a_second_move_lands_on_the_third_lead(
     assert keys(store, THIRD_ID) == ["f1", "o1", "o2"]
     assert store.get_lead(NEW_ID) is None and store.history(NEW_ID) == []
     assert store.tombstone(NEW_ID).moved_to == THIRD_ID
+
+
+def test_a_lead_stranded_under_a_moved_record_is_carried_over_by_the_next_write(
+        store: Any, rules: Rules) -> None:
+    # GIVEN a moved address under whose record a lead stands again with an event the move
+    # never carried (a write that ignored the record, as one racing a second move did)
+    ingest(store, rules, [form(OLD, "f1", NOW - timedelta(hours=3))], NOW)
+    move_lead(store, rules, OLD, NEW, NOW)
+    apply_events(store, OLD_ID, OLD, [opened(OLD, "o1", NOW - timedelta(hours=2))], rules,
+                 NOW, follow_moves=False)
+    assert store.get_lead(OLD_ID) is not None
+    # WHEN the next event for the old address arrives
+    result = ingest(store, rules, [opened(OLD, "o2", NOW - timedelta(minutes=5))], LATER)
+    # THEN it counts on the new lead, with the stranded lead's event, and nothing is left
+    # under the old id
+    assert result.applied == 1
+    assert keys(store, NEW_ID) == ["f1", "o1", "o2"]
+    assert store.get_lead(NEW_ID).counters["email_opened"] == 2
+    assert store.get_lead(OLD_ID) is None and store.history(OLD_ID) == []

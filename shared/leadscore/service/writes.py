@@ -152,6 +152,7 @@ class _MovedTo:
     """A plan's answer when the address moved (Mailchimp `upemail`): write there instead."""
 
     lead_id: str
+    stranded: bool = False  # a lead under the record: a move stopped part-way, or a race
 
 
 MAX_HOPS = 4  # moved records point one hop (a move re-points those to it): more is a race
@@ -194,7 +195,7 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
             LeadWrite | None, ApplyOutcome | _NeedsRebuild | _MovedTo]:
         if snap.tombstone is not None and snap.tombstone.moved_to is not None:
             if follow_moves:  # read in this transaction: a move committed meanwhile counts
-                return None, _MovedTo(snap.tombstone.moved_to)
+                return None, _MovedTo(snap.tombstone.moved_to, snap.lead is not None)
             snap = replace(snap, tombstone=None)  # a move back here: no erasure to obey
         if erasure.leftover(snap):
             leftovers.append(True)
@@ -253,6 +254,9 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         leftovers.clear()
         outcome = store.transact(lead_id, keys, lambda snap: plan(snap, False),
                                  order_keys=touched)
+    if isinstance(outcome, _MovedTo) and outcome.stranded:  # finish that move first
+        return _moved_meanwhile(store, lead_id, outcome.lead_id, keyed, rules, now, received,
+                                hops)
     if isinstance(outcome, _MovedTo):
         return _follow_move(store, lead_id, outcome.lead_id, keyed, rules, now, received, hops)
     if leftovers:
@@ -304,8 +308,9 @@ def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str
 
 def _moved_meanwhile(store: LeadStore, lead_id: str, moved_to: str,
                      pending: list[tuple[str, Event]], rules: Rules, now: datetime,
-                     received: int) -> ApplyOutcome:
-    """A blind write committed under an id whose move wrote its record after our check.
+                     received: int, hops: int = 0) -> ApplyOutcome:
+    """A lead stands under a moved record: a blind write committed under an id whose move
+    wrote its record after our check, or a move that stopped part-way (or is running).
     The move may have read the old lead's history before our commit, or be done: so the
     old lead's other events are carried over too (de-duplicated on the new lead), the old
     lead goes, and our events follow the record. Before the move's replay has created the
@@ -318,7 +323,7 @@ def _moved_meanwhile(store: LeadStore, lead_id: str, moved_to: str,
     carry_over(store, rules, lead_id, moved_to, target.email, now,
                skip={key for key, _ in pending})
     store.erase(lead_id)
-    return _follow_move(store, lead_id, moved_to, pending, rules, now, received)
+    return _follow_move(store, lead_id, moved_to, pending, rules, now, received, hops)
 
 
 def _restarted(store: LeadStore, lead_id: str, stone: Tombstone) -> bool:
