@@ -27,7 +27,8 @@ does all of that, once, for every adapter). The primitives:
   anyway, so they offer only `transact` and the service uses it for every write.
 - queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
   pending_handovers, record_handover, claim_token, order_owner, orders_of, put_lead, erase,
-  tombstone, move_away, close, and the decay tick's purges of what Firestore expires by TTL
+  tombstone, move_away (or its steps: `record_move`, then `erase`; `forget_move`), close,
+  and the decay tick's purges of what Firestore expires by TTL
   (`purge_expired_erasures`, `purge_used_tokens`). Every snapshot `transact` reads carries
   the lead id's `Tombstone` (an erasure, or a move's record: `moved_to`).
 - the order alias index: `order_alias` and `record_aliases`. A platform may name one payment
@@ -73,7 +74,8 @@ class Tombstone(BaseModel):
     With `moved_to` it is no erasure but a move (Mailchimp's `upemail`, `service/moves.py`):
     the lead went to that lead id at `erased_at`, and every write for this id goes there
     (`service/writes.py`), so a provider's retry of an old-address event is de-duplicated
-    on the new lead instead of starting a lead again here. It expires like a tombstone."""
+    on the new lead instead of starting a lead again here. It expires like a tombstone.
+    It never replaces an erasure's tombstone (`record_move`), an erasure replaces it."""
 
     erased_at: datetime
     settled: bool = True
