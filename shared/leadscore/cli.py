@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,14 @@ import click
 
 from leadscore import jsonfmt
 from leadscore.catalog import FUNCTIONS
+from leadscore.cli_calibrate import instant
 from leadscore.cli_calibrate import register as register_calibration
 from leadscore.cli_dashboard import register as register_dashboard
 from leadscore.cli_esp import esp
 from leadscore.cli_hubspot import hubspot
 from leadscore.cli_rekey import register as register_rekey
 from leadscore.config import Settings
-from leadscore.container import Container, check_store_url, container, install
+from leadscore.container import Container, check_store_url, container, install, rules_text
 from leadscore.domain.rules import (
     default_rules_text,
     parse_rules_file,
@@ -132,7 +133,7 @@ def rules_check(file: Path, json_out: Path | None) -> None:
     """Validate FILE (YAML, or JSON for a .json file); every problem is listed with its rule
     and field."""
     try:
-        parsed = parse_rules_file(file.read_text("utf-8"), str(file))
+        parsed = parse_rules_file(rules_text(file), str(file))
     except LeadscoreError as exc:
         click.echo(f"{file}: invalid", err=True)
         for detail in exc.details or [{"field": "", "problem": exc.message}]:
@@ -183,27 +184,24 @@ def lead_show(email: str, as_json: bool) -> None:
         print_lead(data)
 
 
-def _instant(_: click.Context, __: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("use ISO 8601, e.g. 2026-11-22T06:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter("give a timezone, e.g. 2026-11-22T06:00:00Z")
-    return parsed
-
-
 @main.command()
-@click.option("--now", callback=_instant, help="Run as of this moment (ISO 8601 with zone).")
+@click.option("--now", callback=instant, help="Run as of this moment (ISO 8601 with zone).")
+@click.option("--simulate", is_flag=True,
+              help="Allow a --now ahead of the clock (on a copy of the store: it stores views "
+                   "for that moment, which later runs leave as they are).")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def decay(now: datetime | None, dry_run: bool, as_json: bool) -> None:
+def decay(now: datetime | None, simulate: bool, dry_run: bool, as_json: bool) -> None:
     """Apply inactivity decay and the non-opener rule to every lead that is due."""
     from leadscore.cli_views import progress
     from leadscore.service.decay import run_decay
 
+    if now is not None and not (simulate or dry_run) and \
+            now > datetime.now(UTC) + timedelta(minutes=1):
+        # a run dated ahead stored views for a future moment, and later runs, finding
+        # nothing due, never repaired them (an audit)
+        _fail("--now is ahead of the clock: a decay run dated in the future stores views "
+              "later runs leave as they are (add --simulate on a copy of the store)")
     app = container()
     with progress("decaying", enabled=not as_json) as step:
         summary = run_decay(app.store, app.rules, now or app.now(), dry_run=dry_run,
@@ -289,7 +287,7 @@ def rescore(rules_file: Path | None, dry_run: bool, as_json: bool) -> None:
 
     app = container()
     try:
-        rules = parse_rules_file(rules_file.read_text("utf-8"), str(rules_file)) if rules_file \
+        rules = parse_rules_file(rules_text(rules_file), str(rules_file)) if rules_file \
             else app.rules
     except LeadscoreError as exc:
         _fail(exc.message)

@@ -10,10 +10,11 @@ from typing import Any
 import click
 
 from leadscore import jsonfmt
-from leadscore.container import container
+from leadscore.container import container, rules_text
 
 
-def _instant(_: click.Context, __: click.Parameter, value: str | None) -> datetime | None:
+def instant(_: click.Context, __: click.Parameter, value: str | None) -> datetime | None:
+    """A command's moment option: ISO 8601 with a zone, from 1970 to 2200."""
     if value is None:
         return None
     try:
@@ -22,7 +23,12 @@ def _instant(_: click.Context, __: click.Parameter, value: str | None) -> dateti
         raise click.BadParameter("use ISO 8601, e.g. 2026-08-01T00:00:00Z") from None
     if parsed.tzinfo is None:
         raise click.BadParameter("give a timezone, e.g. 2026-08-01T00:00:00Z")
-    return parsed
+    from leadscore.domain.events import within_scored_years
+
+    try:  # 9999-12-31 overflowed in the back-test with a traceback
+        return within_scored_years(parsed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _svg_path(_: click.Context, __: click.Parameter, value: Path | None) -> Path | None:
@@ -49,7 +55,9 @@ def import_outcomes(file: Path, as_json: bool) -> None:
     from leadscore.service.outcomes_import import import_outcomes as run
 
     app = container()
-    with file.open(encoding="utf-8-sig", newline="") as lines, \
+    # bytes UTF-8 cannot read are kept as surrogates: their rows are listed as bad, the
+    # others imported (a Latin-1 "España" ended the import with a traceback)
+    with file.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as lines, \
             progress("importing outcomes", enabled=not as_json) as step:
         report = run(app.store, app.rules, lines, app.now(), on_progress=step)
     if as_json:
@@ -69,9 +77,9 @@ def import_outcomes(file: Path, as_json: bool) -> None:
 @click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False,
                                                        path_type=Path),
               help="A candidate rules file, back-tested beside the current rules.")
-@click.option("--at", callback=_instant,
+@click.option("--at", callback=instant,
               help="Cut-off (ISO 8601 with zone); default: now minus the window.")
-@click.option("--window", "window_days", type=click.IntRange(min=1), default=90,
+@click.option("--window", "window_days", type=click.IntRange(min=1, max=3650), default=90,
               show_default=True, help="Days after the cut-off in which a win counts.")
 @click.option("--purchases-are-wins/--no-purchases-are-wins", default=True, show_default=True,
               help="Count a paid, not fully refunded purchase as a win.")
@@ -96,7 +104,7 @@ def calibrate(rules_file: Path | None, at: datetime | None, window_days: int,
     app = container()
     rules_sets = {"current": app.rules}
     if rules_file:
-        rules_sets["candidate"] = parse_rules(rules_file.read_text("utf-8"), str(rules_file))
+        rules_sets["candidate"] = parse_rules(rules_text(rules_file), str(rules_file))
     store = app.existing_store()
     with progress("back-testing", enabled=not as_json, total=store.count_leads()) as step:
         report = run(store, rules_sets, app.now(), at=at, window_days=window_days,
@@ -182,7 +190,7 @@ def print_calibration(report: dict[str, Any]) -> None:
 @click.command("suggest-rules")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the candidate rules file.")
-@click.option("--at", callback=_instant,
+@click.option("--at", callback=instant,
               help="Cut-off (ISO 8601 with zone); default: now minus the window.")
 @click.option("--window", "window_days", type=click.IntRange(min=1), default=90,
               show_default=True, help="Days after the cut-off in which a win counts.")
@@ -201,7 +209,7 @@ def suggest_rules(out: Path, at: datetime | None, window_days: int, as_json: boo
     app = container()
     found = suggest(app.existing_store(), app.rules, app.now(), at=at, window_days=window_days)
     source = app.settings.rules
-    text = source.read_text("utf-8") if source else default_rules_text()
+    text = rules_text(source) if source else default_rules_text()
     out.write_text(candidate_yaml(text, found, f"suggested-{app.now():%Y%m%d}"), "utf-8")
     if as_json:
         click.echo(jsonfmt.dumps(found.model_dump(mode="json"), indent=2))

@@ -97,6 +97,8 @@ class Settings:
     dashboard_tokens: SecretStr = setting(
         default=SecretStr(""), description="dashboard sign-in tokens, comma-separated")
     stripe_secret: SecretStr = setting(default=SecretStr(""), description="whsec_..., comma-sep")
+    stripe_connect_test_mode: bool = setting(
+        default=False, description="count test-mode events of Connect accounts (staging)")
     shopify_secret: SecretStr = SecretStr("")
     woocommerce_secret: SecretStr = SecretStr("")
     purchase_secret: SecretStr = setting(

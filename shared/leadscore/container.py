@@ -24,6 +24,7 @@ from leadscore.store.port import LeadStore
 
 if TYPE_CHECKING:  # the handover thread is started by the first change that has a sink
     from concurrent.futures import Future, ThreadPoolExecutor
+    from pathlib import Path
 
 # Every entry point and command loads this module at start: a bundle missing a package that
 # is imported lazily fails here, naming it, instead of answering 500 on the first request
@@ -67,14 +68,22 @@ def _firestore_store(settings: Settings) -> LeadStore:
     return FirestoreStore(firestore_client(settings), settings.firestore_collection)
 
 
+def rules_text(path: Path, what: str = "rules file") -> str:
+    """A rules file's text, or a ConfigError naming the problem (a file saved as UTF-16 or
+    Latin-1 ended every command with a UnicodeDecodeError traceback)."""
+    try:
+        return path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what}: {path} is not UTF-8 text (byte {exc.start}); save it as "
+                          "UTF-8") from None
+
+
 def load_rules(settings: Settings) -> Rules:
     if settings.rules is None:
         return default_rules()
-    try:
-        text = settings.rules.read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"LEADSCORE_RULES: cannot read {settings.rules}: {exc}") from None
-    return parse_rules_file(text, str(settings.rules))
+    return parse_rules_file(rules_text(settings.rules, "LEADSCORE_RULES"), str(settings.rules))
 
 
 class Container:

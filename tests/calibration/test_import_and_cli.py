@@ -115,6 +115,34 @@ def test_import_outcomes_command(store_url: str, tmp_path: Path) -> None:
     assert "line 4:" in out
 
 
+def test_import_lists_undecodable_and_oversized_rows_and_imports_the_rest(
+        store_url: str, tmp_path: Path) -> None:
+    # GIVEN a CSV saved as Latin-1 ("España" in one row) with a 200 KB cell in another
+    # (an audit saw both end the import with a traceback, importing nothing)
+    path = tmp_path / "outcomes.csv"
+    when = (NOW - timedelta(days=3)).isoformat()
+    path.write_bytes(
+        "email,outcome,occurred_at,reason\n"
+        f"good.one@example.com,deal_won,{when},\n"
+        f"latin@example.com,deal_lost,{when},Espa\xf1a\n".encode("latin-1")
+        + f"big@example.com,deal_lost,{when},{'x' * 200_000}\n"
+          f"good.two@example.com,deal_won,{when},\n".encode())
+    # WHEN it is imported
+    out = run(store_url, "import", "outcomes", str(path), code=1)
+    # THEN the two bad rows are listed by line and the two good ones recorded
+    assert "4 rows: 2 outcomes recorded, 0 already known, 2 bad" in out
+    assert "line 3: not UTF-8 text" in out and "not a CSV row" in out
+
+
+def test_calibrate_refuses_moments_and_windows_out_of_range(store_url: str) -> None:
+    # GIVEN a back-test asked for year 9999, or a window of 100 million days (an audit saw
+    # an OverflowError traceback) THEN each is a usage error naming the option
+    out = run(store_url, "calibrate", "--at", "9999-12-31T00:00:00+00:00", code=2)
+    assert "--at" in out and "1970 to 2200" in out
+    out = run(store_url, "calibrate", "--window", "100000000", code=2)
+    assert "--window" in out
+
+
 def test_suggest_rules_refuses_with_too_few_conversions(store_url: str, tmp_path: Path) -> None:
     out = run(store_url, "suggest-rules", "--out", str(tmp_path / "c.yaml"),
               "--at", (NOW - timedelta(days=90)).isoformat(), code=1)

@@ -65,3 +65,26 @@ def test_the_last_back_test_is_on_the_page(tmp_path: Path) -> None:
         assert f"<td>{row['threshold']:g}</td><td>{row['volume']}</td>" in section
     assert f"{report['conversions']} converted" in section
     store.close()
+
+
+def test_an_undefined_roc_auc_shows_as_a_dash_not_zero(tmp_path: Path) -> None:
+    # GIVEN a back-test whose ROC AUC is undefined (every counted lead won: an audit saw the
+    # page print "ROC AUC 0.000", as if the score ranked every win last)
+    path = tmp_path / "leads.db"
+    store = SqliteStore(path)
+    events = all_events(generate(300, NOW - timedelta(days=90), seed=3))
+    for start in range(0, len(events), 500):
+        ingest(store, default_rules(), events[start:start + 500], NOW)
+    result = CliRunner().invoke(main, ["--store", f"sqlite:///{path}", "calibrate", "--json",
+                                       "--at", (NOW - timedelta(days=90)).isoformat(),
+                                       "--bootstrap", "0"])
+    install(None)
+    report = json.loads(result.output)
+    report["results"][0]["auc"] = None
+    from leadscore.cli_calibrate import _save_for_the_dashboard
+
+    _save_for_the_dashboard(store, report)
+    # WHEN the dashboard shows it THEN it reads "ROC AUC -"
+    section = _signed_in_page(store)
+    assert "ROC AUC -." in section and "ROC AUC 0.000" not in section
+    store.close()

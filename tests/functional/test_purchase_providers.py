@@ -347,3 +347,77 @@ def test_no_documented_payload_is_refused_even_alone(client: Any, app_container:
     # which Stripe repeats for up to three days), and never a 4xx that would disable us
     expected = 503 if fixture in RETRY_LATER else 200
     assert answer.status_code == expected, answer.get_json()
+
+
+def test_a_shopify_markets_order_is_counted_in_the_buyers_currency_and_refunds_match(
+        client: Any, app_container: Container) -> None:
+    # GIVEN a USD shop selling in EUR (Shopify Markets): the order's total_price/currency
+    # are the shop's (64.00 USD), total_price_set.presentment_money what the buyer paid
+    # (59.00 EUR), and Shopify's refund transactions come in the presentment currency
+    # (shopify.dev, REST Transaction: "for multi-currency orders ... the presentment
+    # currency"). An audit found every such refund refused as another currency's.
+    order = json.loads(body("shopify", "shopify_orders_paid.json"))
+    order.update(currency="USD", total_price="64.00")
+    order["total_price_set"] = {"shop_money": {"amount": "64.00", "currency_code": "USD"},
+                                "presentment_money": {"amount": "59.00",
+                                                      "currency_code": "EUR"}}
+    refund = json.loads(body("shopify", "shopify_refunds_create.json"))
+    for t in refund["transactions"]:
+        if t["kind"] == "refund" and t.get("currency"):
+            t["amount"] = "59.00"
+    # WHEN the order is paid and then fully refunded
+    for raw, topic in ((json.dumps(order).encode(), "orders/paid"),
+                       (json.dumps(refund).encode(), "refunds/create")):
+        answer = send(client, "shopify", raw, signed("shopify", raw, topic=topic))
+        assert answer.status_code == 200 and answer.get_json().get("invalid", 0) == 0, \
+            answer.get_json()
+    # THEN the order is the buyer's 59.00 EUR, wholly refunded, and the buyer no customer
+    assert orders(app_container, BUYER) == {"shopify:5950032576610": (5900, 5900, "EUR")}
+    lead = app_container.store.get_lead(lead_id_for(BUYER))
+    assert lead is not None and lead.stage != "customer"
+
+
+@pytest.mark.parametrize(("currency", "stripe_amount", "iso_minor"), [
+    ("isk", 990000, 9900),  # Stripe: ISK stays two-decimal in its API; ISO: no decimals
+    ("mga", 50000, 5000000),  # Stripe: zero-decimal; ISO: two decimals
+    ("jpy", 4900, 4900), ("eur", 4900, 4900), ("kwd", 4900, 4900)])
+def test_stripe_amounts_are_stored_in_iso_minor_units(
+        client: Any, app_container: Container, currency: str, stripe_amount: int,
+        iso_minor: int) -> None:
+    # GIVEN a paid checkout in a currency whose minor unit Stripe defines (docs.stripe.com/
+    # currencies: zero-decimal list, and "an ISK amount of 100 represents 1 krona"); an
+    # audit found ISK and MGA orders recorded 100 times wrong
+    session = json.loads(body("stripe", "stripe_checkout_session_completed_payment.json"))
+    session["data"]["object"].update(currency=currency, amount_total=stripe_amount)
+    raw = json.dumps(session).encode()
+    # WHEN it is delivered
+    answer = send(client, "stripe", raw, signed("stripe", raw))
+    # THEN the order holds the same money in ISO 4217 minor units
+    assert answer.status_code == 200, answer.get_json()
+    assert list(orders(app_container, BUYER).values()) == [(iso_minor, 0, currency.upper())]
+
+
+@pytest.mark.parametrize(("livemode", "account", "counted"), [
+    (False, "acct_1ConnectedShop", False),  # a connected account's test-mode event
+    (True, "acct_1ConnectedShop", True), (False, None, True)])  # live; the account's own
+def test_a_connected_accounts_test_mode_event_is_not_a_purchase(
+        client: Any, app_container: Container, livemode: bool, account: str | None,
+        counted: bool) -> None:
+    # GIVEN a paid checkout as a Connect platform's production endpoint receives it: Stripe
+    # sends it the connected accounts' test-mode events too ("we recommend that you check
+    # the livemode value", docs.stripe.com/connect/webhooks; found by an audit)
+    session = json.loads(body("stripe", "stripe_checkout_session_completed_payment.json"))
+    session["livemode"] = session["data"]["object"]["livemode"] = livemode
+    if account:
+        session["account"] = account
+    raw = json.dumps(session).encode()
+    # WHEN it is delivered
+    answer = send(client, "stripe", raw, signed("stripe", raw))
+    # THEN only live events, and test events of the account's own endpoint (whose secret
+    # the operator chose), are purchases; the others are acknowledged
+    assert answer.status_code == 200
+    assert (app_container.store.get_lead(lead_id_for(BUYER)) is not None) is counted
+    # AND a staging platform that wants them sets LEADSCORE_STRIPE_CONNECT_TEST_MODE
+    from leadscore.providers import stripe
+
+    assert len(stripe.parse(raw, connect_test_mode=True)) == 1

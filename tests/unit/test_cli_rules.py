@@ -54,3 +54,13 @@ def test_rules_check_names_the_purchase_band_and_field(tmp_path: Path) -> None:
     assert ('purchase band "big-spender": field "total_spend": min is greater than max'
             in result.output)
     assert 'purchase band "repeat-buyer": give exactly one of count' in result.output
+
+
+def test_a_rules_file_that_is_not_utf8_is_one_clear_line(tmp_path: Path) -> None:
+    # GIVEN the default rules saved as UTF-16 (an audit saw a UnicodeDecodeError traceback)
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(default_rules_text().encode("utf-16"))
+    # WHEN it is checked THEN the file is named and said to be not UTF-8, no traceback
+    result = CliRunner().invoke(main, ["rules", "check", str(path)])
+    assert result.exit_code == 1 and "is not UTF-8 text" in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)

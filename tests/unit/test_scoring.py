@@ -155,6 +155,11 @@ def test_stage_goes_down_as_engagement_fades(rules: Rules) -> None:
     (210, 20, True, True),  # only machine opens
     (210, 150, False, False),  # a human open 5 months ago
     (None, None, False, False),  # never sent anything
+    # no delivery reported (a tool that sends opens and clicks only): an open proves a send
+    (None, 210, True, True),  # machine opens only, the first 7 months ago
+    (None, 20, True, False),  # machine opens only, the first 20 days ago: not yet
+    (None, 210, False, True),  # one human open 7 months ago
+    (None, 150, False, False),  # one human open 5 months ago
 ])
 def test_non_openers(rules: Rules, sent_days_ago: int | None, open_days_ago: int | None,
                      machine: bool, flagged: bool) -> None:

@@ -204,9 +204,15 @@ def _calibration(view: Overview) -> str:
             f"</h2><p>Back-test at {escape(str(report['at'])[:10])}, "
             f"{report['window_days']}-day window: {report['included']} leads, "
             f"{report['conversions']} converted ({_pct(report['base_rate'])}); rules "
-            f"{escape(current['rules_version'])}, ROC AUC {current['auc'] or 0:.3f}.</p>"
+            f"{escape(current['rules_version'])}, ROC AUC {_auc(current['auc'])}.</p>"
             f"{bands}{limits}<p class='note'>Saved by the last <code>leadscore calibrate"
             "</code> run.</p></section>")
+
+
+def _auc(value: float | None) -> str:
+    """Undefined (every counted lead won, or none did) shows as "-", as the CLI prints it,
+    not as 0.000, which would read as a score that ranks every win last."""
+    return "-" if value is None else f"{value:.3f}"
 
 
 def overview(view: Overview, csrf: str) -> str:

@@ -195,6 +195,10 @@ def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]
         delta.earliest["first_sent_at"] = t
         items = _score_rule(event, delta, rules)
     elif isinstance(event, EmailOpened):
+        # an open (a machine's too) or a click proves an email was sent by then: without
+        # it, a tool that reports no deliveries left its readers out of the non-opener
+        # rule for good (an audit)
+        delta.earliest["first_sent_at"] = t
         if event.machine_open:
             delta.counters = {"email_opened_machine": 1}
             items = [HistoryItem(rule="email.opened", points=0,
@@ -203,6 +207,7 @@ def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]
             delta.latest.update(last_open_at=t, last_activity_at=t)
             items = _score_rule(event, delta, rules)
     elif isinstance(event, EmailClicked):
+        delta.earliest["first_sent_at"] = t
         delta.latest.update(last_open_at=t, last_click_at=t, last_activity_at=t)
         items = _score_rule(event, delta, rules)
     elif isinstance(event, EmailBounced):

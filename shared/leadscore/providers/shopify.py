@@ -51,6 +51,7 @@ class OrderSchema(WireSchema):
     customer = fields.Nested(_Customer, load_default=None, allow_none=True)
     total_price = fields.String(required=True)
     currency = fields.String(required=True)
+    total_price_set = fields.Raw(load_default=None, allow_none=True)
     financial_status = fields.String(load_default=None, allow_none=True)
     processed_at = fields.AwareDateTime(load_default=None, allow_none=True)
     created_at = fields.AwareDateTime(required=True)
@@ -95,12 +96,27 @@ def _order(raw: bytes, topic: str) -> list[PurchaseReport]:
         return []  # created but not paid yet: orders/paid will follow
     if topic == "orders/paid" and order["financial_status"] in {"voided", "expired"}:
         return []
-    amount, code = money(order["total_price"], order["currency"], "total_price")
+    amount, code = _paid(order)
     customer = order["customer"] or {}
     email = order["email"] or order["contact_email"] or customer.get("email")
     return [PurchaseReport("shopify", "paid", str(order["id"]), amount, code,
                            order["processed_at"] or order["created_at"], email or None,
                            event_type=topic)]
+
+
+def _paid(order: dict[str, Any]) -> tuple[int, str]:
+    """What the buyer paid, in the currency they paid in: `total_price_set`'s presentment
+    money when the order has one. `total_price`/`currency` are in the shop's currency, but
+    refund transactions come in the presentment currency (Shopify's multi-currency docs),
+    so a Shopify Markets order recorded in the shop's currency had every refund refused as
+    a refund in another currency (found by an audit)."""
+    given = order.get("total_price_set")
+    shown = given.get("presentment_money") if isinstance(given, dict) else None
+    if isinstance(shown, dict) and isinstance(shown.get("amount"), str) and isinstance(
+            shown.get("currency_code"), str):
+        return money(shown["amount"], shown["currency_code"],
+                     "total_price_set.presentment_money")
+    return money(order["total_price"], order["currency"], "total_price")
 
 
 def _refund(raw: bytes, topic: str) -> list[PurchaseReport]:

@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import fields
 
 from leadscore import logs
+from leadscore.domain.money import exponent
+from leadscore.errors import ValidationFailed
 from leadscore.providers import signing
 from leadscore.providers.base import Edges, Inbound, ParseResult, WebhookProvider
 from leadscore.providers.purchase_report import PurchaseReport, minor_units
@@ -67,6 +69,8 @@ class EventSchema(WireSchema):
     type = fields.String(required=True)
     created = fields.Integer(required=True)
     data = fields.Nested(_Data, required=True)
+    livemode = fields.Raw(load_default=None)
+    account = fields.Raw(load_default=None)
 
 
 def verify(raw: bytes, headers: dict[str, str], active: list[str], now: datetime) -> None:
@@ -92,6 +96,27 @@ def _links(pairs: Sequence[tuple[str | None, str | None]]) -> dict[str, str]:
     return {a: b for a, b in pairs if a and b and a != b}
 
 
+# Where Stripe's minor unit is not ISO 4217's (docs.stripe.com/currencies): ISK stays a
+# two-decimal currency in Stripe's API ("an ISK amount of 100 represents 1 krona"; ISO has
+# no decimals), and MGA is on Stripe's zero-decimal list (ISO has two). Amounts are stored
+# in ISO's minor units, so these are converted; an audit found them recorded 100x wrong.
+STRIPE_DECIMALS = {"ISK": 2, "MGA": 0}
+
+
+def in_iso_units(amount: int, code: str, where: str) -> int:
+    """A Stripe amount in the currency's ISO 4217 minor units (exact, or a 422)."""
+    if code not in STRIPE_DECIMALS:
+        return amount
+    shift = exponent(code) - STRIPE_DECIMALS[code]
+    if shift >= 0:
+        return int(amount * 10 ** shift)
+    whole, rest = divmod(amount, 10 ** -shift)
+    if rest:
+        raise ValidationFailed(f"{where}: {amount} is not a whole {code} amount",
+                               details=[{"field": where, "problem": "not whole in ISO units"}])
+    return int(whole)
+
+
 class _Event:
     """One event's envelope and object, with what every handler needs."""
 
@@ -101,8 +126,9 @@ class _Event:
         self.at = datetime.fromtimestamp(data["created"], UTC)
 
     def money(self, field: str) -> tuple[int, str]:
-        return minor_units(self.obj.get(field), self.obj.get("currency"),
-                           f"data.object.{field}")
+        where = f"data.object.{field}"
+        amount, code = minor_units(self.obj.get(field), self.obj.get("currency"), where)
+        return in_iso_units(amount, code, where), code
 
     def report(self, kind: str, order_id: str, amount: int = 0, currency: str = "XXX",
                **extra: Any) -> PurchaseReport:
@@ -215,8 +241,16 @@ HANDLERS: dict[str, Callable[[_Event], list[PurchaseReport]]] = {
 }
 
 
-def parse(raw: bytes) -> list[PurchaseReport]:
-    event = _Event(load_json(schema_for(EventSchema), raw))
+def parse(raw: bytes, connect_test_mode: bool = False) -> list[PurchaseReport]:
+    data = load_json(schema_for(EventSchema), raw)
+    event = _Event(data)
+    if data["livemode"] is False and data["account"] and not connect_test_mode:
+        # Stripe sends a Connect platform's production endpoint its connected accounts'
+        # test-mode events too ("check the livemode value", docs.stripe.com/connect/
+        # webhooks): not purchases. An account's own endpoint gets one mode only.
+        logs.info("test-mode event of a connected account: acknowledged, ignored",
+                  provider="stripe", type=event.type)
+        return []
     handler = HANDLERS.get(event.type)
     reports = handler(event) if handler else []
     if not reports:
@@ -234,7 +268,7 @@ class Stripe(WebhookProvider):
         verify(request.raw, dict(request.headers), list(secrets), now)
 
     def parse(self, request: Inbound, settings: Settings, edges: Edges) -> ParseResult:
-        return ParseResult(purchases=parse(request.raw))
+        return ParseResult(purchases=parse(request.raw, settings.stripe_connect_test_mode))
 
 
 PROVIDER = Stripe()

@@ -47,9 +47,16 @@ def _instant(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _undecodable(text: str) -> bool:
+    """True for text read with errors="surrogateescape" that held bytes UTF-8 cannot read."""
+    return any("\udc80" <= c <= "\udcff" for c in text)
+
+
 def outcome_of(row: dict[str, str | None], now: datetime) -> OutcomeRecorded:
     """One row as an event; ValueError names what is wrong with it."""
     cells = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+    if any(_undecodable(v) for v in cells.values()):
+        raise ValueError("not UTF-8 text (save the file as UTF-8)")
     missing = [c for c in REQUIRED if not cells.get(c)]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
@@ -101,9 +108,17 @@ def import_outcomes(store: LeadStore, rules: Rules, lines: Iterable[str], now: d
             on_progress(len(page))
         page.clear()
 
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a cell over the csv module's limit, a NUL byte...
+            row, problem = None, f"not a CSV row: {exc}"
         report.rows += 1
         try:
+            if row is None:
+                raise ValueError(problem)
             page.append(outcome_of(row, now))
         except ValueError as exc:
             report.bad += 1
