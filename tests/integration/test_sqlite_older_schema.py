@@ -1,9 +1,13 @@
 """A SQLite database written by an older release opens with today's columns, its rows kept
-(`store/sqlite_retention.py` adds them in place)."""
+(`store/sqlite_retention.py` adds them in place), also when several processes open it at
+once."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,3 +112,61 @@ def test_an_older_databases_used_tokens_are_kept_a_whole_window_then_purged(
         assert store.claim_token("mailgun:older", "event-b") is True
     finally:
         store.close()
+
+
+# Several processes open one older database at once (`leadscore serve --workers N`
+# starting): the migration runs once, under the writers' cross-process lock, none fails.
+PROCESSES = 4
+ROUNDS = 3
+
+# each process imports the store, says it is ready, waits for the go, then opens the file
+OPENER = """
+import sys, time
+from pathlib import Path
+from leadscore.store.sqlite import SqliteStore
+path, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+ready.touch()
+while not go.exists():
+    time.sleep(0.0005)
+try:
+    SqliteStore(path).close()
+except Exception as exc:
+    import traceback; traceback.print_exc()
+    sys.exit(1)
+"""
+
+
+def open_at_once(path: Path, work: Path) -> list[str]:
+    """What each of the processes said when they opened `path` at the same moment."""
+    go = work / "go"
+    ready = [work / f"ready-{i}" for i in range(PROCESSES)]
+    shared = str(Path(__file__).resolve().parents[2] / "shared")
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, str(path), str(mark), str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={"PYTHONPATH": shared, "PATH": "/usr/bin:/bin"})
+             for mark in ready]
+    deadline = time.monotonic() + 120
+    while not all(mark.exists() for mark in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    return [f"rc={proc.wait(timeout=120)} {proc.stdout.read() if proc.stdout else ''}"
+            for proc in procs]
+
+
+def test_processes_opening_an_older_database_at_once_all_open_it(tmp_path: Path) -> None:
+    for round_ in range(ROUNDS):
+        # GIVEN a database written by the release before moved records and expiries
+        work = tmp_path / f"round-{round_}"
+        work.mkdir()
+        path = older_database(work)
+        # WHEN several processes open it at the same moment
+        said = open_at_once(path, work)
+        # THEN every one opened it, and the database has today's columns, its rows kept
+        assert said == ["rc=0 "] * PROCESSES
+        store = SqliteStore(path)
+        try:
+            stone = store.tombstone("erased-id")
+            assert stone is not None and stone.moved_to is None
+            assert store.order_alias("stripe:pi_1") == "stripe:in_1"
+        finally:
+            store.close()

@@ -10,6 +10,8 @@ in force (every fact comes from an event, so this is exact), keeping the earlier
 time and continuing from the newer lead's stage: if the merged facts move that stage, the
 hand-over is recorded with the merge, and a "merged" history entry says what happened
 (both in the move's transaction), like any other stage change.
+A legacy lead whose keyed id holds a moved record (Mailchimp's `upemail` came before the
+re-key) is merged into the lead its address moved to, where the keyed id's writes go.
 Leads whose id is neither the keyed one nor the legacy one of their address are counted as
 `unrecognised` and left alone (a changed `LEADSCORE_ID_KEY` is not something to guess).
 """
@@ -95,6 +97,11 @@ def _one(store: LeadStore, rules: Rules, now: datetime, lead: LeadState,
     if lead.lead_id != legacy_lead_id(lead.email):
         report.unrecognised += 1
         return
+    moved = store.tombstone(new_id)
+    if moved is not None and moved.moved_to is not None:  # the address moved (`upemail`)
+        if store.get_lead(moved.moved_to) is None:  # before re-keying: it goes where it went
+            return  # a move still running (or undone): left for a later run
+        new_id = moved.moved_to
     merging = store.get_lead(new_id) is not None
     if not report.dry_run:
         assert isinstance(store, Rekeyable)

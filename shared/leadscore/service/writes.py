@@ -129,7 +129,7 @@ def apply_events(store: LeadStore, lead_id: str, email: str, events: Sequence[Ev
                  rules: Rules, now: datetime, follow_moves: bool = True) -> ApplyOutcome:
     """Apply one lead's events exactly once, atomically (see the module's docstring). An
     address that moved (a `Tombstone.moved_to`) has its events written on the lead it moved
-    to; a move's own replay (`follow_moves=False`) writes where it is told."""
+    to (`follow_moves=False`: where it is told, a moved record there ignored)."""
     keyed = unique_by_key(events)
     # an erased id never takes the blind path (the transaction reads the tombstone)
     if (_may_append_blind(store) and isinstance(store, BlindAppends)
@@ -152,35 +152,50 @@ class _MovedTo:
     """A plan's answer when the address moved (Mailchimp `upemail`): write there instead."""
 
     lead_id: str
+    stranded: bool = False  # a lead under the record: a move stopped part-way, or a race
+
+
+MAX_HOPS = 4  # moved records point one hop (a move re-points those to it): more is a race
 
 
 def _follow_move(store: LeadStore, old_id: str, new_id: str, keyed: list[tuple[str, Event]],
-                 rules: Rules, now: datetime, received: int) -> ApplyOutcome:
+                 rules: Rules, now: datetime, received: int, hops: int = 0) -> ApplyOutcome:
     """Write events for an address that moved on the lead it moved to, under that lead's
     address: their ledger keys de-duplicate them there, so a provider's retry of an event
-    the move carried over counts once. If that lead is gone (erased), they write nowhere."""
+    the move carried over counts once. That lead's own record is followed too, in its
+    transaction (it may move on meanwhile: nothing is written under a moved record). If
+    it is erased, they write nowhere; if the move has not created it yet, retry."""
+    if hops >= MAX_HOPS:
+        raise TransientError("the address kept moving; retry the delivery")
     target = store.get_lead(new_id)
+    if target is None and new_id != old_id:
+        stone = store.tombstone(new_id)
+        if stone is not None and stone.moved_to is not None:  # moved on: follow it there
+            return _follow_move(store, old_id, stone.moved_to, keyed, rules, now, received,
+                                hops + 1)
+        if stone is None:  # a move in progress (moves.py): its replay creates the lead
+            raise TransientError("the address is moving; retry shortly")
     if target is None or new_id == old_id:
         erasure.log_dropped(old_id, len(keyed))
         return ApplyOutcome(lead_id=old_id, applied=0, duplicates=received - len(keyed),
                             erased=len(keyed), created=False, stage_before=None,
                             stage_after=None, commits=0)
-    events = [event.model_copy(update={"email": target.email}) for _, event in keyed]
-    outcome = apply_events(store, new_id, target.email, events, rules, now, follow_moves=False)
-    outcome.duplicates += received - len(keyed)
-    return outcome
+    events = [(key, event.model_copy(update={"email": target.email})) for key, event in keyed]
+    return _apply_in_transaction(store, new_id, target.email, events, rules, now, received,
+                                 hops=hops + 1)
 
 
 def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
                           keyed: list[tuple[str, Event]], rules: Rules, now: datetime,
-                          received: int, follow_moves: bool = True) -> ApplyOutcome:
+                          received: int, follow_moves: bool = True,
+                          hops: int = 0) -> ApplyOutcome:
     leftovers: list[bool] = []  # an erasure's leftover seen: cleared after the transaction
 
     def plan(snap: LeadSnapshot, rebuild: bool) -> tuple[
             LeadWrite | None, ApplyOutcome | _NeedsRebuild | _MovedTo]:
         if snap.tombstone is not None and snap.tombstone.moved_to is not None:
             if follow_moves:  # read in this transaction: a move committed meanwhile counts
-                return None, _MovedTo(snap.tombstone.moved_to)
+                return None, _MovedTo(snap.tombstone.moved_to, snap.lead is not None)
             snap = replace(snap, tombstone=None)  # a move back here: no erasure to obey
         if erasure.leftover(snap):
             leftovers.append(True)
@@ -239,8 +254,11 @@ def _apply_in_transaction(store: LeadStore, lead_id: str, email: str,
         leftovers.clear()
         outcome = store.transact(lead_id, keys, lambda snap: plan(snap, False),
                                  order_keys=touched)
+    if isinstance(outcome, _MovedTo) and outcome.stranded:  # finish that move first
+        return _moved_meanwhile(store, lead_id, outcome.lead_id, keyed, rules, now, received,
+                                hops)
     if isinstance(outcome, _MovedTo):
-        return _follow_move(store, lead_id, outcome.lead_id, keyed, rules, now, received)
+        return _follow_move(store, lead_id, outcome.lead_id, keyed, rules, now, received, hops)
     if leftovers:
         erasure.clear_leftover(store, lead_id)
     assert isinstance(outcome, ApplyOutcome)
@@ -269,10 +287,7 @@ def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str
     else:
         raise TransientError("events kept conflicting; retry the delivery")
     if pending and (stone := store.tombstone(lead_id)) is not None and stone.moved_to:
-        # moved away after our check (Firestore's move writes its record first): our
-        # entries go with the old lead, the events to the lead it moved to
-        store.erase(lead_id)
-        return _follow_move(store, lead_id, stone.moved_to, pending, rules, now, received)
+        return _moved_meanwhile(store, lead_id, stone.moved_to, pending, rules, now, received)
     if pending and stone is not None and not _restarted(
             store, lead_id, stone):
         # an erasure began after our check: it may have listed the documents before our
@@ -289,6 +304,26 @@ def _apply_blind(store: LeadStore, blind: BlindAppends, lead_id: str, email: str
                         duplicates=received - len(pending),
                         created=bool(pending) and stage_before is None,
                         stage_before=stage_before, stage_after=stage_after, commits=commits)
+
+
+def _moved_meanwhile(store: LeadStore, lead_id: str, moved_to: str,
+                     pending: list[tuple[str, Event]], rules: Rules, now: datetime,
+                     received: int, hops: int = 0) -> ApplyOutcome:
+    """A lead stands under a moved record: a blind write committed under an id whose move
+    wrote its record after our check, or a move that stopped part-way (or is running).
+    The move may have read the old lead's history before our commit, or be done: so the
+    old lead's other events are carried over too (de-duplicated on the new lead), the old
+    lead goes, and our events follow the record. Before the move's replay has created the
+    new lead, the sender retries (our entries stay for that replay)."""
+    from leadscore.service.moves import carry_over
+
+    target = store.get_lead(moved_to)
+    if target is None:
+        raise TransientError("the address is moving; retry shortly")
+    carry_over(store, rules, lead_id, moved_to, target.email, now,
+               skip={key for key, _ in pending})
+    store.erase(lead_id)
+    return _follow_move(store, lead_id, moved_to, pending, rules, now, received, hops)
 
 
 def _restarted(store: LeadStore, lead_id: str, stone: Tombstone) -> bool:

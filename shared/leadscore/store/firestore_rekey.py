@@ -12,7 +12,9 @@ readers meanwhile see the old lead (by address, read-through) or the new one, ne
 The new id's tombstone is read before step 1 and again in the step-2 transaction: a lead
 whose address was erased meanwhile is erased under its old id (with the same erasure time)
 instead of moved, and what step 1 copied under the erased id is deleted; otherwise the move
-would bring the erased lead back under the id its tombstone guards.
+would bring the erased lead back under the id its tombstone guards. A moved record there
+(Mailchimp's `upemail`) is no erasure: the lead is kept as it is (what step 1 copied is put
+back), and `service/rekey.py` re-keys it onto the lead the address moved to.
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ class FirestoreRekey:
             before = old_ref.get()
             if not before.exists:
                 return False
-            if (stone := self.tombstone(new_id)) is not None:
+            if (stone := self.tombstone(new_id)) is not None and stone.moved_to is not None:
+                return False  # moved away (`upemail`), no erasure: kept (see the module)
+            if stone is not None:
                 self.erase(old_id, erased_at=stone.erased_at)
                 return False
             copied = [ref for name in ("history", "orders") for ref in
@@ -72,6 +76,9 @@ class FirestoreRekey:
                 return False
             if outcome == "moved":
                 return True
+            if outcome == "kept":  # moved away between the check and the switch
+                self._put_back(copied, old_ref)
+                return False
         raise TransientError(f"lead {old_id} kept changing while it was re-keyed; run again")
 
     def _forget_copies(self, copied: list[DocumentReference]) -> None:
@@ -80,6 +87,21 @@ class FirestoreRekey:
         for start in range(0, len(copied), BATCH):
             batch = self._client.batch()
             for ref in copied[start:start + BATCH]:
+                batch.delete(ref)
+            batch.commit()
+
+    def _put_back(self, copied: list[DocumentReference], old_ref: DocumentReference) -> None:
+        """Return what step 1 copied to its place under the old id (the lead is kept)."""
+        for start in range(0, len(copied), BATCH):
+            part = [(ref, ref.get()) for ref in copied[start:start + BATCH]]
+            batch = self._client.batch()
+            for ref, snap in part:
+                if snap.exists:
+                    batch.set(old_ref.collection(ref.parent.id).document(ref.id),
+                              snap.to_dict() or {})
+            batch.commit()
+            batch = self._client.batch()
+            for ref, _ in part:
                 batch.delete(ref)
             batch.commit()
 
@@ -99,7 +121,7 @@ class FirestoreRekey:
         return [new.document(snap.id) for snap in snaps]
 
     def _switch(self, old_ref: DocumentReference, new_ref: DocumentReference,
-                seen: Any, merge: Merge) -> Literal["moved", "changed", "erased"]:
+                seen: Any, merge: Merge) -> Literal["moved", "changed", "erased", "kept"]:
         from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -110,11 +132,14 @@ class FirestoreRekey:
                         .stream(transaction=tx))
 
         @firestore.transactional
-        def run(tx: Any) -> Literal["moved", "changed", "erased"]:
+        def run(tx: Any) -> Literal["moved", "changed", "erased", "kept"]:
             old = old_ref.get(transaction=tx)
             if not old.exists or old.update_time != seen:
                 return "changed"  # moved meanwhile, or written to: copy again first
-            if self._erased.document(new_id).get(transaction=tx).exists:
+            stone = self._erased.document(new_id).get(transaction=tx)
+            if stone.exists and (stone.to_dict() or {}).get("moved_to"):
+                return "kept"  # moved away (`upemail`), no erasure: the lead stays
+            if stone.exists:
                 return "erased"  # the erasure's deletion may have passed: never move
             target = new_ref.get(transaction=tx)
             history = sorted((HistoryEntry.model_validate(d.to_dict()) for d in
@@ -155,7 +180,7 @@ class FirestoreRekey:
             return "moved"
 
         try:
-            outcome: Literal["moved", "changed", "erased"] = run(self._client.transaction())
+            outcome: Literal["moved", "changed", "erased", "kept"] = run(self._client.transaction())
         except ValueError as exc:  # the client's "Failed to commit transaction in N attempts"
             raise TransientError(f"re-keying {old_id} kept contending; run again") from exc
         return outcome

@@ -16,9 +16,9 @@ query on `expires_at`: what the TTL has not reached yet, and everything on the e
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from leadscore.store.firestore_codec import to_seconds
+from leadscore.store.firestore_codec import from_doc, to_seconds
 from leadscore.store.port import TOMBSTONE_KEPT
 
 if TYPE_CHECKING:
@@ -32,23 +32,64 @@ class FirestoreRetention:
     _erased: CollectionReference
     _aliases: CollectionReference
     _tokens: CollectionReference
+    _leads: CollectionReference
 
     def erase(self, lead_id: str, erased_at: datetime | None = None) -> bool:
         raise NotImplementedError  # FirestoreStore's
 
     def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        return self.record_move(lead_id, moved_to, moved_at) and self.erase(lead_id)
+
+    def record_move(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        """One transaction reads both ids' tombstones (and the target lead): an erasure
+        of either that commits first refuses the record, one after it meets the record
+        (`erase` replaces it, or deletes the records pointing at the erased id)."""
+        from google.cloud import firestore
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        target = self._erased.document(moved_to).get()
-        if target.exists and (target.to_dict() or {}).get("moved_to"):
-            target.reference.delete()  # a move back: the new id holds a lead again
-        for snap in self._erased.where(
-                filter=FieldFilter("moved_to", "==", lead_id)).stream():
-            snap.reference.update({"moved_to": moved_to})
-        self._erased.document(lead_id).set({
-            "erased_at": to_seconds(moved_at), "settled": True, "moved_to": moved_to,
-            "expires_at": moved_at + TOMBSTONE_KEPT})
-        return self.erase(lead_id)
+        from leadscore.store.firestore import _tombstone_from
+
+        mine_ref, theirs_ref = self._erased.document(lead_id), self._erased.document(moved_to)
+
+        @firestore.transactional
+        def run(tx: Any) -> bool:
+            mine = _tombstone_from(mine_ref.get(transaction=tx))
+            theirs = _tombstone_from(theirs_ref.get(transaction=tx))
+            if mine is not None and mine.moved_to is None:
+                return False  # an erasure stays an erasure
+            if theirs is not None and theirs.moved_to is None:
+                lead = self._leads.document(moved_to).get(transaction=tx)
+                if not lead.exists or not theirs.restarted(from_doc(lead.to_dict() or {})):
+                    return False  # erased there: the record would send writes nowhere
+            pointing = list(self._erased.where(filter=FieldFilter("moved_to", "==", lead_id))
+                            .stream(transaction=tx))
+            if theirs is not None and theirs.moved_to is not None:
+                tx.delete(theirs_ref)  # a move back: the new id holds a lead again
+            for snap in pointing:
+                if snap.id != moved_to:  # a move back deleted it above
+                    tx.update(snap.reference, {"moved_to": moved_to})
+            tx.set(mine_ref, {"erased_at": to_seconds(moved_at), "settled": True,
+                              "moved_to": moved_to, "expires_at": moved_at + TOMBSTONE_KEPT})
+            return True
+
+        recorded: bool = run(self._client.transaction())
+        return recorded
+
+    def forget_move(self, lead_id: str, moved_to: str) -> bool:
+        from google.cloud import firestore
+
+        ref = self._erased.document(lead_id)
+
+        @firestore.transactional
+        def run(tx: Any) -> bool:
+            snap = ref.get(transaction=tx)
+            if not snap.exists or (snap.to_dict() or {}).get("moved_to") != moved_to:
+                return False
+            tx.delete(ref)
+            return True
+
+        forgotten: bool = run(self._client.transaction())
+        return forgotten
 
     def purge_expired_erasures(self, now: datetime) -> int:
         return self._purge(self._erased, now) + self._purge(self._aliases, now)

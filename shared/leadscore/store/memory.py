@@ -237,15 +237,39 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
 
     def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
         with self._lock:  # the same lock as `transact`, like an erasure's tombstone
-            if self._tombstones.get(moved_to, Tombstone(erased_at=moved_at)).moved_to:
-                del self._tombstones[moved_to]  # a move back: the new id holds a lead again
-            for old_id, stone in self._tombstones.items():
-                if stone.moved_to == lead_id:
-                    self._tombstones[old_id] = stone.model_copy(update={"moved_to": moved_to})
-            self._tombstones[lead_id] = Tombstone(erased_at=moved_at, moved_to=moved_to)
+            if not self._record_move_locked(lead_id, moved_to, moved_at):
+                return False
             found = self._erase_locked(lead_id, None)
         self.erase_visitors(lead_id)
         return found
+
+    def record_move(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        with self._lock:
+            return self._record_move_locked(lead_id, moved_to, moved_at)
+
+    def _record_move_locked(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        mine, theirs = self._tombstones.get(lead_id), self._tombstones.get(moved_to)
+        if mine is not None and mine.moved_to is None:
+            return False  # an erasure stays an erasure
+        if theirs is not None and theirs.moved_to is None:
+            lead = self._leads.get(moved_to)
+            if lead is None or not theirs.restarted(lead):
+                return False  # erased there: the record would send writes nowhere
+        elif theirs is not None:
+            del self._tombstones[moved_to]  # a move back: the new id holds a lead again
+        for old_id, stone in self._tombstones.items():
+            if stone.moved_to == lead_id:
+                self._tombstones[old_id] = stone.model_copy(update={"moved_to": moved_to})
+        self._tombstones[lead_id] = Tombstone(erased_at=moved_at, moved_to=moved_to)
+        return True
+
+    def forget_move(self, lead_id: str, moved_to: str) -> bool:
+        with self._lock:
+            stone = self._tombstones.get(lead_id)
+            if stone is None or stone.moved_to != moved_to:
+                return False
+            del self._tombstones[lead_id]
+            return True
 
     def tombstone(self, lead_id: str) -> Tombstone | None:
         with self._lock:

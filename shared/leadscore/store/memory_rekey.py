@@ -1,6 +1,8 @@
 """Re-keying for the in-memory adapter (see `Rekeyable` in port.py): one lock, so the move
 is atomic with respect to every writer. Under it the new id's tombstone is read: a lead
-whose address was erased meanwhile is erased under its old id instead of moved."""
+whose address was erased meanwhile is erased under its old id instead of moved. A moved
+record there (Mailchimp's `upemail`) is no erasure: the lead is kept as it is, and
+`service/rekey.py` re-keys it onto the lead the address moved to."""
 
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ class MemoryRekey:
             if old is None:
                 return False
             stone = self._tombstones.get(new_id)
+            if stone is not None and stone.moved_to is not None:
+                return False  # moved away (`upemail`), no erasure: kept (see the module)
             if stone is None:
                 self._move_locked(old, old_id, new_id, merge)
             else:  # erased meanwhile: the old lead goes too, it never moves

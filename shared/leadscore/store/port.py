@@ -27,7 +27,8 @@ does all of that, once, for every adapter). The primitives:
   anyway, so they offer only `transact` and the service uses it for every write.
 - queries and housekeeping: get_lead, history, list_leads, iter_leads, due_for_review,
   pending_handovers, record_handover, claim_token, order_owner, orders_of, put_lead, erase,
-  tombstone, move_away, close, and the decay tick's purges of what Firestore expires by TTL
+  tombstone, move_away (or its steps: `record_move`, then `erase`; `forget_move`), close,
+  and the decay tick's purges of what Firestore expires by TTL
   (`purge_expired_erasures`, `purge_used_tokens`). Every snapshot `transact` reads carries
   the lead id's `Tombstone` (an erasure, or a move's record: `moved_to`).
 - the order alias index: `order_alias` and `record_aliases`. A platform may name one payment
@@ -73,7 +74,8 @@ class Tombstone(BaseModel):
     With `moved_to` it is no erasure but a move (Mailchimp's `upemail`, `service/moves.py`):
     the lead went to that lead id at `erased_at`, and every write for this id goes there
     (`service/writes.py`), so a provider's retry of an old-address event is de-duplicated
-    on the new lead instead of starting a lead again here. It expires like a tombstone."""
+    on the new lead instead of starting a lead again here. It expires like a tombstone.
+    It never replaces an erasure's tombstone (`record_move`), an erasure replaces it."""
 
     erased_at: datetime
     settled: bool = True
@@ -261,7 +263,22 @@ class LeadStore(Protocol):
         tombstone; moved records that pointed at `lead_id` now point at `moved_to` (one hop,
         always). Doing it again changes nothing more. An erasure (`erase` with `erased_at`)
         of `moved_to` deletes the moved records pointing at it; of `lead_id`, replaces its
-        moved record with a plain tombstone. True if there was anything to delete."""
+        moved record with a plain tombstone. True if there was anything to delete.
+        `record_move`'s refusals hold here too (then nothing is recorded, nothing deleted)."""
+        ...
+
+    def record_move(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        """`move_away`'s moved record alone, the lead left in place (`service/moves.py`
+        writes it first, so writes racing the move follow it, then replays and deletes),
+        atomically with respect to `transact` and `erase`. Refused (False, nothing written)
+        when `lead_id` holds an erasure's tombstone (an erasure is never replaced by a
+        moved record: the erased person stays erased), or when `moved_to` holds one and no
+        lead started again with consent (a record there would send writes nowhere)."""
+        ...
+
+    def forget_move(self, lead_id: str, moved_to: str) -> bool:
+        """Delete `lead_id`'s moved record if it still points at `moved_to` (a move that
+        found nothing at its target); True if it did."""
         ...
 
 

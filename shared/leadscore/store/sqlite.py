@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from leadscore.store.sqlite_retention import (
     add_columns,
     missing_columns,
     purge_erasures,
-    record_move,
+    stage_move,
 )
 from leadscore.store.sqlite_scan import SqliteEventScan
 from leadscore.store.sqlite_stats import SqliteStats, counted_column
@@ -141,6 +142,35 @@ def lead_row(lead: LeadState) -> tuple[object, ...]:
             counted_column(lead.counted))
 
 
+WAL_ATTEMPTS = 100
+
+
+def _write_ahead_log(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (kept in the file once done). The switch takes an exclusive
+    lock that SQLite refuses at once, without its busy wait, to a connection that meets
+    another one holding the file: processes opening a new database, or one an older
+    release left in another mode, together. So it is tried again a while."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.002 * (attempt + 1))  # about 10 s in all
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements, to run inside a transaction (`executescript` commits first)."""
+    found, part = [], ""
+    for line in script.splitlines(keepends=True):
+        part += line
+        if sqlite3.complete_statement(part):
+            found.append(part.strip())
+            part = ""
+    return [statement for statement in found if statement.strip(" ;\n")]
+
+
 def _utc(value: datetime) -> str:
     """Times as UTC ISO text, so that ordering the text orders the moments."""
     return value.astimezone(UTC).isoformat()
@@ -173,27 +203,30 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
                            lock_path=self.path + "-writers.lock")  # beside -wal and -shm
 
     def _migrate(self) -> None:
-        conn = self._conn()
-        # one transaction, so creating a database costs one sync, not one per statement
-        conn.executescript(f"BEGIN;{SCHEMA}{VISITOR_SCHEMA}{OUTBOX_SCHEMA}COMMIT;")
-        have = {row[1] for row in conn.execute("PRAGMA table_info(leads)")}
-        missing = [name for name in ADDED_COLUMNS if name not in have]
-        if missing:
-            with self._tx() as tx:
-                for name in missing:
-                    tx.execute(f"ALTER TABLE leads ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+        """Create or upgrade the schema in one transaction under the writers' lock (the
+        cross-process `flock` and `BEGIN IMMEDIATE`, sqlite_commits.py), each check made
+        inside it: processes opening one older database at once (`serve --workers N`)
+        queue, the first migrates, the others find it done. One sync, not one a statement."""
+        with self._tx() as tx:
+            for statement in _statements(SCHEMA + VISITOR_SCHEMA + OUTBOX_SCHEMA):
+                tx.execute(statement)
+            have = {row[1] for row in tx.execute("PRAGMA table_info(leads)")}
+            missing = [name for name in ADDED_COLUMNS if name not in have]
+            for name in missing:
+                tx.execute(f"ALTER TABLE leads ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+            if missing:
                 for (doc,) in tx.execute("SELECT doc FROM leads").fetchall():
                     self._stage_lead_write(tx, LeadState.model_validate_json(doc))
-        if later := missing_columns(conn):  # sqlite_retention.py
-            with self._tx() as tx:
+            if later := missing_columns(tx):  # sqlite_retention.py
                 add_columns(tx, later, datetime.now(UTC))
-        conn.executescript(f"BEGIN;{INDEXES}{RETENTION_INDEXES}{OUTBOX_INDEXES}COMMIT;")
+            for statement in _statements(INDEXES + RETENTION_INDEXES + OUTBOX_INDEXES):
+                tx.execute(statement)
         self._ensure_lead_stats()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
                                check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _write_ahead_log(conn)
         conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
         # checkpoints run on a background thread (sqlite_checkpoints.py), not in a COMMIT
         conn.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
@@ -494,10 +527,20 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
 
     def move_away(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
         with self._tx() as conn:  # one transaction, like an erasure's tombstone
-            record_move(conn, lead_id, moved_to, moved_at)
+            if not stage_move(conn, lead_id, moved_to, moved_at):
+                return False
             found = self._erase_rows(conn, lead_id, None)
         self.erase_visitors(lead_id)
         return found
+
+    def record_move(self, lead_id: str, moved_to: str, moved_at: datetime) -> bool:
+        with self._tx() as conn:
+            return stage_move(conn, lead_id, moved_to, moved_at)
+
+    def forget_move(self, lead_id: str, moved_to: str) -> bool:
+        with self._tx() as conn:
+            return bool(conn.execute("DELETE FROM tombstones WHERE lead_id = ? AND "
+                                     "moved_to = ?", (lead_id, moved_to)).rowcount)
 
     def erase_leftover(self, lead_id: str) -> bool:
         with self._tx() as conn:

@@ -1,7 +1,9 @@
 """Re-keying for the SQLite adapter (see `Rekeyable` in port.py): one `BEGIN IMMEDIATE`
 transaction per lead, so no writer ever sees half a move and a crash leaves none. The new
 id's tombstone is read in that transaction: a lead whose address was erased meanwhile is
-erased under its old id instead of moved (it would come back under the erased id)."""
+erased under its old id instead of moved (it would come back under the erased id). A moved
+record there (Mailchimp's `upemail`) is no erasure: the lead is kept as it is, and
+`service/rekey.py` re-keys it onto the lead the address moved to."""
 
 from __future__ import annotations
 
@@ -52,8 +54,10 @@ class SqliteRekey:
             row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (old_id,)).fetchone()
             if row is None:
                 return False
-            stone = conn.execute("SELECT erased_at FROM tombstones WHERE lead_id = ?",
-                                 (new_id,)).fetchone()
+            stone = conn.execute("SELECT erased_at, moved_to FROM tombstones "
+                                 "WHERE lead_id = ?", (new_id,)).fetchone()
+            if stone is not None and stone[1] is not None:
+                return False  # moved away (`upemail`), no erasure: kept (see the module)
             if stone is None:
                 self._move(conn, row[0], old_id, new_id, merge)
             else:  # erased meanwhile: the old lead goes too, it never moves

@@ -17,7 +17,8 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from leadscore.store.port import TOMBSTONE_KEPT
+from leadscore.domain.state import LeadState
+from leadscore.store.port import TOMBSTONE_KEPT, Tombstone
 
 # table -> column -> type, added to older databases in place
 LATER_COLUMNS = {
@@ -70,16 +71,29 @@ def add_columns(tx: sqlite3.Connection, missing: list[tuple[str, str, str]],
                        "order_key = ?", ((now + TOMBSTONE_KEPT).timestamp(), ERASED_MARKER))
 
 
-def record_move(conn: sqlite3.Connection, lead_id: str, moved_to: str,
-                moved_at: datetime) -> None:
-    """`move_away`'s moved record, inside the caller's transaction (before it deletes the
-    lead's rows, as an erasure's tombstone)."""
+def stage_move(conn: sqlite3.Connection, lead_id: str, moved_to: str,
+               moved_at: datetime) -> bool:
+    """`record_move`'s moved record, inside the caller's transaction (before `move_away`
+    deletes the lead's rows, as an erasure's tombstone); False, nothing written, where the
+    port refuses it (an erasure of either id, see `LeadStore.record_move`)."""
+    stones = dict(conn.execute("SELECT lead_id, moved_to IS NULL FROM tombstones "
+                               "WHERE lead_id IN (?, ?)", (lead_id, moved_to)).fetchall())
+    if stones.get(lead_id):
+        return False  # an erasure stays an erasure
+    if stones.get(moved_to):
+        row = conn.execute("SELECT doc FROM leads WHERE lead_id = ?", (moved_to,)).fetchone()
+        stone = conn.execute("SELECT erased_at FROM tombstones WHERE lead_id = ?",
+                             (moved_to,)).fetchone()
+        erasure = Tombstone(erased_at=datetime.fromisoformat(stone[0]))
+        if row is None or not erasure.restarted(LeadState.model_validate_json(row[0])):
+            return False  # erased there: the record would send writes nowhere
     # the new address holds a lead again (a move back): it no longer moves away
     conn.execute("DELETE FROM tombstones WHERE lead_id = ? AND moved_to IS NOT NULL",
                  (moved_to,))
     conn.execute("UPDATE tombstones SET moved_to = ? WHERE moved_to = ?", (moved_to, lead_id))
     conn.execute("INSERT OR REPLACE INTO tombstones (lead_id, erased_at, moved_to) "
                  "VALUES (?, ?, ?)", (lead_id, _utc(moved_at), moved_to))
+    return True
 
 
 def purge_erasures(conn: sqlite3.Connection, now: datetime) -> int:
