@@ -26,6 +26,7 @@ LAZILY_IMPORTED = {
     "boto3": "boto3",  # SES subscriptions and suppressions
     "tenacity": "tenacity",  # handover retries (service/handover.py)
     "pyyaml": "yaml",  # a YAML rules file (LEADSCORE_RULES)
+    "google-re2": "re2",  # the first rule with `matches` (domain/matching.py)
     # the providers' wire formats and a Segment batch (no target imports it at start: see
     # tracking/message.py)
     "marshmallow": "marshmallow",

@@ -34,7 +34,7 @@ NEVER_AT_IMPORT = ("google.cloud.firestore", "google.cloud.pubsub_v1", "boto3", 
                    # concurrent.futures with the first handover, address moves with one,
                    # pycountry with the first country or currency looked up
                    "email_validator", "sqlite3", "concurrent.futures", "leadscore.service.moves",
-                   "pycountry",
+                   "pycountry", "re2",  # RE2 with the first `matches` rule
                    # internal values are stdlib dataclasses (ARCHITECTURE.md, "Where pydantic
                    # is used"); a pydantic model with one in a field builds a schema for it
                    "pydantic.dataclasses")

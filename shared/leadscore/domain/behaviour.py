@@ -26,19 +26,21 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from leadscore.domain import decay
 from leadscore.domain.conditions import Condition
 from leadscore.domain.limits import ProfileValue
+from leadscore.domain.rules_numbers import FINITE, Points
 
 FREQ = "freq|"
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+EVENT_FIELDS = ("url", "page", "campaign", *UTM)  # what `event_fields` gives a `where`
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FINITE
 
 
 class Frequency(_Strict):
@@ -50,7 +52,7 @@ class BehaviourRule(_Strict):
     id: str
     events: list[str] = Field(min_length=1)
     where: Condition | None = None
-    points: float
+    points: Points
     frequency: Frequency | None = None
     half_life_days: float | None = None
     reason: str | None = None
@@ -61,6 +63,15 @@ class BehaviourRule(_Strict):
     def _slug(cls, value: str) -> str:
         if not RULE_ID.match(value):
             raise ValueError("must be a lower-case slug: letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("where")
+    @classmethod
+    def _event_fields(cls, value: Condition | None) -> Condition | None:
+        unknown = sorted(value.fields() - set(EVENT_FIELDS)) if value is not None else []
+        if unknown:  # a typo (`pgae`) would never match, silently
+            raise ValueError(f"unknown event field {', '.join(unknown)}: a behaviour rule's "
+                             f"where reads {', '.join(EVENT_FIELDS)}")
         return value
 
     @field_validator("half_life_days")

@@ -5,8 +5,9 @@ A field test names a profile `field` and exactly one matcher:
   is X or one of them. On `country` both sides are read as ISO alpha-2 codes first ("Spain",
   "ESP" and "es" are one country); on `email_domain` a subdomain matches its domain.
 - `contains: [word or phrase, ...]`: whole words or phrases of the folded value.
-- `matches: REGEX`: a regular expression searched in the value, case-insensitive (compiled
-  when the rules load; patterns that can take exponential time are refused).
+- `matches: REGEX`: a regular expression searched in the value, case-insensitive, compiled
+  when the rules load by RE2, which runs in linear time whatever the pattern (no
+  backreferences or lookaround: see `matching.compile_pattern`).
 - `range: {min?, max?}`: the number in the value (see `matching.read_number`), inclusive.
 - `email_domain: [domain, ...]` or `{domains: [...], free_mail: true}`: the address's
   domain, or a parent of it, is listed (or a free-mail provider). `field` defaults to
@@ -14,7 +15,6 @@ A field test names a profile `field` and exactly one matcher:
 Every matcher is prepared once, when the rules load, so scoring an event re-parses nothing.
 """
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Self, cast
 
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from leadscore.domain import matching
 from leadscore.domain.defaults import empty_list
 from leadscore.domain.limits import ProfileValue
+from leadscore.domain.rules_numbers import Points
 
 MATCHERS = ("equals", "one_of", "contains", "matches", "range", "email_domain")
 COUNTRY_FIELDS = frozenset({"country"})
@@ -54,7 +55,8 @@ class Prepared(BaseModel):
 
 
 class _Strict(Prepared):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)  # rules_numbers
 
 
 class NumericRange(_Strict):
@@ -160,13 +162,12 @@ class Condition(_Strict):
             if field in DOMAIN_FIELDS:
                 domains = frozenset(str(w).strip().lower().rstrip(".") for w in wanted)
                 return lambda v: matching.domain_in(matching.email_domain_of(_text(v)), domains)
-            folded = frozenset(matching.fold_text(str(w)) for w in wanted)
+            folded = frozenset(_folded(matcher, [str(w) for w in wanted]))
             return lambda v: matching.fold_text(_text(v)) in folded
         if matcher == "contains":
-            phrases = [p for p in (matching.fold_text(c) for c in self.contains or []) if p]
-            if not phrases:
-                raise ValueError("contains needs at least one word")
-            padded = tuple(f" {p} " for p in phrases)  # whole words: see matching.has_phrase
+            phrases = _folded(matcher, self.contains or [])
+            # whole words, or anywhere for a script without spaces: see matching.has_phrase
+            padded = tuple(p if matching.unspaced(p) else f" {p} " for p in phrases)
 
             def contains(v: ProfileValue) -> bool:
                 text = f" {matching.fold_text(_text(v))} "
@@ -174,10 +175,10 @@ class Condition(_Strict):
             return contains
         if matcher == "matches":
             assert self.matches is not None
-            problem = matching.regex_problem(self.matches)
-            if problem:
-                raise ValueError(f'field "matches": {problem}')
-            pattern = re.compile(self.matches, re.IGNORECASE)
+            try:
+                pattern = matching.compile_pattern(self.matches)
+            except ValueError as exc:
+                raise ValueError(f'field "matches": {exc}') from None
             return lambda v: pattern.search(_text(v)) is not None
         if matcher == "range":
             bounds = self.range
@@ -201,6 +202,14 @@ class Condition(_Strict):
     def holds(self, fields: Mapping[str, ProfileValue]) -> bool:
         return cast(bool, private_attrs(self)["_test"](fields))
 
+    def fields(self) -> set[str]:
+        """Every profile field the condition's tests read."""
+        children = [c for c in (self.all_ or self.any_ or [])] + (
+            [self.not_] if self.not_ else [])
+        if not children:
+            return {self.field or "email_domain"}
+        return set().union(*(c.fields() for c in children))
+
     def shape(self) -> tuple[int, int]:
         """(nesting depth, number of field tests)."""
         children = [c for c in (self.all_ or self.any_ or [])] + (
@@ -209,6 +218,16 @@ class Condition(_Strict):
             return 0, 1
         shapes = [c.shape() for c in children]
         return 1 + max(d for d, _ in shapes), sum(n for _, n in shapes)
+
+
+def _folded(matcher: str, values: list[str]) -> list[str]:
+    """The values folded (see `matching.fold_text`); one with no letter or digit in any
+    script would match every value that has none either, so it is refused."""
+    folded = [matching.fold_text(v) for v in values]
+    empty = [v for v, f in zip(values, folded, strict=True) if not f]
+    if empty:
+        raise ValueError(f'field "{matcher}": no letter or digit in {", ".join(map(repr, empty))}')
+    return folded
 
 
 def _in_range(value: ProfileValue, bounds: NumericRange) -> bool:
@@ -223,7 +242,7 @@ class FitRule(Condition):
     """A condition worth `points` when it holds; every matching fit rule adds its points."""
 
     id: str = Field(min_length=1, max_length=64)
-    points: float
+    points: Points
     reason: str | None = None
 
     @model_validator(mode="after")

@@ -2,9 +2,13 @@
 
 - Text is folded before it is compared: accents and case removed, every run of
   punctuation or spaces becomes one space ("Jefe de Ventas" -> "jefe de ventas",
-  "C-Level" -> "c level"). `contains` matches whole words and phrases of the folded text, so
+  "C-Level" -> "c level"). Letters of every script are kept ("Директор" -> "директор",
+  "Διευθυντής" -> "διευθυντησ"): NFKD, combining marks dropped (the kana voicing marks
+  kept), casefold. `contains` matches whole words and phrases of the folded text, so
   `intern` matches "Marketing Intern" but not "International", `cto` matches "CTO/Founder"
-  but not "Doctor".
+  but not "Doctor". A phrase in a script written without spaces between words (Chinese,
+  Japanese, Thai, Lao, Khmer, Burmese) has no word edges to find, so it matches anywhere in
+  the text: `部长` matches "销售部长" (and, the price of it, "部长助理").
 - Numbers (`read_number`): the first number in the value, with
   * grouping: "5.000", "5,000", "5 000" and "5'000" are 5000. A `.` or `,` followed by
     exactly three digits (and not after a lone 0) groups thousands; followed by any other
@@ -30,10 +34,17 @@ import gettext
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Protocol, cast
 
 MAX_VALUE_CHARS = 256
 MAX_PATTERN_CHARS = 200
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+# scripts written without spaces between words: a phrase in them matches as a substring
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff"
+                       "\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+                       "\U00020000-\U0003ffff]")
+_LATIN_ACCENTS = re.compile("[\u0300-\u036f]+")  # combining diacritics: é is e + U+0301
+_KANA_VOICING = "\u3099\u309a"  # a mark that makes another kana (か/が), not an accent
 
 _NUMBER = re.compile(
     r"(?P<int>\d{1,3}(?P<sep>[.,'\u2019 \u00a0\u202f\u2009])\d{3}(?!\d)"
@@ -55,15 +66,32 @@ _COUNTRY_ALIASES = {"uk": "GB", "great britain": "GB", "england": "GB", "scotlan
 
 @lru_cache(maxsize=65536)
 def fold_text(value: str) -> str:
-    """Lower case, no accents, words separated by single spaces."""
-    plain = unicodedata.normalize("NFKD", value[:MAX_VALUE_CHARS].casefold())
-    plain = plain.encode("ascii", "ignore").decode()
-    return _NON_WORD.sub(" ", plain).strip()
+    """Lower case, no accents, words (letters, marks and digits of any script) separated by
+    single spaces. ASCII text takes a fast path; other text is read a character at a time
+    (values are short, and cached)."""
+    plain = _LATIN_ACCENTS.sub("", unicodedata.normalize("NFKD",
+                                                       value[:MAX_VALUE_CHARS].casefold()))
+    if plain.isascii():  # also accented Latin, once its accents are off
+        return _NON_WORD.sub(" ", plain).strip()
+    plain = unicodedata.normalize("NFC", "".join(
+        c for c in plain if not unicodedata.combining(c) or c in _KANA_VOICING))
+    words = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in plain)
+    return " ".join(words.split())
+
+
+def unspaced(folded_phrase: str) -> bool:
+    """Whether a phrase is in a script written without spaces (it matches as a substring)."""
+    return _UNSPACED.search(folded_phrase) is not None
 
 
 def has_phrase(folded_text: str, folded_phrase: str) -> bool:
-    """Whole words: the phrase's words appear together, not inside longer words."""
-    return bool(folded_phrase) and f" {folded_phrase} " in f" {folded_text} "
+    """Whole words: the phrase's words appear together, not inside longer words (anywhere,
+    for a phrase in a script without spaces: see the module docstring)."""
+    if not folded_phrase:
+        return False
+    if unspaced(folded_phrase):
+        return folded_phrase in folded_text
+    return f" {folded_phrase} " in f" {folded_text} "
 
 
 def _plain_number(match: re.Match[str]) -> float:
@@ -162,19 +190,43 @@ def free_mail_domains() -> frozenset[str]:
     return frozenset(d.strip().lower() for d in whitelist)
 
 
-_NESTED_QUANTIFIER = re.compile(r"\((?!\?>)(?:[^()\\]|\\.)*[+*}]\)[+*{]")
+class Pattern(Protocol):
+    """A compiled `matches` pattern (RE2's, which ships no type hints)."""
+
+    def search(self, text: str) -> object | None: ...
 
 
-def regex_problem(pattern: str) -> str | None:
-    """Why a `matches` pattern is refused, or None: it must compile and must not nest
-    quantifiers ("(a+)+"), which can take exponential time on a hostile value."""
+def compile_pattern(pattern: str) -> Pattern:
+    """A `matches` pattern compiled by RE2, case-insensitive; raises ValueError saying why
+    it is refused. RE2 (Google's engine, the `google-re2` package) runs in time linear in
+    the value whatever the pattern, so a visitor's form field, URL or page cannot make one
+    nested repeat (`(a+)+$`, `(\\w+\\s?)+$`) take exponential time as Python's backtracking
+    `re` does. The price: no backreferences and no lookaround, which RE2 refuses. Imported
+    here, on the first rule with `matches` (most rule files have none: cold starts)."""
     if len(pattern) > MAX_PATTERN_CHARS:
-        return f"the pattern is longer than {MAX_PATTERN_CHARS} characters"
+        raise ValueError(f"the pattern is longer than {MAX_PATTERN_CHARS} characters")
+    import re2
+
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # the error is the rules check's to report, not stderr's
+    try:
+        return cast(Pattern, re2.compile(pattern, options))
+    except re2.error as exc:
+        reason = b" ".join(a for a in exc.args if isinstance(a, bytes)).decode(
+            "utf-8", "replace") or str(exc)
     try:
         re.compile(pattern)
     except re.error as exc:
-        return f"not a valid regular expression: {exc}"
-    if _NESTED_QUANTIFIER.search(pattern):
-        return ("a repeated group that itself repeats (like '(a+)+') can take exponential "
-                "time; use an atomic group '(?>...)' or a possessive quantifier '++'")
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    raise ValueError("RE2, the linear-time engine `matches` runs on, cannot run this pattern "
+                     f"({reason}): backreferences and lookaround are not supported")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why a `matches` pattern is refused (see `compile_pattern`), or None."""
+    try:
+        compile_pattern(pattern)
+    except ValueError as exc:
+        return str(exc)
     return None

@@ -30,11 +30,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, model_validator
 
 from leadscore.domain import decay, money
 from leadscore.domain.conditions import Prepared, private_attrs
 from leadscore.domain.defaults import empty_list
+from leadscore.domain.rules_numbers import FINITE, Points
 from leadscore.domain.state import PurchaseTotals
 
 Measure = Literal["count", "total_spend", "average_basket", "days_since_last"]
@@ -49,7 +50,7 @@ CurrencyCode = Annotated[str, AfterValidator(_currency)]
 
 
 class _Strict(Prepared):  # a copy with changes is validated again (conditions.Prepared)
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FINITE
 
 
 class ValueBand(_Strict):
@@ -58,7 +59,7 @@ class ValueBand(_Strict):
 
     min: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
     min_minor: int | None = Field(default=None, ge=0)
-    points: float
+    points: Points
 
     @model_validator(mode="after")
     def _one_threshold(self) -> Self:
@@ -96,7 +97,7 @@ class PurchaseBand(_Strict):
     total_spend: Between | None = None
     average_basket: Between | None = None
     days_since_last: Between | None = None
-    points: float
+    points: Points
     reason: str | None = None
 
     @model_validator(mode="after")
@@ -118,7 +119,7 @@ class PurchaseBand(_Strict):
 
 
 class PurchaseRules(_Strict):
-    per_purchase: float = 0
+    per_purchase: Points = 0
     value_bands: list[ValueBand] = Field(default_factory=empty_list)
     half_life_days: decay.HalfLife | None = None
     currency: CurrencyCode | None = None  # money in these rules is in this currency

@@ -14,14 +14,13 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
     model_validator,
 )
 
-from leadscore.domain import decay
+from leadscore.domain import decay, rules_yaml
 from leadscore.domain.behaviour import BehaviourRule, Frequency
 from leadscore.domain.conditions import (
     Condition,
@@ -35,6 +34,7 @@ from leadscore.domain.conditions import (
 from leadscore.domain.defaults import empty_list
 from leadscore.domain.purchase_rules import PurchaseBand, PurchaseRules, ValueBand
 from leadscore.domain.rules_errors import message, where
+from leadscore.domain.rules_numbers import FINITE, Limit, Points, Threshold
 from leadscore.domain.segments import Segments
 from leadscore.domain.website_rules import WebsiteRules
 from leadscore.errors import RulesError
@@ -56,7 +56,7 @@ HalfLife = decay.HalfLife
 
 
 class _Strict(Prepared):  # a copy with changes is validated again (conditions.Prepared)
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = FINITE
 
 
 class Cap(_Strict):
@@ -76,7 +76,7 @@ DEFAULT_CATEGORY = {"email": "email", "form": "form", "activity": "website"}
 
 
 class EventRule(_Strict):
-    points: float
+    points: Points
     half_life_days: HalfLife | None = None
     cap: Cap | None = None
     reason: str | None = None
@@ -87,7 +87,7 @@ class StageGate(_Strict):
     """What a stage needs: a total score and, optionally, a fit letter and an engagement
     digit at least this good (A best, 1 best), so fit alone cannot make a lead an MQL."""
 
-    score: float
+    score: Threshold
     fit_at_least: Literal["A", "B", "C", "D"] | None = None
     engagement_at_least: Literal["1", "2", "3", "4"] | None = None
 
@@ -115,8 +115,8 @@ class Stages(_Strict):
     and `gates` holds the whole requirement of each stage. `hysteresis: {margin: 5,
     min_stay_days: 7}` (optional) keeps a stage from flapping."""
 
-    mql: float
-    sql: float
+    mql: Threshold
+    sql: Threshold
     gates: dict[Literal["mql", "sql"], StageGate] = Field(default_factory=dict)
     hysteresis: Hysteresis = Field(default_factory=Hysteresis)
 
@@ -148,8 +148,9 @@ class Stages(_Strict):
 class GradeBands(_Strict):
     """Lower bounds: fit A/B/C (else D) and engagement 1/2/3 (else 4); best first."""
 
-    fit: dict[str, float] = Field(default_factory=lambda: {"A": 30.0, "B": 15.0, "C": 0.0})
-    engagement: dict[str, float] = Field(default_factory=lambda: {"1": 60.0, "2": 30.0, "3": 10.0})
+    fit: dict[str, Threshold] = Field(default_factory=lambda: {"A": 30.0, "B": 15.0, "C": 0.0})
+    engagement: dict[str, Threshold] = Field(
+        default_factory=lambda: {"1": 60.0, "2": 30.0, "3": 10.0})
 
     @model_validator(mode="after")
     def _labels(self) -> Self:
@@ -167,7 +168,7 @@ class Rules(_Strict):
     engagement: dict[str, EventRule] = Field(default_factory=dict)
     behaviour: list[BehaviourRule] = Field(default_factory=empty_list)
     # at most this many engagement points now per category, e.g. {email: 30, website: 40}
-    limits: dict[Category, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    limits: dict[Category, Limit] = Field(default_factory=dict)
     purchase: PurchaseRules = Field(default_factory=PurchaseRules)
     stages: Stages
     grades: GradeBands = Field(default_factory=GradeBands)
@@ -196,12 +197,24 @@ class Rules(_Strict):
             if rule.id in self._behaviour:
                 raise ValueError(f'duplicate behaviour rule id "{rule.id}"')
             self._behaviour[rule.id] = rule
+        self._known_limits()
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True,
                                                exclude={"segments"}),  # not scoring
                                sort_keys=True,
                                separators=(",", ":"), ensure_ascii=False)
         self._content_hash = hashlib.sha256(canonical.encode()).hexdigest()
         return self
+
+    def _known_limits(self) -> None:
+        """A limit on a category no rule scores in is a typo (`webiste`): it would limit
+        nothing, silently."""
+        scored = {_scored_category(k, r) for k, r in self.engagement.items()} | {
+            _scored_category(r.events[0], r) for r in self.behaviour}
+        unknown = sorted(set(self.limits) - scored)
+        if unknown:
+            known = ", ".join(sorted(scored)) or "none: no engagement or behaviour rules"
+            raise ValueError(f"limits on categories no rule scores in: {', '.join(unknown)} "
+                             f"(the rules' categories: {known})")
 
     @property
     def content_hash(self) -> str:
@@ -224,12 +237,7 @@ class Rules(_Strict):
     def category_for(self, key: str, rule: EventRule | BehaviourRule) -> str | None:
         """The category an event's points count in; None when no limits are set (keys
         then carry no category, as before limits existed)."""
-        if not self.limits:
-            return None
-        if rule.category:
-            return rule.category
-        first = rule.events[0] if isinstance(rule, BehaviourRule) else key
-        return DEFAULT_CATEGORY.get(first.split(".", 1)[0], "other")
+        return _scored_category(key, rule) if self.limits else None
 
     def half_life_for(self, rule: EventRule | BehaviourRule) -> float:
         return rule.half_life_days or self.engagement_half_life_days
@@ -238,13 +246,21 @@ class Rules(_Strict):
         return self.purchase.half_life_days or self.engagement_half_life_days
 
 
+def _scored_category(key: str, rule: EventRule | BehaviourRule) -> str:
+    """The category a rule's points count in: its own, else by its (first) event's kind."""
+    if rule.category:
+        return rule.category
+    first = rule.events[0] if isinstance(rule, BehaviourRule) else key
+    return DEFAULT_CATEGORY.get(first.split(".", 1)[0], "other")
+
+
 def parse_rules(text: str, origin: str = "rules") -> Rules:
     """Validate a whole rules document; raise RulesError listing every problem."""
     import yaml  # here, not at the top: the built-in rules and JSON files never need it, and
     # PyYAML's import and pure-Python parse cost ~25 ms of a function's cold start (issue 20)
 
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=rules_yaml.unique_key_loader())  # noqa: S506 (safe)
     except yaml.YAMLError as exc:
         raise RulesError(f"{origin}: not valid YAML: {exc}") from None
     return rules_from_data(data, origin)
@@ -254,7 +270,7 @@ def parse_rules_json(text: str, origin: str = "rules") -> Rules:
     """`parse_rules` for a JSON document (a `.json` LEADSCORE_RULES file, the built-in rules'
     JSON twin): the same rules and errors, read by the standard library."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=rules_yaml.unique_json_object)
     except ValueError as exc:
         raise RulesError(f"{origin}: not valid JSON: {exc}") from None
     return rules_from_data(data, origin)
