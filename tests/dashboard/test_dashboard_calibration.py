@@ -37,13 +37,18 @@ def _signed_in_page(store: SqliteStore) -> str:
         install(None)
 
 
-def test_the_last_back_test_is_on_the_page(tmp_path: Path) -> None:
-    # GIVEN leads with known outcomes
+def _leads_with_outcomes(tmp_path: Path) -> tuple[Path, SqliteStore]:
     path = tmp_path / "leads.db"
     store = SqliteStore(path)
     events = all_events(generate(300, NOW - timedelta(days=90), seed=3))
     for start in range(0, len(events), 500):
         ingest(store, default_rules(), events[start:start + 500], NOW)
+    return path, store
+
+
+def test_the_last_back_test_is_on_the_page(tmp_path: Path) -> None:
+    # GIVEN leads with known outcomes
+    path, store = _leads_with_outcomes(tmp_path)
     # THEN before any back-test the page says how to get one
     assert "run <code>leadscore calibrate</code>" in _signed_in_page(store)
     # WHEN the operator runs the back-test
@@ -70,11 +75,7 @@ def test_the_last_back_test_is_on_the_page(tmp_path: Path) -> None:
 def test_an_undefined_roc_auc_shows_as_a_dash_not_zero(tmp_path: Path) -> None:
     # GIVEN a back-test whose ROC AUC is undefined (every counted lead won: an audit saw the
     # page print "ROC AUC 0.000", as if the score ranked every win last)
-    path = tmp_path / "leads.db"
-    store = SqliteStore(path)
-    events = all_events(generate(300, NOW - timedelta(days=90), seed=3))
-    for start in range(0, len(events), 500):
-        ingest(store, default_rules(), events[start:start + 500], NOW)
+    path, store = _leads_with_outcomes(tmp_path)
     result = CliRunner().invoke(main, ["--store", f"sqlite:///{path}", "calibrate", "--json",
                                        "--at", (NOW - timedelta(days=90)).isoformat(),
                                        "--bootstrap", "0"])
