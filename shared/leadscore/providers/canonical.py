@@ -13,15 +13,16 @@ from pydantic import ValidationError
 
 from leadscore.domain.events import EVENT_LIST_ADAPTER, Event
 from leadscore.errors import Unauthorized, ValidationFailed
+from leadscore.providers import signing
 from leadscore.providers.json_body import parse_json
 
 MAX_EVENTS = 1000
 
 
 def verify_bearer(authorization: str | None, tokens: list[str]) -> None:
-    """Check an `Authorization` header value against every active token."""
-    if not tokens:
-        raise Unauthorized("no API token is configured on this server (LEADSCORE_API_TOKEN)")
+    """Check an `Authorization` header value against every active token. With none set,
+    every request gets a wrong token's answer (the setting goes to the log)."""
+    tokens = signing.require_configured(tokens, "LEADSCORE_API_TOKEN")
     scheme, _, presented = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")

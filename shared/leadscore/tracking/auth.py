@@ -53,9 +53,11 @@ def identify_caller(key: str | None, server_keys: list[str], client_keys: list[s
                     origin: str | None, allowed_origins: list[str]) -> Caller:
     """Which kind of caller this is, or 401 (no or unknown key) / 403 (client key from an
     origin that is not allowed)."""
-    if not server_keys and not client_keys:
-        raise Unauthorized("no write key is configured on this server "
-                           "(LEADSCORE_TRACK_SERVER_KEYS, LEADSCORE_TRACK_CLIENT_KEYS)")
+    if not server_keys and not client_keys:  # answered as an unknown key; the hint is logged
+        from leadscore.providers import signing  # rarely needed: not on the cold path
+
+        server_keys = signing.require_configured(
+            [], "LEADSCORE_TRACK_SERVER_KEYS or LEADSCORE_TRACK_CLIENT_KEYS")
     if not key:
         raise Unauthorized("missing write key: send it as the Basic auth username, "
                            "X-Write-Key or writeKey")
