@@ -81,6 +81,23 @@ def test_a_wrong_token_is_a_permanent_failure(hubspot_api: HubSpotFake) -> None:
         HubSpotCrm("wrong", hubspot_api.url).setup_properties()
 
 
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_not_followed_with_the_token_and_is_retryable(
+        hubspot_api: HubSpotFake, status: int) -> None:
+    # GIVEN an API address answering with a redirect (a proxy, a moved host)
+    client = HubSpotCrm(HUBSPOT_TOKEN, hubspot_api.url)
+    client.setup_properties()
+    before = len(hubspot_api.requests)
+    hubspot_api.fail_next(status, "moved", {"Location": hubspot_api.url + "/elsewhere"})
+    # WHEN the sync sends its batch
+    with pytest.raises(RetryableDelivery) as moved:
+        client.upsert([record(1)])
+    # THEN the batch waits for the next attempt and nothing (nor the token) went elsewhere
+    assert moved.value.status == status
+    assert hubspot_api.requests[before:] == [("POST", "/crm/v3/objects/contacts/batch/upsert")]
+    assert hubspot_api.contacts == {}
+
+
 def test_without_setup_the_properties_do_not_exist_and_nothing_is_stored(
         hubspot_api: HubSpotFake) -> None:
     with pytest.raises(PermanentDelivery, match="does not exist"):

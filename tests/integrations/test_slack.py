@@ -136,6 +136,20 @@ def test_a_refusal_is_permanent(slack_api: SlackWebhookFake, rules: Rules, statu
     assert len(slack_api.requests) == 1  # never retried
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_is_retryable(slack_api: SlackWebhookFake,
+                                                     rules: Rules, status: int) -> None:
+    # GIVEN a webhook URL that now redirects (a retired hook, a proxy in front of it)
+    slack_api.fail_next(status, "moved", {"Location": slack_api.url + HOOK_PATH + "/new"})
+    # WHEN a card is sent
+    with pytest.raises(RetryableDelivery) as moved:
+        notifier(slack_api).notify(mql_card(rules))
+    # THEN it is kept to try again, with the status, and nothing went to the new address:
+    # followed, a 303 became a GET without the card, and its answer decided the delivery
+    assert moved.value.status == status
+    assert [method for method, _ in slack_api.requests] == ["POST"]
+
+
 def test_an_unreachable_webhook_is_retryable() -> None:
     card = LeadCard(lead_id="l", change_id="h", score=1, fit_score=0, engagement_score=1,
                     grade="D4", stage_before="lead", stage_after="mql", changed_at=NOW)

@@ -2,7 +2,8 @@
 
 No new runtime dependency for two JSON POSTs: like service/handover.py. Every non-2xx
 answer comes back as an `Answer` (urllib raises them; we catch and read them), so each
-integration maps status codes in one place. Network failures and timeouts are retryable.
+integration maps status codes in one place. Network failures and timeouts are retryable,
+and so is a redirect, which is never followed (see `NoRedirects`).
 """
 
 from __future__ import annotations
@@ -40,18 +41,37 @@ class Answer:
         return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
 
 
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect comes back as the 3xx it is. urllib follows a 301/302/303 of a POST as a
+    GET without the body, whose 200 would count as delivered (the receiver saw nothing) or
+    whose 405 as a refusal for good; and a followed redirect would carry our API keys'
+    headers to wherever it points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(NoRedirects)
+
+
 def request_json(method: str, url: str, payload: Any | None, headers: Mapping[str, str],
                  timeout_s: float = 10) -> Answer:
+    """Send JSON and return the answer; RetryableDelivery for a network failure or a
+    redirect (an address to fix, with the 3xx as its status: the next attempt may find it
+    fixed, and the integration's log shows the status)."""
     if not url.startswith(("https://", "http://")):
         raise ValueError("only http(s) URLs")  # urllib would also open file:// URLs
     data = None if payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310
         "Content-Type": "application/json; charset=utf-8", **headers})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
+        with _OPENER.open(request, timeout=timeout_s) as answer:
             return Answer(answer.status, dict(answer.headers.items()), answer.read())
     except urllib.error.HTTPError as error:
         with error:
+            if 300 <= error.code < 400:
+                raise RetryableDelivery(f"redirect {error.code}, not followed",
+                                        status=error.code) from None
             return Answer(error.code, dict(error.headers.items()), error.read())
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise RetryableDelivery(f"network: {type(exc).__name__}") from None

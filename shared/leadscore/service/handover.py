@@ -46,7 +46,7 @@ from pydantic import BaseModel
 
 from leadscore import logs
 from leadscore.domain.outbox import StageChange
-from leadscore.integrations.http_out import retry_after_s
+from leadscore.integrations.http_out import NoRedirects, retry_after_s
 from leadscore.integrations.ports import (
     DeliveryError,
     NamedSink,
@@ -76,21 +76,12 @@ class DeliveryFailed(RetryableDelivery):
     """The webhook receiver could not be reached (refused, timed out): try again later."""
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect comes back as the 3xx it is: urllib would follow a 301/302/303 of a POST
-    as a GET without the body, and that GET's 200 would count as delivered (the receiver
-    saw nothing) or its 405 as a refusal for good."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 def webhook_sink(url: str, secret: str, timeout_s: float = 10) -> NamedSink:
     """POST the change as JSON, signed like our generic format: t=<unix>,v1=<hex HMAC-SHA256
     of "<t>.<body>"> in `Leadscore-Signature`; any 2xx is delivered (see `_refusal` for the
     rest). Redirects are not followed. Named by a hash of its URL, which may hold a
     credential."""
-    opener = urllib.request.build_opener(_NoRedirects)
+    opener = urllib.request.build_opener(NoRedirects)
 
     def send(message: dict[str, Any]) -> None:
         body = json.dumps(message).encode()
