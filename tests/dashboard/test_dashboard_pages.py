@@ -133,6 +133,33 @@ def test_the_page_numbers_equal_the_store_and_the_report(dash: Any) -> None:
     assert not re.search(r"href='[^']*@", html)
 
 
+def test_handovers_given_up_are_shown_apart_from_sent(dash: Any) -> None:
+    from datetime import timedelta
+
+    from leadscore.domain.outbox import StageChange
+    from leadscore.domain.state import LeadState
+    from leadscore.store.port import LeadWrite
+
+    client, app = dash
+    seed = LeadState.model_validate({"lead_id": "l_0", "email": "p0@example.com",
+                                     "score": 50, "stage": "mql", "grade": "B2"})
+    # GIVEN three closed hand-overs of one lead: two sent, one given up after its retries
+    changes = [StageChange(id=f"h{i}", lead_id="l_0", email="p0@example.com",
+                           stage_before="lead", stage_after="mql", score=50, grade="B2",
+                           at=NOW, attempts=1 + 9 * (i == 2), next_attempt_at=NOW,
+                           delivered=False) for i in range(3)]
+    app.store.transact("l_0", [], lambda snap: (LeadWrite(lead=seed, outbox=changes), None))
+    for i, change in enumerate(changes):
+        app.store.record_handover(change.model_copy(update={
+            "delivered": True, "given_up": i == 2, "closed_at": NOW,
+            "expires_at": NOW + timedelta(days=30)}))
+    # WHEN the overview is shown
+    _sign_in(client)
+    counts = _counts(client.get("/dashboard").get_data(as_text=True))
+    # THEN "sent" counts only what was sent, and the given-up change has its own line
+    assert (counts["handovers:sent"], counts["handovers:given up"]) == (2, 1)
+
+
 def test_a_grade_cell_leads_to_its_leads_and_a_lead_to_its_page(dash: Any) -> None:
     client, app = dash
     seed_leads(app.store, default_rules(), 60, NOW)

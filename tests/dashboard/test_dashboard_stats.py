@@ -41,13 +41,14 @@ def test_counts_match_what_the_leads_say(store: Any) -> None:
     assert store.count_matching(LeadCount(below_score=0)) > 0  # negatives are counted
 
 
-def test_handover_counts_split_sent_failed_and_pending(store: Any) -> None:
-    def change(i: int, attempts: int, delivered: bool) -> StageChange:
+def test_handover_counts_split_sent_given_up_failed_and_pending(store: Any) -> None:
+    def change(i: int, attempts: int, delivered: bool, given_up: bool = False) -> StageChange:
         return StageChange(id=f"h{i}", lead_id=f"lead-{i}", email=f"p{i}@example.com",
                            stage_before="lead", stage_after="mql", score=50, grade="B2",
                            at=NOW, attempts=attempts, next_attempt_at=NOW + timedelta(hours=i),
-                           delivered=delivered)
-    changes = [change(0, 0, False), change(1, 2, False), change(2, 1, True), change(3, 0, False)]
+                           delivered=delivered, given_up=given_up)
+    changes = [change(0, 0, False), change(1, 2, False), change(2, 1, True), change(3, 0, False),
+               change(4, 10, True, given_up=True)]
     lead = _lead(0, 50, "mql", "B2", "active")
     from leadscore.store.port import LeadWrite
 
@@ -55,7 +56,8 @@ def test_handover_counts_split_sent_failed_and_pending(store: Any) -> None:
     assert store.count_handovers(False, attempted=False) == 2  # all new, none tried
     for c in changes:
         store.record_handover(c)
-    assert store.count_handovers(True) == 1
+    assert store.count_handovers(True) == 2
+    assert store.count_handovers(True, given_up=True) == 1  # the dashboard's "given up"
     assert store.count_handovers(False, attempted=True) == 1
     assert store.count_handovers(False, attempted=False) == 2
 

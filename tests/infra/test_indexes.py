@@ -145,6 +145,7 @@ def _every_dashboard_query(store: Any) -> None:
         store.count_matching(count)
     for delivered, attempted in ((True, None), (False, True), (False, False)):
         store.count_handovers(delivered, attempted)
+    store.count_handovers(True, given_up=True)
     store.snapshots(30)
     for stage in ("mql", "sql"):
         store.newest_in_stage(stage, 8)

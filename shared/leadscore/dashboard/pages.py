@@ -155,8 +155,10 @@ def _email_and_handovers(view: Overview) -> str:
             "</table><p class='note'>Machine opens: opens the email service flags as "
             "automatic (Apple Mail Privacy Protection, image proxies, scanners); they score "
             "nothing. Share of all opens recorded.</p></section>"
-            f"<section><h2>Handovers</h2><table>{hand}</table><p class='note'>failed: not "
-            "delivered after at least one attempt (retrying); pending: not tried yet.</p>"
+            f"<section><h2>Handovers</h2><table>{hand}</table><p class='note'>sent: closed, every "
+            "sink took it or refused it for good; given up: a sink never took it within the "
+            "retries (logged by id); failed: not delivered after at least one "
+            "attempt (retrying); pending: not tried yet. Closed changes are kept 30 days.</p>"
             "</section>")
 
 

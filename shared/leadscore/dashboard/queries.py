@@ -4,7 +4,7 @@ Per overview page view (README, "Reads per page view"): the statistics documents
 SQLite query; Firestore: 33 documents), which hold the histogram, the total, stages,
 grades, email health, the non-openers and both open sums, kept by the write path
 (`domain/lead_stats.py`, the adapters' `lead_stats`), so their cost does not grow with the
-leads; 3 handover counts; the snapshot list (at most 30 small documents, plus one snapshot
+leads; 4 handover counts; the snapshot list (at most 30 small documents, plus one snapshot
 write a day); the hot leads (HOT_LEADS per stage read, HOT_HISTORY history entries for each
 shown), the top movers (TOP_MOVERS each way) and the latest saved back-test (one document).
 
@@ -149,6 +149,7 @@ def overview(store: LeadStore, rules: Rules, now: datetime) -> Overview:
         non_openers = stats.count_matching(LeadCount(non_opener=True))
         opens = {"human": stats.sum_counter("email_opened"),
                  "machine": stats.sum_counter("email_opened_machine")}
+    closed, given_up = stats.count_handovers(True), stats.count_handovers(True, given_up=True)
     return Overview(
         total=total,
         mql=rules.stages.mql, sql=rules.stages.sql,
@@ -159,7 +160,7 @@ def overview(store: LeadStore, rules: Rules, now: datetime) -> Overview:
         hot=hot_leads(store, rules, now),
         email=email,
         non_openers=non_openers,
-        handovers={"sent": stats.count_handovers(True),
+        handovers={"sent": closed - given_up, "given up": given_up,
                     "failed": stats.count_handovers(False, attempted=True),
                     "pending": stats.count_handovers(False, attempted=False)},
         opens=opens,

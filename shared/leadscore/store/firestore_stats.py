@@ -108,10 +108,13 @@ class FirestoreStats:
             found = found.where(filter=FieldFilter("score", "<", query.below_score))
         return _count(found)
 
-    def count_handovers(self, delivered: bool, attempted: bool | None = None) -> int:
+    def count_handovers(self, delivered: bool, attempted: bool | None = None,
+                        given_up: bool | None = None) -> int:
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         found = self._handovers.where(filter=FieldFilter("delivered", "==", delivered))
+        if given_up is not None:  # equality only: Firestore merges single-field indexes
+            found = found.where(filter=FieldFilter("given_up", "==", given_up))
         if attempted is True:
             found = found.where(filter=FieldFilter("attempts", ">", 0))
         elif attempted is False:

@@ -90,10 +90,12 @@ class MemoryStats:
         with self._lock:
             return sum(1 for lead in self._leads.values() if matches(lead, query))
 
-    def count_handovers(self, delivered: bool, attempted: bool | None = None) -> int:
+    def count_handovers(self, delivered: bool, attempted: bool | None = None,
+                        given_up: bool | None = None) -> int:
         with self._lock:
             return sum(1 for c in self._handovers.values() if c.delivered == delivered and (
-                attempted is None or (c.attempts > 0) == attempted))
+                attempted is None or (c.attempts > 0) == attempted) and (
+                given_up is None or c.given_up == given_up))
 
     def put_snapshot(self, day: str, counts: dict[str, int]) -> None:
         with self._lock:

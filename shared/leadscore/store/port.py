@@ -508,9 +508,11 @@ class DashboardStats(Protocol):
         store); adapters that know it exactly (SQLite, memory) need no mark."""
         ...
 
-    def count_handovers(self, delivered: bool, attempted: bool | None = None) -> int:
-        """Outbox records delivered or not; `attempted` splits the undelivered into failed
-        at least once (True) and never tried yet (False)."""
+    def count_handovers(self, delivered: bool, attempted: bool | None = None,
+                        given_up: bool | None = None) -> int:
+        """Outbox records delivered (closed) or not; `attempted` splits the undelivered into
+        failed at least once (True) and never tried yet (False); `given_up=True` counts the
+        closed ones delivery gave up on."""
         ...
 
     def put_snapshot(self, day: str, counts: dict[str, int]) -> None:

@@ -168,11 +168,15 @@ class SqliteStats:
                                    args).fetchone()
         return int(row[0])
 
-    def count_handovers(self, delivered: bool, attempted: bool | None = None) -> int:
+    def count_handovers(self, delivered: bool, attempted: bool | None = None,
+                        given_up: bool | None = None) -> int:
         sql, args = "SELECT COUNT(*) FROM handovers WHERE delivered = ?", [int(delivered)]
         if attempted is not None:
             sql += (" AND json_extract(doc, '$.attempts') > 0" if attempted
                     else " AND json_extract(doc, '$.attempts') = 0")
+        if given_up is not None:  # records older than the field have none: not given up
+            sql += " AND coalesce(json_extract(doc, '$.given_up'), 0) = ?"
+            args.append(int(given_up))
         return int(self._conn().execute(sql, args).fetchone()[0])
 
     def put_snapshot(self, day: str, counts: dict[str, int]) -> None:
