@@ -33,12 +33,12 @@ from leadscore.container import Container, install
 from leadscore.domain import money
 from leadscore.domain.events import checked_email
 from leadscore.domain.identity import lead_id_for, normalise_email
-from leadscore.http import STORE_UNAVAILABLE
 from leadscore.providers.email_events import kind_label
 
 ADDRESS = "zzq.alice@example.com"
 NAME, SURNAME = "ZzqAlice", "ZzqSmith"
 # what must never be in a log line: the name, and any part of the address but its domain
+STORE_UNAVAILABLE = "the store is unavailable, try again"  # what a caller is told
 SECRET_PARTS = (NAME, SURNAME, "zzq", "Zzq")
 
 
