@@ -25,7 +25,7 @@ from cloudevents.http import CloudEvent
 from conftest import PROJECT
 from emulator import free_port
 
-from functional.conftest import MAIN, client_for
+from functional.conftest import MAIN, SECRETS, client_for
 from functional.email_senders import fixture, mailgun_post, mailgun_signed
 from leadscore import logs
 from leadscore.config import Settings
@@ -104,6 +104,23 @@ def test_an_event_type_holding_an_address_is_logged_as_other(
     assert answer.status_code == 200 and answer.get_json()["ignored"] == {"other": 1}
     text, _ = logged(capsys)
     assert_clean(text)
+
+
+def test_a_postmark_origin_of_free_text_is_not_a_label(
+        app_container: Container, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN an authenticated Postmark subscription change whose Origin is a name
+    body = json.loads(fixture("postmark", "postmark_subscriptionchange_manual_customer.json"))
+    body["Origin"] = f"{NAME} {SURNAME}"
+    auth = base64.b64encode(SECRETS["postmark"].encode()).decode()
+    # WHEN it is delivered
+    answer = client_for("email_webhook").post(
+        "/postmark", data=json.dumps(body), content_type="application/json",
+        headers={"Authorization": f"Basic {auth}"})
+    # THEN it is acknowledged under a fixed label, and the name is logged nowhere
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    text, _ = logged(capsys)
+    assert_clean(text)
+    assert "SubscriptionChange/ManualSuppression/other" in text
 
 
 # --- 2. spellings the app reads as the same address ----------------------------------------
