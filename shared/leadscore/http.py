@@ -130,10 +130,26 @@ def lower_headers(request: Request) -> dict[str, str]:
     return {name.lower(): value for name, value in request.headers.items()}
 
 
+# Header values a refusal may repeat (it is logged): a caller's header is free text, and
+# only these well-known words are named back; anything else is "another one"
+KNOWN_MIMETYPES = frozenset({
+    "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
+    "text/plain", "text/html", "text/xml", "application/xml", "application/octet-stream",
+    "application/cloudevents+json", "application/x-ndjson"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+                           "TRACE", "CONNECT"})
+
+
+def named_mimetype(mimetype: str) -> str:
+    if not mimetype:
+        return "none"
+    return mimetype if mimetype in KNOWN_MIMETYPES else "another one"
+
+
 def require_json(request: Request) -> None:
     if request.mimetype != "application/json":
-        raise UnsupportedMediaType(
-            f"expected Content-Type application/json, got {request.mimetype or 'none'}")
+        raise UnsupportedMediaType("expected Content-Type application/json, got "
+                                   + named_mimetype(request.mimetype))
 
 
 def _store_failure(error: Exception) -> bool:
@@ -156,7 +172,8 @@ def endpoint(name: str, methods: Collection[str],
             bound = logs.bind_request(request.headers)  # each line names its request's trace
             try:
                 if request.method not in methods:
-                    raise MethodNotAllowed(f"{request.method} is not allowed here; use "
+                    method = request.method if request.method in KNOWN_METHODS else "this"
+                    raise MethodNotAllowed(f"{method} is not allowed here; use "
                                            + " or ".join(sorted(methods)))
                 return handler(request)
             except Exception as exc:  # noqa: BLE001 - the one catch-all: mapped, 503 or 500

@@ -208,10 +208,16 @@ def test_refusals_driven_with_a_name_never_log_it(
         answers.append(client_for("purchase_webhook").post(
             "/generic", data=body, headers=signed("generic", body),
             content_type="application/json"))
+    answers += [client_for("form_submission").post("/?form=contact", data=b"x=1",
+                                                   content_type=f"application/{NAME}"),
+                client_for("email_webhook").post("/sendgrid", data=b"[]",
+                                                 content_type=f"text/{SURNAME}"),
+                client_for("ingest").open("/", method=NAME.upper())]
     # WHEN they are answered
     text, lines = logged(capsys)
     # THEN each was refused or acknowledged, and no log line and no answer repeats the name
-    assert [a.status_code for a in answers] == [404, 404] + [200] * 8
+    assert [a.status_code for a in answers] == [404, 404] + [200] * 8 + [415, 415, 405]
+    assert NAME.upper() not in text
     assert_clean(text)
     assert_clean(" ".join(a.get_data(as_text=True) for a in answers))
     assert any(x["message"].startswith("decay message refused") for x in lines)
