@@ -28,7 +28,7 @@ from leadscore.domain.identity import redact_email
 # ("b%C3%BCcher.de") and dots ("ana%2Eb%40example%2Ecom"), and the ideographic full stop that
 # IDNA reads as a dot ("example。com": the app stores that address as "example.com"). Text
 # that is not ASCII is folded with NFKC first (`_scrubbed`), as `find_lead` folds it: a
-# fullwidth "＠" or "．" becomes "@" or ".", and a decomposed accent ("jose\u0301") is
+# fullwidth "\uff20" or "\uff0e" becomes "@" or ".", and a decomposed accent ("jose\u0301") is
 # composed. `/ ? & =` end an address: they are a URL's delimiters, and a path or query
 # around an address stays readable.
 #
