@@ -83,10 +83,12 @@ def _scrub_access_logs() -> None:
     from leadscore.logs import JsonFormatter, ScrubFilter
 
     after_path = re.compile(r"[?#][^\s\"]*")
+    colours = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours its lines for a terminal
 
     class _PathOnly(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            record.msg, record.args = after_path.sub("?…", record.getMessage()), ()
+            message = colours.sub("", record.getMessage())
+            record.msg, record.args = after_path.sub("?…", message), ()
             return True
 
     for name in ("werkzeug", "gunicorn.access"):
