@@ -29,6 +29,7 @@ from leadscore.errors import (
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
+    named_mimetype,
 )
 
 Handler: TypeAlias = Callable[[Request], Response]
@@ -130,20 +131,8 @@ def lower_headers(request: Request) -> dict[str, str]:
     return {name.lower(): value for name, value in request.headers.items()}
 
 
-# Header values a refusal may repeat (it is logged): a caller's header is free text, and
-# only these well-known words are named back; anything else is "another one"
-KNOWN_MIMETYPES = frozenset({
-    "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
-    "text/plain", "text/html", "text/xml", "application/xml", "application/octet-stream",
-    "application/cloudevents+json", "application/x-ndjson"})
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
-                           "TRACE", "CONNECT"})
-
-
-def named_mimetype(mimetype: str) -> str:
-    if not mimetype:
-        return "none"
-    return mimetype if mimetype in KNOWN_MIMETYPES else "another one"
+                           "TRACE", "CONNECT"})  # a refusal names no other (it is logged)
 
 
 def require_json(request: Request) -> None:
