@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Request, Response
 
+from leadscore import jsonfmt
 from leadscore.container import Container, container
 from leadscore.domain import field_map
 from leadscore.domain.visitors import Tracked
@@ -138,9 +139,20 @@ def track(request: Request) -> Response:
     cors = auth.cors_headers(origin, _listed(app.settings.track_allowed_origins))
     if request.method == "OPTIONS":
         if not cors:
-            return json_response(403, {"error": "forbidden", "message":
+            return json_response(403, {"error": "forbidden", "code": "forbidden", "message":
                                        "origin not in LEADSCORE_TRACK_ALLOWED_ORIGINS"})
         return Response(status=204, headers={**auth.PREFLIGHT, **cors})
-    response = _handle(request)
+    response = _with_code(_handle(request))
     response.headers.update(cors)
+    return response
+
+
+def _with_code(response: Response) -> Response:
+    """An error body also names its error as `code`: RudderStack's Python SDK reads
+    `code` and `message` of a 4xx body, and without `code` it failed with a KeyError, which
+    it then retried as if the network had failed (a wrong key was sent again and again)."""
+    if response.status_code >= 400 and response.mimetype == "application/json":
+        body = response.get_json(silent=True)
+        if isinstance(body, dict) and "error" in body and "code" not in body:
+            response.set_data(jsonfmt.dumps({**body, "code": body["error"]}))
     return response

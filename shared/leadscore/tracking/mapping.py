@@ -122,8 +122,11 @@ def _scalars(values: dict[str, Any]) -> dict[str, ProfileValue]:
 
 
 def _address(msg: dict[str, Any]) -> str | None:
+    """The person's address: identify's traits, or any call's `context.traits`. A group
+    call's own traits describe the company (its billing address is not the user's)."""
     context_traits = msg["context"].get("traits")
-    candidates = [msg["traits"].get("email"),
+    own = msg["traits"].get("email") if msg.get("type") != "group" else None
+    candidates = [own,
                   context_traits.get("email") if isinstance(context_traits, dict) else None]
     for value in candidates:
         if isinstance(value, str) and value.strip():
@@ -135,7 +138,11 @@ def _address(msg: dict[str, Any]) -> str | None:
 
 
 def _profile(msg: dict[str, Any], policy: Policy) -> dict[str, ProfileValue]:
-    mapped = field_map.map_fields(_scalars(msg["traits"]),  # type: ignore[arg-type]
+    """An identify's traits: its own, and `context.traits` where RudderStack puts them
+    (its identify sends no top-level traits); a trait in both is the top-level one."""
+    context_traits = msg["context"].get("traits")
+    traits = {**(context_traits if isinstance(context_traits, dict) else {}), **msg["traits"]}
+    mapped = field_map.map_fields(_scalars(traits),  # type: ignore[arg-type]
                                   policy.field_mapping)
     mapped.pop("email", None)
     if policy.caller == "client" and policy.captcha_required:  # forms need a captcha
@@ -276,5 +283,7 @@ def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: d
                              for e in exc.errors(include_url=False, include_input=False))
         raise Refusal(problems[:500]) from None
     client = policy.caller == "client"
+    person = kind != "alias" and bool(msg.get("userId")) and policy.caller == "server"
     return Tracked(keys=tuple(dict.fromkeys(keys)), email=email, event=event,
-                   trusted=not client, creates=not (client and policy.captcha_required))
+                   trusted=not client, creates=not (client and policy.captcha_required),
+                   person=person)

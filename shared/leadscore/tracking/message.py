@@ -49,6 +49,15 @@ def segment_id(value: Any) -> str:
     return text
 
 
+IDS = ("userId", "anonymousId", "previousId", "groupId")
+
+
+def absent(name: str, value: Any) -> bool:
+    """Null, or an empty id: RudderStack's JavaScript SDK 1.x sends `"userId": ""` for an
+    anonymous visitor, which means no user id (as null does), not a bad one."""
+    return value is None or (name in IDS and isinstance(value, str) and not value.strip())
+
+
 def with_zone(moment: datetime) -> datetime:
     """A time without a zone is UTC (as Segment reads it)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -114,11 +123,12 @@ DEFAULTS = ("properties", "traits", "context")
 
 def load_plain(data: dict[str, Any]) -> dict[str, Any] | None:
     """`MESSAGE.load(data)` when every present value reads plainly (see the module), else
-    None. Nulls count as absent, unknown fields are dropped, as in the schema."""
+    None. Nulls and empty ids count as absent, unknown fields are dropped, as in the
+    schema."""
     out: dict[str, Any] = {}
     for name, read in FIELDS.items():
         value = data.get(name)
-        if value is None:
+        if absent(name, value):
             continue
         loaded = read(value)
         if loaded is None:

@@ -25,6 +25,7 @@ from leadscore.tracking.message import (
     SHORT,
     TYPES,
     Invalid,
+    absent,
     check_semantics,
     segment_id,
     with_zone,
@@ -71,9 +72,9 @@ class MessageSchema(WireSchema):
 
     @pre_load
     def _nulls(self, data: Any, **kwargs: Any) -> Any:
-        """Libraries send null for what they do not know: treat it as absent."""
+        """Libraries send null (or an empty id) for what they do not know: absent."""
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v is not None}
+            return {k: v for k, v in data.items() if not absent(k, v)}
         return data
 
     @validates_schema
