@@ -28,7 +28,7 @@ from leadscore.errors import (
 )
 from leadscore.http import endpoint, json_response, read_body
 from leadscore.providers.json_body import parse_json
-from leadscore.service.visitors import record
+from leadscore.service.visitors import price_full_refund, record
 from leadscore.store.port import VisitorStore
 from leadscore.tracking import auth, snippet
 from leadscore.tracking.mapping import Policy, Refusal, map_message
@@ -84,7 +84,19 @@ def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:
         batch = BATCH.load(data)
     except ValidationError as exc:
         raise ValidationFailed(f"not a batch: {exc.messages}") from None
-    return list(batch["batch"]), batch.get("sentAt")
+    shared = batch["context"]  # applies to every call of the batch (Segment's batch docs)
+    return [_with_context(m, shared) for m in batch["batch"]], batch.get("sentAt")
+
+
+def _with_context(message: Any, shared: dict[str, Any]) -> Any:
+    """A batch's `context` under a message's own (whose keys win). A batch's `integrations`
+    would go the same way, but no message's is read here (the field is dropped)."""
+    if not shared or not isinstance(message, dict):
+        return message
+    own = message.get("context")
+    if own is None:
+        return {**message, "context": shared}
+    return {**message, "context": {**shared, **own}} if isinstance(own, dict) else message
 
 
 def _post(request: Request, app: Container) -> Response:
@@ -112,7 +124,8 @@ def _post(request: Request, app: Container) -> Response:
     refused: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         try:
-            tracked.append(map_message(message, call, sent_at, now, policy))
+            item = map_message(message, call, sent_at, now, policy, index)
+            tracked.append(_priced(store, item) if item.full_refund else item)
         except Refusal as exc:
             mid = message.get("messageId") if isinstance(message, dict) else None
             refused.append({"index": index, "messageId": mid, "problem": str(exc)})
@@ -122,6 +135,15 @@ def _post(request: Request, app: Container) -> Response:
                     timedelta(days=app.settings.track_visitor_days))
     app.dispatch(result.events)
     return json_response(200, {"success": True, "accepted": len(tracked), "refused": refused})
+
+
+def _priced(store: Any, item: Tracked) -> Tracked:
+    """A full refund (`Order Refunded` without an amount) of the order's recorded amount."""
+    priced = price_full_refund(store, item)
+    if priced is None:
+        raise Refusal("Order Refunded without an amount refunds its whole order, and no "
+                      "paid order of this order_id is recorded")
+    return priced
 
 
 @endpoint("track", methods={"GET", "HEAD", "POST"})

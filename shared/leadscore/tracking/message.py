@@ -88,6 +88,15 @@ def _text(low: int | None = None, high: int | None = None,
     return read
 
 
+def cut_name(value: str) -> str:
+    """A page or screen name is only a label: a long one is cut, not refused with its view."""
+    return value[:MAX_TEXT]
+
+
+def _name(value: Any) -> str | None:
+    return cut_name(value) if type(value) is str else None
+
+
 def _id(value: Any) -> str | None:
     try:
         return segment_id(value)
@@ -114,9 +123,10 @@ def _moment(value: Any) -> datetime | None:
 FIELDS: dict[str, Callable[[Any], Any]] = {
     "type": _text(choices=TYPES), "messageId": _text(1, MAX_TEXT), "userId": _id,
     "anonymousId": _id, "previousId": _id, "groupId": _id, "event": _text(1, MAX_TEXT),
-    "name": _text(high=MAX_TEXT), "category": _text(), "properties": _object,
+    "name": _name, "category": _text(), "properties": _object,
     "traits": _object, "context": _object, "timestamp": _moment,
-    "originalTimestamp": _moment, "sentAt": _moment, "writeKey": _text()}
+    "originalTimestamp": _moment, "sentAt": _moment, "receivedAt": _moment,
+    "writeKey": _text()}
 # missing fields the schema fills in (`load_default=dict`)
 DEFAULTS = ("properties", "traits", "context")
 
