@@ -15,10 +15,12 @@ under it; identifying any of them links them all to the lead.
 People and devices (Segment's meaning, an audit of session 9): a `userId` is a person, an
 `anonymousId` a device that people may share. A message naming its userId (`Tracked.person`)
 is that person's: its device does not say who it is, its device's later events become the
-person's (the device is re-aliased, or re-linked, to them), and a key reached through the
-device (its earlier user: their pool or their lead) is never linked or moved. So a userId
-linked to a person stays theirs unless a message naming that userId says otherwise, and no
-person's events or pooled history move to another. An alias call still merges its ids.
+person's (the device is re-aliased, or re-linked, to them). A key reached through a device
+(its earlier user: their pool or their lead) is never linked or moved by a message that does
+not name it, whatever key sent it: an identification of the device (a browser's identify, a
+form) re-points the device alone. So a userId linked to a person stays theirs unless a
+message naming that userId says otherwise, and no person's events or pooled history move to
+another. An alias call, which names both ids, still merges them.
 
 Races: an anonymous event is stored first and its visitor's link read again afterwards;
 an identification links first and reads the stored events afterwards. Whichever comes
@@ -144,8 +146,7 @@ class _Visits:
             if not item.trusted and found is not None and found.lead_id not in (None, lead[0]):
                 continue  # someone else's: only a server key may re-point it
             for k in dict.fromkeys((key, terminal)):
-                if k != key and k not in item.keys and (
-                        item.person or (found is not None and found.lead_id is not None)):
+                if k != key and k not in item.keys:
                     continue  # the device's earlier user: a person of their own (module doc)
                 link = self.link(k)
                 if link is None or link.lead_id != lead[0] or link.alias_of:
