@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = config.load(args.config, {"project": args.project, "region": args.region})
         values = _secret_values(settings, args.secrets_file)
+        secrets.check_strength(values)
     except (config.ConfigError, secrets.SecretsFileError) as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -176,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     absent = [plan.secret_env(s) for s in wanted
               if plan.secret_env(s) not in values and not _has_version(settings, s)]
     values |= secrets.prompt_for(absent)
+    try:
+        secrets.check_strength(values)
+    except secrets.SecretsFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     lacking = [name for name in absent if name not in values]
     if lacking:
         print("these secrets have no value, and the functions that read them would not "

@@ -27,6 +27,27 @@ class SecretsFileError(Exception):
     pass
 
 
+# Values we choose ourselves (the others come from each provider). The dashboard is public
+# behind its token sign-in by default, and these tokens open the leads API, tracking with
+# server rights, lead ids and the Slack links: a short one is a guessable one.
+OWN_TOKENS = ("LEADSCORE_API_TOKEN", "LEADSCORE_DASHBOARD_TOKENS", "LEADSCORE_TRACK_SERVER_KEYS",
+              "LEADSCORE_ID_KEY", "LEADSCORE_SLACK_ACTION_SECRET", "LEADSCORE_HANDOVER_SECRET")
+MIN_TOKEN_LENGTH = 24  # secrets.token_urlsafe(18): 144 random bits
+SUGGESTION = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def check_strength(values: Mapping[str, str]) -> None:
+    """Refuse any of our own tokens shorter than MIN_TOKEN_LENGTH (each of a comma-separated
+    list), naming the variable only."""
+    weak = [name for name in OWN_TOKENS if name in values and any(
+        len(token.strip()) < MIN_TOKEN_LENGTH for token in values[name].split(",")
+        if token.strip())]
+    if weak:
+        raise SecretsFileError(
+            f"{', '.join(weak)}: each value must be at least {MIN_TOKEN_LENGTH} characters "
+            f"(make one with: {SUGGESTION}); nothing was changed")
+
+
 def read_file(path: Path) -> dict[str, str]:
     try:
         text = path.read_text("utf-8")

@@ -307,6 +307,43 @@ def test_a_stripe_refund_of_an_order_never_seen_still_asks_for_a_retry(
     assert send(client, "stripe", refund, signed("stripe", refund)).status_code == 503
 
 
+def _refund_days_after_charge(days: float) -> bytes:
+    """The pre-basil refund (tests/events/purchases/stripe/stripe_charge_refunded_pre_basil.json,
+    charge ch_3SUB1 of invoice in_1SUB1) made `days` after its charge was created."""
+    refund = json.loads(body_of("stripe/stripe_charge_refunded_pre_basil.json"))
+    refund["created"] = refund["data"]["object"]["created"] + int(days * 86400)
+    return json.dumps(refund).encode()
+
+
+def test_a_refund_weeks_after_a_payment_no_order_named_is_acknowledged_not_a_503(
+        client: Any, app_container: Container) -> None:
+    # GIVEN no order for the charge (a PaymentIntent of Elements or Terminal, or a payment
+    # from before the endpoint existed) WHEN its refund comes 30 days after the charge
+    refund = _refund_days_after_charge(30)
+    answers = [send(client, "stripe", refund, signed("stripe", refund)) for _ in range(2)]
+    # THEN it is acknowledged as an unmatched refund (the order's event, which Stripe retries
+    # for three days, can no longer come), and nothing is written: no made-up order
+    for answer in answers:
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.get_json()["unmatched_refunds"] == 1
+    assert app_container.store.list_leads() == []
+    # AND one made within the week still asks for a retry (its order may be on its way)
+    early = _refund_days_after_charge(6)
+    assert send(client, "stripe", early, signed("stripe", early)).status_code == 503
+
+
+def test_a_refund_weeks_after_its_known_order_still_lowers_it(
+        client: Any, app_container: Container) -> None:
+    # GIVEN the invoice paid (in_1SUB1, charge ch_3SUB1)
+    paid = body_of("stripe/stripe_invoice_paid_pre_basil.json")
+    assert send(client, "stripe", paid, signed("stripe", paid)).status_code == 200
+    # WHEN its charge is refunded 30 days later
+    refund = _refund_days_after_charge(30)
+    answer = send(client, "stripe", refund, signed("stripe", refund))
+    # THEN the order's lead gets the refund
+    assert answer.status_code == 200 and answer.get_json()["applied"] == 1, answer.get_json()
+
+
 def test_an_edited_amount_is_a_duplicate_and_a_refund_lowers_the_order(
         client: Any, app_container: Container) -> None:
     # GIVEN a paid order of 1250.00 USD (documented: the first paid report fixes the amount)

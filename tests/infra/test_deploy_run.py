@@ -40,7 +40,7 @@ def test_a_first_deploy_adds_each_secret_from_stdin_then_wires_the_dead_letters(
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     chosen = plan.all_secrets(deploy.config.load(None, {"project": "leadscore-demo-42",
                                                         "region": "europe-west1"}))
-    values = {plan.secret_env(s): f"value-of-{s}" for s in chosen}
+    values = {plan.secret_env(s): f"value-of-{s}-long-enough-to-pass" for s in chosen}
     secrets_file = tmp_path / "secrets.yaml"
     secrets_file.write_text("".join(f"{k}: {v}\n" for k, v in values.items()))
     # WHEN the deploy runs
@@ -52,7 +52,7 @@ def test_a_first_deploy_adds_each_secret_from_stdin_then_wires_the_dead_letters(
     assert code == 0
     added = {c["args"][3]: c["stdin"] for c in calls if c["args"][:3] == ["secrets",
                                                                            "versions", "add"]}
-    assert added == {plan.secret_id(s): f"value-of-{s}" for s in chosen}
+    assert added == {plan.secret_id(s): f"value-of-{s}-long-enough-to-pass" for s in chosen}
     assert not any(v in " ".join(c["args"]) for c in calls for v in values.values())
     # AND before the first function that binds them was deployed
     first_deploy = next(i for i, c in enumerate(calls) if c["args"][:2] == ["functions",
@@ -113,3 +113,25 @@ def test_destroy_goes_on_past_what_is_already_gone_and_stops_at_a_real_refusal(
     with pytest.raises(SystemExit, match="PERMISSION_DENIED"):
         deploy.main(args)
     assert json.loads(log.read_text().splitlines()[-1])[:3] == ["functions", "delete", "ingest"]
+
+
+@pytest.mark.parametrize("weak", ["LEADSCORE_DASHBOARD_TOKENS", "LEADSCORE_API_TOKEN"])
+def test_a_short_token_of_our_own_is_refused_before_anything_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        weak: str) -> None:
+    # GIVEN every secret, one of our own tokens short (the second of a rotated pair)
+    log = _fake(tmp_path, monkeypatch, refused="none")
+    chosen = plan.all_secrets(deploy.config.load(None, {"project": "leadscore-demo-42",
+                                                        "region": "europe-west1"}))
+    values = {plan.secret_env(s): f"value-of-{s}-long-enough-to-pass" for s in chosen}
+    values[weak] = "a-strong-enough-token-of-32-chars,hunter2"
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    # WHEN the deploy runs
+    code = deploy.main(["--project", "leadscore-demo-42", "--region", "europe-west1",
+                        "--secrets-file", str(secrets_file),
+                        "--bundle", str(tmp_path / "bundle")])
+    # THEN it stops before any gcloud call, naming the variable and never the value
+    err = capsys.readouterr().err
+    assert code == 2 and not log.exists()
+    assert weak in err and "at least 24 characters" in err and "hunter2" not in err

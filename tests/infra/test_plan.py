@@ -128,7 +128,7 @@ def test_secret_values_never_appear(tmp_path: Path, capsys: pytest.CaptureFixtur
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a value for every secret of a deployment
     names = [plan.secret_env(s) for s in plan.all_secrets(settings())]
-    values = {name: f"s3cr3t-{i}-value" for i, name in enumerate(names)}
+    values = {name: f"s3cr3t-{i}-value-long-enough-for-a-token" for i, name in enumerate(names)}
     secrets_file = tmp_path / "secrets.env"
     secrets_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     monkeypatch.chdir(tmp_path)

@@ -83,6 +83,34 @@ def test_url_page_campaign_and_utm_rules_match_clicks_forms_and_page_views() -> 
     assert score(rules, [demo]) == pytest.approx(45)  # no utm: no linkedin points
 
 
+def test_a_behaviour_rules_points_are_its_own_line_of_what_each_rule_contributes() -> None:
+    from leadscore.domain.explain import contributions
+    from leadscore.domain.scoring import breakdown
+
+    # GIVEN a URL rule on clicks (+6 for the Black Friday campaign) beside the click's +3
+    rules = with_behaviour(
+        {"id": "black-friday", "events": ["email.clicked"], "reason": "Black Friday click",
+         "where": {"field": "campaign", "contains": ["black friday"]}, "points": 6})
+    clicks = [event("email_clicked", ANA, f"c{i}", NOW - timedelta(days=3 * i), source="esp",
+                    url=f"https://acme.com/x?utm_campaign=Black-Friday+2026&n={i}")
+              for i in range(3)]
+    lead, entries = apply_events(None, "l", ANA, clicks, rules, NOW)
+    # WHEN what each rule is worth now is listed
+    lines = {line["rule"]: line for line in contributions(lead, entries, rules, NOW)}
+    # THEN the campaign rule has its own line with its own reason and its events, the click
+    # rule keeps only its own points, and the lines still add up to the score
+    faded = sum(2 ** (-3 * i / rules.half_life_for(rules.behaviour[0])) for i in range(3))
+    assert lines["behaviour.black-friday"]["points"] == pytest.approx(6 * faded)
+    assert lines["behaviour.black-friday"]["reason"] == "Black Friday click"
+    assert lines["behaviour.black-friday"]["events"] == 3
+    click_rule = rules.engagement["email.clicked"]
+    assert lines["email.clicked"]["points"] == pytest.approx(
+        3 * sum(2 ** (-3 * i / rules.half_life_for(click_rule)) for i in range(3)))
+    parts = breakdown(lead, rules, NOW)
+    assert sum(line["points"] for line in lines.values()) == pytest.approx(
+        parts.fit + parts.engagement)
+
+
 def test_rules_check_names_the_behaviour_rule_and_field() -> None:
     with pytest.raises(RulesError) as raised:
         with_behaviour({"id": "often", "events": ["activity.x"], "points": 5,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from leadscore.domain import decay, money
-from leadscore.domain.behaviour import counter_key, event_fields
+from leadscore.domain.behaviour import BehaviourRule, counter_key, event_fields
 from leadscore.domain.events import (
     CustomActivity,
     EmailBounced,
@@ -105,17 +105,20 @@ def _score_rule(event: Event, delta: LeadDelta, rules: Rules) -> list[HistoryIte
                                                                          rules)
 
 
-def _behaviour_rules(event: Event, key: str, delta: LeadDelta,
-                     rules: Rules) -> list[HistoryItem]:
-    """Behaviour rules the event matches (see `behaviour.py`): points, or a window count."""
+def matching_behaviour(event: Event, key: str, rules: Rules) -> list[BehaviourRule]:
+    """The behaviour rules an event of engagement key `key` matches, in rules order."""
     if not rules.behaviour:
         return []
     given = event.__dict__  # a missing attribute costs pydantic's slow `__getattr__`
     fields = event_fields(given.get("url"), given.get("campaign"))
+    return [rule for rule in rules.behaviour if rule.matches(key, fields)]
+
+
+def _behaviour_rules(event: Event, key: str, delta: LeadDelta,
+                     rules: Rules) -> list[HistoryItem]:
+    """Behaviour rules the event matches (see `behaviour.py`): points, or a window count."""
     items = []
-    for rule in rules.behaviour:
-        if not rule.matches(key, fields):
-            continue
+    for rule in matching_behaviour(event, key, rules):
         hl = rules.half_life_for(rule)
         reason = rule.reason or f"behaviour rule {rule.id}"
         if rule.frequency:

@@ -54,10 +54,13 @@ def lead_pages(store: LeadStore, lead_ids: Sequence[str] | None, after_id: str |
 
 
 def erased_since_read(store: LeadStore, lead_ids: Sequence[str]) -> set[str]:
-    """The leads of a sync's answer that were erased after the run read them: a tombstone
-    and no lead (a lead started again with consent after its erasure has one). The run sent
-    what it read, so no sync record may be kept for them, refused or stored: it would keep
-    the erased lead's score and stage under its id. One tombstone read per lead answered,
-    beside its HTTP call."""
-    return {i for i in lead_ids if store.tombstone(i) is not None and store.get_lead(i) is None}
+    """The leads of a sync's answer that were erased after the run read them: an erasure's
+    tombstone and no lead (a lead started again with consent after its erasure has one). The
+    run sent what it read, so no sync record may be kept for them, refused or stored: it
+    would keep the erased lead's score and stage under its id. A moved lead (a moved record,
+    `moved_to`) is no erasure: its person changed address, and a GDPR delete would remove
+    sales' contact and, in HubSpot, blocklist the address. One tombstone read per lead
+    answered, beside its HTTP call."""
+    return {i for i in lead_ids if (gone := store.tombstone(i)) is not None
+            and gone.moved_to is None and store.get_lead(i) is None}
 
