@@ -319,6 +319,10 @@ def _mailgun_failure(reason: str, code: int, enhanced: str, message: str) -> byt
     ("espblock", 550, "5.7.1", "5.7.1 Service unavailable; client host blocked", False),
     ("generic", 550, "5.1.1", "5.1.1 The email account does not exist", True),
     ("generic", 550, "", "5.1.10 Recipient address rejected: no such user", True),
+    ("generic", 550, "", "smtp; 550-5.1.1 The email account that you tried to reach does "
+                         "not exist.", True),
+    ("generic", 550, "", "550 5.1.1 <a@b.example>: Recipient address rejected", True),
+    ("generic", 554, "", "554 5.7.1 Service unavailable; Client host blocked", False),
 ])
 def test_mailgun_permanent_failures_are_hard_only_for_a_bad_address(
         app_container: Container, reason: str, code: int, enhanced: str, message: str,

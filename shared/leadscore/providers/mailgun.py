@@ -132,7 +132,7 @@ def event_hash(event_data: Any) -> str:
 # RFC 3463 enhanced status 5.1.x: the address itself is bad (5.1.1 no such user, 5.1.2 no
 # such domain...). Other 5xx refusals (5.7.1 "rejected due to local policy", Mailgun's
 # ESPBLOCK and BLACKLISTED classes) refuse the sender or the content, not the address.
-BAD_ADDRESS = re.compile(r"5\.1\.[0-9]{1,3}")
+BAD_ADDRESS = re.compile(r"(?<![0-9.])5\.1\.[0-9]{1,3}(?![0-9.])")
 
 
 def _hard(data: dict[str, Any]) -> bool:
@@ -142,11 +142,13 @@ def _hard(data: dict[str, Any]) -> bool:
     if data["reason"] == "bounce" or (data["flags"] or {}).get("is-delayed-bounce") is True:
         return True
     status = data["delivery_status"] or {}
-    enhanced = status.get("enhanced-code")
-    if not isinstance(enhanced, str) or not enhanced.strip():  # the code leads the message
-        message = status.get("message")
-        enhanced = message.split(" ", 1)[0] if isinstance(message, str) else ""
-    return BAD_ADDRESS.fullmatch(enhanced.strip()) is not None
+    # the enhanced code's own field, else `bounce-code`, else where the server's reply
+    # holds it ("smtp; 550-5.1.1 ...", "550 5.1.1 <a@b>: Recipient address rejected")
+    for field in ("enhanced-code", "bounce-code", "message", "description"):
+        text = status.get(field)
+        if isinstance(text, str) and text.strip():
+            return BAD_ADDRESS.search(text[:2000]) is not None
+    return False
 
 
 def _bot(data: dict[str, Any]) -> str:
