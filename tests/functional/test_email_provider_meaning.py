@@ -478,12 +478,16 @@ def test_resend_bounce_of_a_message_to_several_is_nobodys(app: Edges,
 
 
 def test_resend_open_of_a_message_to_several_is_the_first_recipients_once(app: Edges) -> None:
-    # GIVEN the open of a message to ana and ben (one event; Resend does not say whose)
-    raw = _resend_to_several("email_opened", to=[RECIPIENT, "ben@example.com"])
-    assert post("resend", raw, svix_id="msg_open_of_one_of_two").status_code == 200
-    # THEN it is recorded once, on the first recipient, and ben has nothing
+    # GIVEN a message to ana, cc ben and cy: Resend sends an open for each recipient who
+    # opens it, each with its own svix-id, none saying whose it is
+    raw = _resend_to_several("email_opened", to=[RECIPIENT],
+                             cc=["ben@example.com", "cy@example.com"])
+    for svix_id in ("msg_open_1", "msg_open_2", "msg_open_3"):
+        assert post("resend", raw, svix_id=svix_id).status_code == 200
+    # THEN one open is recorded, on the first recipient, and the others have nothing
     assert recorded(app) == expected(RESEND["email_opened"])
     assert app.store.get_lead(lead_id_for("ben@example.com")) is None
+    assert app.store.get_lead(lead_id_for("cy@example.com")) is None
 
 
 def test_ses_topic_opt_out_and_back_in_leaves_the_address_subscribed(app: Edges) -> None:

@@ -31,8 +31,10 @@ One recipient per event: Resend sends an event for each recipient of a message (
 too) without saying which one it is about (django-anymail's Resend webhook notes the same),
 so an email event is the first `data.to` address's. A message with more than one address
 (in `to`, `cc` or `bcc`) cannot say whose bounce or complaint it is: those are acknowledged
-and ignored rather than suppress a person who got the email. Blind copies the payload does
-not list cannot be told apart.
+and ignored rather than suppress a person who got the email; and its deliveries, opens and
+clicks (one per recipient, each with its own svix-id) count once per message (and link),
+keyed by `email_id`, not once per recipient. Blind copies the payload does not list cannot
+be told apart.
 """
 
 from __future__ import annotations
@@ -172,6 +174,10 @@ def parse(request: Inbound) -> ParseResult:
     if at is None:
         return ParseResult(ignored=[body["type"] if body["type"] in DOCUMENTED else "unknown"])
     msg_id = request.headers.get("svix-id", "")
+    email_id = data.get("email_id")
+    if _addresses(data)[1] > 1 and isinstance(email_id, str) and email_id:
+        # one event per recipient of one message: the same event for the first address
+        msg_id = f"{email_id}:{body['type']}:{extra.get('url') or ''}"
     events = []
     for i, email in enumerate(recipients):
         if not isinstance(email, str):
