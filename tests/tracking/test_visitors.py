@@ -98,3 +98,24 @@ def test_unidentified_visitors_expire(store: Any, rules: Rules) -> None:
     send(store, rules, [page("anon-y", "/", NOW, "p2")], NOW)
     assert store.purge_visitors(later) >= 1
     assert store.visitor_events(visitor_key("anon", "anon-y")) == []
+
+
+def test_a_visitor_identified_by_an_address_that_moved_joins_the_lead_it_moved_to(
+        store: Any, rules: Rules) -> None:
+    from leadscore.service.moves import move_lead
+
+    new_email = "ines.torres@acme-group.example"
+    # GIVEN a lead whose address moved to a new one (Mailchimp's upemail)
+    send(store, rules, [identify("anon-9", EMAIL, NOW - timedelta(days=2), "i0")], NOW)
+    assert move_lead(store, rules, EMAIL, new_email, NOW - timedelta(days=1)) > 0
+    # WHEN a new device views the pricing page and identifies with the old address
+    send(store, rules, [page("anon-10", "/pricing", NOW - timedelta(hours=2), "p1")], NOW)
+    joined = send(store, rules, [identify("anon-10", EMAIL, NOW - timedelta(hours=1), "i1")],
+                  NOW)
+    # THEN the view is not stranded as if the address were erased: it joins the lead the
+    # address moved to, and nothing waits on the device any more
+    assert joined.joined == 1
+    activities = [e.event["activity"] for e in store.history(lead_id_for(new_email))]
+    assert "pricing_page_visit" in activities
+    assert store.visitor_events(visitor_key("anon", "anon-10")) == []
+    assert store.get_lead(LEAD) is None

@@ -60,7 +60,7 @@ from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.identity import lead_id_for, ledger_key
 from leadscore.domain.rules import Rules
 from leadscore.domain.visitors import Tracked, visitor_key
-from leadscore.store.port import LeadStore, VisitorEvent, VisitorLink, VisitorStore
+from leadscore.store.port import LeadStore, Tombstone, VisitorEvent, VisitorLink, VisitorStore
 
 MAX_ALIAS_HOPS = 4
 MAX_VISITOR_EVENTS = 1000  # stored per visitor key: the most recently stored are kept
@@ -78,6 +78,10 @@ class TrackResult:
     applied: int
     duplicates: int
     events: list[DomainEvent] = field(default_factory=list)
+
+
+def _is_erasure(stone: Tombstone | None) -> bool:
+    return stone is not None and stone.moved_to is None
 
 
 class _Visits:
@@ -121,8 +125,10 @@ class _Visits:
         return self.leads[lead_id]
 
     def erased(self, lead_id: str) -> bool:
-        """Erased and not started again (by a form): no visitor key may name it."""
-        return self.store.tombstone(lead_id) is not None and not self.exists(lead_id)
+        """Erased and not started again (by a form): no visitor key may name it. A moved
+        address (Mailchimp's `upemail`) is no erasure: a link to it is followed to the
+        lead it moved to when its events are written (`service/writes.py`)."""
+        return _is_erasure(self.store.tombstone(lead_id)) and not self.exists(lead_id)
 
     def known_lead(self, item: Tracked) -> Lead | None:
         if item.email:
@@ -163,7 +169,7 @@ class _Visits:
         # An erasure that finished between the check above and these puts deleted the links
         # it found, not ours. It writes its tombstone before deleting links, so reading the
         # tombstone after our puts sees it: whichever comes second sees the other.
-        if self.store.tombstone(lead[0]) is not None and self.store.get_lead(lead[0]) is None:
+        if _is_erasure(self.store.tombstone(lead[0])) and self.store.get_lead(lead[0]) is None:
             self.visitors.erase_visitors(lead[0])
             for k in writes:
                 self.drain.pop(k, None)
