@@ -31,17 +31,32 @@ class SecretsFileError(Exception):
 # behind its token sign-in by default, and these tokens open the leads API, tracking with
 # server rights, lead ids and the Slack links: a short one is a guessable one.
 OWN_TOKENS = ("LEADSCORE_API_TOKEN", "LEADSCORE_DASHBOARD_TOKENS", "LEADSCORE_TRACK_SERVER_KEYS",
-              "LEADSCORE_ID_KEY", "LEADSCORE_SLACK_ACTION_SECRET", "LEADSCORE_HANDOVER_SECRET")
+              "LEADSCORE_SLACK_ACTION_SECRET", "LEADSCORE_HANDOVER_SECRET",
+              "LEADSCORE_PURCHASE_SECRET", "LEADSCORE_SES_EVENTBRIDGE_SECRET")
+OWN_KEYS = ("LEADSCORE_ID_KEY",)  # one value, commas and all
+# `user:password` pairs we choose and paste into the provider: the password is the secret
+OWN_PASSWORDS = ("LEADSCORE_POSTMARK_BASIC_AUTH", "LEADSCORE_MAILJET_BASIC_AUTH",
+                 "LEADSCORE_SPARKPOST_BASIC_AUTH")
 MIN_TOKEN_LENGTH = 24  # secrets.token_urlsafe(18): 144 random bits
 SUGGESTION = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
+def _secrets_of(name: str, value: str) -> list[str]:
+    """The parts of a setting's value that must each be long enough."""
+    if name in OWN_KEYS:
+        return [value]
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if name in OWN_PASSWORDS:
+        return [part.partition(":")[2] if ":" in part else part for part in parts]
+    return parts
+
+
 def check_strength(values: Mapping[str, str]) -> None:
-    """Refuse any of our own tokens shorter than MIN_TOKEN_LENGTH (each of a comma-separated
-    list), naming the variable only."""
-    weak = [name for name in OWN_TOKENS if name in values and any(
-        len(token.strip()) < MIN_TOKEN_LENGTH for token in values[name].split(",")
-        if token.strip())]
+    """Refuse any secret we choose ourselves (tokens, keys, the password of a Basic pair;
+    each of a comma-separated list) shorter than MIN_TOKEN_LENGTH, naming the variable
+    only."""
+    weak = [name for name in (*OWN_TOKENS, *OWN_KEYS, *OWN_PASSWORDS) if name in values and any(
+        len(secret) < MIN_TOKEN_LENGTH for secret in _secrets_of(name, values[name]))]
     if weak:
         raise SecretsFileError(
             f"{', '.join(weak)}: each value must be at least {MIN_TOKEN_LENGTH} characters "

@@ -115,7 +115,8 @@ def test_destroy_goes_on_past_what_is_already_gone_and_stops_at_a_real_refusal(
     assert json.loads(log.read_text().splitlines()[-1])[:3] == ["functions", "delete", "ingest"]
 
 
-@pytest.mark.parametrize("weak", ["LEADSCORE_DASHBOARD_TOKENS", "LEADSCORE_API_TOKEN"])
+@pytest.mark.parametrize("weak", ["LEADSCORE_DASHBOARD_TOKENS", "LEADSCORE_API_TOKEN",
+                                  "LEADSCORE_PURCHASE_SECRET", "LEADSCORE_POSTMARK_BASIC_AUTH"])
 def test_a_short_token_of_our_own_is_refused_before_anything_runs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         weak: str) -> None:
@@ -124,7 +125,8 @@ def test_a_short_token_of_our_own_is_refused_before_anything_runs(
     chosen = plan.all_secrets(deploy.config.load(None, {"project": "leadscore-demo-42",
                                                         "region": "europe-west1"}))
     values = {plan.secret_env(s): f"value-of-{s}-long-enough-to-pass" for s in chosen}
-    values[weak] = "a-strong-enough-token-of-32-chars,hunter2"
+    user = "hook-user:" if weak.endswith("_BASIC_AUTH") else ""
+    values[weak] = f"{user}a-strong-enough-secret-of-30-chars,{user}hunter2"
     secrets_file = tmp_path / "secrets.env"
     secrets_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     # WHEN the deploy runs
