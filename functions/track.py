@@ -45,7 +45,8 @@ def _call(path: str) -> str:
         name = SHORT.get(parts[1], parts[1])
         if name in (*TYPES, "batch"):
             return name
-    raise NotFound(f"no tracking call at {path}; use /v1/identify, /v1/track, /v1/page, "
+    # the path is not repeated: a refusal's message is logged, and a path is free text
+    raise NotFound("no tracking call at this path; use /v1/identify, /v1/track, /v1/page, "
                    "/v1/screen, /v1/group, /v1/alias or /v1/batch")
 
 
@@ -83,7 +84,8 @@ def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:
     try:
         batch = BATCH.load(data)
     except ValidationError as exc:
-        raise ValidationFailed(f"not a batch: {exc.messages}") from None
+        # the fields named are the sender's (free text): told to the caller, not logged
+        raise ValidationFailed(f"not a batch: {exc.messages}", log_as="not a batch") from None
     shared = batch["context"]  # applies to every call of the batch (Segment's batch docs)
     return [_with_context(m, shared) for m in batch["batch"]], batch.get("sentAt")
 
@@ -130,7 +132,9 @@ def _post(request: Request, app: Container) -> Response:
             mid = message.get("messageId") if isinstance(message, dict) else None
             refused.append({"index": index, "messageId": mid, "problem": str(exc)})
     if call != "batch" and refused:
-        raise BadRequest(f"message refused: {refused[0]['problem']}", details=refused)
+        # the problem may quote the message (an event's name): told, not logged
+        raise BadRequest(f"message refused: {refused[0]['problem']}", details=refused,
+                         log_as="message refused")
     result = record(store, store, app.rules, tracked, now,
                     timedelta(days=app.settings.track_visitor_days))
     app.dispatch(result.events)

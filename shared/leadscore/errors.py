@@ -15,10 +15,14 @@ class LeadscoreError(Exception):
 
     code = "internal_error"
 
-    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None,
+                 log_as: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []
+        # what the log says instead, when the message quotes the caller's own text (an
+        # event's name, a field the sender made up): the caller is told, the log is not
+        self.log_as = log_as or message
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}

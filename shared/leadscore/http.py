@@ -94,7 +94,7 @@ def failure_response(name: str, exc: Exception, request: Request | None = None,
         status = status_of(exc)
         level = logs.warning if status < 500 else logs.error
         level("request refused", function=name, status=status, error=exc.code,
-              problem=exc.message)
+              problem=exc.log_as)
         if pages_for_browsers and request is not None and pages.wants_html(request):
             return pages.error_page(status, public_message(exc))
         return error_response(exc)

@@ -301,3 +301,25 @@ def test_the_body_guard_lets_a_full_size_batch_through() -> None:
     from leadscore.wsgi_guard import limit_for
 
     assert limit_for("track") == MAX_BATCH_BYTES
+
+
+def test_refusals_tell_the_caller_what_was_sent_but_never_log_it(
+        track_app: Container, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "ZzqAlice ZzqSmith"
+    # GIVEN a path, an event's name and a made-up batch field carrying a person's name
+    capsys.readouterr()
+    answers = [
+        post(f"/v1/{name.replace(' ', '')}", {"anonymousId": "a-1", "type": "page"},
+             basic(SERVER_KEY)),
+        post("/v1/track", {"anonymousId": "a-1", "event": f"{name} clicked",
+                           "messageId": "m-1"},
+             {**basic(CLIENT_KEY), "Origin": ORIGIN}),
+        post("/v1/batch", {"batch": [], name: 1}, basic(SERVER_KEY)),
+        client_for("track").get(f"/v1/{name.replace(' ', '')}.js"),
+    ]
+    # WHEN they are refused THEN each is a 4xx, the event's refusal names it to the caller,
+    # and no log line holds the name
+    assert all(400 <= a.status_code < 500 for a in answers), [a.status_code for a in answers]
+    assert name in answers[1].get_json()["message"]
+    out = capsys.readouterr()
+    assert "ZzqAlice" not in out.out + out.err and "ZzqSmith" not in out.out + out.err

@@ -31,7 +31,7 @@ def serve(name: str, if_none_match: str | None) -> Response:
     elif name == f"leadscore-{version()}.js":
         cache_control = "public, max-age=31536000, immutable"
     else:
-        raise NotFound(f"no script {name}; the current one is leadscore-{version()}.js")
+        raise NotFound(f"no such script; the current one is leadscore-{version()}.js")
     headers = {"Cache-Control": cache_control, "ETag": tag,
                "Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff"}
     if if_none_match and tag in if_none_match:
