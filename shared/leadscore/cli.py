@@ -329,6 +329,14 @@ def rescore(rules_file: Path | None, dry_run: bool, as_json: bool) -> None:
     except LeadscoreError as exc:
         _fail(exc.message)
         return
+    if not dry_run and rules.content_hash != app.rules.content_hash:
+        # leads written under rules not in force: the next event rebuilt them under the
+        # rules in force, while the stage moves the rescore made were already queued for
+        # sales (an audit)
+        _fail(f"{rules_file} is not the rules in force (version {app.rules.version}): deploy "
+              "these rules first (LEADSCORE_RULES, locally and in the functions) then run "
+              "rescore; --dry-run shows the effect")
+        return
     with progress("rescoring", enabled=not as_json, total=app.store.count_leads()) as step:
         report = run(app.store, rules, app.now(), dry_run=dry_run, baseline=app.rules,
                      on_progress=step)

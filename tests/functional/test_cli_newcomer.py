@@ -3,6 +3,8 @@ erasing an address with no lead, JSON output a parser can read, readable exports
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import click
 import pytest
+import yaml
 from builders import form, opened
 from click.testing import CliRunner, Result
 from conftest import NOW
@@ -18,8 +21,9 @@ from leadscore.cli import main
 from leadscore.config import Settings
 from leadscore.container import Container, install
 from leadscore.domain.identity import lead_id_for
-from leadscore.domain.rules import default_rules
+from leadscore.domain.rules import default_rules, default_rules_text
 from leadscore.service.erasure import erase_address
+from leadscore.service.reports import BAND_ORDER
 from leadscore.service.writes import apply_events
 from leadscore.store.sqlite import SqliteStore
 
@@ -185,3 +189,101 @@ def test_import_counts_rows_for_erased_addresses(store_url: str, tmp_path: Path)
             "1 for erased addresses, not recorded") in plain.stdout
     again = json.loads(on(store_url, "import", "outcomes", str(outcomes), "--json").stdout)
     assert again["erased"] == 1 and again["duplicates"] == 1
+
+
+def candidate_rules(path: Path) -> Path:
+    """The default rules with an easy MQL: a candidate, not the rules in force."""
+    data = yaml.safe_load(default_rules_text())
+    data["version"] = "cand-1"
+    data["stages"] = {"mql": 20, "sql": 40}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_rescore_refuses_to_write_rules_that_are_not_in_force(store_url: str,
+                                                              tmp_path: Path) -> None:
+    # GIVEN candidate rules that are not the rules in force
+    cand = candidate_rules(tmp_path / "cand.yaml")
+    # WHEN the operator rescores with them for real
+    result = on(store_url, "rescore", "--rules", str(cand))
+    # THEN it is refused, saying to deploy them first, and no lead was written under them
+    assert result.exit_code == 1
+    assert "deploy these rules first (LEADSCORE_RULES" in result.stderr
+    assert "--dry-run shows the effect" in result.stderr
+    store = SqliteStore(Path(store_url.removeprefix("sqlite:///")))
+    assert {lead.rules_version for lead in store.iter_leads(limit=10)} == {
+        default_rules().version}
+    store.close()
+    # AND the dry run still previews them
+    assert on(store_url, "rescore", "--rules", str(cand), "--dry-run").exit_code == 0
+
+
+def test_rescore_applies_a_rules_file_once_it_is_in_force(
+        store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the candidate deployed (LEADSCORE_RULES names it)
+    cand = candidate_rules(tmp_path / "cand.yaml")
+    monkeypatch.setenv("LEADSCORE_RULES", str(cand))
+    # WHEN rescored with that same file THEN it applies
+    result = on(store_url, "rescore", "--rules", str(cand), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rules_version"] == "cand-1"
+
+
+def test_score_bands_are_listed_in_numeric_order(store_url: str, tmp_path: Path) -> None:
+    # GIVEN leads in the bands 0-20, 80-100 and 100+ under generous rules
+    data = yaml.safe_load(default_rules_text())
+    data["version"] = "generous"
+    data["fit"] = [{"id": "cto", "field": "job_title", "contains": ["cto"], "points": 90},
+                   {"id": "saas", "field": "industry", "one_of": ["saas"], "points": 30}]
+    generous = tmp_path / "generous.yaml"
+    generous.write_text(yaml.safe_dump(data))
+    store = SqliteStore(Path(store_url.removeprefix("sqlite:///")))
+    for email, profile in (("low@acme.com", {}), ("mid@acme.com", {"job_title": "CTO"})):
+        apply_events(store, lead_id_for(email), email, [form(email, email, NOW, **profile)],
+                     default_rules(), NOW)
+    store.close()
+    # WHEN the rescore is previewed, as a table and as JSON
+    preview = json.loads(on(store_url, "rescore", "--rules", str(generous), "--dry-run",
+                            "--json").stdout)
+    table = on(store_url, "rescore", "--rules", str(generous), "--dry-run").stdout
+    # THEN the bands come in numeric order, as `report` lists them
+    bands = list(preview["distribution"])
+    assert len(bands) >= 3 and bands == [b for b in BAND_ORDER if b in bands]
+    shown = [b for b in BAND_ORDER if b in table]
+    assert sorted(shown, key=table.index) == [b for b in BAND_ORDER if b in bands]
+
+
+def test_csv_export_writes_the_text_forms_of_the_jsonl_export(store_url: str) -> None:
+    # GIVEN leads with a flag and times
+    # WHEN exported as CSV and as JSONL
+    rows = list(csv.DictReader(io.StringIO(on(store_url, "export", "leads").stdout)))
+    lines = [json.loads(x) for x in on(store_url, "export", "leads", "--format",
+                                       "jsonl").stdout.splitlines()]
+    # THEN both write the same text for every cell: `false`, ISO 8601 times with Z
+    assert rows and len(rows) == len(lines)
+    for row, line in zip(rows, lines, strict=True):
+        assert row["non_opener"] == "false"
+        assert row["last_activity_at"] == line["last_activity_at"]
+        assert row["last_activity_at"].endswith("Z") and "T" in row["last_activity_at"]
+        for key, value in line.items():
+            expected = "" if value is None else json.dumps(value) if not isinstance(
+                value, str) else value
+            assert row[key] == expected, key
+
+
+def test_csv_export_keeps_spreadsheet_formulas_out(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a lead whose address and profile begin as a formula would
+    monkeypatch.setenv("LEADSCORE_HOME", str(tmp_path))
+    store = SqliteStore(tmp_path / "leads.db")
+    email = "=cmd@acme.com"
+    apply_events(store, lead_id_for(email), email,
+                 [form(email, "f", NOW, company="+SUM(A1)", job_title="Student")],
+                 default_rules(), NOW)
+    store.close()
+    # WHEN exported as CSV
+    out = on(f"sqlite:///{tmp_path / 'leads.db'}", "export", "leads").stdout
+    row = next(csv.DictReader(io.StringIO(out)))
+    # THEN text a spreadsheet would run starts with an apostrophe; numbers stay numbers
+    assert row["email"] == "'=cmd@acme.com" and row["profile.company"] == "'+SUM(A1)"
+    assert row["score"].startswith("-") and float(row["score"]) < 0  # a student's score
