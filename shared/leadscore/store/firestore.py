@@ -252,10 +252,12 @@ class FirestoreStore(FirestoreVisitors, FirestoreStats, FirestoreRekey, Firestor
         from google.api_core import exceptions as gexc
 
         ref = self._handovers.document(change.id)
+        doc = _handover_doc(change)
+        del doc["lead_id"]  # the stored one stands: a re-key may have moved the change
         if lease is not None:
-            return self._update_claimed(ref, _handover_doc(change), lease)
+            return self._update_claimed(ref, doc, lease)
         try:
-            ref.update(_handover_doc(change))
+            ref.update(doc)
         except gexc.NotFound:
             return False
         return True

@@ -156,7 +156,9 @@ class MemoryStore(MemoryVisitors, MemoryStats, MemoryRekey, MemoryOutbox):
                 return False
             if lease is not None and (held.delivered or held.next_attempt_at != lease):
                 return False  # no longer this sweeper's claim
-            self._handovers[change.id] = change.model_copy(deep=True)
+            # the stored lead id stands: a re-key may have moved the change since the read
+            self._handovers[change.id] = change.model_copy(update={"lead_id": held.lead_id},
+                                                           deep=True)
             return True
 
     def purge_handovers(self, now: datetime) -> int:

@@ -179,7 +179,8 @@ class LeadStore(Protocol):
         written. With `lease` (a sweeper's claim's end), only while the stored change is
         still that claim: not closed and its `next_attempt_at` equal to `lease`, checked
         atomically with the write, so a sweeper that outlasted its lease never overwrites
-        what the next claimer did."""
+        what the next claimer did. The stored `lead_id` is kept (a re-key may have moved the
+        change since the sweeper read it)."""
         ...
 
     def count_leads(self) -> int:

@@ -427,9 +427,10 @@ class SqliteStore(SqliteVisitors, SqliteStats, SqliteEventScan, SqliteRekey, Sql
         # finds it through the `handovers_pending` index (delivered, next_attempt_at)
         due = change.expires_at if change.delivered and change.expires_at else (
             change.next_attempt_at)
-        sql, args = "UPDATE handovers SET delivered = ?, next_attempt_at = ?, doc = ? " \
-            "WHERE id = ?", [int(change.delivered), due.timestamp(), change.model_dump_json(),
-                             change.id]
+        # the stored lead id stands: a re-key may have moved the change since the read
+        sql, args = "UPDATE handovers SET delivered = ?, next_attempt_at = ?, " \
+            "doc = json_set(?, '$.lead_id', lead_id) WHERE id = ?", [
+                int(change.delivered), due.timestamp(), change.model_dump_json(), change.id]
         if lease is not None:  # still this claim: the claim stored exactly this float
             sql, args = sql + " AND delivered = 0 AND next_attempt_at = ?", [
                 *args, lease.timestamp()]
