@@ -265,3 +265,70 @@ def test_mailchimp_upemail_moves_the_subscriber_to_the_new_address(
     assert app_container.store.get_lead(lead_id_for(LENA)) is None
     moved = app_container.store.get_lead(lead_id_for("lena@example.org"))
     assert moved is not None and moved.counters == {"form_submitted": 1}
+
+
+def test_mailchimp_signup_after_an_unsubscribe_makes_the_address_active_again(
+        app_container: Container) -> None:
+    client = client_for("email_webhook")
+    # GIVEN Lena unsubscribed at 15:40 (mailchimp_unsubscribe_manual.txt)
+    unsubscribe = fixture("mailchimp", "mailchimp_unsubscribe_manual.txt")
+    assert deliver(client, "mailchimp", unsubscribe).status_code == 200
+    lead = app_container.store.get_lead(lead_id_for(LENA))
+    assert lead is not None and lead.email_status == "unsubscribed"
+    # WHEN she subscribes again at 18:00 (mailchimp_subscribe.txt, fired later): Mailchimp's
+    # guide says a subscribe makes the address active again
+    signup = fixture("mailchimp", "mailchimp_subscribe.txt").replace(
+        b"fired_at=2026-11-21+09%3A00%3A00", b"fired_at=2026-11-21+18%3A00%3A00")
+    assert deliver(client, "mailchimp", signup).status_code == 200
+    # THEN the address takes mail again, and a signup scores what a signup scores
+    lead = app_container.store.get_lead(lead_id_for(LENA))
+    assert lead is not None and lead.email_status == "active"
+    assert lead.counters == {"email_unsubscribed": 1, "form_submitted": 1}
+
+
+def test_a_first_mailchimp_signup_scores_no_resubscribe_points(app_container: Container) -> None:
+    # GIVEN a new subscriber (mailchimp_subscribe.txt) WHEN Mailchimp reports the signup
+    client = client_for("email_webhook")
+    assert deliver(client, "mailchimp", fixture("mailchimp", "mailchimp_subscribe.txt")
+                   ).status_code == 200
+    # THEN the lead holds the newsletter signup's points only (no "resubscribed" bonus),
+    # faded since the signup was fired
+    lead = app_container.store.get_lead(lead_id_for(LENA))
+    rules = app_container.rules
+    signup = rules.engagement["form.newsletter"]
+    age_days = (app_container.now() - at("2026-11-21 09:00:00")).total_seconds() / 86400
+    assert lead is not None and lead.email_status == "active"
+    assert lead.engagement_score == pytest.approx(
+        signup.points * 2 ** (-age_days / rules.half_life_for(signup)), rel=1e-3)
+
+
+def _mailgun_failure(reason: str, code: int, enhanced: str, message: str) -> bytes:
+    import json
+
+    body = json.loads(fixture("mailgun", "mailgun_failed_permanent_bounce.json"))
+    data = body["event-data"]
+    data["reason"] = reason
+    data["delivery-status"].update(code=code, message=message)
+    data["delivery-status"]["enhanced-code"] = enhanced
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(("reason", "code", "enhanced", "message", "hard"), [
+    # Mailgun's Classified Bounces list: an ESP block of the sender is no bad address
+    ("generic", 554, "5.7.1", "5.7.1 [CS01] Message rejected due to local policy", False),
+    ("espblock", 550, "5.7.1", "5.7.1 Service unavailable; client host blocked", False),
+    ("generic", 550, "5.1.1", "5.1.1 The email account does not exist", True),
+    ("generic", 550, "", "5.1.10 Recipient address rejected: no such user", True),
+])
+def test_mailgun_permanent_failures_are_hard_only_for_a_bad_address(
+        app_container: Container, reason: str, code: int, enhanced: str, message: str,
+        hard: bool) -> None:
+    # GIVEN a permanent failure with another reason than `bounce`
+    raw = SENDERS["mailgun"][0](_mailgun_failure(reason, code, enhanced, message))
+    answer = deliver(client_for("email_webhook"), "mailgun", raw)
+    assert answer.status_code == 200, answer.get_json()
+    # THEN it is a hard bounce only when the enhanced code says the address is bad (5.1.x)
+    lead = app_container.store.get_lead(lead_id_for(NO_SUCH))
+    history = app_container.store.history(lead_id_for(NO_SUCH))
+    assert lead is not None and [h.event["hard"] for h in history if h.event] == [hard]
+    assert lead.email_status == ("bounced" if hard else "active")

@@ -172,7 +172,8 @@ SES_SNS = {
     "reject": [],
     "rendering_failure": [],
     "send": [],
-    "subscription_topic_optout": ["unsubscribed @ 2024-03-06T10:05:00+00:00"],
+    # one topic (AWS: topic preferences), as SendGrid's group unsubscribes: not every mail
+    "subscription_topic_optout": ["activity email_topic_unsubscribed @ 2024-03-06T10:05:00+00:00"],
     "subscription_unsubscribe_all": ["unsubscribed @ 2024-03-06T10:00:00+00:00"],
     "validation_success": [],
 }
@@ -291,6 +292,8 @@ def described(event: dict[str, Any]) -> tuple[str, datetime]:
         kind = "hard_bounce" if event["hard"] else "soft_bounce"
     elif kind == "clicked":
         kind = f"click {event['url']}"
+    elif kind == "activity":
+        kind = f"activity {event['activity']}"
     at = event["occurred_at"]
     return kind, at if isinstance(at, datetime) else datetime.fromisoformat(at)
 
@@ -453,3 +456,52 @@ def test_epoch_times_in_seconds_or_milliseconds_read_the_same() -> None:
     # SparkPost: epoch seconds as a string, or ISO 8601 with an offset
     assert timestamp("1709665200") == timestamp("2024-03-05T19:00:00.000+00:00") == at
     assert [timestamp(v) for v in ("2024-03-05T19:00:00", "²", "1" * 40, None, [])] == [None] * 5
+
+
+def _resend_to_several(name: str, **fields: Any) -> bytes:
+    body = json.loads(fixture_path("resend", name).read_bytes())
+    body["data"].update(fields)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("recipients", [{"to": [RECIPIENT, "ben@example.com"]},
+                                        {"to": [RECIPIENT], "cc": ["ben@example.com"]}])
+def test_resend_bounce_of_a_message_to_several_is_nobodys(app: Edges,
+                                                          recipients: dict[str, Any]) -> None:
+    # GIVEN a permanent bounce of a message to ana and ben: Resend sends one event per
+    # recipient and does not say whose it is (django-anymail, webhooks/resend.py)
+    raw = _resend_to_several("email_bounced_permanent", **recipients)
+    answer = post("resend", raw, svix_id="msg_bounce_of_one_of_two")
+    # THEN nobody is marked bounced: it is acknowledged and ignored
+    assert answer.status_code == 200 and answer.get_json()["status"] == "ignored"
+    assert app.store.list_leads() == []
+
+
+def test_resend_open_of_a_message_to_several_is_the_first_recipients_once(app: Edges) -> None:
+    # GIVEN the open of a message to ana and ben (one event; Resend does not say whose)
+    raw = _resend_to_several("email_opened", to=[RECIPIENT, "ben@example.com"])
+    assert post("resend", raw, svix_id="msg_open_of_one_of_two").status_code == 200
+    # THEN it is recorded once, on the first recipient, and ben has nothing
+    assert recorded(app) == expected(RESEND["email_opened"])
+    assert app.store.get_lead(lead_id_for("ben@example.com")) is None
+
+
+def test_ses_topic_opt_out_and_back_in_leaves_the_address_subscribed(app: Edges) -> None:
+    # GIVEN a contact opting out of one topic (ses_sns_subscription_topic_optout.json: weekly
+    # OptIn -> OptOut), then back in a day later (the same preferences, reversed)
+    out = json.loads(fixture_path("ses", "subscription_topic_optout").read_bytes())
+    record = json.loads(out["Message"])
+    back = dict(record, subscription=dict(
+        record["subscription"], timestamp="2024-03-07T10:05:00.000Z",
+        newTopicPreferences=record["subscription"]["oldTopicPreferences"],
+        oldTopicPreferences=record["subscription"]["newTopicPreferences"]))
+    back_in = dict(out, MessageId="another-sns-message", Message=json.dumps(back))
+    for message in (out, back_in):
+        assert post("ses", json.dumps(message).encode()).status_code == 200
+    # THEN both are recorded as topic activities and the address still takes mail: a topic
+    # is one kind of mail (AWS list management), as a SendGrid unsubscribe group
+    assert recorded(app) == expected([  # sorted by kind, then time
+        "activity email_topic_unsubscribed @ 2024-03-06T10:05:00+00:00",
+        "activity email_topic_resubscribed @ 2024-03-07T10:05:00+00:00"])
+    lead = app.store.get_lead(lead_id_for(RECIPIENT))
+    assert lead is not None and lead.email_status == "active"

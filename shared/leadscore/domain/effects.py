@@ -189,10 +189,15 @@ def effect_of(event: Event, rules: Rules) -> tuple[LeadDelta, list[HistoryItem]]
     items: list[HistoryItem] = []
     if isinstance(event, FormSubmitted | CustomActivity):
         # a form never changes the email status: anyone can type an address into a form,
-        # so only the ESP's own resubscribe event undoes an unsubscribe or a complaint
+        # so only the ESP's own resubscribe event, or a signup the ESP itself reports
+        # (`opt_in`), undoes an unsubscribe or a complaint
         delta.profile = _clean_profile(event.profile)
         delta.latest["last_activity_at"] = t
         items = _score_rule(event, delta, rules)
+        if isinstance(event, FormSubmitted) and event.opt_in:
+            delta.email_status = "active"
+            items.append(HistoryItem(rule="email.opt_in", points=0, reason=(
+                "signup reported by the email tool: the address takes mail again")))
     elif isinstance(event, EmailDelivered):
         delta.latest["last_sent_at"] = t
         delta.earliest["first_sent_at"] = t

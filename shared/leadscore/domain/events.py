@@ -124,6 +124,9 @@ class FormSubmitted(_Event):
     profile: dict[str, ProfileValue] = Field(default_factory=dict)
     url: str | None = Field(default=None, max_length=2048)  # the page the form was on
     campaign: str | None = Field(default=None, max_length=256)
+    # the email tool itself reports this signup (Mailchimp's `subscribe`): the address
+    # takes mail again, as after a resubscribe. Never set from a web form's fields
+    opt_in: bool = False
 
     _kind = field_validator("form_kind")(_slug)
     _bounded = field_validator("profile")(check_profile)  # limits.py: 422 naming the field

@@ -10,8 +10,9 @@ What each documented event means here (sources: "Synchronize Audience Data with 
 [MC-GUIDE], the List Webhooks API [MC-API], the classic webhook documentation's samples
 [MC-LEGACY]; see tests/events/email/mailchimp/SOURCES.md):
 
-- `subscribe` -> `form_submitted(form_kind="newsletter")` with the merge fields as profile: a
-  signup; it makes the address active again [MC-GUIDE]
+- `subscribe` -> `form_submitted(form_kind="newsletter", opt_in=True)` with the merge fields
+  as profile: a signup; it makes the address active again [MC-GUIDE] (`opt_in`: the status
+  becomes active, as after a resubscribe, without a resubscribe's points)
 - `unsubscribe`, `reason: manual`, `action: unsub` -> `email_unsubscribed`: the person opted out
   [MC-LEGACY]
 - `unsubscribe`, `reason: abuse` -> `email_complained`: unsubscribed because of a spam complaint
@@ -121,7 +122,7 @@ def parse(raw: bytes) -> ParseResult:
     if kind == "upemail":
         return _upemail(form, key, at)
     if kind == "subscribe":
-        add("form_submitted", form_kind="newsletter", profile=_profile(form))
+        add("form_submitted", form_kind="newsletter", profile=_profile(form), opt_in=True)
     elif kind == "profile":
         add("activity", activity="profile_updated", profile=_profile(form))
     elif reason == "abuse":  # unsubscribe or cleaned after a spam complaint

@@ -26,8 +26,10 @@ reference [MG-EV]; see tests/events/email/mailgun/SOURCES.md):
   earlier, which was its own event [MG-EV]
 - `failed`, permanent, `reason: old` -> `email_bounced(hard=False)`: the retry limit was reached
   (e.g. MX unreachable): the mailbox may exist [MG-EV]
-- `failed`, permanent, other reasons -> `email_bounced`, hard only with a 5xx
-  `delivery-status.code`: an ESP refused it; the reasons are not all documented [MG-UM]
+- `failed`, permanent, other reasons -> `email_bounced`, hard only when the enhanced status
+  code says the address is bad (5.1.x, RFC 3463); blocks of the sender or its content
+  (5.7.1 "rejected due to local policy", Mailgun's ESPBLOCK and BLACKLISTED classes in its
+  Classified Bounces list) are soft [MG-UM]
 - `opened`, `client-info.bot` empty -> `email_opened(machine_open=False)`: [MG-UM]
 - `opened`, `client-info.bot` `apple` / `gmail` / `generic` ->
   `email_opened(machine_open=True)`: Apple MPP, Gmail's proxy or a scanner [MG-UM]
@@ -52,6 +54,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -126,11 +129,24 @@ def event_hash(event_data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# RFC 3463 enhanced status 5.1.x: the address itself is bad (5.1.1 no such user, 5.1.2 no
+# such domain...). Other 5xx refusals (5.7.1 "rejected due to local policy", Mailgun's
+# ESPBLOCK and BLACKLISTED classes) refuse the sender or the content, not the address.
+BAD_ADDRESS = re.compile(r"5\.1\.[0-9]{1,3}")
+
+
 def _hard(data: dict[str, Any]) -> bool:
+    """A hard bounce: Mailgun's own `bounce` reason (the address went on its bounce list),
+    a delayed bounce, or any other permanent failure whose enhanced code says the address
+    is bad. A mailbox provider's block of the sender is soft (as SendGrid's `blocked`)."""
     if data["reason"] == "bounce" or (data["flags"] or {}).get("is-delayed-bounce") is True:
         return True
-    code = (data["delivery_status"] or {}).get("code")
-    return isinstance(code, int | str) and str(code).isdigit() and 500 <= int(code) < 600
+    status = data["delivery_status"] or {}
+    enhanced = status.get("enhanced-code")
+    if not isinstance(enhanced, str) or not enhanced.strip():  # the code leads the message
+        message = status.get("message")
+        enhanced = message.split(" ", 1)[0] if isinstance(message, str) else ""
+    return BAD_ADDRESS.fullmatch(enhanced.strip()) is not None
 
 
 def _bot(data: dict[str, Any]) -> str:

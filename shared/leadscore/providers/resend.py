@@ -14,7 +14,7 @@ tests/test_resend_webhooks.py):
 
 | type | canonical event |
 |---|---|
-| email.delivered | email_delivered, each of `data.to` |
+| email.delivered | email_delivered, the first of `data.to` (see below) |
 | email.opened | email_opened (no machine-open flag is documented) |
 | email.clicked | email_clicked, url = `data.click.link`, time `data.click.timestamp` |
 | email.bounced, `bounce.type` Permanent | email_bounced hard |
@@ -26,6 +26,13 @@ tests/test_resend_webhooks.py):
 | email.sent, email.scheduled, email.delivery_delayed, email.failed, email.suppressed, email.received, contact.created, contact.deleted, domain.*, others | acknowledged, ignored |
 
 Times are the event's top-level `created_at` (`data.created_at` is when the email was made).
+
+One recipient per event: Resend sends an event for each recipient of a message (cc and bcc
+too) without saying which one it is about (django-anymail's Resend webhook notes the same),
+so an email event is the first `data.to` address's. A message with more than one address
+(in `to`, `cc` or `bcc`) cannot say whose bounce or complaint it is: those are acknowledged
+and ignored rather than suppress a person who got the email. Blind copies the payload does
+not list cannot be told apart.
 """
 
 from __future__ import annotations
@@ -121,11 +128,24 @@ def _bounce(bounce: dict[str, Any]) -> dict[str, Any] | None:
     return {"hard": "hard bounce" in text or "permanent" in text}
 
 
+STATUS_CHANGES = frozenset({"email.bounced", "email.complained"})
+
+
+def _addresses(data: dict[str, Any]) -> tuple[list[Any], int]:
+    """The address an email event is about (the first `to`, see above), and how many
+    addresses the message had."""
+    fields = [data.get(name) for name in ("to", "cc", "bcc")]
+    listed = [value if isinstance(value, list) else [value] if isinstance(value, str) else []
+              for value in fields]
+    return listed[0][:1], sum(len(values) for values in listed)
+
+
 def meaning(kind: str, data: dict[str, Any], created: datetime | None
             ) -> tuple[str, list[Any], datetime | None, dict[str, Any]] | None:
     """(canonical kind, addresses, time, extra) for a scored event, else None."""
-    to = data.get("to")
-    recipients: list[Any] = to if isinstance(to, list) else []
+    recipients, addresses = _addresses(data)
+    if kind in STATUS_CHANGES and addresses > 1:
+        return None  # whose bounce or complaint it is, the event does not say
     if kind in SIMPLE:
         return SIMPLE[kind], recipients, created, {}
     if kind == "email.clicked":

@@ -20,8 +20,9 @@ monitoring-eventbridge.html; django-anymail's tests/test_amazon_ses_webhooks.py)
 | Bounce Transient (any sub-type), Undetermined | email_bounced soft |
 | Complaint | email_complained, each complained recipient |
 | Complaint with complaintSubType OnAccountSuppressionList, or feedback type `not-spam` | acknowledged, ignored (nobody complained) |
-| Subscription: `unsubscribeAll` turned on, or a topic turned OptIn -> OptOut | email_unsubscribed (the contact: `mail.destination`) |
+| Subscription: `unsubscribeAll` turned on | email_unsubscribed (the contact: `mail.destination`) |
 | Subscription: `unsubscribeAll` turned off | email_resubscribed |
+| Subscription: a topic turned OptIn -> OptOut (or back) | activity `email_topic_unsubscribed` (`email_topic_resubscribed`): one kind of mail, as SendGrid's group unsubscribes; the address stays subscribed to the rest |
 | Send, Reject, Rendering Failure, DeliveryDelay, Received (inbound), other | acknowledged, ignored |
 
 Keys come from the record, not the envelope, so a redelivery (SNS retry, EventBridge
@@ -74,14 +75,19 @@ def _topics(preferences: dict[str, Any], status: str) -> set[str]:
     return found
 
 
-def _subscription(body: dict[str, Any]) -> str | None:
+def _subscription(body: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """(canonical kind, extra) of a contact's preference change, else None."""
     new, old = _dict(body.get("newTopicPreferences")), _dict(body.get("oldTopicPreferences"))
     if new.get("unsubscribeAll") is True and old.get("unsubscribeAll") is not True:
-        return "email_unsubscribed"
+        return "email_unsubscribed", {}
     if new.get("unsubscribeAll") is False and old.get("unsubscribeAll") is True:
-        return "email_resubscribed"
+        return "email_resubscribed", {}
+    # one topic: one kind of mail stops (or starts again), not all of it (an audit: a topic
+    # opt-out unsubscribed the address for good, and opting back in was ignored)
     if _topics(new, "OptOut") - _topics(old, "OptOut"):
-        return "email_unsubscribed"  # one topic opted out: mail of that kind stops
+        return "activity", {"activity": "email_topic_unsubscribed"}
+    if _topics(old, "OptOut") - _topics(new, "OptOut"):
+        return "activity", {"activity": "email_topic_resubscribed"}
     return None
 
 
@@ -138,7 +144,8 @@ def record_events(record: dict[str, Any], where: str) -> list[Event]:
                 lambda email: f"complaint:{feedback}:{email.lower()}")
     elif kind == "Subscription":
         body = _dict(record.get("subscription"))
-        mapped, at = _subscription(body), iso_time(body.get("timestamp"))
-        if mapped:
-            add("mail.destination", mapped, destination, at, by_message("subscription", at))
+        change, at = _subscription(body), iso_time(body.get("timestamp"))
+        if change:
+            add("mail.destination", change[0], destination, at,
+                by_message("subscription", at), **change[1])
     return out  # Send, Reject, Rendering Failure, DeliveryDelay, Received, new types
