@@ -82,3 +82,18 @@ class StoreUnavailable(TransientError):
     clear error, answered 503 with Retry-After; the CLI prints its message on one line."""
 
     code = "store_unavailable"
+
+
+# Header values a refusal may repeat (refusals are logged): a caller's header is free text,
+# and only these well-known words are named back; anything else is "another one"
+KNOWN_MIMETYPES = frozenset({
+    "application/json", "application/x-www-form-urlencoded", "multipart/form-data",
+    "text/plain", "text/html", "text/xml", "application/xml", "application/octet-stream",
+    "application/cloudevents+json", "application/x-ndjson"})
+
+
+def named_mimetype(mimetype: str) -> str:
+    """A request's media type as a refusal may name it."""
+    if not mimetype:
+        return "none"
+    return mimetype if mimetype in KNOWN_MIMETYPES else "another one"

@@ -24,10 +24,12 @@ from leadscore.errors import (
     NotFound,
     PayloadTooLarge,
     RulesError,
+    StoreUnavailable,
     TransientError,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
+    named_mimetype,
 )
 
 Handler: TypeAlias = Callable[[Request], Response]
@@ -66,10 +68,44 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 RETRY_AFTER_S = "5"  # a 503 tells the sender when to come back (most retry anyway)
 
 
+# What a caller is told when the store cannot be reached: its error text names the setting
+# and host it tried ("FIRESTORE_EMULATOR_HOST=10.0.0.7:8080 does not answer"), which is for
+# the log line and the operator's CLI, not for whoever posted a form
+STORE_UNAVAILABLE = "the store is unavailable, try again"
+
+
+def public_message(error: LeadscoreError) -> str:
+    return STORE_UNAVAILABLE if isinstance(error, StoreUnavailable) else error.message
+
+
 def error_response(error: LeadscoreError) -> Response:
     status = status_of(error)
-    return json_response(status, error.to_json(),
+    body = error.to_json()
+    body["message"] = public_message(error)
+    return json_response(status, body,
                          headers={"Retry-After": RETRY_AFTER_S} if status == 503 else None)
+
+
+def failure_response(name: str, exc: Exception, request: Request | None = None,
+                     pages_for_browsers: bool = False) -> Response:
+    """The answer to a failed request, and its one log line: our own errors with their
+    status, a corrupt or locked SQLite file 503, anything else 500 with its trace logged."""
+    if isinstance(exc, LeadscoreError):
+        status = status_of(exc)
+        level = logs.warning if status < 500 else logs.error
+        level("request refused", function=name, status=status, error=exc.code,
+              problem=exc.message)
+        if pages_for_browsers and request is not None and pages.wants_html(request):
+            return pages.error_page(status, public_message(exc))
+        return error_response(exc)
+    if _store_failure(exc):  # corrupt, read-only or locked file
+        logs.error("store unavailable", function=name, problem=type(exc).__name__)
+        return json_response(503, {"error": "store_unavailable", "message":
+                                   "the store cannot be used; retry later"},
+                             headers={"Retry-After": RETRY_AFTER_S})
+    logs.exception("unexpected failure", function=name)
+    return json_response(500, {"error": "internal_error",
+                               "message": "unexpected failure; retry later"})
 
 
 def read_body(request: Request, limit: int) -> bytes:
@@ -95,10 +131,14 @@ def lower_headers(request: Request) -> dict[str, str]:
     return {name.lower(): value for name, value in request.headers.items()}
 
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+                           "TRACE", "CONNECT"})  # a refusal names no other (it is logged)
+
+
 def require_json(request: Request) -> None:
     if request.mimetype != "application/json":
-        raise UnsupportedMediaType(
-            f"expected Content-Type application/json, got {request.mimetype or 'none'}")
+        raise UnsupportedMediaType("expected Content-Type application/json, got "
+                                   + named_mimetype(request.mimetype))
 
 
 def _store_failure(error: Exception) -> bool:
@@ -118,28 +158,17 @@ def endpoint(name: str, methods: Collection[str],
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def run(request: Request) -> Response:
+            bound = logs.bind_request(request.headers)  # each line names its request's trace
             try:
                 if request.method not in methods:
-                    raise MethodNotAllowed(f"{request.method} is not allowed here; use "
+                    method = request.method if request.method in KNOWN_METHODS else "this"
+                    raise MethodNotAllowed(f"{method} is not allowed here; use "
                                            + " or ".join(sorted(methods)))
                 return handler(request)
-            except LeadscoreError as exc:
-                status = status_of(exc)
-                level = logs.warning if status < 500 else logs.error
-                level("request refused", function=name, status=status, error=exc.code,
-                      problem=exc.message)
-                if pages_for_browsers and pages.wants_html(request):
-                    return pages.error_page(status, exc.message)
-                return error_response(exc)
-            except Exception as exc:  # noqa: BLE001 - the one catch-all: 503 or 500
-                if _store_failure(exc):  # corrupt, read-only or locked file
-                    logs.error("store unavailable", function=name, problem=type(exc).__name__)
-                    return json_response(503, {"error": "store_unavailable", "message":
-                                               "the store cannot be used; retry later"},
-                                         headers={"Retry-After": RETRY_AFTER_S})
-                logs.exception("unexpected failure", function=name)
-                return json_response(500, {"error": "internal_error",
-                                           "message": "unexpected failure; retry later"})
+            except Exception as exc:  # noqa: BLE001 - the one catch-all: mapped, 503 or 500
+                return failure_response(name, exc, request, pages_for_browsers)
+            finally:
+                logs.unbind_request(bound)
 
         return run
 

@@ -73,24 +73,80 @@ def build_app(source: Path | None = None) -> DispatcherMiddleware:
 
 def _scrub_access_logs() -> None:
     """Request paths can hold addresses (`/leads_api/leads/ana@example.com`): both servers'
-    loggers print lead ids instead. Query strings are not logged at all: a plain HTML form
-    without `method` submits by GET, so `?email=..&first_name=..` carried names."""
+    loggers print lead ids instead. Query strings and fragments are not logged at all: a
+    plain HTML form without `method` submits by GET, so `?email=..&first_name=..` carried
+    names, and a raw request line can carry `#...` too. Both servers' lines are JSON, as
+    every other line of leadscore's (gunicorn's access lines: `JsonLogger.access`)."""
     import logging
     import re
 
-    from leadscore.logs import ScrubFilter
+    from leadscore.logs import JsonFormatter, ScrubFilter
 
-    query = re.compile(r"\?[^\s\"]*")
+    after_path = re.compile(r"[?#][^\s\"]*")
+    colours = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours its lines for a terminal
 
-    class _NoQuery(logging.Filter):
+    class _PathOnly(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            record.msg, record.args = query.sub("?…", record.getMessage()), ()
+            message = colours.sub("", record.getMessage())
+            record.msg, record.args = after_path.sub("?…", message), ()
             return True
 
     for name in ("werkzeug", "gunicorn.access"):
-        logging.getLogger(name).addFilter(_NoQuery())
+        logging.getLogger(name).addFilter(_PathOnly())
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
         logging.getLogger(name).addFilter(ScrubFilter())
+    werkzeug = logging.getLogger("werkzeug")  # `--dev`: werkzeug adds no handler of its own
+    if not any(isinstance(h.formatter, JsonFormatter) for h in werkzeug.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        werkzeug.addHandler(handler)
+        werkzeug.setLevel(logging.INFO)
+        werkzeug.propagate = False  # written here once, not again by a root handler
+
+
+def request_url(raw_path: str) -> str:
+    """The path a request asked for, without its query string or fragment (either can carry
+    a form's names; the path's addresses are scrubbed when the line is written)."""
+    return raw_path.split("?", 1)[0].split("#", 1)[0]
+
+
+def _json_logger() -> type:
+    """gunicorn's logger, writing JSON lines: its own messages as `JsonFormatter` writes
+    ours, and one access line per request with Cloud Logging's `httpRequest` fields."""
+    from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+
+    from leadscore.logs import JsonFormatter
+
+    class JsonLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+        def access(self, resp: Any, req: Any, environ: dict[str, Any],
+                   request_time: Any) -> None:
+            if not self.access_log_enabled:
+                return
+            status = _status_code(resp)
+            url = request_url(str(getattr(req, "path", "") or environ.get("RAW_URI", "")))
+            method = str(environ.get("REQUEST_METHOD", ""))[:16]
+            latency = request_time.total_seconds()
+            http_request = {"requestMethod": method, "requestUrl": url, "status": status,
+                            "latency": f"{latency:.6f}s",
+                            "responseSize": str(getattr(resp, "sent", 0) or 0),
+                            "protocol": str(environ.get("SERVER_PROTOCOL", ""))[:16]}
+            self.access_log.info("%s %s %s", method, url, status,
+                                 extra={"fields": {"httpRequest": http_request}})
+
+    return JsonLogger
+
+
+def _status_code(resp: Any) -> int:
+    try:
+        return int(str(getattr(resp, "status", "") or "").split(None, 1)[0])
+    except (ValueError, IndexError):
+        return 0
 
 
 # The longest request line (method, path, query, version) the local server reads. The
@@ -148,9 +204,9 @@ def run_gunicorn(app: Any, host: str, port: int, workers: int = 1, threads: int 
 
     options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                "worker_class": _json_errors_worker(), "timeout": 0,
+               "logger_class": _json_logger(),
                "limit_request_line": MAX_REQUEST_LINE,
-               "accesslog": "-" if access_log else None, "loglevel": "warning",
-               "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'}
+               "accesslog": "-" if access_log else None, "loglevel": "warning"}
 
     class _Server(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
         def load_config(self) -> None:

@@ -50,11 +50,12 @@ ACKNOWLEDGE_INVALID = frozenset({"email_webhook", "purchase_webhook", "form_subm
 
 
 def find_provider(function: str, path: str, noun: str) -> Provider:
-    """The provider at this path, or a 404 naming the ones there are."""
+    """The provider at this path, or a 404 naming the ones there are (not the path asked
+    for: a stranger's path is free text, and the refusal is logged)."""
     provider = REGISTRY.lookup(function, path)
     if provider is None:
         known = ", ".join(p.strip("/") for p in REGISTRY.paths(function))
-        raise NotFound(f"unknown {noun} {path.strip('/')!r}: use {known}")
+        raise NotFound(f"unknown {noun}: use {known}")
     return provider
 
 
@@ -93,6 +94,7 @@ def log_ignored(provider: Provider, function: str, result: ParseResult) -> None:
     nothing = not (result.events or result.purchases or result.move)
     if result.ignored or nothing:
         types = dict(Counter(result.ignored)) if result.ignored else {"(nothing)": 1}
+        # labels are ours (`email_events.kind_label`); scrubbing the keys too is the backstop
         logs.info("webhook items ignored", provider=provider.name, function=function,
                   types=types, scored=len(result.events) + len(result.purchases))
 

@@ -17,6 +17,7 @@ line), so it protects each deployed function and every mount of `leadscore serve
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from collections.abc import Callable, Iterable
@@ -134,6 +135,10 @@ def install() -> None:
 
     if not flask.has_app_context():
         return
+    if os.environ.get("LOG_EXECUTION_ID"):  # the framework has just configured logging
+        from leadscore import logs
+
+        logs.after_framework_logging()
     app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
     name = app.name
     if not isinstance(app.wsgi_app, BodyGuard):

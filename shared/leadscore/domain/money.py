@@ -20,14 +20,17 @@ class MoneyError(ValueError):
 
 
 def currency_code(value: object) -> str:
-    """An ISO 4217 code in upper case, or MoneyError naming what was wrong."""
+    """An ISO 4217 code in upper case, or MoneyError naming what was wrong.
+
+    Error texts name the problem, never the value: they reach answers and log lines, and a
+    field a stranger fills may hold a name or an address."""
     import pycountry
 
     if not isinstance(value, str) or len(value.strip()) != 3:
-        raise MoneyError(f"currency {value!r} is not a three-letter ISO 4217 code")
+        raise MoneyError("currency is not a three-letter ISO 4217 code")
     code = value.strip().upper()
     if pycountry.currencies.get(alpha_3=code) is None:
-        raise MoneyError(f"currency {code!r} is not an ISO 4217 currency")
+        raise MoneyError("currency is not an ISO 4217 currency")
     return code
 
 
@@ -39,7 +42,7 @@ def exponent(code: str) -> int:
     try:
         found = iso4217.Currency(code.upper()).exponent
     except ValueError:
-        raise MoneyError(f"currency {code!r} is not an ISO 4217 currency") from None
+        raise MoneyError("currency is not an ISO 4217 currency") from None
     return NO_MINOR_UNIT if found is None else int(found)
 
 
@@ -51,14 +54,14 @@ def to_major(amount_minor: int, code: str) -> Decimal:
 def to_minor(amount: object, code: str) -> int:
     """'199.90' EUR -> 19990. Refuses floats' guesses: the amount must be exact in minor units."""
     if isinstance(amount, bool) or amount is None:
-        raise MoneyError(f"amount {amount!r} is not a number")
+        raise MoneyError("amount is not a number")
     try:
         value = Decimal(str(amount).strip())
     except InvalidOperation:
-        raise MoneyError(f"amount {amount!r} is not a number") from None
+        raise MoneyError("amount is not a number") from None
     if not value.is_finite():
-        raise MoneyError(f"amount {amount!r} is not a finite number")
+        raise MoneyError("amount is not a finite number")
     minor = value.scaleb(exponent(code))
     if minor != minor.to_integral_value():
-        raise MoneyError(f"amount {amount!r} has more decimals than {code} allows")
+        raise MoneyError(f"amount has more decimals than {code} allows")
     return int(minor)

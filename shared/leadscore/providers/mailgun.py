@@ -233,10 +233,16 @@ def parse_legacy(form: dict[str, str]) -> ParseResult:
     elif kind == "dropped" and form.get("reason") == "old":
         add("email_bounced", hard=False)  # gave up retrying, as `failed` with `old`
     else:  # dropped for an earlier bounce or complaint (605, 607), and anything else
-        batch.ignore(kind or None, form.get("reason", "") if kind == "dropped" else "")
+        # a fixed label per documented reason: `reason` is the provider's free text, and a
+        # label holding it put whatever it said into the "webhook items ignored" line
+        reason = form.get("reason", "")
+        batch.ignore(kind or None, (reason if reason in LEGACY_DROPPED else "other")
+                     if kind == "dropped" else "")
     return batch.result()
 
 
+# Mailgun's documented reasons for a legacy `dropped` event ("old" is counted above)
+LEGACY_DROPPED = frozenset({"hardfail", "maxfails"})
 LEGACY_SIMPLE = {"delivered": "email_delivered", "opened": "email_opened",
                  "complained": "email_complained", "unsubscribed": "email_unsubscribed"}
 

@@ -66,6 +66,7 @@ DOCUMENTED_BOUNCES = {*BOUNCE_TYPES, "Transient", "DnsError", "AutoResponder", "
                       "Subscribe", "ManuallyDeactivated", "Blocked", "DMARCPolicy",
                       "Unconfirmed", "SMTPApiError", "InboundError", "TemplateRenderingFailed"}
 REASONS = {"HardBounce", "SpamComplaint", "ManualSuppression"}
+ORIGINS = {None, "", "Recipient", "Customer", "Admin"}  # who changed a subscription
 
 
 class RecordSchema(WireSchema):
@@ -140,7 +141,8 @@ def label(r: dict[str, Any]) -> str:
         return f"Bounce/{r['Type'] if r['Type'] in DOCUMENTED_BOUNCES else 'unknown'}"
     if kind == "SubscriptionChange":
         reason = r["SuppressionReason"] if r["SuppressionReason"] in REASONS else "other"
-        return f"SubscriptionChange/{reason}/{r['Origin'] or 'none'}"[:64]
+        origin = r["Origin"] if r["Origin"] in ORIGINS else "other"  # never free text
+        return f"SubscriptionChange/{reason}/{origin or 'none'}"
     return kind
 
 

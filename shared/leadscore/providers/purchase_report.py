@@ -88,6 +88,6 @@ def minor_units(amount: object, currency: object, where: str) -> tuple[int, str]
         raise ValidationFailed(f"{where}: {exc}",
                                details=[{"field": where, "problem": str(exc)}]) from None
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise ValidationFailed(f"{where}: amount {amount!r} is not a whole number of minor units",
+        raise ValidationFailed(f"{where}: amount is not a whole number of minor units",
                                details=[{"field": where, "problem": "not a non-negative integer"}])
     return amount, code

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import parse_form_data
 
 from leadscore.domain.field_map import fold, map_fields
-from leadscore.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from leadscore.errors import BadRequest, UnsupportedMediaType, ValidationFailed, named_mimetype
 from leadscore.providers.json_body import parse_json
 
 CONTROL = {"form", "redirect", "_redirect", "cf_turnstile_response", "g_recaptcha_response",
@@ -53,7 +53,7 @@ def read_fields(raw: bytes, mimetype: str, content_type: str) -> dict[str, str]:
                              f"{type(exc).__name__}") from None
     raise UnsupportedMediaType(
         "send application/x-www-form-urlencoded, multipart/form-data or application/json, "
-        f"not {mimetype or 'no content type'}")
+        f"not {named_mimetype(mimetype) if mimetype else 'no content type'}")
 
 
 def interpret(fields: dict[str, str], query_form: str | None, mapping: dict[str, str],

@@ -42,12 +42,28 @@ def parse_message(data: Any, fallback_time: datetime) -> tuple[datetime, list[in
     try:
         text = base64.b64decode(encoded, validate=True).decode() if encoded else "{}"
         message = DecayMessage.model_validate(json.loads(text or "{}"))
-    except (binascii.Error, ValueError, UnicodeDecodeError, ValidationError,
-            RecursionError) as exc:
-        raise BadRequest(f"decay message is not valid: {exc}") from None
+    except ValidationError as exc:  # named by field, never repeating the value sent
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)[:5])
+        raise BadRequest(f"decay message is not valid: {problems}") from None
+    except (binascii.Error, ValueError, RecursionError) as exc:
+        raise BadRequest(f"decay message is not valid: {_unreadable(exc)}") from None
     if message.buckets and any(not 0 <= b < SHARDS for b in message.buckets):
         raise BadRequest(f"buckets must be between 0 and {SHARDS - 1}")
     return message.now or fallback_time, message.buckets
+
+
+def _unreadable(error: Exception) -> str:
+    """What was wrong with the message's data, in words of ours (a decoder's text can quote
+    what it could not read)."""
+    if isinstance(error, binascii.Error):
+        return "data is not base64"
+    if isinstance(error, UnicodeDecodeError):
+        return "data is not UTF-8"
+    if isinstance(error, RecursionError):
+        return "data is nested too deeply"
+    return "data is not JSON"
 
 
 def purge_expired_visitors(store: LeadStore, now: datetime) -> int:
