@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Request, Response
 
+from leadscore import jsonfmt
 from leadscore.container import Container, container
 from leadscore.domain import field_map
 from leadscore.domain.visitors import Tracked
@@ -27,7 +28,7 @@ from leadscore.errors import (
 )
 from leadscore.http import endpoint, json_response, read_body
 from leadscore.providers.json_body import parse_json
-from leadscore.service.visitors import record
+from leadscore.service.visitors import price_full_refund, record
 from leadscore.store.port import VisitorStore
 from leadscore.tracking import auth, snippet
 from leadscore.tracking.mapping import Policy, Refusal, map_message
@@ -83,7 +84,19 @@ def _messages(call: str, data: dict[str, Any]) -> tuple[list[Any], Any]:
         batch = BATCH.load(data)
     except ValidationError as exc:
         raise ValidationFailed(f"not a batch: {exc.messages}") from None
-    return list(batch["batch"]), batch.get("sentAt")
+    shared = batch["context"]  # applies to every call of the batch (Segment's batch docs)
+    return [_with_context(m, shared) for m in batch["batch"]], batch.get("sentAt")
+
+
+def _with_context(message: Any, shared: dict[str, Any]) -> Any:
+    """A batch's `context` under a message's own (whose keys win). A batch's `integrations`
+    would go the same way, but no message's is read here (the field is dropped)."""
+    if not shared or not isinstance(message, dict):
+        return message
+    own = message.get("context")
+    if own is None:
+        return {**message, "context": shared}
+    return {**message, "context": {**shared, **own}} if isinstance(own, dict) else message
 
 
 def _post(request: Request, app: Container) -> Response:
@@ -111,7 +124,8 @@ def _post(request: Request, app: Container) -> Response:
     refused: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         try:
-            tracked.append(map_message(message, call, sent_at, now, policy))
+            item = map_message(message, call, sent_at, now, policy, index)
+            tracked.append(_priced(store, item) if item.full_refund else item)
         except Refusal as exc:
             mid = message.get("messageId") if isinstance(message, dict) else None
             refused.append({"index": index, "messageId": mid, "problem": str(exc)})
@@ -121,6 +135,15 @@ def _post(request: Request, app: Container) -> Response:
                     timedelta(days=app.settings.track_visitor_days))
     app.dispatch(result.events)
     return json_response(200, {"success": True, "accepted": len(tracked), "refused": refused})
+
+
+def _priced(store: Any, item: Tracked) -> Tracked:
+    """A full refund (`Order Refunded` without an amount) of the order's recorded amount."""
+    priced = price_full_refund(store, item)
+    if priced is None:
+        raise Refusal("Order Refunded without an amount refunds its whole order, and no "
+                      "paid order of this order_id is recorded")
+    return priced
 
 
 @endpoint("track", methods={"GET", "HEAD", "POST"})
@@ -138,9 +161,20 @@ def track(request: Request) -> Response:
     cors = auth.cors_headers(origin, _listed(app.settings.track_allowed_origins))
     if request.method == "OPTIONS":
         if not cors:
-            return json_response(403, {"error": "forbidden", "message":
+            return json_response(403, {"error": "forbidden", "code": "forbidden", "message":
                                        "origin not in LEADSCORE_TRACK_ALLOWED_ORIGINS"})
         return Response(status=204, headers={**auth.PREFLIGHT, **cors})
-    response = _handle(request)
+    response = _with_code(_handle(request))
     response.headers.update(cors)
+    return response
+
+
+def _with_code(response: Response) -> Response:
+    """An error body also names its error as `code`: RudderStack's Python SDK reads
+    `code` and `message` of a 4xx body, and without `code` it failed with a KeyError, which
+    it then retried as if the network had failed (a wrong key was sent again and again)."""
+    if response.status_code >= 400 and response.mimetype == "application/json":
+        body = response.get_json(silent=True)
+        if isinstance(body, dict) and "error" in body and "code" not in body:
+            response.set_data(jsonfmt.dumps({**body, "code": body["error"]}))
     return response

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import NOW
 from fakes.brevo_api import BrevoFake
 from fakes.mailchimp_api import MailchimpFake
@@ -24,6 +25,7 @@ from esp.conftest import (
     sendgrid,
 )
 from leadscore.domain.rules import Rules
+from leadscore.integrations.ports import RetryableDelivery
 from leadscore.service.erasure import erase_address
 from leadscore.service.esp_sync import sync_tool
 from leadscore.store.port import EspSynced
@@ -274,3 +276,24 @@ def _synced_then_retagged(mailchimp_api: MailchimpFake, store: Any,
                                        member={**r.member, "band_target": "old-band"})
                              for i, r in kept.items()])
     return sync, ids
+
+
+@pytest.mark.parametrize("tool", ["brevo", "mailchimp", "sendgrid"])
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_not_followed_with_the_key_and_is_retried(
+        brevo_api: BrevoFake, mailchimp_api: MailchimpFake, sendgrid_api: SendGridFake,
+        tool: str, status: int) -> None:
+    # GIVEN the tool's API answering the first call with a redirect (a proxy, a moved
+    # host): followed, the SDKs sent the key's header to wherever it points
+    fake, sync = {"brevo": (brevo_api, lambda: brevo(brevo_api)),
+                  "mailchimp": (mailchimp_api, lambda: mailchimp(mailchimp_api)),
+                  "sendgrid": (sendgrid_api, lambda: sendgrid(sendgrid_api))}[tool]
+    calls = len(fake.requests)
+    fake.fail_next(status, "moved", {"Location": fake.url + "/elsewhere"})
+    # WHEN its setup runs
+    with pytest.raises(RetryableDelivery) as moved:
+        sync().setup()
+    # THEN it is worth trying again, with the status, and nothing went to the new address
+    assert moved.value.status == status
+    assert len(fake.requests) == calls + 1
+    assert all("elsewhere" not in path for _, path in fake.requests)

@@ -332,6 +332,24 @@ def test_a_refund_weeks_after_a_payment_no_order_named_is_acknowledged_not_a_503
     assert send(client, "stripe", early, signed("stripe", early)).status_code == 503
 
 
+def test_a_lost_dispute_of_a_payment_no_order_named_is_acknowledged_not_a_503(
+        client: Any, app_container: Container) -> None:
+    # GIVEN no order for the disputed payment, and the dispute lost 11 days after it was
+    # opened (tests/events/purchases/stripe/stripe_charge_dispute_closed_lost.json), so
+    # more than a week after the payment
+    late = body_of("stripe/stripe_charge_dispute_closed_lost.json")
+    answer = send(client, "stripe", late, signed("stripe", late))
+    # THEN it is acknowledged as unmatched (Stripe would retry a 503 for three days, then
+    # warn of and disable the endpoint), and nothing is written
+    assert answer.status_code == 200 and answer.get_json()["unmatched_refunds"] == 1
+    assert app_container.store.list_leads() == []
+    # AND a dispute lost two days after it was opened still asks for a retry
+    early = json.loads(late)
+    early["created"] = early["data"]["object"]["created"] + 2 * 86400
+    raw = json.dumps(early).encode()
+    assert send(client, "stripe", raw, signed("stripe", raw)).status_code == 503
+
+
 def test_a_refund_weeks_after_its_known_order_still_lowers_it(
         client: Any, app_container: Container) -> None:
     # GIVEN the invoice paid (in_1SUB1, charge ch_3SUB1)

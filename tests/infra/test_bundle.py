@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import PROJECT
-from emulator import free_port
+from emulator import free_ports
 
 from infra import bundle, config, plan
 
@@ -140,8 +140,8 @@ def serve(venv: Path, built: Path, firestore_emulator: str) -> Iterator[Any]:
 
     def start(targets: dict[str, str]) -> dict[str, str]:
         bases = {}
-        for target, signature in targets.items():
-            port = free_port()
+        for (target, signature), port in zip(targets.items(), free_ports(len(targets)),
+                                             strict=True):
             env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")},
                    "LEADSCORE_STORE": "firestore", "LEADSCORE_FIRESTORE_COLLECTION": collection,
                    "GOOGLE_CLOUD_PROJECT": PROJECT, "FIRESTORE_EMULATOR_HOST": firestore_emulator,
@@ -161,6 +161,8 @@ def serve(venv: Path, built: Path, firestore_emulator: str) -> Iterator[Any]:
                     time.sleep(0.1)
             else:
                 raise AssertionError(f"{target} did not start")
+        # a server that could not bind its port has exited: whatever answered is not it
+        assert all(process.poll() is None for process in started), "a server exited"
         return bases
 
     yield start

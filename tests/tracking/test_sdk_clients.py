@@ -81,3 +81,22 @@ def test_rudder_sdk_python_gzip_batches_and_retry(live_server: dict[str, Any]) -
     assert live_server["lossy"].seen >= 3 and errors == []
     assert _activities(live_server["app"]) == ["identified", "pricing_page_visit",
                                                "webinar_attended"]
+
+
+def test_rudder_sdk_python_does_not_retry_a_wrong_key(live_server: dict[str, Any]) -> None:
+    from rudderstack.analytics.consumer import Consumer
+    from rudderstack.analytics.request import APIError
+
+    logging.getLogger("rudderstack").setLevel(logging.CRITICAL)
+    # GIVEN RudderStack's consumer with a wrong write key and three retries
+    consumer = Consumer(None, "wrong-key", host=live_server["base"] + "/track", retries=3)
+    # WHEN it sends a batch
+    try:
+        consumer.request([{"type": "track", "userId": "u1", "event": "Demo Requested",
+                           "messageId": "rs-wrong-1", "timestamp": "2026-11-23T10:00:00Z"}])
+    except APIError as exc:  # the SDK's own error for a 4xx it reads: not retried
+        refused: Exception = exc
+    # THEN the SDK reads our 401 body as an API error (it read payload['code']: a KeyError
+    # before, which it retried as a network failure), and sent it once
+    assert isinstance(refused, APIError) and refused.status == 401
+    assert live_server["lossy"].seen == 1

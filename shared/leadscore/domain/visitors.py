@@ -20,6 +20,11 @@ class Tracked:
     trusted: bool = True
     # may start a lead for `email` (else only a lead that exists; see Policy.captcha_required)
     creates: bool = True
+    # keys[0] is the message's own userId: a person, while its anonymousId is a device (that
+    # people may share). An alias call (which says two ids are one) leaves it False.
+    person: bool = False
+    # `event` refunds its whole order, whose amount the store has (mapping.full_refund)
+    full_refund: bool = False
 
 
 def visitor_key(kind: str, raw: str) -> str:

@@ -51,7 +51,7 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(NoRedirects)
+OPENER = urllib.request.build_opener(NoRedirects)
 
 
 def request_json(method: str, url: str, payload: Any | None, headers: Mapping[str, str],
@@ -65,7 +65,7 @@ def request_json(method: str, url: str, payload: Any | None, headers: Mapping[st
     request = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310
         "Content-Type": "application/json; charset=utf-8", **headers})
     try:
-        with _OPENER.open(request, timeout=timeout_s) as answer:
+        with OPENER.open(request, timeout=timeout_s) as answer:
             return Answer(answer.status, dict(answer.headers.items()), answer.read())
     except urllib.error.HTTPError as error:
         with error:

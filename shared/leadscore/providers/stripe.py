@@ -205,6 +205,13 @@ def _refund_object(e: _Event) -> list[PurchaseReport]:
 ORDER_EVENTS_WAIT = timedelta(days=7)
 
 
+def _order_may_come(e: _Event, since: Any) -> bool:
+    """Whether the order of a payment made at or before `since` (unix seconds: a charge's
+    or a dispute's `created`) may still arrive when this event was made."""
+    return not (type(since) is int and 0 < since < 7_258_118_400  # 2200-01-01
+                and e.at - datetime.fromtimestamp(since, UTC) > ORDER_EVENTS_WAIT)
+
+
 def _charge_refunded(e: _Event) -> list[PurchaseReport]:
     amount, code = e.money("amount_refunded")  # cumulative for the charge
     charge, intent, invoice = (_text(e.obj, "id"), _text(e.obj, "payment_intent"),
@@ -212,9 +219,7 @@ def _charge_refunded(e: _Event) -> list[PurchaseReport]:
     if amount == 0 or charge is None:
         return []
     email = _text(e.obj, "billing_details", "email") or _text(e.obj, "receipt_email")
-    paid = e.obj.get("created")
-    order_may_come = not (type(paid) is int and 0 < paid < 7_258_118_400  # 2200-01-01
-                          and e.at - datetime.fromtimestamp(paid, UTC) > ORDER_EVENTS_WAIT)
+    order_may_come = _order_may_come(e, e.obj.get("created"))
     return [e.report("refund", invoice or intent or charge, amount, code,
                      email=email if order_may_come else None,  # never a made-up order
                      refund_id=charge, lookups=(charge,), must_match=order_may_come,
@@ -230,8 +235,11 @@ def _dispute(e: _Event) -> list[PurchaseReport]:
     dispute = _text(e.obj, "id")
     if amount == 0 or dispute is None or (charge or intent) is None:
         return links
+    # a dispute is opened after its payment: if that is a week before this event, the
+    # payment's order can no longer come either
     return [e.report("refund", str(intent or charge), amount, code, refund_id=dispute,
-                     lookups=(charge,) if charge else (), must_match=True,
+                     lookups=(charge,) if charge else (),
+                     must_match=_order_may_come(e, e.obj.get("created")),
                      aliases=_links([(charge, intent)]))]
 
 

@@ -12,6 +12,16 @@ Several keys can name one visitor (a user id and the anonymous ids of each brows
 none is identified, the others are linked to the first as aliases and their events pooled
 under it; identifying any of them links them all to the lead.
 
+People and devices (Segment's meaning, an audit of session 9): a `userId` is a person, an
+`anonymousId` a device that people may share. A message naming its userId (`Tracked.person`)
+is that person's: its device does not say who it is, its device's later events become the
+person's (the device is re-aliased, or re-linked, to them). A key reached through a device
+(its earlier user: their pool or their lead) is never linked or moved by a message that does
+not name it, whatever key sent it: an identification of the device (a browser's identify, a
+form) re-points the device alone. So a userId linked to a person stays theirs unless a
+message naming that userId says otherwise, and no person's events or pooled history move to
+another. An alias call, which names both ids, still merges them.
+
 Races: an anonymous event is stored first and its visitor's link read again afterwards;
 an identification links first and reads the stored events afterwards. Whichever comes
 second sees the other, and the ledger makes a double join harmless.
@@ -39,13 +49,13 @@ RSS 64 -> 525 MB, 12.2 s; after, 1,000 kept and joined in 5 pages, max RSS 63 ->
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
 from leadscore import logs
-from leadscore.domain.events import EVENT_ADAPTER, Event
+from leadscore.domain.events import EVENT_ADAPTER, Event, PurchaseRefunded
 from leadscore.domain.happenings import DomainEvent
 from leadscore.domain.identity import lead_id_for, ledger_key
 from leadscore.domain.rules import Rules
@@ -119,7 +129,8 @@ class _Visits:
             lead = lead_id_for(item.email), item.email
             if item.creates or self.exists(lead[0]):
                 return lead
-        for key in item.keys:
+        # a userId is the person: the device it uses (maybe another's too) does not say who
+        for key in item.keys[:1] if item.person else item.keys:
             _, link = self.resolve(key)
             if link is not None and link.lead_id and link.email:
                 if link.expires_at < self.now + self.keep / 2 and not self.erased(
@@ -135,6 +146,8 @@ class _Visits:
             if not item.trusted and found is not None and found.lead_id not in (None, lead[0]):
                 continue  # someone else's: only a server key may re-point it
             for k in dict.fromkeys((key, terminal)):
+                if k != key and k not in item.keys:
+                    continue  # the device's earlier user: a person of their own (module doc)
                 link = self.link(k)
                 if link is None or link.lead_id != lead[0] or link.alias_of:
                     writes.append(k)
@@ -160,12 +173,21 @@ class _Visits:
         """An unknown visitor: its keys become aliases of the first, its event waits there."""
         terminals = [self.resolve(k)[0] for k in item.keys]
         target = terminals[0]
-        for terminal in dict.fromkeys(terminals[1:]):
-            if terminal != target:
-                self.move(terminal, target)
-                self.put(terminal, alias_of=target)
-                self.pending = [e.model_copy(update={"key": target}) if e.key == terminal
-                                else e for e in self.pending]  # this request's, not saved yet
+        moved: set[str] = {target}
+        for key, terminal in zip(item.keys[1:], terminals[1:], strict=True):
+            if item.person and (terminal != key or self.link(key) is not None):
+                # a device now used by this person: its later events are theirs, while what
+                # it did for its earlier user (pooled there, or on their lead) stays theirs
+                if terminal != target:
+                    self.put(key, alias_of=target)
+                continue
+            if terminal in moved:
+                continue
+            moved.add(terminal)
+            self.move(terminal, target)
+            self.put(terminal, alias_of=target)
+            self.pending = [e.model_copy(update={"key": target}) if e.key == terminal
+                            else e for e in self.pending]  # this request's, not saved yet
         if item.event is not None:
             event = item.event
             self.pending.append(VisitorEvent(
@@ -278,6 +300,24 @@ def record(store: LeadStore, visitors: VisitorStore, rules: Rules, items: Sequen
     return TrackResult(accepted=len(items), anonymous=len(visits.pending),
                        joined=totals.joined, applied=totals.applied,
                        duplicates=totals.duplicates, events=totals.events)
+
+
+def price_full_refund(store: LeadStore, item: Tracked) -> Tracked | None:
+    """An `Order Refunded` naming only its order (Segment's full refund) as the refund of
+    the order's recorded amount, in its currency; None when no paid order of that id is
+    recorded (nothing says how much to refund). The amount is read before the write, so an
+    order edited after the refund still holds the refund of its amount at the time."""
+    event = item.event
+    if not item.full_refund or not isinstance(event, PurchaseRefunded):
+        return item
+    key = f"{event.source}:{event.order_id}"
+    owner = store.order_owner(key)
+    order = store.order_record(owner, key) if owner else None
+    if order is None or order.amount_minor is None or order.currency is None:
+        return None
+    priced = event.model_copy(update={"amount_minor": order.amount_minor,
+                                      "currency": order.currency})
+    return replace(item, event=priced, full_refund=False)
 
 
 def join_visitor(store: LeadStore, visitors: VisitorStore, rules: Rules, anonymous_id: str,

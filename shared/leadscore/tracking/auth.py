@@ -86,5 +86,7 @@ def cors_headers(origin: str | None, allowed: list[str]) -> dict[str, str]:
 
 
 PREFLIGHT = {"Access-Control-Allow-Methods": "POST, OPTIONS",
-             "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Write-Key",
+             # AnonymousId: RudderStack's JavaScript SDK sends the visitor's id as a header too
+             "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Write-Key, "
+                                             "AnonymousId",
              "Access-Control-Max-Age": "600"}

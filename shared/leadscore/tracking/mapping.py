@@ -68,11 +68,22 @@ class Policy:
     captcha_required: bool = False
 
 
-def message_id(msg: dict[str, Any], raw: dict[str, Any]) -> str:
-    """Segment's `messageId`, or a digest of the message for senders that set none."""
+def message_id(msg: dict[str, Any], received: datetime, position: int = 0) -> str:
+    """Segment's `messageId` (its libraries give every message one), or for senders that set
+    none a digest of the message as read (`msg`: the same for a call sent singly or in a
+    batch, its type included, and its batch's context merged in), without `sentAt` and
+    `writeKey`, which a retry changes, and with its own times: so its retries count once
+    and two messages that differ in anything, their times included, count apart.
+
+    A message with neither `messageId` nor `timestamp`/`originalTimestamp` cannot be told
+    from its own retry: it is digested with its receipt time (and its place in its batch),
+    so each request's copy counts (two identical page views a minute apart are two views),
+    and a retried copy counts again."""
     if msg.get("messageId"):
         return str(msg["messageId"])
-    body = {k: v for k, v in raw.items() if k not in ("sentAt", "writeKey")}
+    body = {k: v for k, v in msg.items() if k not in ("sentAt", "writeKey")}
+    if not (msg.get("timestamp") or msg.get("originalTimestamp")):
+        body["_received"] = [received.isoformat(), position]
     return "h" + hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()
                                 ).hexdigest()[:40]
 
@@ -86,15 +97,27 @@ def _utc(moment: datetime, name: str) -> datetime:
 
 def occurred_at(msg: dict[str, Any], batch_sent_at: datetime | None, received: datetime,
                 caller: Kind) -> datetime:
-    """Segment's clock-skew correction: `receivedAt - (sentAt - originalTimestamp)`; a server
-    key's `timestamp` without `sentAt` is taken as given (historical imports). A time out of
-    range (before 1970, or beyond what a datetime holds once corrected) is a `Refusal`."""
+    """When a message happened (Segment's spec, segment.com/docs/connections/spec/common/
+    #timestamps): `timestamp` is when it occurred, already corrected for the device's clock
+    skew by whoever received it first, `receivedAt` that receipt.
+
+    - A server key's message that carries `receivedAt` and `timestamp` (Segment's Webhooks
+      destination, a replay or an import of stored Segment data) was received and corrected
+      before: it is dated by its `timestamp`, not corrected again against our receipt.
+    - Otherwise Segment's own correction: `received - (sentAt - originalTimestamp)`, with our
+      receipt time; a server key's `timestamp` without `sentAt` is taken as given
+      (historical imports). A client key's `receivedAt` is not read: a public key must not
+      backdate, so its times are always corrected against our receipt.
+    A time out of range (before 1970, or beyond what a datetime holds once corrected) is a
+    `Refusal`; so is one more than an hour ahead, and a client key's older than a day."""
     sent = msg.get("sentAt") or batch_sent_at
     original = msg.get("originalTimestamp") or msg.get("timestamp")
     if original is None:
         return received
     original = _utc(original, "originalTimestamp" if msg.get("originalTimestamp")
                     else "timestamp")
+    if caller == "server" and msg.get("receivedAt") and msg.get("timestamp"):
+        sent, original = None, _utc(msg["timestamp"], "timestamp")
     if sent is not None:
         try:
             at: datetime = received - (_utc(sent, "sentAt") - original)
@@ -122,20 +145,31 @@ def _scalars(values: dict[str, Any]) -> dict[str, ProfileValue]:
 
 
 def _address(msg: dict[str, Any]) -> str | None:
+    """The person's address: identify's traits, or any call's `context.traits`. A group
+    call's own traits describe the company (its billing address is not the user's)."""
     context_traits = msg["context"].get("traits")
-    candidates = [msg["traits"].get("email"),
-                  context_traits.get("email") if isinstance(context_traits, dict) else None]
-    for value in candidates:
+    own = msg["traits"].get("email") if msg.get("type") != "group" else None
+    candidates = [(own, True),
+                  (context_traits.get("email") if isinstance(context_traits, dict) else None,
+                   False)]
+    for value, stated in candidates:
         if isinstance(value, str) and value.strip():
             try:  # the events' own check (remembered per address and domain)
                 return normalise_email(checked_email(value.strip()))
             except PydanticCustomError:
-                raise Refusal("traits.email is not a valid address") from None
+                if stated:  # the message's own trait: an identify naming a bad address
+                    raise Refusal("traits.email is not a valid address") from None
+                # context.traits ride along on every call (a form's "n/a", a cached
+                # trait): a bad one is ignored, the event stays its visitor's
     return None
 
 
 def _profile(msg: dict[str, Any], policy: Policy) -> dict[str, ProfileValue]:
-    mapped = field_map.map_fields(_scalars(msg["traits"]),  # type: ignore[arg-type]
+    """An identify's traits: its own, and `context.traits` where RudderStack puts them
+    (its identify sends no top-level traits); a trait in both is the top-level one."""
+    context_traits = msg["context"].get("traits")
+    traits = {**(context_traits if isinstance(context_traits, dict) else {}), **msg["traits"]}
+    mapped = field_map.map_fields(_scalars(traits),  # type: ignore[arg-type]
                                   policy.field_mapping)
     mapped.pop("email", None)
     if policy.caller == "client" and policy.captcha_required:  # forms need a captcha
@@ -167,6 +201,16 @@ def _money(props: dict[str, Any], *names: str) -> tuple[int, str]:
         raise Refusal(str(exc)) from None
 
 
+AMOUNTS = ("total", "revenue", "value")
+
+
+def full_refund(props: dict[str, Any]) -> bool:
+    """Segment's full refund: `Order Refunded` with its order_id and no amount. The mapping
+    leaves its amount 0; `service.visitors.price_full_refund` makes it the order's recorded
+    amount (the store's, which this pure mapping does not read)."""
+    return all(props.get(n) is None for n in AMOUNTS)
+
+
 def _semantic(name: str, msg: dict[str, Any], base: dict[str, Any]) -> Event:
     props = msg["properties"]
     if name == "Email Opened":
@@ -181,10 +225,16 @@ def _semantic(name: str, msg: dict[str, Any], base: dict[str, Any]) -> Event:
     order_id = str(props.get("order_id") or "")[:128]
     if not order_id:
         raise Refusal(f"{name} needs properties.order_id")
+    # One amount basis for orders and refunds: `total` (what was paid, Segment's Order
+    # Refunded carries it), then `revenue` (before shipping and tax), then `value`; so a
+    # refund of an order's total is the whole order, never more than it.
     if name == "Order Completed":
-        amount, currency = _money(props, "revenue", "total", "value")
+        amount, currency = _money(props, *AMOUNTS)
         return PurchaseMade(**base, order_id=order_id, amount_minor=amount, currency=currency)
-    amount, currency = _money(props, "total", "revenue", "value")
+    if full_refund(props):  # the order's recorded amount, filled in by the service
+        amount, currency = 0, _money({**props, "total": 0}, "total")[1]
+    else:
+        amount, currency = _money(props, *AMOUNTS)
     refund_id = str(props.get("refund_id") or base["idempotency_key"])[:128]
     return PurchaseRefunded(**base, order_id=order_id, refund_id=refund_id,
                             amount_minor=amount, currency=currency)
@@ -210,8 +260,8 @@ def _event(kind: str, msg: dict[str, Any], base: dict[str, Any],
         return CustomActivity(**base, activity="identified", profile=_profile(msg, policy))
     if kind == "page":
         activity = website.page_activity(_page_path(msg))
-    elif kind == "screen":
-        activity = website.page_activity("/" + str(msg.get("name") or "").lstrip("/"))
+    elif kind == "screen":  # a screen's name as a path, lower-cased as paths are matched
+        activity = website.page_activity("/" + str(msg.get("name") or "").lstrip("/").lower())
     elif kind == "track":
         name = msg["event"]
         if name in OUTCOME_EVENTS:
@@ -231,7 +281,7 @@ def _event(kind: str, msg: dict[str, Any], base: dict[str, Any],
 
 
 def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: datetime,
-                policy: Policy) -> Tracked:
+                policy: Policy, position: int = 0) -> Tracked:
     """One message, validated and mapped; `Refusal` says why it cannot be accepted.
 
     A client key's message is keyed by its `anonymousId` alone: a `userId` is the site's
@@ -267,7 +317,7 @@ def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: d
     if msg.get("anonymousId"):
         keys.append(visitor_key("anon", msg["anonymousId"]))
     base = {"email": email or ANONYMOUS, "source": SOURCE,
-            "idempotency_key": message_id(msg, raw)[:256],
+            "idempotency_key": message_id(msg, received, position)[:256],
             "occurred_at": occurred_at(msg, batch_sent_at, received, policy.caller)}
     try:
         event = _event(kind, msg, base, policy)
@@ -276,5 +326,8 @@ def map_message(raw: Any, call: str, batch_sent_at: datetime | None, received: d
                              for e in exc.errors(include_url=False, include_input=False))
         raise Refusal(problems[:500]) from None
     client = policy.caller == "client"
+    whole = isinstance(event, PurchaseRefunded) and full_refund(msg["properties"])
+    person = kind != "alias" and bool(msg.get("userId")) and policy.caller == "server"
     return Tracked(keys=tuple(dict.fromkeys(keys)), email=email, event=event,
-                   trusted=not client, creates=not (client and policy.captcha_required))
+                   trusted=not client, creates=not (client and policy.captcha_required),
+                   person=person, full_refund=whole)

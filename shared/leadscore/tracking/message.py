@@ -49,6 +49,15 @@ def segment_id(value: Any) -> str:
     return text
 
 
+IDS = ("userId", "anonymousId", "previousId", "groupId")
+
+
+def absent(name: str, value: Any) -> bool:
+    """Null, or an empty id: RudderStack's JavaScript SDK 1.x sends `"userId": ""` for an
+    anonymous visitor, which means no user id (as null does), not a bad one."""
+    return value is None or (name in IDS and isinstance(value, str) and not value.strip())
+
+
 def with_zone(moment: datetime) -> datetime:
     """A time without a zone is UTC (as Segment reads it)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -79,6 +88,15 @@ def _text(low: int | None = None, high: int | None = None,
     return read
 
 
+def cut_name(value: str) -> str:
+    """A page or screen name is only a label: a long one is cut, not refused with its view."""
+    return value[:MAX_TEXT]
+
+
+def _name(value: Any) -> str | None:
+    return cut_name(value) if type(value) is str else None
+
+
 def _id(value: Any) -> str | None:
     try:
         return segment_id(value)
@@ -105,20 +123,22 @@ def _moment(value: Any) -> datetime | None:
 FIELDS: dict[str, Callable[[Any], Any]] = {
     "type": _text(choices=TYPES), "messageId": _text(1, MAX_TEXT), "userId": _id,
     "anonymousId": _id, "previousId": _id, "groupId": _id, "event": _text(1, MAX_TEXT),
-    "name": _text(high=MAX_TEXT), "category": _text(), "properties": _object,
+    "name": _name, "category": _text(), "properties": _object,
     "traits": _object, "context": _object, "timestamp": _moment,
-    "originalTimestamp": _moment, "sentAt": _moment, "writeKey": _text()}
+    "originalTimestamp": _moment, "sentAt": _moment, "receivedAt": _moment,
+    "writeKey": _text()}
 # missing fields the schema fills in (`load_default=dict`)
 DEFAULTS = ("properties", "traits", "context")
 
 
 def load_plain(data: dict[str, Any]) -> dict[str, Any] | None:
     """`MESSAGE.load(data)` when every present value reads plainly (see the module), else
-    None. Nulls count as absent, unknown fields are dropped, as in the schema."""
+    None. Nulls and empty ids count as absent, unknown fields are dropped, as in the
+    schema."""
     out: dict[str, Any] = {}
     for name, read in FIELDS.items():
         value = data.get(name)
-        if value is None:
+        if absent(name, value):
             continue
         loaded = read(value)
         if loaded is None:

@@ -25,7 +25,9 @@ from leadscore.tracking.message import (
     SHORT,
     TYPES,
     Invalid,
+    absent,
     check_semantics,
+    cut_name,
     segment_id,
     with_zone,
 )
@@ -51,6 +53,13 @@ class Moment(fields.DateTime):
         return with_zone(super()._deserialize(value, attr, data, **kwargs))
 
 
+class Name(fields.String):
+    """A page or screen name, cut to its first MAX_TEXT characters (`cut_name`)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return cut_name(super()._deserialize(value, attr, data, **kwargs))
+
+
 class MessageSchema(WireSchema):
     type = fields.String(validate=OneOf(TYPES))
     messageId = fields.String(validate=Length(min=1, max=MAX_TEXT))
@@ -59,7 +68,7 @@ class MessageSchema(WireSchema):
     previousId = Id()
     groupId = Id()
     event = fields.String(validate=Length(min=1, max=MAX_TEXT))
-    name = fields.String(allow_none=True, validate=Length(max=MAX_TEXT))
+    name = Name(allow_none=True)
     category = fields.String(allow_none=True)
     properties = fields.Dict(keys=fields.String(), load_default=dict)
     traits = fields.Dict(keys=fields.String(), load_default=dict)
@@ -67,13 +76,14 @@ class MessageSchema(WireSchema):
     timestamp = Moment()
     originalTimestamp = Moment()
     sentAt = Moment()
+    receivedAt = Moment()  # set by Segment when it relays a message (mapping.occurred_at)
     writeKey = fields.String()
 
     @pre_load
     def _nulls(self, data: Any, **kwargs: Any) -> Any:
-        """Libraries send null for what they do not know: treat it as absent."""
+        """Libraries send null (or an empty id) for what they do not know: absent."""
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v is not None}
+            return {k: v for k, v in data.items() if not absent(k, v)}
         return data
 
     @validates_schema

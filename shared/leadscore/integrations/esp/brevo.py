@@ -54,7 +54,9 @@ def _sdk(api_key: str, base_url: str, timeout_s: float) -> Any:
     """One SDK client per key and URL for the process: making one loads the CA bundle
     (~80 ms), and each sweep builds its `BrevoSync` anew."""
     brevo = client_module("brevo", "brevo-python")
-    return brevo.Brevo(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+    # never follow a redirect: httpx would carry the `api-key` header to wherever it points
+    return brevo.Brevo(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+                       follow_redirects=False)
 
 
 class BrevoSync:

@@ -75,8 +75,12 @@ def rate_wait(answer: Answer, default_s: float) -> float:
 
 
 def raise_for(answer: Answer, what: str, default_wait_s: float = 1.0) -> None:
-    """RetryableDelivery for 429, 408 and 5xx; PermanentDelivery for any other refusal.
-    The body's title or message is kept short and never holds the request's emails."""
+    """RetryableDelivery for 429, 408, 5xx and a redirect (never followed: an address to
+    fix, see http_out.NoRedirects); PermanentDelivery for any other refusal. The body's
+    title or message is kept short and never holds the request's emails."""
+    if 300 <= answer.status < 400:
+        raise RetryableDelivery(f"{what}: redirect {answer.status}, not followed",
+                                status=answer.status)
     if answer.status == 429:
         raise RetryableDelivery(f"{what}: rate limited", rate_wait(answer, default_wait_s),
                                 429)

@@ -29,7 +29,9 @@ applies). Calls, from Mailchimp's API reference:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,6 +79,29 @@ def merge_values(change: MemberChange) -> dict[str, Any]:
     return member_values(change, [f["tag"] for f in MERGE_FIELDS])
 
 
+@functools.cache
+def _no_redirects(api_class: Any) -> Any:
+    """The SDK's ApiClient, its one request never following a redirect: the SDK calls
+    `requests`, which follows them (a 303 of a POST becomes a GET whose answer the SDK
+    would take for the call's). The same request otherwise: HTTP Basic with the key."""
+
+    class NoRedirectApi(api_class):  # type: ignore[misc]
+        def request(self, method: str, url: str, query_params: Any = None,
+                    headers: Any = None, body: Any = None) -> Any:
+            import requests
+
+            data = None if method in ("GET", "HEAD", "OPTIONS", "DELETE") else json.dumps(body)
+            answer = requests.request(method, url, params=query_params, data=data,
+                                      headers=headers, auth=("user", self.api_key),
+                                      timeout=self.timeout, allow_redirects=False)
+            if 300 <= answer.status_code < 400:  # the SDK would return its body as data
+                raise RetryableDelivery(f"mailchimp: redirect {answer.status_code}, "
+                                        "not followed", status=answer.status_code)
+            return answer
+
+    return NoRedirectApi
+
+
 class MailchimpSync:
     name = "mailchimp"
     max_batch = MAX_BATCH
@@ -104,6 +129,8 @@ class MailchimpSync:
             mailchimp = client_module("mailchimp_marketing", "mailchimp-marketing")
             self._client = mailchimp.Client({"api_key": self._key, "timeout": self._timeout})
             self._client.api_client.host = self._api
+            api: Any = self._client.api_client.__class__
+            self._client.api_client.__class__ = _no_redirects(api)
         return self._client.lists
 
     def _call(self, what: str, method: str, *args: Any, missing_ok: bool = False,
@@ -114,6 +141,8 @@ class MailchimpSync:
         try:
             result = getattr(self._lists, method)(self._list, *args, **kwargs)
         except ApiClientError as exc:
+            if isinstance(exc.text, RetryableDelivery):  # a redirect (NoRedirectApi)
+                raise exc.text from None
             if isinstance(exc.text, Exception):  # no answer: connection refused, timeout
                 raise RetryableDelivery(f"{what}: network") from None
             if missing_ok and exc.status_code == 404:

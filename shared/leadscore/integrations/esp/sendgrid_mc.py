@@ -26,6 +26,7 @@ From SendGrid's v3 reference:
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import urllib.parse
@@ -52,6 +53,25 @@ REMOVALS = ("lists", "suppress")
 
 def field_values(change: MemberChange) -> dict[str, Any]:
     return member_values(change, list(FIELDS))
+
+
+@functools.cache
+def _no_redirects(client_class: Any) -> Any:
+    """python_http_client's Client on an opener that never follows a redirect (urllib's
+    default one carried the `Authorization: Bearer` key to wherever a 302 pointed, and took
+    that host's answer). Its child clients (`client._("marketing")`) are made the same."""
+    from leadscore.integrations.http_out import OPENER
+
+    class NoRedirectClient(client_class):  # type: ignore[misc]
+        def _build_client(self, name: Any = None) -> Any:
+            child = super()._build_client(name)
+            child.__class__ = NoRedirectClient
+            return child
+
+        def _make_request(self, opener: Any, request: Any, timeout: Any = None) -> Any:
+            return super()._make_request(OPENER, request, timeout)
+
+    return NoRedirectClient
 
 
 class SendGridSync:
@@ -86,6 +106,8 @@ class SendGridSync:
             logging.getLogger("python_http_client").setLevel(logging.INFO)
             self._client = sendgrid.SendGridAPIClient(api_key=self._key, host=self._api).client
             self._client.timeout = self._timeout
+            client: Any = self._client.__class__
+            self._client.__class__ = _no_redirects(client)
         return self._client
 
     def _call(self, what: str, path: str, method: str, *, missing_ok: bool = False,
