@@ -101,5 +101,6 @@ fuzz: $(STAMP)
 bench: $(STAMP) wrk
 	$(BIN)/python -m bench
 
+# The data folder (LEADSCORE_HOME, outside the checkout by default) is never removed here.
 clean:
-	rm -rf $(VENV) .venv-bundle-* .venv-3.* .leadscore .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bundle-* .venv-3.* .pytest_cache .mypy_cache .ruff_cache

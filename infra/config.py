@@ -144,15 +144,51 @@ class DeployConfig(BaseModel):
         return bool(self.env.get("LEADSCORE_SES_SUPPRESSION_REGION"))
 
 
+# Email providers whose webhook is checked against a setting besides their secret (the
+# registry's `settings` past the first; tests/infra/test_plan_constraints.py keeps this
+# table complete): the provider is configured only with both, so a deploy without the
+# setting would answer every one of its webhooks 401.
+PAIRED_SETTINGS = {
+    "ses": ("LEADSCORE_SES_TOPIC_ARNS", "the SNS topic ARNs SES publishes to (else every SES "
+            "webhook is 401)"),
+    "mandrill": ("LEADSCORE_MANDRILL_WEBHOOK_URL", "the URL Mandrill calls, email_webhook's "
+                 "URL + /mandrill (Mandrill signs it, so without it every Mandrill webhook "
+                 "is 401)"),
+}
+
+
+def _esp_problems(tools: list[Any], env: dict[str, Any]) -> list[str]:
+    """Email tools the scheduled job syncs to, each with the settings it needs beside its
+    key: Mailchimp its audience, a removal its list or group (integrations/esp/*.py refuse
+    to build a tool without them, so the job would sync nothing to it)."""
+    problems = []
+    if "mailchimp" in tools and not env.get("LEADSCORE_MAILCHIMP_LIST_ID"):
+        problems.append("esp_sync has mailchimp: set env.LEADSCORE_MAILCHIMP_LIST_ID, the "
+                        "audience to sync (without it nothing is synced to Mailchimp)")
+    if "brevo" in tools and env.get("LEADSCORE_BREVO_REMOVAL", "list") == "list" and not (
+            env.get("LEADSCORE_BREVO_NON_OPENER_LIST")):
+        problems.append("esp_sync has brevo: its removal LEADSCORE_BREVO_REMOVAL=list (the "
+                        "default) needs env.LEADSCORE_BREVO_NON_OPENER_LIST, the list "
+                        "non-openers move to (or set LEADSCORE_BREVO_REMOVAL: blocklist)")
+    if "sendgrid" in tools and env.get("LEADSCORE_SENDGRID_REMOVAL") == "suppress" and not (
+            env.get("LEADSCORE_SENDGRID_SUPPRESSION_GROUP")):
+        problems.append("esp_sync has sendgrid: LEADSCORE_SENDGRID_REMOVAL=suppress needs "
+                        "env.LEADSCORE_SENDGRID_SUPPRESSION_GROUP, the unsubscribe group id "
+                        "(or the default removal, lists)")
+    return problems
+
+
 def cross_field_problems(data: dict[str, Any]) -> list[str]:
     """Checks that span fields; written for raw (possibly invalid) data as well."""
     problems = []
     env = data.get("env") if isinstance(data.get("env"), dict) else {}
     providers = data.get("email_providers", DEFAULT_EMAIL_PROVIDERS)
-    if isinstance(providers, list) and "ses" in providers and not env.get(
-            "LEADSCORE_SES_TOPIC_ARNS"):
-        problems.append("email_providers has ses: set env.LEADSCORE_SES_TOPIC_ARNS to the "
-                        "SNS topic ARNs SES publishes to (else every SES webhook is 401)")
+    for provider, (setting, what) in PAIRED_SETTINGS.items():
+        if isinstance(providers, list) and provider in providers and not env.get(setting):
+            problems.append(f"email_providers has {provider}: set env.{setting} to {what}")
+    tools = data.get("esp_sync")
+    if isinstance(tools, list):
+        problems += _esp_problems(tools, env)
     if data.get("hubspot") is True and not env.get("LEADSCORE_HUBSPOT_WEBHOOK_URL"):
         problems.append("hubspot is on: set env.LEADSCORE_HUBSPOT_WEBHOOK_URL to the URL "
                         "HubSpot calls, crm_webhook's URL + /hubspot (HubSpot signs it, so "

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from leadscore import jsonfmt
+from leadscore import jsonfmt, logs
 from leadscore.catalog import FUNCTIONS
 from leadscore.cli_calibrate import instant
 from leadscore.cli_calibrate import register as register_calibration
@@ -50,9 +50,17 @@ def _fail(message: str) -> None:
 
 
 class _Commands(click.Group):
-    """Configuration mistakes end in one clear line, not a traceback."""
+    """Configuration mistakes end in one clear line, not a traceback. Log lines go to stderr
+    while a command runs: stdout is the command's output (`--json | python3 -m json.tool`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        previous = logs.to_stderr(True)
+        try:
+            return self._invoke(ctx)
+        finally:
+            logs.to_stderr(previous)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         from pydantic import ValidationError
 
         try:
@@ -116,6 +124,7 @@ def serve(host: str, port: int, store_url: str | None, source: Path | None, work
         click.echo("  note: LEADSCORE_API_TOKEN is not set, so /ingest refuses every request")
     click.echo("  server: werkzeug with reloader (--dev)" if dev else
                f"  server: gunicorn, {workers} worker(s) x {threads} thread(s)")
+    logs.to_stderr(False)  # a server logs on stdout, as the deployed functions do
     run(host, port, source, dev=dev, workers=workers, threads=threads, access_log=access_log)
 
 
@@ -240,22 +249,50 @@ def export_non_openers(fmt: str) -> None:
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def lead_erase(email: str, yes: bool) -> None:
-    """Erase EMAIL's lead: the lead, its history, order index entries and handovers."""
+    """Erase EMAIL's lead: the lead, its history, order index entries and handovers (an id
+    also works). An address is recorded as erased even when no lead is stored for it, as
+    `POST /leads_api/leads/erase` does, so its later events are dropped (README, "Personal
+    data"): a person may ask before any event of theirs arrived."""
+    from leadscore.domain.identity import is_lead_id, lead_id_for
+    from leadscore.service.erasure import erase_address
     from leadscore.service.leads import find_lead
 
     app = _reading()
     found = find_lead(app.store, email)
-    if found is None:
-        _fail("no lead with that email or id")
+    if found is None and is_lead_id(email):  # an id names no address to record as erased
+        _fail("no lead with that id (to record an address as erased, give the address)")
+        return
+    if found is None and not _an_address(email):
+        _fail("not an email address or a lead id")
         return
     if not yes:
-        click.confirm(f"Erase {found.lead_id} and all its history?", abort=True)
-    from leadscore.service.erasure import erase_address
-
-    erase_address(app.store, found.email, app.now(), found_id=found.lead_id,
-                  crm_tools=app.crm_tools())
+        click.confirm(f"Erase {found.lead_id} and all its history?" if found else
+                      "No lead is stored for this address. Record it as erased, so its "
+                      "later events are dropped?", abort=True)
+    erased = erase_address(app.store, found.email if found else email, app.now(),
+                           found_id=found.lead_id if found else None,
+                           crm_tools=app.crm_tools())
+    if not (found or erased):
+        click.echo(f"no lead stored; the address is recorded as erased ({lead_id_for(email)}), "
+                   "future events are dropped (a form, the person's own consent, starts a "
+                   "new lead)")
+        return
     app.erase_in_crm()  # what HubSpot does not confirm now, a later CRM sync sends
-    click.echo(f"erased {found.lead_id}")
+    click.echo(f"erased {found.lead_id if found else lead_id_for(email)}")
+
+
+def _an_address(text: str) -> bool:
+    """The check the leads API makes of an address to erase (every stored address passed
+    it), so the CLI and the API record the same erasures."""
+    from pydantic import ValidationError
+
+    from leadscore.service.api_params import AddressBody
+
+    try:
+        AddressBody.model_validate({"email": text})
+    except ValidationError:
+        return False
+    return True
 
 
 @lead.command("history")
@@ -291,6 +328,14 @@ def rescore(rules_file: Path | None, dry_run: bool, as_json: bool) -> None:
             else app.rules
     except LeadscoreError as exc:
         _fail(exc.message)
+        return
+    if not dry_run and rules.content_hash != app.rules.content_hash:
+        # leads written under rules not in force: the next event rebuilt them under the
+        # rules in force, while the stage moves the rescore made were already queued for
+        # sales (an audit)
+        _fail(f"{rules_file} is not the rules in force (version {app.rules.version}): deploy "
+              "these rules first (LEADSCORE_RULES, locally and in the functions) then run "
+              "rescore; --dry-run shows the effect")
         return
     with progress("rescoring", enabled=not as_json, total=app.store.count_leads()) as step:
         report = run(app.store, rules, app.now(), dry_run=dry_run, baseline=app.rules,

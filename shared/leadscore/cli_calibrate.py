@@ -63,8 +63,10 @@ def import_outcomes(file: Path, as_json: bool) -> None:
     if as_json:
         click.echo(jsonfmt.dumps(report.model_dump(mode="json"), indent=2))
     else:
+        erased = (f", {report.erased} for erased addresses, not recorded" if report.erased
+                  else "")
         click.echo(f"{report.rows} rows: {report.applied} outcomes recorded, "
-                   f"{report.duplicates} already known, {report.bad} bad")
+                   f"{report.duplicates} already known, {report.bad} bad{erased}")
         for bad in report.bad_rows:
             click.echo(f"  line {bad.line}: {bad.problem}", err=True)
         if report.bad > len(report.bad_rows):

@@ -6,6 +6,7 @@ import csv
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import click
@@ -125,7 +126,25 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A value as the JSONL export writes it (`false`, `2026-11-20T10:00:00Z`, not Python's
+    `False` and `2026-11-20 10:00:00+00:00`), as text a spreadsheet shows as text: an
+    address or a profile field may begin with "=", "+", "-" or "@", which Excel and Sheets
+    would run as a formula (OWASP's CSV injection); a leading apostrophe makes it text.
+    Numbers are not text, so a negative score stays a number."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
+    if isinstance(value, datetime | date):
+        return str(jsonfmt.default(value))
+    return jsonfmt.dumps(value)
 
 
 def print_timeline(email: str, lines: list[dict[str, Any]]) -> None:

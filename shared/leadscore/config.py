@@ -35,7 +35,7 @@ MIB = 1024 * 1024
 def default_home() -> Path:
     """Where the embedded store lives unless LEADSCORE_HOME says otherwise: the user's data
     folder (XDG's `~/.local/share`), so every command finds the same database whatever the
-    current folder is. `make run` points it at `.leadscore/` in the project instead."""
+    current folder is; `make run` uses it too (it sets no LEADSCORE_HOME)."""
     return Path.home() / ".local" / "share" / "leadscore"
 
 

@@ -439,14 +439,28 @@ class Container:
 
         return configured(self.settings, segments_of(self.rules))
 
+    def usable_esp_syncs(self) -> list[Any]:
+        """The configured tools, each built on its own: a misconfigured one (a removal
+        without its list or group) is logged by name and left out, and the others sync."""
+        from leadscore.domain.segments import segments_of
+        from leadscore.integrations.esp.registry import MODULES, build
+
+        segments, built = segments_of(self.rules), []
+        for tool in MODULES:
+            try:
+                esp = build(tool, self.settings, segments)
+            except ConfigError as exc:
+                logs.error("email tool misconfigured; not synced", tool=tool,
+                           problem=exc.message)
+                continue
+            if esp is not None:
+                built.append(esp)
+        return built
+
     def sync_esp(self, lead_ids: Sequence[str] | None = None) -> None:
         """Sync every configured tool (`lead_ids`: only these leads); a failure leaves the
         differences for the next sweep, so it is logged, never raised."""
-        try:
-            syncs = self.esp_syncs()
-        except ValueError:  # a removal without its list or group: say so, keep the job
-            logs.exception("email tools misconfigured; nothing synced")
-            return
+        syncs = self.usable_esp_syncs()
         if not syncs:  # no tool configured: no page of leads read for nobody to compare
             return
         from leadscore.service.esp_sync import sync_tools

@@ -184,15 +184,28 @@ _ENCODE = json.JSONEncoder(default=str).encode
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever sys.stdout is now (a test's capture, a server's redirect)."""
+    """Writes to whatever sys.stdout is now (a test's capture, a server's redirect), or
+    sys.stderr while `to_stderr` says so (the `leadscore` command's)."""
 
     @property
     def stream(self) -> Any:
-        return sys.stdout
+        return sys.stderr if _to_stderr else sys.stdout
 
     @stream.setter
     def stream(self, _: Any) -> None:
         pass
+
+
+_to_stderr = False
+
+
+def to_stderr(on: bool) -> bool:
+    """Write our lines to stderr (`on`) or stdout, the default; returns the previous choice.
+    The deployed functions keep stdout, which Cloud Logging reads; the `leadscore` command
+    turns this on, since its stdout is its output (`--json` piped to a parser)."""
+    global _to_stderr
+    previous, _to_stderr = _to_stderr, on
+    return previous
 
 
 class _NotOurs(logging.Filter):

@@ -57,13 +57,15 @@ def strict_rules(path: Path, version: str, dump: Callable[[Any], str]) -> Path:
     return path
 
 
-def test_rescore_previews_then_applies_a_rules_change(store_url: str, tmp_path: Path) -> None:
+def test_rescore_previews_then_applies_a_rules_change(store_url: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     rules_file = strict_rules(tmp_path / "strict.yaml", "strict-2026.12", yaml.safe_dump)
     preview = json.loads(run(store_url, "rescore", "--rules", str(rules_file), "--dry-run",
                              "--json"))
     assert preview["dry_run"] is True and preview["stage_moves"]
     human = run(store_url, "rescore", "--rules", str(rules_file), "--dry-run")
     assert "stage moves" in human and "biggest movers" in human
+    monkeypatch.setenv("LEADSCORE_RULES", str(rules_file))  # deployed: now it may apply
     applied = json.loads(run(store_url, "rescore", "--rules", str(rules_file), "--json"))
     assert applied["stage_moves"] == preview["stage_moves"]
     again = json.loads(run(store_url, "rescore", "--rules", str(rules_file), "--json"))

@@ -25,7 +25,8 @@ EVERYTHING = {
     "build_service_account": "builder@leadscore-demo-42.iam.gserviceaccount.com",
     "env": {"LEADSCORE_FORM_ALLOWED_ORIGINS": "https://a.b,https://c.d",
             "LEADSCORE_SES_TOPIC_ARNS": "arn:aws:sns:eu-west-1:123456789012:ses-events",
-            "LEADSCORE_SES_SUPPRESSION_REGION": "eu-west-1"}}
+            "LEADSCORE_SES_SUPPRESSION_REGION": "eu-west-1",
+            "LEADSCORE_MANDRILL_WEBHOOK_URL": "https://example.test/email_webhook/mandrill"}}
 
 
 def settings(**change: object) -> config.DeployConfig:

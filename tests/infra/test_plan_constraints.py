@@ -23,7 +23,9 @@ def everything(**change: object) -> config.DeployConfig:
         "tally": True, "handover_webhooks": True,
         "email_providers": list(config.EMAIL_PROVIDERS),
         "env": {"LEADSCORE_SES_TOPIC_ARNS": "arn:aws:sns:eu-west-1:123456789012:ses",
-                "LEADSCORE_SES_SUPPRESSION_REGION": "eu-west-1"}, **change})
+                "LEADSCORE_SES_SUPPRESSION_REGION": "eu-west-1",
+                "LEADSCORE_MANDRILL_WEBHOOK_URL": "https://example.test/email_webhook/mandrill"},
+        **change})
 
 
 def _flag(command: list[str], name: str) -> str | None:

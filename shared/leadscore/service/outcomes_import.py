@@ -38,6 +38,7 @@ class ImportReport(BaseModel):
     rows: int = 0
     applied: int = 0
     duplicates: int = 0
+    erased: int = 0  # rows for an erased address: dropped, as every event for one is
     bad: int = 0
     bad_rows: list[BadRow] = Field(default_factory=list)
 
@@ -104,6 +105,7 @@ def import_outcomes(store: LeadStore, rules: Rules, lines: Iterable[str], now: d
         result = ingest(store, rules, page, now)
         report.applied += result.applied
         report.duplicates += result.duplicates
+        report.erased += result.erased
         if on_progress:
             on_progress(len(page))
         page.clear()

@@ -12,10 +12,8 @@ from leadscore.domain.events import EVENT_ADAPTER
 from leadscore.domain.rules import Rules
 from leadscore.domain.scoring import apply_events, materialise
 from leadscore.domain.state import STAGES, LeadState, Order
-from leadscore.service.rescore import band
+from leadscore.service.rescore import BAND_ORDER, band, in_band_order
 from leadscore.store.port import LeadStore
-
-BAND_ORDER = ["<0", "0-20", "20-40", "40-60", "60-80", "80-100", "100+"]
 
 
 class CalibrationRow(BaseModel):
@@ -86,7 +84,7 @@ def build_report(store: LeadStore, rules: Rules, now: datetime) -> Report:
         median_days_to_purchase=statistics.median(days[b]) if days[b] else None)
         for b in BAND_ORDER if cohort[b]]
     return Report(leads=total,
-                  distribution={b: spread[b] for b in BAND_ORDER if spread[b]},
+                  distribution=in_band_order(spread),
                   funnel={s: funnel[s] for s in STAGES},
                   grades={f: {e: grades[f][e] for e in "1234"} for f in "ABCD"},
                   calibration=calibration)

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from leadscore import jsonfmt
+from leadscore.errors import ConfigError
 from leadscore.integrations.crm_sync import CALL_REFUSALS
 from leadscore.integrations.esp.port import MemberChange
 from leadscore.integrations.http_out import Answer, retry_after_s
@@ -31,11 +32,15 @@ def client_module(module: str, package: str) -> ModuleType:
 def checked_removal(tool: str, removal: str, allowed: Sequence[str], *, needs: str,
                     target: object, setting: str) -> str:
     """The configured clean-up action, refused at start-up if unknown or if the action
-    `needs` a list or group (`target`) that `setting` does not give."""
+    `needs` a list or group (`target`) that `setting` does not give: a `ConfigError` naming
+    the settings, which the command prints as one line and the scheduled job logs for this
+    tool alone (`Container.sync_esp`)."""
+    variable = f"LEADSCORE_{tool.upper()}_REMOVAL"
     if removal not in allowed:
-        raise ValueError(f"{tool} removal must be one of {', '.join(allowed)}")
+        raise ConfigError(f"{variable} must be one of {', '.join(allowed)}")
     if removal == needs and target is None:
-        raise ValueError(f"{tool} removal '{removal}' needs {setting}")
+        raise ConfigError(f"{tool}: {variable}={removal} needs {setting} (or another "
+                          f"removal: {', '.join(a for a in allowed if a != needs)})")
     return removal
 
 

@@ -85,7 +85,7 @@ class SendGridSync:
                  timeout_s: float = 20) -> None:
         self.removal = checked_removal("sendgrid", removal, REMOVALS, needs="suppress",
                                        target=suppression_group,
-                                       setting="a suppression group id")
+                                       setting="LEADSCORE_SENDGRID_SUPPRESSION_GROUP")
         self._key = api_key
         self._api = api_url.rstrip("/")
         self._stage_lists = dict(stage_lists or {})
