@@ -61,15 +61,20 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def _scrubbed(text: str) -> str:
-    if len(text) > LONGEST:  # cut first, so scrubbing reads at most LONGEST characters
+def _cut(text: str) -> str:
+    if len(text) > LONGEST:
         kept = text[:LONGEST]
         # and drop a run of address characters the cut ends in: it may be half an address
         run = _ADDRESS_RUN.match(kept[::-1])
         kept = kept[:len(kept) - (run.end() if run else 0)]
         text = f"{kept}... ({len(text) - len(kept)} more characters)"
-    if not text.isascii():  # as `find_lead` folds an address (see EMAIL)
-        text = unicodedata.normalize("NFKC", text)
+    return text
+
+
+def _scrubbed(text: str) -> str:
+    text = _cut(text)  # first, so folding and scrubbing read at most LONGEST characters
+    if not text.isascii():  # as `find_lead` folds an address (see EMAIL); NFKC can make a
+        text = _cut(unicodedata.normalize("NFKC", text))  # string 18x longer: cut again
     if "@" in text or "%" in text:  # no "@" and no "%40": no address, most strings skip
         text = EMAIL.sub(_redacted, text)
     return text

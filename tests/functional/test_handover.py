@@ -150,7 +150,7 @@ def test_the_webhook_sink_tells_a_refusal_for_good_from_one_worth_waiting_for() 
 
     receiver = Answering()
     with serving(receiver) as base:
-        send = webhook_sink(base + "/hook?token=abc", SECRET, timeout_s=5)
+        send = webhook_sink(base + "/hook?token=zq-secret-token", SECRET, timeout_s=5)
         # GIVEN a receiver answering 400, then 429 with Retry-After: 30, then 503, then 200
         receiver.fail_next(400, "bad")
         receiver.fail_next(429, "slow down", {"Retry-After": "30"})
@@ -167,7 +167,7 @@ def test_the_webhook_sink_tells_a_refusal_for_good_from_one_worth_waiting_for() 
     assert (limited.value.status, limited.value.retry_after_s) == (429, 30)
     assert (busy.value.status, busy.value.retry_after_s) == (503, None)
     # AND the change remembers the sink by a name that does not hold its URL's token
-    assert "abc" not in send.name and send.name.startswith("webhook:")
+    assert "zq-secret-token" not in send.name and send.name.startswith("webhook:")
 
 
 def test_a_webhook_that_answers_gone_is_not_retried(store: Any) -> None:

@@ -261,3 +261,13 @@ def test_store_unavailable_on_a_browser_form_is_a_plain_page(
     assert answer.status_code == 503
     assert dead not in answer.get_data(as_text=True)
     assert "FIRESTORE_EMULATOR_HOST" not in answer.get_data(as_text=True)
+
+
+def test_a_folded_string_stays_within_the_line_bound() -> None:
+    from leadscore.logs import LONGEST, scrub
+
+    # GIVEN text whose NFKC form is 18 times longer (U+FDFA), under the cut before folding
+    text = "\ufdfa " * (LONGEST // 2 - 10)
+    # WHEN it is scrubbed for a log line THEN it stays within the bound (Cloud Logging
+    # refuses entries over 256 KB; one such field was 752 KB)
+    assert len(scrub(text)) <= LONGEST + 64
